@@ -1,0 +1,458 @@
+//! Names → tables and views, kept durable across restarts.
+//!
+//! The catalog file (`catalog.json` in the data directory) lists schemas,
+//! tables (with their Postgres column types, NOT NULL and DEFAULT) and views (their
+//! SQL). It is rewritten atomically (write, fsync, rename, fsync the directory) on
+//! every DDL statement. The same objects are mirrored into DataFusion's in-memory
+//! catalog, which is what queries and `pg_catalog`/`information_schema` read.
+
+pub mod names;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider};
+use datafusion::common::DFSchema;
+use datafusion::logical_expr::Expr;
+use datafusion::prelude::SessionContext;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use crate::error::{BrookError, Result};
+use crate::storage::DurableTable;
+use crate::storage::types::column_type;
+pub use names::{DATABASE, DEFAULT_SCHEMA, QualifiedName};
+
+const CATALOG_FILE: &str = "catalog.json";
+const TABLES_DIR: &str = "tables";
+
+/// A column as the user declared it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ColumnDef {
+    pub name: String,
+    /// The Postgres spelling of the type (`integer`, `character varying(20)`).
+    pub pg_type: String,
+    pub nullable: bool,
+    /// The DEFAULT expression as SQL text, evaluated at insert time.
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TableEntry {
+    schema: String,
+    name: String,
+    /// Directory under `tables/`, unique for the table's lifetime so that a
+    /// dropped and re-created table never sees the old files.
+    dir: String,
+    columns: Vec<ColumnDef>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ViewEntry {
+    schema: String,
+    name: String,
+    /// The full `CREATE VIEW` statement, replayed at start-up.
+    sql: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CatalogFile {
+    format: u32,
+    next_id: u64,
+    schemas: Vec<String>,
+    tables: Vec<TableEntry>,
+    views: Vec<ViewEntry>,
+}
+
+impl Default for CatalogFile {
+    fn default() -> Self {
+        Self {
+            format: 1,
+            next_id: 1,
+            schemas: vec![DEFAULT_SCHEMA.to_string()],
+            tables: vec![],
+            views: vec![],
+        }
+    }
+}
+
+/// The durable catalog and its mirror in DataFusion.
+pub struct Catalog {
+    data_dir: PathBuf,
+    ctx: Arc<SessionContext>,
+    /// DDL statements queue here; queries never take this lock.
+    file: tokio::sync::Mutex<CatalogFile>,
+    tables: std::sync::RwLock<HashMap<QualifiedName, DurableTable>>,
+}
+
+impl Catalog {
+    /// Load the catalog from `data_dir` (creating a fresh one) and register
+    /// every schema, table and view with `ctx`.
+    pub async fn open(data_dir: &Path, ctx: Arc<SessionContext>) -> Result<Self> {
+        std::fs::create_dir_all(data_dir.join(TABLES_DIR))?;
+        let path = data_dir.join(CATALOG_FILE);
+        let file = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<CatalogFile>(&bytes)
+                .map_err(|e| BrookError::CatalogCorrupt(format!("{}: {e}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let fresh = CatalogFile::default();
+                write_atomically(&path, &fresh)?;
+                fresh
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let catalog = Self {
+            data_dir: data_dir.to_path_buf(),
+            ctx,
+            file: tokio::sync::Mutex::new(file.clone()),
+            tables: std::sync::RwLock::new(HashMap::new()),
+        };
+        for schema in &file.schemas {
+            catalog.register_schema(schema)?;
+        }
+        for entry in &file.tables {
+            let table = catalog.open_table(entry).await?;
+            catalog.register_table(entry.schema.clone(), entry.name.clone(), table)?;
+        }
+        for view in &file.views {
+            if let Err(e) = catalog.ctx.sql(&view.sql).await {
+                warn!(view = %view.name, error = %e, "view could not be restored");
+            }
+        }
+        catalog.sweep_orphans(&file);
+        info!(
+            tables = file.tables.len(),
+            views = file.views.len(),
+            "catalog loaded"
+        );
+        Ok(catalog)
+    }
+
+    fn df_catalog(&self) -> Result<Arc<dyn CatalogProvider>> {
+        self.ctx
+            .catalog(DATABASE)
+            .ok_or_else(|| BrookError::CatalogCorrupt(format!("database {DATABASE} missing")))
+    }
+
+    fn df_schema(&self, schema: &str) -> Result<Arc<dyn SchemaProvider>> {
+        self.df_catalog()?
+            .schema(schema)
+            .ok_or_else(|| BrookError::UndefinedSchema(schema.to_string()))
+    }
+
+    fn register_schema(&self, schema: &str) -> Result<()> {
+        let catalog = self.df_catalog()?;
+        if catalog.schema(schema).is_none() {
+            catalog
+                .register_schema(schema, Arc::new(MemorySchemaProvider::new()))
+                .map_err(|e| BrookError::Storage(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn register_table(&self, schema: String, name: String, table: DurableTable) -> Result<()> {
+        self.df_schema(&schema)?
+            .register_table(name.clone(), Arc::new(table.clone()))
+            .map_err(|e| BrookError::Storage(e.to_string()))?;
+        if let Ok(mut tables) = self.tables.write() {
+            tables.insert(QualifiedName { schema, name }, table);
+        }
+        Ok(())
+    }
+
+    fn arrow_schema(columns: &[ColumnDef]) -> Result<SchemaRef> {
+        let fields = columns
+            .iter()
+            .map(|c| Ok(Field::new(&c.name, column_type(&c.pg_type)?.arrow, c.nullable)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Arc::new(Schema::new(fields)))
+    }
+
+    fn defaults(&self, columns: &[ColumnDef]) -> Result<HashMap<String, Expr>> {
+        let state = self.ctx.state();
+        let empty = DFSchema::empty();
+        columns
+            .iter()
+            .filter_map(|c| c.default.as_ref().map(|d| (c, d)))
+            .map(|(c, sql)| {
+                let expr = state.create_logical_expr(sql, &empty).map_err(|e| {
+                    BrookError::InvalidText(format!("DEFAULT of column \"{}\": {e}", c.name))
+                })?;
+                Ok((c.name.clone(), expr))
+            })
+            .collect()
+    }
+
+    async fn open_table(&self, entry: &TableEntry) -> Result<DurableTable> {
+        let schema = Self::arrow_schema(&entry.columns)?;
+        let defaults = self.defaults(&entry.columns)?;
+        let dir = self.data_dir.join(TABLES_DIR).join(&entry.dir);
+        DurableTable::open(&dir, &entry.name, schema, defaults).await
+    }
+
+    /// Remove table directories no catalog entry names: left by a crash between
+    /// creating a table's files and recording it, or by a DROP.
+    fn sweep_orphans(&self, file: &CatalogFile) {
+        let Ok(dirs) = std::fs::read_dir(self.data_dir.join(TABLES_DIR)) else {
+            return;
+        };
+        for dir in dirs.flatten() {
+            let name = dir.file_name().to_string_lossy().to_string();
+            if !file.tables.iter().any(|t| t.dir == name) {
+                info!(dir = %name, "removing files of a dropped or never-committed table");
+                if let Err(e) = std::fs::remove_dir_all(dir.path()) {
+                    warn!(dir = %name, error = %e, "could not remove orphaned table files");
+                }
+            }
+        }
+    }
+
+    fn save(&self, file: &CatalogFile) -> Result<()> {
+        write_atomically(&self.data_dir.join(CATALOG_FILE), file)
+    }
+
+    fn exists(file: &CatalogFile, name: &QualifiedName) -> bool {
+        file.tables
+            .iter()
+            .any(|t| t.schema == name.schema && t.name == name.name)
+            || file
+                .views
+                .iter()
+                .any(|v| v.schema == name.schema && v.name == name.name)
+    }
+
+    /// Create a durable table. Returns false when it existed and `if_not_exists` was given.
+    pub async fn create_table(
+        &self,
+        name: &QualifiedName,
+        columns: Vec<ColumnDef>,
+        if_not_exists: bool,
+    ) -> Result<bool> {
+        let mut file = self.file.lock().await;
+        if !file.schemas.contains(&name.schema) {
+            return Err(BrookError::UndefinedSchema(name.schema.clone()));
+        }
+        if Self::exists(&file, name) {
+            return if if_not_exists {
+                Ok(false)
+            } else {
+                Err(BrookError::DuplicateTable(name.name.clone()))
+            };
+        }
+        if columns.is_empty() {
+            return Err(BrookError::Unsupported("a table with no columns".into()));
+        }
+        let schema = Self::arrow_schema(&columns)?;
+        let defaults = self.defaults(&columns)?;
+        let dir_name = format!("{:06}_{}_{}", file.next_id, name.schema, name.name)
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+            .collect::<String>();
+        let dir = self.data_dir.join(TABLES_DIR).join(&dir_name);
+        let table = DurableTable::create(&dir, &name.name, schema, defaults).await?;
+        let mut next = file.clone();
+        next.next_id += 1;
+        next.tables.push(TableEntry {
+            schema: name.schema.clone(),
+            name: name.name.clone(),
+            dir: dir_name,
+            columns,
+        });
+        self.save(&next)?;
+        *file = next;
+        self.register_table(name.schema.clone(), name.name.clone(), table)?;
+        Ok(true)
+    }
+
+    /// Drop a table; its files are removed after the catalog no longer names them.
+    pub async fn drop_table(&self, name: &QualifiedName, if_exists: bool) -> Result<()> {
+        let mut file = self.file.lock().await;
+        let Some(pos) = file
+            .tables
+            .iter()
+            .position(|t| t.schema == name.schema && t.name == name.name)
+        else {
+            return if if_exists {
+                Ok(())
+            } else {
+                Err(BrookError::UndefinedTable(name.to_string()))
+            };
+        };
+        let mut next = file.clone();
+        let entry = next.tables.remove(pos);
+        self.save(&next)?;
+        *file = next;
+        if let Ok(schema) = self.df_schema(&name.schema) {
+            let _ = schema.deregister_table(&name.name);
+        }
+        if let Ok(mut tables) = self.tables.write() {
+            tables.remove(name);
+        }
+        let dir = self.data_dir.join(TABLES_DIR).join(&entry.dir);
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            warn!(dir = %dir.display(), error = %e, "dropped table's files remain; removed at next start");
+        }
+        Ok(())
+    }
+
+    /// Record a view that DataFusion has just created from `sql`.
+    pub async fn record_view(&self, name: &QualifiedName, sql: String) -> Result<()> {
+        let mut file = self.file.lock().await;
+        let mut next = file.clone();
+        next.views
+            .retain(|v| !(v.schema == name.schema && v.name == name.name));
+        next.views.push(ViewEntry {
+            schema: name.schema.clone(),
+            name: name.name.clone(),
+            sql,
+        });
+        self.save(&next)?;
+        *file = next;
+        Ok(())
+    }
+
+    /// Whether `name` is a view Brook knows.
+    pub async fn is_view(&self, name: &QualifiedName) -> bool {
+        let file = self.file.lock().await;
+        file.views
+            .iter()
+            .any(|v| v.schema == name.schema && v.name == name.name)
+    }
+
+    /// Whether a table or view called `name` exists.
+    pub async fn relation_exists(&self, name: &QualifiedName) -> bool {
+        Self::exists(&*self.file.lock().await, name)
+    }
+
+    /// Drop a view.
+    pub async fn drop_view(&self, name: &QualifiedName, if_exists: bool) -> Result<()> {
+        let mut file = self.file.lock().await;
+        if !file
+            .views
+            .iter()
+            .any(|v| v.schema == name.schema && v.name == name.name)
+        {
+            return if if_exists {
+                Ok(())
+            } else {
+                Err(BrookError::UndefinedTable(name.to_string()))
+            };
+        }
+        let mut next = file.clone();
+        next.views
+            .retain(|v| !(v.schema == name.schema && v.name == name.name));
+        self.save(&next)?;
+        *file = next;
+        if let Ok(schema) = self.df_schema(&name.schema) {
+            let _ = schema.deregister_table(&name.name);
+        }
+        Ok(())
+    }
+
+    /// Create a schema (a namespace for tables and views).
+    pub async fn create_schema(&self, schema: &str, if_not_exists: bool) -> Result<()> {
+        let mut file = self.file.lock().await;
+        if file.schemas.iter().any(|s| s == schema) {
+            return if if_not_exists {
+                Ok(())
+            } else {
+                Err(BrookError::DuplicateSchema(schema.to_string()))
+            };
+        }
+        let mut next = file.clone();
+        next.schemas.push(schema.to_string());
+        self.save(&next)?;
+        *file = next;
+        self.register_schema(schema)
+    }
+
+    /// Drop an empty schema (or, with `cascade`, everything in it).
+    pub async fn drop_schema(&self, schema: &str, if_exists: bool, cascade: bool) -> Result<()> {
+        let (tables, views) = {
+            let file = self.file.lock().await;
+            if !file.schemas.iter().any(|s| s == schema) {
+                return if if_exists {
+                    Ok(())
+                } else {
+                    Err(BrookError::UndefinedSchema(schema.to_string()))
+                };
+            }
+            let tables: Vec<QualifiedName> = file
+                .tables
+                .iter()
+                .filter(|t| t.schema == schema)
+                .map(|t| QualifiedName {
+                    schema: t.schema.clone(),
+                    name: t.name.clone(),
+                })
+                .collect();
+            let views: Vec<QualifiedName> = file
+                .views
+                .iter()
+                .filter(|v| v.schema == schema)
+                .map(|v| QualifiedName {
+                    schema: v.schema.clone(),
+                    name: v.name.clone(),
+                })
+                .collect();
+            (tables, views)
+        };
+        if !cascade && !(tables.is_empty() && views.is_empty()) {
+            return Err(BrookError::DependentObjects(schema.to_string()));
+        }
+        for view in &views {
+            self.drop_view(view, true).await?;
+        }
+        for table in &tables {
+            self.drop_table(table, true).await?;
+        }
+        let mut file = self.file.lock().await;
+        let mut next = file.clone();
+        next.schemas.retain(|s| s != schema);
+        self.save(&next)?;
+        *file = next;
+        let _ = self.df_catalog()?.deregister_schema(schema, true);
+        Ok(())
+    }
+
+    /// The durable table called `name`, if there is one.
+    pub fn table(&self, name: &QualifiedName) -> Option<DurableTable> {
+        self.tables.read().ok()?.get(name).cloned()
+    }
+
+    /// The declared columns of table `name` (types as the user wrote them).
+    pub async fn columns(&self, name: &QualifiedName) -> Option<Vec<ColumnDef>> {
+        let file = self.file.lock().await;
+        file.tables
+            .iter()
+            .find(|t| t.schema == name.schema && t.name == name.name)
+            .map(|t| t.columns.clone())
+    }
+
+    /// Every durable table, for background work such as compaction.
+    pub fn all_tables(&self) -> Vec<DurableTable> {
+        self.tables
+            .read()
+            .map(|t| t.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+fn write_atomically(path: &Path, file: &CatalogFile) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(file)
+        .map_err(|e| BrookError::Storage(format!("encoding the catalog: {e}")))?;
+    let tmp = path.with_extension("json.tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! The engine every session shares: one DataFusion context, the durable catalog,
+//! and the Postgres compatibility functions clients probe at connect time.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_postgres::auth::AuthManager;
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
+
+use crate::catalog::{Catalog, DATABASE, DEFAULT_SCHEMA};
+use crate::error::{BrookError, Result};
+
+/// What `SELECT version()` answers. Drivers (SQLAlchemy, pgJDBC, Metabase) parse
+/// the leading `PostgreSQL <major>.<minor>` to pick their dialect.
+pub fn version_string() -> String {
+    format!(
+        "PostgreSQL 16.6 (Brook {}) on {}-{}, compiled by rustc",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH,
+        std::env::consts::OS
+    )
+}
+
+/// The shared state of a running Brook: query engine and catalog.
+pub struct Engine {
+    pub ctx: Arc<SessionContext>,
+    pub catalog: Catalog,
+    pub data_dir: PathBuf,
+}
+
+impl Engine {
+    /// Open (or initialise) the data directory and restore every table and view.
+    pub async fn open(data_dir: &Path) -> Result<Arc<Self>> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_create_default_catalog_and_schema(true)
+            .with_default_catalog_and_schema(DATABASE, DEFAULT_SCHEMA);
+        let ctx = Arc::new(SessionContext::new_with_config(config));
+        setup_pg_catalog(&ctx, DATABASE, Arc::new(AuthManager::new()))
+            .map_err(|e| BrookError::CatalogCorrupt(format!("pg_catalog: {e}")))?;
+        let version = version_string();
+        ctx.register_udf(create_udf(
+            "version",
+            vec![],
+            DataType::Utf8,
+            Volatility::Stable,
+            Arc::new(move |_args: &[ColumnarValue]| {
+                Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(version.clone()))))
+            }),
+        ));
+        let catalog = Catalog::open(data_dir, ctx.clone()).await?;
+        Ok(Arc::new(Self {
+            ctx,
+            catalog,
+            data_dir: data_dir.to_path_buf(),
+        }))
+    }
+}

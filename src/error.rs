@@ -1,0 +1,81 @@
+//! Brook's own error type and the SQLSTATE each error carries to the client.
+//!
+//! Errors raised inside DataFusion execution (a table sink, a UDF) travel as
+//! `DataFusionError::External(Box<BrookError>)`; the protocol edge
+//! (`server::errors`) unwraps them again so that the client sees the code chosen here.
+
+use thiserror::Error;
+
+/// A user-facing failure with the SQLSTATE that Postgres would report for it.
+#[derive(Debug, Error)]
+pub enum BrookError {
+    #[error("relation \"{0}\" does not exist")]
+    UndefinedTable(String),
+    #[error("relation \"{0}\" already exists")]
+    DuplicateTable(String),
+    #[error("schema \"{0}\" does not exist")]
+    UndefinedSchema(String),
+    #[error("schema \"{0}\" already exists")]
+    DuplicateSchema(String),
+    #[error("column \"{column}\" of relation \"{table}\" does not exist")]
+    UndefinedColumn { table: String, column: String },
+    #[error("null value in column \"{column}\" of relation \"{table}\" violates not-null constraint")]
+    NotNullViolation { table: String, column: String },
+    #[error("{0}")]
+    InvalidText(String),
+    #[error("{0}")]
+    Syntax(String),
+    #[error("{0} is not supported")]
+    Unsupported(String),
+    #[error("cannot drop schema \"{0}\" because other objects depend on it")]
+    DependentObjects(String),
+    #[error("could not write to the data directory: {0}")]
+    Storage(String),
+    #[error("catalog file is unreadable: {0}")]
+    CatalogCorrupt(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// An error from planning or running a query; its SQLSTATE is derived at the
+    /// protocol edge from the DataFusion error kind.
+    #[error("{0}")]
+    Query(#[from] datafusion::error::DataFusionError),
+}
+
+impl BrookError {
+    /// The five-character SQLSTATE code clients switch on.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            BrookError::UndefinedTable(_) => "42P01",
+            BrookError::DuplicateTable(_) => "42P07",
+            BrookError::UndefinedSchema(_) => "3F000",
+            BrookError::DuplicateSchema(_) => "42P06",
+            BrookError::UndefinedColumn { .. } => "42703",
+            BrookError::NotNullViolation { .. } => "23502",
+            BrookError::InvalidText(_) => "22P02",
+            BrookError::Syntax(_) => "42601",
+            BrookError::Unsupported(_) => "0A000",
+            BrookError::DependentObjects(_) => "2BP01",
+            BrookError::Storage(_) => "58030",
+            BrookError::CatalogCorrupt(_) => "XX001",
+            BrookError::Io(_) => "58030",
+            BrookError::Query(_) => "42000",
+        }
+    }
+}
+
+impl From<BrookError> for datafusion::error::DataFusionError {
+    fn from(e: BrookError) -> Self {
+        match e {
+            BrookError::Query(inner) => inner,
+            other => datafusion::error::DataFusionError::External(Box::new(other)),
+        }
+    }
+}
+
+impl From<deltalake::DeltaTableError> for BrookError {
+    fn from(e: deltalake::DeltaTableError) -> Self {
+        BrookError::Storage(e.to_string())
+    }
+}
+
+pub type Result<T, E = BrookError> = std::result::Result<T, E>;

@@ -1,0 +1,17 @@
+//! Brook: a streaming SQL database.
+//!
+//! The data path reads top to bottom through the modules:
+//! `server` (Postgres wire) → `sql` (Brook's statements) → `catalog` (names → tables)
+//! → `storage` (durable Delta tables). DataFusion plans and runs every query.
+
+pub mod catalog;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod server;
+pub mod sql;
+pub mod storage;
+
+pub use config::Settings;
+pub use engine::Engine;
+pub use error::BrookError;

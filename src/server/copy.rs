@@ -1,0 +1,108 @@
+//! The COPY-in sub-protocol: buffer the client's CopyData, load it on CopyDone.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::{Sink, SinkExt};
+use pgwire::api::ClientInfo;
+use pgwire::api::copy::CopyHandler;
+use pgwire::api::results::Tag;
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
+
+use super::errors::brook_to_pgwire;
+use super::hooks::{CopySlot, PendingCopy};
+use crate::engine::Engine;
+use crate::error::BrookError;
+use crate::sql::copy;
+
+/// Largest COPY payload held for one statement; beyond it the COPY fails
+/// (SQLSTATE 54000) rather than exhausting the server's memory.
+pub const MAX_COPY_BYTES: usize = 1 << 30;
+
+pub struct CopyIn {
+    engine: Arc<Engine>,
+}
+
+impl CopyIn {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self { engine }
+    }
+}
+
+fn take_pending<C: ClientInfo>(client: &C) -> Option<PendingCopy> {
+    client
+        .session_extensions()
+        .get::<CopySlot>()
+        .and_then(|slot| slot.0.lock().ok().and_then(|mut p| p.take()))
+}
+
+#[async_trait]
+impl CopyHandler for CopyIn {
+    async fn on_copy_data<C>(&self, client: &mut C, copy_data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let Some(slot) = client.session_extensions().get::<CopySlot>() else {
+            return Ok(());
+        };
+        let mut too_large = false;
+        if let Ok(mut pending) = slot.0.lock()
+            && let Some(p) = pending.as_mut()
+        {
+            if p.data.len() + copy_data.data.len() > MAX_COPY_BYTES {
+                too_large = true;
+                *pending = None;
+            } else {
+                p.data.extend_from_slice(&copy_data.data);
+            }
+        }
+        if too_large {
+            return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "ERROR".into(),
+                "54000".into(),
+                format!("COPY data exceeds {MAX_COPY_BYTES} bytes; split it into several COPY statements"),
+            ))));
+        }
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let Some(pending) = take_pending(client) else {
+            return Err(brook_to_pgwire(BrookError::Syntax(
+                "COPY data arrived with no COPY in progress".into(),
+            )));
+        };
+        let rows = copy::load(&self.engine, &pending.spec, &pending.data)
+            .await
+            .map_err(brook_to_pgwire)?;
+        let tag = Tag::new("COPY").with_rows(rows as usize);
+        client
+            .send(PgWireBackendMessage::CommandComplete(tag.into()))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(&self, client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let _ = take_pending(client);
+        PgWireError::UserError(Box::new(ErrorInfo::new(
+            "ERROR".into(),
+            "57014".into(),
+            format!("COPY from stdin failed: {}", fail.message),
+        )))
+    }
+}

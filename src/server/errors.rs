@@ -1,0 +1,221 @@
+//! The one funnel from any error to what the client sees: a SQLSTATE and a
+//! message a person understands (GreptimeDB's `convert_err` pattern).
+//!
+//! pgwire reports every handler error wrapped as `ApiError` with code XX000;
+//! [`SqlStateErrors`] rewrites those before they are sent, so XX000 remains for
+//! real bugs only.
+
+use datafusion::arrow::error::ArrowError;
+use datafusion::error::DataFusionError;
+use datafusion::sql::sqlparser::parser::ParserError;
+use pgwire::api::{ClientInfo, ErrorHandler};
+use pgwire::error::{ErrorInfo, PgWireError};
+use tracing::{debug, error};
+
+use crate::error::BrookError;
+
+/// A classified error: the SQLSTATE and the message for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classified {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn classified(code: &'static str, message: impl Into<String>) -> Classified {
+    Classified {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Classify any error that can reach the protocol edge.
+pub fn classify(err: &(dyn std::error::Error + 'static)) -> Classified {
+    if let Some(e) = err.downcast_ref::<BrookError>() {
+        return classify_brook(e);
+    }
+    if let Some(e) = err.downcast_ref::<DataFusionError>() {
+        return classify_datafusion(e);
+    }
+    if let Some(e) = err.downcast_ref::<ParserError>() {
+        return classify_parser(e);
+    }
+    if let Some(e) = err.downcast_ref::<ArrowError>() {
+        return classify_arrow(e);
+    }
+    classified("XX000", err.to_string())
+}
+
+/// Classify a Brook error.
+pub fn classify_brook(e: &BrookError) -> Classified {
+    match e {
+        BrookError::Query(inner) => classify_datafusion(inner),
+        other => classified(other.sqlstate(), other.to_string()),
+    }
+}
+
+fn classify_parser(e: &ParserError) -> Classified {
+    let text = match e {
+        ParserError::TokenizerError(s) | ParserError::ParserError(s) => s.clone(),
+        ParserError::RecursionLimitExceeded => {
+            return classified("54001", "statement is too deeply nested");
+        }
+    };
+    classified("42601", format!("syntax error: {text}"))
+}
+
+fn classify_arrow(e: &ArrowError) -> Classified {
+    match e {
+        ArrowError::CastError(m) | ArrowError::ParseError(m) => classified("22P02", m.clone()),
+        ArrowError::DivideByZero => classified("22012", "division by zero"),
+        ArrowError::ArithmeticOverflow(m) => classified("22003", m.clone()),
+        ArrowError::ComputeError(m) if m.contains("Overflow") || m.contains("overflow") => {
+            classified("22003", m.clone())
+        }
+        ArrowError::InvalidArgumentError(m) => classified("22023", m.clone()),
+        ArrowError::ExternalError(inner) => classify(inner.as_ref()),
+        other => classified("XX000", other.to_string()),
+    }
+}
+
+/// The table name inside DataFusion's "table 'brook.public.t' not found".
+fn missing_table(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("table '")?;
+    let name = rest.split('\'').next()?;
+    let short = name.rsplit('.').next().unwrap_or(name);
+    Some(short.to_string())
+}
+
+fn classify_datafusion(e: &DataFusionError) -> Classified {
+    match e {
+        DataFusionError::External(inner) => classify(inner.as_ref()),
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
+            classify_datafusion(inner)
+        }
+        DataFusionError::Shared(inner) => classify_datafusion(inner),
+        DataFusionError::Collection(errs) => errs
+            .first()
+            .map(classify_datafusion)
+            .unwrap_or_else(|| classified("XX000", "empty error collection")),
+        DataFusionError::ArrowError(inner, _) => classify_arrow(inner),
+        DataFusionError::SQL(inner, _) => classify_parser(inner),
+        DataFusionError::NotImplemented(m) => {
+            classified("0A000", format!("{m} is not supported"))
+        }
+        DataFusionError::SchemaError(schema_err, _) => {
+            use datafusion::common::SchemaError;
+            let message = e.strip_backtrace();
+            let message = message
+                .strip_prefix("Schema error: ")
+                .unwrap_or(&message)
+                .to_string();
+            match schema_err.as_ref() {
+                SchemaError::FieldNotFound { field, .. } => classified(
+                    "42703",
+                    format!("column \"{}\" does not exist ({message})", field.name),
+                ),
+                SchemaError::AmbiguousReference { .. } => classified("42702", message),
+                _ => classified("42701", message),
+            }
+        }
+        DataFusionError::Plan(m) => {
+            if let Some(table) = missing_table(m) {
+                classified("42P01", format!("relation \"{table}\" does not exist"))
+            } else if m.starts_with("Invalid function") || m.contains("function") && m.contains("not found") {
+                classified("42883", m.clone())
+            } else if m.contains("Cannot cast") || m.contains("cannot be cast") {
+                classified("42846", m.clone())
+            } else if m.contains("No function matches") || m.contains("does not support") {
+                classified("42883", m.clone())
+            } else if m.contains("already exists") {
+                classified("42P07", m.clone())
+            } else {
+                classified("42000", m.clone())
+            }
+        }
+        DataFusionError::Execution(m) => {
+            if m.contains("Cannot cast") || m.contains("Failed to parse") || m.contains("Cannot parse") {
+                classified("22P02", m.clone())
+            } else if m.contains("Divide by zero") || m.contains("division by zero") {
+                classified("22012", "division by zero")
+            } else if m.contains("Overflow") || m.contains("overflow") {
+                classified("22003", m.clone())
+            } else {
+                classified("22000", m.clone())
+            }
+        }
+        DataFusionError::ResourcesExhausted(m) => classified("53200", m.clone()),
+        DataFusionError::IoError(io) => classified("58030", io.to_string()),
+        DataFusionError::ObjectStore(os) => classified("58030", os.to_string()),
+        DataFusionError::Configuration(m) => classified("22023", m.clone()),
+        other => classified("XX000", other.strip_backtrace()),
+    }
+}
+
+/// Turn a classified error into the pgwire error the client receives.
+pub fn to_pgwire(c: Classified) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".to_string(),
+        c.code.to_string(),
+        c.message,
+    )))
+}
+
+/// Brook's errors as pgwire errors, at the point a hook returns them.
+pub fn brook_to_pgwire(e: BrookError) -> PgWireError {
+    to_pgwire(classify_brook(&e))
+}
+
+/// Rewrites `ApiError` (pgwire's XX000 catch-all) into the classified error, and logs.
+pub struct SqlStateErrors;
+
+impl ErrorHandler for SqlStateErrors {
+    fn on_error<C>(&self, _client: &C, error: &mut PgWireError)
+    where
+        C: ClientInfo,
+    {
+        if let PgWireError::ApiError(inner) = error {
+            let c = classify(inner.as_ref());
+            if c.code == "XX000" {
+                error!(message = %c.message, "internal error sent to a client");
+            } else {
+                debug!(code = c.code, message = %c.message, "error sent to a client");
+            }
+            *error = to_pgwire(c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_tables_read_like_postgres() {
+        let e = DataFusionError::Plan("table 'brook.public.nope' not found".into());
+        assert_eq!(
+            classify_datafusion(&e),
+            classified("42P01", "relation \"nope\" does not exist")
+        );
+    }
+
+    #[test]
+    fn brook_errors_inside_datafusion_keep_their_code() {
+        let e: DataFusionError = BrookError::NotNullViolation {
+            table: "t".into(),
+            column: "c".into(),
+        }
+        .into();
+        let c = classify_datafusion(&DataFusionError::Context("insert".into(), Box::new(e)));
+        assert_eq!(c.code, "23502");
+        assert!(c.message.contains("null value in column \"c\""));
+    }
+
+    #[test]
+    fn casts_of_bad_text_are_invalid_text_representation() {
+        let e = DataFusionError::ArrowError(
+            Box::new(ArrowError::CastError("Cannot cast string 'x' to value of Int32 type".into())),
+            None,
+        );
+        assert_eq!(classify_datafusion(&e).code, "22P02");
+    }
+}

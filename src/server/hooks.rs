@@ -1,0 +1,114 @@
+//! Brook's statements in front of datafusion-postgres' handlers: a `QueryHook`
+//! sees each parsed statement first, on both the simple and the extended
+//! protocol, and answers those that Brook executes itself.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use datafusion::common::{DFSchema, ParamValues};
+use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_postgres::QueryHook;
+use datafusion_postgres::hooks::HookClient;
+use pgwire::api::ClientInfo;
+use pgwire::api::results::{CopyResponse, Response, Tag};
+use pgwire::error::PgWireResult;
+
+use super::errors::brook_to_pgwire;
+use crate::engine::Engine;
+use crate::sql::{self, CopySpec, Outcome};
+
+/// A `COPY … FROM STDIN` between its start and the client's CopyDone.
+pub struct PendingCopy {
+    pub spec: CopySpec,
+    pub data: Vec<u8>,
+}
+
+/// The per-session slot for the COPY in progress (at most one per session).
+#[derive(Default)]
+pub struct CopySlot(pub Mutex<Option<PendingCopy>>);
+
+pub struct BrookStatements {
+    engine: Arc<Engine>,
+}
+
+impl BrookStatements {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self { engine }
+    }
+
+    async fn run(&self, statement: &Statement, client: &dyn ClientInfo) -> PgWireResult<Response> {
+        match sql::execute(&self.engine, statement)
+            .await
+            .map_err(brook_to_pgwire)?
+        {
+            Outcome::Done { tag, rows } => {
+                let mut t = Tag::new(tag);
+                if let Some(rows) = rows {
+                    t = t.with_rows(rows);
+                }
+                Ok(Response::Execution(t))
+            }
+            Outcome::CopyIn(spec) => {
+                let columns = spec.columns.len();
+                let slot = client
+                    .session_extensions()
+                    .get_or_insert_with(CopySlot::default);
+                if let Ok(mut pending) = slot.0.lock() {
+                    *pending = Some(PendingCopy { spec, data: Vec::new() });
+                }
+                Ok(Response::CopyIn(CopyResponse::new(
+                    0,
+                    columns,
+                    futures::stream::empty(),
+                )))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl QueryHook for BrookStatements {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        if !sql::is_brook_statement(statement) {
+            return None;
+        }
+        Some(self.run(statement, &*client).await)
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        // Brook statements return no rows and take no parameters: an empty plan
+        // makes Describe answer NoData.
+        sql::is_brook_statement(statement).then(|| {
+            Ok(LogicalPlan::EmptyRelation(EmptyRelation {
+                produce_one_row: false,
+                schema: Arc::new(DFSchema::empty()),
+            }))
+        })
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _plan: &LogicalPlan,
+        _params: &ParamValues,
+        _ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        if !sql::is_brook_statement(statement) {
+            return None;
+        }
+        Some(self.run(statement, &*client).await)
+    }
+}

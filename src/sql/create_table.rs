@@ -1,0 +1,107 @@
+//! `CREATE TABLE name (col type [NOT NULL] [DEFAULT expr], …)` and
+//! `CREATE TABLE name AS SELECT …`: a durable Delta table.
+
+use datafusion::sql::sqlparser::ast::{ColumnOption, CreateTable, TableConstraint};
+
+use super::Outcome;
+use crate::catalog::ColumnDef;
+use crate::catalog::names::{normalize, qualify};
+use crate::engine::Engine;
+use crate::error::{BrookError, Result};
+use crate::storage::types::{column_type, column_type_for_arrow};
+
+pub async fn execute(engine: &Engine, create: &CreateTable) -> Result<Outcome> {
+    if create.external {
+        return Err(BrookError::Unsupported("CREATE EXTERNAL TABLE".into()));
+    }
+    let name = qualify(&create.name)?;
+    if create.or_replace {
+        engine.catalog.drop_table(&name, true).await?;
+    }
+    if let Some(query) = &create.query {
+        if engine.catalog.relation_exists(&name).await {
+            return if create.if_not_exists {
+                Ok(Outcome::done("CREATE TABLE AS"))
+            } else {
+                Err(BrookError::DuplicateTable(name.name))
+            };
+        }
+        let df = engine.ctx.sql(&query.to_string()).await?;
+        let columns = df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                Ok(ColumnDef {
+                    name: f.name().clone(),
+                    pg_type: column_type_for_arrow(f.data_type())?.pg_name,
+                    nullable: true,
+                    default: None,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        engine.catalog.create_table(&name, columns, false).await?;
+        let table = engine
+            .catalog
+            .table(&name)
+            .ok_or_else(|| BrookError::UndefinedTable(name.to_string()))?;
+        let batches = df.collect().await?;
+        let rows = table.append(batches, None).await?;
+        return Ok(Outcome::Done {
+            tag: "SELECT",
+            rows: Some(rows as usize),
+        });
+    }
+
+    let primary_key: Vec<String> = create
+        .constraints
+        .iter()
+        .filter_map(|c| match c {
+            TableConstraint::PrimaryKey(pk) => Some(
+                pk.columns
+                    .iter()
+                    .map(|c| c.column.expr.to_string().to_lowercase())
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+
+    let mut columns = Vec::with_capacity(create.columns.len());
+    for col in &create.columns {
+        let col_name = normalize(&col.name);
+        if columns.iter().any(|c: &ColumnDef| c.name == col_name) {
+            return Err(BrookError::Syntax(format!(
+                "column \"{col_name}\" specified more than once"
+            )));
+        }
+        let ty = column_type(&col.data_type.to_string())?;
+        let mut nullable = !primary_key.contains(&col_name);
+        let mut default = None;
+        for opt in &col.options {
+            match &opt.option {
+                ColumnOption::NotNull | ColumnOption::PrimaryKey(_) => nullable = false,
+                ColumnOption::Null => nullable = true,
+                ColumnOption::Default(expr) => default = Some(expr.to_string()),
+                ColumnOption::Unique(_) | ColumnOption::Comment(_) => {}
+                other => {
+                    return Err(BrookError::Unsupported(format!(
+                        "column constraint {other}"
+                    )));
+                }
+            }
+        }
+        columns.push(ColumnDef {
+            name: col_name,
+            pg_type: ty.pg_name,
+            nullable,
+            default,
+        });
+    }
+    engine
+        .catalog
+        .create_table(&name, columns, create.if_not_exists)
+        .await?;
+    Ok(Outcome::done("CREATE TABLE"))
+}

@@ -1,0 +1,8 @@
+//! Where rows are kept: Delta Lake tables on local disk (SPEC §4), the Postgres
+//! type mapping for their columns, and background compaction.
+
+pub mod compaction;
+pub mod table;
+pub mod types;
+
+pub use table::DurableTable;

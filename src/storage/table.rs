@@ -1,0 +1,356 @@
+//! A durable table: a Delta Lake table on local disk, served to DataFusion.
+//!
+//! Every write is one Delta commit, so a statement's rows appear all together or
+//! not at all, also after `kill -9` (Delta's commit is the atomic creation of the
+//! next `_delta_log/NNN.json`). Readers take the latest published version, an
+//! immutable snapshot, and never wait for writers; writers to one table queue
+//! on a per-table lock so that commits never conflict with each other.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::Result as DfResult;
+use datafusion::datasource::TableType;
+use datafusion::datasource::sink::{DataSink, DataSinkExec};
+use datafusion::error::DataFusionError;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
+use deltalake::DeltaTable;
+use deltalake::kernel::Transaction;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::{StructField, StructType};
+use deltalake::protocol::SaveMode;
+use futures::TryStreamExt;
+use url::Url;
+
+use crate::error::{BrookError, Result};
+
+/// One published version of a table: the Delta state and the scan provider over it.
+struct Version {
+    table: DeltaTable,
+    provider: Arc<dyn TableProvider>,
+}
+
+struct Inner {
+    name: String,
+    dir: PathBuf,
+    schema: SchemaRef,
+    defaults: HashMap<String, Expr>,
+    current: RwLock<Arc<Version>>,
+    /// Serialises commits to this table; readers never take it.
+    writer: tokio::sync::Mutex<()>,
+}
+
+/// A table whose rows live in a Delta Lake directory under the data directory.
+#[derive(Clone)]
+pub struct DurableTable {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for DurableTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DurableTable")
+            .field("name", &self.inner.name)
+            .field("dir", &self.inner.dir)
+            .finish()
+    }
+}
+
+fn table_url(dir: &Path) -> Result<Url> {
+    let dir = std::path::absolute(dir)?;
+    Url::from_directory_path(&dir)
+        .map_err(|_| BrookError::Storage(format!("not a usable directory: {}", dir.display())))
+}
+
+impl DurableTable {
+    /// Create a new, empty table in `dir` with `schema` (nullability is enforced on write).
+    pub async fn create(
+        dir: &Path,
+        name: &str,
+        schema: SchemaRef,
+        defaults: HashMap<String, Expr>,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let kernel: StructType = schema
+            .as_ref()
+            .try_into_kernel()
+            .map_err(|e| BrookError::Unsupported(format!("storing this schema: {e}")))?;
+        let fields: Vec<StructField> = kernel.fields().cloned().collect();
+        let table = DeltaTable::try_from_url(table_url(dir)?)
+            .await?
+            .create()
+            .with_table_name(name)
+            .with_columns(fields)
+            .with_save_mode(SaveMode::ErrorIfExists)
+            .await?;
+        Self::from_delta(dir, name, schema, defaults, table).await
+    }
+
+    /// Open an existing table (at start-up): the latest committed version is loaded.
+    pub async fn open(
+        dir: &Path,
+        name: &str,
+        schema: SchemaRef,
+        defaults: HashMap<String, Expr>,
+    ) -> Result<Self> {
+        let table = deltalake::open_table(table_url(dir)?).await?;
+        Self::from_delta(dir, name, schema, defaults, table).await
+    }
+
+    async fn from_delta(
+        dir: &Path,
+        name: &str,
+        schema: SchemaRef,
+        defaults: HashMap<String, Expr>,
+        table: DeltaTable,
+    ) -> Result<Self> {
+        let version = Self::version_of(table).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                name: name.to_string(),
+                dir: dir.to_path_buf(),
+                schema,
+                defaults,
+                current: RwLock::new(Arc::new(version)),
+                writer: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    async fn version_of(table: DeltaTable) -> Result<Version> {
+        let provider = table
+            .table_provider()
+            .await
+            .map_err(|e| BrookError::Storage(e.to_string()))?;
+        Ok(Version { table, provider })
+    }
+
+    fn current(&self) -> Arc<Version> {
+        // A poisoned lock only means a panic elsewhere while swapping an Arc; the
+        // value inside is still a complete version.
+        match self.inner.current.read() {
+            Ok(v) => v.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn publish(&self, version: Version) {
+        let version = Arc::new(version);
+        match self.inner.current.write() {
+            Ok(mut v) => *v = version,
+            Err(poisoned) => *poisoned.into_inner() = version,
+        }
+    }
+
+    /// The name the table was created under (for error messages).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Where the table's Delta log and Parquet files live.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The committed Delta version readers see now.
+    pub fn version(&self) -> Option<u64> {
+        self.current().table.version().map(|v| v as u64)
+    }
+
+    /// Append `batches` as one commit; with `txn`, the same commit records an
+    /// application transaction (a pipeline's progress), so data and progress
+    /// can never disagree. Returns the number of rows written.
+    pub async fn append(&self, batches: Vec<RecordBatch>, txn: Option<Transaction>) -> Result<u64> {
+        let batches = self.conform(batches)?;
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if rows == 0 && txn.is_none() {
+            return Ok(0);
+        }
+        let _guard = self.inner.writer.lock().await;
+        let base = self.current().table.clone();
+        let mut write = base.write(batches).with_save_mode(SaveMode::Append);
+        if let Some(txn) = txn {
+            write = write.with_commit_properties(
+                CommitProperties::default().with_application_transaction(txn),
+            );
+        }
+        let table = write.await?;
+        self.publish(Self::version_of(table).await?);
+        Ok(rows as u64)
+    }
+
+    /// Remove every row in one commit (older snapshots stay readable until vacuumed).
+    pub async fn truncate(&self) -> Result<()> {
+        let _guard = self.inner.writer.lock().await;
+        let base = self.current().table.clone();
+        let (table, _metrics) = base.delete().await?;
+        self.publish(Self::version_of(table).await?);
+        Ok(())
+    }
+
+    /// Rewrite small files into larger ones; a no-op commit-wise when there is nothing to merge.
+    pub async fn compact(&self) -> Result<u64> {
+        let _guard = self.inner.writer.lock().await;
+        let base = self.current().table.clone();
+        let (table, metrics) = base.optimize().await?;
+        let removed = metrics.num_files_removed;
+        if removed > 0 {
+            self.publish(Self::version_of(table).await?);
+        }
+        Ok(removed)
+    }
+
+    /// How many data files the current version has: the compactor's trigger.
+    pub fn file_count(&self) -> usize {
+        self.current()
+            .table
+            .snapshot()
+            .map(|s| s.log_data().num_files())
+            .unwrap_or(0)
+    }
+
+    /// Check nullability and cast each batch to the table's schema so that a
+    /// wrong row is refused with the Postgres message before anything is written.
+    fn conform(&self, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+        let schema = &self.inner.schema;
+        batches
+            .into_iter()
+            .map(|batch| {
+                if batch.num_columns() != schema.fields().len() {
+                    return Err(BrookError::Storage(format!(
+                        "a batch with {} columns cannot be written to \"{}\", which has {}",
+                        batch.num_columns(),
+                        self.inner.name,
+                        schema.fields().len()
+                    )));
+                }
+                let mut columns = Vec::with_capacity(batch.num_columns());
+                for (field, column) in schema.fields().iter().zip(batch.columns()) {
+                    if !field.is_nullable() && column.logical_null_count() > 0 {
+                        return Err(BrookError::NotNullViolation {
+                            table: self.inner.name.clone(),
+                            column: field.name().clone(),
+                        });
+                    }
+                    let column = if column.data_type() == field.data_type() {
+                        column.clone()
+                    } else {
+                        datafusion::arrow::compute::cast(column, field.data_type()).map_err(
+                            |e| BrookError::InvalidText(format!("column \"{}\": {e}", field.name())),
+                        )?
+                    };
+                    columns.push(column);
+                }
+                RecordBatch::try_new(schema.clone(), columns)
+                    .map_err(|e| BrookError::Storage(e.to_string()))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl TableProvider for DurableTable {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn get_column_default(&self, column: &str) -> Option<&Expr> {
+        self.inner.defaults.get(column)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.current()
+            .provider
+            .scan(state, projection, filters, limit)
+            .await
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        self.current().provider.supports_filters_pushdown(filters)
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if insert_op != InsertOp::Append {
+            return Err(BrookError::Unsupported(format!("{insert_op} into a table")).into());
+        }
+        // The sink accepts nulls everywhere so that NOT NULL is checked by
+        // `conform`, which names the table and column as Postgres does.
+        let relaxed = Schema::new(
+            self.inner
+                .schema
+                .fields()
+                .iter()
+                .map(|f| Field::new(f.name(), f.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        );
+        let sink = TableSink {
+            table: self.clone(),
+            schema: Arc::new(relaxed),
+        };
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+}
+
+/// Collects an `INSERT`'s rows and writes them as one commit.
+struct TableSink {
+    table: DurableTable,
+    schema: SchemaRef,
+}
+
+impl fmt::Debug for TableSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TableSink({})", self.table.name())
+    }
+}
+
+impl DisplayAs for TableSink {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DurableTableSink: table={}", self.table.name())
+    }
+}
+
+#[async_trait]
+impl DataSink for TableSink {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    async fn write_all(
+        &self,
+        data: SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> DfResult<u64> {
+        let batches: Vec<RecordBatch> = data.try_collect().await?;
+        self.table
+            .append(batches, None)
+            .await
+            .map_err(DataFusionError::from)
+    }
+}

@@ -1,0 +1,8 @@
+//! Brook's integration tests: one binary (DataFusion is linked once), each
+//! test against a real `brook serve` process through real Postgres clients.
+
+mod bad_input;
+mod clients;
+mod durability;
+mod slt;
+mod support;

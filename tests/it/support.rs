@@ -1,0 +1,182 @@
+//! A real `brook serve` process per test, on a free loopback port with its own
+//! data directory, reached through real Postgres clients.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub struct Brook {
+    child: Option<Child>,
+    pub port: u16,
+    data_dir: PathBuf,
+    _dir: Option<TempDir>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+impl Brook {
+    /// Start a server on a fresh, empty data directory.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().join("data");
+        let mut brook = Self::start_on(&data_dir);
+        brook._dir = Some(dir);
+        brook
+    }
+
+    /// Start a server on `data_dir` (which may hold an earlier server's data).
+    pub fn start_on(data_dir: &Path) -> Self {
+        let port = free_port();
+        let log = std::fs::File::create(data_dir.with_extension(format!("{port}.log")))
+            .or_else(|_| {
+                std::fs::create_dir_all(data_dir.parent().unwrap_or(Path::new("/tmp")))?;
+                std::fs::File::create(data_dir.with_extension(format!("{port}.log")))
+            })
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_brook"))
+            .args(["serve", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("brook binary starts");
+        let brook = Self {
+            child: Some(child),
+            port,
+            data_dir: data_dir.to_path_buf(),
+            _dir: None,
+        };
+        brook.wait_ready();
+        brook
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("brook did not listen on {} within 60 s; log: {}", self.port, self.log());
+    }
+
+    /// The server's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.with_extension(format!("{}.log", self.port)))
+            .unwrap_or_default()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn conn_string(&self) -> String {
+        format!("host=127.0.0.1 port={} user=brook dbname=brook", self.port)
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgresql://brook@127.0.0.1:{}/brook", self.port)
+    }
+
+    /// A tokio-postgres client (its connection task runs in the background).
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.conn_string(), tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("connect to brook: {e}; log: {}", self.log()));
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        client
+    }
+
+    /// Run `psql` with `args` and return (stdout, stderr, success).
+    pub fn psql(&self, args: &[&str]) -> (String, String, bool) {
+        let out = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "brook", "-d", "brook", "-X", "-v", "ON_ERROR_STOP=1"])
+            .args(args)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .output()
+            .expect("psql is installed (apt-get install postgresql-client)");
+        (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+            out.status.success(),
+        )
+    }
+
+    /// `kill -9`: no chance to flush or clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait: the graceful path. Returns the exit status code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stop (SIGTERM) and start again on the same data directory and keep the temp dir alive.
+    pub fn restart(mut self) -> Self {
+        self.terminate();
+        let mut next = Self::start_on(&self.data_dir.clone());
+        next._dir = self._dir.take();
+        next
+    }
+
+    /// `kill -9`, then start again on the same data directory.
+    pub fn crash_and_restart(mut self) -> Self {
+        self.kill9();
+        let mut next = Self::start_on(&self.data_dir.clone());
+        next._dir = self._dir.take();
+        next
+    }
+}
+
+impl Drop for Brook {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The SQLSTATE of a failed statement, or a panic naming what happened instead.
+pub fn sqlstate(err: &tokio_postgres::Error) -> String {
+    err.as_db_error()
+        .map(|e| e.code().code().to_string())
+        .unwrap_or_else(|| panic!("not a server error: {err}"))
+}
+
+/// The message of a failed statement.
+pub fn message(err: &tokio_postgres::Error) -> String {
+    err.as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_else(|| err.to_string())
+}
