@@ -93,7 +93,11 @@ mod tests {
     fn flags_win_over_file_and_file_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("brook.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:7000\"\ndata_dir = \"/tmp/x\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:7000\"\ndata_dir = \"/tmp/x\"\n",
+        )
+        .unwrap();
         let args = ServeArgs {
             listen: Some("127.0.0.1:7001".into()),
             config: Some(path.clone()),

@@ -38,7 +38,14 @@ impl Engine {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(true)
-            .with_default_catalog_and_schema(DATABASE, DEFAULT_SCHEMA);
+            .with_default_catalog_and_schema(DATABASE, DEFAULT_SCHEMA)
+            // Tables declare text columns as Utf8 (the type Delta stores); reading
+            // Parquet strings as Utf8View would make a scan's type differ from
+            // its table's.
+            .set_bool(
+                "datafusion.execution.parquet.schema_force_view_types",
+                false,
+            );
         let ctx = Arc::new(SessionContext::new_with_config(config));
         setup_pg_catalog(&ctx, DATABASE, Arc::new(AuthManager::new()))
             .map_err(|e| BrookError::CatalogCorrupt(format!("pg_catalog: {e}")))?;
@@ -49,7 +56,9 @@ impl Engine {
             DataType::Utf8,
             Volatility::Stable,
             Arc::new(move |_args: &[ColumnarValue]| {
-                Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(version.clone()))))
+                Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+                    version.clone(),
+                ))))
             }),
         ));
         let catalog = Catalog::open(data_dir, ctx.clone()).await?;

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "brook", version, about = "A streaming SQL database: Postgres wire, Kafka pipelines, in-SQL ML")]
+#[command(
+    name = "brook",
+    version,
+    about = "A streaming SQL database: Postgres wire, Kafka pipelines, in-SQL ML"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,6 +23,11 @@ enum Command {
     /// Run the server: Postgres wire protocol on --listen, data in --data-dir.
     Serve(ServeArgs),
 }
+
+/// Brook's own progress at info; dependencies only when something is wrong.
+/// The Delta kernel logs an ERROR each time a table is created (it probes for an
+/// existing log first), so it is quiet unless RUST_LOG asks for it.
+const DEFAULT_LOG: &str = "warn,brook=info,buoyant_kernel=off,deltalake_core::writer::stats=error";
 
 /// Resolves on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
@@ -45,12 +54,15 @@ async fn shutdown_signal() {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("brook: cannot start the runtime: {e}");

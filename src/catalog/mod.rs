@@ -166,7 +166,13 @@ impl Catalog {
     fn arrow_schema(columns: &[ColumnDef]) -> Result<SchemaRef> {
         let fields = columns
             .iter()
-            .map(|c| Ok(Field::new(&c.name, column_type(&c.pg_type)?.arrow, c.nullable)))
+            .map(|c| {
+                Ok(Field::new(
+                    &c.name,
+                    column_type(&c.pg_type)?.arrow,
+                    c.nullable,
+                ))
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Arc::new(Schema::new(fields)))
     }
@@ -249,7 +255,13 @@ impl Catalog {
         let defaults = self.defaults(&columns)?;
         let dir_name = format!("{:06}_{}_{}", file.next_id, name.schema, name.name)
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect::<String>();
         let dir = self.data_dir.join(TABLES_DIR).join(&dir_name);
         let table = DurableTable::create(&dir, &name.name, schema, defaults).await?;
@@ -400,7 +412,8 @@ impl Catalog {
                 .collect();
             (tables, views)
         };
-        if !cascade && !(tables.is_empty() && views.is_empty()) {
+        let empty = tables.is_empty() && views.is_empty();
+        if !cascade && !empty {
             return Err(BrookError::DependentObjects(schema.to_string()));
         }
         for view in &views {

@@ -63,6 +63,8 @@ pub fn qualify(name: &ObjectName) -> Result<QualifiedName> {
         [db, _, _] => Err(BrookError::Unsupported(format!(
             "cross-database references (\"{db}\")"
         ))),
-        _ => Err(BrookError::Syntax(format!("improper qualified name: {name}"))),
+        _ => Err(BrookError::Syntax(format!(
+            "improper qualified name: {name}"
+        ))),
     }
 }

@@ -65,7 +65,9 @@ impl CopyHandler for CopyIn {
             return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
                 "ERROR".into(),
                 "54000".into(),
-                format!("COPY data exceeds {MAX_COPY_BYTES} bytes; split it into several COPY statements"),
+                format!(
+                    "COPY data exceeds {MAX_COPY_BYTES} bytes; split it into several COPY statements"
+                ),
             ))));
         }
         Ok(())

@@ -65,12 +65,23 @@ fn classify_parser(e: &ParserError) -> Classified {
 
 fn classify_arrow(e: &ArrowError) -> Classified {
     match e {
+        // Arrow says "Can't cast value 32768 to type Int16" for a number that
+        // does not fit, and "Cannot cast string …" for text that is no number.
+        ArrowError::CastError(m) if m.starts_with("Can't cast value") => {
+            classified("22003", format!("value out of range: {m}"))
+        }
         ArrowError::CastError(m) | ArrowError::ParseError(m) => classified("22P02", m.clone()),
         ArrowError::DivideByZero => classified("22012", "division by zero"),
         ArrowError::ArithmeticOverflow(m) => classified("22003", m.clone()),
         ArrowError::ComputeError(m) if m.contains("Overflow") || m.contains("overflow") => {
             classified("22003", m.clone())
         }
+        // A NULL reaching a NOT NULL column while DataFusion builds the rows
+        // (multi-row VALUES) rather than in Brook's own check.
+        ArrowError::InvalidArgumentError(m) if m.contains("non-nullable") => classified(
+            "23502",
+            format!("null value violates not-null constraint ({m})"),
+        ),
         ArrowError::InvalidArgumentError(m) => classified("22023", m.clone()),
         ArrowError::ExternalError(inner) => classify(inner.as_ref()),
         other => classified("XX000", other.to_string()),
@@ -81,8 +92,9 @@ fn classify_arrow(e: &ArrowError) -> Classified {
 fn missing_table(message: &str) -> Option<String> {
     let rest = message.strip_prefix("table '")?;
     let name = rest.split('\'').next()?;
-    let short = name.rsplit('.').next().unwrap_or(name);
-    Some(short.to_string())
+    let name = name.strip_prefix("brook.").unwrap_or(name);
+    let name = name.strip_prefix("public.").unwrap_or(name);
+    Some(name.to_string())
 }
 
 fn classify_datafusion(e: &DataFusionError) -> Classified {
@@ -98,9 +110,7 @@ fn classify_datafusion(e: &DataFusionError) -> Classified {
             .unwrap_or_else(|| classified("XX000", "empty error collection")),
         DataFusionError::ArrowError(inner, _) => classify_arrow(inner),
         DataFusionError::SQL(inner, _) => classify_parser(inner),
-        DataFusionError::NotImplemented(m) => {
-            classified("0A000", format!("{m} is not supported"))
-        }
+        DataFusionError::NotImplemented(m) => classified("0A000", format!("{m} is not supported")),
         DataFusionError::SchemaError(schema_err, _) => {
             use datafusion::common::SchemaError;
             let message = e.strip_backtrace();
@@ -120,7 +130,9 @@ fn classify_datafusion(e: &DataFusionError) -> Classified {
         DataFusionError::Plan(m) => {
             if let Some(table) = missing_table(m) {
                 classified("42P01", format!("relation \"{table}\" does not exist"))
-            } else if m.starts_with("Invalid function") || m.contains("function") && m.contains("not found") {
+            } else if m.starts_with("Invalid function")
+                || m.contains("function") && m.contains("not found")
+            {
                 classified("42883", m.clone())
             } else if m.contains("Cannot cast") || m.contains("cannot be cast") {
                 classified("42846", m.clone())
@@ -133,7 +145,17 @@ fn classify_datafusion(e: &DataFusionError) -> Classified {
             }
         }
         DataFusionError::Execution(m) => {
-            if m.contains("Cannot cast") || m.contains("Failed to parse") || m.contains("Cannot parse") {
+            if m.contains("non-nullable") {
+                classified(
+                    "23502",
+                    format!("null value violates not-null constraint ({m})"),
+                )
+            } else if m.contains("Can't cast value") {
+                classified("22003", format!("value out of range: {m}"))
+            } else if m.contains("Cannot cast")
+                || m.contains("Failed to parse")
+                || m.contains("Cannot parse")
+            {
                 classified("22P02", m.clone())
             } else if m.contains("Divide by zero") || m.contains("division by zero") {
                 classified("22012", "division by zero")
@@ -213,7 +235,9 @@ mod tests {
     #[test]
     fn casts_of_bad_text_are_invalid_text_representation() {
         let e = DataFusionError::ArrowError(
-            Box::new(ArrowError::CastError("Cannot cast string 'x' to value of Int32 type".into())),
+            Box::new(ArrowError::CastError(
+                "Cannot cast string 'x' to value of Int32 type".into(),
+            )),
             None,
         );
         assert_eq!(classify_datafusion(&e).code, "22P02");

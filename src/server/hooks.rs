@@ -38,7 +38,11 @@ impl BrookStatements {
         Self { engine }
     }
 
-    async fn run(&self, statement: &Statement, client: &dyn ClientInfo) -> PgWireResult<Response> {
+    async fn run(
+        &self,
+        statement: &Statement,
+        client: &(dyn ClientInfo + Send + Sync),
+    ) -> PgWireResult<Response> {
         match sql::execute(&self.engine, statement)
             .await
             .map_err(brook_to_pgwire)?
@@ -56,7 +60,10 @@ impl BrookStatements {
                     .session_extensions()
                     .get_or_insert_with(CopySlot::default);
                 if let Ok(mut pending) = slot.0.lock() {
-                    *pending = Some(PendingCopy { spec, data: Vec::new() });
+                    *pending = Some(PendingCopy {
+                        spec,
+                        data: Vec::new(),
+                    });
                 }
                 Ok(Response::CopyIn(CopyResponse::new(
                     0,

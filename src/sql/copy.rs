@@ -110,7 +110,8 @@ pub async fn prepare(
             CopyOption::Header(h) => spec.header = *h,
             CopyOption::Quote(c) => spec.quote = single_byte("quote", *c)?,
             CopyOption::Escape(c) => spec.escape = Some(single_byte("escape", *c)?),
-            CopyOption::Encoding(e) if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
+            CopyOption::Encoding(e)
+                if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
             CopyOption::Freeze(_) => {}
             other => return Err(BrookError::Unsupported(format!("COPY option {other}"))),
         }
@@ -323,9 +324,17 @@ mod tests {
             },
             columns: vec!["a".into(), "b".into()],
             format,
-            delimiter: if format == CopyFormat::Csv { b',' } else { b'\t' },
+            delimiter: if format == CopyFormat::Csv {
+                b','
+            } else {
+                b'\t'
+            },
             header,
-            null: if format == CopyFormat::Csv { String::new() } else { "\\N".into() },
+            null: if format == CopyFormat::Csv {
+                String::new()
+            } else {
+                "\\N".into()
+            },
             quote: b'"',
             escape: None,
         }

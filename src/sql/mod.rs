@@ -71,10 +71,11 @@ pub async fn execute(engine: &Engine, stmt: &Statement) -> Result<Outcome> {
             ..
         } => drop::execute(engine, *object_type, names, *if_exists, *cascade).await,
         Statement::Copy {
-            source: CopySource::Table {
-                table_name,
-                columns,
-            },
+            source:
+                CopySource::Table {
+                    table_name,
+                    columns,
+                },
             options,
             legacy_options,
             ..

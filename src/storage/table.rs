@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
@@ -19,10 +19,12 @@ use datafusion::common::Result as DfResult;
 use datafusion::datasource::TableType;
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::error::DataFusionError;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
+use datafusion::prelude::SessionConfig;
 use deltalake::DeltaTable;
 use deltalake::kernel::Transaction;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
@@ -63,6 +65,22 @@ impl fmt::Debug for DurableTable {
             .field("dir", &self.inner.dir)
             .finish()
     }
+}
+
+/// The settings Delta's scan provider reads when it is built: strings stay
+/// `Utf8` (the type a table declares) instead of DataFusion's default `Utf8View`,
+/// so a scan's output type always equals its table's schema.
+fn scan_session() -> Arc<SessionState> {
+    static SESSION: OnceLock<Arc<SessionState>> = OnceLock::new();
+    SESSION
+        .get_or_init(|| {
+            let config = SessionConfig::new().set_bool(
+                "datafusion.execution.parquet.schema_force_view_types",
+                false,
+            );
+            Arc::new(SessionStateBuilder::new().with_config(config).build())
+        })
+        .clone()
 }
 
 fn table_url(dir: &Path) -> Result<Url> {
@@ -129,6 +147,7 @@ impl DurableTable {
     async fn version_of(table: DeltaTable) -> Result<Version> {
         let provider = table
             .table_provider()
+            .with_session(scan_session())
             .await
             .map_err(|e| BrookError::Storage(e.to_string()))?;
         Ok(Version { table, provider })
@@ -163,7 +182,7 @@ impl DurableTable {
 
     /// The committed Delta version readers see now.
     pub fn version(&self) -> Option<u64> {
-        self.current().table.version().map(|v| v as u64)
+        self.current().table.version()
     }
 
     /// Append `batches` as one commit; with `txn`, the same commit records an
@@ -245,7 +264,9 @@ impl DurableTable {
                         column.clone()
                     } else {
                         datafusion::arrow::compute::cast(column, field.data_type()).map_err(
-                            |e| BrookError::InvalidText(format!("column \"{}\": {e}", field.name())),
+                            |e| {
+                                BrookError::InvalidText(format!("column \"{}\": {e}", field.name()))
+                            },
                         )?
                     };
                     columns.push(column);

@@ -38,7 +38,10 @@ pub fn column_type(sql_type: &str) -> Result<ColumnType> {
         }
         "numeric" | "decimal" => {
             let precision = args.first().copied().unwrap_or(38);
-            let scale = args.get(1).copied().unwrap_or(if args.is_empty() { 10 } else { 0 });
+            let scale = args
+                .get(1)
+                .copied()
+                .unwrap_or(if args.is_empty() { 10 } else { 0 });
             if !(1..=38).contains(&precision) || scale > precision {
                 return Err(BrookError::InvalidText(format!(
                     "NUMERIC precision {precision} must be between 1 and 38, and scale {scale} at most the precision"
@@ -52,7 +55,9 @@ pub fn column_type(sql_type: &str) -> Result<ColumnType> {
             (DataType::Decimal128(precision as u8, scale as i8), name)
         }
         "text" | "string" => (DataType::Utf8, "text".to_string()),
-        "varchar" | "character varying" => (DataType::Utf8, with_length("character varying", &args)),
+        "varchar" | "character varying" => {
+            (DataType::Utf8, with_length("character varying", &args))
+        }
         "char" | "character" | "bpchar" => (DataType::Utf8, with_length("character", &args)),
         "json" => (DataType::Utf8, "json".to_string()),
         "jsonb" => (DataType::Utf8, "jsonb".to_string()),
@@ -67,7 +72,7 @@ pub fn column_type(sql_type: &str) -> Result<ColumnType> {
             DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             "timestamp with time zone".to_string(),
         ),
-        _ => return Err(BrookError::Unsupported(format!("column type {sql_type}"))),
+        _ => return Err(BrookError::Unsupported(format!("column type {spelled}"))),
     };
     Ok(ColumnType { arrow, pg_name })
 }
@@ -148,6 +153,9 @@ mod tests {
     fn unknown_types_are_unsupported_not_guessed() {
         let err = column_type("interval").unwrap_err();
         assert_eq!(err.sqlstate(), "0A000");
-        assert_eq!(column_type("numeric(50,2)").unwrap_err().sqlstate(), "22P02");
+        assert_eq!(
+            column_type("numeric(50,2)").unwrap_err().sqlstate(),
+            "22P02"
+        );
     }
 }

@@ -11,7 +11,11 @@ use crate::support::{Brook, message, sqlstate};
 
 async fn still_serves(brook: &Brook) {
     let client = brook.client().await;
-    let one: i64 = client.query_one("SELECT 1::bigint", &[]).await.unwrap().get(0);
+    let one: i64 = client
+        .query_one("SELECT 1::bigint", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(one, 1, "server log:\n{}", brook.log());
 }
 
@@ -27,12 +31,28 @@ async fn statement_errors_carry_postgres_sqlstates() {
 
     let cases: &[(&str, &str, &str)] = &[
         ("SELEC 1", "42601", "syntax error"),
-        ("SELECT * FROM nope", "42P01", "relation \"nope\" does not exist"),
-        ("SELECT nope FROM t", "42703", "column \"nope\" does not exist"),
+        (
+            "SELECT * FROM nope",
+            "42P01",
+            "relation \"nope\" does not exist",
+        ),
+        (
+            "SELECT nope FROM t",
+            "42703",
+            "column \"nope\" does not exist",
+        ),
         ("SELECT no_such_function(1)", "42883", "no_such_function"),
         ("INSERT INTO t VALUES ('abc', 'x')", "22P02", "abc"),
-        ("INSERT INTO t (name) VALUES ('x')", "23502", "null value in column \"id\" of relation \"t\" violates not-null constraint"),
-        ("CREATE TABLE t (x int)", "42P07", "relation \"t\" already exists"),
+        (
+            "INSERT INTO t (name) VALUES ('x')",
+            "23502",
+            "null value in column \"id\" of relation \"t\" violates not-null constraint",
+        ),
+        (
+            "CREATE TABLE t (x int)",
+            "42P07",
+            "relation \"t\" already exists",
+        ),
         ("CREATE TABLE u (x interval)", "0A000", "interval"),
         ("DROP TABLE nope", "42P01", "nope"),
     ];
@@ -44,7 +64,11 @@ async fn statement_errors_carry_postgres_sqlstates() {
         client.simple_query("SELECT 1").await.unwrap();
     }
     // Nothing was written by the failed statements; the other session never noticed.
-    let n: i64 = other.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0);
+    let n: i64 = other
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 0);
 }
 
@@ -58,7 +82,10 @@ async fn a_parameter_of_the_wrong_type_is_refused() {
         .unwrap();
     // The client declares TEXT and sends 'abc' where an integer is compared.
     let err = client
-        .query_typed("SELECT * FROM p WHERE id = $1::int", &[(&"abc", Type::TEXT)])
+        .query_typed(
+            "SELECT * FROM p WHERE id = $1::int",
+            &[(&"abc", Type::TEXT)],
+        )
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&err), "22P02", "{}", message(&err));
@@ -79,7 +106,9 @@ fn startup_message() -> Vec<u8> {
 }
 
 fn read_until_ready(stream: &mut TcpStream) {
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
     while !seen.windows(6).any(|w| w == [b'Z', 0, 0, 0, 5, b'I']) {
@@ -139,8 +168,18 @@ async fn a_client_that_disconnects_mid_query_harms_no_one() {
     }
     still_serves(&brook).await;
     let client = brook.client().await;
-    client.batch_execute("CREATE TABLE after (x int)").await.unwrap();
-    client.execute("INSERT INTO after VALUES (1)", &[]).await.unwrap();
-    let n: i64 = client.query_one("SELECT count(*) FROM after", &[]).await.unwrap().get(0);
+    client
+        .batch_execute("CREATE TABLE after (x int)")
+        .await
+        .unwrap();
+    client
+        .execute("INSERT INTO after VALUES (1)", &[])
+        .await
+        .unwrap();
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM after", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 1);
 }

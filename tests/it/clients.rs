@@ -23,8 +23,19 @@ fn psql_lists_and_describes_tables() {
 
     let (out, err, ok) = brook.psql(&["-c", "\\d people"]);
     assert!(ok, "{err}");
-    for expected in ["id", "bigint", "not null", "name", "text", "score", "double precision"] {
-        assert!(out.contains(expected), "\\d people lacks {expected}:\n{out}");
+    for expected in [
+        "id",
+        "bigint",
+        "not null",
+        "name",
+        "text",
+        "score",
+        "double precision",
+    ] {
+        assert!(
+            out.contains(expected),
+            "\\d people lacks {expected}:\n{out}"
+        );
     }
 }
 
@@ -52,15 +63,31 @@ fn psql_copy_from_a_csv_file_with_header() {
     let brook = Brook::start();
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("rows.csv");
-    std::fs::write(&csv, "id,name,joined\n1,ada,2024-01-02\n2,\"lovelace, countess\",\n").unwrap();
-    brook.psql(&["-c", "CREATE TABLE m (id int NOT NULL, name text, joined date)"]);
+    std::fs::write(
+        &csv,
+        "id,name,joined\n1,ada,2024-01-02\n2,\"lovelace, countess\",\n",
+    )
+    .unwrap();
+    brook.psql(&[
+        "-c",
+        "CREATE TABLE m (id int NOT NULL, name text, joined date)",
+    ]);
     let (out, err, ok) = brook.psql(&[
         "-c",
-        &format!("\\copy m FROM '{}' WITH (FORMAT csv, HEADER)", csv.display()),
+        &format!(
+            "\\copy m FROM '{}' WITH (FORMAT csv, HEADER)",
+            csv.display()
+        ),
     ]);
     assert!(ok, "{err}");
     assert!(out.contains("COPY 2"), "{out}");
-    let (out, _, _) = brook.psql(&["-At", "-F", "|", "-c", "SELECT id, name, joined FROM m ORDER BY id"]);
+    let (out, _, _) = brook.psql(&[
+        "-At",
+        "-F",
+        "|",
+        "-c",
+        "SELECT id, name, joined FROM m ORDER BY id",
+    ]);
     assert_eq!(out, "1|ada|2024-01-02\n2|lovelace, countess|\n");
 }
 
@@ -136,7 +163,10 @@ async fn prepared_statements_with_binary_parameters_round_trip() {
         .unwrap();
     assert_eq!(n, 1);
     let row = client
-        .query_one("SELECT b, s, i, l, r, d, t, v, by, dt, ts FROM typed WHERE i = $1", &[&i32::MAX])
+        .query_one(
+            "SELECT b, s, i, l, r, d, t, v, by, dt, ts FROM typed WHERE i = $1",
+            &[&i32::MAX],
+        )
         .await
         .unwrap();
     assert!(row.get::<_, bool>(0));
@@ -157,7 +187,9 @@ async fn copy_in_through_tokio_postgres_is_one_commit() {
     let brook = Brook::start();
     let client = brook.client().await;
     client
-        .batch_execute("CREATE TABLE c (id int NOT NULL, label text DEFAULT 'none', x double precision)")
+        .batch_execute(
+            "CREATE TABLE c (id int NOT NULL, label text DEFAULT 'none', x double precision)",
+        )
         .await
         .unwrap();
     let sink = client
@@ -173,7 +205,10 @@ async fn copy_in_through_tokio_postgres_is_one_commit() {
     let rows = sink.finish().await.unwrap();
     assert_eq!(rows, 10_000);
     let row = client
-        .query_one("SELECT count(*), count(DISTINCT id), min(label), sum(x) FROM c", &[])
+        .query_one(
+            "SELECT count(*), count(DISTINCT id), min(label), sum(x) FROM c",
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(row.get::<_, i64>(0), 10_000);
@@ -181,13 +216,22 @@ async fn copy_in_through_tokio_postgres_is_one_commit() {
     assert_eq!(row.get::<_, &str>(2), "none");
 
     // A bad value on line 3 rejects the whole COPY: nothing new is committed.
-    let sink = client.copy_in("COPY c (id, x) FROM STDIN (FORMAT csv)").await.unwrap();
+    let sink = client
+        .copy_in("COPY c (id, x) FROM STDIN (FORMAT csv)")
+        .await
+        .unwrap();
     futures::pin_mut!(sink);
-    sink.send(bytes::Bytes::from_static(b"1,1\n2,2\nthree,3\n")).await.unwrap();
+    sink.send(bytes::Bytes::from_static(b"1,1\n2,2\nthree,3\n"))
+        .await
+        .unwrap();
     let err = sink.finish().await.unwrap_err();
     assert_eq!(crate::support::sqlstate(&err), "22P02", "{err}");
     assert!(crate::support::message(&err).contains("line"), "{err}");
-    let n: i64 = client.query_one("SELECT count(*) FROM c", &[]).await.unwrap().get(0);
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM c", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 10_000);
 }
 
@@ -245,7 +289,10 @@ async fn sixteen_sessions_write_and_read_at_once() {
                     .await
                     .unwrap();
                 let seen: i64 = client
-                    .query_one("SELECT count(*) FROM shared WHERE session = $1", &[&session])
+                    .query_one(
+                        "SELECT count(*) FROM shared WHERE session = $1",
+                        &[&session],
+                    )
                     .await
                     .unwrap()
                     .get(0);

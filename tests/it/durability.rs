@@ -27,7 +27,10 @@ async fn tables_views_and_rows_survive_a_restart() {
     let mut brook = brook.restart();
     let client = brook.client().await;
     let rows = client
-        .query("SELECT id, CAST(amount AS text), note FROM sales.orders ORDER BY id", &[])
+        .query(
+            "SELECT id, CAST(amount AS text), note FROM sales.orders ORDER BY id",
+            &[],
+        )
         .await
         .unwrap();
     let got: Vec<(i32, String, String)> = rows
@@ -36,7 +39,10 @@ async fn tables_views_and_rows_survive_a_restart() {
         .collect();
     assert_eq!(
         got,
-        vec![(1, "10.50".into(), "n/a".into()), (2, "20.25".into(), "n/a".into())]
+        vec![
+            (1, "10.50".into(), "n/a".into()),
+            (2, "20.25".into(), "n/a".into())
+        ]
     );
     let big: i64 = client
         .query_one("SELECT count(*) FROM big_orders", &[])

@@ -112,7 +112,11 @@ async fn sqllogictest_files_pass_over_the_wire() {
             }
         });
         if let Err(e) = runner.run_file_async(file).await {
-            failures.push(format!("{}:\n{e}\nserver log:\n{}", file.display(), brook.log()));
+            failures.push(format!(
+                "{}:\n{e}\nserver log:\n{}",
+                file.display(),
+                brook.log()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));

@@ -46,7 +46,10 @@ impl Brook {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(data_dir)
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                "warn,brook=info,buoyant_kernel=off,deltalake_core::writer::stats=error",
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -69,17 +72,17 @@ impl Brook {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("brook did not listen on {} within 60 s; log: {}", self.port, self.log());
+        panic!(
+            "brook did not listen on {} within 60 s; log: {}",
+            self.port,
+            self.log()
+        );
     }
 
     /// The server's log so far (for failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir.with_extension(format!("{}.log", self.port)))
             .unwrap_or_default()
-    }
-
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
     }
 
     pub fn conn_string(&self) -> String {
@@ -92,9 +95,10 @@ impl Brook {
 
     /// A tokio-postgres client (its connection task runs in the background).
     pub async fn client(&self) -> tokio_postgres::Client {
-        let (client, connection) = tokio_postgres::connect(&self.conn_string(), tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("connect to brook: {e}; log: {}", self.log()));
+        let (client, connection) =
+            tokio_postgres::connect(&self.conn_string(), tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("connect to brook: {e}; log: {}", self.log()));
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -104,7 +108,19 @@ impl Brook {
     /// Run `psql` with `args` and return (stdout, stderr, success).
     pub fn psql(&self, args: &[&str]) -> (String, String, bool) {
         let out = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "brook", "-d", "brook", "-X", "-v", "ON_ERROR_STOP=1"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "brook",
+                "-d",
+                "brook",
+                "-X",
+                "-v",
+                "ON_ERROR_STOP=1",
+            ])
             .args(args)
             .env("PGCONNECT_TIMEOUT", "10")
             .output()
