@@ -4,26 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_postgres::auth::AuthManager;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 
-use crate::catalog::{Catalog, DATABASE, DEFAULT_SCHEMA};
+use crate::catalog::{Catalog, DATABASE, DEFAULT_SCHEMA, pg_functions};
 use crate::error::{BrookError, Result};
-
-/// What `SELECT version()` answers. Drivers (SQLAlchemy, pgJDBC, Metabase) parse
-/// the leading `PostgreSQL <major>.<minor>` to pick their dialect.
-pub fn version_string() -> String {
-    format!(
-        "PostgreSQL 16.6 (Brook {}) on {}-{}, compiled by rustc",
-        env!("CARGO_PKG_VERSION"),
-        std::env::consts::ARCH,
-        std::env::consts::OS
-    )
-}
 
 /// The shared state of a running Brook: query engine and catalog.
 pub struct Engine {
@@ -49,18 +35,7 @@ impl Engine {
         let ctx = Arc::new(SessionContext::new_with_config(config));
         setup_pg_catalog(&ctx, DATABASE, Arc::new(AuthManager::new()))
             .map_err(|e| BrookError::CatalogCorrupt(format!("pg_catalog: {e}")))?;
-        let version = version_string();
-        ctx.register_udf(create_udf(
-            "version",
-            vec![],
-            DataType::Utf8,
-            Volatility::Stable,
-            Arc::new(move |_args: &[ColumnarValue]| {
-                Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
-                    version.clone(),
-                ))))
-            }),
-        ));
+        pg_functions::register(&ctx);
         let catalog = Catalog::open(data_dir, ctx.clone()).await?;
         Ok(Arc::new(Self {
             ctx,

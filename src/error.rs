@@ -27,6 +27,8 @@ pub enum BrookError {
     InvalidText(String),
     #[error("{0}")]
     Syntax(String),
+    #[error("{0}")]
+    UndefinedObject(String),
     #[error("{0} is not supported")]
     Unsupported(String),
     #[error("cannot drop schema \"{0}\" because other objects depend on it")]
@@ -56,6 +58,7 @@ impl BrookError {
             BrookError::InvalidText(_) => "22P02",
             BrookError::Syntax(_) => "42601",
             BrookError::Unsupported(_) => "0A000",
+            BrookError::UndefinedObject(_) => "42704",
             BrookError::DependentObjects(_) => "2BP01",
             BrookError::Storage(_) => "58030",
             BrookError::CatalogCorrupt(_) => "XX001",

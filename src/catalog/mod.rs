@@ -7,6 +7,7 @@
 //! catalog, which is what queries and `pg_catalog`/`information_schema` read.
 
 pub mod names;
+pub mod pg_functions;
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -17,7 +17,7 @@ use pgwire::api::{ConnectionManager, ErrorHandler, PgWireServerHandlers};
 
 use super::copy::CopyIn;
 use super::errors::SqlStateErrors;
-use super::hooks::BrookStatements;
+use super::hooks::{BrookStatements, ServerVersion};
 use crate::engine::Engine;
 
 /// `trust` authentication (loopback only, enforced by `Settings`), with every
@@ -44,6 +44,7 @@ impl BrookHandlers {
     pub fn new(engine: Arc<Engine>) -> Self {
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             Arc::new(BrookStatements::new(engine.clone())),
+            Arc::new(ServerVersion),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),

@@ -12,10 +12,14 @@ use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_postgres::QueryHook;
 use datafusion_postgres::hooks::HookClient;
 use pgwire::api::ClientInfo;
-use pgwire::api::results::{CopyResponse, Response, Tag};
+use pgwire::api::Type;
+use pgwire::api::results::{
+    CopyResponse, DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
+};
 use pgwire::error::PgWireResult;
 
 use super::errors::brook_to_pgwire;
+use crate::catalog::pg_functions;
 use crate::engine::Engine;
 use crate::sql::{self, CopySpec, Outcome};
 
@@ -117,5 +121,73 @@ impl QueryHook for BrookStatements {
             return None;
         }
         Some(self.run(statement, &*client).await)
+    }
+}
+
+/// `SHOW server_version[_num]` answered as the Postgres version Brook speaks
+/// for, the same one its startup `ParameterStatus` and `version()` report
+/// (datafusion-postgres would answer with DataFusion's version, which drivers
+/// cannot parse).
+pub struct ServerVersion;
+
+fn one_text_value(name: &str, value: &str) -> PgWireResult<Response> {
+    let fields = Arc::new(vec![FieldInfo::new(
+        name.to_string(),
+        None,
+        None,
+        Type::TEXT,
+        FieldFormat::Text,
+    )]);
+    let mut encoder = DataRowEncoder::new(fields.clone());
+    encoder.encode_field(&Some(value))?;
+    let row = encoder.take_row();
+    Ok(Response::Query(QueryResponse::new(
+        fields,
+        Box::pin(futures::stream::once(async move { Ok(row) })),
+    )))
+}
+
+#[async_trait]
+impl QueryHook for ServerVersion {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        let Statement::ShowVariable { variable } = statement else {
+            return None;
+        };
+        let [name] = variable.as_slice() else {
+            return None;
+        };
+        let name = name.value.to_lowercase();
+        match name.as_str() {
+            "server_version" | "server_version_num" => {
+                let value = pg_functions::setting(&name)?;
+                Some(one_text_value(&name, value))
+            }
+            _ => None,
+        }
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        _statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        None
+    }
+
+    async fn handle_extended_query(
+        &self,
+        _statement: &Statement,
+        _plan: &LogicalPlan,
+        _params: &ParamValues,
+        _ctx: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        None
     }
 }

@@ -40,6 +40,33 @@ fn psql_lists_and_describes_tables() {
 }
 
 #[test]
+fn psql_meta_commands_list_databases_views_schemas_functions() {
+    let brook = Brook::start();
+    let (_, err, ok) = brook.psql(&[
+        "-c",
+        "CREATE SCHEMA lab",
+        "-c",
+        "CREATE TABLE lab.t (x int)",
+        "-c",
+        "CREATE VIEW recent AS SELECT x FROM lab.t",
+    ]);
+    assert!(ok, "{err}");
+    for (command, expected) in [
+        ("\\l", "brook"),
+        ("\\dv", "recent"),
+        ("\\dn", "lab"),
+        ("\\dt lab.*", "t"),
+    ] {
+        let (out, err, ok) = brook.psql(&["-c", command]);
+        assert!(ok, "{command}: {err}");
+        assert!(out.contains(expected), "{command} lacks {expected}:\n{out}");
+    }
+    let (out, err, ok) = brook.psql(&["-c", "\\df"]);
+    assert!(ok, "\\df: {err}");
+    assert!(out.contains("List of functions"), "{out}");
+}
+
+#[test]
 fn psql_script_stops_at_the_first_error_with_its_sqlstate() {
     let brook = Brook::start();
     let dir = tempfile::tempdir().unwrap();

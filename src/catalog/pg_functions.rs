@@ -1,0 +1,143 @@
+//! Postgres functions that clients call while connecting or browsing the
+//! catalog and that datafusion-pg-catalog does not provide.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{ScalarValue, cast::as_string_array};
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::prelude::SessionContext;
+
+use crate::error::BrookError;
+
+/// The Postgres version Brook speaks for (wire protocol, catalog shape).
+pub const SERVER_VERSION: &str = "16.6";
+/// `server_version_num` for [`SERVER_VERSION`].
+pub const SERVER_VERSION_NUM: &str = "160006";
+
+/// What `SELECT version()` answers. Drivers (SQLAlchemy, pgJDBC, Metabase) parse
+/// the leading `PostgreSQL <major>.<minor>` to pick their dialect.
+pub fn version_string() -> String {
+    format!(
+        "PostgreSQL {SERVER_VERSION} (Brook {}) on {}-{}, compiled by rustc",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH,
+        std::env::consts::OS
+    )
+}
+
+/// Server-wide settings as `current_setting()` reports them.
+pub fn setting(name: &str) -> Option<&'static str> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "server_version" => SERVER_VERSION,
+        "server_version_num" => SERVER_VERSION_NUM,
+        "server_encoding" | "client_encoding" => "UTF8",
+        "standard_conforming_strings" => "on",
+        "datestyle" => "ISO, MDY",
+        "intervalstyle" => "postgres",
+        "timezone" => "UTC",
+        "search_path" => "\"$user\", public",
+        "max_identifier_length" => "63",
+        "integer_datetimes" => "on",
+        "is_superuser" => "on",
+        "default_transaction_isolation" | "transaction_isolation" => "read committed",
+        "default_transaction_read_only" | "transaction_read_only" => "off",
+        "lc_collate" | "lc_ctype" => "en_US.UTF-8",
+        "application_name" => "",
+        _ => return None,
+    })
+}
+
+fn current_setting(args: &[ColumnarValue]) -> datafusion::error::Result<ColumnarValue> {
+    let lookup = |name: &str| {
+        setting(name).ok_or_else(|| {
+            DataFusionError::from(BrookError::UndefinedObject(format!(
+                "unrecognized configuration parameter \"{name}\""
+            )))
+        })
+    };
+    match args.first() {
+        Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(name)))) => Ok(ColumnarValue::Scalar(
+            ScalarValue::Utf8(Some(lookup(name)?.to_string())),
+        )),
+        Some(ColumnarValue::Array(names)) => {
+            let names = as_string_array(names)?;
+            let values = (0..names.len())
+                .map(|i| {
+                    if names.is_null(i) {
+                        Ok(None)
+                    } else {
+                        lookup(names.value(i)).map(Some)
+                    }
+                })
+                .collect::<datafusion::error::Result<StringArray>>()?;
+            Ok(ColumnarValue::Array(Arc::new(values) as ArrayRef))
+        }
+        _ => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None))),
+    }
+}
+
+/// A catalog function of one oid whose answer is NULL: Brook's functions are
+/// built in and have no SQL-level signature text to show (psql's `\df`).
+fn no_text_for_oid(name: &str) -> datafusion::logical_expr::ScalarUDF {
+    create_udf(
+        name,
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            Ok(match args.first() {
+                Some(ColumnarValue::Array(a)) => ColumnarValue::Array(Arc::new(StringArray::from(
+                    vec![None::<&str>; a.len()],
+                ))
+                    as ArrayRef),
+                _ => ColumnarValue::Scalar(ScalarValue::Utf8(None)),
+            })
+        }),
+    )
+}
+
+/// Register `version()`, `current_setting(name)` and the catalog functions
+/// psql's `\df` calls.
+pub fn register(ctx: &SessionContext) {
+    let version = version_string();
+    ctx.register_udf(create_udf(
+        "version",
+        vec![],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |_args: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+                version.clone(),
+            ))))
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "current_setting",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(current_setting),
+    ));
+    ctx.register_udf(no_text_for_oid("pg_get_function_result"));
+    ctx.register_udf(no_text_for_oid("pg_get_function_arguments"));
+    ctx.register_udf(no_text_for_oid("pg_get_function_identity_arguments"));
+    // Every function Brook has is on the search path.
+    ctx.register_udf(create_udf(
+        "pg_function_is_visible",
+        vec![DataType::Int64],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            Ok(match args.first() {
+                Some(ColumnarValue::Array(a)) => ColumnarValue::Array(Arc::new(BooleanArray::from(
+                    vec![true; a.len()],
+                ))
+                    as ArrayRef),
+                _ => ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))),
+            })
+        }),
+    ));
+}
