@@ -120,3 +120,63 @@ async fn kill_9_loses_no_acknowledged_row_and_shows_no_partial_statement() {
         .await
         .unwrap();
 }
+
+/// Files of a table's Delta log that record a compaction (an OPTIMIZE commit).
+fn compaction_commits(data_dir: &std::path::Path) -> usize {
+    let Ok(tables) = std::fs::read_dir(data_dir.join("tables")) else {
+        return 0;
+    };
+    tables
+        .flatten()
+        .filter_map(|t| std::fs::read_dir(t.path().join("_delta_log")).ok())
+        .flat_map(|log| log.flatten())
+        .filter(|f| f.path().extension().is_some_and(|e| e == "json"))
+        .filter(|f| {
+            std::fs::read_to_string(f.path()).is_ok_and(|text| text.contains("\"OPTIMIZE\""))
+        })
+        .count()
+}
+
+/// Many one-row INSERTs leave many small files; the background compactor
+/// merges them while readers keep seeing every row exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_files_are_compacted_in_the_background_without_changing_results() {
+    let brook = Brook::start();
+    let client = brook.client().await;
+    client.batch_execute("CREATE TABLE trickle (n int NOT NULL)").await.unwrap();
+    for n in 0..40 {
+        client
+            .execute("INSERT INTO trickle VALUES ($1)", &[&n])
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while compaction_commits(brook.data_dir()) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no compaction within 60 s; log:\n{}",
+            brook.log()
+        );
+        let row = client
+            .query_one("SELECT count(*), count(DISTINCT n) FROM trickle", &[])
+            .await
+            .unwrap();
+        assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (40, 40));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let row = client
+        .query_one("SELECT count(*), sum(n) FROM trickle", &[])
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (40, (0..40).sum::<i64>()));
+    drop(client);
+    let brook = brook.restart();
+    let n: i64 = brook
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM trickle", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 40);
+}

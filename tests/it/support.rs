@@ -85,6 +85,11 @@ impl Brook {
             .unwrap_or_default()
     }
 
+    /// The server's data directory (tables live under `tables/`).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     pub fn conn_string(&self) -> String {
         format!("host=127.0.0.1 port={} user=brook dbname=brook", self.port)
     }
