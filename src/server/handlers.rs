@@ -17,7 +17,7 @@ use pgwire::api::{ConnectionManager, ErrorHandler, PgWireServerHandlers};
 
 use super::copy::CopyIn;
 use super::errors::SqlStateErrors;
-use super::hooks::{BrookStatements, ServerVersion};
+use super::hooks::{BrookStatements, DmlTags, ServerVersion};
 use crate::engine::Engine;
 
 /// `trust` authentication (loopback only, enforced by `Settings`), with every
@@ -45,6 +45,7 @@ impl BrookHandlers {
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             Arc::new(BrookStatements::new(engine.clone())),
             Arc::new(ServerVersion),
+            Arc::new(DmlTags::new(engine.clone())),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),

@@ -191,3 +191,97 @@ impl QueryHook for ServerVersion {
         None
     }
 }
+
+/// `UPDATE` and `DELETE` answered with the command tag clients read the row
+/// count from (`DELETE 3`), where datafusion-postgres would send the count as
+/// a result row. The work itself is the table's (`storage::dml`).
+pub struct DmlTags {
+    engine: Arc<Engine>,
+}
+
+impl DmlTags {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self { engine }
+    }
+}
+
+fn dml_tag(statement: &Statement) -> Option<&'static str> {
+    match statement {
+        Statement::Delete(_) => Some("DELETE"),
+        Statement::Update(_) => Some("UPDATE"),
+        _ => None,
+    }
+}
+
+async fn affected_rows(df: datafusion::dataframe::DataFrame) -> PgWireResult<usize> {
+    use datafusion::arrow::array::{Array, UInt64Array};
+    let batches = df.collect().await.map_err(|e| brook_to_pgwire(e.into()))?;
+    Ok(batches
+        .first()
+        .and_then(|b| b.column_by_name("count"))
+        .and_then(|c| c.as_any().downcast_ref::<UInt64Array>().cloned())
+        .filter(|c| !c.is_empty())
+        .map_or(0, |c| c.value(0) as usize))
+}
+
+#[async_trait]
+impl QueryHook for DmlTags {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        let tag = dml_tag(statement)?;
+        Some(
+            async {
+                let df = self
+                    .engine
+                    .ctx
+                    .sql(&statement.to_string())
+                    .await
+                    .map_err(|e| brook_to_pgwire(e.into()))?;
+                let rows = affected_rows(df).await?;
+                Ok(Response::Execution(Tag::new(tag).with_rows(rows)))
+            }
+            .await,
+        )
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        _statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        None
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        plan: &LogicalPlan,
+        params: &ParamValues,
+        _ctx: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        let tag = dml_tag(statement)?;
+        Some(
+            async {
+                let plan = plan
+                    .clone()
+                    .replace_params_with_values(params)
+                    .map_err(|e| brook_to_pgwire(e.into()))?;
+                let df = self
+                    .engine
+                    .ctx
+                    .execute_logical_plan(plan)
+                    .await
+                    .map_err(|e| brook_to_pgwire(e.into()))?;
+                let rows = affected_rows(df).await?;
+                Ok(Response::Execution(Tag::new(tag).with_rows(rows)))
+            }
+            .await,
+        )
+    }
+}

@@ -2,6 +2,7 @@
 //! type mapping for their columns, and background compaction.
 
 pub mod compaction;
+pub mod dml;
 pub mod table;
 pub mod types;
 

@@ -216,6 +216,74 @@ impl DurableTable {
         Ok(())
     }
 
+    /// Delete the rows matching `predicate` (all rows when `None`) in one
+    /// commit. Returns how many rows were deleted, counted on the snapshot the
+    /// delete starts from (under the writer lock, so nothing commits between).
+    pub async fn delete_where(&self, predicate: Option<Expr>) -> Result<u64> {
+        let _guard = self.inner.writer.lock().await;
+        let current = self.current();
+        let matched = self.count_matching(&current, predicate.clone()).await?;
+        if matched == 0 {
+            return Ok(0);
+        }
+        // Delta plans its own delete and update (they need its planner
+        // extensions), so they run in a session of its making.
+        let mut delete = current.table.clone().delete();
+        if let Some(p) = predicate {
+            delete = delete.with_predicate(p);
+        }
+        let (table, _metrics) = delete.await?;
+        self.publish(Self::version_of(table).await?);
+        Ok(matched)
+    }
+
+    /// Set `assignments` on the rows matching `predicate` in one commit.
+    pub async fn update_where(
+        &self,
+        assignments: Vec<(String, Expr)>,
+        predicate: Option<Expr>,
+    ) -> Result<u64> {
+        let _guard = self.inner.writer.lock().await;
+        let current = self.current();
+        for (column, _) in &assignments {
+            if self.inner.schema.field_with_name(column).is_err() {
+                return Err(BrookError::UndefinedColumn {
+                    table: self.inner.name.clone(),
+                    column: column.clone(),
+                });
+            }
+        }
+        let mut update = current.table.clone().update();
+        if let Some(p) = predicate {
+            update = update.with_predicate(p);
+        }
+        for (column, value) in assignments {
+            if let Ok(field) = self.inner.schema.field_with_name(&column)
+                && !field.is_nullable()
+                && matches!(&value, Expr::Literal(v, _) if v.is_null())
+            {
+                return Err(BrookError::NotNullViolation {
+                    table: self.inner.name.clone(),
+                    column,
+                });
+            }
+            update = update.with_update(column, value);
+        }
+        let (table, metrics) = update.await?;
+        self.publish(Self::version_of(table).await?);
+        Ok(metrics.num_updated_rows as u64)
+    }
+
+    async fn count_matching(&self, version: &Version, predicate: Option<Expr>) -> Result<u64> {
+        let ctx =
+            datafusion::prelude::SessionContext::new_with_state(scan_session().as_ref().clone());
+        let mut df = ctx.read_table(version.provider.clone())?;
+        if let Some(p) = predicate {
+            df = df.filter(p)?;
+        }
+        Ok(df.count().await? as u64)
+    }
+
     /// Rewrite small files into larger ones; a no-op commit-wise when there is nothing to merge.
     pub async fn compact(&self) -> Result<u64> {
         let _guard = self.inner.writer.lock().await;
@@ -310,6 +378,27 @@ impl TableProvider for DurableTable {
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
         self.current().provider.supports_filters_pushdown(filters)
+    }
+
+    async fn delete_from(
+        &self,
+        _state: &dyn Session,
+        filters: Vec<Expr>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        super::dml::plan(self.clone(), super::dml::Change::Delete, filters)
+    }
+
+    async fn update(
+        &self,
+        _state: &dyn Session,
+        assignments: Vec<(String, Expr)>,
+        filters: Vec<Expr>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        super::dml::plan(
+            self.clone(),
+            super::dml::Change::Update(assignments),
+            filters,
+        )
     }
 
     async fn insert_into(

@@ -339,3 +339,40 @@ async fn sixteen_sessions_write_and_read_at_once() {
     assert_eq!(row.get::<_, i64>(0), 16 * 20);
     assert_eq!(row.get::<_, i64>(1), 16);
 }
+
+#[tokio::test]
+async fn update_and_delete_with_parameters_report_row_counts() {
+    let brook = Brook::start();
+    let client = brook.client().await;
+    client
+        .batch_execute("CREATE TABLE acct (id int NOT NULL, balance bigint NOT NULL)")
+        .await
+        .unwrap();
+    for id in 0..10i32 {
+        client
+            .execute("INSERT INTO acct VALUES ($1, $2)", &[&id, &100i64])
+            .await
+            .unwrap();
+    }
+    let updated = client
+        .execute(
+            "UPDATE acct SET balance = balance + $1 WHERE id < $2",
+            &[&5i64, &4i32],
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated, 4);
+    let deleted = client
+        .execute("DELETE FROM acct WHERE id >= $1", &[&7i32])
+        .await
+        .unwrap();
+    assert_eq!(deleted, 3);
+    let row = client
+        .query_one("SELECT count(*), sum(balance) FROM acct", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, i64>(0), row.get::<_, i64>(1)),
+        (7, 7 * 100 + 4 * 5)
+    );
+}

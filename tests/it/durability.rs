@@ -143,7 +143,10 @@ fn compaction_commits(data_dir: &std::path::Path) -> usize {
 async fn small_files_are_compacted_in_the_background_without_changing_results() {
     let brook = Brook::start();
     let client = brook.client().await;
-    client.batch_execute("CREATE TABLE trickle (n int NOT NULL)").await.unwrap();
+    client
+        .batch_execute("CREATE TABLE trickle (n int NOT NULL)")
+        .await
+        .unwrap();
     for n in 0..40 {
         client
             .execute("INSERT INTO trickle VALUES ($1)", &[&n])
@@ -168,7 +171,10 @@ async fn small_files_are_compacted_in_the_background_without_changing_results() 
         .query_one("SELECT count(*), sum(n) FROM trickle", &[])
         .await
         .unwrap();
-    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (40, (0..40).sum::<i64>()));
+    assert_eq!(
+        (row.get::<_, i64>(0), row.get::<_, i64>(1)),
+        (40, (0..40).sum::<i64>())
+    );
     drop(client);
     let brook = brook.restart();
     let n: i64 = brook
