@@ -15,6 +15,7 @@ use pgwire::api::copy::CopyHandler;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::{ConnectionManager, ErrorHandler, PgWireServerHandlers};
 
+use super::cancel::Cancellable;
 use super::copy::CopyIn;
 use super::errors::SqlStateErrors;
 use super::hooks::{BrookStatements, DmlTags, ServerVersion};
@@ -34,7 +35,7 @@ impl NoopStartupHandler for TrustStartup {
 
 /// Everything a connection needs, shared by all connections.
 pub struct BrookHandlers {
-    service: Arc<DfSessionService>,
+    service: Arc<Cancellable>,
     startup: Arc<TrustStartup>,
     copy: Arc<CopyIn>,
     cancel: Arc<DefaultCancelHandler>,
@@ -52,7 +53,9 @@ impl BrookHandlers {
         ];
         let connections = Arc::new(ConnectionManager::new());
         Self {
-            service: Arc::new(DfSessionService::new_with_hooks(engine.ctx.clone(), hooks)),
+            service: Arc::new(Cancellable::new(Arc::new(
+                DfSessionService::new_with_hooks(engine.ctx.clone(), hooks),
+            ))),
             startup: Arc::new(TrustStartup {
                 connections: connections.clone(),
             }),

@@ -1,6 +1,7 @@
 //! The Postgres edge: accept loop, per-connection protocol handling, COPY,
 //! and the mapping of errors to SQLSTATE codes.
 
+pub mod cancel;
 pub mod copy;
 pub mod errors;
 pub mod handlers;

@@ -183,3 +183,24 @@ async fn a_client_that_disconnects_mid_query_harms_no_one() {
         .get(0);
     assert_eq!(n, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_request_stops_a_running_query() {
+    let brook = Brook::start();
+    let client = brook.client().await;
+    let cancel = client.cancel_token();
+    let running = tokio::spawn(async move {
+        client
+            .simple_query("SELECT count(*) FROM generate_series(1, 5000000000) a")
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cancel.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the cancelled query returns promptly")
+        .unwrap();
+    let err = result.expect_err("a cancelled query fails");
+    assert_eq!(sqlstate(&err), "57014", "{}", message(&err));
+    still_serves(&brook).await;
+}
