@@ -8,7 +8,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_postgres::auth::AuthManager;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 
-use crate::catalog::{Catalog, DATABASE, DEFAULT_SCHEMA, pg_functions};
+use crate::catalog::{Catalog, DATABASE, DEFAULT_SCHEMA, information_schema, pg_functions};
 use crate::error::{BrookError, Result};
 
 /// The shared state of a running Brook: query engine and catalog.
@@ -22,7 +22,8 @@ impl Engine {
     /// Open (or initialise) the data directory and restore every table and view.
     pub async fn open(data_dir: &Path) -> Result<Arc<Self>> {
         let config = SessionConfig::new()
-            .with_information_schema(true)
+            // Brook defines information_schema itself (catalog::information_schema).
+            .with_information_schema(false)
             .with_create_default_catalog_and_schema(true)
             .with_default_catalog_and_schema(DATABASE, DEFAULT_SCHEMA)
             // Tables declare text columns as Utf8 (the type Delta stores); reading
@@ -36,6 +37,7 @@ impl Engine {
         setup_pg_catalog(&ctx, DATABASE, Arc::new(AuthManager::new()))
             .map_err(|e| BrookError::CatalogCorrupt(format!("pg_catalog: {e}")))?;
         pg_functions::register(&ctx);
+        information_schema::register(&ctx).await?;
         let catalog = Catalog::open(data_dir, ctx.clone()).await?;
         Ok(Arc::new(Self {
             ctx,

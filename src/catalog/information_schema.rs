@@ -1,0 +1,53 @@
+//! `information_schema` as PostgreSQL shows it, defined as views over
+//! `pg_catalog` so both always agree. DataFusion's own information_schema
+//! names Arrow types (`Int32`) and counts columns from 0, which confuses
+//! tools that read it as Postgres' (SQLAlchemy, DBeaver, Grafana).
+
+use std::sync::Arc;
+
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::prelude::SessionContext;
+
+use super::DATABASE;
+use crate::error::{BrookError, Result};
+
+/// The schema's name, also used to keep it out of Brook's own catalog file.
+pub const SCHEMA: &str = "information_schema";
+
+const VIEWS: &[&str] = &[
+    "CREATE VIEW information_schema.schemata AS
+     SELECT 'brook' AS catalog_name, nspname AS schema_name, 'brook' AS schema_owner
+     FROM pg_catalog.pg_namespace",
+    "CREATE VIEW information_schema.tables AS
+     SELECT 'brook' AS table_catalog, n.nspname AS table_schema, c.relname AS table_name,
+            CASE WHEN c.relkind = 'v' THEN 'VIEW' ELSE 'BASE TABLE' END AS table_type
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid
+     WHERE c.relkind IN ('r', 'v')",
+    "CREATE VIEW information_schema.views AS
+     SELECT 'brook' AS table_catalog, n.nspname AS table_schema, c.relname AS table_name
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid
+     WHERE c.relkind = 'v'",
+    "CREATE VIEW information_schema.columns AS
+     SELECT 'brook' AS table_catalog, n.nspname AS table_schema, c.relname AS table_name,
+            a.attname AS column_name, CAST(a.attnum AS integer) AS ordinal_position,
+            CASE WHEN a.attnotnull THEN 'NO' ELSE 'YES' END AS is_nullable,
+            format_type(a.atttypid, a.atttypmod) AS data_type
+     FROM pg_catalog.pg_attribute a
+     JOIN pg_catalog.pg_class c ON a.attrelid = c.oid
+     JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid
+     WHERE c.relkind IN ('r', 'v') AND a.attnum > 0",
+];
+
+/// Register the schema and its views with `ctx` (whose own information_schema is off).
+pub async fn register(ctx: &SessionContext) -> Result<()> {
+    let catalog = ctx
+        .catalog(DATABASE)
+        .ok_or_else(|| BrookError::CatalogCorrupt(format!("database {DATABASE} missing")))?;
+    catalog
+        .register_schema(SCHEMA, Arc::new(MemorySchemaProvider::new()))
+        .map_err(|e| BrookError::CatalogCorrupt(e.to_string()))?;
+    for view in VIEWS {
+        ctx.sql(view).await?.collect().await?;
+    }
+    Ok(())
+}
