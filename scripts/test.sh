@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # Runs every check and test of Brook. Installs what the tests need when it is
-# missing (psql, Python psycopg), so it works on a fresh machine.
+# missing (psql, a C toolchain for librdkafka, Python psycopg, the tansu Kafka
+# broker), so it works on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+# librdkafka is built from source by rdkafka-sys: a C compiler, make, and
+# OpenSSL/zlib headers for TLS, SASL and compression.
+command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+command -v make >/dev/null 2>&1 || need_apt+=(make)
+dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
+dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -18,6 +26,14 @@ if ! python3 -c 'import psycopg' >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check 'psycopg[binary]>=3.1' \
     || python3 -m pip install --quiet --break-system-packages 'psycopg[binary]>=3.1'
 fi
+
+# The Kafka-compatible broker the pipeline tests run against (about 12 minutes
+# to build once; kept in ~/.cargo/bin afterwards).
+if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
+  echo "installing: tansu (Kafka-compatible broker, for the pipeline tests)"
+  cargo install tansu --locked --features dynostore,libsql
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -10,17 +10,20 @@ use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 
 use crate::catalog::{Catalog, DATABASE, DEFAULT_SCHEMA, information_schema, pg_functions};
 use crate::error::{BrookError, Result};
+use crate::pipeline::Pipelines;
 
 /// The shared state of a running Brook: query engine and catalog.
 pub struct Engine {
     pub ctx: Arc<SessionContext>,
     pub catalog: Catalog,
+    pub pipelines: Pipelines,
     pub data_dir: PathBuf,
 }
 
 impl Engine {
     /// Open (or initialise) the data directory and restore every table and view.
-    pub async fn open(data_dir: &Path) -> Result<Arc<Self>> {
+    /// `kafka` is the server's default broker list (`--kafka`).
+    pub async fn open(data_dir: &Path, kafka: Option<String>) -> Result<Arc<Self>> {
         let config = SessionConfig::new()
             // Brook defines information_schema itself (catalog::information_schema).
             .with_information_schema(false)
@@ -39,10 +42,19 @@ impl Engine {
         pg_functions::register(&ctx);
         information_schema::register(&ctx).await?;
         let catalog = Catalog::open(data_dir, ctx.clone()).await?;
+        let pipelines = Pipelines::open(data_dir, kafka).await?;
+        information_schema::register_pipelines(&ctx, &pipelines)?;
         Ok(Arc::new(Self {
             ctx,
             catalog,
+            pipelines,
             data_dir: data_dir.to_path_buf(),
         }))
+    }
+
+    /// Start background work that needs the whole engine: pipelines that
+    /// were running before the restart run again.
+    pub async fn resume(self: &Arc<Self>) {
+        self.pipelines.resume(self).await;
     }
 }

@@ -33,12 +33,18 @@ pub enum BrookError {
     Unsupported(String),
     #[error("cannot drop schema \"{0}\" because other objects depend on it")]
     DependentObjects(String),
+    #[error(
+        "cannot drop table {table} because pipeline {pipeline} loads into it; DROP PIPELINE {pipeline} first"
+    )]
+    PipelineDepends { table: String, pipeline: String },
     #[error("could not write to the data directory: {0}")]
     Storage(String),
     #[error("catalog file is unreadable: {0}")]
     CatalogCorrupt(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::PipelineError),
     /// An error from planning or running a query; its SQLSTATE is derived at the
     /// protocol edge from the DataFusion error kind.
     #[error("{0}")]
@@ -59,10 +65,11 @@ impl BrookError {
             BrookError::Syntax(_) => "42601",
             BrookError::Unsupported(_) => "0A000",
             BrookError::UndefinedObject(_) => "42704",
-            BrookError::DependentObjects(_) => "2BP01",
+            BrookError::DependentObjects(_) | BrookError::PipelineDepends { .. } => "2BP01",
             BrookError::Storage(_) => "58030",
             BrookError::CatalogCorrupt(_) => "XX001",
             BrookError::Io(_) => "58030",
+            BrookError::Pipeline(e) => e.sqlstate(),
             BrookError::Query(_) => "42000",
         }
     }
@@ -74,6 +81,15 @@ impl From<BrookError> for datafusion::error::DataFusionError {
             BrookError::Query(inner) => inner,
             other => datafusion::error::DataFusionError::External(Box::new(other)),
         }
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for BrookError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        BrookError::Query(datafusion::error::DataFusionError::ArrowError(
+            Box::new(e),
+            None,
+        ))
     }
 }
 

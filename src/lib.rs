@@ -3,11 +3,13 @@
 //! The data path reads top to bottom through the modules:
 //! `server` (Postgres wire) → `sql` (Brook's statements) → `catalog` (names → tables)
 //! → `storage` (durable Delta tables). DataFusion plans and runs every query.
+//! Kafka messages enter through `pipeline` (source → decode → transform → commit).
 
 pub mod catalog;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod pipeline;
 pub mod server;
 pub mod sql;
 pub mod storage;

@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
-use datafusion::catalog::MemorySchemaProvider;
+use datafusion::catalog::{MemorySchemaProvider, TableProvider};
 use datafusion::prelude::SessionContext;
 
 use super::DATABASE;
 use crate::error::{BrookError, Result};
+use crate::pipeline::Pipelines;
 
 /// The schema's name, also used to keep it out of Brook's own catalog file.
 pub const SCHEMA: &str = "information_schema";
@@ -48,6 +49,40 @@ pub async fn register(ctx: &SessionContext) -> Result<()> {
         .map_err(|e| BrookError::CatalogCorrupt(e.to_string()))?;
     for view in VIEWS {
         ctx.sql(view).await?.collect().await?;
+    }
+    Ok(())
+}
+
+/// Register the pipeline system tables (SPEC §2) in `information_schema`.
+pub fn register_pipelines(ctx: &SessionContext, pipelines: &Pipelines) -> Result<()> {
+    use crate::pipeline::system_tables;
+    let schema = ctx
+        .catalog(DATABASE)
+        .and_then(|c| c.schema(SCHEMA))
+        .ok_or_else(|| BrookError::CatalogCorrupt(format!("schema {SCHEMA} missing")))?;
+    let listing = pipelines.listing();
+    let tables: Vec<(&str, Arc<dyn TableProvider>)> = vec![
+        (
+            "pipelines",
+            Arc::new(system_tables::pipelines(listing.clone())),
+        ),
+        (
+            "pipelines_cursors",
+            Arc::new(system_tables::cursors(listing.clone())),
+        ),
+        (
+            "pipelines_batches_summary",
+            Arc::new(system_tables::batches(listing)),
+        ),
+        (
+            "pipelines_errors",
+            Arc::new(pipelines.error_log().table().clone()),
+        ),
+    ];
+    for (name, table) in tables {
+        schema
+            .register_table(name.to_string(), table)
+            .map_err(|e| BrookError::CatalogCorrupt(e.to_string()))?;
     }
     Ok(())
 }

@@ -9,9 +9,11 @@
 pub mod information_schema;
 pub mod names;
 pub mod pg_functions;
+pub mod system_table;
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -50,6 +52,10 @@ struct TableEntry {
     /// dropped and re-created table never sees the old files.
     dir: String,
     columns: Vec<ColumnDef>,
+    /// The PRIMARY KEY columns, in key order (empty: none). Pipelines with
+    /// `REPLACE`/`IGNORE` use it to find the row a message replaces.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    primary_key: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -237,6 +243,7 @@ impl Catalog {
         &self,
         name: &QualifiedName,
         columns: Vec<ColumnDef>,
+        primary_key: Vec<String>,
         if_not_exists: bool,
     ) -> Result<bool> {
         let mut file = self.file.lock().await;
@@ -274,6 +281,7 @@ impl Catalog {
             name: name.name.clone(),
             dir: dir_name,
             columns,
+            primary_key,
         });
         self.save(&next)?;
         *file = next;
@@ -439,6 +447,15 @@ impl Catalog {
     }
 
     /// The declared columns of table `name` (types as the user wrote them).
+    /// The PRIMARY KEY columns of a table (empty when it has none).
+    pub async fn primary_key(&self, name: &QualifiedName) -> Option<Vec<String>> {
+        let file = self.file.lock().await;
+        file.tables
+            .iter()
+            .find(|t| t.schema == name.schema && t.name == name.name)
+            .map(|t| t.primary_key.clone())
+    }
+
     pub async fn columns(&self, name: &QualifiedName) -> Option<Vec<ColumnDef>> {
         let file = self.file.lock().await;
         file.tables
@@ -457,11 +474,24 @@ impl Catalog {
 }
 
 fn write_atomically(path: &Path, file: &CatalogFile) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(file)
-        .map_err(|e| BrookError::Storage(format!("encoding the catalog: {e}")))?;
+    write_json_atomically(path, file)
+}
+
+/// Replace the JSON file at `path` so that a crash leaves either the old or the
+/// new content, never a mix: write a temporary file, fsync it, rename it over
+/// `path`, fsync the directory.
+pub(crate) fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| BrookError::Storage(format!("encoding {}: {e}", path.display())))?;
     let tmp = path.with_extension("json.tmp");
     {
-        let mut f = std::fs::File::create(&tmp)?;
+        // Owner-only: the pipeline file holds Kafka credentials.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
     }

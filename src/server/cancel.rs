@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use datafusion_postgres::DfSessionService;
 use futures::channel::oneshot;
 use futures::{Sink, StreamExt};
-use pgwire::api::portal::Portal;
+use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{QueryResponse, Response};
 use pgwire::api::store::PortalStore;
@@ -21,14 +21,64 @@ use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionHandle};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 
-/// The session service with cancellation extended to result streaming.
+use super::extensions::{self, ExtensionParser};
+use crate::engine::Engine;
+use crate::sql;
+
+/// The session service with cancellation extended to result streaming, and
+/// Brook's own statements recognised before datafusion-postgres parses.
 pub struct Cancellable {
     inner: Arc<DfSessionService>,
+    engine: Arc<Engine>,
+    parser: Arc<ExtensionParser>,
 }
 
 impl Cancellable {
-    pub fn new(inner: Arc<DfSessionService>) -> Self {
-        Self { inner }
+    pub fn new(inner: Arc<DfSessionService>, engine: Arc<Engine>) -> Self {
+        let parser = Arc::new(ExtensionParser::new(engine.clone(), inner.query_parser()));
+        Self {
+            inner,
+            engine,
+            parser,
+        }
+    }
+
+    /// A simple query that mentions Brook's statements: run statement by
+    /// statement, Brook's here and the rest by datafusion-postgres; the first
+    /// error ends the query, as in Postgres.
+    async fn with_extensions<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let pieces = sql::parser::split_statements(query)
+            .map_err(|e| super::errors::to_pgwire(super::errors::classify(&e)))?;
+        if pieces.is_empty() {
+            return SimpleQueryHandler::do_query(self.inner.as_ref(), client, query).await;
+        }
+        let mut out = Vec::new();
+        for piece in pieces {
+            let result = match extensions::recognise(&piece) {
+                Ok(Some(ext)) => {
+                    extensions::execute(&self.engine, ext, client, &Format::UnifiedText)
+                        .await
+                        .map(|r| vec![r])
+                }
+                Ok(None) => SimpleQueryHandler::do_query(self.inner.as_ref(), client, &piece).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(responses) => out.extend(responses),
+                Err(e) if out.is_empty() => return Err(e),
+                Err(e) => {
+                    out.push(extensions::error_response(e));
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -81,7 +131,11 @@ impl SimpleQueryHandler for Cancellable {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let responses = SimpleQueryHandler::do_query(self.inner.as_ref(), client, query).await?;
+        let responses = if sql::parser::mentions_extension(query) {
+            self.with_extensions(client, query).await?
+        } else {
+            SimpleQueryHandler::do_query(self.inner.as_ref(), client, query).await?
+        };
         let mut out = Vec::with_capacity(responses.len());
         for response in responses {
             let cancel = match &response {
@@ -97,10 +151,10 @@ impl SimpleQueryHandler for Cancellable {
 #[async_trait]
 impl ExtendedQueryHandler for Cancellable {
     type Statement = <DfSessionService as ExtendedQueryHandler>::Statement;
-    type QueryParser = <DfSessionService as ExtendedQueryHandler>::QueryParser;
+    type QueryParser = ExtensionParser;
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
-        self.inner.query_parser()
+        self.parser.clone()
     }
 
     async fn do_query<C>(
@@ -115,6 +169,12 @@ impl ExtendedQueryHandler for Cancellable {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        if let (sql, None) = &portal.statement.statement
+            && let Some(ext) = extensions::recognise(sql)?
+        {
+            return extensions::execute(&self.engine, ext, client, &portal.result_column_format)
+                .await;
+        }
         let response =
             ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows).await?;
         let cancel = match &response {

@@ -53,9 +53,10 @@ impl BrookHandlers {
         ];
         let connections = Arc::new(ConnectionManager::new());
         Self {
-            service: Arc::new(Cancellable::new(Arc::new(
-                DfSessionService::new_with_hooks(engine.ctx.clone(), hooks),
-            ))),
+            service: Arc::new(Cancellable::new(
+                Arc::new(DfSessionService::new_with_hooks(engine.ctx.clone(), hooks)),
+                engine.clone(),
+            )),
             startup: Arc::new(TrustStartup {
                 connections: connections.clone(),
             }),

@@ -4,6 +4,7 @@
 pub mod cancel;
 pub mod copy;
 pub mod errors;
+pub mod extensions;
 pub mod handlers;
 pub mod hooks;
 
@@ -27,7 +28,7 @@ const COMPACTION_EVERY: Duration = Duration::from_secs(10);
 
 /// Open the data directory, bind, and serve until `shutdown` resolves.
 pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<()> {
-    let engine = Engine::open(&settings.data_dir).await?;
+    let engine = Engine::open(&settings.data_dir, settings.kafka.clone()).await?;
     let listener = TcpListener::bind(settings.listen).await?;
     info!(
         listen = %listener.local_addr()?,
@@ -47,6 +48,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let handlers = Arc::new(BrookHandlers::new(engine.clone()));
+    engine.resume().await;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut background = JoinSet::new();
     {
@@ -84,6 +86,8 @@ pub async fn run(
     }
     info!(sessions = sessions.len(), "shutting down");
     let _ = stop_tx.send(true);
+    // Pipelines commit the batch in hand, then stop (SPEC §1).
+    engine.pipelines.shutdown().await;
     // Statements are atomic commits: a session cut off mid-statement has
     // either committed or left nothing behind.
     sessions.shutdown().await;

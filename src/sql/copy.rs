@@ -215,7 +215,7 @@ pub async fn load(engine: &Engine, spec: &CopySpec, data: &[u8]) -> Result<u64> 
         first_line += chunk.len();
         batches.extend(typed);
     }
-    table.append(batches, None).await
+    table.append(batches, vec![]).await
 }
 
 type Row = Vec<Option<String>>;

@@ -40,20 +40,23 @@ pub async fn execute(engine: &Engine, create: &CreateTable) -> Result<Outcome> {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        engine.catalog.create_table(&name, columns, false).await?;
+        engine
+            .catalog
+            .create_table(&name, columns, vec![], false)
+            .await?;
         let table = engine
             .catalog
             .table(&name)
             .ok_or_else(|| BrookError::UndefinedTable(name.to_string()))?;
         let batches = df.collect().await?;
-        let rows = table.append(batches, None).await?;
+        let rows = table.append(batches, vec![]).await?;
         return Ok(Outcome::Done {
             tag: "SELECT",
             rows: Some(rows as usize),
         });
     }
 
-    let primary_key: Vec<String> = create
+    let mut primary_key: Vec<String> = create
         .constraints
         .iter()
         .filter_map(|c| match c {
@@ -81,7 +84,13 @@ pub async fn execute(engine: &Engine, create: &CreateTable) -> Result<Outcome> {
         let mut default = None;
         for opt in &col.options {
             match &opt.option {
-                ColumnOption::NotNull | ColumnOption::PrimaryKey(_) => nullable = false,
+                ColumnOption::NotNull => nullable = false,
+                ColumnOption::PrimaryKey(_) => {
+                    nullable = false;
+                    if !primary_key.contains(&col_name) {
+                        primary_key.push(col_name.clone());
+                    }
+                }
                 ColumnOption::Null => nullable = true,
                 ColumnOption::Default(expr) => default = Some(expr.to_string()),
                 ColumnOption::Unique(_) | ColumnOption::Comment(_) => {}
@@ -99,9 +108,18 @@ pub async fn execute(engine: &Engine, create: &CreateTable) -> Result<Outcome> {
             default,
         });
     }
+    if let Some(missing) = primary_key
+        .iter()
+        .find(|k| !columns.iter().any(|c| &c.name == *k))
+    {
+        return Err(BrookError::UndefinedColumn {
+            table: name.name.clone(),
+            column: missing.clone(),
+        });
+    }
     engine
         .catalog
-        .create_table(&name, columns, create.if_not_exists)
+        .create_table(&name, columns, primary_key, create.if_not_exists)
         .await?;
     Ok(Outcome::done("CREATE TABLE"))
 }

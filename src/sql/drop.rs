@@ -23,6 +23,13 @@ pub async fn execute(
                         "\"{name}\" is not a table; use DROP VIEW"
                     )));
                 }
+                let readers = engine.pipelines.readers_of(&name.schema, &name.name).await;
+                if let Some(pipeline) = readers.first() {
+                    return Err(BrookError::PipelineDepends {
+                        table: name.to_string(),
+                        pipeline: pipeline.clone(),
+                    });
+                }
                 engine.catalog.drop_table(&name, if_exists).await?;
             }
             ObjectType::View => {

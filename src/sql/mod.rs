@@ -5,13 +5,23 @@
 pub mod copy;
 pub mod create_table;
 pub mod drop;
+pub mod parser;
+pub mod pipeline;
 pub mod views;
 
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::prelude::DataFrame;
 use datafusion::sql::sqlparser::ast::{CopySource, CopyTarget, ObjectType, Statement};
 
+use crate::catalog::QualifiedName;
 use crate::engine::Engine;
 use crate::error::Result;
 pub use copy::CopySpec;
+pub use parser::{Extension, parse_extension};
+use pipeline::PipelineStatement;
 
 /// What a Brook statement asks the protocol layer to answer.
 #[derive(Debug)]
@@ -84,4 +94,127 @@ pub async fn execute(engine: &Engine, stmt: &Statement) -> Result<Outcome> {
             "statement {other}"
         ))),
     }
+}
+
+/// What one of Brook's own statements (see [`parser`]) answers.
+pub enum ExtensionOutcome {
+    Done {
+        tag: &'static str,
+        rows: Option<usize>,
+    },
+    /// Rows to send (SHOW PIPELINES, TEST PIPELINE).
+    Rows(DataFrame),
+}
+
+/// The rows TEST PIPELINE returns by default.
+const TEST_DEFAULT_LIMIT: u64 = 10;
+
+const SHOW_PIPELINES: &str = "SELECT pipeline_name, state, source, table_name \
+     FROM information_schema.pipelines ORDER BY pipeline_name";
+
+/// The columns a Brook statement returns, known before it runs (for the
+/// extended protocol's Describe). `None`: no rows.
+pub fn extension_schema(engine: &Engine, ext: &Extension) -> Option<SchemaRef> {
+    match ext {
+        Extension::Pipeline(PipelineStatement::Show) => Some(Arc::new(Schema::new(
+            ["pipeline_name", "state", "source", "table_name"]
+                .iter()
+                .map(|n| Field::new(*n, DataType::Utf8, false))
+                .collect::<Vec<_>>(),
+        ))),
+        Extension::Pipeline(PipelineStatement::RetryErrors { .. }) => Some(retry_schema()),
+        Extension::Pipeline(PipelineStatement::Test { name, .. }) => {
+            let listing = engine.pipelines.listing();
+            let listing = listing.read().ok()?;
+            let (def, _) = listing.get(name)?;
+            let table = engine.catalog.table(&QualifiedName {
+                schema: def.table_schema.clone(),
+                name: def.table_name.clone(),
+            })?;
+            Some(datafusion::catalog::TableProvider::schema(&table))
+        }
+        _ => None,
+    }
+}
+
+/// What `ALTER PIPELINE … RETRY ERRORS` answers: one row of counts.
+fn retry_schema() -> SchemaRef {
+    Arc::new(Schema::new(
+        ["retried", "loaded", "filtered", "failed"]
+            .iter()
+            .map(|n| Field::new(*n, DataType::Int64, false))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Execute one of Brook's own statements.
+pub async fn execute_extension(engine: &Arc<Engine>, ext: Extension) -> Result<ExtensionOutcome> {
+    let done = |tag| ExtensionOutcome::Done { tag, rows: None };
+    let Extension::Pipeline(statement) = ext;
+    let pipelines = &engine.pipelines;
+    Ok(match statement {
+        PipelineStatement::Create {
+            def,
+            or_replace,
+            if_not_exists,
+        } => {
+            pipelines
+                .create(engine, *def, or_replace, if_not_exists)
+                .await?;
+            done("CREATE PIPELINE")
+        }
+        PipelineStatement::Start {
+            name,
+            foreground: None,
+        } => {
+            pipelines.start(engine, &name).await?;
+            done("START PIPELINE")
+        }
+        PipelineStatement::Start {
+            name,
+            foreground: Some(limit),
+        } => {
+            let rows = pipelines.run_foreground(engine, &name, limit).await?;
+            ExtensionOutcome::Done {
+                tag: "START PIPELINE",
+                rows: Some(rows as usize),
+            }
+        }
+        PipelineStatement::Stop { name } => {
+            pipelines.stop(&name).await?;
+            done("STOP PIPELINE")
+        }
+        PipelineStatement::SetOffsets { name, offsets } => {
+            pipelines.set_offsets(engine, &name, offsets).await?;
+            done("ALTER PIPELINE")
+        }
+        PipelineStatement::RetryErrors { name, filter } => {
+            let report = pipelines
+                .retry_errors(engine, &name, filter.as_deref())
+                .await?;
+            let batch = RecordBatch::try_new(
+                retry_schema(),
+                [
+                    report.retried,
+                    report.loaded,
+                    report.filtered,
+                    report.failed,
+                ]
+                .into_iter()
+                .map(|n| Arc::new(Int64Array::from(vec![n as i64])) as ArrayRef)
+                .collect(),
+            )?;
+            ExtensionOutcome::Rows(engine.ctx.read_batch(batch)?)
+        }
+        PipelineStatement::Drop { name, if_exists } => {
+            pipelines.drop_pipeline(&name, if_exists).await?;
+            done("DROP PIPELINE")
+        }
+        PipelineStatement::Show => ExtensionOutcome::Rows(engine.ctx.sql(SHOW_PIPELINES).await?),
+        PipelineStatement::Test { name, limit } => {
+            let limit = limit.unwrap_or(TEST_DEFAULT_LIMIT) as usize;
+            let batch = pipelines.test(engine, &name, limit).await?;
+            ExtensionOutcome::Rows(engine.ctx.read_batch(batch)?)
+        }
+    })
 }

@@ -6,23 +6,26 @@
 //! immutable snapshot, and never wait for writers; writers to one table queue
 //! on a per-table lock so that commits never conflict with each other.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::Result as DfResult;
+use datafusion::common::ScalarValue;
 use datafusion::datasource::TableType;
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::error::DataFusionError;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, lit};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use datafusion::prelude::SessionConfig;
 use deltalake::DeltaTable;
@@ -185,26 +188,169 @@ impl DurableTable {
         self.current().table.version()
     }
 
-    /// Append `batches` as one commit; with `txn`, the same commit records an
-    /// application transaction (a pipeline's progress), so data and progress
-    /// can never disagree. Returns the number of rows written.
-    pub async fn append(&self, batches: Vec<RecordBatch>, txn: Option<Transaction>) -> Result<u64> {
+    /// Append `batches` as one commit. `progress` are application
+    /// transactions (a pipeline's offsets, one per partition) recorded in the
+    /// same commit, so that data and progress can never disagree; a commit
+    /// with progress but no rows is still made. Returns the rows written.
+    pub async fn append(
+        &self,
+        batches: Vec<RecordBatch>,
+        progress: Vec<Transaction>,
+    ) -> Result<u64> {
         let batches = self.conform(batches)?;
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        if rows == 0 && txn.is_none() {
+        if rows == 0 && progress.is_empty() {
             return Ok(0);
         }
+        let batches: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
         let _guard = self.inner.writer.lock().await;
         let base = self.current().table.clone();
         let mut write = base.write(batches).with_save_mode(SaveMode::Append);
-        if let Some(txn) = txn {
+        if !progress.is_empty() {
             write = write.with_commit_properties(
-                CommitProperties::default().with_application_transaction(txn),
+                CommitProperties::default().with_application_transactions(progress),
             );
         }
         let table = write.await?;
         self.publish(Self::version_of(table).await?);
         Ok(rows as u64)
+    }
+
+    /// Write `batch` as one commit where rows are identified by the `key`
+    /// columns (a PRIMARY KEY): with `replace`, a row replaces the stored row
+    /// with its key (and the last of several in the batch wins); otherwise a
+    /// row whose key is stored, or came earlier in the batch, is dropped.
+    /// `progress` is committed with the rows as in [`DurableTable::append`].
+    pub async fn write_keyed(
+        &self,
+        batch: RecordBatch,
+        key: &[String],
+        replace: bool,
+        progress: Vec<Transaction>,
+    ) -> Result<KeyedWrite> {
+        let mut conformed = self.conform(vec![batch])?;
+        let batch = conformed
+            .pop()
+            .ok_or_else(|| BrookError::Storage("no batch to write".into()))?;
+        let key_index: Vec<usize> = key
+            .iter()
+            .map(|k| {
+                self.inner
+                    .schema
+                    .index_of(k)
+                    .map_err(|_| BrookError::UndefinedColumn {
+                        table: self.inner.name.clone(),
+                        column: k.clone(),
+                    })
+            })
+            .collect::<Result<_>>()?;
+        let _guard = self.inner.writer.lock().await;
+        let current = self.current();
+        let stored = if replace || batch.num_rows() == 0 {
+            HashSet::new()
+        } else {
+            let candidates = keys_predicate(&batch, key, &key_index)?;
+            let ctx = datafusion::prelude::SessionContext::new_with_state(
+                scan_session().as_ref().clone(),
+            );
+            let found = ctx
+                .read_table(current.provider.clone())?
+                .filter(candidates)?
+                .select_columns(&key.iter().map(String::as_str).collect::<Vec<_>>())?
+                .collect()
+                .await?;
+            let mut stored = HashSet::new();
+            for b in &found {
+                let columns: Vec<ArrayRef> = b.columns().to_vec();
+                for row in key_rows(&columns)?.iter() {
+                    stored.insert(row.as_ref().to_vec());
+                }
+            }
+            stored
+        };
+        let columns: Vec<ArrayRef> = key_index.iter().map(|i| batch.column(*i).clone()).collect();
+        let rows = key_rows(&columns)?;
+        let mut seen: HashSet<&[u8]> = HashSet::new();
+        let mut keep: Vec<u32> = Vec::with_capacity(batch.num_rows());
+        if replace {
+            for i in (0..batch.num_rows()).rev() {
+                if seen.insert(rows.row(i).data()) {
+                    keep.push(i as u32);
+                }
+            }
+            keep.reverse();
+        } else {
+            for i in 0..batch.num_rows() {
+                let row = rows.row(i).data();
+                if !stored.contains(row) && seen.insert(row) {
+                    keep.push(i as u32);
+                }
+            }
+        }
+        let skipped = (batch.num_rows() - keep.len()) as u64;
+        let batch = take_record_batch(&batch, &UInt32Array::from(keep))?;
+        let written = batch.num_rows() as u64;
+        if written == 0 && progress.is_empty() {
+            return Ok(KeyedWrite { written, skipped });
+        }
+        let base = current.table.clone();
+        let mut write = if replace && written > 0 {
+            base.write(vec![batch.clone()])
+                .with_save_mode(SaveMode::Overwrite)
+                .with_replace_where(keys_predicate(&batch, key, &key_index)?)
+        } else {
+            let batches = if written > 0 { vec![batch] } else { vec![] };
+            base.write(batches).with_save_mode(SaveMode::Append)
+        };
+        if !progress.is_empty() {
+            write = write.with_commit_properties(
+                CommitProperties::default().with_application_transactions(progress),
+            );
+        }
+        let table = write.await?;
+        self.publish(Self::version_of(table).await?);
+        Ok(KeyedWrite { written, skipped })
+    }
+
+    /// Replace the rows matching `predicate` with `batch` (which must match
+    /// it too) in one commit, with `progress`.
+    pub async fn replace_where(
+        &self,
+        batch: RecordBatch,
+        predicate: Expr,
+        progress: Vec<Transaction>,
+    ) -> Result<()> {
+        let batch = self
+            .conform(vec![batch])?
+            .pop()
+            .ok_or_else(|| BrookError::Storage("no batch to write".into()))?;
+        let _guard = self.inner.writer.lock().await;
+        let base = self.current().table.clone();
+        let batches = if batch.num_rows() > 0 {
+            vec![batch]
+        } else {
+            vec![]
+        };
+        let table = base
+            .write(batches)
+            .with_save_mode(SaveMode::Overwrite)
+            .with_replace_where(predicate)
+            .with_commit_properties(
+                CommitProperties::default().with_application_transactions(progress),
+            )
+            .await?;
+        self.publish(Self::version_of(table).await?);
+        Ok(())
+    }
+
+    /// The last version an application transaction recorded (a pipeline's
+    /// next offset for one partition), as of the published snapshot.
+    pub async fn progress(&self, app_id: &str) -> Result<Option<i64>> {
+        let version = self.current();
+        let state = version.table.snapshot()?;
+        Ok(state
+            .transaction_version(version.table.log_store().as_ref(), app_id)
+            .await?)
     }
 
     /// Remove every row in one commit (older snapshots stay readable until vacuumed).
@@ -459,8 +605,69 @@ impl DataSink for TableSink {
     ) -> DfResult<u64> {
         let batches: Vec<RecordBatch> = data.try_collect().await?;
         self.table
-            .append(batches, None)
+            .append(batches, vec![])
             .await
             .map_err(DataFusionError::from)
     }
+}
+
+/// What [`DurableTable::write_keyed`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyedWrite {
+    pub written: u64,
+    /// Rows not written: duplicates in the batch, or (without replace) keys already stored.
+    pub skipped: u64,
+}
+
+/// Comparable byte strings of the key columns, one per row.
+fn key_rows(columns: &[ArrayRef]) -> Result<Rows> {
+    let fields = columns
+        .iter()
+        .map(|c| SortField::new(c.data_type().clone()))
+        .collect();
+    let converter = RowConverter::new(fields)?;
+    Ok(converter.convert_columns(columns)?)
+}
+
+/// `key IN (the batch's keys)`: one IN list for a single-column key, a
+/// balanced OR of conjunctions for a composite one (balanced so that the
+/// expression tree stays shallow however large the batch).
+fn keys_predicate(batch: &RecordBatch, key: &[String], key_index: &[usize]) -> Result<Expr> {
+    let column = |name: &str| Expr::Column(datafusion::common::Column::new_unqualified(name));
+    let value = |index: usize, row: usize| -> Result<Expr> {
+        Ok(Expr::Literal(
+            ScalarValue::try_from_array(batch.column(index), row)?,
+            None,
+        ))
+    };
+    if let [only] = key_index {
+        let values = (0..batch.num_rows())
+            .map(|row| value(*only, row))
+            .collect::<Result<Vec<_>>>()?;
+        return Ok(column(&key[0]).in_list(values, false));
+    }
+    let mut terms = (0..batch.num_rows())
+        .map(|row| {
+            key.iter()
+                .zip(key_index)
+                .map(|(name, index)| Ok(column(name).eq(value(*index, row)?)))
+                .reduce(|a: Result<Expr>, b| Ok(a?.and(b?)))
+                .unwrap_or_else(|| Ok(lit(false)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if terms.is_empty() {
+        return Ok(lit(false));
+    }
+    while terms.len() > 1 {
+        let mut next = Vec::with_capacity(terms.len().div_ceil(2));
+        let mut pairs = terms.into_iter();
+        while let Some(a) = pairs.next() {
+            next.push(match pairs.next() {
+                Some(b) => a.or(b),
+                None => a,
+            });
+        }
+        terms = next;
+    }
+    Ok(terms.pop().unwrap_or_else(|| lit(false)))
 }

@@ -4,5 +4,7 @@
 mod bad_input;
 mod clients;
 mod durability;
+mod kafka;
+mod pipelines;
 mod slt;
 mod support;

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+/// The server's own default (see `src/main.rs`).
+const DEFAULT_LOG: &str = "warn,brook=info,buoyant_kernel=off,deltalake_core::writer::stats=error";
+
 pub struct Brook {
     child: Option<Child>,
     pub port: u16,
@@ -25,15 +28,24 @@ fn free_port() -> u16 {
 impl Brook {
     /// Start a server on a fresh, empty data directory.
     pub fn start() -> Self {
+        Self::start_logging(DEFAULT_LOG)
+    }
+
+    /// Like [`Brook::start`], logging what `filter` (a `RUST_LOG`) asks for.
+    pub fn start_logging(filter: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let data_dir = dir.path().join("data");
-        let mut brook = Self::start_on(&data_dir);
+        let mut brook = Self::launch(&data_dir, filter);
         brook._dir = Some(dir);
         brook
     }
 
     /// Start a server on `data_dir` (which may hold an earlier server's data).
     pub fn start_on(data_dir: &Path) -> Self {
+        Self::launch(data_dir, DEFAULT_LOG)
+    }
+
+    fn launch(data_dir: &Path, filter: &str) -> Self {
         let port = free_port();
         let log = std::fs::File::create(data_dir.with_extension(format!("{port}.log")))
             .or_else(|_| {
@@ -46,10 +58,7 @@ impl Brook {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(data_dir)
-            .env(
-                "RUST_LOG",
-                "warn,brook=info,buoyant_kernel=off,deltalake_core::writer::stats=error",
-            )
+            .env("RUST_LOG", filter)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -1,0 +1,65 @@
+//! A read-only table whose rows are computed when a query scans it, for the
+//! system tables that show live server state (`information_schema.pipelines`,
+//! `pipelines_cursors`, …). Each scan sees one consistent snapshot of the state.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::Result as DfResult;
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+
+/// Produces the table's rows at scan time.
+pub type RowSource = Arc<dyn Fn() -> DfResult<RecordBatch> + Send + Sync>;
+
+/// A table backed by a function of the server's state.
+pub struct SystemTable {
+    schema: SchemaRef,
+    rows: RowSource,
+}
+
+impl SystemTable {
+    pub fn new(schema: SchemaRef, rows: RowSource) -> Self {
+        Self { schema, rows }
+    }
+}
+
+impl fmt::Debug for SystemTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SystemTable")
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl TableProvider for SystemTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let batch = (self.rows)()?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            self.schema.clone(),
+            projection.cloned(),
+        )?)
+    }
+}

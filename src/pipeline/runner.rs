@@ -1,0 +1,453 @@
+//! Running a pipeline: connect, then batch after batch — collect messages,
+//! decode and transform them, keep the failures, commit rows with offsets —
+//! until stopped. Broker trouble makes the pipeline `Retrying` (with backoff,
+//! resuming at the committed offsets); a message it may not skip, or a failed
+//! commit, stops it in `Error` without committing the batch.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use datafusion::arrow::array::RecordBatch;
+use rdkafka::consumer::Consumer;
+use rdkafka::error::RDKafkaErrorCode;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::commit::{ErrorLog, KeptError, WriteMode, commit_batch, committed_offsets};
+use super::decode::ErrorKind;
+use super::definition::{DuplicateMode, ErrorMode, PipelineDef, StartOffsets};
+use super::error::{LoadError, PipelineError};
+use super::source::{self, BatchLimits, Ended, KafkaConsumer, Position};
+use super::status::{BatchSummary, State, Status};
+use super::transform::Transform;
+use crate::catalog::QualifiedName;
+use crate::engine::Engine;
+use crate::storage::DurableTable;
+
+/// How long a batch waits for a first message before reporting idle.
+const IDLE: Duration = Duration::from_secs(1);
+/// How often partition lists and watermarks are refreshed.
+const REFRESH_EVERY: Duration = Duration::from_secs(5);
+const BACKOFF_MIN: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(15);
+
+/// Everything a run of one pipeline needs, resolved once.
+pub struct Job {
+    pub(super) engine: Arc<Engine>,
+    pub def: Arc<PipelineDef>,
+    pub(super) incarnation: String,
+    start: StartOffsets,
+    pub(super) table: DurableTable,
+    pub(super) mode: WriteMode,
+    pub(super) transform: Transform,
+    pub(super) errors: ErrorLog,
+    status: Arc<Status>,
+    brokers: String,
+}
+
+/// A connected consumer and where each partition stands.
+pub struct Connection {
+    consumer: Arc<KafkaConsumer>,
+    /// Where each assigned partition is read from.
+    assigned: BTreeMap<i32, Position>,
+    /// Next offset of each partition that has a committed or consumed position.
+    next: BTreeMap<i32, i64>,
+    refreshed: Instant,
+}
+
+/// What one batch did.
+#[derive(Debug)]
+pub enum BatchOutcome {
+    /// No message arrived within the idle time.
+    Idle,
+    Committed {
+        rows: u64,
+    },
+    /// Stop requested (after committing what was collected).
+    Stopping {
+        rows: u64,
+    },
+}
+
+impl Job {
+    /// Resolve the target table and compile the mapping; fails on a
+    /// definition that cannot work (unknown table or column, bad SET, …).
+    pub async fn prepare(
+        engine: Arc<Engine>,
+        def: Arc<PipelineDef>,
+        incarnation: String,
+        start: StartOffsets,
+        status: Arc<Status>,
+        errors: ErrorLog,
+    ) -> Result<Self, PipelineError> {
+        let name = QualifiedName {
+            schema: def.table_schema.clone(),
+            name: def.table_name.clone(),
+        };
+        let table = engine
+            .catalog
+            .table(&name)
+            .ok_or_else(|| PipelineError::UndefinedTable(def.table()))?;
+        let columns = engine
+            .catalog
+            .columns(&name)
+            .await
+            .ok_or_else(|| PipelineError::UndefinedTable(def.table()))?;
+        let transform = Transform::plan(&engine.ctx, &def, &columns, table_schema(&table))?;
+        let mode = match def.duplicates {
+            DuplicateMode::Append => WriteMode::Append,
+            DuplicateMode::Replace | DuplicateMode::Ignore => {
+                let key = engine.catalog.primary_key(&name).await.unwrap_or_default();
+                if key.is_empty() {
+                    return Err(PipelineError::NoPrimaryKey {
+                        mode: if def.duplicates == DuplicateMode::Replace {
+                            "REPLACE"
+                        } else {
+                            "IGNORE"
+                        },
+                        table: def.table(),
+                    });
+                }
+                if def.duplicates == DuplicateMode::Replace {
+                    WriteMode::Replace(key)
+                } else {
+                    WriteMode::Ignore(key)
+                }
+            }
+        };
+        let brokers = source::brokers(&def, engine.pipelines.default_brokers())?;
+        Ok(Self {
+            engine,
+            def,
+            incarnation,
+            start,
+            table,
+            mode,
+            transform,
+            errors,
+            status,
+            brokers,
+        })
+    }
+
+    pub fn transform(&self) -> &Transform {
+        &self.transform
+    }
+
+    /// Create the consumer, list partitions, and seek each to its committed offset.
+    pub async fn connect(&self) -> Result<Connection, PipelineError> {
+        let consumer = source::consumer(&self.def, &self.brokers)?;
+        let partitions = source::partitions(&consumer, &self.def.topic, &self.brokers).await?;
+        let next = committed_offsets(&self.table, &self.incarnation, &partitions).await?;
+        let mut conn = Connection {
+            consumer,
+            assigned: BTreeMap::new(),
+            next,
+            refreshed: Instant::now(),
+        };
+        for p in &partitions {
+            let position = self.initial_position(&conn, *p);
+            conn.assigned.insert(*p, position);
+            if let Some(n) = conn.next.get(p) {
+                self.status.set_committed(*p, *n, None);
+            }
+        }
+        source::assign(&conn.consumer, &self.def.topic, &conn.assigned)?;
+        Ok(conn)
+    }
+
+    fn initial_position(&self, conn: &Connection, partition: i32) -> Position {
+        if let Some(n) = conn.next.get(&partition) {
+            return Position::At(*n);
+        }
+        match &self.start {
+            StartOffsets::Earliest => Position::Beginning,
+            StartOffsets::Latest => Position::End,
+            StartOffsets::Explicit(map) => map
+                .get(&partition)
+                .map_or(Position::Beginning, |o| Position::At(*o)),
+        }
+    }
+
+    /// Pick up new partitions and refresh watermarks (at most every few seconds).
+    async fn refresh(&self, conn: &mut Connection) -> Result<(), PipelineError> {
+        if conn.refreshed.elapsed() < REFRESH_EVERY {
+            return Ok(());
+        }
+        conn.refreshed = Instant::now();
+        let partitions = source::partitions(&conn.consumer, &self.def.topic, &self.brokers).await?;
+        let mut grew = false;
+        for p in partitions {
+            if !conn.assigned.contains_key(&p) {
+                info!(pipeline = %self.def.name, partition = p, "new partition");
+                let position = self.initial_position(conn, p);
+                conn.assigned.insert(p, position);
+                grew = true;
+            }
+        }
+        if grew {
+            self.reassign(conn)?;
+        }
+        for p in conn.assigned.keys().copied().collect::<Vec<_>>() {
+            if let Ok((_, high)) = source::watermarks(&conn.consumer, &self.def.topic, p).await {
+                self.status.set_high_watermark(p, high);
+            }
+        }
+        Ok(())
+    }
+
+    /// Seek every partition to its next offset (after dropping messages past a cap).
+    fn reassign(&self, conn: &mut Connection) -> Result<(), PipelineError> {
+        for (p, position) in conn.assigned.iter_mut() {
+            if let Some(n) = conn.next.get(p) {
+                *position = Position::At(*n);
+            }
+        }
+        source::assign(&conn.consumer, &self.def.topic, &conn.assigned)
+    }
+
+    /// Collect, transform and commit one batch. With `limit`, at most that
+    /// many messages (TEST PIPELINE uses [`Job::preview`] instead).
+    pub async fn run_batch(
+        &self,
+        conn: &mut Connection,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<BatchOutcome, PipelineError> {
+        let limits = BatchLimits::of(&self.def);
+        let started_at = SystemTime::now();
+        let clock = Instant::now();
+        let (messages, ended) = source::collect(
+            &conn.consumer,
+            &limits,
+            &conn.next,
+            stop,
+            IDLE.max(limits.interval),
+        )
+        .await
+        .map_err(|e| PipelineError::Unreachable(format!("reading from Kafka: {e}")))?;
+        if messages.is_empty() {
+            if ended == Ended::Stopping {
+                return Ok(BatchOutcome::Stopping { rows: 0 });
+            }
+            self.refresh(conn).await?;
+            return Ok(BatchOutcome::Idle);
+        }
+        let batch_id = self.status.next_batch_id();
+        let transformed = self.transform.apply(&self.engine.ctx, &messages)?;
+        let mut kept = Vec::new();
+        for e in &transformed.errors {
+            let entry = messages.entries[e.entry];
+            if !skippable(self.def.on_error, e.kind) {
+                self.status.push_batch(BatchSummary {
+                    batch_id,
+                    rows: 0,
+                    filtered: 0,
+                    errors: transformed.errors.len() as u64,
+                    bytes: messages.bytes() as u64,
+                    started_at,
+                    duration_ms: clock.elapsed().as_millis() as u64,
+                    status: "Failed",
+                });
+                return Err(PipelineError::Load(LoadError {
+                    topic: self.def.topic.clone(),
+                    partition: entry.partition,
+                    offset: entry.offset,
+                    reason: e.reason.clone(),
+                }));
+            }
+            kept.push(KeptError {
+                partition: entry.partition,
+                offset: entry.offset,
+                error: e.reason.clone(),
+                payload: messages.payload(&entry).map(<[u8]>::to_vec),
+            });
+        }
+        self.errors
+            .record(&self.def.name, &self.incarnation, &self.def.topic, &kept)
+            .await?;
+        let (rows, duplicates) = commit_batch(
+            &self.table,
+            transformed.batch,
+            &self.mode,
+            &self.incarnation,
+            &messages.next_offsets,
+        )
+        .await?;
+        let now = SystemTime::now();
+        for (p, n) in &messages.next_offsets {
+            conn.next.insert(*p, *n);
+            self.status.set_committed(*p, *n, Some(now));
+        }
+        self.status.push_batch(BatchSummary {
+            batch_id,
+            rows,
+            // Rows IGNORE dropped (or repeated keys) count as filtered, so
+            // that rows + filtered + errors = messages still holds.
+            filtered: transformed.filtered + duplicates,
+            errors: kept.len() as u64,
+            bytes: messages.bytes() as u64,
+            started_at,
+            duration_ms: clock.elapsed().as_millis() as u64,
+            status: "Succeeded",
+        });
+        if messages.overflowed {
+            self.reassign(conn)?;
+        }
+        if ended == Ended::Stopping {
+            return Ok(BatchOutcome::Stopping { rows });
+        }
+        self.refresh(conn).await?;
+        Ok(BatchOutcome::Committed { rows })
+    }
+
+    /// Each partition's high watermark now (for `SET OFFSETS LATEST`).
+    pub async fn high_watermarks(&self) -> Result<BTreeMap<i32, i64>, PipelineError> {
+        let consumer = source::consumer(&self.def, &self.brokers)?;
+        let partitions = source::partitions(&consumer, &self.def.topic, &self.brokers).await?;
+        let mut out = BTreeMap::new();
+        for p in partitions {
+            let (_, high) = source::watermarks(&consumer, &self.def.topic, p)
+                .await
+                .map_err(|e| {
+                    PipelineError::Unreachable(format!("reading offsets of partition {p}: {e}"))
+                })?;
+            out.insert(p, high);
+        }
+        Ok(out)
+    }
+
+    /// TEST PIPELINE: read up to `limit` messages from the committed offsets
+    /// and transform them, without writing anything.
+    pub async fn preview(&self, limit: usize) -> Result<RecordBatch, PipelineError> {
+        let conn = self.connect().await?;
+        let mut limits = BatchLimits::of(&self.def);
+        limits.max_messages = limit.max(1);
+        let (_tx, mut stop) = watch::channel(false);
+        let (messages, _) = source::collect(&conn.consumer, &limits, &conn.next, &mut stop, IDLE)
+            .await
+            .map_err(|e| PipelineError::Unreachable(format!("reading from Kafka: {e}")))?;
+        let transformed = self.transform.apply(&self.engine.ctx, &messages)?;
+        if let Some(e) = transformed
+            .errors
+            .iter()
+            .find(|e| !skippable(self.def.on_error, e.kind))
+        {
+            let entry = messages.entries[e.entry];
+            return Err(PipelineError::Load(LoadError {
+                topic: self.def.topic.clone(),
+                partition: entry.partition,
+                offset: entry.offset,
+                reason: e.reason.clone(),
+            }));
+        }
+        Ok(transformed.batch)
+    }
+}
+
+/// May a message that failed this way be kept in `pipelines_errors` (rather
+/// than stop the pipeline)?
+fn skippable(mode: ErrorMode, kind: ErrorKind) -> bool {
+    matches!(
+        (mode, kind),
+        (ErrorMode::SkipAllErrors, _) | (ErrorMode::SkipParserErrors, ErrorKind::Parse)
+    )
+}
+
+fn table_schema(table: &DurableTable) -> datafusion::arrow::datatypes::SchemaRef {
+    use datafusion::catalog::TableProvider;
+    table.schema()
+}
+
+/// Did librdkafka report the brokers unreachable since the last look?
+fn outage(conn: &Connection) -> Option<String> {
+    let (code, reason) = conn.consumer.context().take_error()?;
+    match code {
+        RDKafkaErrorCode::AllBrokersDown
+        | RDKafkaErrorCode::BrokerTransportFailure
+        | RDKafkaErrorCode::Resolve
+        | RDKafkaErrorCode::BrokerNotAvailable
+        | RDKafkaErrorCode::NetworkException
+        | RDKafkaErrorCode::OperationTimedOut => Some(reason),
+        RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed => {
+            Some(format!("authentication failed: {reason}"))
+        }
+        _ => None,
+    }
+}
+
+/// How a background run ended.
+pub enum RunEnd {
+    Stopped,
+    Failed(String),
+}
+
+/// The background loop of a started pipeline.
+pub async fn run(job: Job, mut stop: watch::Receiver<bool>) -> RunEnd {
+    let name = job.def.name.clone();
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        if *stop.borrow() {
+            return RunEnd::Stopped;
+        }
+        let mut conn = match job.connect().await {
+            Ok(c) => c,
+            Err(e) if e.is_transient() => {
+                warn!(pipeline = %name, error = %e, "pipeline is retrying");
+                job.status.set_state(State::Retrying, Some(e.to_string()));
+                if wait_or_stop(&mut stop, backoff).await {
+                    return RunEnd::Stopped;
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
+            Err(e) => return RunEnd::Failed(e.to_string()),
+        };
+        if job.status.state() != State::Retrying {
+            job.status.set_state(State::Running, None);
+        }
+        loop {
+            match job.run_batch(&mut conn, &mut stop).await {
+                Ok(BatchOutcome::Stopping { .. }) => return RunEnd::Stopped,
+                Ok(BatchOutcome::Committed { .. }) => {
+                    backoff = BACKOFF_MIN;
+                    if job.status.state() != State::Running {
+                        info!(pipeline = %name, "pipeline is running again");
+                        job.status.set_state(State::Running, None);
+                    }
+                }
+                Ok(BatchOutcome::Idle) => {
+                    if let Some(reason) = outage(&conn) {
+                        if job.status.state() != State::Retrying {
+                            warn!(pipeline = %name, error = %reason, "Kafka unreachable; retrying");
+                        }
+                        job.status.set_state(
+                            State::Retrying,
+                            Some(format!("cannot reach Kafka at {}: {reason}", job.brokers)),
+                        );
+                    } else if job.status.state() == State::Retrying {
+                        job.status.set_state(State::Running, None);
+                    }
+                }
+                Err(e) if e.is_transient() => {
+                    warn!(pipeline = %name, error = %e, "pipeline is retrying");
+                    job.status.set_state(State::Retrying, Some(e.to_string()));
+                    if wait_or_stop(&mut stop, backoff).await {
+                        return RunEnd::Stopped;
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    break;
+                }
+                Err(e) => return RunEnd::Failed(e.to_string()),
+            }
+        }
+    }
+}
+
+/// Sleep `delay` unless a stop arrives first; true when stopping.
+async fn wait_or_stop(stop: &mut watch::Receiver<bool>, delay: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}

@@ -1,0 +1,383 @@
+//! The Kafka end of a pipeline: a consumer whose partitions Brook assigns
+//! itself (no group rebalancing: offsets live with the table's data), and the
+//! collection of one bounded batch of messages.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use super::definition::PipelineDef;
+use super::error::PipelineError;
+
+/// How long metadata and watermark requests may take before the broker
+/// counts as unreachable.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bounds on one batch, so that memory stays flat however fast Kafka is.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    pub interval: Duration,
+    pub max_messages: usize,
+    pub max_bytes: usize,
+    pub max_per_partition: Option<u64>,
+}
+
+impl BatchLimits {
+    pub fn of(def: &PipelineDef) -> Self {
+        Self {
+            interval: Duration::from_millis(def.batch_interval_ms.max(1)),
+            max_messages: 200_000,
+            max_bytes: 64 << 20,
+            max_per_partition: def.max_offsets_per_batch_partition,
+        }
+    }
+}
+
+/// One consumed message's place in the batch arena.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    pub partition: i32,
+    pub offset: i64,
+    /// Byte range in [`MessageBatch::arena`]; `None` for a message without payload.
+    pub payload: Option<(usize, usize)>,
+}
+
+/// The messages of one batch, payloads copied into one arena (one
+/// allocation amortised over the batch instead of one per message).
+#[derive(Debug, Default)]
+pub struct MessageBatch {
+    pub arena: Vec<u8>,
+    pub entries: Vec<Entry>,
+    /// Partition → the offset after the last message taken (what to commit).
+    pub next_offsets: BTreeMap<i32, i64>,
+    /// A partition had messages beyond its per-batch cap, dropped here and
+    /// read again next batch: the consumer must seek back.
+    pub overflowed: bool,
+}
+
+impl MessageBatch {
+    /// A batch of messages that are not read from Kafka now (kept payloads
+    /// sent through the pipeline again by `RETRY ERRORS`): no offsets to commit.
+    pub fn of_payloads<'a>(
+        messages: impl IntoIterator<Item = (i32, i64, Option<&'a [u8]>)>,
+    ) -> Self {
+        let mut batch = MessageBatch::default();
+        for (partition, offset, payload) in messages {
+            let payload = payload.map(|p| {
+                let start = batch.arena.len();
+                batch.arena.extend_from_slice(p);
+                (start, batch.arena.len())
+            });
+            batch.entries.push(Entry {
+                partition,
+                offset,
+                payload,
+            });
+        }
+        batch
+    }
+
+    pub fn payload(&self, entry: &Entry) -> Option<&[u8]> {
+        entry.payload.map(|(start, end)| &self.arena[start..end])
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.arena.len()
+    }
+}
+
+/// Global client errors seen by librdkafka (broker down, authentication
+/// failed), kept for the pipeline's `last_error`.
+#[derive(Default)]
+pub struct SourceContext {
+    last_error: Mutex<Option<(RDKafkaErrorCode, String)>>,
+}
+
+impl SourceContext {
+    /// Take the error reported since the last call, if any.
+    pub fn take_error(&self) -> Option<(RDKafkaErrorCode, String)> {
+        self.last_error.lock().ok().and_then(|mut e| e.take())
+    }
+}
+
+impl ClientContext for SourceContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        // librdkafka's own lines go to `debug`: the pipeline reports what matters
+        // as its state and `last_error`, and a broker outage would otherwise
+        // flood the log with one line per reconnect attempt.
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical => {
+                warn!(target: "librdkafka", "{fac} {message}")
+            }
+            _ => debug!(target: "librdkafka", "{fac} {message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        let code = error.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail);
+        debug!(target: "librdkafka", "client error {error}: {reason}");
+        if let Ok(mut last) = self.last_error.lock() {
+            // "All brokers down" follows a refused login; the login is the cause.
+            let refused = |c: &RDKafkaErrorCode| {
+                matches!(
+                    c,
+                    RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed
+                )
+            };
+            if !(code == RDKafkaErrorCode::AllBrokersDown
+                && last.as_ref().is_some_and(|(c, _)| refused(c)))
+            {
+                *last = Some((code, reason.to_string()));
+            }
+        }
+    }
+}
+
+impl ConsumerContext for SourceContext {}
+
+pub type KafkaConsumer = StreamConsumer<SourceContext>;
+
+/// The brokers a definition reads from: its own, or the server's `--kafka`.
+pub fn brokers(def: &PipelineDef, default: Option<&str>) -> Result<String, PipelineError> {
+    def.brokers
+        .clone()
+        .or_else(|| default.map(str::to_string))
+        .ok_or_else(|| {
+            PipelineError::Definition(format!(
+                "pipeline \"{}\" names no broker: write 'host:port/{}' or start the server with --kafka",
+                def.name, def.topic
+            ))
+        })
+}
+
+/// Build the consumer: Brook's settings, then CONFIG, then CREDENTIALS.
+pub fn consumer(def: &PipelineDef, brokers: &str) -> Result<Arc<KafkaConsumer>, PipelineError> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("brook-{}", def.name))
+        .set("client.id", format!("brook-{}", def.name))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("auto.offset.reset", "earliest")
+        // Bounded prefetch: a slow table writer slows consumption rather than
+        // growing librdkafka's queues.
+        .set("queued.max.messages.kbytes", "32768")
+        .set("reconnect.backoff.max.ms", "5000")
+        .set_log_level(RDKafkaLogLevel::Warning);
+    for (key, value) in def.config.iter().chain(def.credentials.iter()) {
+        config.set(key, value);
+    }
+    config
+        .create_with_context(SourceContext::default())
+        .map(Arc::new)
+        .map_err(|e| {
+            // librdkafka names the offending property, never its value.
+            PipelineError::Definition(format!("Kafka client settings rejected: {e}"))
+        })
+}
+
+fn describe(code: RDKafkaErrorCode, reason: &str, brokers: &str) -> PipelineError {
+    match code {
+        RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed => {
+            PipelineError::Authentication(format!(
+                "Kafka at {brokers} rejected the credentials: {reason}"
+            ))
+        }
+        _ => PipelineError::Unreachable(format!("cannot reach Kafka at {brokers}: {reason}")),
+    }
+}
+
+/// The topic's partitions, or why they cannot be listed.
+pub async fn partitions(
+    consumer: &Arc<KafkaConsumer>,
+    topic: &str,
+    brokers: &str,
+) -> Result<Vec<i32>, PipelineError> {
+    let c = consumer.clone();
+    let t = topic.to_string();
+    let metadata =
+        tokio::task::spawn_blocking(move || c.fetch_metadata(Some(&t), METADATA_TIMEOUT))
+            .await
+            .map_err(|e| PipelineError::Unreachable(format!("metadata request failed: {e}")))?;
+    let metadata = match metadata {
+        Ok(m) => m,
+        Err(e) => {
+            // The client error callback usually says more than the request error.
+            let (code, reason) = consumer.context().take_error().unwrap_or((
+                e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail),
+                e.to_string(),
+            ));
+            return Err(describe(code, &reason, brokers));
+        }
+    };
+    let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        return Err(PipelineError::TopicMissing {
+            topic: topic.to_string(),
+            brokers: brokers.to_string(),
+        });
+    };
+    match t.error() {
+        None => {}
+        Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) => {
+            return Err(PipelineError::TopicMissing {
+                topic: topic.to_string(),
+                brokers: brokers.to_string(),
+            });
+        }
+        Some(err) => {
+            let code: RDKafkaErrorCode = err.into();
+            return Err(describe(code, &code.to_string(), brokers));
+        }
+    }
+    let mut ids: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+    if ids.is_empty() {
+        return Err(PipelineError::TopicMissing {
+            topic: topic.to_string(),
+            brokers: brokers.to_string(),
+        });
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// (low, high) watermarks of one partition.
+pub async fn watermarks(
+    consumer: &Arc<KafkaConsumer>,
+    topic: &str,
+    partition: i32,
+) -> Result<(i64, i64), KafkaError> {
+    let c = consumer.clone();
+    let t = topic.to_string();
+    tokio::task::spawn_blocking(move || c.fetch_watermarks(&t, partition, METADATA_TIMEOUT))
+        .await
+        .map_err(|_| KafkaError::Canceled)?
+}
+
+/// Where to read each partition from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    Beginning,
+    End,
+    At(i64),
+}
+
+/// Assign exactly `positions` to the consumer (replacing any assignment).
+pub fn assign(
+    consumer: &KafkaConsumer,
+    topic: &str,
+    positions: &BTreeMap<i32, Position>,
+) -> Result<(), PipelineError> {
+    let mut list = TopicPartitionList::with_capacity(positions.len());
+    for (partition, position) in positions {
+        let offset = match position {
+            Position::Beginning => Offset::Beginning,
+            Position::End => Offset::End,
+            Position::At(o) => Offset::Offset(*o),
+        };
+        list.add_partition_offset(topic, *partition, offset)
+            .map_err(|e| {
+                PipelineError::Unreachable(format!("assigning partition {partition}: {e}"))
+            })?;
+    }
+    consumer
+        .assign(&list)
+        .map_err(|e| PipelineError::Unreachable(format!("assigning partitions: {e}")))
+}
+
+/// Why a collection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The interval elapsed or a size bound was reached.
+    Full,
+    /// A stop was requested: commit what was collected, then exit.
+    Stopping,
+}
+
+/// Collect one batch: messages until the interval elapses after the first
+/// one arrives, a bound is reached, or a stop is requested. An idle topic
+/// therefore costs nothing, and a busy one commits every `interval`.
+pub async fn collect(
+    consumer: &KafkaConsumer,
+    limits: &BatchLimits,
+    positions: &BTreeMap<i32, i64>,
+    stop: &mut watch::Receiver<bool>,
+    idle_timeout: Duration,
+) -> Result<(MessageBatch, Ended), KafkaError> {
+    let mut batch = MessageBatch::default();
+    let mut deadline = Instant::now() + idle_timeout;
+    let mut started = false;
+    let mut taken_per_partition: BTreeMap<i32, u64> = BTreeMap::new();
+    loop {
+        if *stop.borrow() {
+            return Ok((batch, Ended::Stopping));
+        }
+        let message = tokio::select! {
+            biased;
+            _ = stop.changed() => return Ok((batch, Ended::Stopping)),
+            _ = tokio::time::sleep_until(deadline) => return Ok((batch, Ended::Full)),
+            m = consumer.recv() => m,
+        };
+        let message = match message {
+            Ok(m) => m,
+            Err(KafkaError::PartitionEOF(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        let partition = message.partition();
+        let offset = message.offset();
+        // Duplicate delivery after a seek, or a message past this batch's cap
+        // for its partition: not part of this batch.
+        let expected = batch
+            .next_offsets
+            .get(&partition)
+            .or(positions.get(&partition))
+            .copied();
+        if expected.is_some_and(|next| offset < next) {
+            continue;
+        }
+        let taken = taken_per_partition.entry(partition).or_insert(0u64);
+        if limits.max_per_partition.is_some_and(|cap| *taken >= cap) {
+            batch.overflowed = true;
+            continue;
+        }
+        *taken += 1;
+        let payload = message.payload().map(|p| {
+            let start = batch.arena.len();
+            batch.arena.extend_from_slice(p);
+            (start, batch.arena.len())
+        });
+        batch.entries.push(Entry {
+            partition,
+            offset,
+            payload,
+        });
+        batch.next_offsets.insert(partition, offset + 1);
+        if !started {
+            started = true;
+            deadline = Instant::now() + limits.interval;
+        }
+        if batch.entries.len() >= limits.max_messages || batch.arena.len() >= limits.max_bytes {
+            return Ok((batch, Ended::Full));
+        }
+    }
+}

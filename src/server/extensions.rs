@@ -1,0 +1,141 @@
+//! Brook's own statements (`CREATE PIPELINE`, …) on the wire.
+//!
+//! datafusion-postgres parses every query with sqlparser before any hook sees
+//! it, and sqlparser cannot parse these statements. So they are recognised
+//! first: on the simple protocol by splitting the query string into
+//! statements ([`simple_query`]); on the extended protocol by a query parser
+//! in front of datafusion-postgres' ([`ExtensionParser`]) that stores them
+//! as a statement without a plan, which [`execute_portal`] then recognises.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use datafusion_postgres::Parser;
+use datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields;
+use datafusion_postgres::arrow_pg::datatypes::df::encode_dataframe;
+use pgwire::api::ClientInfo;
+use pgwire::api::Type;
+use pgwire::api::portal::Format;
+use pgwire::api::results::{FieldInfo, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::types::format::FormatOptions;
+
+use super::errors::{brook_to_pgwire, classify, to_pgwire};
+use crate::engine::Engine;
+use crate::sql::{self, Extension, ExtensionOutcome};
+
+/// datafusion-postgres' prepared-statement type: the SQL text and, for
+/// ordinary SQL, its parsed statement and plan. Brook's statements are
+/// stored with `None` and re-parsed (cheaply) when executed.
+pub type StoredStatement = (String, Option<(SqlStatement, LogicalPlan)>);
+
+fn parse_error(e: datafusion::sql::sqlparser::parser::ParserError) -> PgWireError {
+    to_pgwire(classify(&e))
+}
+
+/// Parse `sql` as one of Brook's statements, if it is one.
+pub fn recognise(sql: &str) -> PgWireResult<Option<Extension>> {
+    if !sql::parser::mentions_extension(sql) {
+        return Ok(None);
+    }
+    sql::parse_extension(sql).map_err(parse_error)
+}
+
+/// Run a Brook statement and encode its answer.
+pub async fn execute<C: ClientInfo>(
+    engine: &Arc<Engine>,
+    ext: Extension,
+    client: &C,
+    format: &Format,
+) -> PgWireResult<Response> {
+    match sql::execute_extension(engine, ext)
+        .await
+        .map_err(brook_to_pgwire)?
+    {
+        ExtensionOutcome::Done { tag, rows } => {
+            let mut t = Tag::new(tag);
+            if let Some(rows) = rows {
+                t = t.with_rows(rows);
+            }
+            Ok(Response::Execution(t))
+        }
+        ExtensionOutcome::Rows(df) => {
+            let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+            Ok(Response::Query(
+                encode_dataframe(df, format, Some(options)).await?,
+            ))
+        }
+    }
+}
+
+/// The error a statement of a multi-statement query ends the query with.
+pub fn error_response(e: PgWireError) -> Response {
+    let info = match e {
+        PgWireError::UserError(info) => *info,
+        PgWireError::ApiError(inner) => {
+            let c = classify(inner.as_ref());
+            ErrorInfo::new("ERROR".to_string(), c.code.to_string(), c.message)
+        }
+        other => ErrorInfo::new("ERROR".to_string(), "XX000".to_string(), other.to_string()),
+    };
+    Response::Error(Box::new(info))
+}
+
+/// The extended protocol's parser: Brook's statements first, then datafusion-postgres'.
+pub struct ExtensionParser {
+    engine: Arc<Engine>,
+    inner: Arc<Parser>,
+}
+
+impl ExtensionParser {
+    pub fn new(engine: Arc<Engine>, inner: Arc<Parser>) -> Self {
+        Self { engine, inner }
+    }
+}
+
+#[async_trait]
+impl QueryParser for ExtensionParser {
+    type Statement = StoredStatement;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        if recognise(sql)?.is_some() {
+            return Ok(Some((sql.to_string(), None)));
+        }
+        self.inner.parse_sql(client, sql, types).await
+    }
+
+    fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        self.inner.get_parameter_types(stmt)
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Self::Statement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        if let (sql, None) = stmt
+            && let Ok(Some(ext)) = recognise(sql)
+        {
+            return match sql::extension_schema(&self.engine, &ext) {
+                Some(schema) => arrow_schema_to_pg_fields(
+                    &schema,
+                    column_format.unwrap_or(&Format::UnifiedText),
+                    None,
+                ),
+                None => Ok(vec![]),
+            };
+        }
+        self.inner.get_result_schema(stmt, column_format)
+    }
+}
