@@ -68,7 +68,9 @@ impl PipelineError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            PipelineError::Unreachable(_) | PipelineError::TopicMissing { .. }
+            PipelineError::Unreachable(_)
+                | PipelineError::Authentication(_)
+                | PipelineError::TopicMissing { .. }
         )
     }
 }

@@ -131,6 +131,19 @@ impl Job {
         })
     }
 
+    /// A read that failed: Kafka is down, or refused this client.
+    fn unreachable(&self, e: rdkafka::error::KafkaError) -> PipelineError {
+        match e.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed) => {
+                PipelineError::Authentication(format!(
+                    "Kafka at {} rejected the credentials: {e}",
+                    self.brokers
+                ))
+            }
+            _ => PipelineError::Unreachable(format!("cannot reach Kafka at {}: {e}", self.brokers)),
+        }
+    }
+
     pub fn transform(&self) -> &Transform {
         &self.transform
     }
@@ -225,7 +238,7 @@ impl Job {
             IDLE.max(limits.interval),
         )
         .await
-        .map_err(|e| PipelineError::Unreachable(format!("reading from Kafka: {e}")))?;
+        .map_err(|e| self.unreachable(e))?;
         if messages.is_empty() {
             if ended == Ended::Stopping {
                 return Ok(BatchOutcome::Stopping { rows: 0 });
@@ -326,7 +339,7 @@ impl Job {
         let (_tx, mut stop) = watch::channel(false);
         let (messages, _) = source::collect(&conn.consumer, &limits, &conn.next, &mut stop, IDLE)
             .await
-            .map_err(|e| PipelineError::Unreachable(format!("reading from Kafka: {e}")))?;
+            .map_err(|e| self.unreachable(e))?;
         let transformed = self.transform.apply(&self.engine.ctx, &messages)?;
         if let Some(e) = transformed
             .errors

@@ -223,11 +223,15 @@ pub async fn partitions(
     let metadata = match metadata {
         Ok(m) => m,
         Err(e) => {
-            // The client error callback usually says more than the request error.
-            let (code, reason) = consumer.context().take_error().unwrap_or((
-                e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail),
-                e.to_string(),
-            ));
+            // The client's error events usually say more than the request error
+            // (a refused login shows as a transport failure otherwise).
+            let (code, reason) = match pending_error(consumer).await {
+                Some(found) => found,
+                None => consumer.context().take_error().unwrap_or((
+                    e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail),
+                    e.to_string(),
+                )),
+            };
             return Err(describe(code, &reason, brokers));
         }
     };
@@ -259,6 +263,33 @@ pub async fn partitions(
     }
     ids.sort_unstable();
     Ok(ids)
+}
+
+/// The most telling error event librdkafka has queued for this client (a
+/// refused login before anything else), waiting briefly for it to arrive.
+async fn pending_error(consumer: &KafkaConsumer) -> Option<(RDKafkaErrorCode, String)> {
+    let refused = |c: RDKafkaErrorCode| {
+        matches!(
+            c,
+            RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed
+        )
+    };
+    let mut found: Option<RDKafkaErrorCode> = None;
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    // No partition is assigned yet, so `recv` yields only error events.
+    while let Ok(event) = tokio::time::timeout_at(deadline, consumer.recv()).await {
+        if let Err(
+            KafkaError::MessageConsumption(code) | KafkaError::MessageConsumptionFatal(code),
+        ) = event
+        {
+            if refused(code) {
+                found = Some(code);
+                break;
+            }
+            found.get_or_insert(code);
+        }
+    }
+    found.map(|code| (code, code.to_string()))
 }
 
 /// (low, high) watermarks of one partition.

@@ -202,7 +202,7 @@ impl DurableTable {
         if rows == 0 && progress.is_empty() {
             return Ok(0);
         }
-        let batches: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
+        let batches = self.nonempty(batches);
         let _guard = self.inner.writer.lock().await;
         let base = self.current().table.clone();
         let mut write = base.write(batches).with_save_mode(SaveMode::Append);
@@ -299,8 +299,8 @@ impl DurableTable {
                 .with_save_mode(SaveMode::Overwrite)
                 .with_replace_where(keys_predicate(&batch, key, &key_index)?)
         } else {
-            let batches = if written > 0 { vec![batch] } else { vec![] };
-            base.write(batches).with_save_mode(SaveMode::Append)
+            base.write(self.nonempty(vec![batch]))
+                .with_save_mode(SaveMode::Append)
         };
         if !progress.is_empty() {
             write = write.with_commit_properties(
@@ -326,13 +326,8 @@ impl DurableTable {
             .ok_or_else(|| BrookError::Storage("no batch to write".into()))?;
         let _guard = self.inner.writer.lock().await;
         let base = self.current().table.clone();
-        let batches = if batch.num_rows() > 0 {
-            vec![batch]
-        } else {
-            vec![]
-        };
         let table = base
-            .write(batches)
+            .write(self.nonempty(vec![batch]))
             .with_save_mode(SaveMode::Overwrite)
             .with_replace_where(predicate)
             .with_commit_properties(
@@ -449,6 +444,17 @@ impl DurableTable {
             .snapshot()
             .map(|s| s.log_data().num_files())
             .unwrap_or(0)
+    }
+
+    /// The batches with rows, or one empty batch: Delta's writer needs an
+    /// input even for a commit that only records progress or removes rows.
+    fn nonempty(&self, batches: Vec<RecordBatch>) -> Vec<RecordBatch> {
+        let batches: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
+        if batches.is_empty() {
+            vec![RecordBatch::new_empty(self.inner.schema.clone())]
+        } else {
+            batches
+        }
     }
 
     /// Check nullability and cast each batch to the table's schema so that a

@@ -44,23 +44,30 @@ fn tansu_binary() -> PathBuf {
 }
 
 impl Tansu {
-    /// A broker keeping its data in memory.
+    /// A broker keeping its data in a SQLite file in its own temporary
+    /// directory (tansu resolves `sqlite://name` against its working
+    /// directory), so that it survives a restart. Not tansu's in-memory
+    /// storage: in tansu 0.6 its ListOffsets(latest) answers the last record
+    /// batch's base offset + 1 rather than the high watermark, which would make
+    /// lag and `SET OFFSETS LATEST` wrong in a way no real broker is.
     pub fn start() -> Self {
-        Self::start_with(|_| "memory://tansu/".to_string())
-    }
-
-    /// A broker keeping its data in a SQLite file, so that it survives a
-    /// restart. (tansu resolves `sqlite://name` against its working
-    /// directory, which is the broker's temporary directory.)
-    pub fn start_persistent() -> Self {
-        Self::start_with(|_| "sqlite://tansu.db".to_string())
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut tansu = Self {
+            child: None,
+            port: free_port(),
+            storage: "sqlite://tansu.db".to_string(),
+            sasl: None,
+            _dir: dir,
+        };
+        tansu.launch();
+        tansu
     }
 
     /// A broker that requires SASL/SCRAM-SHA-512 with `user`/`password`.
     /// tansu keeps users in its storage and only lets them be created while
     /// authentication is off: create, then restart with it on.
     pub fn start_authenticated(user: &str, password: &str) -> Self {
-        let mut tansu = Self::start_persistent();
+        let mut tansu = Self::start();
         let status = Command::new(tansu_binary())
             .args(["user", "create", "--broker"])
             .arg(format!("tcp://127.0.0.1:{}", tansu.port))
@@ -86,20 +93,6 @@ impl Tansu {
                 .set("sasl.password", password);
         }
         config
-    }
-
-    fn start_with(storage: impl FnOnce(&std::path::Path) -> String) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let storage = storage(dir.path());
-        let mut tansu = Self {
-            child: None,
-            port: free_port(),
-            storage,
-            sasl: None,
-            _dir: dir,
-        };
-        tansu.launch();
-        tansu
     }
 
     fn launch(&mut self) {
