@@ -282,7 +282,8 @@ async fn csv_pipeline_with_variables_and_test_pipeline() {
         )
         .await
         .unwrap();
-    let got: Vec<(String, Option<i32>, Option<String>, Option<String>)> = rows
+    type Person = (String, Option<i32>, Option<String>, Option<String>);
+    let got: Vec<Person> = rows
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
         .collect();
