@@ -53,6 +53,8 @@ pub struct Connection {
     assigned: BTreeMap<i32, Position>,
     /// Next offset of each partition that has a committed or consumed position.
     next: BTreeMap<i32, i64>,
+    /// Messages delivered but not yet committed (held past a batch's cap).
+    flow: source::Flow,
     refreshed: Instant,
 }
 
@@ -157,6 +159,7 @@ impl Job {
             consumer,
             assigned: BTreeMap::new(),
             next,
+            flow: source::Flow::default(),
             refreshed: Instant::now(),
         };
         for p in &partitions {
@@ -166,7 +169,7 @@ impl Job {
                 self.status.set_committed(*p, *n, None);
             }
         }
-        source::assign(&conn.consumer, &self.def.topic, &conn.assigned)?;
+        source::assign(&conn.consumer, &self.def.topic, &conn.assigned, false)?;
         Ok(conn)
     }
 
@@ -190,17 +193,18 @@ impl Job {
         }
         conn.refreshed = Instant::now();
         let partitions = source::partitions(&conn.consumer, &self.def.topic, &self.brokers).await?;
-        let mut grew = false;
+        let mut added = BTreeMap::new();
         for p in partitions {
             if !conn.assigned.contains_key(&p) {
                 info!(pipeline = %self.def.name, partition = p, "new partition");
-                let position = self.initial_position(conn, p);
-                conn.assigned.insert(p, position);
-                grew = true;
+                // Everything in a partition created since the pipeline
+                // connected is new, whatever the start position said.
+                added.insert(p, Position::Beginning);
             }
         }
-        if grew {
-            self.reassign(conn)?;
+        if !added.is_empty() {
+            source::assign(&conn.consumer, &self.def.topic, &added, true)?;
+            conn.assigned.extend(added);
         }
         for p in conn.assigned.keys().copied().collect::<Vec<_>>() {
             if let Ok((_, high)) = source::watermarks(&conn.consumer, &self.def.topic, p).await {
@@ -208,16 +212,6 @@ impl Job {
             }
         }
         Ok(())
-    }
-
-    /// Seek every partition to its next offset (after dropping messages past a cap).
-    fn reassign(&self, conn: &mut Connection) -> Result<(), PipelineError> {
-        for (p, position) in conn.assigned.iter_mut() {
-            if let Some(n) = conn.next.get(p) {
-                *position = Position::At(*n);
-            }
-        }
-        source::assign(&conn.consumer, &self.def.topic, &conn.assigned)
     }
 
     /// Collect, transform and commit one batch. With `limit`, at most that
@@ -232,8 +226,10 @@ impl Job {
         let clock = Instant::now();
         let (messages, ended) = source::collect(
             &conn.consumer,
+            &self.def.topic,
             &limits,
             &conn.next,
+            &mut conn.flow,
             stop,
             IDLE.max(limits.interval),
         )
@@ -304,9 +300,6 @@ impl Job {
             duration_ms: clock.elapsed().as_millis() as u64,
             status: "Succeeded",
         });
-        if messages.overflowed {
-            self.reassign(conn)?;
-        }
         if ended == Ended::Stopping {
             return Ok(BatchOutcome::Stopping { rows });
         }
@@ -333,13 +326,21 @@ impl Job {
     /// TEST PIPELINE: read up to `limit` messages from the committed offsets
     /// and transform them, without writing anything.
     pub async fn preview(&self, limit: usize) -> Result<RecordBatch, PipelineError> {
-        let conn = self.connect().await?;
+        let mut conn = self.connect().await?;
         let mut limits = BatchLimits::of(&self.def);
         limits.max_messages = limit.max(1);
         let (_tx, mut stop) = watch::channel(false);
-        let (messages, _) = source::collect(&conn.consumer, &limits, &conn.next, &mut stop, IDLE)
-            .await
-            .map_err(|e| self.unreachable(e))?;
+        let (messages, _) = source::collect(
+            &conn.consumer,
+            &self.def.topic,
+            &limits,
+            &conn.next,
+            &mut conn.flow,
+            &mut stop,
+            IDLE,
+        )
+        .await
+        .map_err(|e| self.unreachable(e))?;
         let transformed = self.transform.apply(&self.engine.ctx, &messages)?;
         if let Some(e) = transformed
             .errors

@@ -2,7 +2,7 @@
 //! itself (no group rebalancing: offsets live with the table's data), and the
 //! collection of one bounded batch of messages.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -61,9 +61,6 @@ pub struct MessageBatch {
     pub entries: Vec<Entry>,
     /// Partition → the offset after the last message taken (what to commit).
     pub next_offsets: BTreeMap<i32, i64>,
-    /// A partition had messages beyond its per-batch cap, dropped here and
-    /// read again next batch: the consumer must seek back.
-    pub overflowed: bool,
 }
 
 impl MessageBatch {
@@ -313,11 +310,14 @@ pub enum Position {
     At(i64),
 }
 
-/// Assign exactly `positions` to the consumer (replacing any assignment).
+/// Assign `positions` to the consumer: replacing any assignment, or with
+/// `incremental`, adding to it (new partitions, leaving the others' fetch
+/// state alone).
 pub fn assign(
     consumer: &KafkaConsumer,
     topic: &str,
     positions: &BTreeMap<i32, Position>,
+    incremental: bool,
 ) -> Result<(), PipelineError> {
     let mut list = TopicPartitionList::with_capacity(positions.len());
     for (partition, position) in positions {
@@ -331,9 +331,12 @@ pub fn assign(
                 PipelineError::Unreachable(format!("assigning partition {partition}: {e}"))
             })?;
     }
-    consumer
-        .assign(&list)
-        .map_err(|e| PipelineError::Unreachable(format!("assigning partitions: {e}")))
+    let assigned = if incremental {
+        consumer.incremental_assign(&list)
+    } else {
+        consumer.assign(&list)
+    };
+    assigned.map_err(|e| PipelineError::Unreachable(format!("assigning partitions: {e}")))
 }
 
 /// Why a collection ended.
@@ -345,54 +348,81 @@ pub enum Ended {
     Stopping,
 }
 
-/// Collect one batch: messages until the interval elapses after the first
-/// one arrives, a bound is reached, or a stop is requested. An idle topic
-/// therefore costs nothing, and a busy one commits every `interval`.
-pub async fn collect(
-    consumer: &KafkaConsumer,
-    limits: &BatchLimits,
-    positions: &BTreeMap<i32, i64>,
-    stop: &mut watch::Receiver<bool>,
-    idle_timeout: Duration,
-) -> Result<(MessageBatch, Ended), KafkaError> {
-    let mut batch = MessageBatch::default();
-    let mut deadline = Instant::now() + idle_timeout;
-    let mut started = false;
-    let mut taken_per_partition: BTreeMap<i32, u64> = BTreeMap::new();
-    loop {
-        if *stop.borrow() {
-            return Ok((batch, Ended::Stopping));
-        }
-        let message = tokio::select! {
-            biased;
-            _ = stop.changed() => return Ok((batch, Ended::Stopping)),
-            _ = tokio::time::sleep_until(deadline) => return Ok((batch, Ended::Full)),
-            m = consumer.recv() => m,
-        };
-        let message = match message {
-            Ok(m) => m,
-            Err(KafkaError::PartitionEOF(_)) => continue,
-            Err(e) => return Err(e),
-        };
-        let partition = message.partition();
-        let offset = message.offset();
-        // Duplicate delivery after a seek, or a message past this batch's cap
-        // for its partition: not part of this batch.
-        let expected = batch
+/// A message received past its partition's cap for the batch, kept for the
+/// next one (rather than dropped and fetched again, which would need a seek).
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub partition: i32,
+    pub offset: i64,
+    pub payload: Option<Vec<u8>>,
+}
+
+/// What the consumer has delivered beyond the committed positions: messages
+/// held for the next batch, the next offset received per partition (to drop
+/// redeliveries), and the partitions paused because their held messages
+/// already fill a batch. Lives as long as one consumer.
+#[derive(Debug, Default)]
+pub struct Flow {
+    held: VecDeque<Held>,
+    received: BTreeMap<i32, i64>,
+    paused: BTreeSet<i32>,
+}
+
+impl Flow {
+    fn held_of(&self, partition: i32) -> u64 {
+        self.held
+            .iter()
+            .filter(|h| h.partition == partition)
+            .count() as u64
+    }
+}
+
+fn partition_list(topic: &str, partitions: &[i32]) -> TopicPartitionList {
+    let mut list = TopicPartitionList::with_capacity(partitions.len());
+    for p in partitions {
+        list.add_partition(topic, *p);
+    }
+    list
+}
+
+/// Where one message goes in the batch being collected.
+enum Placed {
+    Taken,
+    /// Already committed, or already in this batch.
+    Duplicate,
+    /// Past its partition's cap: held for the next batch.
+    Held,
+}
+
+struct Collector<'a> {
+    batch: MessageBatch,
+    limits: &'a BatchLimits,
+    positions: &'a BTreeMap<i32, i64>,
+    taken: BTreeMap<i32, u64>,
+}
+
+impl Collector<'_> {
+    fn place(&mut self, partition: i32, offset: i64, payload: Option<&[u8]>) -> Placed {
+        let expected = self
+            .batch
             .next_offsets
             .get(&partition)
-            .or(positions.get(&partition))
+            .or(self.positions.get(&partition))
             .copied();
         if expected.is_some_and(|next| offset < next) {
-            continue;
+            return Placed::Duplicate;
         }
-        let taken = taken_per_partition.entry(partition).or_insert(0u64);
-        if limits.max_per_partition.is_some_and(|cap| *taken >= cap) {
-            batch.overflowed = true;
-            continue;
+        let taken = self.taken.entry(partition).or_insert(0u64);
+        if self
+            .limits
+            .max_per_partition
+            .is_some_and(|cap| *taken >= cap)
+        {
+            return Placed::Held;
         }
         *taken += 1;
-        let payload = message.payload().map(|p| {
+        let batch = &mut self.batch;
+        let payload = payload.map(|p| {
             let start = batch.arena.len();
             batch.arena.extend_from_slice(p);
             (start, batch.arena.len())
@@ -403,12 +433,115 @@ pub async fn collect(
             payload,
         });
         batch.next_offsets.insert(partition, offset + 1);
-        if !started {
-            started = true;
-            deadline = Instant::now() + limits.interval;
+        Placed::Taken
+    }
+
+    fn full(&self) -> bool {
+        self.batch.entries.len() >= self.limits.max_messages
+            || self.batch.arena.len() >= self.limits.max_bytes
+    }
+}
+
+/// Collect one batch: messages until the interval elapses after the first
+/// one arrives, a bound is reached, or a stop is requested. An idle topic
+/// therefore costs nothing, and a busy one commits every `interval`.
+/// Messages held from the previous batch come first.
+pub async fn collect(
+    consumer: &KafkaConsumer,
+    topic: &str,
+    limits: &BatchLimits,
+    positions: &BTreeMap<i32, i64>,
+    flow: &mut Flow,
+    stop: &mut watch::Receiver<bool>,
+    idle_timeout: Duration,
+) -> Result<(MessageBatch, Ended), KafkaError> {
+    let mut c = Collector {
+        batch: MessageBatch::default(),
+        limits,
+        positions,
+        taken: BTreeMap::new(),
+    };
+    // Backpressure: a partition whose held messages fill a batch stays
+    // paused, so librdkafka stops fetching it until they are committed.
+    let cap = limits.max_per_partition.unwrap_or(u64::MAX);
+    let resume: Vec<i32> = flow
+        .paused
+        .iter()
+        .copied()
+        .filter(|p| flow.held_of(*p) < cap)
+        .collect();
+    if !resume.is_empty() {
+        consumer.resume(&partition_list(topic, &resume))?;
+        for p in &resume {
+            flow.paused.remove(p);
         }
-        if batch.entries.len() >= limits.max_messages || batch.arena.len() >= limits.max_bytes {
-            return Ok((batch, Ended::Full));
+    }
+    let mut deadline = Instant::now() + idle_timeout;
+    let mut started = false;
+    let mut pending = std::mem::take(&mut flow.held);
+    while let Some(h) = pending.pop_front() {
+        match c.place(h.partition, h.offset, h.payload.as_deref()) {
+            Placed::Held => flow.held.push_back(h),
+            Placed::Duplicate => {}
+            Placed::Taken => {
+                if !started {
+                    started = true;
+                    deadline = Instant::now() + limits.interval;
+                }
+            }
+        }
+        if c.full() {
+            flow.held.extend(pending.drain(..));
+            return Ok((c.batch, Ended::Full));
+        }
+    }
+    loop {
+        if *stop.borrow() {
+            return Ok((c.batch, Ended::Stopping));
+        }
+        let message = tokio::select! {
+            biased;
+            _ = stop.changed() => return Ok((c.batch, Ended::Stopping)),
+            _ = tokio::time::sleep_until(deadline) => return Ok((c.batch, Ended::Full)),
+            m = consumer.recv() => m,
+        };
+        let message = match message {
+            Ok(m) => m,
+            Err(KafkaError::PartitionEOF(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        let partition = message.partition();
+        let offset = message.offset();
+        // A redelivery of something this consumer already handed over.
+        if flow
+            .received
+            .get(&partition)
+            .is_some_and(|next| offset < *next)
+        {
+            continue;
+        }
+        flow.received.insert(partition, offset + 1);
+        match c.place(partition, offset, message.payload()) {
+            Placed::Duplicate => {}
+            Placed::Held => {
+                flow.held.push_back(Held {
+                    partition,
+                    offset,
+                    payload: message.payload().map(<[u8]>::to_vec),
+                });
+                if flow.paused.insert(partition) {
+                    consumer.pause(&partition_list(topic, &[partition]))?;
+                }
+            }
+            Placed::Taken => {
+                if !started {
+                    started = true;
+                    deadline = Instant::now() + limits.interval;
+                }
+            }
+        }
+        if c.full() {
+            return Ok((c.batch, Ended::Full));
         }
     }
 }

@@ -28,6 +28,22 @@ async fn wait_for(brook: &Brook, client: &Client, sql: &str, expected: i64) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let cursors = client
+        .simple_query("SELECT * FROM information_schema.pipelines_cursors")
+        .await
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                        (0..r.len())
+                            .map(|i| r.get(i).unwrap_or("NULL").to_string())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    ),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        });
     let state = client
         .query(
             "SELECT pipeline_name, state, last_error FROM information_schema.pipelines",
@@ -47,7 +63,7 @@ async fn wait_for(brook: &Brook, client: &Client, sql: &str, expected: i64) {
                 .collect::<Vec<_>>()
         });
     panic!(
-        "{sql} stayed at {last}, expected {expected}; pipelines: {state:?}; log: {}",
+        "{sql} stayed at {last}, expected {expected}; pipelines: {state:?}; cursors: {cursors:?}; log: {}",
         brook.log()
     );
 }
