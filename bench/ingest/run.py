@@ -163,7 +163,8 @@ def brook_ingest(binary, tmp, brokers, topic, count, interval=1000):
 
 def latency(binary, tmp, brokers, rate, seconds, interval):
     topic = f"latency{interval}"
-    AdminClient({"bootstrap.servers": brokers}).create_topics([NewTopic(topic, 1, 1)])[topic].result()
+    admin = AdminClient({"bootstrap.servers": brokers})  # kept alive until the topic exists
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result()
     port = free_port()
     proc = start_brook(binary, tmp / f"data-{topic}", port)
     psql(port, "CREATE TABLE lat (seq bigint NOT NULL, sent double precision)")
@@ -182,9 +183,26 @@ def latency(binary, tmp, brokers, rate, seconds, interval):
                 seen.append((time.time(), row[0] if row[0] is not None else -1))
                 time.sleep(0.002)
 
+    # The floor: a bare librdkafka consumer on the same topic, time from
+    # send to its poll returning the message.
+    peer_seen = {}
+
+    def peer():
+        c = Consumer({"bootstrap.servers": brokers, "group.id": "latency-peer",
+                      "enable.auto.commit": False, "fetch.wait.max.ms": 10})
+        c.assign([TopicPartition(topic, 0, 0)])
+        while not done.is_set():
+            for m in c.consume(num_messages=1000, timeout=0.05):
+                if m.error() is None:
+                    peer_seen[json.loads(m.value())["seq"]] = time.time()
+        c.close()
+
     poller = threading.Thread(target=poll)
     poller.start()
-    p = Producer({"bootstrap.servers": brokers, "linger.ms": 0})
+    peer_thread = threading.Thread(target=peer)
+    peer_thread.start()
+    # librdkafka's default linger (5 ms), as a producer would run.
+    p = Producer({"bootstrap.servers": brokers})
     total = rate * seconds
     sent = []
     start = time.time()
@@ -203,6 +221,7 @@ def latency(binary, tmp, brokers, rate, seconds, interval):
         time.sleep(0.05)
     done.set()
     poller.join()
+    peer_thread.join()
     proc.terminate()
     proc.wait(60)
     lat = []
@@ -216,7 +235,9 @@ def latency(binary, tmp, brokers, rate, seconds, interval):
     lat.sort()
     if len(lat) < total:
         print(f"warning: only {len(lat)} of {total} messages became visible", file=sys.stderr)
-    return lat[len(lat) // 2], lat[int(len(lat) * 0.99)]
+    floor = sorted((peer_seen[i] - t) * 1000 for i, t in enumerate(sent) if i in peer_seen)
+    pct = lambda xs, q: xs[min(int(len(xs) * q), len(xs) - 1)] if xs else float("nan")
+    return pct(lat, 0.5), pct(lat, 0.99), pct(floor, 0.5), pct(floor, 0.99)
 
 
 def main():
@@ -225,6 +246,9 @@ def main():
     ap.add_argument("--rss-messages", type=int, default=10_000_000)
     ap.add_argument("--rate", type=int, default=10_000)
     ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--storage", default="sqlite", choices=["sqlite", "memory"],
+                    help="tansu's storage engine (its in-memory engine stalls fetches of "
+                         "topics made of many one-message batches, as the latency run produces)")
     args = ap.parse_args()
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     subprocess.run(["cargo", "build", "--release", "--bin", "brook"], cwd=ROOT, check=True)
@@ -232,9 +256,10 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="brook-bench-ingest-"))
     kafka_port = free_port()
     brokers = f"127.0.0.1:{kafka_port}"
+    storage = "sqlite://tansu.db" if args.storage == "sqlite" else "memory://tansu/"
     tansu = subprocess.Popen(["tansu", "broker", "--listener-url", f"tcp://{brokers}",
-                              "--advertised-listener-url", f"tcp://{brokers}", "--storage-engine", "memory://tansu/"],
-                             stdout=subprocess.DEVNULL, stderr=open(tmp / "tansu.log", "w"))
+                              "--advertised-listener-url", f"tcp://{brokers}", "--storage-engine", storage],
+                             cwd=tmp, stdout=subprocess.DEVNULL, stderr=open(tmp / "tansu.log", "w"))
     try:
         wait_port(kafka_port, "tansu")
         admin = AdminClient({"bootstrap.servers": brokers})
@@ -254,9 +279,9 @@ def main():
               f"ratio {brook_cpu / max(peer_cpu, 1e-9):.2f}")
 
         for interval in (100, 50):
-            p50, p99 = latency(binary, tmp, brokers, args.rate, args.seconds, interval)
-            print(f"latency BATCH_INTERVAL {interval}: p50 {p50:.0f} ms  p99 {p99:.0f} ms "
-                  f"at {args.rate} msg/s")
+            p50, p99, f50, f99 = latency(binary, tmp, brokers, args.rate, args.seconds, interval)
+            print(f"latency BATCH_INTERVAL {interval}: brook p50 {p50:.0f} ms  p99 {p99:.0f} ms; "
+                  f"bare consumer p50 {f50:.0f} ms  p99 {f99:.0f} ms; at {args.rate} msg/s", flush=True)
 
         if args.rss_messages:
             admin.create_topics([NewTopic("rss", 1, 1)])["rss"].result()
