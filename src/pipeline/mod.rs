@@ -79,6 +79,15 @@ struct Registry {
     runners: HashMap<String, Runner>,
 }
 
+impl Registry {
+    /// Has `name` a background runner that has not ended?
+    fn running(&self, name: &str) -> bool {
+        self.runners
+            .get(name)
+            .is_some_and(|r| !r.task.is_finished())
+    }
+}
+
 /// All pipelines of a server.
 pub struct Pipelines {
     file: PathBuf,
@@ -306,11 +315,7 @@ impl Pipelines {
 
     async fn record_failure(&self, name: &str, incarnation: &str, message: String) {
         let mut registry = self.registry.lock().await;
-        if registry
-            .runners
-            .get(name)
-            .is_some_and(|r| !r.task.is_finished())
-        {
+        if registry.running(name) {
             return; // restarted meanwhile
         }
         let Some(record) = registry.records.get_mut(name) else {
@@ -331,11 +336,7 @@ impl Pipelines {
         if !registry.records.contains_key(name) {
             return Err(undefined(name));
         }
-        if registry
-            .runners
-            .get(name)
-            .is_some_and(|r| !r.task.is_finished())
-        {
+        if registry.running(name) {
             return Ok(());
         }
         self.halt(&mut registry, name).await;
@@ -360,11 +361,7 @@ impl Pipelines {
             .get(name)
             .cloned()
             .ok_or_else(|| undefined(name))?;
-        if registry
-            .runners
-            .get(name)
-            .is_some_and(|r| !r.task.is_finished())
-        {
+        if registry.running(name) {
             return Err(PipelineError::Running(name.to_string()).into());
         }
         let status = self
@@ -422,11 +419,7 @@ impl Pipelines {
             .get(name)
             .cloned()
             .ok_or_else(|| undefined(name))?;
-        if registry
-            .runners
-            .get(name)
-            .is_some_and(|r| !r.task.is_finished())
-        {
+        if registry.running(name) {
             return Err(PipelineError::Running(name.to_string()).into());
         }
         // LATEST means "now": resolved to numbers here, so that a restart

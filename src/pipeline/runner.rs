@@ -135,15 +135,8 @@ impl Job {
 
     /// A read that failed: Kafka is down, or refused this client.
     fn unreachable(&self, e: rdkafka::error::KafkaError) -> PipelineError {
-        match e.rdkafka_error_code() {
-            Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed) => {
-                PipelineError::Authentication(format!(
-                    "Kafka at {} rejected the credentials: {e}",
-                    self.brokers
-                ))
-            }
-            _ => PipelineError::Unreachable(format!("cannot reach Kafka at {}: {e}", self.brokers)),
-        }
+        let code = e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail);
+        source::describe(code, &e.to_string(), &self.brokers)
     }
 
     pub fn transform(&self) -> &Transform {
@@ -383,9 +376,7 @@ fn outage(conn: &Connection) -> Option<String> {
         | RDKafkaErrorCode::BrokerNotAvailable
         | RDKafkaErrorCode::NetworkException
         | RDKafkaErrorCode::OperationTimedOut => Some(reason),
-        RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed => {
-            Some(format!("authentication failed: {reason}"))
-        }
+        code if source::refused_login(code) => Some(format!("authentication failed: {reason}")),
         _ => None,
     }
 }
@@ -407,12 +398,9 @@ pub async fn run(job: Job, mut stop: watch::Receiver<bool>) -> RunEnd {
         let mut conn = match job.connect().await {
             Ok(c) => c,
             Err(e) if e.is_transient() => {
-                warn!(pipeline = %name, error = %e, "pipeline is retrying");
-                job.status.set_state(State::Retrying, Some(e.to_string()));
-                if wait_or_stop(&mut stop, backoff).await {
+                if retry_later(&job, &e, &mut stop, &mut backoff).await {
                     return RunEnd::Stopped;
                 }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
                 continue;
             }
             Err(e) => return RunEnd::Failed(e.to_string()),
@@ -444,18 +432,31 @@ pub async fn run(job: Job, mut stop: watch::Receiver<bool>) -> RunEnd {
                     }
                 }
                 Err(e) if e.is_transient() => {
-                    warn!(pipeline = %name, error = %e, "pipeline is retrying");
-                    job.status.set_state(State::Retrying, Some(e.to_string()));
-                    if wait_or_stop(&mut stop, backoff).await {
+                    if retry_later(&job, &e, &mut stop, &mut backoff).await {
                         return RunEnd::Stopped;
                     }
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
                     break;
                 }
                 Err(e) => return RunEnd::Failed(e.to_string()),
             }
         }
     }
+}
+
+/// Show `Retrying` with `error`, wait out the backoff and double it; true
+/// when a stop arrived meanwhile.
+async fn retry_later(
+    job: &Job,
+    error: &PipelineError,
+    stop: &mut watch::Receiver<bool>,
+    backoff: &mut Duration,
+) -> bool {
+    warn!(pipeline = %job.def.name, error = %error, "pipeline is retrying");
+    job.status
+        .set_state(State::Retrying, Some(error.to_string()));
+    let stopping = wait_or_stop(stop, *backoff).await;
+    *backoff = (*backoff * 2).min(BACKOFF_MAX);
+    stopping
 }
 
 /// Sleep `delay` unless a stop arrives first; true when stopping.

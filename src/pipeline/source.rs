@@ -71,18 +71,23 @@ impl MessageBatch {
     ) -> Self {
         let mut batch = MessageBatch::default();
         for (partition, offset, payload) in messages {
-            let payload = payload.map(|p| {
-                let start = batch.arena.len();
-                batch.arena.extend_from_slice(p);
-                (start, batch.arena.len())
-            });
-            batch.entries.push(Entry {
-                partition,
-                offset,
-                payload,
-            });
+            batch.push(partition, offset, payload);
         }
         batch
+    }
+
+    /// Append one message, its payload copied into the arena.
+    fn push(&mut self, partition: i32, offset: i64, payload: Option<&[u8]>) {
+        let payload = payload.map(|p| {
+            let start = self.arena.len();
+            self.arena.extend_from_slice(p);
+            (start, self.arena.len())
+        });
+        self.entries.push(Entry {
+            partition,
+            offset,
+            payload,
+        });
     }
 
     pub fn payload(&self, entry: &Entry) -> Option<&[u8]> {
@@ -134,14 +139,8 @@ impl ClientContext for SourceContext {
         debug!(target: "librdkafka", "client error {error}: {reason}");
         if let Ok(mut last) = self.last_error.lock() {
             // "All brokers down" follows a refused login; the login is the cause.
-            let refused = |c: &RDKafkaErrorCode| {
-                matches!(
-                    c,
-                    RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed
-                )
-            };
             if !(code == RDKafkaErrorCode::AllBrokersDown
-                && last.as_ref().is_some_and(|(c, _)| refused(c)))
+                && last.as_ref().is_some_and(|(c, _)| refused_login(*c)))
             {
                 *last = Some((code, reason.to_string()));
             }
@@ -194,14 +193,23 @@ pub fn consumer(def: &PipelineDef, brokers: &str) -> Result<Arc<KafkaConsumer>, 
         })
 }
 
-fn describe(code: RDKafkaErrorCode, reason: &str, brokers: &str) -> PipelineError {
-    match code {
-        RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed => {
-            PipelineError::Authentication(format!(
-                "Kafka at {brokers} rejected the credentials: {reason}"
-            ))
-        }
-        _ => PipelineError::Unreachable(format!("cannot reach Kafka at {brokers}: {reason}")),
+/// Did the brokers refuse this client's login?
+pub fn refused_login(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed
+    )
+}
+
+/// What a failed Kafka request means for the user: a refused login, or
+/// brokers that cannot be reached.
+pub fn describe(code: RDKafkaErrorCode, reason: &str, brokers: &str) -> PipelineError {
+    if refused_login(code) {
+        PipelineError::Authentication(format!(
+            "Kafka at {brokers} rejected the credentials: {reason}"
+        ))
+    } else {
+        PipelineError::Unreachable(format!("cannot reach Kafka at {brokers}: {reason}"))
     }
 }
 
@@ -265,12 +273,6 @@ pub async fn partitions(
 /// The most telling error event librdkafka has queued for this client (a
 /// refused login before anything else), waiting briefly for it to arrive.
 async fn pending_error(consumer: &KafkaConsumer) -> Option<(RDKafkaErrorCode, String)> {
-    let refused = |c: RDKafkaErrorCode| {
-        matches!(
-            c,
-            RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed
-        )
-    };
     let mut found: Option<RDKafkaErrorCode> = None;
     let deadline = Instant::now() + Duration::from_millis(1500);
     // No partition is assigned yet, so `recv` yields only error events.
@@ -279,7 +281,7 @@ async fn pending_error(consumer: &KafkaConsumer) -> Option<(RDKafkaErrorCode, St
             KafkaError::MessageConsumption(code) | KafkaError::MessageConsumptionFatal(code),
         ) = event
         {
-            if refused(code) {
+            if refused_login(code) {
                 found = Some(code);
                 break;
             }
@@ -421,18 +423,8 @@ impl Collector<'_> {
             return Placed::Held;
         }
         *taken += 1;
-        let batch = &mut self.batch;
-        let payload = payload.map(|p| {
-            let start = batch.arena.len();
-            batch.arena.extend_from_slice(p);
-            (start, batch.arena.len())
-        });
-        batch.entries.push(Entry {
-            partition,
-            offset,
-            payload,
-        });
-        batch.next_offsets.insert(partition, offset + 1);
+        self.batch.push(partition, offset, payload);
+        self.batch.next_offsets.insert(partition, offset + 1);
         Placed::Taken
     }
 
