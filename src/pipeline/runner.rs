@@ -12,7 +12,7 @@ use datafusion::arrow::array::RecordBatch;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::RDKafkaErrorCode;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::commit::{ErrorLog, KeptError, WriteMode, commit_batch, committed_offsets};
 use super::decode::ErrorKind;
@@ -236,7 +236,9 @@ impl Job {
             return Ok(BatchOutcome::Idle);
         }
         let batch_id = self.status.next_batch_id();
+        let collected = clock.elapsed();
         let transformed = self.transform.apply(&self.engine.ctx, &messages)?;
+        let transformed_at = clock.elapsed();
         let mut kept = Vec::new();
         for e in &transformed.errors {
             let entry = messages.entries[e.entry];
@@ -276,6 +278,15 @@ impl Job {
             &messages.next_offsets,
         )
         .await?;
+        debug!(
+            pipeline = %self.def.name,
+            batch_id,
+            messages = messages.len(),
+            collect_ms = collected.as_millis() as u64,
+            transform_ms = (transformed_at - collected).as_millis() as u64,
+            commit_ms = (clock.elapsed() - transformed_at).as_millis() as u64,
+            "batch committed"
+        );
         let now = SystemTime::now();
         for (p, n) in &messages.next_offsets {
             conn.next.insert(*p, *n);

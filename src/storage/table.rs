@@ -86,6 +86,23 @@ fn scan_session() -> Arc<SessionState> {
         .clone()
 }
 
+/// The size compaction merges small files up to. Delta rewrites every file
+/// under its target each time it compacts, so its default (100 MiB) made a
+/// table fed by a pipeline rewrite most of its rows again and again; a
+/// smaller target bounds that to a few rewrites per row, and files of this
+/// size still scan at full speed.
+const COMPACTED_FILE_BYTES: std::num::NonZeroU64 = std::num::NonZeroU64::new(32 << 20).unwrap();
+
+/// Every commit's properties: `progress` recorded with it, and no log
+/// clean-up on the commit path (it lists the whole log directory; the
+/// background task does it, see [`DurableTable::clean_log`]). Checkpoints
+/// stay on Delta's schedule (every 100 commits).
+fn commit_properties(progress: Vec<Transaction>) -> CommitProperties {
+    CommitProperties::default()
+        .with_application_transactions(progress)
+        .with_cleanup_expired_logs(Some(false))
+}
+
 fn table_url(dir: &Path) -> Result<Url> {
     let dir = std::path::absolute(dir)?;
     Url::from_directory_path(&dir)
@@ -205,13 +222,11 @@ impl DurableTable {
         let batches = self.nonempty(batches);
         let _guard = self.inner.writer.lock().await;
         let base = self.current().table.clone();
-        let mut write = base.write(batches).with_save_mode(SaveMode::Append);
-        if !progress.is_empty() {
-            write = write.with_commit_properties(
-                CommitProperties::default().with_application_transactions(progress),
-            );
-        }
-        let table = write.await?;
+        let table = base
+            .write(batches)
+            .with_save_mode(SaveMode::Append)
+            .with_commit_properties(commit_properties(progress))
+            .await?;
         self.publish(Self::version_of(table).await?);
         Ok(rows as u64)
     }
@@ -294,7 +309,7 @@ impl DurableTable {
             return Ok(KeyedWrite { written, skipped });
         }
         let base = current.table.clone();
-        let mut write = if replace && written > 0 {
+        let write = if replace && written > 0 {
             base.write(vec![batch.clone()])
                 .with_save_mode(SaveMode::Overwrite)
                 .with_replace_where(keys_predicate(&batch, key, &key_index)?)
@@ -302,12 +317,9 @@ impl DurableTable {
             base.write(self.nonempty(vec![batch]))
                 .with_save_mode(SaveMode::Append)
         };
-        if !progress.is_empty() {
-            write = write.with_commit_properties(
-                CommitProperties::default().with_application_transactions(progress),
-            );
-        }
-        let table = write.await?;
+        let table = write
+            .with_commit_properties(commit_properties(progress))
+            .await?;
         self.publish(Self::version_of(table).await?);
         Ok(KeyedWrite { written, skipped })
     }
@@ -330,9 +342,7 @@ impl DurableTable {
             .write(self.nonempty(vec![batch]))
             .with_save_mode(SaveMode::Overwrite)
             .with_replace_where(predicate)
-            .with_commit_properties(
-                CommitProperties::default().with_application_transactions(progress),
-            )
+            .with_commit_properties(commit_properties(progress))
             .await?;
         self.publish(Self::version_of(table).await?);
         Ok(())
@@ -352,7 +362,10 @@ impl DurableTable {
     pub async fn truncate(&self) -> Result<()> {
         let _guard = self.inner.writer.lock().await;
         let base = self.current().table.clone();
-        let (table, _metrics) = base.delete().await?;
+        let (table, _metrics) = base
+            .delete()
+            .with_commit_properties(commit_properties(Vec::new()))
+            .await?;
         self.publish(Self::version_of(table).await?);
         Ok(())
     }
@@ -369,7 +382,11 @@ impl DurableTable {
         }
         // Delta plans its own delete and update (they need its planner
         // extensions), so they run in a session of its making.
-        let mut delete = current.table.clone().delete();
+        let mut delete = current
+            .table
+            .clone()
+            .delete()
+            .with_commit_properties(commit_properties(Vec::new()));
         if let Some(p) = predicate {
             delete = delete.with_predicate(p);
         }
@@ -394,7 +411,11 @@ impl DurableTable {
                 });
             }
         }
-        let mut update = current.table.clone().update();
+        let mut update = current
+            .table
+            .clone()
+            .update()
+            .with_commit_properties(commit_properties(Vec::new()));
         if let Some(p) = predicate {
             update = update.with_predicate(p);
         }
@@ -429,12 +450,40 @@ impl DurableTable {
     pub async fn compact(&self) -> Result<u64> {
         let _guard = self.inner.writer.lock().await;
         let base = self.current().table.clone();
-        let (table, metrics) = base.optimize().await?;
+        let (table, metrics) = base
+            .optimize()
+            .with_target_size(COMPACTED_FILE_BYTES)
+            .with_commit_properties(commit_properties(Vec::new()))
+            .await?;
         let removed = metrics.num_files_removed;
         if removed > 0 {
             self.publish(Self::version_of(table).await?);
         }
         Ok(removed)
+    }
+
+    /// Delete the log entries older than `retention` that the latest
+    /// checkpoint makes redundant. Delta lists its whole log directory when
+    /// it commits, so a log that only grows (a pipeline commits up to 20
+    /// times a second) makes every commit slower; Brook reads no old
+    /// versions (no time travel), so a short retention costs nothing.
+    pub async fn clean_log(&self, retention: std::time::Duration) -> Result<usize> {
+        let _guard = self.inner.writer.lock().await;
+        let current = self.current();
+        let Some(version) = current.table.version() else {
+            return Ok(0);
+        };
+        let cutoff = std::time::SystemTime::now()
+            .checked_sub(retention)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Ok(deltalake::protocol::checkpoints::cleanup_expired_logs_for(
+            version,
+            current.table.log_store().as_ref(),
+            cutoff,
+            None,
+        )
+        .await?)
     }
 
     /// How many data files the current version has: the compactor's trigger.
@@ -676,4 +725,63 @@ fn keys_predicate(batch: &RecordBatch, key: &[String], key_index: &[usize]) -> R
         terms = next;
     }
     Ok(terms.pop().unwrap_or_else(|| lit(false)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::DataType;
+
+    use super::*;
+
+    fn log_entries(dir: &Path) -> usize {
+        std::fs::read_dir(dir.join("_delta_log"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".json")
+            })
+            .count()
+    }
+
+    #[tokio::test]
+    async fn trimmed_log_keeps_rows_and_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let table = DurableTable::create(dir.path(), "t", schema.clone(), HashMap::new())
+            .await
+            .unwrap();
+        for i in 0..120i64 {
+            let batch =
+                RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![i]))])
+                    .unwrap();
+            table
+                .append(vec![batch], vec![Transaction::new("app", i + 1)])
+                .await
+                .unwrap();
+        }
+        // Versions 0 (create) to 120; Delta checkpointed version 99.
+        assert_eq!(log_entries(dir.path()), 121);
+        assert_eq!(table.clean_log(Duration::ZERO).await.unwrap(), 99);
+        assert_eq!(log_entries(dir.path()), 22);
+
+        let reopened = DurableTable::open(dir.path(), "t", schema, HashMap::new())
+            .await
+            .unwrap();
+        assert_eq!(reopened.version(), Some(120));
+        assert_eq!(reopened.progress("app").await.unwrap(), Some(120));
+        let ctx = datafusion::prelude::SessionContext::new();
+        let rows = ctx
+            .read_table(reopened.current().provider.clone())
+            .unwrap()
+            .count()
+            .await
+            .unwrap();
+        assert_eq!(rows, 120);
+    }
 }

@@ -17,6 +17,9 @@ use datafusion::arrow::util::display::FormatOptions;
 
 use super::definition::{Format, JsonField, PipelineDef};
 use super::source::MessageBatch;
+use json::PathTree;
+
+mod json;
 
 /// Which check a message failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,10 +50,8 @@ pub struct Target {
 
 #[derive(Debug, Clone)]
 enum Layout {
-    Json {
-        /// Per target: the path from the message root.
-        paths: Vec<Vec<String>>,
-    },
+    /// Per target: the path from the message root.
+    Json(PathTree),
     Csv {
         delimiter: u8,
         quote: u8,
@@ -81,12 +82,13 @@ impl Decoder {
     /// variables → text), in the order of `def.format`'s field list.
     pub fn new(def: &PipelineDef, targets: Vec<Target>) -> Self {
         let layout = match &def.format {
-            Format::Json { fields } => Layout::Json {
-                paths: match fields {
-                    Some(fields) => fields.iter().map(|f: &JsonField| f.path.clone()).collect(),
-                    None => targets.iter().map(|t| vec![t.name.clone()]).collect(),
-                },
-            },
+            Format::Json { fields } => Layout::Json(PathTree::new(&match fields {
+                Some(fields) => fields.iter().map(|f: &JsonField| f.path.clone()).collect(),
+                None => targets
+                    .iter()
+                    .map(|t| vec![t.name.clone()])
+                    .collect::<Vec<_>>(),
+            })),
             Format::Csv {
                 delimiter,
                 quote,
@@ -129,10 +131,24 @@ impl Decoder {
             .collect();
         let mut rows = Vec::with_capacity(batch.len());
         let mut errors = Vec::new();
+        // One scratch row for the whole batch: every value borrows from the batch's arena.
+        let mut found = Vec::with_capacity(self.targets.len());
         for (index, entry) in batch.entries.iter().enumerate() {
             let payload = batch.payload(entry);
             let parsed = match &self.layout {
-                Layout::Json { paths } => parse_json(payload, paths, missing),
+                Layout::Json(tree) => utf8(payload)
+                    .and_then(|text| tree.extract(text, &mut found))
+                    .map(|()| {
+                        for ((builder, field), default) in
+                            builders.iter_mut().zip(&found).zip(missing)
+                        {
+                            if field.is_missing() {
+                                builder.append_option(default.as_deref());
+                            } else {
+                                builder.append_option(field.value.as_deref());
+                            }
+                        }
+                    }),
                 Layout::Csv {
                     delimiter,
                     quote,
@@ -143,15 +159,15 @@ impl Decoder {
                     *quote,
                     *ignore_lines,
                     self.targets.len(),
-                ),
-            };
-            match parsed {
-                Ok(row) => {
+                )
+                .map(|row| {
                     for (builder, value) in builders.iter_mut().zip(row) {
                         builder.append_option(value);
                     }
-                    rows.push(index);
-                }
+                }),
+            };
+            match parsed {
+                Ok(()) => rows.push(index),
                 Err(reason) => errors.push(MessageError {
                     entry: index,
                     kind: ErrorKind::Parse,
@@ -272,71 +288,6 @@ fn utf8(payload: Option<&[u8]>) -> Result<&str, String> {
     std::str::from_utf8(payload).map_err(|e| format!("message is not valid UTF-8 ({e})"))
 }
 
-fn json_text(value: &serde_json::Value) -> Option<Cow<'_, str>> {
-    match value {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(s) => Some(Cow::Borrowed(s)),
-        serde_json::Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
-        serde_json::Value::Number(n) => Some(Cow::Owned(n.to_string())),
-        other => Some(Cow::Owned(other.to_string())),
-    }
-}
-
-fn lookup<'v>(root: &'v serde_json::Value, path: &[String]) -> Option<&'v serde_json::Value> {
-    let mut at = root;
-    for key in path {
-        at = match at {
-            serde_json::Value::Object(map) => match map.get(key) {
-                Some(v) => v,
-                // Column names fold to lower case; JSON keys often do not.
-                None => map
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                    .map(|(_, v)| v)?,
-            },
-            serde_json::Value::Array(items) => items.get(key.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    Some(at)
-}
-
-fn parse_json<'a>(
-    payload: Option<&'a [u8]>,
-    paths: &[Vec<String>],
-    missing: &'a [Option<String>],
-) -> Result<Vec<Option<Cow<'a, str>>>, String> {
-    let text = utf8(payload)?;
-    let root: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-    let whole_only = paths.iter().all(Vec::is_empty);
-    if !root.is_object() && !whole_only {
-        return Err(format!(
-            "expected a JSON object, found {}",
-            match root {
-                serde_json::Value::Array(_) => "an array",
-                serde_json::Value::String(_) => "a string",
-                serde_json::Value::Number(_) => "a number",
-                serde_json::Value::Bool(_) => "a boolean",
-                _ => "null",
-            }
-        ));
-    }
-    Ok(paths
-        .iter()
-        .zip(missing)
-        .map(|(path, default)| {
-            if path.is_empty() {
-                return Some(Cow::Owned(text.trim().to_string()));
-            }
-            match lookup(&root, path) {
-                Some(value) => json_text(value).map(|v| Cow::Owned(v.into_owned())),
-                None => default.as_deref().map(Cow::Borrowed),
-            }
-        })
-        .collect())
-}
-
 fn parse_csv(
     payload: Option<&[u8]>,
     delimiter: u8,
@@ -417,7 +368,7 @@ mod tests {
                     .map(|t| Field::new(&t.name, t.data_type.clone(), true))
                     .collect::<Vec<_>>(),
             )),
-            layout: Layout::Json { paths },
+            layout: Layout::Json(PathTree::new(&paths)),
             targets,
         }
     }
