@@ -15,31 +15,17 @@
 
     python3 bench/ingest/run.py --messages 1000000 --rss-messages 10000000
 """
-import argparse, json, os, random, resource, socket, statistics, subprocess, sys, tempfile, threading, time
+import argparse, json, os, random, resource, statistics, subprocess, sys, tempfile, threading, time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ports import free_port, wait_port  # noqa: E402
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = 20
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, what, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    sys.exit(f"{what} did not listen on {port}")
 
 
 def cpu_seconds(pid):
@@ -128,7 +114,7 @@ def start_brook(binary, data_dir, port):
     log = open(data_dir.with_suffix(".log"), "w")
     proc = subprocess.Popen([str(binary), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data_dir)],
                             stdout=subprocess.DEVNULL, stderr=log,
-                            env={**os.environ, "RUST_LOG": "warn"})
+                            env={**os.environ, "RUST_LOG": os.environ.get("BROOK_BENCH_LOG", "warn")})
     wait_port(port, "brook")
     return proc
 
@@ -248,6 +234,35 @@ def latency(binary, tmp, brokers, rate, seconds, interval):
     return pct(lat, 0.5), pct(lat, 0.99), pct(floor, 0.5), pct(floor, 0.99)
 
 
+def run_throughput(args, binary, tmp, brokers):
+    rng = random.Random(42)
+    t = time.time()
+    produce(brokers, "bench", args.messages, rng)
+    print(f"produced {args.messages} messages in {time.time() - t:.1f} s", flush=True)
+
+    peer_wall, peer_cpu = peer_consume(brokers, "bench", args.messages)
+    brook_wall, brook_cpu, _ = brook_ingest(binary, tmp, brokers, "bench", args.messages)
+    peer_rate, brook_rate = args.messages / peer_wall, args.messages / brook_wall
+    per_m = 1_000_000 / args.messages
+    print(f"throughput  peer {peer_rate:,.0f} msg/s  brook {brook_rate:,.0f} msg/s  "
+          f"ratio {brook_rate / peer_rate:.2f}")
+    print(f"cpu/1M msg  peer {peer_cpu * per_m:.2f} s  brook {brook_cpu * per_m:.2f} s  "
+          f"ratio {brook_cpu / max(peer_cpu, 1e-9):.2f}")
+
+
+def run_memory(args, binary, tmp, brokers):
+    t = time.time()
+    produce(brokers, "rss", args.rss_messages, random.Random(7))
+    print(f"produced {args.rss_messages} messages in {time.time() - t:.1f} s", flush=True)
+    wall, _, samples = brook_ingest(binary, tmp, brokers, "rss", args.rss_messages)
+    peak = max(s[2] for s in samples)
+    tenth = args.rss_messages // 10
+    early = max((s[2] for s in samples if s[1] <= tenth), default=0)
+    late = max((s[2] for s in samples if s[1] >= 9 * tenth), default=0)
+    print(f"memory over {args.rss_messages:,} messages ({wall:.0f} s): peak RSS {peak:.0f} MiB; "
+          f"max RSS in first tenth {early:.0f} MiB, in last tenth {late:.0f} MiB")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=1_000_000)
@@ -257,7 +272,10 @@ def main():
     ap.add_argument("--storage", default="sqlite", choices=["sqlite", "memory"],
                     help="tansu's storage engine (its in-memory engine stalls fetches of "
                          "topics made of many one-message batches, as the latency run produces)")
+    ap.add_argument("--phases", default="throughput,latency,memory",
+                    help="which of throughput, latency, memory to run (comma-separated)")
     args = ap.parse_args()
+    phases = set(args.phases.split(","))
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     subprocess.run(["cargo", "build", "--release", "--bin", "brook"], cwd=ROOT, check=True)
     binary = target / "release" / "brook"
@@ -271,38 +289,18 @@ def main():
     try:
         wait_port(kafka_port, "tansu")
         admin = AdminClient({"bootstrap.servers": brokers})
-        admin.create_topics([NewTopic("bench", 1, 1)])["bench"].result()
-        rng = random.Random(42)
-        t = time.time()
-        produce(brokers, "bench", args.messages, rng)
-        print(f"produced {args.messages} messages in {time.time() - t:.1f} s", flush=True)
-
-        peer_wall, peer_cpu = peer_consume(brokers, "bench", args.messages)
-        brook_wall, brook_cpu, _ = brook_ingest(binary, tmp, brokers, "bench", args.messages)
-        peer_rate, brook_rate = args.messages / peer_wall, args.messages / brook_wall
-        per_m = 1_000_000 / args.messages
-        print(f"throughput  peer {peer_rate:,.0f} msg/s  brook {brook_rate:,.0f} msg/s  "
-              f"ratio {brook_rate / peer_rate:.2f}")
-        print(f"cpu/1M msg  peer {peer_cpu * per_m:.2f} s  brook {brook_cpu * per_m:.2f} s  "
-              f"ratio {brook_cpu / max(peer_cpu, 1e-9):.2f}")
-
-        for interval in (100, 50):
-            p50, p99, f50, f99 = latency(binary, tmp, brokers, args.rate, args.seconds, interval)
-            print(f"latency BATCH_INTERVAL {interval}: brook p50 {p50:.0f} ms  p99 {p99:.0f} ms; "
-                  f"bare consumer p50 {f50:.0f} ms  p99 {f99:.0f} ms; at {args.rate} msg/s", flush=True)
-
-        if args.rss_messages:
+        if "throughput" in phases:
+            admin.create_topics([NewTopic("bench", 1, 1)])["bench"].result()
+            run_throughput(args, binary, tmp, brokers)
+        if "latency" in phases:
+            for interval in (100, 50):
+                p50, p99, f50, f99 = latency(binary, tmp, brokers, args.rate, args.seconds, interval)
+                print(f"latency BATCH_INTERVAL {interval}: brook p50 {p50:.0f} ms  p99 {p99:.0f} ms; "
+                      f"bare consumer p50 {f50:.0f} ms  p99 {f99:.0f} ms; at {args.rate} msg/s",
+                      flush=True)
+        if "memory" in phases and args.rss_messages:
             admin.create_topics([NewTopic("rss", 1, 1)])["rss"].result()
-            t = time.time()
-            produce(brokers, "rss", args.rss_messages, random.Random(7))
-            print(f"produced {args.rss_messages} messages in {time.time() - t:.1f} s", flush=True)
-            wall, _, samples = brook_ingest(binary, tmp, brokers, "rss", args.rss_messages)
-            peak = max(s[2] for s in samples)
-            tenth = args.rss_messages // 10
-            early = max((s[2] for s in samples if s[1] <= tenth), default=0)
-            late = max((s[2] for s in samples if s[1] >= 9 * tenth), default=0)
-            print(f"memory over {args.rss_messages:,} messages ({wall:.0f} s): peak RSS {peak:.0f} MiB; "
-                  f"max RSS in first tenth {early:.0f} MiB, in last tenth {late:.0f} MiB")
+            run_memory(args, binary, tmp, brokers)
     finally:
         tansu.kill()
 

@@ -9,29 +9,15 @@ Results of Brook and PostgreSQL are compared before any time is reported.
 
     python3 bench/query/run.py --rows 10000000
 """
-import argparse, os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
+import argparse, os, re, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ports import free_port, wait_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, what, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    sys.exit(f"{what} did not listen on {port}")
 
 
 def psql(port, user, db, *args, check=True):

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use datafusion::arrow::array::RecordBatch;
-use rdkafka::consumer::Consumer;
 use rdkafka::error::RDKafkaErrorCode;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -377,21 +376,6 @@ fn table_schema(table: &DurableTable) -> datafusion::arrow::datatypes::SchemaRef
     table.schema()
 }
 
-/// Did librdkafka report the brokers unreachable since the last look?
-fn outage(conn: &Connection) -> Option<String> {
-    let (code, reason) = conn.consumer.context().take_error()?;
-    match code {
-        RDKafkaErrorCode::AllBrokersDown
-        | RDKafkaErrorCode::BrokerTransportFailure
-        | RDKafkaErrorCode::Resolve
-        | RDKafkaErrorCode::BrokerNotAvailable
-        | RDKafkaErrorCode::NetworkException
-        | RDKafkaErrorCode::OperationTimedOut => Some(reason),
-        code if source::refused_login(code) => Some(format!("authentication failed: {reason}")),
-        _ => None,
-    }
-}
-
 /// How a background run ended.
 pub enum RunEnd {
     Stopped,
@@ -430,15 +414,8 @@ pub async fn run(job: Job, mut stop: watch::Receiver<bool>) -> RunEnd {
                     }
                 }
                 Ok(BatchOutcome::Idle) => {
-                    if let Some(reason) = outage(&conn) {
-                        if job.status.state() != State::Retrying {
-                            warn!(pipeline = %name, error = %reason, "Kafka unreachable; retrying");
-                        }
-                        job.status.set_state(
-                            State::Retrying,
-                            Some(format!("cannot reach Kafka at {}: {reason}", job.brokers)),
-                        );
-                    } else if job.status.state() == State::Retrying {
+                    // Reconnected, and the topic is quiet: nothing is failing.
+                    if job.status.state() == State::Retrying {
                         job.status.set_state(State::Running, None);
                     }
                 }

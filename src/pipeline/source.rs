@@ -3,7 +3,7 @@
 //! collection of one bounded batch of messages.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::client::ClientContext;
@@ -107,19 +107,10 @@ impl MessageBatch {
     }
 }
 
-/// Global client errors seen by librdkafka (broker down, authentication
-/// failed), kept for the pipeline's `last_error`.
-#[derive(Default)]
-pub struct SourceContext {
-    last_error: Mutex<Option<(RDKafkaErrorCode, String)>>,
-}
-
-impl SourceContext {
-    /// Take the error reported since the last call, if any.
-    pub fn take_error(&self) -> Option<(RDKafkaErrorCode, String)> {
-        self.last_error.lock().ok().and_then(|mut e| e.take())
-    }
-}
+/// Routes librdkafka's own log lines into `tracing`. Its error events need
+/// no hook here: a consumer receives them from `recv` (see [`collect`]) or,
+/// after a failed metadata request, from [`pending_error`].
+pub struct SourceContext;
 
 impl ClientContext for SourceContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
@@ -131,19 +122,6 @@ impl ClientContext for SourceContext {
                 warn!(target: "librdkafka", "{fac} {message}")
             }
             _ => debug!(target: "librdkafka", "{fac} {message}"),
-        }
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        let code = error.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail);
-        debug!(target: "librdkafka", "client error {error}: {reason}");
-        if let Ok(mut last) = self.last_error.lock() {
-            // "All brokers down" follows a refused login; the login is the cause.
-            if !(code == RDKafkaErrorCode::AllBrokersDown
-                && last.as_ref().is_some_and(|(c, _)| refused_login(*c)))
-            {
-                *last = Some((code, reason.to_string()));
-            }
         }
     }
 }
@@ -185,7 +163,7 @@ pub fn consumer(def: &PipelineDef, brokers: &str) -> Result<Arc<KafkaConsumer>, 
         config.set(key, value);
     }
     config
-        .create_with_context(SourceContext::default())
+        .create_with_context(SourceContext)
         .map(Arc::new)
         .map_err(|e| {
             // librdkafka names the offending property, never its value.
@@ -232,10 +210,10 @@ pub async fn partitions(
             // (a refused login shows as a transport failure otherwise).
             let (code, reason) = match pending_error(consumer).await {
                 Some(found) => found,
-                None => consumer.context().take_error().unwrap_or((
+                None => (
                     e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail),
                     e.to_string(),
-                )),
+                ),
             };
             return Err(describe(code, &reason, brokers));
         }
