@@ -55,6 +55,8 @@ pub struct Connection {
     /// Messages delivered but not yet committed (held past a batch's cap).
     flow: source::Flow,
     refreshed: Instant,
+    /// The partition and watermark look-up running in the background.
+    lookup: Option<tokio::task::JoinHandle<Result<Vec<i32>, PipelineError>>>,
 }
 
 /// What one batch did.
@@ -153,6 +155,7 @@ impl Job {
             next,
             flow: source::Flow::default(),
             refreshed: Instant::now(),
+            lookup: None,
         };
         for p in &partitions {
             let position = self.initial_position(&conn, *p);
@@ -178,13 +181,41 @@ impl Job {
         }
     }
 
-    /// Pick up new partitions and refresh watermarks (at most every few seconds).
+    /// Pick up new partitions and refresh watermarks, at most every few
+    /// seconds and off the batch path: a broker can take seconds to answer
+    /// these requests, and batches must not wait for them.
     async fn refresh(&self, conn: &mut Connection) -> Result<(), PipelineError> {
-        if conn.refreshed.elapsed() < REFRESH_EVERY {
+        if conn.lookup.as_ref().is_some_and(|t| t.is_finished())
+            && let Some(task) = conn.lookup.take()
+        {
+            match task.await {
+                Ok(Ok(partitions)) => self.assign_new(conn, partitions)?,
+                Ok(Err(e)) => return Err(e),
+                Err(e) => warn!(pipeline = %self.def.name, error = %e, "partition look-up failed"),
+            }
+        }
+        if conn.lookup.is_some() || conn.refreshed.elapsed() < REFRESH_EVERY {
             return Ok(());
         }
         conn.refreshed = Instant::now();
-        let partitions = source::partitions(&conn.consumer, &self.def.topic, &self.brokers).await?;
+        let consumer = conn.consumer.clone();
+        let topic = self.def.topic.clone();
+        let brokers = self.brokers.clone();
+        let status = self.status.clone();
+        conn.lookup = Some(tokio::spawn(async move {
+            let partitions =
+                source::partitions_while_consuming(&consumer, &topic, &brokers).await?;
+            for p in &partitions {
+                if let Ok((_, high)) = source::watermarks(&consumer, &topic, *p).await {
+                    status.set_high_watermark(*p, high);
+                }
+            }
+            Ok(partitions)
+        }));
+        Ok(())
+    }
+
+    fn assign_new(&self, conn: &mut Connection, partitions: Vec<i32>) -> Result<(), PipelineError> {
         let mut added = BTreeMap::new();
         for p in partitions {
             if !conn.assigned.contains_key(&p) {
@@ -197,11 +228,6 @@ impl Job {
         if !added.is_empty() {
             source::assign(&conn.consumer, &self.def.topic, &added, true)?;
             conn.assigned.extend(added);
-        }
-        for p in conn.assigned.keys().copied().collect::<Vec<_>>() {
-            if let Ok((_, high)) = source::watermarks(&conn.consumer, &self.def.topic, p).await {
-                self.status.set_high_watermark(p, high);
-            }
         }
         Ok(())
     }

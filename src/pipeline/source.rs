@@ -191,11 +191,33 @@ pub fn describe(code: RDKafkaErrorCode, reason: &str, brokers: &str) -> Pipeline
     }
 }
 
-/// The topic's partitions, or why they cannot be listed.
+/// The topic's partitions, or why they cannot be listed. Before any
+/// partition is assigned, a failure is explained from the client's pending
+/// error events; see [`partitions_while_consuming`] for later.
 pub async fn partitions(
     consumer: &Arc<KafkaConsumer>,
     topic: &str,
     brokers: &str,
+) -> Result<Vec<i32>, PipelineError> {
+    list_partitions(consumer, topic, brokers, true).await
+}
+
+/// [`partitions`] for a consumer that is reading: its event queue then
+/// holds messages, which must reach the batch collector, so a failure is
+/// reported from the request's own error.
+pub async fn partitions_while_consuming(
+    consumer: &Arc<KafkaConsumer>,
+    topic: &str,
+    brokers: &str,
+) -> Result<Vec<i32>, PipelineError> {
+    list_partitions(consumer, topic, brokers, false).await
+}
+
+async fn list_partitions(
+    consumer: &Arc<KafkaConsumer>,
+    topic: &str,
+    brokers: &str,
+    explain_from_events: bool,
 ) -> Result<Vec<i32>, PipelineError> {
     let c = consumer.clone();
     let t = topic.to_string();
@@ -208,7 +230,12 @@ pub async fn partitions(
         Err(e) => {
             // The client's error events usually say more than the request error
             // (a refused login shows as a transport failure otherwise).
-            let (code, reason) = match pending_error(consumer).await {
+            let pending = if explain_from_events {
+                pending_error(consumer).await
+            } else {
+                None
+            };
+            let (code, reason) = match pending {
                 Some(found) => found,
                 None => (
                     e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail),
