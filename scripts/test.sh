@@ -21,10 +21,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
 fi
-if ! python3 -c 'import psycopg' >/dev/null 2>&1; then
-  echo "installing: psycopg (Python)"
-  python3 -m pip install --quiet --disable-pip-version-check 'psycopg[binary]>=3.1' \
-    || python3 -m pip install --quiet --break-system-packages 'psycopg[binary]>=3.1'
+# Python clients and peers: psycopg (a real Postgres driver) and
+# scikit-learn (the independent check of EVALUATE's metrics).
+if ! python3 -c 'import psycopg, sklearn, numpy' >/dev/null 2>&1; then
+  echo "installing: psycopg, scikit-learn, numpy (Python)"
+  pkgs=('psycopg[binary]>=3.1' 'scikit-learn>=1.3' 'numpy')
+  python3 -m pip install --quiet --disable-pip-version-check "${pkgs[@]}" \
+    || python3 -m pip install --quiet --break-system-packages "${pkgs[@]}"
 fi
 
 # The Kafka-compatible broker the pipeline tests run against (about 12 minutes

@@ -10,6 +10,7 @@ use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 
 use crate::catalog::{Catalog, DATABASE, DEFAULT_SCHEMA, information_schema, pg_functions};
 use crate::error::{BrookError, Result};
+use crate::ml::Models;
 use crate::pipeline::Pipelines;
 
 /// The shared state of a running Brook: query engine and catalog.
@@ -17,6 +18,7 @@ pub struct Engine {
     pub ctx: Arc<SessionContext>,
     pub catalog: Catalog,
     pub pipelines: Pipelines,
+    pub models: Models,
     pub data_dir: PathBuf,
 }
 
@@ -41,6 +43,10 @@ impl Engine {
             .map_err(|e| BrookError::CatalogCorrupt(format!("pg_catalog: {e}")))?;
         pg_functions::register(&ctx);
         information_schema::register(&ctx).await?;
+        // Models first: a view may call PREDICT or EVALUATE.
+        let models = Models::open(data_dir)?;
+        models.register(&ctx);
+        information_schema::register_models(&ctx, &models)?;
         let catalog = Catalog::open(data_dir, ctx.clone()).await?;
         let pipelines = Pipelines::open(data_dir, kafka).await?;
         information_schema::register_pipelines(&ctx, &pipelines)?;
@@ -48,6 +54,7 @@ impl Engine {
             ctx,
             catalog,
             pipelines,
+            models,
             data_dir: data_dir.to_path_buf(),
         }))
     }
@@ -55,6 +62,7 @@ impl Engine {
     /// Start background work that needs the whole engine: pipelines that
     /// were running before the restart run again.
     pub async fn resume(self: &Arc<Self>) {
+        crate::ml::refresh::resume(self);
         self.pipelines.resume(self).await;
     }
 }

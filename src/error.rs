@@ -45,6 +45,8 @@ pub enum BrookError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Pipeline(#[from] crate::pipeline::PipelineError),
+    #[error(transparent)]
+    Ml(#[from] crate::ml::MlError),
     /// An error from planning or running a query; its SQLSTATE is derived at the
     /// protocol edge from the DataFusion error kind.
     #[error("{0}")]
@@ -70,6 +72,7 @@ impl BrookError {
             BrookError::CatalogCorrupt(_) => "XX001",
             BrookError::Io(_) => "58030",
             BrookError::Pipeline(e) => e.sqlstate(),
+            BrookError::Ml(e) => e.sqlstate(),
             BrookError::Query(_) => "42000",
         }
     }

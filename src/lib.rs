@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod ml;
 pub mod pipeline;
 pub mod server;
 pub mod sql;

@@ -86,3 +86,18 @@ pub fn register_pipelines(ctx: &SessionContext, pipelines: &Pipelines) -> Result
     }
     Ok(())
 }
+
+/// Register `information_schema.models` (SPEC §2).
+pub fn register_models(ctx: &SessionContext, models: &crate::ml::Models) -> Result<()> {
+    let schema = ctx
+        .catalog(DATABASE)
+        .and_then(|c| c.schema(SCHEMA))
+        .ok_or_else(|| BrookError::CatalogCorrupt(format!("schema {SCHEMA} missing")))?;
+    schema
+        .register_table(
+            "models".to_string(),
+            Arc::new(crate::ml::system_table::models(models.registry.clone())),
+        )
+        .map_err(|e| BrookError::CatalogCorrupt(e.to_string()))?;
+    Ok(())
+}

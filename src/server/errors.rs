@@ -36,6 +36,9 @@ pub fn classify(err: &(dyn std::error::Error + 'static)) -> Classified {
     if let Some(e) = err.downcast_ref::<DataFusionError>() {
         return classify_datafusion(e);
     }
+    if let Some(e) = err.downcast_ref::<crate::ml::MlError>() {
+        return classified(e.sqlstate(), e.to_string());
+    }
     if let Some(e) = err.downcast_ref::<ParserError>() {
         return classify_parser(e);
     }

@@ -5,6 +5,7 @@
 pub mod copy;
 pub mod create_table;
 pub mod drop;
+pub mod model;
 pub mod parser;
 pub mod pipeline;
 pub mod views;
@@ -133,6 +134,7 @@ pub fn extension_schema(engine: &Engine, ext: &Extension) -> Option<SchemaRef> {
             })?;
             Some(datafusion::catalog::TableProvider::schema(&table))
         }
+        Extension::Model(model::ModelStatement::Show) => Some(model::show_schema()),
         _ => None,
     }
 }
@@ -150,7 +152,15 @@ fn retry_schema() -> SchemaRef {
 /// Execute one of Brook's own statements.
 pub async fn execute_extension(engine: &Arc<Engine>, ext: Extension) -> Result<ExtensionOutcome> {
     let done = |tag| ExtensionOutcome::Done { tag, rows: None };
-    let Extension::Pipeline(statement) = ext;
+    let statement = match ext {
+        Extension::Pipeline(statement) => statement,
+        Extension::Model(statement) => {
+            return Ok(match model::execute(engine, statement).await? {
+                model::ModelOutcome::Done(tag) => done(tag),
+                model::ModelOutcome::Rows(df) => ExtensionOutcome::Rows(df),
+            });
+        }
+    };
     let pipelines = &engine.pipelines;
     Ok(match statement {
         PipelineStatement::Create {

@@ -10,6 +10,7 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Word};
 
+use super::model::{self, ModelStatement};
 use super::pipeline::{self, PipelineStatement};
 use crate::catalog::names::normalize;
 
@@ -17,10 +18,11 @@ use crate::catalog::names::normalize;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Extension {
     Pipeline(PipelineStatement),
+    Model(ModelStatement),
 }
 
 /// The words that open a Brook statement (after optional `CREATE [OR REPLACE]`).
-const OBJECT_WORDS: &[&str] = &["PIPELINE"];
+const OBJECT_WORDS: &[&str] = &["PIPELINE", "MODEL"];
 
 fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>, ParserError> {
     let dialect = PostgreSqlDialect {};
@@ -59,15 +61,38 @@ fn opens_extension(tokens: &[TokenWithSpan]) -> bool {
             }
         }
         Some(t)
-            if ["START", "STOP", "ALTER", "DROP", "TEST"]
+            if ["START", "STOP", "ALTER", "DROP", "TEST", "REFRESH"]
                 .iter()
                 .any(|w| word_is(t, w)) =>
         {
             object_at(1)
         }
-        Some(t) if word_is(t, "SHOW") => words.get(1).is_some_and(|t| word_is(t, "PIPELINES")),
+        Some(t) if word_is(t, "SHOW") => words
+            .get(1)
+            .is_some_and(|t| word_is(t, "PIPELINES") || word_is(t, "MODELS")),
         _ => false,
     }
+}
+
+/// Whether the statement's object word (where [`opens_extension`] found
+/// it) is MODEL rather than PIPELINE.
+fn is_model_statement(tokens: &[TokenWithSpan]) -> bool {
+    let words: Vec<&Token> = tokens
+        .iter()
+        .map(|t| &t.token)
+        .filter(|t| !is_whitespace(t))
+        .take(4)
+        .collect();
+    let at = if words.first().is_some_and(|t| word_is(t, "CREATE"))
+        && words.get(1).is_some_and(|t| word_is(t, "OR"))
+    {
+        3
+    } else {
+        1
+    };
+    words
+        .get(at)
+        .is_some_and(|t| word_is(t, "MODEL") || word_is(t, "MODELS"))
 }
 
 /// `@name` (a SingleStore-style variable) becomes the quoted identifier
@@ -105,6 +130,7 @@ pub fn parse_extension(sql: &str) -> Result<Option<Extension>, ParserError> {
     if !opens_extension(&tokens) {
         return Ok(None);
     }
+    let is_model = is_model_statement(&tokens);
     let tokens = variables_as_identifiers(tokens);
     let dialect = PostgreSqlDialect {};
     let mut df: DFParser = DFParserBuilder::new(tokens)
@@ -112,14 +138,18 @@ pub fn parse_extension(sql: &str) -> Result<Option<Extension>, ParserError> {
         .build()
         .map_err(|e| ParserError::ParserError(e.strip_backtrace()))?;
     let parser = &mut df.parser;
-    let statement = pipeline::parse(parser)?;
+    let statement = if is_model {
+        Extension::Model(model::parse(parser)?)
+    } else {
+        Extension::Pipeline(pipeline::parse(parser)?)
+    };
     // One statement only: an optional semicolon, then the end.
     let _ = parser.consume_token(&Token::SemiColon);
     let next = parser.peek_token();
     if next.token != Token::EOF {
         return parser.expected("end of statement", next);
     }
-    Ok(Some(Extension::Pipeline(statement)))
+    Ok(Some(statement))
 }
 
 /// Split a simple-query string at its top-level semicolons, for strings that
@@ -220,6 +250,10 @@ mod tests {
             "stop pipeline p",
             "SHOW PIPELINES",
             "DROP PIPELINE IF EXISTS p",
+            "CREATE OR REPLACE MODEL m OPTIONS (model_type = 'linear_reg') AS SELECT 1",
+            "REFRESH MODEL m",
+            "SHOW MODELS",
+            "DROP MODEL IF EXISTS m",
         ] {
             assert!(opens_extension(&tokenize(sql).unwrap()), "{sql}");
         }

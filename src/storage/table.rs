@@ -486,6 +486,73 @@ impl DurableTable {
         .await?)
     }
 
+    /// The rows added by the commits after version `since` up to the current
+    /// one (files with `dataChange`), for a model that learns from new rows.
+    /// `None` when it cannot be told: a commit of that range was already
+    /// cleaned from the log, or one rewrote or removed rows (DELETE,
+    /// UPDATE, a keyed write), so "new rows" would be wrong.
+    /// Returns the version read up to with the rows.
+    pub async fn rows_added_since(&self, since: u64) -> Result<Option<(u64, RecordBatch)>> {
+        let current = self.current();
+        let Some(latest) = current.table.version() else {
+            return Ok(None);
+        };
+        let base = table_url(&self.inner.dir)?;
+        let mut files = vec![];
+        for version in since + 1..=latest {
+            let Some(bytes) = current.table.log_store().read_commit_entry(version).await? else {
+                return Ok(None);
+            };
+            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let action: serde_json::Value = serde_json::from_slice(line)
+                    .map_err(|e| BrookError::Storage(format!("commit {version}: {e}")))?;
+                if let Some(remove) = action.get("remove")
+                    && remove.get("dataChange").and_then(|d| d.as_bool()) != Some(false)
+                {
+                    return Ok(None);
+                }
+                if let Some(add) = action.get("add")
+                    && add.get("dataChange").and_then(|d| d.as_bool()) != Some(false)
+                    && let Some(path) = add.get("path").and_then(|p| p.as_str())
+                {
+                    let file = base
+                        .join(path)
+                        .ok()
+                        .and_then(|u| u.to_file_path().ok())
+                        .ok_or_else(|| BrookError::Storage(format!("bad file path {path}")))?;
+                    files.push(file);
+                }
+            }
+        }
+        let schema = self.inner.schema.clone();
+        let mut batches = vec![];
+        for file in files {
+            let reader = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                std::fs::File::open(&file)?,
+            )
+            .and_then(|b| b.build())
+            .map_err(|e| BrookError::Storage(format!("{}: {e}", file.display())))?;
+            for batch in reader {
+                let batch = batch?;
+                let columns = schema
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        let column = batch.column_by_name(f.name()).ok_or_else(|| {
+                            BrookError::Storage(format!("{}: no column {}", file.display(), f.name()))
+                        })?;
+                        Ok(datafusion::arrow::compute::cast(column, f.data_type())?)
+                    })
+                    .collect::<Result<Vec<ArrayRef>>>()?;
+                batches.push(RecordBatch::try_new(schema.clone(), columns)?);
+            }
+        }
+        Ok(Some((
+            latest,
+            datafusion::arrow::compute::concat_batches(&schema, &batches)?,
+        )))
+    }
+
     /// How many data files the current version has: the compactor's trigger.
     pub fn file_count(&self) -> usize {
         self.current()

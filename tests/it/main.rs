@@ -5,6 +5,7 @@ mod bad_input;
 mod clients;
 mod durability;
 mod kafka;
+mod ml;
 mod pipelines;
 mod slt;
 mod support;

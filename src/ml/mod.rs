@@ -1,0 +1,93 @@
+//! In-SQL machine learning: where a row becomes a prediction.
+//!
+//! `train` fits a model version (preprocessing learnt from the rows, then a
+//! linfa estimator), `registry` stores versions durably, `predict` serves
+//! them as vectorised scalar functions, `table_functions` evaluates and
+//! explains them, and `refresh` keeps incremental models following their
+//! source table.
+
+pub mod error;
+pub mod estimator;
+pub mod labels;
+pub mod metrics;
+pub mod model;
+pub mod options;
+pub mod predict;
+pub mod preprocess;
+pub mod refresh;
+pub mod registry;
+pub mod source;
+pub mod system_table;
+pub mod table_functions;
+pub mod train;
+pub mod train_aggregate;
+pub mod tree;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use datafusion::prelude::SessionContext;
+
+pub use error::MlError;
+use model::ModelVersion;
+pub use registry::Registry;
+
+/// The server's models: the registry plus the background refresh tasks.
+pub struct Models {
+    pub registry: Arc<Registry>,
+    refreshers: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+}
+
+impl Models {
+    pub fn open(data_dir: &Path) -> error::Result<Self> {
+        Ok(Self {
+            registry: Arc::new(Registry::open(data_dir)?),
+            refreshers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Make TRAIN, PREDICT, PREDICT_PROBA, MODEL_VERSION and the table
+    /// functions callable from SQL.
+    pub fn register(&self, ctx: &SessionContext) {
+        for f in predict::functions(&self.registry) {
+            ctx.register_udf(f);
+        }
+        ctx.register_udaf(train_aggregate::aggregate(&self.registry));
+        let r = &self.registry;
+        ctx.register_udtf("evaluate", Arc::new(table_functions::Evaluate(r.clone())));
+        ctx.register_udtf(
+            "confusion_matrix",
+            Arc::new(table_functions::ConfusionMatrix(r.clone())),
+        );
+        ctx.register_udtf("feature_info", Arc::new(table_functions::FeatureInfo(r.clone())));
+        ctx.register_udtf("model_weights", Arc::new(table_functions::ModelWeights(r.clone())));
+        ctx.register_udtf("feature_drift", Arc::new(table_functions::FeatureDrift(r.clone())));
+    }
+
+    /// Run `task` as `name`'s refresher, replacing (aborting) any previous one.
+    pub fn set_refresher(&self, name: &str, task: Option<tokio::task::JoinHandle<()>>) {
+        let mut refreshers = self.refreshers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = refreshers.remove(name) {
+            old.abort();
+        }
+        if let Some(task) = task {
+            refreshers.insert(name.to_string(), task);
+        }
+    }
+}
+
+/// TRAIN's answer and CREATE MODEL's notice: one line of JSON.
+pub fn summary(m: &ModelVersion) -> String {
+    let metrics: serde_json::Value =
+        serde_json::from_str(&m.metrics.to_json()).unwrap_or(serde_json::Value::Null);
+    serde_json::json!({
+        "model": m.name,
+        "version": m.version,
+        "model_type": m.model_type().name(),
+        "rows": m.rows_trained,
+        "training_seconds": (m.training_seconds * 1000.0).round() / 1000.0,
+        "metrics": metrics,
+    })
+    .to_string()
+}

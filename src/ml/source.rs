@@ -1,0 +1,142 @@
+//! A model's source query: running it for training rows, recording which
+//! durable tables (and which of their versions) it read, and running it over
+//! only the rows a table gained since a version, for incremental refresh.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::TableReference;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::datasource::{MemTable, provider_as_source};
+use datafusion::logical_expr::LogicalPlan;
+
+use super::error::MlError;
+use super::model::Lineage;
+use super::train::TrainingData;
+use crate::catalog::{DEFAULT_SCHEMA, QualifiedName};
+use crate::engine::Engine;
+use crate::error::{BrookError, Result};
+use crate::storage::table::DurableTable;
+
+fn qualified(reference: &TableReference) -> QualifiedName {
+    QualifiedName {
+        schema: reference
+            .schema()
+            .unwrap_or(DEFAULT_SCHEMA)
+            .to_string(),
+        name: reference.table().to_string(),
+    }
+}
+
+/// The durable tables a plan scans.
+pub fn durable_tables(engine: &Engine, plan: &LogicalPlan) -> Vec<(QualifiedName, DurableTable)> {
+    let mut out: Vec<(QualifiedName, DurableTable)> = vec![];
+    let _ = plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let name = qualified(&scan.table_name);
+            if let Some(table) = engine.catalog.table(&name)
+                && !out.iter().any(|(n, _)| *n == name)
+            {
+                out.push((name, table));
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
+}
+
+/// Split a query's rows into label and features (every other column).
+pub fn training_data(batch: &RecordBatch, label: &str) -> Result<TrainingData> {
+    let schema = batch.schema();
+    let index = schema.index_of(label).map_err(|_| {
+        let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        MlError::InvalidOption(format!(
+            "the label column \"{label}\" is not among the query's columns ({}); name it with input_label_cols = ['col']",
+            columns.join(", ")
+        ))
+    })?;
+    let mut feature_names = vec![];
+    let mut features: Vec<ArrayRef> = vec![];
+    for (i, field) in schema.fields().iter().enumerate() {
+        if i != index {
+            feature_names.push(field.name().clone());
+            features.push(batch.column(i).clone());
+        }
+    }
+    Ok(TrainingData {
+        label_name: label.to_string(),
+        label: batch.column(index).clone(),
+        feature_names,
+        features,
+    })
+}
+
+async fn collect(engine: &Engine, plan: LogicalPlan) -> Result<RecordBatch> {
+    let df = engine.ctx.execute_logical_plan(plan).await?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
+    Ok(concat_batches(&schema, &batches)?)
+}
+
+/// Run `query` and return its rows with the lineage of what it read.
+pub async fn run(engine: &Engine, query: &str) -> Result<(RecordBatch, Lineage)> {
+    let plan = engine.ctx.state().create_logical_plan(query).await?;
+    if !matches!(
+        plan,
+        LogicalPlan::Projection(_)
+            | LogicalPlan::Filter(_)
+            | LogicalPlan::Aggregate(_)
+            | LogicalPlan::Sort(_)
+            | LogicalPlan::Limit(_)
+            | LogicalPlan::Join(_)
+            | LogicalPlan::Union(_)
+            | LogicalPlan::SubqueryAlias(_)
+            | LogicalPlan::TableScan(_)
+            | LogicalPlan::Distinct(_)
+            | LogicalPlan::Window(_)
+    ) {
+        return Err(BrookError::Syntax(
+            "a model's source must be a SELECT query".into(),
+        ));
+    }
+    let tables = durable_tables(engine, &plan);
+    let lineage = Lineage {
+        tables: tables
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.version()))
+            .collect(),
+        offsets: vec![],
+    };
+    let rows = collect(engine, plan).await?;
+    Ok((rows, lineage))
+}
+
+/// Run `query` over only the rows `table` gained after `since`, with the
+/// table version read up to. `None` when that cannot be known (the log of
+/// those versions was cleaned up, or rows were rewritten rather than added).
+pub async fn run_over_new_rows(
+    engine: &Engine,
+    query: &str,
+    table_name: &QualifiedName,
+    table: &DurableTable,
+    since: u64,
+) -> Result<Option<(u64, RecordBatch)>> {
+    let Some((latest, new_rows)) = table.rows_added_since(since).await? else {
+        return Ok(None);
+    };
+    let schema = datafusion::catalog::TableProvider::schema(table);
+    let source = provider_as_source(Arc::new(MemTable::try_new(schema, vec![vec![new_rows]])?));
+    let plan = engine.ctx.state().create_logical_plan(query).await?;
+    let plan = plan
+        .transform_up(|node| match node {
+            LogicalPlan::TableScan(mut scan) if qualified(&scan.table_name) == *table_name => {
+                scan.source = source.clone();
+                Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+            }
+            other => Ok(Transformed::no(other)),
+        })?
+        .data;
+    Ok(Some((latest, collect(engine, plan).await?)))
+}
