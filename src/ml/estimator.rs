@@ -59,6 +59,19 @@ fn sigmoid(z: f64) -> f64 {
     }
 }
 
+/// The class linfa's binary logistic regression treats as positive: the
+/// more frequent one, or the first seen when both are as frequent.
+fn linfa_positive_class(codes: &[usize]) -> usize {
+    let first = codes.first().copied().unwrap_or(0);
+    let first_count = codes.iter().filter(|c| **c == first).count();
+    let other = 1 - first.min(1);
+    if first_count < codes.len() - first_count {
+        other
+    } else {
+        first
+    }
+}
+
 fn failed(e: impl std::fmt::Display) -> MlError {
     MlError::Training(e.to_string())
 }
@@ -75,6 +88,10 @@ impl Estimator {
         let x_owned = x.to_owned();
         match (options.model_type, target) {
             (ModelType::LogisticReg, Target::Classes { codes, count: 2 }) => {
+                // linfa makes the more frequent class its positive one (the
+                // first seen on a tie); Brook's positive class is class 1.
+                let linfa_positive = linfa_positive_class(codes);
+                let sign = if linfa_positive == 1 { 1.0 } else { -1.0 };
                 let y = Array1::from(codes.to_vec());
                 let data = Dataset::new(x_owned, y);
                 let mut params = LogisticRegression::default()
@@ -83,18 +100,17 @@ impl Estimator {
                 if let Some(Estimator::Logistic { weights, intercept }) = warm
                     && weights.len() == x.ncols()
                 {
-                    let mut init = weights.clone();
-                    init.push(*intercept);
+                    let mut init: Vec<f64> = weights.iter().map(|w| w * sign).collect();
+                    init.push(intercept * sign);
                     params = params.initial_params(Array1::from(init));
                 }
                 let fitted = params.fit(&data).map_err(failed)?;
-                // linfa labels the larger class (index 1) positive, as Brook does.
                 Ok(Estimator::Logistic {
-                    weights: fitted.params().to_vec(),
-                    intercept: fitted.intercept(),
+                    weights: fitted.params().iter().map(|w| w * sign).collect(),
+                    intercept: fitted.intercept() * sign,
                 })
             }
-            (ModelType::LogisticReg, Target::Classes { codes, .. }) => {
+            (ModelType::LogisticReg, Target::Classes { codes, count }) => {
                 let y = Array1::from(codes.to_vec());
                 let data = Dataset::new(x_owned, y);
                 let fitted = MultiLogisticRegression::default()
@@ -102,9 +118,18 @@ impl Estimator {
                     .max_iterations(options.max_iterations)
                     .fit(&data)
                     .map_err(failed)?;
+                // Put linfa's columns in Brook's class order (class k in column k).
+                let mut weights = Array2::<f64>::zeros((x.ncols(), count));
+                let mut intercepts = vec![0.0; count];
+                for (column, class) in fitted.classes().iter().enumerate() {
+                    weights
+                        .column_mut(*class)
+                        .assign(&fitted.params().column(column));
+                    intercepts[*class] = fitted.intercept()[column];
+                }
                 Ok(Estimator::Softmax {
-                    weights: fitted.params().to_owned(),
-                    intercepts: fitted.intercept().to_vec(),
+                    weights,
+                    intercepts,
                 })
             }
             (ModelType::LinearReg, Target::Values(y)) => {

@@ -55,14 +55,24 @@ impl Models {
         }
         ctx.register_udaf(train_aggregate::aggregate(&self.registry));
         let r = &self.registry;
-        ctx.register_udtf("evaluate", Arc::new(table_functions::Evaluate(r.clone())));
-        ctx.register_udtf(
-            "confusion_matrix",
-            Arc::new(table_functions::ConfusionMatrix(r.clone())),
-        );
-        ctx.register_udtf("feature_info", Arc::new(table_functions::FeatureInfo(r.clone())));
-        ctx.register_udtf("model_weights", Arc::new(table_functions::ModelWeights(r.clone())));
-        ctx.register_udtf("feature_drift", Arc::new(table_functions::FeatureDrift(r.clone())));
+        let tables: Vec<(&str, Arc<dyn datafusion::catalog::TableFunctionImpl>)> = vec![
+            ("evaluate", Arc::new(table_functions::Evaluate(r.clone()))),
+            (
+                "confusion_matrix",
+                Arc::new(table_functions::ConfusionMatrix(r.clone())),
+            ),
+            ("feature_info", Arc::new(table_functions::FeatureInfo(r.clone()))),
+            ("model_weights", Arc::new(table_functions::ModelWeights(r.clone()))),
+            ("feature_drift", Arc::new(table_functions::FeatureDrift(r.clone()))),
+        ];
+        for (name, function) in tables {
+            // DataFusion looks table functions up by the name as written
+            // (no identifier folding), so register the spellings people use.
+            let title = format!("{}{}", name[..1].to_uppercase(), &name[1..]);
+            for spelling in [name.to_string(), name.to_uppercase(), title] {
+                ctx.register_udtf(&spelling, function.clone());
+            }
+        }
     }
 
     /// Run `task` as `name`'s refresher, replacing (aborting) any previous one.

@@ -4,7 +4,6 @@
 //! batch when it runs; the batch's features are encoded into one matrix and
 //! scored together.
 
-use std::any::Any;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -115,10 +114,6 @@ impl Predict {
 }
 
 impl ScalarUDFImpl for Predict {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn name(&self) -> &str {
         match self.kind {
             Kind::Predict => "predict",
@@ -195,10 +190,6 @@ impl Hash for ModelVersionFn {
 }
 
 impl ScalarUDFImpl for ModelVersionFn {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn name(&self) -> &str {
         "model_version"
     }

@@ -6,8 +6,6 @@
 //! is large. The encoded matrix is dense `f64`, the shape every linfa
 //! estimator takes.
 
-use std::sync::Arc;
-
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type};
@@ -402,7 +400,7 @@ pub fn take_rows(columns: &[ArrayRef], rows: &[u32]) -> Result<Vec<ArrayRef>> {
 /// A column of `rows` NULLs, for tests and for features a caller omits.
 #[cfg(test)]
 pub fn nulls(rows: usize) -> ArrayRef {
-    Arc::new(datafusion::arrow::array::Float64Array::from(vec![
+    std::sync::Arc::new(datafusion::arrow::array::Float64Array::from(vec![
         None::<f64>;
         rows
     ]))
@@ -412,6 +410,7 @@ pub fn nulls(rows: usize) -> ArrayRef {
 mod tests {
     use super::*;
     use datafusion::arrow::array::{Float64Array, StringArray};
+    use std::sync::Arc;
 
     #[test]
     fn numbers_are_imputed_and_standardized() {

@@ -3,7 +3,6 @@
 //! its model when it is scanned, not when it is planned, so a view over
 //! `EVALUATE('m')` always shows the current version.
 
-use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
@@ -46,10 +45,6 @@ impl fmt::Debug for LazyTable {
 
 #[async_trait]
 impl TableProvider for LazyTable {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -535,7 +530,7 @@ fn drift(model: &ModelVersion, rows: &RecordBatch, schema: &SchemaRef) -> DfResu
                 let text = cast(column, &DataType::Utf8)?;
                 let text = text.as_string::<i32>();
                 let mut counts: std::collections::HashMap<&str, f64> = Default::default();
-                let mut present = 0.0;
+                let mut present: f64 = 0.0;
                 for v in text.iter().flatten() {
                     *counts.entry(v).or_default() += 1.0;
                     present += 1.0;

@@ -4,7 +4,6 @@
 //! list per column), so DataFusion's partial/final aggregation can merge
 //! the rows of every partition before training.
 
-use std::any::Any;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -52,7 +51,7 @@ fn constant_text(args: &AccumulatorArgs, i: usize, what: &str) -> DfResult<Strin
     let value = args
         .exprs
         .get(i)
-        .and_then(|e| e.as_any().downcast_ref::<Literal>())
+        .and_then(|e| e.downcast_ref::<Literal>())
         .map(|l| l.value().clone());
     match value {
         Some(ScalarValue::Utf8(Some(s)))
@@ -72,10 +71,6 @@ fn column_name(field: &Field) -> String {
 }
 
 impl AggregateUDFImpl for Train {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn name(&self) -> &str {
         "train"
     }

@@ -124,6 +124,19 @@ async fn models_survive_a_crash_and_predict_bit_identically() {
     );
 }
 
+async fn weights(client: &Client) -> Vec<(String, f64)> {
+    client
+        .query(
+            "SELECT processed_input, weight FROM MODEL_WEIGHTS('live') ORDER BY processed_input",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, f64>(1)))
+        .collect()
+}
+
 async fn current_version(client: &Client, model: &str) -> i64 {
     client
         .query_one(&format!("SELECT MODEL_VERSION('{model}')"), &[])
@@ -145,21 +158,6 @@ async fn incremental_refresh_learns_new_rows_and_scores_them_first() {
         )
         .await
         .unwrap();
-    let weights = |client: &Client| {
-        let client = client;
-        async move {
-            client
-                .query(
-                    "SELECT processed_input, weight FROM MODEL_WEIGHTS('live') ORDER BY processed_input",
-                    &[],
-                )
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| (r.get::<_, String>(0), r.get::<_, f64>(1)))
-                .collect::<Vec<_>>()
-        }
-    };
     let first = weights(&client).await;
     // Without new rows, no new version.
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -260,7 +258,8 @@ async fn pipeline_scores_messages_with_predict_in_set() {
         .await
         .unwrap_or_else(|e| panic!("create pipeline: {}", message(&e)));
     let messages = (0..200).map(|i: i64| {
-        let v = serde_json::json!({"a": (i % 10) as f64, "b": (i % 7) as f64, "kind": ["x", "y", "z"][(i % 3) as usize]});
+        let kind = ["x", "y", "z"][(i % 3) as usize];
+        let v = serde_json::json!({"a": (i % 10) as f64, "b": (i % 7) as f64, "kind": kind});
         ((i % 2) as i32, v.to_string().into_bytes())
     });
     kafka.produce("incoming", messages).await;
