@@ -185,6 +185,46 @@ pub fn regression(predicted: &Array1<f64>, actual: &[f64], evaluated_on: &str) -
     }
 }
 
+/// k-fold metrics: each metric's mean over the folds, followed by its
+/// standard deviation as `<name>_std`; confusion counts are summed.
+pub fn mean_over_folds(folds: &[Metrics]) -> Metrics {
+    let n = folds.len().max(1) as f64;
+    let names: Vec<String> = folds
+        .first()
+        .map(|m| m.values.iter().map(|(k, _)| k.clone()).collect())
+        .unwrap_or_default();
+    let mut values = vec![];
+    let mut stds = vec![];
+    for name in names {
+        let xs: Vec<f64> = folds.iter().filter_map(|m| m.get(&name)).collect();
+        let mean = xs.iter().sum::<f64>() / n;
+        let std = (xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt();
+        values.push((name.clone(), mean));
+        if name != "threshold" {
+            stds.push((format!("{name}_std"), std));
+        }
+    }
+    values.extend(stds);
+    let confusion = folds.first().and_then(|m| m.confusion.clone()).map(|mut total| {
+        for m in &folds[1..] {
+            if let Some(c) = &m.confusion {
+                for (row, other) in total.iter_mut().zip(c) {
+                    for (cell, o) in row.iter_mut().zip(other) {
+                        *cell += o;
+                    }
+                }
+            }
+        }
+        total
+    });
+    Metrics {
+        evaluated_on: "kfold".into(),
+        rows: folds.iter().map(|m| m.rows).sum(),
+        values,
+        confusion,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

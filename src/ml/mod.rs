@@ -64,6 +64,7 @@ impl Models {
             ("feature_info", Arc::new(table_functions::FeatureInfo(r.clone()))),
             ("model_weights", Arc::new(table_functions::ModelWeights(r.clone()))),
             ("feature_drift", Arc::new(table_functions::FeatureDrift(r.clone()))),
+            ("ml_trials", Arc::new(table_functions::Trials(r.clone()))),
         ];
         for (name, function) in tables {
             // DataFusion looks table functions up by the name as written

@@ -39,6 +39,17 @@ impl Progressive {
     }
 }
 
+/// One point of a hyper-parameter search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trial {
+    /// The grid point's options, as JSON.
+    pub params: String,
+    /// Its mean k-fold score (`metric`).
+    pub score: f64,
+    pub metric: String,
+    pub best: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelVersion {
     pub name: String,
@@ -57,6 +68,8 @@ pub struct ModelVersion {
     pub source_query: Option<String>,
     pub lineage: Lineage,
     pub progressive: Progressive,
+    /// The hyper-parameter search that chose this version's options.
+    pub trials: Vec<Trial>,
 }
 
 impl ModelVersion {

@@ -44,6 +44,9 @@ pub enum SplitMethod {
     Random,
     Stratified,
     NoSplit,
+    /// k folds: each metric is the mean (and `_std`) over the folds; the
+    /// model is then fitted on all rows.
+    KFold,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,7 +83,15 @@ pub struct ModelOptions {
     pub max_depth: usize,
     pub num_trees: usize,
     pub scaler: Scaler,
+    pub num_folds: usize,
+    /// The grid to search (`{"l2_reg": [0, 0.1]}`), as JSON text.
+    pub hparam_tuning: Option<String>,
+    /// The options as given (JSON text), for deriving a grid point's options.
+    pub given: String,
 }
+
+/// Largest number of grid points `hparam_tuning` may ask for.
+const MAX_TRIALS: usize = 64;
 
 /// The option names accepted, for the error message that lists them.
 const KNOWN: &[&str] = &[
@@ -99,6 +110,8 @@ const KNOWN: &[&str] = &[
     "max_depth",
     "num_trees",
     "scaler",
+    "num_folds",
+    "hparam_tuning",
 ];
 
 fn invalid(key: &str, expected: &str, got: &Value) -> MlError {
@@ -196,6 +209,9 @@ impl ModelOptions {
             max_depth: 8,
             num_trees: 50,
             scaler: Scaler::Standard,
+            num_folds: 5,
+            hparam_tuning: None,
+            given: Value::Object(map.clone()).to_string(),
         };
         for (key, v) in map {
             match key.as_str() {
@@ -217,6 +233,7 @@ impl ModelOptions {
                             ("random", SplitMethod::Random),
                             ("stratified", SplitMethod::Stratified),
                             ("no_split", SplitMethod::NoSplit),
+                            ("kfold", SplitMethod::KFold),
                         ],
                     )?
                 }
@@ -261,6 +278,29 @@ impl ModelOptions {
                         &[("standard", Scaler::Standard), ("minmax", Scaler::MinMax)],
                     )?
                 }
+                "num_folds" => o.num_folds = count(key, v, 2)? as usize,
+                "hparam_tuning" => {
+                    let grid = match v {
+                        Value::String(text) => serde_json::from_str::<Value>(text)
+                            .map_err(|_| invalid(key, "a JSON object of option lists", v))?,
+                        other => other.clone(),
+                    };
+                    let points = grid_points(&grid)?;
+                    if points.len() > MAX_TRIALS {
+                        return Err(MlError::InvalidOption(format!(
+                            "hparam_tuning asks for {} trials; at most {MAX_TRIALS}",
+                            points.len()
+                        )));
+                    }
+                    // Every point must itself be valid options.
+                    for point in &points {
+                        let mut m = map.clone();
+                        m.remove("hparam_tuning");
+                        m.extend(point.clone());
+                        ModelOptions::from_json(&m)?;
+                    }
+                    o.hparam_tuning = Some(grid.to_string());
+                }
                 unknown => {
                     return Err(MlError::InvalidOption(format!(
                         "unknown model option \"{unknown}\"; the options are {}",
@@ -283,6 +323,29 @@ impl ModelOptions {
         Ok(o)
     }
 
+    /// These options with `point`'s values instead (one grid point of
+    /// `hparam_tuning`, which the result no longer carries).
+    pub fn with_overrides(&self, point: &Map<String, Value>) -> Result<Self> {
+        let mut map = match serde_json::from_str::<Value>(&self.given) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        map.remove("hparam_tuning");
+        map.extend(point.clone());
+        Self::from_json(&map)
+    }
+
+    /// The grid points of `hparam_tuning`, if any.
+    pub fn grid(&self) -> Result<Vec<Map<String, Value>>> {
+        match &self.hparam_tuning {
+            None => Ok(vec![]),
+            Some(text) => grid_points(
+                &serde_json::from_str(text)
+                    .map_err(|e| MlError::InvalidOption(format!("hparam_tuning: {e}")))?,
+            ),
+        }
+    }
+
     /// Parse TRAIN's option text.
     pub fn from_text(json: &str) -> Result<Self> {
         match serde_json::from_str::<Value>(json) {
@@ -296,6 +359,38 @@ impl ModelOptions {
             ))),
         }
     }
+}
+
+/// The cartesian product of a `{"option": [values…]}` grid.
+fn grid_points(grid: &Value) -> Result<Vec<Map<String, Value>>> {
+    let Value::Object(axes) = grid else {
+        return Err(MlError::InvalidOption(
+            "hparam_tuning must be a JSON object of option lists, as '{\"l2_reg\": [0, 0.1]}'".into(),
+        ));
+    };
+    let mut points = vec![Map::new()];
+    for (key, values) in axes {
+        if matches!(key.as_str(), "hparam_tuning" | "model_type" | "input_label_cols" | "refresh") {
+            return Err(MlError::InvalidOption(format!(
+                "hparam_tuning cannot vary \"{key}\""
+            )));
+        }
+        let Value::Array(values) = values else {
+            return Err(MlError::InvalidOption(format!(
+                "hparam_tuning: \"{key}\" must list its values, as [1, 2]"
+            )));
+        };
+        let mut next = vec![];
+        for point in &points {
+            for v in values {
+                let mut p = point.clone();
+                p.insert(key.clone(), v.clone());
+                next.push(p);
+            }
+        }
+        points = next;
+    }
+    Ok(points)
 }
 
 #[cfg(test)]
@@ -316,6 +411,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("\"learn_rat\""), "{e}");
+    }
+
+    #[test]
+    fn grid_is_a_cartesian_product_of_valid_options() {
+        let o = ModelOptions::from_text(
+            r#"{"model_type": "decision_tree", "hparam_tuning": "{\"max_depth\": [2, 4], \"seed\": [1, 2, 3]}"}"#,
+        )
+        .unwrap();
+        let grid = o.grid().unwrap();
+        assert_eq!(grid.len(), 6);
+        let point = o.with_overrides(&grid[5]).unwrap();
+        assert_eq!((point.max_depth, point.seed), (4, 3));
+        assert_eq!(point.hparam_tuning, None);
+        let e = ModelOptions::from_text(
+            r#"{"model_type": "decision_tree", "hparam_tuning": {"max_depth": [0]}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("max_depth"), "{e}");
     }
 
     #[test]

@@ -201,6 +201,8 @@ impl TableFunctionImpl for Evaluate {
         let args = text_args("EVALUATE", args.exprs(), 1, 2)?;
         let model = self.0.resolve(&args[0])?;
         let classifier = model.classes.is_some();
+        // A k-fold model's own metrics come with their spread over the folds.
+        let spread = args.len() == 1 && model.metrics.evaluated_on == "kfold";
         let mut fields = vec![
             Field::new("model_name", DataType::Utf8, false),
             Field::new("version", DataType::Int64, false),
@@ -208,6 +210,14 @@ impl TableFunctionImpl for Evaluate {
             Field::new("rows", DataType::Int64, false),
         ];
         fields.extend(metric_names(classifier).iter().map(|n| f64_field(n)));
+        if spread {
+            fields.extend(
+                metric_names(classifier)
+                    .iter()
+                    .filter(|n| **n != "threshold")
+                    .map(|n| f64_field(&format!("{n}_std"))),
+            );
+        }
         let schema: SchemaRef = Arc::new(Schema::new(fields));
         let registry = self.0.clone();
         let reference = args[0].clone();
@@ -241,6 +251,13 @@ impl TableFunctionImpl for Evaluate {
                 ];
                 for name in metric_names(classifier) {
                     columns.push(Arc::new(Float64Array::from(vec![m.get(name)])));
+                }
+                if spread {
+                    for name in metric_names(classifier).iter().filter(|n| **n != "threshold") {
+                        columns.push(Arc::new(Float64Array::from(vec![
+                            m.get(&format!("{name}_std")),
+                        ])));
+                    }
                 }
                 batch(&schema, columns)
             })
@@ -411,6 +428,46 @@ impl TableFunctionImpl for ModelWeights {
                         Arc::new(StringArray::from_iter_values(weights.iter().map(|w| w.0.as_str()))),
                         Arc::new(StringArray::from_iter_values(weights.iter().map(|w| w.1.as_str()))),
                         Arc::new(Float64Array::from_iter_values(weights.iter().map(|w| w.2))),
+                    ],
+                )
+            });
+            Box::pin(async move { result })
+        });
+        Ok(Arc::new(LazyTable { schema, rows }))
+    }
+}
+
+/// `ML_TRIALS('m')`: the hyper-parameter search behind the current version.
+#[derive(Debug)]
+pub struct Trials(pub Arc<Registry>);
+
+impl TableFunctionImpl for Trials {
+    fn call_with_args(&self, args: TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
+        let args = text_args("ML_TRIALS", args.exprs(), 1, 1)?;
+        self.0.resolve(&args[0])?;
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("trial_id", DataType::Int64, false),
+            Field::new("hparams", DataType::Utf8, false),
+            Field::new("metric", DataType::Utf8, false),
+            Field::new("score", DataType::Float64, false),
+            Field::new("is_optimal", DataType::Boolean, false),
+        ]));
+        let registry = self.0.clone();
+        let reference = args[0].clone();
+        let out_schema = schema.clone();
+        let rows: Rows = Arc::new(move |_state| {
+            let result = registry.resolve(&reference).map_err(Into::into).and_then(|model| {
+                let t = &model.trials;
+                batch(
+                    &out_schema,
+                    vec![
+                        Arc::new(Int64Array::from_iter_values(1..=t.len() as i64)),
+                        Arc::new(StringArray::from_iter_values(t.iter().map(|x| x.params.as_str()))),
+                        Arc::new(StringArray::from_iter_values(t.iter().map(|x| x.metric.as_str()))),
+                        Arc::new(Float64Array::from_iter_values(t.iter().map(|x| x.score))),
+                        Arc::new(datafusion::arrow::array::BooleanArray::from(
+                            t.iter().map(|x| x.best).collect::<Vec<_>>(),
+                        )),
                     ],
                 )
             });

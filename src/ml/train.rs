@@ -15,7 +15,7 @@ use super::error::{MlError, Result};
 use super::estimator::{Estimator, Scores, Target};
 use super::labels::{Classes, numeric_label};
 use super::metrics::{self, Metrics};
-use super::model::{Lineage, ModelVersion, Progressive};
+use super::model::{Lineage, ModelVersion, Progressive, Trial};
 use super::options::{ModelOptions, SplitMethod};
 use super::preprocess::{Preprocessor, take_rows};
 
@@ -206,97 +206,230 @@ pub fn train(request: TrainRequest, data: TrainingData) -> Result<ModelVersion> 
         }
     }
 
-    let (train_rows, test_rows) = split(options, classes.as_ref().map(|_| (&codes[..], k)), kept.len());
-    let train_features = take_rows(&features, &train_rows)?;
-    let preprocessor = match request.warm {
-        Some(w) => w.preprocessor.clone(),
-        None => Preprocessor::fit(
-            &data.feature_names,
-            &train_features,
-            options.scaler,
-            options.hash_buckets,
-        )?,
+    let prepared = Prepared {
+        names: &data.feature_names,
+        features,
+        codes,
+        values,
+        k,
+        label_name: &label_name,
     };
-    let x_train = preprocessor.transform(&train_features, train_rows.len())?;
 
-    let estimator = if let Some(_classes) = &classes {
-        let fit_rows: Vec<u32> = if options.balanced || options.oversample_minority {
-            let local: Vec<u32> = (0..train_rows.len() as u32).collect();
-            let local_codes: Vec<u32> = train_rows.iter().map(|r| codes[*r as usize]).collect();
-            balance(&local, &local_codes, k, options.seed)
+    // Hyper-parameter search: every grid point scored by k-fold ROC AUC (R²
+    // for regressors); the best point's options train the model.
+    let mut options = options.clone();
+    let mut trials = vec![];
+    let grid = options.grid()?;
+    if !grid.is_empty() {
+        let mut best: Option<(f64, usize)> = None;
+        for (i, point) in grid.iter().enumerate() {
+            let point_options = options.with_overrides(point)?;
+            let metrics = prepared.kfold(&point_options, request.warm)?;
+            let score = metrics
+                .get(if k > 0 { "roc_auc" } else { "r2_score" })
+                .filter(|s| s.is_finite())
+                .unwrap_or(f64::NEG_INFINITY);
+            if best.is_none_or(|(b, _)| score > b) {
+                best = Some((score, i));
+            }
+            trials.push(Trial {
+                params: serde_json::Value::Object(point.clone()).to_string(),
+                score,
+                metric: if k > 0 { "roc_auc" } else { "r2_score" }.to_string(),
+                best: false,
+            });
+        }
+        if let Some((_, i)) = best {
+            trials[i].best = true;
+            let hparams = options.hparam_tuning.clone();
+            options = options.with_overrides(&grid[i])?;
+            options.hparam_tuning = hparams;
+        }
+    }
+
+    let all: Vec<u32> = (0..kept.len() as u32).collect();
+    let (preprocessor, estimator, metrics, rows_trained) =
+        if options.data_split_method == SplitMethod::KFold {
+            let metrics = prepared.kfold(&options, request.warm)?;
+            let (p, e, _) = prepared.fit_split(&options, &all, &[], request.warm)?;
+            (p, e, metrics, all.len())
         } else {
-            (0..train_rows.len() as u32).collect()
+            let (train_rows, test_rows) = split(
+                &options,
+                classes.as_ref().map(|_| (&prepared.codes[..], k)),
+                kept.len(),
+            );
+            let (p, e, m) = prepared.fit_split(&options, &train_rows, &test_rows, request.warm)?;
+            (p, e, m, train_rows.len())
         };
-        let x_fit = x_train.select(
-            ndarray::Axis(0),
-            &fit_rows.iter().map(|r| *r as usize).collect::<Vec<_>>(),
-        );
-        let y_fit: Vec<usize> = fit_rows
-            .iter()
-            .map(|r| codes[train_rows[*r as usize] as usize] as usize)
-            .collect();
-        let present: std::collections::BTreeSet<usize> = y_fit.iter().copied().collect();
-        if present.len() < 2 {
-            return Err(MlError::TrainingData(format!(
-                "the training split of \"{label_name}\" has one class only; add rows or use data_split_method = 'no_split'"
-            )));
-        }
-        Estimator::fit(
-            options,
-            x_fit.view(),
-            Target::Classes {
-                codes: &y_fit,
-                count: k,
-            },
-            request.warm.map(|w| &w.estimator),
-        )?
-    } else {
-        let y: Vec<f64> = train_rows.iter().map(|r| values[*r as usize]).collect();
-        Estimator::fit(
-            options,
-            x_train.view(),
-            Target::Values(&y),
-            request.warm.map(|w| &w.estimator),
-        )?
-    };
-
-    // Evaluate on the held-out rows, or on the training rows when there are none.
-    let (eval_rows, evaluated_on) = if test_rows.is_empty() {
-        (train_rows.clone(), "training")
-    } else {
-        (test_rows.clone(), "holdout")
-    };
-    let eval_features = take_rows(&features, &eval_rows)?;
-    let x_eval = preprocessor.transform(&eval_features, eval_rows.len())?;
-    let scores = estimator.scores(x_eval.view(), k);
-    let metrics: Metrics = match scores {
-        Scores::Classes(p) => {
-            let actual: Vec<usize> = eval_rows.iter().map(|r| codes[*r as usize] as usize).collect();
-            metrics::classification(&p, &actual, evaluated_on)
-        }
-        Scores::Values(v) => {
-            let actual: Vec<f64> = eval_rows.iter().map(|r| values[*r as usize]).collect();
-            metrics::regression(&v, &actual, evaluated_on)
-        }
-    };
+    let options = &options;
 
     Ok(ModelVersion {
         name: request.name,
         // Numbered by Registry::publish.
         version: 0,
-        options: request.options.clone(),
+        options: options.clone(),
         label: label_name,
         classes,
         preprocessor,
         estimator,
         metrics,
-        rows_trained: train_rows.len() as u64,
+        rows_trained: rows_trained as u64,
         training_seconds: started.elapsed().as_secs_f64(),
         created_at: now_micros(),
         source_query: request.source_query,
         lineage: request.lineage,
         progressive: request.progressive,
+        trials,
     })
+}
+
+/// The rows of one training, after the label was coded: everything a fit
+/// on some subset of them needs.
+struct Prepared<'a> {
+    names: &'a [String],
+    /// Feature columns of the rows with a label.
+    features: Vec<ArrayRef>,
+    /// Classifiers: each row's class; regressors: empty.
+    codes: Vec<u32>,
+    /// Regressors: each row's value; classifiers: empty.
+    values: Vec<f64>,
+    /// Number of classes (0 for a regressor).
+    k: usize,
+    label_name: &'a str,
+}
+
+impl Prepared<'_> {
+    /// Fit preprocessing and estimator on `train_rows` and evaluate on
+    /// `eval_rows` (on the training rows when there are none).
+    fn fit_split(
+        &self,
+        options: &ModelOptions,
+        train_rows: &[u32],
+        eval_rows: &[u32],
+        warm: Option<&ModelVersion>,
+    ) -> Result<(Preprocessor, Estimator, Metrics)> {
+        let (k, codes, values) = (self.k, &self.codes, &self.values);
+        let train_features = take_rows(&self.features, train_rows)?;
+        let preprocessor = match warm {
+            Some(w) => w.preprocessor.clone(),
+            None => Preprocessor::fit(
+                self.names,
+                &train_features,
+                options.scaler,
+                options.hash_buckets,
+            )?,
+        };
+        let x_train = preprocessor.transform(&train_features, train_rows.len())?;
+        let estimator = if k > 0 {
+            let fit_rows: Vec<u32> = if options.balanced || options.oversample_minority {
+                let local: Vec<u32> = (0..train_rows.len() as u32).collect();
+                let local_codes: Vec<u32> =
+                    train_rows.iter().map(|r| codes[*r as usize]).collect();
+                balance(&local, &local_codes, k, options.seed)
+            } else {
+                (0..train_rows.len() as u32).collect()
+            };
+            let x_fit = x_train.select(
+                ndarray::Axis(0),
+                &fit_rows.iter().map(|r| *r as usize).collect::<Vec<_>>(),
+            );
+            let y_fit: Vec<usize> = fit_rows
+                .iter()
+                .map(|r| codes[train_rows[*r as usize] as usize] as usize)
+                .collect();
+            let present: std::collections::BTreeSet<usize> = y_fit.iter().copied().collect();
+            if present.len() < 2 {
+                return Err(MlError::TrainingData(format!(
+                    "the training split of \"{}\" has one class only; add rows or use data_split_method = 'no_split'",
+                    self.label_name
+                )));
+            }
+            Estimator::fit(
+                options,
+                x_fit.view(),
+                Target::Classes {
+                    codes: &y_fit,
+                    count: k,
+                },
+                warm.map(|w| &w.estimator),
+            )?
+        } else {
+            let y: Vec<f64> = train_rows.iter().map(|r| values[*r as usize]).collect();
+            Estimator::fit(
+                options,
+                x_train.view(),
+                Target::Values(&y),
+                warm.map(|w| &w.estimator),
+            )?
+        };
+        let (eval_rows, evaluated_on) = if eval_rows.is_empty() {
+            (train_rows, "training")
+        } else {
+            (eval_rows, "holdout")
+        };
+        let eval_features = take_rows(&self.features, eval_rows)?;
+        let x_eval = preprocessor.transform(&eval_features, eval_rows.len())?;
+        let metrics = match estimator.scores(x_eval.view(), k) {
+            Scores::Classes(p) => {
+                let actual: Vec<usize> =
+                    eval_rows.iter().map(|r| codes[*r as usize] as usize).collect();
+                metrics::classification(&p, &actual, evaluated_on)
+            }
+            Scores::Values(v) => {
+                let actual: Vec<f64> = eval_rows.iter().map(|r| values[*r as usize]).collect();
+                metrics::regression(&v, &actual, evaluated_on)
+            }
+        };
+        Ok((preprocessor, estimator, metrics))
+    }
+
+    /// Metrics as mean and standard deviation over `options.num_folds` folds.
+    fn kfold(&self, options: &ModelOptions, warm: Option<&ModelVersion>) -> Result<Metrics> {
+        let n = self.features.first().map_or(0, |c| c.len());
+        let folds = options.num_folds.min(n);
+        if folds < 2 {
+            return Err(MlError::TrainingData(format!(
+                "{n} rows cannot make {} folds",
+                options.num_folds
+            )));
+        }
+        let fold_of = assign_folds(
+            options.seed,
+            (self.k > 0).then_some((&self.codes[..], self.k)),
+            n,
+            folds,
+        );
+        let mut per_fold: Vec<Metrics> = vec![];
+        for f in 0..folds {
+            let (test, train): (Vec<u32>, Vec<u32>) =
+                (0..n as u32).partition(|r| fold_of[*r as usize] == f);
+            per_fold.push(self.fit_split(options, &train, &test, warm)?.2);
+        }
+        Ok(metrics::mean_over_folds(&per_fold))
+    }
+}
+
+/// Each row's fold (stratified for classifiers: every class dealt round
+/// the folds in a seeded order).
+fn assign_folds(seed: u64, classes: Option<(&[u32], usize)>, rows: usize, folds: usize) -> Vec<usize> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut fold_of = vec![0usize; rows];
+    let groups: Vec<Vec<u32>> = match classes {
+        Some((codes, k)) => (0..k as u32)
+            .map(|c| (0..rows as u32).filter(|r| codes[*r as usize] == c).collect())
+            .collect(),
+        None => vec![(0..rows as u32).collect()],
+    };
+    let mut next = 0;
+    for mut group in groups {
+        group.shuffle(&mut rng);
+        for r in group {
+            fold_of[r as usize] = next % folds;
+            next += 1;
+        }
+    }
+    fold_of
 }
 
 #[cfg(test)]
