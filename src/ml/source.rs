@@ -47,6 +47,32 @@ pub fn durable_tables(engine: &Engine, plan: &LogicalPlan) -> Vec<(QualifiedName
     out
 }
 
+/// The committed positions (`pipeline/partition` → next offset) of the
+/// pipelines that load `tables`, as they stand when the rows are read. A
+/// pipeline commits its rows and offsets together, so these name the last
+/// message a model version can have seen.
+fn pipeline_offsets(engine: &Engine, tables: &[(QualifiedName, DurableTable)]) -> Vec<(String, i64)> {
+    let listing = engine.pipelines.listing();
+    let Ok(listing) = listing.read() else {
+        return vec![];
+    };
+    let mut out = vec![];
+    for (name, (def, status)) in listing.iter() {
+        let loads = tables
+            .iter()
+            .any(|(t, _)| t.schema == def.table_schema && t.name == def.table_name);
+        if !loads {
+            continue;
+        }
+        for (partition, cursor) in status.snapshot().cursors {
+            if let Some(offset) = cursor.committed_offset {
+                out.push((format!("{name}/{partition}"), offset));
+            }
+        }
+    }
+    out
+}
+
 /// Split a query's rows into label and features (every other column).
 pub fn training_data(batch: &RecordBatch, label: &str) -> Result<TrainingData> {
     let schema = batch.schema();
@@ -107,7 +133,7 @@ pub async fn run(engine: &Engine, query: &str) -> Result<(RecordBatch, Lineage)>
             .iter()
             .map(|(n, t)| (n.to_string(), t.version()))
             .collect(),
-        offsets: vec![],
+        offsets: pipeline_offsets(engine, &tables),
     };
     let rows = collect(engine, plan).await?;
     Ok((rows, lineage))

@@ -291,6 +291,41 @@ async fn pipeline_scores_messages_with_predict_in_set() {
         .unwrap()
         .get(0);
     assert_eq!(disagree, 0);
+
+    // A model trained on the pipeline's table records the offsets its rows reach.
+    client
+        .batch_execute(
+            "CREATE MODEL from_stream OPTIONS (model_type = 'linear_reg', input_label_cols = ['probability']) \
+             AS SELECT a, b, probability FROM scored",
+        )
+        .await
+        .unwrap();
+    let lineage: String = client
+        .query_one(
+            "SELECT lineage FROM information_schema.models WHERE model_name = 'from_stream'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let lineage: serde_json::Value = serde_json::from_str(&lineage).unwrap();
+    let mut offsets: Vec<(String, i64)> = lineage["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["partition"].as_str().unwrap().to_string(),
+                o["next_offset"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    offsets.sort();
+    assert_eq!(
+        offsets,
+        vec![("score/0".to_string(), 100), ("score/1".to_string(), 100)]
+    );
+    assert_eq!(lineage["tables"][0]["table"], "scored");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
