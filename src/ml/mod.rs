@@ -102,3 +102,24 @@ pub fn summary(m: &ModelVersion) -> String {
     })
     .to_string()
 }
+
+/// The NOTICE a client sees when a model version is published.
+pub fn report(m: &ModelVersion) -> String {
+    let shown: Vec<String> = m
+        .metrics
+        .values
+        .iter()
+        .filter(|(k, _)| !k.ends_with("_std") && k != "threshold")
+        .map(|(k, v)| format!("{k} {v:.4}"))
+        .collect();
+    format!(
+        "model {} version {}: trained on {} rows in {:.2} s; on {} ({} rows): {}",
+        m.name,
+        m.version,
+        m.rows_trained,
+        m.training_seconds,
+        m.metrics.evaluated_on,
+        m.metrics.rows,
+        shown.join(", ")
+    )
+}

@@ -19,7 +19,7 @@ use super::metrics::predicted_classes;
 use super::model::{ModelVersion, Progressive};
 use super::options::{ModelOptions, Refresh};
 use super::source;
-use super::train::{TrainRequest, train};
+use super::train::{Progress, TrainRequest, train};
 use crate::engine::Engine;
 use crate::error::Result;
 
@@ -30,8 +30,9 @@ pub async fn train_from_query_unpublished(
     name: &str,
     options: ModelOptions,
     query: &str,
+    progress: Option<Progress>,
 ) -> Result<ModelVersion> {
-    train_version(engine, name, options, query, None, Progressive::default()).await
+    train_version(engine, name, options, query, None, Progressive::default(), progress).await
 }
 
 /// Train a version of `name` on `query`'s rows, off the async runtime.
@@ -42,8 +43,17 @@ async fn train_version(
     query: &str,
     warm: Option<Arc<ModelVersion>>,
     progressive: Progressive,
+    progress: Option<Progress>,
 ) -> Result<ModelVersion> {
+    let started = std::time::Instant::now();
     let (rows, lineage) = source::run(engine, query).await?;
+    if let Some(p) = &progress {
+        p(format!(
+            "read {} rows in {:.2} s",
+            rows.num_rows(),
+            started.elapsed().as_secs_f64()
+        ));
+    }
     let label = options
         .input_label_cols
         .first()
@@ -54,6 +64,7 @@ async fn train_version(
     let query = query.to_string();
     let trained = tokio::task::spawn_blocking(move || {
         let request = TrainRequest {
+            progress,
             name: request_name,
             options,
             source_query: Some(query),
@@ -170,6 +181,7 @@ async fn tick(engine: &Engine, name: &str, follow: &mut Follow) -> Result<Option
         &query,
         warm,
         progressive,
+        None,
     )
     .await?;
     // The model may have been dropped or replaced while this one trained.

@@ -60,8 +60,12 @@ impl TrainingData {
     }
 }
 
+/// Where training reports its progress (the client's NOTICE messages).
+pub type Progress = std::sync::Arc<dyn Fn(String) + Send + Sync>;
+
 /// What to train: a new model, or the next version of one (warm start).
 pub struct TrainRequest<'a> {
+    pub progress: Option<Progress>,
     pub name: String,
     pub options: ModelOptions,
     pub source_query: Option<String>,
@@ -206,6 +210,18 @@ pub fn train(request: TrainRequest, data: TrainingData) -> Result<ModelVersion> 
         }
     }
 
+    let say = |text: String| {
+        if let Some(p) = &request.progress {
+            p(text)
+        }
+    };
+    say(format!(
+        "training {} {} on {} rows with {} features",
+        options.model_type.name(),
+        request.name,
+        kept.len(),
+        data.feature_names.len()
+    ));
     let prepared = Prepared {
         names: &data.feature_names,
         features,
@@ -229,6 +245,12 @@ pub fn train(request: TrainRequest, data: TrainingData) -> Result<ModelVersion> 
                 .get(if k > 0 { "roc_auc" } else { "r2_score" })
                 .filter(|s| s.is_finite())
                 .unwrap_or(f64::NEG_INFINITY);
+            say(format!(
+                "trial {}/{}: {} scored {score:.4}",
+                i + 1,
+                grid.len(),
+                serde_json::Value::Object(point.clone())
+            ));
             if best.is_none_or(|(b, _)| score > b) {
                 best = Some((score, i));
             }

@@ -192,6 +192,7 @@ impl Accumulator for TrainAccumulator {
             features: columns,
         };
         let request = TrainRequest {
+            progress: None,
             name: self.model.clone(),
             options: self.options.clone(),
             source_query: None,

@@ -62,7 +62,7 @@ impl Cancellable {
         for piece in pieces {
             let result = match extensions::recognise(&piece) {
                 Ok(Some(ext)) => {
-                    extensions::execute(&self.engine, ext, client, &Format::UnifiedText)
+                    extensions::execute(&self.engine, ext, &mut *client, &Format::UnifiedText)
                         .await
                         .map(|r| vec![r])
                 }
@@ -172,7 +172,7 @@ impl ExtendedQueryHandler for Cancellable {
         if let (sql, None) = &portal.statement.statement
             && let Some(ext) = extensions::recognise(sql)?
         {
-            return extensions::execute(&self.engine, ext, client, &portal.result_column_format)
+            return extensions::execute(&self.engine, ext, &mut *client, &portal.result_column_format)
                 .await;
         }
         let response =

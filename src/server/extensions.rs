@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::{Sink, SinkExt};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use datafusion_postgres::Parser;
@@ -21,11 +22,12 @@ use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldInfo, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
 use pgwire::types::format::FormatOptions;
 
 use super::errors::{brook_to_pgwire, classify, to_pgwire};
 use crate::engine::Engine;
-use crate::sql::{self, Extension, ExtensionOutcome};
+use crate::sql::{self, Extension, ExtensionOutcome, Notices};
 
 /// datafusion-postgres' prepared-statement type: the SQL text and, for
 /// ordinary SQL, its parsed statement and plan. Brook's statements are
@@ -44,17 +46,31 @@ pub fn recognise(sql: &str) -> PgWireResult<Option<Extension>> {
     sql::parse_extension(sql).map_err(parse_error)
 }
 
-/// Run a Brook statement and encode its answer.
-pub async fn execute<C: ClientInfo>(
+/// Run a Brook statement and encode its answer. Progress the statement
+/// reports (a model training) reaches the client as NOTICE messages while it runs.
+pub async fn execute<C>(
     engine: &Arc<Engine>,
     ext: Extension,
-    client: &C,
+    client: &mut C,
     format: &Format,
-) -> PgWireResult<Response> {
-    match sql::execute_extension(engine, ext)
-        .await
-        .map_err(brook_to_pgwire)?
-    {
+) -> PgWireResult<Response>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let (notices, mut progress) = Notices::channel();
+    let statement = sql::execute_extension(engine, ext, notices);
+    tokio::pin!(statement);
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut statement => break outcome,
+            Some(text) = progress.recv() => notice(client, text).await?,
+        }
+    };
+    while let Ok(text) = progress.try_recv() {
+        notice(client, text).await?;
+    }
+    match outcome.map_err(brook_to_pgwire)? {
         ExtensionOutcome::Done { tag, rows } => {
             let mut t = Tag::new(tag);
             if let Some(rows) = rows {
@@ -69,6 +85,18 @@ pub async fn execute<C: ClientInfo>(
             ))
         }
     }
+}
+
+async fn notice<C>(client: &mut C, text: String) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let info = ErrorInfo::new("NOTICE".to_string(), "00000".to_string(), text);
+    client
+        .send(PgWireBackendMessage::NoticeResponse(info.into()))
+        .await?;
+    Ok(())
 }
 
 /// The error a statement of a multi-statement query ends the query with.

@@ -149,13 +149,40 @@ fn retry_schema() -> SchemaRef {
     ))
 }
 
+/// Where a long statement reports progress: the client's NOTICE messages.
+#[derive(Clone, Default)]
+pub struct Notices(Option<tokio::sync::mpsc::UnboundedSender<String>>);
+
+impl Notices {
+    /// A sender for the statement and the receiver the protocol layer drains.
+    pub fn channel() -> (Self, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Self(Some(tx)), rx)
+    }
+
+    /// Nowhere (statements run outside a session).
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    pub fn send(&self, text: impl Into<String>) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(text.into());
+        }
+    }
+}
+
 /// Execute one of Brook's own statements.
-pub async fn execute_extension(engine: &Arc<Engine>, ext: Extension) -> Result<ExtensionOutcome> {
+pub async fn execute_extension(
+    engine: &Arc<Engine>,
+    ext: Extension,
+    notices: Notices,
+) -> Result<ExtensionOutcome> {
     let done = |tag| ExtensionOutcome::Done { tag, rows: None };
     let statement = match ext {
         Extension::Pipeline(statement) => statement,
         Extension::Model(statement) => {
-            return Ok(match model::execute(engine, statement).await? {
+            return Ok(match model::execute(engine, statement, notices).await? {
                 model::ModelOutcome::Done(tag) => done(tag),
                 model::ModelOutcome::Rows(df) => ExtensionOutcome::Rows(df),
             });

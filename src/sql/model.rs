@@ -173,8 +173,16 @@ pub enum ModelOutcome {
     Rows(datafusion::prelude::DataFrame),
 }
 
-pub async fn execute(engine: &Arc<Engine>, statement: ModelStatement) -> Result<ModelOutcome> {
+pub async fn execute(
+    engine: &Arc<Engine>,
+    statement: ModelStatement,
+    notices: super::Notices,
+) -> Result<ModelOutcome> {
     let models = &engine.models;
+    let progress: crate::ml::train::Progress = {
+        let notices = notices.clone();
+        Arc::new(move |text| notices.send(text))
+    };
     match statement {
         ModelStatement::Create {
             name,
@@ -198,6 +206,7 @@ pub async fn execute(engine: &Arc<Engine>, statement: ModelStatement) -> Result<
                 &name,
                 options,
                 &query,
+                Some(progress.clone()),
             )
             .await?;
             models.set_refresher(&name, None);
@@ -206,6 +215,7 @@ pub async fn execute(engine: &Arc<Engine>, statement: ModelStatement) -> Result<
             }
             let published = models.registry.publish(trained)?;
             tracing::info!(summary = %crate::ml::summary(&published), "model created");
+            notices.send(crate::ml::report(&published));
             if incremental {
                 let task = refresh::spawn(engine.clone(), name.clone());
                 models.set_refresher(&name, Some(task));
@@ -220,10 +230,16 @@ pub async fn execute(engine: &Arc<Engine>, statement: ModelStatement) -> Result<
                 ))
                 .into());
             };
-            let trained =
-                refresh::train_from_query_unpublished(engine, &name, current.options.clone(), &query)
-                    .await?;
-            models.registry.publish(trained)?;
+            let trained = refresh::train_from_query_unpublished(
+                engine,
+                &name,
+                current.options.clone(),
+                &query,
+                Some(progress.clone()),
+            )
+            .await?;
+            let published = models.registry.publish(trained)?;
+            notices.send(crate::ml::report(&published));
             Ok(ModelOutcome::Done("REFRESH MODEL"))
         }
         ModelStatement::Drop { name, if_exists } => {

@@ -345,3 +345,26 @@ async fn metrics_agree_with_scikit_learn() {
         brook.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn training_reports_progress_as_notices_in_psql() {
+    let brook = Brook::start();
+    let client = brook.client().await;
+    seed_table(&client, "data", 200, 0).await;
+    let (out, err, ok) = brook.psql(&[
+        "-c",
+        "CREATE MODEL m OPTIONS (model_type = 'decision_tree', input_label_cols = ['label'], \
+         num_folds = 2, hparam_tuning = '{\"max_depth\": [2, 4]}') AS SELECT a, b, kind, label FROM data",
+    ]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("CREATE MODEL"), "{out}");
+    for expected in [
+        "NOTICE:  read 200 rows",
+        "NOTICE:  training decision_tree m on 200 rows with 3 features",
+        "NOTICE:  trial 1/2: {\"max_depth\":2} scored",
+        "NOTICE:  trial 2/2: {\"max_depth\":4} scored",
+        "NOTICE:  model m version 1: trained on 160 rows",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+}
