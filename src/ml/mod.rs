@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod estimator;
+pub mod feature_functions;
 pub mod labels;
 pub mod metrics;
 pub mod model;
@@ -50,7 +51,10 @@ impl Models {
     /// Make TRAIN, PREDICT, PREDICT_PROBA, MODEL_VERSION and the table
     /// functions callable from SQL.
     pub fn register(&self, ctx: &SessionContext) {
-        for f in predict::functions(&self.registry) {
+        for f in predict::functions(&self.registry)
+            .into_iter()
+            .chain(feature_functions::functions())
+        {
             ctx.register_udf(f);
         }
         ctx.register_udaf(train_aggregate::aggregate(&self.registry));
