@@ -18,7 +18,10 @@ use super::tree::FlatTree;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Estimator {
     /// Binary logistic regression: P(class 1) = σ(x·w + b).
-    Logistic { weights: Vec<f64>, intercept: f64 },
+    Logistic {
+        weights: Vec<f64>,
+        intercept: f64,
+    },
     /// Multinomial logistic regression: softmax over `x·W + b` (W: features × classes).
     Softmax {
         weights: Array2<f64>,
@@ -146,7 +149,9 @@ impl Estimator {
                     .max_depth(Some(options.max_depth))
                     .fit(&data)
                     .map_err(failed)?;
-                Ok(Estimator::Tree(FlatTree::from_linfa(&tree, x, codes, count)))
+                Ok(Estimator::Tree(FlatTree::from_linfa(
+                    &tree, x, codes, count,
+                )))
             }
             (ModelType::RandomForest, Target::Classes { codes, count }) => {
                 let data = Dataset::new(x_owned, Array1::from(codes.to_vec()));
@@ -260,7 +265,8 @@ impl Estimator {
     pub fn weights(&self, columns: &[String], classes: &[String]) -> Vec<(String, String, f64)> {
         let mut out = vec![];
         match self {
-            Estimator::Logistic { weights, intercept } | Estimator::Linear { weights, intercept } => {
+            Estimator::Logistic { weights, intercept }
+            | Estimator::Linear { weights, intercept } => {
                 let class = classes.last().cloned().unwrap_or_default();
                 for (c, w) in columns.iter().zip(weights) {
                     out.push((c.clone(), class.clone(), *w));
@@ -283,7 +289,10 @@ impl Estimator {
                     out.push((c.clone(), String::new(), *w));
                 }
             }
-            Estimator::Forest { trees, columns: cols } => {
+            Estimator::Forest {
+                trees,
+                columns: cols,
+            } => {
                 let mut total = vec![0.0; columns.len()];
                 for (tree, cols) in trees.iter().zip(cols) {
                     for (i, w) in cols.iter().zip(&tree.importance) {

@@ -36,7 +36,9 @@ fn edges(value: &ColumnarValue) -> DfResult<Vec<f64>> {
         ScalarValue::List(list) if !list.is_empty() => list.value(0),
         ScalarValue::LargeList(list) if !list.is_empty() => list.value(0),
         ScalarValue::FixedSizeList(list) if !list.is_empty() => list.value(0),
-        _ => return exec_err!("ML_BUCKETIZE's edges must be a constant array, as ARRAY[0, 10, 20]"),
+        _ => {
+            return exec_err!("ML_BUCKETIZE's edges must be a constant array, as ARRAY[0, 10, 20]");
+        }
     };
     let floats = cast(&list, &DataType::Float64)?;
     let mut edges: Vec<f64> = floats
@@ -61,14 +63,19 @@ impl ScalarUDFImpl for Bucketize {
 
     fn return_type(&self, args: &[DataType]) -> DfResult<DataType> {
         if args.len() != 2 || !(args[0].is_numeric() || args[0] == DataType::Null) {
-            return plan_err!("ML_BUCKETIZE takes a number and an array of edges: ML_BUCKETIZE(x, ARRAY[0, 10, 20])");
+            return plan_err!(
+                "ML_BUCKETIZE takes a number and an array of edges: ML_BUCKETIZE(x, ARRAY[0, 10, 20])"
+            );
         }
         Ok(DataType::Utf8)
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let edges = edges(&args.args[1])?;
-        let values = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Float64)?;
+        let values = cast(
+            &args.args[0].to_array(args.number_rows)?,
+            &DataType::Float64,
+        )?;
         let values = values.as_primitive::<Float64Type>();
         let mut out = StringBuilder::with_capacity(values.len(), values.len() * 5);
         for v in values.iter() {

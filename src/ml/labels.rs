@@ -74,7 +74,8 @@ impl Classes {
             b.iter().map(|v| v.and_then(index)).collect()
         } else if dt.is_integer() {
             classes.kind = LabelKind::Integer;
-            let ints = cast(label, &DataType::Int64).map_err(|e| MlError::Training(e.to_string()))?;
+            let ints =
+                cast(label, &DataType::Int64).map_err(|e| MlError::Training(e.to_string()))?;
             let ints = ints.as_primitive::<Int64Type>();
             let mut values: Vec<i64> = ints.iter().flatten().collect();
             values.sort_unstable();
@@ -88,7 +89,8 @@ impl Classes {
             codes
         } else if dt.is_floating() || matches!(dt, DataType::Decimal128(..)) {
             classes.kind = LabelKind::Float;
-            let f = cast(label, &DataType::Float64).map_err(|e| MlError::Training(e.to_string()))?;
+            let f =
+                cast(label, &DataType::Float64).map_err(|e| MlError::Training(e.to_string()))?;
             let f = f.as_primitive::<Float64Type>();
             if f.iter().flatten().any(|v| !v.is_finite()) {
                 return Err(MlError::TrainingData(format!(

@@ -92,7 +92,11 @@ pub fn roc_auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
 }
 
 fn ratio(num: u64, den: u64) -> f64 {
-    if den == 0 { 0.0 } else { num as f64 / den as f64 }
+    if den == 0 {
+        0.0
+    } else {
+        num as f64 / den as f64
+    }
 }
 
 /// Classifier metrics of class probabilities `proba` against `actual` classes.
@@ -205,18 +209,21 @@ pub fn mean_over_folds(folds: &[Metrics]) -> Metrics {
         }
     }
     values.extend(stds);
-    let confusion = folds.first().and_then(|m| m.confusion.clone()).map(|mut total| {
-        for m in &folds[1..] {
-            if let Some(c) = &m.confusion {
-                for (row, other) in total.iter_mut().zip(c) {
-                    for (cell, o) in row.iter_mut().zip(other) {
-                        *cell += o;
+    let confusion = folds
+        .first()
+        .and_then(|m| m.confusion.clone())
+        .map(|mut total| {
+            for m in &folds[1..] {
+                if let Some(c) = &m.confusion {
+                    for (row, other) in total.iter_mut().zip(c) {
+                        for (cell, o) in row.iter_mut().zip(other) {
+                            *cell += o;
+                        }
                     }
                 }
             }
-        }
-        total
-    });
+            total
+        });
     Metrics {
         evaluated_on: "kfold".into(),
         rows: folds.iter().map(|m| m.rows).sum(),

@@ -65,9 +65,18 @@ impl Models {
                 "confusion_matrix",
                 Arc::new(table_functions::ConfusionMatrix(r.clone())),
             ),
-            ("feature_info", Arc::new(table_functions::FeatureInfo(r.clone()))),
-            ("model_weights", Arc::new(table_functions::ModelWeights(r.clone()))),
-            ("feature_drift", Arc::new(table_functions::FeatureDrift(r.clone()))),
+            (
+                "feature_info",
+                Arc::new(table_functions::FeatureInfo(r.clone())),
+            ),
+            (
+                "model_weights",
+                Arc::new(table_functions::ModelWeights(r.clone())),
+            ),
+            (
+                "feature_drift",
+                Arc::new(table_functions::FeatureDrift(r.clone())),
+            ),
             ("ml_trials", Arc::new(table_functions::Trials(r.clone()))),
         ];
         for (name, function) in tables {

@@ -365,12 +365,16 @@ impl ModelOptions {
 fn grid_points(grid: &Value) -> Result<Vec<Map<String, Value>>> {
     let Value::Object(axes) = grid else {
         return Err(MlError::InvalidOption(
-            "hparam_tuning must be a JSON object of option lists, as '{\"l2_reg\": [0, 0.1]}'".into(),
+            "hparam_tuning must be a JSON object of option lists, as '{\"l2_reg\": [0, 0.1]}'"
+                .into(),
         ));
     };
     let mut points = vec![Map::new()];
     for (key, values) in axes {
-        if matches!(key.as_str(), "hparam_tuning" | "model_type" | "input_label_cols" | "refresh") {
+        if matches!(
+            key.as_str(),
+            "hparam_tuning" | "model_type" | "input_label_cols" | "refresh"
+        ) {
             return Err(MlError::InvalidOption(format!(
                 "hparam_tuning cannot vary \"{key}\""
             )));

@@ -64,7 +64,11 @@ fn model_argument(
 }
 
 /// Check the feature arguments against the model's features.
-fn check_features(function: &str, model: &ModelVersion, types: &[&DataType]) -> Result<(), MlError> {
+fn check_features(
+    function: &str,
+    model: &ModelVersion,
+    types: &[&DataType],
+) -> Result<(), MlError> {
     let features = &model.preprocessor.features;
     if types.len() != features.len() {
         return Err(MlError::Arguments(format!(
@@ -139,7 +143,11 @@ impl ScalarUDFImpl for Predict {
         )?;
         let types: Vec<&DataType> = args.arg_fields[1..].iter().map(|f| f.data_type()).collect();
         check_features(&function, &model, &types)?;
-        Ok(Arc::new(Field::new(self.name(), self.output_type(&model)?, true)))
+        Ok(Arc::new(Field::new(
+            self.name(),
+            self.output_type(&model)?,
+            true,
+        )))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {

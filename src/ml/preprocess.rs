@@ -170,7 +170,9 @@ impl Feature {
                         (lo.min(*v), hi.max(*v))
                     });
                 let sorted = sampled_sorted(&values);
-                let edges: Vec<f64> = (1..10).map(|i| quantile(&sorted, i as f64 / 10.0)).collect();
+                let edges: Vec<f64> = (1..10)
+                    .map(|i| quantile(&sorted, i as f64 / 10.0))
+                    .collect();
                 let mut counts = [0u64; 10];
                 for v in &values {
                     counts[bin_of(&edges, *v)] += 1;
@@ -263,9 +265,9 @@ impl Feature {
                 .iter()
                 .map(|v| format!("{}={v}", self.name))
                 .collect(),
-            Encoding::Hashed { buckets } => {
-                (0..*buckets).map(|b| format!("{}#{b}", self.name)).collect()
-            }
+            Encoding::Hashed { buckets } => (0..*buckets)
+                .map(|b| format!("{}#{b}", self.name))
+                .collect(),
         }
     }
 

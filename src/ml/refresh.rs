@@ -32,7 +32,16 @@ pub async fn train_from_query_unpublished(
     query: &str,
     progress: Option<Progress>,
 ) -> Result<ModelVersion> {
-    train_version(engine, name, options, query, None, Progressive::default(), progress).await
+    train_version(
+        engine,
+        name,
+        options,
+        query,
+        None,
+        Progressive::default(),
+        progress,
+    )
+    .await
 }
 
 /// Train a version of `name` on `query`'s rows, off the async runtime.
@@ -130,7 +139,11 @@ struct Follow {
 }
 
 /// One tick: learn what arrived. Returns the new version, if one was published.
-async fn tick(engine: &Engine, name: &str, follow: &mut Follow) -> Result<Option<Arc<ModelVersion>>> {
+async fn tick(
+    engine: &Engine,
+    name: &str,
+    follow: &mut Follow,
+) -> Result<Option<Arc<ModelVersion>>> {
     let current = engine.models.registry.resolve(name)?;
     let Some(query) = current.source_query.clone() else {
         return Ok(None);
@@ -152,7 +165,9 @@ async fn tick(engine: &Engine, name: &str, follow: &mut Follow) -> Result<Option
             continue;
         }
         let new_rows = match (since, tables.len()) {
-            (Some(since), 1) => source::run_over_new_rows(engine, &query, table_name, table, since).await?,
+            (Some(since), 1) => {
+                source::run_over_new_rows(engine, &query, table_name, table, since).await?
+            }
             _ => None,
         };
         match new_rows {
@@ -208,9 +223,13 @@ pub fn spawn(engine: Arc<Engine>, name: String) -> tokio::task::JoinHandle<()> {
             };
             tokio::time::sleep(Duration::from_millis(interval)).await;
             match tick(&engine, &name, &mut follow).await {
-                Ok(Some(v)) => tracing::info!(model = %name, version = v.version, "incremental refresh"),
+                Ok(Some(v)) => {
+                    tracing::info!(model = %name, version = v.version, "incremental refresh")
+                }
                 Ok(None) => {}
-                Err(e) => tracing::warn!(model = %name, error = %e, "incremental refresh failed; retrying next interval"),
+                Err(e) => {
+                    tracing::warn!(model = %name, error = %e, "incremental refresh failed; retrying next interval")
+                }
             }
         }
     })

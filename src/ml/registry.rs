@@ -57,9 +57,7 @@ pub fn normalize(name: &str) -> String {
 pub fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !name.starts_with(|c: char| c.is_ascii_digit());
     if ok {
         Ok(())
@@ -199,7 +197,9 @@ impl Registry {
         }
         let dir = self.dir.join(&name);
         // Rename first so a crash mid-delete never leaves a half model behind.
-        let doomed = self.dir.join(format!(".dropped-{name}-{}", std::process::id()));
+        let doomed = self
+            .dir
+            .join(format!(".dropped-{name}-{}", std::process::id()));
         if std::fs::rename(&dir, &doomed).is_ok() {
             std::fs::remove_dir_all(&doomed).map_err(storage)?;
         }

@@ -22,10 +22,7 @@ use crate::storage::table::DurableTable;
 
 fn qualified(reference: &TableReference) -> QualifiedName {
     QualifiedName {
-        schema: reference
-            .schema()
-            .unwrap_or(DEFAULT_SCHEMA)
-            .to_string(),
+        schema: reference.schema().unwrap_or(DEFAULT_SCHEMA).to_string(),
         name: reference.table().to_string(),
     }
 }
@@ -51,7 +48,10 @@ pub fn durable_tables(engine: &Engine, plan: &LogicalPlan) -> Vec<(QualifiedName
 /// pipelines that load `tables`, as they stand when the rows are read. A
 /// pipeline commits its rows and offsets together, so these name the last
 /// message a model version can have seen.
-fn pipeline_offsets(engine: &Engine, tables: &[(QualifiedName, DurableTable)]) -> Vec<(String, i64)> {
+fn pipeline_offsets(
+    engine: &Engine,
+    tables: &[(QualifiedName, DurableTable)],
+) -> Vec<(String, i64)> {
     let listing = engine.pipelines.listing();
     let Ok(listing) = listing.read() else {
         return vec![];

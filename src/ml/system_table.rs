@@ -59,7 +59,9 @@ pub fn models(registry: Arc<Registry>) -> SystemTable {
                 out.clone(),
                 vec![
                     text(&|m| m.name.clone()),
-                    Arc::new(Int64Array::from_iter_values(all.iter().map(|m| m.version as i64))),
+                    Arc::new(Int64Array::from_iter_values(
+                        all.iter().map(|m| m.version as i64),
+                    )),
                     text(&|m| m.model_type().name().to_string()),
                     text(&|m| m.label.clone()),
                     text(&|m| m.feature_names().join(", ")),
@@ -68,11 +70,15 @@ pub fn models(registry: Arc<Registry>) -> SystemTable {
                     )),
                     text(&|m| m.metrics.to_json()),
                     Arc::new(
-                        TimestampMicrosecondArray::from_iter_values(all.iter().map(|m| m.created_at))
-                            .with_timezone("UTC"),
+                        TimestampMicrosecondArray::from_iter_values(
+                            all.iter().map(|m| m.created_at),
+                        )
+                        .with_timezone("UTC"),
                     ),
                     Arc::new(StringArray::from(
-                        all.iter().map(|m| m.source_query.clone()).collect::<Vec<_>>(),
+                        all.iter()
+                            .map(|m| m.source_query.clone())
+                            .collect::<Vec<_>>(),
                     )),
                     text(&|m| {
                         match m.options.refresh {
@@ -82,7 +88,9 @@ pub fn models(registry: Arc<Registry>) -> SystemTable {
                         .to_string()
                     }),
                     Arc::new(Float64Array::from(
-                        all.iter().map(|m| m.progressive.score()).collect::<Vec<_>>(),
+                        all.iter()
+                            .map(|m| m.progressive.score())
+                            .collect::<Vec<_>>(),
                     )),
                     Arc::new(Float64Array::from_iter_values(
                         all.iter().map(|m| m.training_seconds),

@@ -39,7 +39,9 @@ struct LazyTable {
 
 impl fmt::Debug for LazyTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LazyTable").field("schema", &self.schema).finish()
+        f.debug_struct("LazyTable")
+            .field("schema", &self.schema)
+            .finish()
     }
 }
 
@@ -79,7 +81,10 @@ impl TableProvider for LazyTable {
 /// The string constants a table function was called with.
 fn text_args(function: &str, exprs: &[Expr], min: usize, max: usize) -> DfResult<Vec<String>> {
     if exprs.len() < min || exprs.len() > max {
-        return plan_err!("{function} takes {min} to {max} string arguments, not {}", exprs.len());
+        return plan_err!(
+            "{function} takes {min} to {max} string arguments, not {}",
+            exprs.len()
+        );
     }
     exprs
         .iter()
@@ -157,7 +162,10 @@ fn evaluate_rows(model: &ModelVersion, rows: &RecordBatch) -> Result<Metrics, Ml
             let codes = classes.codes(&label)?;
             let keep: Vec<usize> = (0..codes.len()).filter(|i| codes[*i].is_some()).collect();
             let p = p.select(ndarray::Axis(0), &keep);
-            let actual: Vec<usize> = keep.iter().filter_map(|i| codes[*i].map(|c| c as usize)).collect();
+            let actual: Vec<usize> = keep
+                .iter()
+                .filter_map(|i| codes[*i].map(|c| c as usize))
+                .collect();
             Ok(metrics::classification(&p, &actual, "query"))
         }
         (Scores::Values(v), _) => {
@@ -253,7 +261,10 @@ impl TableFunctionImpl for Evaluate {
                     columns.push(Arc::new(Float64Array::from(vec![m.get(name)])));
                 }
                 if spread {
-                    for name in metric_names(classifier).iter().filter(|n| **n != "threshold") {
+                    for name in metric_names(classifier)
+                        .iter()
+                        .filter(|n| **n != "threshold")
+                    {
                         columns.push(Arc::new(Float64Array::from(vec![
                             m.get(&format!("{name}_std")),
                         ])));
@@ -312,12 +323,17 @@ impl TableFunctionImpl for ConfusionMatrix {
                 };
                 let matrix = m.confusion.unwrap_or_default();
                 if matrix.len() != names.len() {
-                    return plan_err!("model \"{reference}\" changed its classes; run the query again");
+                    return plan_err!(
+                        "model \"{reference}\" changed its classes; run the query again"
+                    );
                 }
                 let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(names.clone()))];
                 for predicted in 0..names.len() {
                     columns.push(Arc::new(Int64Array::from(
-                        matrix.iter().map(|row| row[predicted] as i64).collect::<Vec<_>>(),
+                        matrix
+                            .iter()
+                            .map(|row| row[predicted] as i64)
+                            .collect::<Vec<_>>(),
                     )));
                 }
                 batch(&schema, columns)
@@ -352,41 +368,55 @@ impl TableFunctionImpl for FeatureInfo {
         let reference = args[0].clone();
         let out_schema = schema.clone();
         let rows: Rows = Arc::new(move |_state| {
-            let result = registry.resolve(&reference).map_err(Into::into).and_then(|model| {
-                let f = &model.preprocessor.features;
-                let encoding = |e: &Encoding| match e {
-                    Encoding::Numeric { .. } => "scaled",
-                    Encoding::OneHot { .. } => "one_hot",
-                    Encoding::Hashed { .. } => "hashed",
-                };
-                let stat = |g: &dyn Fn(&super::preprocess::FeatureStats) -> Option<f64>| {
-                    Arc::new(Float64Array::from(f.iter().map(|x| g(&x.stats)).collect::<Vec<_>>()))
-                        as ArrayRef
-                };
-                batch(
-                    &out_schema,
-                    vec![
-                        Arc::new(StringArray::from_iter_values(f.iter().map(|x| x.name.as_str()))),
-                        Arc::new(StringArray::from_iter_values(f.iter().map(|x| x.sql_type.as_str()))),
-                        Arc::new(StringArray::from_iter_values(f.iter().map(|x| encoding(&x.encoding)))),
-                        Arc::new(Int64Array::from_iter_values(f.iter().map(|x| x.width() as i64))),
-                        stat(&|s| s.min),
-                        stat(&|s| s.max),
-                        stat(&|s| s.mean),
-                        stat(&|s| s.median),
-                        stat(&|s| s.stddev),
-                        Arc::new(Int64Array::from(
-                            f.iter()
-                                .map(|x| match x.encoding {
-                                    Encoding::Numeric { .. } => None,
-                                    _ => Some(x.stats.distinct as i64),
-                                })
-                                .collect::<Vec<_>>(),
-                        )),
-                        Arc::new(Int64Array::from_iter_values(f.iter().map(|x| x.stats.nulls as i64))),
-                    ],
-                )
-            });
+            let result = registry
+                .resolve(&reference)
+                .map_err(Into::into)
+                .and_then(|model| {
+                    let f = &model.preprocessor.features;
+                    let encoding = |e: &Encoding| match e {
+                        Encoding::Numeric { .. } => "scaled",
+                        Encoding::OneHot { .. } => "one_hot",
+                        Encoding::Hashed { .. } => "hashed",
+                    };
+                    let stat = |g: &dyn Fn(&super::preprocess::FeatureStats) -> Option<f64>| {
+                        Arc::new(Float64Array::from(
+                            f.iter().map(|x| g(&x.stats)).collect::<Vec<_>>(),
+                        )) as ArrayRef
+                    };
+                    batch(
+                        &out_schema,
+                        vec![
+                            Arc::new(StringArray::from_iter_values(
+                                f.iter().map(|x| x.name.as_str()),
+                            )),
+                            Arc::new(StringArray::from_iter_values(
+                                f.iter().map(|x| x.sql_type.as_str()),
+                            )),
+                            Arc::new(StringArray::from_iter_values(
+                                f.iter().map(|x| encoding(&x.encoding)),
+                            )),
+                            Arc::new(Int64Array::from_iter_values(
+                                f.iter().map(|x| x.width() as i64),
+                            )),
+                            stat(&|s| s.min),
+                            stat(&|s| s.max),
+                            stat(&|s| s.mean),
+                            stat(&|s| s.median),
+                            stat(&|s| s.stddev),
+                            Arc::new(Int64Array::from(
+                                f.iter()
+                                    .map(|x| match x.encoding {
+                                        Encoding::Numeric { .. } => None,
+                                        _ => Some(x.stats.distinct as i64),
+                                    })
+                                    .collect::<Vec<_>>(),
+                            )),
+                            Arc::new(Int64Array::from_iter_values(
+                                f.iter().map(|x| x.stats.nulls as i64),
+                            )),
+                        ],
+                    )
+                });
             Box::pin(async move { result })
         });
         Ok(Arc::new(LazyTable { schema, rows }))
@@ -417,20 +447,31 @@ impl TableFunctionImpl for ModelWeights {
         let reference = args[0].clone();
         let out_schema = schema.clone();
         let rows: Rows = Arc::new(move |_state| {
-            let result = registry.resolve(&reference).map_err(Into::into).and_then(|model| {
-                let classes = model.classes.as_ref().map(|c| c.names.clone()).unwrap_or_default();
-                let weights = model
-                    .estimator
-                    .weights(&model.preprocessor.column_names(), &classes);
-                batch(
-                    &out_schema,
-                    vec![
-                        Arc::new(StringArray::from_iter_values(weights.iter().map(|w| w.0.as_str()))),
-                        Arc::new(StringArray::from_iter_values(weights.iter().map(|w| w.1.as_str()))),
-                        Arc::new(Float64Array::from_iter_values(weights.iter().map(|w| w.2))),
-                    ],
-                )
-            });
+            let result = registry
+                .resolve(&reference)
+                .map_err(Into::into)
+                .and_then(|model| {
+                    let classes = model
+                        .classes
+                        .as_ref()
+                        .map(|c| c.names.clone())
+                        .unwrap_or_default();
+                    let weights = model
+                        .estimator
+                        .weights(&model.preprocessor.column_names(), &classes);
+                    batch(
+                        &out_schema,
+                        vec![
+                            Arc::new(StringArray::from_iter_values(
+                                weights.iter().map(|w| w.0.as_str()),
+                            )),
+                            Arc::new(StringArray::from_iter_values(
+                                weights.iter().map(|w| w.1.as_str()),
+                            )),
+                            Arc::new(Float64Array::from_iter_values(weights.iter().map(|w| w.2))),
+                        ],
+                    )
+                });
             Box::pin(async move { result })
         });
         Ok(Arc::new(LazyTable { schema, rows }))
@@ -456,21 +497,28 @@ impl TableFunctionImpl for Trials {
         let reference = args[0].clone();
         let out_schema = schema.clone();
         let rows: Rows = Arc::new(move |_state| {
-            let result = registry.resolve(&reference).map_err(Into::into).and_then(|model| {
-                let t = &model.trials;
-                batch(
-                    &out_schema,
-                    vec![
-                        Arc::new(Int64Array::from_iter_values(1..=t.len() as i64)),
-                        Arc::new(StringArray::from_iter_values(t.iter().map(|x| x.params.as_str()))),
-                        Arc::new(StringArray::from_iter_values(t.iter().map(|x| x.metric.as_str()))),
-                        Arc::new(Float64Array::from_iter_values(t.iter().map(|x| x.score))),
-                        Arc::new(datafusion::arrow::array::BooleanArray::from(
-                            t.iter().map(|x| x.best).collect::<Vec<_>>(),
-                        )),
-                    ],
-                )
-            });
+            let result = registry
+                .resolve(&reference)
+                .map_err(Into::into)
+                .and_then(|model| {
+                    let t = &model.trials;
+                    batch(
+                        &out_schema,
+                        vec![
+                            Arc::new(Int64Array::from_iter_values(1..=t.len() as i64)),
+                            Arc::new(StringArray::from_iter_values(
+                                t.iter().map(|x| x.params.as_str()),
+                            )),
+                            Arc::new(StringArray::from_iter_values(
+                                t.iter().map(|x| x.metric.as_str()),
+                            )),
+                            Arc::new(Float64Array::from_iter_values(t.iter().map(|x| x.score))),
+                            Arc::new(datafusion::arrow::array::BooleanArray::from(
+                                t.iter().map(|x| x.best).collect::<Vec<_>>(),
+                            )),
+                        ],
+                    )
+                });
             Box::pin(async move { result })
         });
         Ok(Arc::new(LazyTable { schema, rows }))
@@ -603,7 +651,12 @@ fn drift(model: &ModelVersion, rows: &RecordBatch, schema: &SchemaRef) -> DfResu
                 let (expected, actual): (Vec<f64>, Vec<f64>) = s
                     .categories
                     .iter()
-                    .map(|(k, e)| (*e, counts.get(k.as_str()).copied().unwrap_or(0.0) / present.max(1.0)))
+                    .map(|(k, e)| {
+                        (
+                            *e,
+                            counts.get(k.as_str()).copied().unwrap_or(0.0) / present.max(1.0),
+                        )
+                    })
                     .chain(std::iter::once((0.0, unseen_rows / present.max(1.0))))
                     .unzip();
                 let psi_value = (present > 0.0).then(|| psi(&expected, &actual));
@@ -614,7 +667,9 @@ fn drift(model: &ModelVersion, rows: &RecordBatch, schema: &SchemaRef) -> DfResu
         }
     }
     let col = |i: usize| -> ArrayRef {
-        Arc::new(Float64Array::from(stats.iter().map(|s| s[i]).collect::<Vec<_>>()))
+        Arc::new(Float64Array::from(
+            stats.iter().map(|s| s[i]).collect::<Vec<_>>(),
+        ))
     };
     batch(
         schema,

@@ -39,15 +39,14 @@ impl TrainingData {
         }
         let columns: Vec<SortColumn> = std::iter::once(&self.label)
             .chain(&self.features)
-            .filter(|c| {
-                !c.data_type().is_nested() && !matches!(c.data_type(), DataType::Null)
-            })
+            .filter(|c| !c.data_type().is_nested() && !matches!(c.data_type(), DataType::Null))
             .map(|c| SortColumn {
                 values: c.clone(),
                 options: None,
             })
             .collect();
-        let order = lexsort_to_indices(&columns, None).map_err(|e| MlError::Training(e.to_string()))?;
+        let order =
+            lexsort_to_indices(&columns, None).map_err(|e| MlError::Training(e.to_string()))?;
         let order: Vec<u32> = order.values().to_vec();
         let mut all = take_rows(&[self.label.clone()], &order)?;
         let label = all.remove(0);
@@ -346,8 +345,7 @@ impl Prepared<'_> {
         let estimator = if k > 0 {
             let fit_rows: Vec<u32> = if options.balanced || options.oversample_minority {
                 let local: Vec<u32> = (0..train_rows.len() as u32).collect();
-                let local_codes: Vec<u32> =
-                    train_rows.iter().map(|r| codes[*r as usize]).collect();
+                let local_codes: Vec<u32> = train_rows.iter().map(|r| codes[*r as usize]).collect();
                 balance(&local, &local_codes, k, options.seed)
             } else {
                 (0..train_rows.len() as u32).collect()
@@ -394,8 +392,10 @@ impl Prepared<'_> {
         let x_eval = preprocessor.transform(&eval_features, eval_rows.len())?;
         let metrics = match estimator.scores(x_eval.view(), k) {
             Scores::Classes(p) => {
-                let actual: Vec<usize> =
-                    eval_rows.iter().map(|r| codes[*r as usize] as usize).collect();
+                let actual: Vec<usize> = eval_rows
+                    .iter()
+                    .map(|r| codes[*r as usize] as usize)
+                    .collect();
                 metrics::classification(&p, &actual, evaluated_on)
             }
             Scores::Values(v) => {
@@ -434,12 +434,21 @@ impl Prepared<'_> {
 
 /// Each row's fold (stratified for classifiers: every class dealt round
 /// the folds in a seeded order).
-fn assign_folds(seed: u64, classes: Option<(&[u32], usize)>, rows: usize, folds: usize) -> Vec<usize> {
+fn assign_folds(
+    seed: u64,
+    classes: Option<(&[u32], usize)>,
+    rows: usize,
+    folds: usize,
+) -> Vec<usize> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let mut fold_of = vec![0usize; rows];
     let groups: Vec<Vec<u32>> = match classes {
         Some((codes, k)) => (0..k as u32)
-            .map(|c| (0..rows as u32).filter(|r| codes[*r as usize] == c).collect())
+            .map(|c| {
+                (0..rows as u32)
+                    .filter(|r| codes[*r as usize] == c)
+                    .collect()
+            })
             .collect(),
         None => vec![(0..rows as u32).collect()],
     };

@@ -13,7 +13,9 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::utils::SingleRowListArrayBuilder;
 use datafusion::common::{Result as DfResult, ScalarValue, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
+};
 use datafusion::physical_expr::expressions::Literal;
 
 use super::error::MlError;
@@ -67,7 +69,9 @@ fn constant_text(args: &AccumulatorArgs, i: usize, what: &str) -> DfResult<Strin
 /// A column's name as the user wrote it (`t.age` → `age`).
 fn column_name(field: &Field) -> String {
     let name = field.name();
-    name.rsplit_once('.').map_or(name.as_str(), |(_, n)| n).to_string()
+    name.rsplit_once('.')
+        .map_or(name.as_str(), |(_, n)| n)
+        .to_string()
 }
 
 impl AggregateUDFImpl for Train {

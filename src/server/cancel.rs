@@ -172,8 +172,13 @@ impl ExtendedQueryHandler for Cancellable {
         if let (sql, None) = &portal.statement.statement
             && let Some(ext) = extensions::recognise(sql)?
         {
-            return extensions::execute(&self.engine, ext, &mut *client, &portal.result_column_format)
-                .await;
+            return extensions::execute(
+                &self.engine,
+                ext,
+                &mut *client,
+                &portal.result_column_format,
+            )
+            .await;
         }
         let response =
             ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows).await?;

@@ -527,11 +527,12 @@ impl DurableTable {
         let schema = self.inner.schema.clone();
         let mut batches = vec![];
         for file in files {
-            let reader = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-                std::fs::File::open(&file)?,
-            )
-            .and_then(|b| b.build())
-            .map_err(|e| BrookError::Storage(format!("{}: {e}", file.display())))?;
+            let reader =
+                datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                    std::fs::File::open(&file)?,
+                )
+                .and_then(|b| b.build())
+                .map_err(|e| BrookError::Storage(format!("{}: {e}", file.display())))?;
             for batch in reader {
                 let batch = batch?;
                 let columns = schema
@@ -539,7 +540,11 @@ impl DurableTable {
                     .iter()
                     .map(|f| {
                         let column = batch.column_by_name(f.name()).ok_or_else(|| {
-                            BrookError::Storage(format!("{}: no column {}", file.display(), f.name()))
+                            BrookError::Storage(format!(
+                                "{}: no column {}",
+                                file.display(),
+                                f.name()
+                            ))
                         })?;
                         Ok(datafusion::arrow::compute::cast(column, f.data_type())?)
                     })

@@ -169,7 +169,11 @@ async fn incremental_refresh_learns_new_rows_and_scores_them_first() {
     seed_table(&client, "data", 300, 300).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while current_version(&client, "live").await < 2 {
-        assert!(Instant::now() < deadline, "no refresh; log: {}", brook.log());
+        assert!(
+            Instant::now() < deadline,
+            "no refresh; log: {}",
+            brook.log()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let second = weights(&client).await;
@@ -197,7 +201,11 @@ async fn incremental_refresh_learns_new_rows_and_scores_them_first() {
     seed_table(&client, "data", 200, 600).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while current_version(&client, "live").await <= version {
-        assert!(Instant::now() < deadline, "no refresh after restart; log: {}", brook.log());
+        assert!(
+            Instant::now() < deadline,
+            "no refresh after restart; log: {}",
+            brook.log()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -228,7 +236,10 @@ async fn training_leaves_other_sessions_answering() {
     let other = brook.client().await;
     let one: i64 = other.query_one("SELECT 1", &[]).await.unwrap().get(0);
     assert_eq!(one, 1);
-    assert!(!training.is_finished(), "the training finished too soon to show anything");
+    assert!(
+        !training.is_finished(),
+        "the training finished too soon to show anything"
+    );
     training.await.unwrap().unwrap();
     assert_eq!(current_version(&other, "slow").await, 1);
 }
