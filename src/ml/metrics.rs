@@ -99,6 +99,9 @@ fn ratio(num: u64, den: u64) -> f64 {
     }
 }
 
+/// One class against the rest: precision, recall, F1 and ROC AUC.
+type ClassScores = (f64, f64, f64, Option<f64>);
+
 /// Classifier metrics of class probabilities `proba` against `actual` classes.
 pub fn classification(proba: &Array2<f64>, actual: &[usize], evaluated_on: &str) -> Metrics {
     let k = proba.ncols();
@@ -128,14 +131,12 @@ pub fn classification(proba: &Array2<f64>, actual: &[usize], evaluated_on: &str)
         per_class(1)
     } else {
         let all: Vec<_> = (0..k).map(per_class).collect();
-        let mean = |f: &dyn Fn(&(f64, f64, f64, Option<f64>)) -> f64| {
-            all.iter().map(f).sum::<f64>() / k as f64
-        };
+        let mean = |f: fn(&ClassScores) -> f64| all.iter().map(f).sum::<f64>() / k as f64;
         let aucs: Vec<f64> = all.iter().filter_map(|c| c.3).collect();
         (
-            mean(&|c| c.0),
-            mean(&|c| c.1),
-            mean(&|c| c.2),
+            mean(|c| c.0),
+            mean(|c| c.1),
+            mean(|c| c.2),
             (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64),
         )
     };

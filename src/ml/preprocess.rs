@@ -417,7 +417,13 @@ mod tests {
     #[test]
     fn numbers_are_imputed_and_standardized() {
         let col: ArrayRef = Arc::new(Float64Array::from(vec![Some(1.0), None, Some(3.0)]));
-        let p = Preprocessor::fit(&["x".into()], &[col.clone()], Scaler::Standard, 10).unwrap();
+        let p = Preprocessor::fit(
+            &["x".into()],
+            std::slice::from_ref(&col),
+            Scaler::Standard,
+            10,
+        )
+        .unwrap();
         let m = p.transform(&[col], 3).unwrap();
         assert_eq!(m.column(0).to_vec(), vec![-1.0, 0.0, 1.0]);
         let m = p.transform(&[nulls(2)], 2).unwrap();
@@ -440,7 +446,13 @@ mod tests {
     fn large_vocabularies_are_hashed() {
         let values: Vec<String> = (0..50).map(|i| format!("v{i}")).collect();
         let col: ArrayRef = Arc::new(StringArray::from(values));
-        let p = Preprocessor::fit(&["t".into()], &[col.clone()], Scaler::Standard, 8).unwrap();
+        let p = Preprocessor::fit(
+            &["t".into()],
+            std::slice::from_ref(&col),
+            Scaler::Standard,
+            8,
+        )
+        .unwrap();
         assert_eq!(p.width(), 8);
         let m = p.transform(&[col], 50).unwrap();
         assert!(m.rows().into_iter().all(|r| r.sum() == 1.0));

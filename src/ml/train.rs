@@ -48,7 +48,7 @@ impl TrainingData {
         let order =
             lexsort_to_indices(&columns, None).map_err(|e| MlError::Training(e.to_string()))?;
         let order: Vec<u32> = order.values().to_vec();
-        let mut all = take_rows(&[self.label.clone()], &order)?;
+        let mut all = take_rows(std::slice::from_ref(&self.label), &order)?;
         let label = all.remove(0);
         let features = take_rows(&self.features, &order)?;
         Ok(Self {
