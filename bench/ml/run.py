@@ -203,13 +203,18 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--brook", help="a brook binary to use instead of building the release one")
     args = ap.parse_args()
-    target = Path(subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=ROOT,
-                                 capture_output=True, text=True, check=True).stdout.split('"target_directory":"')[1].split('"')[0])
-    subprocess.run(["cargo", "build", "--release", "--bin", "brook"], cwd=ROOT, check=True)
+    if args.brook:
+        brook_bin = Path(args.brook)
+    else:
+        target = Path(subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=ROOT,
+                                     capture_output=True, text=True, check=True).stdout.split('"target_directory":"')[1].split('"')[0])
+        subprocess.run(["cargo", "build", "--release", "--bin", "brook"], cwd=ROOT, check=True)
+        brook_bin = target / "release" / "brook"
     work = Path(tempfile.mkdtemp(prefix="brook-bench-ml-"))
     port = free_port()
-    brook = subprocess.Popen([str(target / "release" / "brook"), "serve", "--listen", f"127.0.0.1:{port}",
+    brook = subprocess.Popen([str(brook_bin), "serve", "--listen", f"127.0.0.1:{port}",
                               "--data-dir", str(work / "data")], stdout=subprocess.DEVNULL,
                              stderr=open(work / "brook.log", "w"))
     try:
