@@ -53,7 +53,8 @@ pub enum Target<'a> {
     Values(&'a [f64]),
 }
 
-fn sigmoid(z: f64) -> f64 {
+/// The logistic function, without overflow for large |z|.
+pub fn sigmoid(z: f64) -> f64 {
     if z >= 0.0 {
         1.0 / (1.0 + (-z).exp())
     } else {

@@ -8,7 +8,7 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use super::error::{MlError, Result};
-use super::estimator::{Estimator, Scores};
+use super::estimator::{Estimator, Scores, sigmoid};
 use super::labels::Classes;
 use super::metrics::{Metrics, predicted_classes};
 use super::options::{ModelOptions, ModelType};
@@ -91,8 +91,29 @@ impl ModelVersion {
 
     /// Preprocess `features` and score them.
     pub fn scores(&self, features: &[ArrayRef], rows: usize) -> Result<Scores> {
-        let x = self.preprocessor.transform(features, rows)?;
-        Ok(self.scores_of(&x))
+        match &self.estimator {
+            Estimator::Logistic { weights, intercept } => {
+                let z = self
+                    .preprocessor
+                    .linear_combination(features, rows, weights, *intercept)?;
+                let mut p = Array2::<f64>::zeros((rows, 2));
+                for (i, z) in z.into_iter().enumerate() {
+                    let pos = sigmoid(z);
+                    p[[i, 0]] = 1.0 - pos;
+                    p[[i, 1]] = pos;
+                }
+                Ok(Scores::Classes(p))
+            }
+            Estimator::Linear { weights, intercept } => Ok(Scores::Values(
+                self.preprocessor
+                    .linear_combination(features, rows, weights, *intercept)?
+                    .into(),
+            )),
+            _ => {
+                let x = self.preprocessor.transform(features, rows)?;
+                Ok(self.scores_of(&x))
+            }
+        }
     }
 
     pub fn scores_of(&self, x: &Array2<f64>) -> Scores {
@@ -111,6 +132,13 @@ impl ModelVersion {
     /// PREDICT_PROBA: the positive class's probability (two classes) or the
     /// predicted class's probability (more).
     pub fn predict_proba(&self, features: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
+        if let Estimator::Logistic { weights, intercept } = &self.estimator {
+            let mut z = self
+                .preprocessor
+                .linear_combination(features, rows, weights, *intercept)?;
+            z.iter_mut().for_each(|z| *z = sigmoid(*z));
+            return Ok(Arc::new(Float64Array::from(z)));
+        }
         match self.scores(features, rows)? {
             Scores::Classes(p) => {
                 let out: Vec<f64> = if p.ncols() == 2 {
