@@ -63,6 +63,15 @@ pub fn sigmoid(z: f64) -> f64 {
     }
 }
 
+/// L-BFGS stops when the gradient's norm falls below this. linfa's loss is a
+/// sum over rows, so its default (1e-4, absolute) asks a large training set
+/// for a precision no one needs and runs every iteration; scikit-learn
+/// applies its 1e-4 to the mean loss. Scaling by the row count asks the same
+/// of the sum.
+fn gradient_tolerance(rows: usize) -> f64 {
+    1e-4 * rows.max(1) as f64
+}
+
 /// The class linfa's binary logistic regression treats as positive: the
 /// more frequent one, or the first seen when both are as frequent.
 fn linfa_positive_class(codes: &[usize]) -> usize {
@@ -100,7 +109,8 @@ impl Estimator {
                 let data = Dataset::new(x_owned, y);
                 let mut params = LogisticRegression::default()
                     .alpha(options.l2_reg)
-                    .max_iterations(options.max_iterations);
+                    .max_iterations(options.max_iterations)
+                    .gradient_tolerance(gradient_tolerance(x.nrows()));
                 if let Some(Estimator::Logistic { weights, intercept }) = warm
                     && weights.len() == x.ncols()
                 {
@@ -120,6 +130,7 @@ impl Estimator {
                 let fitted = MultiLogisticRegression::default()
                     .alpha(options.l2_reg)
                     .max_iterations(options.max_iterations)
+                    .gradient_tolerance(gradient_tolerance(x.nrows()))
                     .fit(&data)
                     .map_err(failed)?;
                 // Put linfa's columns in Brook's class order (class k in column k).
