@@ -26,6 +26,23 @@ pub enum Encoding {
     Hashed { buckets: usize },
 }
 
+impl Encoding {
+    /// The encoded column (relative to the feature's first) a text value
+    /// sets to 1: its vocabulary position or its hash bucket. `None` for an
+    /// unseen value, and for numeric features.
+    fn column_of(&self, value: &str) -> Option<usize> {
+        match self {
+            Encoding::Numeric { .. } => None,
+            Encoding::OneHot { vocabulary } => {
+                vocabulary.binary_search_by(|w| w.as_str().cmp(value)).ok()
+            }
+            Encoding::Hashed { buckets } => {
+                Some((stable_hash(value.as_bytes()) % *buckets as u64) as usize)
+            }
+        }
+    }
+}
+
 /// What the training rows looked like, for FEATURE_INFO and FEATURE_DRIFT.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct FeatureStats {
@@ -300,24 +317,11 @@ impl Feature {
                     *cell = (v - center) / scale;
                 }
             }
-            Encoding::OneHot { vocabulary } => {
+            text_encoding => {
                 let text = as_text(&self.name, array)?;
-                let text = text.as_string::<i32>();
-                for (row, v) in text.iter().enumerate() {
-                    if let Some(v) = v
-                        && let Ok(i) = vocabulary.binary_search_by(|w| w.as_str().cmp(v))
-                    {
+                for (row, v) in text.as_string::<i32>().iter().enumerate() {
+                    if let Some(i) = v.and_then(|v| text_encoding.column_of(v)) {
                         out[[row, offset + i]] = 1.0;
-                    }
-                }
-            }
-            Encoding::Hashed { buckets } => {
-                let text = as_text(&self.name, array)?;
-                let text = text.as_string::<i32>();
-                for (row, v) in text.iter().enumerate() {
-                    if let Some(v) = v {
-                        let b = (stable_hash(v.as_bytes()) % *buckets as u64) as usize;
-                        out[[row, offset + b]] = 1.0;
                     }
                 }
             }
@@ -358,8 +362,8 @@ impl Preprocessor {
             .collect()
     }
 
-    /// Encode `columns` (one per feature, `rows` long) as the model's input matrix.
-    pub fn transform(&self, columns: &[ArrayRef], rows: usize) -> Result<Array2<f64>> {
+    /// One column per feature, or an error listing the features.
+    fn check_arity(&self, columns: &[ArrayRef]) -> Result<()> {
         if columns.len() != self.features.len() {
             return Err(MlError::Arguments(format!(
                 "the model takes {} features ({}), not {}",
@@ -368,6 +372,12 @@ impl Preprocessor {
                 columns.len()
             )));
         }
+        Ok(())
+    }
+
+    /// Encode `columns` (one per feature, `rows` long) as the model's input matrix.
+    pub fn transform(&self, columns: &[ArrayRef], rows: usize) -> Result<Array2<f64>> {
+        self.check_arity(columns)?;
         let mut out = Array2::<f64>::zeros((rows, self.width()));
         let mut offset = 0;
         for (feature, column) in self.features.iter().zip(columns) {
@@ -395,14 +405,7 @@ impl Preprocessor {
                 self.width()
             )));
         }
-        if columns.len() != self.features.len() {
-            return Err(MlError::Arguments(format!(
-                "the model takes {} features ({}), not {}",
-                self.features.len(),
-                self.signature(),
-                columns.len()
-            )));
-        }
+        self.check_arity(columns)?;
         let mut z = vec![intercept; rows];
         let mut offset = 0;
         for (feature, column) in self.features.iter().zip(columns) {
@@ -433,22 +436,11 @@ impl Preprocessor {
                         }
                     }
                 }
-                Encoding::OneHot { vocabulary } => {
+                text_encoding => {
                     let text = as_text(&feature.name, column)?;
                     for (z, v) in z.iter_mut().zip(text.as_string::<i32>().iter()) {
-                        if let Some(v) = v
-                            && let Ok(i) = vocabulary.binary_search_by(|w| w.as_str().cmp(v))
-                        {
+                        if let Some(i) = v.and_then(|v| text_encoding.column_of(v)) {
                             *z += weights[offset + i];
-                        }
-                    }
-                }
-                Encoding::Hashed { buckets } => {
-                    let text = as_text(&feature.name, column)?;
-                    for (z, v) in z.iter_mut().zip(text.as_string::<i32>().iter()) {
-                        if let Some(v) = v {
-                            let b = (stable_hash(v.as_bytes()) % *buckets as u64) as usize;
-                            *z += weights[offset + b];
                         }
                     }
                 }

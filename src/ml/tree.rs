@@ -65,17 +65,7 @@ impl FlatTree {
     fn copy(&mut self, node: &TreeNode<f64, usize>) -> u32 {
         let at = self.nodes.len() as u32;
         if node.is_leaf() {
-            let leaf = self.leaves.len() as u32;
-            self.leaves.push(vec![]);
-            self.leaf_class.push(node.prediction().unwrap_or(0));
-            self.nodes.push(Node {
-                feature: 0,
-                threshold: 0.0,
-                left: leaf,
-                right: leaf,
-                leaf: true,
-            });
-            return at;
+            return self.push_leaf(node);
         }
         let (feature, threshold, _) = node.split();
         self.nodes.push(Node {
@@ -88,22 +78,24 @@ impl FlatTree {
         let children = node.children();
         let left = match children[0] {
             Some(child) => self.copy(child),
-            None => self.empty_leaf(node),
+            None => self.push_leaf(node),
         };
         let right = match children[1] {
             Some(child) => self.copy(child),
-            None => self.empty_leaf(node),
+            None => self.push_leaf(node),
         };
         self.nodes[at as usize].left = left;
         self.nodes[at as usize].right = right;
         at
     }
 
-    fn empty_leaf(&mut self, parent: &TreeNode<f64, usize>) -> u32 {
+    /// Add a leaf predicting `node`'s class: `node` itself, or the split
+    /// whose missing child it stands in for. Returns its node index.
+    fn push_leaf(&mut self, node: &TreeNode<f64, usize>) -> u32 {
         let at = self.nodes.len() as u32;
         let leaf = self.leaves.len() as u32;
         self.leaves.push(vec![]);
-        self.leaf_class.push(parent.prediction().unwrap_or(0));
+        self.leaf_class.push(node.prediction().unwrap_or(0));
         self.nodes.push(Node {
             feature: 0,
             threshold: 0.0,

@@ -39,14 +39,19 @@ fn word_is(t: &Token, expected: &str) -> bool {
     matches!(t, Token::Word(Word { value, quote_style: None, .. }) if value.eq_ignore_ascii_case(expected))
 }
 
-/// Does this statement's text begin like one of Brook's own statements?
-fn opens_extension(tokens: &[TokenWithSpan]) -> bool {
-    let words: Vec<&Token> = tokens
+/// The first four tokens that are not whitespace.
+fn leading_words(tokens: &[TokenWithSpan]) -> Vec<&Token> {
+    tokens
         .iter()
         .map(|t| &t.token)
         .filter(|t| !is_whitespace(t))
         .take(4)
-        .collect();
+        .collect()
+}
+
+/// Does this statement's text begin like one of Brook's own statements?
+fn opens_extension(tokens: &[TokenWithSpan]) -> bool {
+    let words = leading_words(tokens);
     let object_at = |i: usize| {
         words
             .get(i)
@@ -77,12 +82,7 @@ fn opens_extension(tokens: &[TokenWithSpan]) -> bool {
 /// Whether the statement's object word (where [`opens_extension`] found
 /// it) is MODEL rather than PIPELINE.
 fn is_model_statement(tokens: &[TokenWithSpan]) -> bool {
-    let words: Vec<&Token> = tokens
-        .iter()
-        .map(|t| &t.token)
-        .filter(|t| !is_whitespace(t))
-        .take(4)
-        .collect();
+    let words = leading_words(tokens);
     let at = if words.first().is_some_and(|t| word_is(t, "CREATE"))
         && words.get(1).is_some_and(|t| word_is(t, "OR"))
     {
