@@ -21,11 +21,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
 fi
-# Python clients and peers: psycopg (a real Postgres driver) and
+# Python clients and peers: psycopg (a real Postgres driver), PyYAML (checks
+# docker/compose.yml) and
 # scikit-learn (the independent check of EVALUATE's metrics).
-if ! python3 -c 'import psycopg, sklearn, numpy' >/dev/null 2>&1; then
-  echo "installing: psycopg, scikit-learn, numpy (Python)"
-  pkgs=('psycopg[binary]>=3.1' 'scikit-learn>=1.3' 'numpy')
+if ! python3 -c 'import psycopg, sklearn, numpy, yaml' >/dev/null 2>&1; then
+  echo "installing: psycopg, scikit-learn, numpy, PyYAML (Python)"
+  pkgs=('psycopg[binary]>=3.1' 'scikit-learn>=1.3' 'numpy' 'pyyaml')
   python3 -m pip install --quiet --disable-pip-version-check "${pkgs[@]}" \
     || python3 -m pip install --quiet --break-system-packages "${pkgs[@]}"
 fi

@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod ml;

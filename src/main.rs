@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use brook::Settings;
 use brook::config::ServeArgs;
+use brook::demo::DemoArgs;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -22,6 +23,9 @@ struct Cli {
 enum Command {
     /// Run the server: Postgres wire protocol on --listen, data in --data-dir.
     Serve(ServeArgs),
+    /// The speed-dating story end to end: Kafka (an in-process mock cluster
+    /// unless --kafka), an embedded server, the SQL of sql/speed_dating/, and a report.
+    Demo(DemoArgs),
 }
 
 /// Brook's own progress at info; dependencies only when something is wrong.
@@ -51,14 +55,21 @@ async fn shutdown_signal() {
     }
 }
 
+/// The demo's output is its report: only warnings are logged beside it.
+const DEMO_LOG: &str = "warn,buoyant_kernel=off,deltalake_core::writer::stats=error";
+
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_log = match cli.command {
+        Command::Serve(_) => DEFAULT_LOG,
+        Command::Demo(_) => DEMO_LOG,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_log)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -72,9 +83,14 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => {
-                let settings = Settings::resolve(&args)?;
-                brook::server::serve(settings, shutdown_signal()).await
+                let settings = Settings::resolve(&args).map_err(|e| e.to_string())?;
+                brook::server::serve(settings, shutdown_signal())
+                    .await
+                    .map_err(|e| e.to_string())
             }
+            Command::Demo(args) => brook::demo::run(args, shutdown_signal())
+                .await
+                .map_err(|e| e.to_string()),
         }
     });
     match result {

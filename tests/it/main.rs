@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod clients;
+mod demo;
 mod durability;
 mod kafka;
 mod ml;

@@ -15,10 +15,12 @@ pub struct Brook {
     child: Option<Child>,
     pub port: u16,
     data_dir: PathBuf,
+    /// Flags after `serve --listen … --data-dir …` (kept across restarts).
+    extra: Vec<String>,
     _dir: Option<TempDir>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -35,17 +37,27 @@ impl Brook {
     pub fn start_logging(filter: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let data_dir = dir.path().join("data");
-        let mut brook = Self::launch(&data_dir, filter);
+        let mut brook = Self::launch(&data_dir, filter, &[]);
+        brook._dir = Some(dir);
+        brook
+    }
+
+    /// A server on a fresh data directory whose pipelines default to `brokers`.
+    pub fn start_with_kafka(brokers: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().join("data");
+        let extra = ["--kafka".to_string(), brokers.to_string()];
+        let mut brook = Self::launch(&data_dir, DEFAULT_LOG, &extra);
         brook._dir = Some(dir);
         brook
     }
 
     /// Start a server on `data_dir` (which may hold an earlier server's data).
     pub fn start_on(data_dir: &Path) -> Self {
-        Self::launch(data_dir, DEFAULT_LOG)
+        Self::launch(data_dir, DEFAULT_LOG, &[])
     }
 
-    fn launch(data_dir: &Path, filter: &str) -> Self {
+    fn launch(data_dir: &Path, filter: &str, extra: &[String]) -> Self {
         let port = free_port();
         let log = std::fs::File::create(data_dir.with_extension(format!("{port}.log")))
             .or_else(|_| {
@@ -58,6 +70,7 @@ impl Brook {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(data_dir)
+            .args(extra)
             .env("RUST_LOG", filter)
             .stdout(Stdio::null())
             .stderr(log)
@@ -67,6 +80,7 @@ impl Brook {
             child: Some(child),
             port,
             data_dir: data_dir.to_path_buf(),
+            extra: extra.to_vec(),
             _dir: None,
         };
         brook.wait_ready();
@@ -177,7 +191,7 @@ impl Brook {
     /// Stop (SIGTERM) and start again on the same data directory and keep the temp dir alive.
     pub fn restart(mut self) -> Self {
         self.terminate();
-        let mut next = Self::start_on(&self.data_dir.clone());
+        let mut next = Self::launch(&self.data_dir.clone(), DEFAULT_LOG, &self.extra);
         next._dir = self._dir.take();
         next
     }
@@ -185,7 +199,7 @@ impl Brook {
     /// `kill -9`, then start again on the same data directory.
     pub fn crash_and_restart(mut self) -> Self {
         self.kill9();
-        let mut next = Self::start_on(&self.data_dir.clone());
+        let mut next = Self::launch(&self.data_dir.clone(), DEFAULT_LOG, &self.extra);
         next._dir = self._dir.take();
         next
     }
