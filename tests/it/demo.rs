@@ -5,9 +5,9 @@
 //! after a restart so that the predictions are compared with a model loaded
 //! back from disk.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use tokio_postgres::Client;
 
@@ -156,19 +156,63 @@ async fn brook_demo_tells_the_story_and_a_second_run_on_its_data_is_refused() {
     let data_dir = dir.path().join("data");
     let port = free_port().to_string();
     let data = data_dir.to_str().unwrap();
-    let run = brook_cmd(&[
-        "demo",
-        "--data-dir",
-        data,
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-    ]);
-    let stdout = text(&run.stdout);
-    assert!(
-        run.status.success(),
-        "brook demo failed\nstdout:\n{stdout}\nstderr:\n{}",
-        text(&run.stderr)
+    // --keep-running: the report, then a server psql can reach until SIGTERM.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_brook"))
+        .args(["demo", "--keep-running", "--data-dir", data, "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("brook demo starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stdout = String::new();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                stdout.push_str(&line);
+                stdout.push('\n');
+                if line.starts_with("The server keeps running") {
+                    break;
+                }
+            }
+            _ => {
+                let mut stderr = String::new();
+                let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+                panic!("brook demo ended before its report:\n{stdout}\n{stderr}");
+            }
+        }
+    }
+    let psql = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "brook",
+            "-d",
+            "brook",
+            "-X",
+            "-At",
+        ])
+        .args(["-c", "SELECT count(*) FROM dating_results WHERE is_match"])
+        .output()
+        .expect("psql");
+    assert!(psql.status.success(), "{}", text(&psql.stderr));
+    let suggested: i64 = text(&psql.stdout).trim().parse().unwrap();
+    assert!(suggested > 0, "{suggested}");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "Ctrl-C / SIGTERM ends --keep-running cleanly"
     );
+
     let (training, classify) = expected_pairs();
     let row_of = |name: &str| {
         stdout
@@ -203,6 +247,15 @@ async fn brook_demo_tells_the_story_and_a_second_run_on_its_data_is_refused() {
     assert_story(&client).await;
     drop(client);
     drop(brook);
+
+    // --produce-only needs a broker to produce to.
+    let wrong = brook_cmd(&["demo", "--produce-only"]);
+    assert!(!wrong.status.success());
+    assert!(
+        text(&wrong.stderr).contains("--kafka"),
+        "{}",
+        text(&wrong.stderr)
+    );
 
     // Running the demo again on the same data directory stops at the first
     // CREATE TABLE with a message saying what to do, and changes nothing.
@@ -266,6 +319,28 @@ async fn the_sql_files_run_with_psql_against_brook_serve_and_a_real_broker() {
     drop(client);
 
     let brook = brook.restart();
+    assert_story(&brook.client().await).await;
+    drop(brook);
+
+    // What docker/compose.yml's brook service does: the whole demo against
+    // a broker a one-shot producer already filled.
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let port = format!("127.0.0.1:{}", free_port());
+    let run = brook_cmd(&[
+        "demo",
+        "--kafka",
+        &kafka.brokers(),
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--listen",
+        &port,
+    ]);
+    let stdout = text(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", text(&run.stderr));
+    assert!(stdout.contains("already hold the data set"), "{stdout}");
+    assert!(stdout.contains("Time per step"), "{stdout}");
+    let brook = Brook::start_on(&data_dir);
     assert_story(&brook.client().await).await;
 }
 
