@@ -34,7 +34,7 @@ use data::{CLASSIFY_TOPIC, DataError, DataSet, TRAINING_TOPIC};
 use kafka::{Broker, KafkaSetupError};
 use report::{Timing, heading, progress, seconds, table, thousands, timings};
 use script::{FILES, ScriptFile};
-use session::{Session, SqlFailure};
+use session::{Answer, Session, SqlFailure};
 
 /// Flags of `brook demo`.
 #[derive(Debug, Clone, Default, Args)]
@@ -223,71 +223,91 @@ async fn story(port: u16, data: &DataSet, steps: &mut Vec<Timing>) -> Result<(),
     for file in FILES {
         let started = Instant::now();
         println!("[{}] {}", file.name, file.step);
-        let statements = script::statements(file.text).map_err(|e| DemoError::Statement {
-            file: file.name,
-            index: 0,
-            statement: String::new(),
-            failure: SqlFailure {
-                message: e,
-                sqlstate: Some("42601".into()),
-            },
-            hint: "",
-        })?;
-        for (index, statement) in statements.into_iter().enumerate() {
-            let query_started = Instant::now();
-            let foreground = foreground_flow(&statement.sql);
-            let work = session.run(&statement.sql, |notice| println!("      {notice}"));
-            let answer = match foreground {
-                Some(flow) => {
-                    let total = data.count(flow.topic) as u64;
-                    let answer = watch(&mut watcher, flow, total, work).await?;
-                    let landed = accounted(&mut watcher, flow).await?;
-                    println!(
-                        "[{}] {} pairs loaded in the foreground  {}",
-                        flow.pipeline,
-                        thousands(landed.max(0) as u64),
-                        rate(landed.max(0) as u64, query_started.elapsed())
-                    );
-                    answer
-                }
-                None => work.await,
-            }
-            .map_err(|failure| statement_error(&file, index + 1, &statement.sql, failure))?;
-            if let Some(title) = statement.title.filter(|_| file.name == FILES[4].name) {
-                analysis.push((title, answer, query_started.elapsed()));
-            }
+        let answers = run_file(&mut session, &mut watcher, &file, data).await?;
+        if file.analysis {
+            analysis.extend(answers);
         }
         steps.push(Timing {
             step: format!("{}: {}", file.name, file.step),
             took: started.elapsed(),
         });
-        // The training rows must all be in before the model is trained (the
-        // FOREGROUND load returns once the topic is quiet); the scored rows
-        // before the analyst looks.
-        let flow = match file.name {
-            "02_training_pipeline.sql" => Some(TRAINING),
-            "04_results_pipeline.sql" => Some(RESULTS),
-            _ => None,
+        let Some(flow) = file.then_catch_up.and_then(flow_of) else {
+            continue;
         };
-        if let Some(flow) = flow {
-            let started = Instant::now();
-            let total = data.count(flow.topic) as u64;
-            wait_caught_up(&mut watcher, flow, total).await?;
-            if flow.pipeline == RESULTS.pipeline {
-                println!(
-                    "[{}] {} pairs scored while ingested  {}",
-                    flow.pipeline,
-                    thousands(total),
-                    rate(total, started.elapsed())
-                );
-                steps.push(Timing {
-                    step: "score waves 15-21 in the pipeline".into(),
-                    took: started.elapsed(),
-                });
-            }
+        let started = Instant::now();
+        let total = data.count(flow.topic) as u64;
+        wait_caught_up(&mut watcher, flow, total).await?;
+        if flow.pipeline == RESULTS.pipeline {
+            println!(
+                "[{}] {} pairs scored while ingested  {}",
+                flow.pipeline,
+                thousands(total),
+                rate(total, started.elapsed())
+            );
+            steps.push(Timing {
+                step: "score waves 15-21 in the pipeline".into(),
+                took: started.elapsed(),
+            });
         }
     }
+    print_report(&mut session, &analysis, steps).await
+}
 
+/// An analyst query's title, answer and time.
+type Titled = (String, Answer, Duration);
+
+/// Run one file statement by statement (as `psql -f` does), following a
+/// `START PIPELINE … FOREGROUND` with a progress bar; the answers of the
+/// statements that have a title are returned.
+async fn run_file(
+    session: &mut Session,
+    watcher: &mut Session,
+    file: &ScriptFile,
+    data: &DataSet,
+) -> Result<Vec<Titled>, DemoError> {
+    let statements = script::statements(file.text).map_err(|e| DemoError::Statement {
+        file: file.name,
+        index: 0,
+        statement: String::new(),
+        failure: SqlFailure {
+            message: e,
+            sqlstate: Some("42601".into()),
+        },
+        hint: "",
+    })?;
+    let mut answers = Vec::new();
+    for (index, statement) in statements.into_iter().enumerate() {
+        let started = Instant::now();
+        let work = session.run(&statement.sql, |notice| println!("      {notice}"));
+        let answer = match foreground_flow(&statement.sql) {
+            Some(flow) => {
+                let total = data.count(flow.topic) as u64;
+                let answer = watch(watcher, flow, total, work).await?;
+                let landed = accounted(watcher, flow).await?.max(0) as u64;
+                println!(
+                    "[{}] {} pairs loaded in the foreground  {}",
+                    flow.pipeline,
+                    thousands(landed),
+                    rate(landed, started.elapsed())
+                );
+                answer
+            }
+            None => work.await,
+        }
+        .map_err(|failure| statement_error(file, index + 1, &statement.sql, failure))?;
+        if let Some(title) = statement.title {
+            answers.push((title, answer, started.elapsed()));
+        }
+    }
+    Ok(answers)
+}
+
+/// Row counts, the model's evaluation, the analyst's answers, step times.
+async fn print_report(
+    session: &mut Session,
+    analysis: &[Titled],
+    steps: &[Timing],
+) -> Result<(), DemoError> {
     println!("{}", heading("Rows"));
     let counts = session
         .run(
@@ -307,7 +327,7 @@ async fn story(port: u16, data: &DataSet, steps: &mut Vec<Timing>) -> Result<(),
     println!("{}", heading("The model: SELECT * FROM dating_training"));
     let evaluation = session.run("SELECT * FROM dating_training", |_| {}).await?;
     println!("{}", table(&evaluation));
-    for (title, answer, took) in &analysis {
+    for (title, answer, took) in analysis {
         println!("{}", heading(title));
         println!("{}", table(answer));
         println!("Time: {} s", seconds(*took));
@@ -315,6 +335,12 @@ async fn story(port: u16, data: &DataSet, steps: &mut Vec<Timing>) -> Result<(),
     println!("{}", heading("Time per step (seconds)"));
     println!("{}", timings(steps));
     Ok(())
+}
+
+fn flow_of(pipeline: &str) -> Option<Flow> {
+    [TRAINING, RESULTS]
+        .into_iter()
+        .find(|f| f.pipeline == pipeline)
 }
 
 /// `1.25 s, 4,595 messages/s`: end to end, batch intervals included.
@@ -337,9 +363,10 @@ fn foreground_flow(sql: &str) -> Option<Flow> {
         && words[0] == "start"
         && words[1] == "pipeline"
         && words.iter().any(|w| w == "foreground");
-    [TRAINING, RESULTS]
-        .into_iter()
-        .find(|f| is_foreground && words[2] == f.pipeline)
+    if !is_foreground {
+        return None;
+    }
+    flow_of(&words[2])
 }
 
 fn statement_error(file: &ScriptFile, index: usize, sql: &str, failure: SqlFailure) -> DemoError {

@@ -12,6 +12,11 @@ pub struct ScriptFile {
     /// What the step does, for the report.
     pub step: &'static str,
     pub text: &'static str,
+    /// The pipeline whose messages must all have landed before the next
+    /// file runs (the model needs its training rows, the analyst the scores).
+    pub then_catch_up: Option<&'static str>,
+    /// Whether the statements' answers are the report's analyst queries.
+    pub analysis: bool,
 }
 
 /// `sql/speed_dating/*.sql`, in order. The same files run unchanged with
@@ -21,26 +26,36 @@ pub const FILES: [ScriptFile; 5] = [
         name: "01_tables.sql",
         step: "create the tables",
         text: include_str!("../../sql/speed_dating/01_tables.sql"),
+        then_catch_up: None,
+        analysis: false,
     },
     ScriptFile {
         name: "02_training_pipeline.sql",
         step: "ingest waves 1-14 (topic training)",
         text: include_str!("../../sql/speed_dating/02_training_pipeline.sql"),
+        then_catch_up: Some("speed_dating_training"),
+        analysis: false,
     },
     ScriptFile {
         name: "03_model.sql",
         step: "train dating_model",
         text: include_str!("../../sql/speed_dating/03_model.sql"),
+        then_catch_up: None,
+        analysis: false,
     },
     ScriptFile {
         name: "04_results_pipeline.sql",
         step: "start scoring waves 15-21 (topic classify)",
         text: include_str!("../../sql/speed_dating/04_results_pipeline.sql"),
+        then_catch_up: Some("speed_dating_results"),
+        analysis: false,
     },
     ScriptFile {
         name: "05_analysis.sql",
         step: "the analyst's queries",
         text: include_str!("../../sql/speed_dating/05_analysis.sql"),
+        then_catch_up: None,
+        analysis: true,
     },
 ];
 
