@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use comfy_table::{Cell, CellAlignment, Table};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use super::session::Answer;
 
@@ -100,9 +100,16 @@ pub fn thousands(n: u64) -> String {
 pub fn progress(what: &str, total: u64) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     let style = ProgressStyle::with_template(
-        "      {prefix:<22} [{bar:30}] {human_pos:>6}/{human_len} messages  {per_sec:>14}  {elapsed}",
+        "      {prefix:<22} [{bar:30}] {human_pos:>6}/{human_len} messages  {rate:>16}  {elapsed}",
     )
-    .map(|s| s.progress_chars("=> "))
+    .map(|s| {
+        s.progress_chars("=> ").with_key(
+            "rate",
+            |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{} msg/s", thousands(state.per_sec().round() as u64));
+            },
+        )
+    })
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar.set_prefix(what.to_string());
