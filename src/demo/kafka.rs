@@ -125,8 +125,7 @@ impl Broker {
 
     /// How many messages `topic` holds (the sum of its partitions' high
     /// watermarks, the demo's topics being never compacted or trimmed).
-    pub fn messages_in(&self, topic: &str) -> Result<i64, KafkaSetupError> {
-        let consumer: BaseConsumer = self.config().create().map_err(|e| self.error(e))?;
+    fn messages_in(&self, consumer: &BaseConsumer, topic: &str) -> Result<i64, KafkaSetupError> {
         let metadata = consumer
             .fetch_metadata(Some(topic), TIMEOUT)
             .map_err(|e| self.error(e))?;
@@ -146,9 +145,10 @@ impl Broker {
     /// hold exactly the data set (a one-shot producer ran before), an error
     /// when they hold something else.
     pub fn needs_data(&self, expected: &[(&str, usize)]) -> Result<bool, KafkaSetupError> {
+        let consumer: BaseConsumer = self.config().create().map_err(|e| self.error(e))?;
         let mut empty = true;
         for &(topic, count) in expected {
-            let held = self.messages_in(topic)?;
+            let held = self.messages_in(&consumer, topic)?;
             if held != 0 && held != count as i64 {
                 return Err(KafkaSetupError::TopicHoldsOtherData {
                     topic: topic.to_string(),

@@ -69,6 +69,8 @@ pub enum DemoError {
     Kafka(#[from] KafkaSetupError),
     #[error(transparent)]
     Server(#[from] BrookError),
+    #[error("{file} cannot be split into statements: {reason}")]
+    Script { file: &'static str, reason: String },
     #[error("{file}, statement {index}: {failure}{hint}\n  statement: {statement}")]
     Statement {
         file: &'static str,
@@ -159,15 +161,14 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> Result<(
     let server = tokio::spawn(crate::server::run(engine, listener, async move {
         let _ = stopped.await;
     }));
-    println!("  server  psql -h 127.0.0.1 -p {port} -U brook brook");
+    let psql = format!("psql -h 127.0.0.1 -p {port} -U brook brook");
+    println!("  server  {psql}");
     println!("  data    {}", data_dir.display());
 
     let outcome = story(port, &data, &mut steps).await;
     match &outcome {
         Ok(()) if args.keep_running => {
-            println!(
-                "\nThe server keeps running: psql -h 127.0.0.1 -p {port} -U brook brook  (Ctrl-C stops it)"
-            );
+            println!("\nThe server keeps running: {psql}  (Ctrl-C stops it)");
             shutdown.await;
         }
         _ => {}
@@ -265,15 +266,9 @@ async fn run_file(
     file: &ScriptFile,
     data: &DataSet,
 ) -> Result<Vec<Titled>, DemoError> {
-    let statements = script::statements(file.text).map_err(|e| DemoError::Statement {
+    let statements = script::statements(file.text).map_err(|reason| DemoError::Script {
         file: file.name,
-        index: 0,
-        statement: String::new(),
-        failure: SqlFailure {
-            message: e,
-            sqlstate: Some("42601".into()),
-        },
-        hint: "",
+        reason,
     })?;
     let mut answers = Vec::new();
     for (index, statement) in statements.into_iter().enumerate() {

@@ -2,7 +2,6 @@
 //! messages flow, and at the end the report — row counts, the model's
 //! evaluation, each analyst query's answer as a table, and each step's time.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use comfy_table::{Cell, CellAlignment, Table};
@@ -17,6 +16,16 @@ const PSQL_STYLE: &str = "     -+ |          ";
 /// An answer as psql prints it: numbers right-aligned, NULL blank, and the
 /// row count underneath.
 pub fn table(answer: &Answer) -> String {
+    let rows = answer.rows.len();
+    format!(
+        "{}\n({rows} {})",
+        grid(answer),
+        if rows == 1 { "row" } else { "rows" }
+    )
+}
+
+/// The aligned columns of [`table`], without the row count.
+fn grid(answer: &Answer) -> String {
     let mut table = Table::new();
     table.load_preset(PSQL_STYLE);
     // Headers centred over their column, as psql prints them.
@@ -40,16 +49,13 @@ pub fn table(answer: &Answer) -> String {
             column.set_cell_alignment(CellAlignment::Right);
         }
     }
-    let rows = answer.rows.len();
     // comfy-table pads the last column; psql does not.
-    let mut out: String = table
+    table
         .to_string()
         .lines()
         .map(str::trim_end)
         .collect::<Vec<_>>()
-        .join("\n");
-    let _ = write!(out, "\n({rows} {})", if rows == 1 { "row" } else { "rows" });
-    out
+        .join("\n")
 }
 
 /// A step and how long it took, for the closing table.
@@ -67,15 +73,10 @@ pub fn timings(steps: &[Timing]) -> String {
         .map(|t| vec![Some(t.step.clone()), Some(seconds(t.took))])
         .collect();
     rows.push(vec![Some("total".into()), Some(seconds(total))]);
-    let mut out = table(&Answer {
+    grid(&Answer {
         columns: vec!["step".into(), "seconds".into()],
         rows,
-    });
-    // The row count line means nothing here.
-    if let Some(at) = out.rfind("\n(") {
-        out.truncate(at);
-    }
-    out
+    })
 }
 
 pub fn seconds(d: Duration) -> String {

@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use tokio_postgres::Client;
 
 use crate::kafka::Tansu;
-use crate::support::{Brook, free_port};
+use crate::support::{Brook, free_port, wait_for};
 
 const TRAINING_WAVES: std::ops::RangeInclusive<i64> = 1..=14;
 
@@ -304,11 +304,13 @@ async fn the_sql_files_run_with_psql_against_brook_serve_and_a_real_broker() {
     }
     let client = brook.client().await;
     let (_, classify) = expected_pairs();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
-    while (number(&client, "SELECT count(*) FROM dating_results").await as i64) < classify {
-        assert!(std::time::Instant::now() < deadline, "{}", brook.log());
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    wait_for(
+        &brook,
+        &client,
+        "SELECT count(*) FROM dating_results",
+        classify,
+    )
+    .await;
     let (out, err, ok) = brook.psql(&["-f", analysis.to_str().unwrap()]);
     assert!(ok, "{out}\n{err}");
     assert!(

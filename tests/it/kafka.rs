@@ -2,7 +2,6 @@
 //! port, one per test (so tests can stop and restart theirs), plus helpers to
 //! create topics and produce with rdkafka's producer.
 
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -14,6 +13,8 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tempfile::TempDir;
 
+use crate::support::free_port;
+
 pub struct Tansu {
     child: Option<Child>,
     pub port: u16,
@@ -21,13 +22,6 @@ pub struct Tansu {
     /// SASL/SCRAM user and password when the broker requires authentication.
     sasl: Option<(String, String)>,
     _dir: TempDir,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
 }
 
 fn tansu_binary() -> PathBuf {

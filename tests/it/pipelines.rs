@@ -7,66 +7,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 
 use crate::kafka::Tansu;
-use crate::support::{Brook, message, sqlstate};
-
-async fn count(client: &Client, sql: &str) -> i64 {
-    let row = client
-        .query_one(sql, &[])
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    row.get::<_, Option<i64>>(0).unwrap_or(0)
-}
-
-/// Poll `sql` (a single bigint) until it equals `expected`.
-async fn wait_for(brook: &Brook, client: &Client, sql: &str, expected: i64) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut last = -1;
-    while Instant::now() < deadline {
-        last = count(client, sql).await;
-        if last == expected {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let cursors = client
-        .simple_query("SELECT * FROM information_schema.pipelines_cursors")
-        .await
-        .map(|rows| {
-            rows.iter()
-                .filter_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(
-                        (0..r.len())
-                            .map(|i| r.get(i).unwrap_or("NULL").to_string())
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                    ),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-        });
-    let state = client
-        .query(
-            "SELECT pipeline_name, state, last_error FROM information_schema.pipelines",
-            &[],
-        )
-        .await
-        .map(|rows| {
-            rows.iter()
-                .map(|r| {
-                    format!(
-                        "{} {} {:?}",
-                        r.get::<_, String>(0),
-                        r.get::<_, String>(1),
-                        r.get::<_, Option<String>>(2)
-                    )
-                })
-                .collect::<Vec<_>>()
-        });
-    panic!(
-        "{sql} stayed at {last}, expected {expected}; pipelines: {state:?}; cursors: {cursors:?}; log: {}",
-        brook.log()
-    );
-}
+use crate::support::{Brook, count, message, sqlstate, wait_for};
 
 /// Poll until the pipeline reaches `state`; returns its last_error.
 async fn wait_state(brook: &Brook, client: &Client, pipeline: &str, state: &str) -> Option<String> {

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+use tokio_postgres::Client;
 
 /// The server's own default (see `src/main.rs`).
 const DEFAULT_LOG: &str = "warn,brook=info,buoyant_kernel=off,deltalake_core::writer::stats=error";
@@ -223,4 +224,64 @@ pub fn message(err: &tokio_postgres::Error) -> String {
     err.as_db_error()
         .map(|e| e.message().to_string())
         .unwrap_or_else(|| err.to_string())
+}
+
+/// A single bigint answer (0 for NULL).
+pub async fn count(client: &Client, sql: &str) -> i64 {
+    let row = client
+        .query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    row.get::<_, Option<i64>>(0).unwrap_or(0)
+}
+
+/// Poll `sql` (a single bigint) until it equals `expected`.
+pub async fn wait_for(brook: &Brook, client: &Client, sql: &str, expected: i64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = -1;
+    while Instant::now() < deadline {
+        last = count(client, sql).await;
+        if last == expected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cursors = client
+        .simple_query("SELECT * FROM information_schema.pipelines_cursors")
+        .await
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                        (0..r.len())
+                            .map(|i| r.get(i).unwrap_or("NULL").to_string())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    ),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        });
+    let state = client
+        .query(
+            "SELECT pipeline_name, state, last_error FROM information_schema.pipelines",
+            &[],
+        )
+        .await
+        .map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    format!(
+                        "{} {} {:?}",
+                        r.get::<_, String>(0),
+                        r.get::<_, String>(1),
+                        r.get::<_, Option<String>>(2)
+                    )
+                })
+                .collect::<Vec<_>>()
+        });
+    panic!(
+        "{sql} stayed at {last}, expected {expected}; pipelines: {state:?}; cursors: {cursors:?}; log: {}",
+        brook.log()
+    );
 }
