@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of Brook. Installs what the tests need when it is
-# missing (psql, a C toolchain for librdkafka, Python psycopg, the tansu Kafka
-# broker), so it works on a fresh machine.
+# missing (psql, openssl, a C toolchain for librdkafka, Python psycopg, the
+# tansu Kafka broker), so it works on a fresh machine. The disk-full test
+# mounts a small tmpfs, so the tests run as root (as CI does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,8 @@ command -v make >/dev/null 2>&1 || need_apt+=(make)
 dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+# The TLS tests make their certificates with the openssl command.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -4,6 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::num::NonZeroUsize;
+
+use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_postgres::auth::AuthManager;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
@@ -24,8 +28,13 @@ pub struct Engine {
 
 impl Engine {
     /// Open (or initialise) the data directory and restore every table and view.
-    /// `kafka` is the server's default broker list (`--kafka`).
-    pub async fn open(data_dir: &Path, kafka: Option<String>) -> Result<Arc<Self>> {
+    /// `kafka` is the server's default broker list (`--kafka`);
+    /// `memory_limit` bounds the memory of all running queries together.
+    pub async fn open(
+        data_dir: &Path,
+        kafka: Option<String>,
+        memory_limit: Option<usize>,
+    ) -> Result<Arc<Self>> {
         let config = SessionConfig::new()
             // Brook defines information_schema itself (catalog::information_schema).
             .with_information_schema(false)
@@ -38,7 +47,10 @@ impl Engine {
                 "datafusion.execution.parquet.schema_force_view_types",
                 false,
             );
-        let ctx = Arc::new(SessionContext::new_with_config(config));
+        let ctx = Arc::new(SessionContext::new_with_config_rt(
+            config,
+            runtime(memory_limit)?,
+        ));
         setup_pg_catalog(&ctx, DATABASE, Arc::new(AuthManager::new()))
             .map_err(|e| BrookError::CatalogCorrupt(format!("pg_catalog: {e}")))?;
         pg_functions::register(&ctx);
@@ -65,4 +77,23 @@ impl Engine {
         crate::ml::refresh::resume(self);
         self.pipelines.resume(self).await;
     }
+}
+
+/// DataFusion's runtime with a bounded memory pool: an operator that asks for
+/// more than is free fails its query with ResourcesExhausted (SQLSTATE 53200),
+/// naming the biggest consumers, while other queries and ingest go on.
+/// Greedy rather than fair-spill: a query alone on the server may use the
+/// whole pool, where a fair share would cap it even when nothing else runs.
+fn runtime(memory_limit: Option<usize>) -> Result<Arc<RuntimeEnv>> {
+    let mut builder = RuntimeEnvBuilder::new();
+    if let Some(limit) = memory_limit {
+        let top = NonZeroUsize::new(3).unwrap_or(NonZeroUsize::MIN);
+        builder = builder.with_memory_pool(Arc::new(TrackConsumersPool::new(
+            GreedyMemoryPool::new(limit),
+            top,
+        )));
+    }
+    builder
+        .build_arc()
+        .map_err(|e| BrookError::CatalogCorrupt(format!("query runtime: {e}")))
 }

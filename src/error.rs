@@ -68,13 +68,31 @@ impl BrookError {
             BrookError::Unsupported(_) => "0A000",
             BrookError::UndefinedObject(_) => "42704",
             BrookError::DependentObjects(_) | BrookError::PipelineDepends { .. } => "2BP01",
-            BrookError::Storage(_) => "58030",
+            BrookError::Storage(m) => storage_sqlstate(m),
             BrookError::CatalogCorrupt(_) => "XX001",
-            BrookError::Io(_) => "58030",
+            BrookError::Io(e) => storage_sqlstate(&e.to_string()),
             BrookError::Pipeline(e) => e.sqlstate(),
             BrookError::Ml(e) => e.sqlstate(),
             BrookError::Query(_) => "42000",
         }
+    }
+}
+
+/// A failed write to the data directory: 53100 (disk_full) when the disk is
+/// full or mounted read-only, as the operator must free or remount it;
+/// 58030 (io_error) otherwise. The OS error is only known by its message
+/// here: deltalake and object_store hand errors on as text.
+pub fn storage_sqlstate(message: &str) -> &'static str {
+    const FULL: [&str; 4] = [
+        "No space left on device",
+        "os error 28",
+        "Read-only file system",
+        "os error 30",
+    ];
+    if FULL.iter().any(|m| message.contains(m)) {
+        "53100"
+    } else {
+        "58030"
     }
 }
 

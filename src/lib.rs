@@ -19,3 +19,13 @@ pub mod storage;
 pub use config::Settings;
 pub use engine::Engine;
 pub use error::BrookError;
+
+/// Cases for a randomized (proptest) test: `default` in CI, more when
+/// `bench/fuzz/run.sh` asks through `BROOK_FUZZ_CASES`.
+#[cfg(test)]
+pub(crate) fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("BROOK_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

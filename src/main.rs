@@ -26,6 +26,41 @@ enum Command {
     /// The speed-dating story end to end: Kafka (an in-process mock cluster
     /// unless --kafka), an embedded server, the SQL of sql/speed_dating/, and a report.
     Demo(DemoArgs),
+    /// Make a SCRAM-SHA-256 verifier for a [[users]] entry of the config file
+    /// (the password is read from the terminal, or from stdin when piped).
+    Password(PasswordArgs),
+}
+
+#[derive(clap::Args)]
+struct PasswordArgs {
+    /// The user the entry is for
+    #[arg(long, default_value = "brook")]
+    user: String,
+}
+
+/// Print a `[[users]]` entry; the password itself is never printed or stored.
+fn password(args: &PasswordArgs) -> Result<(), String> {
+    use std::io::IsTerminal;
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("password: ").map_err(|e| e.to_string())?;
+        let again = rpassword::prompt_password("again: ").map_err(|e| e.to_string())?;
+        if first != again {
+            return Err("the passwords differ".into());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if password.is_empty() {
+        return Err("an empty password is not allowed".into());
+    }
+    let verifier = brook::server::auth::scram::Verifier::from_password(&password);
+    println!("[[users]]\nname = {:?}\npassword = \"{verifier}\"", args.user);
+    Ok(())
 }
 
 /// Brook's own progress at info; dependencies only when something is wrong.
@@ -63,6 +98,15 @@ fn main() -> ExitCode {
     let default_log = match cli.command {
         Command::Serve(_) => DEFAULT_LOG,
         Command::Demo(_) => DEMO_LOG,
+        Command::Password(ref args) => {
+            return match password(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("brook: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -91,6 +135,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => brook::demo::run(args, shutdown_signal())
                 .await
                 .map_err(|e| e.to_string()),
+            Command::Password(_) => Ok(()),
         }
     });
     match result {

@@ -30,6 +30,7 @@ use tokio::net::TcpListener;
 use crate::config::{ServeArgs, Settings};
 use crate::engine::Engine;
 use crate::error::BrookError;
+use crate::server::Admission;
 use data::{CLASSIFY_TOPIC, DataError, DataSet, TRAINING_TOPIC};
 use kafka::{Broker, KafkaSetupError};
 use report::{Timing, heading, progress, seconds, table, thousands, timings};
@@ -154,11 +155,17 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> Result<(
             (Some(temp), dir)
         }
     };
-    let listener = bind(args.listen.as_deref()).await?;
+    let (listener, settings) = bind(args.listen.as_deref()).await?;
     let port = listener.local_addr().map_err(BrookError::from)?.port();
-    let engine = Engine::open(&data_dir, Some(broker.bootstrap_servers())).await?;
+    let engine = Engine::open(
+        &data_dir,
+        Some(broker.bootstrap_servers()),
+        settings.memory_limit,
+    )
+    .await?;
+    let admission = Admission::from_settings(&settings)?;
     let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::server::run(engine, listener, async move {
+    let server = tokio::spawn(crate::server::run(engine, listener, admission, async move {
         let _ = stopped.await;
     }));
     let psql = format!("psql -h 127.0.0.1 -p {port} -U brook brook");
@@ -201,19 +208,21 @@ async fn produce(broker: &Broker, data: &DataSet) -> Result<(), DemoError> {
     Ok(())
 }
 
-/// `--listen`, or 127.0.0.1:5433 falling back to a free port when taken.
-async fn bind(listen: Option<&str>) -> Result<TcpListener, DemoError> {
+/// `--listen`, or 127.0.0.1:5433 falling back to a free port when taken;
+/// with the server's default settings for it.
+async fn bind(listen: Option<&str>) -> Result<(TcpListener, Settings), DemoError> {
     let settings = Settings::resolve(&ServeArgs {
         listen: listen.map(str::to_string),
         ..Default::default()
     })?;
-    match TcpListener::bind(settings.listen).await {
-        Ok(listener) => Ok(listener),
-        Err(_) if listen.is_none() => Ok(TcpListener::bind((settings.listen.ip(), 0))
+    let listener = match TcpListener::bind(settings.listen).await {
+        Ok(listener) => listener,
+        Err(_) if listen.is_none() => TcpListener::bind((settings.listen.ip(), 0))
             .await
-            .map_err(BrookError::from)?),
-        Err(e) => Err(BrookError::from(e).into()),
-    }
+            .map_err(BrookError::from)?,
+        Err(e) => return Err(BrookError::from(e).into()),
+    };
+    Ok((listener, settings))
 }
 
 /// The SQL files in order, the waits for the pipelines, and the report.

@@ -40,7 +40,7 @@ impl MlError {
             MlError::TrainingData(_) => "22000",
             MlError::Arguments(_) => "42804",
             MlError::Training(_) => "XX000",
-            MlError::Storage(_) => "58030",
+            MlError::Storage(m) => crate::error::storage_sqlstate(m),
             MlError::Corrupt(_) => "XX001",
         }
     }

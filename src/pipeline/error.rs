@@ -59,7 +59,7 @@ impl PipelineError {
             PipelineError::TopicMissing { .. } => "42704",
             PipelineError::Load(_) => "22000",
             PipelineError::NoPrimaryKey { .. } => "42P10",
-            PipelineError::Storage(_) => "58030",
+            PipelineError::Storage(m) => crate::error::storage_sqlstate(m),
         }
     }
 

@@ -4,23 +4,31 @@
 //! results are lazy streams that do their work after `do_query` returns, so a
 //! long aggregate would never see the cancel. [`Cancellable`] wraps the
 //! session service and arms the connection's cancel signal again for the
-//! streaming phase: a cancel then ends the stream with SQLSTATE 57014.
+//! streaming phase: a cancel then ends the stream with SQLSTATE 57014. The
+//! same watch enforces `statement_timeout` over the whole statement, where
+//! datafusion-postgres times planning only.
 
 use std::fmt::Debug;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion_postgres::DfSessionService;
 use futures::channel::oneshot;
-use futures::{Sink, StreamExt};
+use futures::future::BoxFuture;
+use futures::{FutureExt, Sink, StreamExt};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{QueryResponse, Response};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionHandle};
-use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 
+use tokio::time::Instant;
+
+use super::auth::STATEMENT_TIMEOUT_KEY;
 use super::extensions::{self, ExtensionParser};
 use crate::engine::Engine;
 use crate::sql;
@@ -87,27 +95,91 @@ async fn arm<C: ClientInfo>(client: &C) -> Option<oneshot::Receiver<()>> {
     Some(handle.start_query().await)
 }
 
-/// End `response`'s row stream with 57014 when `cancel` fires.
-fn watch(response: Response, cancel: Option<oneshot::Receiver<()>>) -> Response {
-    let (query, cancel) = match (response, cancel) {
-        (Response::Query(query), Some(cancel)) => (query, cancel),
+/// When the statement that starts now must end: its session's
+/// `statement_timeout` (SET, or the server default given at startup).
+fn deadline<C: ClientInfo>(client: &C) -> Option<Instant> {
+    client
+        .metadata()
+        .get(STATEMENT_TIMEOUT_KEY)
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map(|ms| Instant::now() + Duration::from_millis(ms))
+}
+
+/// What ends a stream early: a cancel request (57014) or the statement
+/// timeout (57014, with PostgreSQL's wording).
+fn stopper(
+    cancel: Option<oneshot::Receiver<()>>,
+    deadline: Option<Instant>,
+) -> Option<BoxFuture<'static, PgWireError>> {
+    if cancel.is_none() && deadline.is_none() {
+        return None;
+    }
+    Some(
+        async move {
+            let cancelled = async {
+                match cancel {
+                    // Err: the sender was replaced, no cancel can reach this stream.
+                    Some(rx) if rx.await.is_ok() => {}
+                    _ => std::future::pending::<()>().await,
+                }
+            };
+            let timed_out = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = cancelled => PgWireError::QueryCanceled,
+                _ = timed_out => statement_timeout(),
+            }
+        }
+        .boxed(),
+    )
+}
+
+/// PostgreSQL's error for a statement that ran out of time.
+pub fn statement_timeout() -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".to_string(),
+        "57014".to_string(),
+        "canceling statement due to statement timeout".to_string(),
+    )))
+}
+
+/// Run the part of a statement that happens before its rows stream (planning,
+/// and all of a DML statement) under the deadline. Dropping it midway is what
+/// a cancel does too: a statement commits atomically or not at all.
+async fn within<T>(
+    deadline: Option<Instant>,
+    work: impl Future<Output = PgWireResult<T>>,
+) -> PgWireResult<T> {
+    match deadline {
+        Some(at) => tokio::time::timeout_at(at, work)
+            .await
+            .unwrap_or_else(|_| Err(statement_timeout())),
+        None => work.await,
+    }
+}
+
+/// End `response`'s row stream when `stop` fires.
+fn watch(response: Response, stop: Option<BoxFuture<'static, PgWireError>>) -> Response {
+    let (query, stop) = match (response, stop) {
+        (Response::Query(query), Some(stop)) => (query, stop),
         (other, _) => return other,
     };
     let schema = query.row_schema();
     let tag = query.command_tag().to_string();
-    // State: the response still streaming, and the cancel signal while it can fire.
-    let rows = futures::stream::unfold((Some(query), Some(cancel)), |(query, cancel)| async move {
+    // State: the response still streaming, and what may stop it.
+    let rows = futures::stream::unfold((Some(query), Some(stop)), |(query, stop)| async move {
         let mut query = query?;
-        match cancel {
-            Some(mut cancel) => {
+        match stop {
+            Some(mut stop) => {
                 tokio::select! {
                     biased;
-                    fired = &mut cancel => match fired {
-                        Ok(()) => Some((Err(PgWireError::QueryCanceled), (None, None))),
-                        // The sender was replaced: no cancel can reach this stream any more.
-                        Err(_) => query.data_rows().next().await.map(|row| (row, (Some(query), None))),
-                    },
-                    row = query.data_rows().next() => row.map(|row| (row, (Some(query), Some(cancel)))),
+                    error = &mut stop => Some((Err(error), (None, None))),
+                    row = query.data_rows().next() => row.map(|row| (row, (Some(query), Some(stop)))),
                 }
             }
             None => query
@@ -131,18 +203,22 @@ impl SimpleQueryHandler for Cancellable {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let responses = if sql::parser::mentions_extension(query) {
-            self.with_extensions(client, query).await?
-        } else {
-            SimpleQueryHandler::do_query(self.inner.as_ref(), client, query).await?
-        };
+        let deadline = deadline(client);
+        let responses = within(deadline, async {
+            if sql::parser::mentions_extension(query) {
+                self.with_extensions(client, query).await
+            } else {
+                SimpleQueryHandler::do_query(self.inner.as_ref(), client, query).await
+            }
+        })
+        .await?;
         let mut out = Vec::with_capacity(responses.len());
         for response in responses {
-            let cancel = match &response {
-                Response::Query(_) => arm(client).await,
+            let stop = match &response {
+                Response::Query(_) => stopper(arm(client).await, deadline),
                 _ => None,
             };
-            out.push(watch(response, cancel));
+            out.push(watch(response, stop));
         }
         Ok(out)
     }
@@ -180,12 +256,16 @@ impl ExtendedQueryHandler for Cancellable {
             )
             .await;
         }
-        let response =
-            ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows).await?;
-        let cancel = match &response {
-            Response::Query(_) => arm(client).await,
+        let deadline = deadline(client);
+        let response = within(
+            deadline,
+            ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows),
+        )
+        .await?;
+        let stop = match &response {
+            Response::Query(_) => stopper(arm(client).await, deadline),
             _ => None,
         };
-        Ok(watch(response, cancel))
+        Ok(watch(response, stop))
     }
 }

@@ -168,9 +168,18 @@ fn classify_datafusion(e: &DataFusionError) -> Classified {
                 classified("22000", m.clone())
             }
         }
-        DataFusionError::ResourcesExhausted(m) => classified("53200", m.clone()),
-        DataFusionError::IoError(io) => classified("58030", io.to_string()),
-        DataFusionError::ObjectStore(os) => classified("58030", os.to_string()),
+        DataFusionError::ResourcesExhausted(m) => classified(
+            "53200",
+            format!("out of memory: the query needs more than the server's memory_limit leaves free ({m})"),
+        ),
+        DataFusionError::IoError(io) => {
+            let m = io.to_string();
+            classified(crate::error::storage_sqlstate(&m), m)
+        }
+        DataFusionError::ObjectStore(os) => {
+            let m = os.to_string();
+            classified(crate::error::storage_sqlstate(&m), m)
+        }
         DataFusionError::Configuration(m) => classified("22023", m.clone()),
         other => classified("XX000", other.strip_backtrace()),
     }

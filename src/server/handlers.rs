@@ -9,40 +9,28 @@ use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use pgwire::api::auth::StartupHandler;
-use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::{ConnectionManager, ErrorHandler, PgWireServerHandlers};
+use pgwire::api::{ErrorHandler, PgWireServerHandlers};
 
+use super::auth::{Access, BrookStartup};
 use super::cancel::Cancellable;
 use super::copy::CopyIn;
 use super::errors::SqlStateErrors;
 use super::hooks::{BrookStatements, DmlTags, ServerVersion};
 use crate::engine::Engine;
 
-/// `trust` authentication (loopback only, enforced by `Settings`), with every
-/// connection registered so that cancel requests can find it.
-pub struct TrustStartup {
-    connections: Arc<ConnectionManager>,
-}
-
-impl NoopStartupHandler for TrustStartup {
-    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
-        Some(self.connections.clone())
-    }
-}
-
 /// Everything a connection needs, shared by all connections.
 pub struct BrookHandlers {
     service: Arc<Cancellable>,
-    startup: Arc<TrustStartup>,
+    access: Arc<Access>,
     copy: Arc<CopyIn>,
     cancel: Arc<DefaultCancelHandler>,
 }
 
 impl BrookHandlers {
-    pub fn new(engine: Arc<Engine>) -> Self {
+    pub fn new(engine: Arc<Engine>, access: Arc<Access>) -> Self {
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             Arc::new(BrookStatements::new(engine.clone())),
             Arc::new(ServerVersion),
@@ -51,40 +39,46 @@ impl BrookHandlers {
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
         ];
-        let connections = Arc::new(ConnectionManager::new());
+        let connections = access.connections.clone();
         Self {
             service: Arc::new(Cancellable::new(
                 Arc::new(DfSessionService::new_with_hooks(engine.ctx.clone(), hooks)),
                 engine.clone(),
             )),
-            startup: Arc::new(TrustStartup {
-                connections: connections.clone(),
-            }),
+            access,
             copy: Arc::new(CopyIn::new(engine)),
             cancel: Arc::new(DefaultCancelHandler::new(connections)),
         }
     }
 }
 
-impl PgWireServerHandlers for BrookHandlers {
+/// One connection's view of the handlers: the shared ones, and a startup
+/// handler of its own (it holds the connection's authentication state).
+pub struct ConnectionHandlers {
+    pub shared: Arc<BrookHandlers>,
+    /// False when the connection arrived over the connection limit.
+    pub admitted: bool,
+}
+
+impl PgWireServerHandlers for ConnectionHandlers {
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
-        self.service.clone()
+        self.shared.service.clone()
     }
 
     fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
-        self.service.clone()
+        self.shared.service.clone()
     }
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        self.startup.clone()
+        Arc::new(BrookStartup::new(self.shared.access.clone(), self.admitted))
     }
 
     fn copy_handler(&self) -> Arc<impl CopyHandler> {
-        self.copy.clone()
+        self.shared.copy.clone()
     }
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
-        self.cancel.clone()
+        self.shared.cancel.clone()
     }
 
     fn error_handler(&self) -> Arc<impl ErrorHandler> {

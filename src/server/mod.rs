@@ -1,17 +1,21 @@
 //! The Postgres edge: accept loop, per-connection protocol handling, COPY,
 //! and the mapping of errors to SQLSTATE codes.
 
+pub mod auth;
 pub mod cancel;
 pub mod copy;
 pub mod errors;
 pub mod extensions;
 pub mod handlers;
 pub mod hooks;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use pgwire::tokio::TlsAcceptor;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -21,23 +25,74 @@ use crate::config::Settings;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::storage::compaction;
-use handlers::BrookHandlers;
+use auth::Access;
+use handlers::{BrookHandlers, ConnectionHandlers};
+
+/// What the accept loop enforces before a session starts.
+pub struct Admission {
+    pub access: Arc<Access>,
+    pub tls: Option<TlsAcceptor>,
+    pub max_connections: usize,
+}
+
+impl Admission {
+    /// Authentication, TLS and the connection limit from the settings; a
+    /// certificate that cannot be loaded stops the server here.
+    pub fn from_settings(settings: &Settings) -> Result<Self> {
+        let tls = match &settings.tls {
+            Some(t) => Some(tls::acceptor(&t.cert, &t.key)?),
+            None => None,
+        };
+        Ok(Self {
+            access: Arc::new(Access::new(settings)),
+            tls,
+            max_connections: settings.max_connections,
+        })
+    }
+}
+
+/// One admitted-or-refused connection's place in the count of sessions.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    /// Take a place; `true` when it is within `max`.
+    fn take(count: &Arc<AtomicUsize>, max: usize) -> (Self, bool) {
+        let now = count.fetch_add(1, Ordering::SeqCst) + 1;
+        (Self(count.clone()), now <= max)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// How often the compactor looks for tables with many small files.
 const COMPACTION_EVERY: Duration = Duration::from_secs(10);
 
 /// Open the data directory, bind, and serve until `shutdown` resolves.
 pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<()> {
-    let engine = Engine::open(&settings.data_dir, settings.kafka.clone()).await?;
+    let admission = Admission::from_settings(&settings)?;
+    let engine = Engine::open(
+        &settings.data_dir,
+        settings.kafka.clone(),
+        settings.memory_limit,
+    )
+    .await?;
     let listener = TcpListener::bind(settings.listen).await?;
     info!(
         listen = %listener.local_addr()?,
         data_dir = %settings.data_dir.display(),
+        users = settings.users.len(),
+        tls = settings.tls.is_some(),
+        max_connections = settings.max_connections,
+        memory_limit = settings.memory_limit.map(|b| b.to_string()).unwrap_or_else(|| "none".into()),
         "Brook is ready: psql -h {} -p {} -U brook brook",
         settings.listen.ip(),
         listener.local_addr()?.port()
     );
-    run(engine, listener, shutdown).await
+    run(engine, listener, admission, shutdown).await
 }
 
 /// Serve connections from `listener` until `shutdown` resolves; then stop
@@ -45,9 +100,11 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
 pub async fn run(
     engine: Arc<Engine>,
     listener: TcpListener,
+    admission: Admission,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let handlers = Arc::new(BrookHandlers::new(engine.clone()));
+    let handlers = Arc::new(BrookHandlers::new(engine.clone(), admission.access.clone()));
+    let active = Arc::new(AtomicUsize::new(0));
     engine.resume().await;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut background = JoinSet::new();
@@ -66,9 +123,15 @@ pub async fn run(
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     let _ = socket.set_nodelay(true);
-                    let handlers = handlers.clone();
+                    let (slot, admitted) = Slot::take(&active, admission.max_connections);
+                    if !admitted {
+                        warn!(%peer, max_connections = admission.max_connections, "connection refused: too many clients");
+                    }
+                    let handlers = ConnectionHandlers { shared: handlers.clone(), admitted };
+                    let tls = admission.tls.clone();
                     sessions.spawn(async move {
-                        if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                        let _slot = slot;
+                        if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                             warn!(%peer, error = %e, "connection ended with an error");
                         }
                     });

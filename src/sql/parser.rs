@@ -286,4 +286,44 @@ mod tests {
             Token::Word(w) if w.value == "@x" && w.quote_style == Some('"')
         )));
     }
+
+    mod randomized {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Statements made of Brook's and SQL's words in random order, so
+        /// that the extension parser is reached far more often than by
+        /// arbitrary text.
+        fn statement() -> impl Strategy<Value = String> {
+            let word = prop::sample::select(vec![
+                "CREATE", "OR", "REPLACE", "PIPELINE", "MODEL", "p", "AS", "LOAD", "DATA",
+                "KAFKA", "'h:1/t'", "CONFIG", "CREDENTIALS", "'{}'", "'{\"a\": 1}'",
+                "BATCH_INTERVAL", "10", "-1", "99999999999999999999", "SKIP", "ALL",
+                "PARSER", "ERRORS", "INTO", "TABLE", "t", "FORMAT", "JSON", "CSV", "(",
+                ")", ",", "<-", "::", "DEFAULT", "SET", "=", "WHERE", "START", "STOP",
+                "FOREGROUND", "LIMIT", "BATCHES", "ALTER", "OFFSETS", "EARLIEST", "RETRY",
+                "DROP", "SHOW", "PIPELINES", "MODELS", "TEST", "REFRESH", "OPTIONS",
+                "SELECT", "FROM", ";", "'", "\"", "--", "/*", "$$", "E'\\", "@v",
+            ]);
+            prop::collection::vec(word, 0..24).prop_map(|w| w.join(" "))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(5000)))]
+
+            #[test]
+            fn random_statements_parse_or_fail_without_panicking(sql in statement()) {
+                let _ = mentions_extension(&sql);
+                let _ = split_statements(&sql);
+                let _ = parse_extension(&sql);
+            }
+
+            #[test]
+            fn arbitrary_text_parses_or_fails_without_panicking(sql in "\\PC{0,200}") {
+                let _ = mentions_extension(&sql);
+                let _ = split_statements(&sql);
+                let _ = parse_extension(&sql);
+            }
+        }
+    }
 }

@@ -92,7 +92,7 @@ async fn a_parameter_of_the_wrong_type_is_refused() {
     still_serves(&brook).await;
 }
 
-fn startup_message() -> Vec<u8> {
+pub fn startup_message() -> Vec<u8> {
     let mut body = Vec::new();
     body.extend_from_slice(&196608i32.to_be_bytes()); // protocol 3.0
     for s in ["user", "brook", "database", "brook"] {
@@ -105,7 +105,7 @@ fn startup_message() -> Vec<u8> {
     msg
 }
 
-fn read_until_ready(stream: &mut TcpStream) {
+pub fn read_until_ready(stream: &mut TcpStream) {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();

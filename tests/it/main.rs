@@ -2,11 +2,17 @@
 //! test against a real `brook serve` process through real Postgres clients.
 
 mod bad_input;
+mod chaos;
 mod clients;
 mod demo;
 mod durability;
+mod fuzz;
+mod hostile;
 mod kafka;
+mod limits;
+mod load;
 mod ml;
 mod pipelines;
+mod security;
 mod slt;
 mod support;

@@ -10,7 +10,7 @@ use crate::kafka::Tansu;
 use crate::support::{Brook, count, message, sqlstate, wait_for};
 
 /// Poll until the pipeline reaches `state`; returns its last_error.
-async fn wait_state(brook: &Brook, client: &Client, pipeline: &str, state: &str) -> Option<String> {
+pub async fn wait_state(brook: &Brook, client: &Client, pipeline: &str, state: &str) -> Option<String> {
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut seen = String::new();
     while Instant::now() < deadline {
@@ -33,7 +33,7 @@ async fn wait_state(brook: &Brook, client: &Client, pipeline: &str, state: &str)
     );
 }
 
-fn json(value: serde_json::Value) -> Vec<u8> {
+pub fn json(value: serde_json::Value) -> Vec<u8> {
     value.to_string().into_bytes()
 }
 
@@ -640,7 +640,7 @@ async fn a_broker_outage_shows_retrying_and_loses_nothing() {
     assert!(error.contains(&kafka.brokers()), "{error}");
     // Reads keep working during the outage.
     assert_eq!(count(&client, "SELECT count(*) FROM beats").await, 500);
-    let rest = Duration::from_secs(20).saturating_sub(outage.elapsed());
+    let rest = Duration::from_secs(30).saturating_sub(outage.elapsed());
     tokio::time::sleep(rest).await;
     kafka.restart();
     kafka.produce("beats", beats(500, 1000)).await;

@@ -18,6 +18,8 @@ pub struct Brook {
     data_dir: PathBuf,
     /// Flags after `serve --listen … --data-dir …` (kept across restarts).
     extra: Vec<String>,
+    /// The address `--listen` binds (127.0.0.1 unless a test asks otherwise).
+    listen_ip: String,
     _dir: Option<TempDir>,
 }
 
@@ -43,6 +45,15 @@ impl Brook {
         brook
     }
 
+    /// A server on a fresh data directory listening on `listen_ip`, with more flags.
+    pub fn start_with(listen_ip: &str, extra: &[String]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().join("data");
+        let mut brook = Self::launch_on(listen_ip, &data_dir, DEFAULT_LOG, extra);
+        brook._dir = Some(dir);
+        brook
+    }
+
     /// A server on a fresh data directory whose pipelines default to `brokers`.
     pub fn start_with_kafka(brokers: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -59,6 +70,10 @@ impl Brook {
     }
 
     fn launch(data_dir: &Path, filter: &str, extra: &[String]) -> Self {
+        Self::launch_on("127.0.0.1", data_dir, filter, extra)
+    }
+
+    fn launch_on(listen_ip: &str, data_dir: &Path, filter: &str, extra: &[String]) -> Self {
         let port = free_port();
         let log = std::fs::File::create(data_dir.with_extension(format!("{port}.log")))
             .or_else(|_| {
@@ -68,7 +83,7 @@ impl Brook {
             .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_brook"))
             .args(["serve", "--listen"])
-            .arg(format!("127.0.0.1:{port}"))
+            .arg(format!("{listen_ip}:{port}"))
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
@@ -82,6 +97,7 @@ impl Brook {
             port,
             data_dir: data_dir.to_path_buf(),
             extra: extra.to_vec(),
+            listen_ip: listen_ip.to_string(),
             _dir: None,
         };
         brook.wait_ready();
@@ -192,7 +208,8 @@ impl Brook {
     /// Stop (SIGTERM) and start again on the same data directory and keep the temp dir alive.
     pub fn restart(mut self) -> Self {
         self.terminate();
-        let mut next = Self::launch(&self.data_dir.clone(), DEFAULT_LOG, &self.extra);
+        let mut next =
+            Self::launch_on(&self.listen_ip, &self.data_dir.clone(), DEFAULT_LOG, &self.extra);
         next._dir = self._dir.take();
         next
     }
@@ -200,7 +217,8 @@ impl Brook {
     /// `kill -9`, then start again on the same data directory.
     pub fn crash_and_restart(mut self) -> Self {
         self.kill9();
-        let mut next = Self::launch(&self.data_dir.clone(), DEFAULT_LOG, &self.extra);
+        let mut next =
+            Self::launch_on(&self.listen_ip, &self.data_dir.clone(), DEFAULT_LOG, &self.extra);
         next._dir = self._dir.take();
         next
     }

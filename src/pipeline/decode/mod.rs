@@ -445,4 +445,69 @@ mod tests {
         assert_eq!(out.errors.len(), 2);
         assert!(out.batch.column(0).is_null(1) && out.batch.column(1).is_null(1));
     }
+
+    mod randomized {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Messages that are JSON-like often enough to reach the converters:
+        /// fragments of valid JSON glued with arbitrary bytes.
+        fn message() -> impl Strategy<Value = Vec<u8>> {
+            let fragment = prop_oneof![
+                Just(b"{\"id\": ".to_vec()),
+                Just(b"\"a\": {\"city\": ".to_vec()),
+                Just(b"1e400".to_vec()),
+                Just(b"-99999999999999999999999".to_vec()),
+                Just(b"NaN".to_vec()),
+                Just(b"\"x\"".to_vec()),
+                Just(b"[[[[[[[[".to_vec()),
+                Just(b"}".to_vec()),
+                Just(b",".to_vec()),
+                Just(b"\"\\ud800\"".to_vec()),
+                Just(b"null".to_vec()),
+                prop::collection::vec(any::<u8>(), 0..8),
+            ];
+            prop::collection::vec(fragment, 0..12).prop_map(|parts| parts.concat())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(2000)))]
+
+            /// Any bytes: no panic, and every message is a row or an error.
+            #[test]
+            fn json_decoding_accounts_for_every_message(payloads in prop::collection::vec(message(), 1..20)) {
+                let d = json_decoder(
+                    vec![vec!["id".into()], vec!["a".into(), "city".into()]],
+                    vec![
+                        target("id", DataType::Int32, "integer"),
+                        target("city", DataType::Utf8, "text"),
+                    ],
+                );
+                let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+                let out = d.decode(&batch(&refs), &[None, None]);
+                prop_assert_eq!(out.rows.len() + out.errors.len(), payloads.len());
+                prop_assert_eq!(out.batch.num_rows(), out.rows.len());
+            }
+
+            #[test]
+            fn csv_decoding_accounts_for_every_message(payloads in prop::collection::vec(
+                prop::collection::vec(prop::sample::select(b"1a,\"\\N \n\r\xff".to_vec()), 0..24), 1..20)) {
+                let d = Decoder {
+                    schema: Arc::new(Schema::new(vec![
+                        Field::new("a", DataType::Int64, true),
+                        Field::new("b", DataType::Utf8, true),
+                    ])),
+                    layout: Layout::Csv { delimiter: b',', quote: b'"', ignore_lines: 0 },
+                    targets: vec![
+                        target("a", DataType::Int64, "bigint"),
+                        target("b", DataType::Utf8, "text"),
+                    ],
+                };
+                let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+                let out = d.decode(&batch(&refs), &[None, None]);
+                prop_assert_eq!(out.rows.len() + out.errors.len(), payloads.len());
+                prop_assert_eq!(out.batch.num_rows(), out.rows.len());
+            }
+        }
+    }
 }

@@ -1,0 +1,104 @@
+//! Who may connect, and how: `trust` on loopback, SCRAM-SHA-256 for the users
+//! of the config file, TLS when it is required, and the connection limit
+//! (SPEC §1, the way `pg_hba.conf` and `max_connections` work in PostgreSQL).
+
+pub mod scram;
+mod startup;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pgwire::api::{ConnectionManager, RandomPidSecretKeyGenerator};
+use rand::RngCore;
+
+use crate::config::Settings;
+pub use startup::{BrookStartup, STATEMENT_TIMEOUT_KEY};
+
+/// How a connection proves who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Any user name is accepted (only where nobody else can reach the server).
+    Trust,
+    /// SCRAM-SHA-256 against the configured verifier.
+    Password,
+}
+
+/// The server-wide rules every connection's startup follows.
+pub struct Access {
+    users: HashMap<String, scram::Verifier>,
+    trust_loopback: bool,
+    tls_required: bool,
+    statement_timeout: Option<Duration>,
+    /// Key for unknown users' stand-in verifiers: random per process, so the
+    /// stand-in salts reveal nothing across servers.
+    stand_in_key: [u8; 32],
+    pids: RandomPidSecretKeyGenerator,
+    pub(crate) connections: Arc<ConnectionManager>,
+}
+
+impl Access {
+    pub fn new(settings: &Settings) -> Self {
+        let mut stand_in_key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut stand_in_key);
+        Self {
+            users: settings
+                .users
+                .iter()
+                .map(|u| (u.name.clone(), u.verifier.clone()))
+                .collect(),
+            trust_loopback: settings.trust_loopback,
+            tls_required: settings.tls.as_ref().is_some_and(|t| t.require),
+            statement_timeout: settings.statement_timeout,
+            stand_in_key,
+            pids: RandomPidSecretKeyGenerator::default(),
+            connections: Arc::new(ConnectionManager::new()),
+        }
+    }
+
+    /// No users means trust, which `Settings` allows on loopback listeners
+    /// only; with users, a password unless `trust_loopback` covers this peer.
+    pub fn method(&self, peer: &SocketAddr) -> Method {
+        if self.users.is_empty() || (self.trust_loopback && peer.ip().is_loopback()) {
+            Method::Trust
+        } else {
+            Method::Password
+        }
+    }
+
+    /// The user's verifier, or a stand-in that fails the same way.
+    fn verifier(&self, user: &str) -> scram::Verifier {
+        self.users
+            .get(user)
+            .cloned()
+            .unwrap_or_else(|| scram::Verifier::stand_in(user, &self.stand_in_key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ServeArgs, User};
+
+    #[test]
+    fn trust_only_where_the_settings_allow_it() {
+        let mut settings = Settings::resolve(&ServeArgs::default()).unwrap();
+        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let remote: SocketAddr = "10.0.0.7:5000".parse().unwrap();
+        assert_eq!(Access::new(&settings).method(&local), Method::Trust);
+
+        settings.users.push(User {
+            name: "analyst".into(),
+            verifier: scram::Verifier::from_password("pw"),
+        });
+        let access = Access::new(&settings);
+        assert_eq!(access.method(&local), Method::Password);
+        assert_eq!(access.method(&remote), Method::Password);
+
+        settings.trust_loopback = true;
+        let access = Access::new(&settings);
+        assert_eq!(access.method(&local), Method::Trust);
+        assert_eq!(access.method(&remote), Method::Password);
+    }
+}

@@ -1,0 +1,225 @@
+//! One connection's startup: admission (connection limit, TLS), then trust or
+//! the SCRAM-SHA-256 exchange, then the session's defaults.
+//!
+//! Every failure here is FATAL: pgwire returns a connection to the
+//! ready-for-query state after an ERROR, which during authentication would
+//! let a client skip it.
+
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures::{Sink, SinkExt};
+use pgwire::api::auth::{
+    DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
+    save_startup_parameters_to_metadata,
+};
+use pgwire::api::{ClientInfo, ConnectionHandle, PgWireConnectionState, PidSecretKeyGenerator};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::startup::Authentication;
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use tracing::{info, warn};
+
+use super::scram::{Exchange, MECHANISM};
+use super::{Access, Method};
+
+/// datafusion-postgres keeps a session's statement_timeout under this
+/// metadata key (its `SET`/`SHOW statement_timeout` read and write it).
+pub const STATEMENT_TIMEOUT_KEY: &str = "statement_timeout_ms";
+
+/// Where a connection's SCRAM exchange stands.
+enum Step {
+    /// Waiting for the client's first SASL message.
+    Initial,
+    /// Server-first sent; waiting for the proof.
+    Final(Box<Exchange>),
+    /// Authenticated, failed, or not using SCRAM.
+    Over,
+}
+
+/// The startup handler of one connection (pgwire asks for one per socket).
+pub struct BrookStartup {
+    access: Arc<Access>,
+    /// False when the connection limit was reached as it was accepted.
+    admitted: bool,
+    step: Mutex<Step>,
+}
+
+impl BrookStartup {
+    pub fn new(access: Arc<Access>, admitted: bool) -> Self {
+        Self {
+            access,
+            admitted,
+            step: Mutex::new(Step::Over),
+        }
+    }
+
+    fn set_step(&self, step: Step) {
+        if let Ok(mut s) = self.step.lock() {
+            *s = step;
+        }
+    }
+
+    fn take_step(&self) -> Step {
+        self.step
+            .lock()
+            .map(|mut s| std::mem::replace(&mut *s, Step::Over))
+            .unwrap_or(Step::Over)
+    }
+
+    async fn on_message<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match message {
+            PgWireFrontendMessage::Startup(ref startup) => {
+                protocol_negotiation(client, startup).await?;
+                save_startup_parameters_to_metadata(client, startup);
+                if !self.admitted {
+                    return Err(fatal("53300", "sorry, too many clients already".into()));
+                }
+                if self.access.tls_required && !client.is_secure() {
+                    return Err(fatal(
+                        "28000",
+                        "this server accepts TLS connections only: connect with sslmode=require"
+                            .into(),
+                    ));
+                }
+                match self.access.method(&client.socket_addr()) {
+                    Method::Trust => self.finish(client).await,
+                    Method::Password => {
+                        client.set_state(PgWireConnectionState::AuthenticationInProgress);
+                        self.set_step(Step::Initial);
+                        client
+                            .send(PgWireBackendMessage::Authentication(Authentication::SASL(
+                                vec![MECHANISM.to_string()],
+                            )))
+                            .await?;
+                        Ok(())
+                    }
+                }
+            }
+            PgWireFrontendMessage::PasswordMessageFamily(message) => {
+                let user = user_name(client);
+                match self.take_step() {
+                    Step::Initial => {
+                        let initial = message.into_sasl_initial_response()?;
+                        if initial.auth_method != MECHANISM {
+                            return Err(fatal(
+                                "28000",
+                                format!(
+                                    "SASL mechanism \"{}\" is not supported; use {MECHANISM}",
+                                    initial.auth_method
+                                ),
+                            ));
+                        }
+                        let data = initial.data.unwrap_or_default();
+                        let (exchange, server_first) =
+                            Exchange::start(self.access.verifier(&user), &data)
+                                .map_err(|e| refused(client, &user, &e))?;
+                        self.set_step(Step::Final(Box::new(exchange)));
+                        client
+                            .send(PgWireBackendMessage::Authentication(
+                                Authentication::SASLContinue(server_first.into_bytes().into()),
+                            ))
+                            .await?;
+                        Ok(())
+                    }
+                    Step::Final(exchange) => {
+                        let response = message.into_sasl_response()?;
+                        let server_final = exchange
+                            .finish(&response.data)
+                            .map_err(|e| refused(client, &user, &e))?;
+                        client
+                            .send(PgWireBackendMessage::Authentication(
+                                Authentication::SASLFinal(server_final.into_bytes().into()),
+                            ))
+                            .await?;
+                        info!(%user, peer = %client.socket_addr(), "password authentication succeeded");
+                        self.finish(client).await
+                    }
+                    Step::Over => Err(fatal(
+                        "08P01",
+                        "unexpected password message".into(),
+                    )),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Register for cancel requests, apply the server's session defaults,
+    /// and send AuthenticationOk … ReadyForQuery.
+    async fn finish<C>(&self, client: &mut C) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let (pid, secret_key) = self.access.pids.generate(client);
+        client.set_pid_and_secret_key(pid, secret_key.clone());
+        let (handle, guard) = self.access.connections.register(pid, secret_key);
+        client
+            .session_extensions()
+            .insert::<Arc<ConnectionHandle>>(handle);
+        client.session_extensions().insert(guard);
+        if let Some(timeout) = self.access.statement_timeout {
+            client
+                .metadata_mut()
+                .entry(STATEMENT_TIMEOUT_KEY.to_string())
+                .or_insert_with(|| timeout.as_millis().to_string());
+        }
+        finish_authentication(client, &DefaultServerParameterProvider::default()).await
+    }
+}
+
+#[async_trait]
+impl StartupHandler for BrookStartup {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.on_message(client, message).await.map_err(|e| {
+            self.set_step(Step::Over);
+            let info = ErrorInfo::from(e);
+            if info.is_fatal() {
+                PgWireError::UserError(Box::new(info))
+            } else {
+                fatal(&info.code, info.message)
+            }
+        })
+    }
+}
+
+fn fatal(code: &str, message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".to_string(),
+        code.to_string(),
+        message,
+    )))
+}
+
+fn user_name(client: &impl ClientInfo) -> String {
+    client
+        .metadata()
+        .get(pgwire::api::METADATA_USER)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The client hears what PostgreSQL says; the log says why.
+fn refused(client: &impl ClientInfo, user: &str, reason: &super::scram::ScramError) -> PgWireError {
+    warn!(%user, peer = %client.socket_addr(), %reason, "password authentication failed");
+    fatal(
+        "28P01",
+        format!("password authentication failed for user \"{user}\""),
+    )
+}
