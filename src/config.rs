@@ -301,7 +301,7 @@ fn read_file(path: &Path) -> Result<FileSettings> {
     toml::from_str(&text).map_err(|e| {
         let line = e
             .span()
-            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
         let at = line.map(|l| format!(", line {l}")).unwrap_or_default();
         BrookError::InvalidText(format!(
             "config file {}{at}: {}",

@@ -118,10 +118,13 @@ fn stopper(
     Some(
         async move {
             let cancelled = async {
-                match cancel {
-                    // Err: the sender was replaced, no cancel can reach this stream.
-                    Some(rx) if rx.await.is_ok() => {}
-                    _ => std::future::pending::<()>().await,
+                // Err: the sender was replaced, no cancel can reach this stream.
+                let fired = match cancel {
+                    Some(rx) => rx.await.is_ok(),
+                    None => false,
+                };
+                if !fired {
+                    std::future::pending::<()>().await;
                 }
             };
             let timed_out = async {

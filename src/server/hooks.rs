@@ -16,7 +16,7 @@ use pgwire::api::Type;
 use pgwire::api::results::{
     CopyResponse, DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
 };
-use pgwire::error::PgWireResult;
+use pgwire::error::{PgWireError, PgWireResult};
 
 use super::errors::brook_to_pgwire;
 use crate::catalog::pg_functions;
@@ -127,8 +127,24 @@ impl QueryHook for BrookStatements {
 /// `SHOW server_version[_num]` answered as the Postgres version Brook speaks
 /// for, the same one its startup `ParameterStatus` and `version()` report
 /// (datafusion-postgres would answer with DataFusion's version, which drivers
-/// cannot parse).
+/// cannot parse); and a bare `SHOW` refused as the syntax error it is
+/// (datafusion-postgres 0.19 indexes its empty name list and panics, which
+/// ends the session: found by `tests/it/fuzz.rs`).
 pub struct ServerVersion;
+
+/// A `SHOW` without a setting name.
+fn bare_show(statement: &Statement) -> Option<PgWireError> {
+    match statement {
+        Statement::ShowVariable { variable } if variable.is_empty() => Some(
+            super::errors::to_pgwire(super::errors::Classified {
+                code: "42601",
+                message: "syntax error: SHOW needs the name of a setting (SHOW ALL lists them)"
+                    .to_string(),
+            }),
+        ),
+        _ => None,
+    }
+}
 
 fn one_text_value(name: &str, value: &str) -> PgWireResult<Response> {
     let fields = Arc::new(vec![FieldInfo::new(
@@ -155,6 +171,9 @@ impl QueryHook for ServerVersion {
         _ctx: &SessionContext,
         _client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
+        if let Some(e) = bare_show(statement) {
+            return Some(Err(e));
+        }
         let Statement::ShowVariable { variable } = statement else {
             return None;
         };
@@ -173,22 +192,22 @@ impl QueryHook for ServerVersion {
 
     async fn handle_extended_parse_query(
         &self,
-        _statement: &Statement,
+        statement: &Statement,
         _ctx: &SessionContext,
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
-        None
+        bare_show(statement).map(Err)
     }
 
     async fn handle_extended_query(
         &self,
-        _statement: &Statement,
+        statement: &Statement,
         _plan: &LogicalPlan,
         _params: &ParamValues,
         _ctx: &SessionContext,
         _client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        None
+        bare_show(statement).map(Err)
     }
 }
 

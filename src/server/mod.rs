@@ -9,6 +9,7 @@ pub mod extensions;
 pub mod handlers;
 pub mod hooks;
 pub mod tls;
+pub mod wire_guard;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -131,7 +132,7 @@ pub async fn run(
                     let tls = admission.tls.clone();
                     sessions.spawn(async move {
                         let _slot = slot;
-                        if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
+                        if let Err(e) = wire_guard::serve_connection(socket, tls, handlers).await {
                             warn!(%peer, error = %e, "connection ended with an error");
                         }
                     });

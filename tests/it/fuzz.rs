@@ -171,7 +171,8 @@ async fn generated_statements_and_malformed_frames_never_break_the_server() {
     }
     let (mut errors, mut reconnects) = (0u64, 0u64);
     for i in 0..statements {
-        let sql = mutate(&mut rng, &corpus[rng.gen_range(0..corpus.len())], &vocabulary);
+        let seed_statement = &corpus[rng.gen_range(0..corpus.len())];
+        let sql = mutate(&mut rng, seed_statement, &vocabulary);
         if let Err(e) = client.simple_query(&sql).await {
             errors += 1;
             // An SQL error keeps the session; anything else lost it.

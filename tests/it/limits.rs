@@ -157,10 +157,11 @@ impl Drop for SmallDisk {
     }
 }
 
-/// Rows with a few hundred bytes of incompressible text each.
+/// Rows with 640 characters of hex noise each (about 320 bytes in Parquet):
+/// 20,000 of them need far more than the 4 MB disk.
 fn bulky(from: i64, to: i64) -> impl Iterator<Item = (i32, Vec<u8>)> {
     (from..to).map(|i| {
-        let noise: String = (0..40)
+        let noise: String = (0..80)
             .map(|k| format!("{:08x}", (i * 2654435761 + k * 40503).wrapping_mul(2246822519) as u32))
             .collect();
         (0, json(serde_json::json!({ "id": i, "noise": noise })))
@@ -182,7 +183,7 @@ async fn a_full_or_read_only_disk_stops_the_pipeline_in_error_and_loses_nothing(
         .batch_execute(&format!(
             "CREATE TABLE bulk (id bigint, noise text); \
              CREATE PIPELINE bulk AS LOAD DATA KAFKA '{}/bulk' BATCH_INTERVAL 100 \
-             MAX_OFFSETS_PER_BATCH_PARTITION 100 INTO TABLE bulk FORMAT JSON; START PIPELINE bulk",
+             MAX_OFFSETS_PER_BATCH_PARTITION 1000 INTO TABLE bulk FORMAT JSON; START PIPELINE bulk",
             kafka.brokers()
         ))
         .await

@@ -16,11 +16,12 @@ use pgwire::api::auth::{
 };
 use pgwire::api::{ClientInfo, ConnectionHandle, PgWireConnectionState, PidSecretKeyGenerator};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
-use pgwire::messages::startup::Authentication;
+use pgwire::messages::startup::{Authentication, PasswordMessageFamily};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tracing::{info, warn};
 
 use super::scram::{Exchange, MECHANISM};
+use crate::server::wire_guard;
 use super::{Access, Method};
 
 /// datafusion-postgres keeps a session's statement_timeout under this
@@ -105,6 +106,13 @@ impl BrookStartup {
                 let user = user_name(client);
                 match self.take_step() {
                     Step::Initial => {
+                        if let PasswordMessageFamily::Raw(body) = &message
+                            && !wire_guard::sasl_initial_well_formed(body)
+                        {
+                            return Err(wire_guard::protocol_violation(
+                                "malformed SASLInitialResponse",
+                            ));
+                        }
                         let initial = message.into_sasl_initial_response()?;
                         if initial.auth_method != MECHANISM {
                             return Err(fatal(

@@ -1,0 +1,406 @@
+//! Frontend frames checked before pgwire decodes them, and the connection loop
+//! that puts the check in place.
+//!
+//! Why our own: pgwire 0.41 decodes `Parse`, `Bind`, `Execute`, `Close` and
+//! `CopyData` bodies without bounds checks, so a malformed frame panics the
+//! session's task (found by `tests/it/fuzz.rs`: lengths under 4, parameter
+//! counts past the end of the frame). The panic ends only that session, but
+//! no input may panic the server. [`FrameGuard`] sits between the socket and
+//! pgwire's codec and lets through only frames whose length and structure
+//! are what the protocol says; anything else ends the connection with FATAL
+//! 08P01, as PostgreSQL does on a protocol violation. [`serve_connection`] is
+//! pgwire's `process_socket` with the guard inserted after TLS negotiation.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use futures::{SinkExt, StreamExt};
+use pgwire::api::{ClientInfo, ErrorHandler, PgWireConnectionState, PgWireServerHandlers};
+use pgwire::error::{ErrorInfo, PgWireError};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use pgwire::tokio::TlsAcceptor;
+use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_util::codec::{Framed, FramedParts};
+
+/// PostgreSQL's own limit for a startup packet.
+const MAX_STARTUP: usize = 10_000;
+/// The largest frame accepted (a query text, a bound value, a COPY chunk).
+pub const MAX_FRAME: usize = 256 * 1024 * 1024;
+/// A client that has not finished logging in by then is dropped (pgwire's value).
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where the next frame stands in the buffered bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum Frame {
+    /// A whole, well-formed frame of this many bytes.
+    Complete(usize),
+    /// More bytes are needed.
+    Incomplete,
+    /// Not a frame a client may send; the reason.
+    Invalid(String),
+}
+
+/// Reads a frame body field by field, failing when a field does not fit.
+struct Body<'a>(&'a [u8]);
+
+impl Body<'_> {
+    fn cstring(&mut self) -> Option<()> {
+        let end = self.0.iter().position(|b| *b == 0)?;
+        self.0 = &self.0[end + 1..];
+        Some(())
+    }
+
+    fn bytes(&mut self, n: usize) -> Option<()> {
+        self.0 = self.0.get(n..)?;
+        Some(())
+    }
+
+    fn i16(&mut self) -> Option<i16> {
+        let v = i16::from_be_bytes(self.0.get(..2)?.try_into().ok()?);
+        self.0 = &self.0[2..];
+        Some(v)
+    }
+
+    fn i32(&mut self) -> Option<i32> {
+        let v = i32::from_be_bytes(self.0.get(..4)?.try_into().ok()?);
+        self.0 = &self.0[4..];
+        Some(v)
+    }
+
+    fn count(&mut self) -> Option<usize> {
+        usize::try_from(self.i16()?).ok()
+    }
+
+    fn done(&self) -> Option<()> {
+        self.0.is_empty().then_some(())
+    }
+}
+
+/// Whether `body` is a well-formed body of a frame of type `kind`.
+fn well_formed(kind: u8, body: &[u8]) -> bool {
+    let mut b = Body(body);
+    let mut shape = || -> Option<()> {
+        match kind {
+            // Query, CopyFail: one string.
+            b'Q' | b'f' => b.cstring()?,
+            // Parse: name, query, parameter types.
+            b'P' => {
+                b.cstring()?;
+                b.cstring()?;
+                let n = b.count()?;
+                b.bytes(n.checked_mul(4)?)?;
+            }
+            // Bind: portal, statement, formats, values, result formats.
+            b'B' => {
+                b.cstring()?;
+                b.cstring()?;
+                let formats = b.count()?;
+                b.bytes(formats.checked_mul(2)?)?;
+                for _ in 0..b.count()? {
+                    match b.i32()? {
+                        -1 => {}
+                        n => b.bytes(usize::try_from(n).ok()?)?,
+                    }
+                }
+                let results = b.count()?;
+                b.bytes(results.checked_mul(2)?)?;
+            }
+            // Describe, Close: 'S' or 'P', then a name.
+            b'D' | b'C' => {
+                b.bytes(1)?;
+                b.cstring()?;
+            }
+            // Execute: portal, row limit.
+            b'E' => {
+                b.cstring()?;
+                b.i32()?;
+            }
+            // Sync, Flush, Terminate, CopyDone: nothing.
+            b'S' | b'H' | b'X' | b'c' => {}
+            // CopyData, and the password family (whose shape depends on the
+            // authentication step; `auth::startup` checks it there).
+            b'd' | b'p' => return Some(()),
+            _ => return None,
+        }
+        b.done()
+    };
+    shape().is_some()
+}
+
+/// The next frame in `buf`: untyped (the startup packet) or typed.
+fn next_frame(buf: &[u8], typed: bool) -> Frame {
+    let offset = usize::from(typed);
+    let Some(header) = buf.get(offset..offset + 4) else {
+        return Frame::Incomplete;
+    };
+    let declared = i32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+    let limit = if typed { MAX_FRAME } else { MAX_STARTUP };
+    let min = if typed { 4 } else { 8 };
+    let len = match usize::try_from(declared) {
+        Ok(len) if (min..=limit).contains(&len) => len,
+        _ => return Frame::Invalid(format!("invalid message length {declared}")),
+    };
+    let total = offset + len;
+    if buf.len() < total {
+        return Frame::Incomplete;
+    }
+    if typed && !well_formed(buf[0], &buf[5..total]) {
+        let kind = char::from(buf[0]);
+        return Frame::Invalid(format!("invalid frontend message \"{}\"", kind.escape_default()));
+    }
+    Frame::Complete(total)
+}
+
+/// The socket as pgwire's codec reads it: whole, checked frames only.
+pub struct FrameGuard<S> {
+    inner: S,
+    /// Bytes read from the socket, not yet checked.
+    pending: BytesMut,
+    /// Checked frames not yet handed to the codec.
+    ready: BytesMut,
+    /// After the startup packet every frame starts with a type byte.
+    typed: bool,
+    /// Why the connection is being ended, once a bad frame arrived.
+    refused: Option<String>,
+}
+
+impl<S> FrameGuard<S> {
+    /// `buffered`: bytes already read during TLS negotiation.
+    pub fn new(inner: S, buffered: BytesMut) -> Self {
+        Self {
+            inner,
+            pending: buffered,
+            ready: BytesMut::new(),
+            typed: false,
+            refused: None,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for FrameGuard<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if !this.ready.is_empty() {
+                let n = this.ready.len().min(out.remaining());
+                out.put_slice(&this.ready[..n]);
+                this.ready.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(reason) = &this.refused {
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, reason.clone())));
+            }
+            match next_frame(&this.pending, this.typed) {
+                Frame::Complete(n) => {
+                    this.ready = this.pending.split_to(n);
+                    this.typed = true;
+                }
+                Frame::Invalid(reason) => this.refused = Some(reason),
+                Frame::Incomplete => {
+                    let mut chunk = [0u8; 8192];
+                    let mut read = ReadBuf::new(&mut chunk);
+                    match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
+                        Poll::Ready(Ok(())) if read.filled().is_empty() => {
+                            // End of stream: a partial frame is dropped, as pgwire would.
+                            return Poll::Ready(Ok(()));
+                        }
+                        Poll::Ready(Ok(())) => this.pending.extend_from_slice(read.filled()),
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for FrameGuard<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// One connection: TLS negotiation, then pgwire's message loop over the guard.
+pub async fn serve_connection<H: PgWireServerHandlers>(
+    tcp: TcpStream,
+    tls: Option<TlsAcceptor>,
+    handlers: H,
+) -> io::Result<()> {
+    let startup_timeout = tokio::time::sleep(STARTUP_TIMEOUT);
+    tokio::pin!(startup_timeout);
+    let negotiated = tokio::select! {
+        _ = &mut startup_timeout => return Ok(()),
+        socket = negotiate_tls(tcp, tls) => socket?,
+    };
+    // None: a direct TLS handshake without a certificate configured.
+    let Some(socket) = negotiated else {
+        return Ok(());
+    };
+    let parts = socket.into_parts();
+    let mut guarded = FramedParts::new(FrameGuard::new(parts.io, parts.read_buf), parts.codec);
+    guarded.write_buf = parts.write_buf;
+    let mut socket = Framed::from_parts(guarded);
+
+    let startup = handlers.startup_handler();
+    let simple = handlers.simple_query_handler();
+    let extended = handlers.extended_query_handler();
+    let copy = handlers.copy_handler();
+    let cancel = handlers.cancel_handler();
+    let errors = handlers.error_handler();
+    loop {
+        let logging_in = matches!(
+            socket.state(),
+            PgWireConnectionState::AwaitingStartup | PgWireConnectionState::AuthenticationInProgress
+        );
+        let message = if logging_in {
+            tokio::select! {
+                _ = &mut startup_timeout => None,
+                message = socket.next() => message,
+            }
+        } else {
+            socket.next().await
+        };
+        let message = match message {
+            Some(Ok(message)) => message,
+            Some(Err(e)) => {
+                // A refused frame (or a frame pgwire could not decode): say so, then close.
+                let info = ErrorInfo::new("FATAL".into(), "08P01".into(), e.to_string());
+                let _ = socket
+                    .send(PgWireBackendMessage::ErrorResponse(info.into()))
+                    .await;
+                break;
+            }
+            None => break,
+        };
+        // Terminate: the client is leaving; close so that it is not left waiting.
+        if matches!(message, PgWireFrontendMessage::Terminate(_)) {
+            break;
+        }
+        let in_copy = match socket.state() {
+            PgWireConnectionState::CopyInProgress(extended) => Some(extended),
+            _ => None,
+        };
+        let is_extended = in_copy.unwrap_or_else(|| message.is_extended_query());
+        if let Err(mut e) = process_message(
+            message,
+            &mut socket,
+            startup.clone(),
+            simple.clone(),
+            extended.clone(),
+            copy.clone(),
+            cancel.clone(),
+        )
+        .await
+        {
+            errors.on_error(&socket, &mut e);
+            process_error(&mut socket, e, is_extended).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether a password-family body is a SASLInitialResponse: mechanism, then
+/// a length (-1 or exactly the bytes that follow). pgwire splits the data by
+/// that length unchecked.
+pub fn sasl_initial_well_formed(body: &[u8]) -> bool {
+    let mut b = Body(body);
+    (|| {
+        b.cstring()?;
+        match b.i32()? {
+            -1 => {}
+            n => b.bytes(usize::try_from(n).ok()?)?,
+        }
+        b.done()
+    })()
+    .is_some()
+}
+
+/// The error a refused frame becomes when a handler finds it.
+pub fn protocol_violation(reason: &str) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".into(),
+        "08P01".into(),
+        reason.to_string(),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typed(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut f = vec![kind];
+        f.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+        f.extend_from_slice(body);
+        f
+    }
+
+    #[test]
+    fn well_formed_frames_pass_whole() {
+        let q = typed(b'Q', b"SELECT 1\0");
+        assert_eq!(next_frame(&q, true), Frame::Complete(q.len()));
+        assert_eq!(next_frame(&q[..5], true), Frame::Incomplete);
+        let mut bind = b"\0s\0".to_vec();
+        bind.extend_from_slice(&1i16.to_be_bytes());
+        bind.extend_from_slice(&0i16.to_be_bytes());
+        bind.extend_from_slice(&2i16.to_be_bytes());
+        bind.extend_from_slice(&(-1i32).to_be_bytes());
+        bind.extend_from_slice(&3i32.to_be_bytes());
+        bind.extend_from_slice(b"abc");
+        bind.extend_from_slice(&0i16.to_be_bytes());
+        let b = typed(b'B', &bind);
+        assert_eq!(next_frame(&b, true), Frame::Complete(b.len()));
+        assert_eq!(next_frame(&typed(b'S', b""), true), Frame::Complete(5));
+    }
+
+    #[test]
+    fn lying_lengths_and_short_bodies_are_refused() {
+        assert!(matches!(next_frame(&[b'd', 0, 0, 0, 2], true), Frame::Invalid(_)));
+        assert!(matches!(next_frame(&[b'Q', 0xff, 0xff, 0xff, 0xff], true), Frame::Invalid(_)));
+        assert!(matches!(next_frame(&typed(b'Q', b"no terminator"), true), Frame::Invalid(_)));
+        // A Bind promising 1000 parameters in a few bytes.
+        let mut bind = b"\0\0".to_vec();
+        bind.extend_from_slice(&0i16.to_be_bytes());
+        bind.extend_from_slice(&1000i16.to_be_bytes());
+        assert!(matches!(next_frame(&typed(b'B', &bind), true), Frame::Invalid(_)));
+        // Trailing bytes would be read as the next frame: refused.
+        assert!(matches!(next_frame(&typed(b'S', b"xx"), true), Frame::Invalid(_)));
+        assert!(matches!(next_frame(&typed(b'!', b""), true), Frame::Invalid(_)));
+        assert!(matches!(next_frame(&[0, 0, 0, 3], false), Frame::Invalid(_)));
+    }
+
+    mod randomized {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(5000)))]
+
+            /// Arbitrary bytes: a verdict, never a panic, and a Complete
+            /// frame never claims more bytes than there are.
+            #[test]
+            fn any_bytes_get_a_verdict(bytes in prop::collection::vec(any::<u8>(), 0..64), typed in any::<bool>()) {
+                if let Frame::Complete(n) = next_frame(&bytes, typed) {
+                    prop_assert!(n <= bytes.len());
+                }
+            }
+        }
+    }
+}
