@@ -166,14 +166,13 @@ impl Settings {
         }
         let tls = tls_settings(args, file.tls)?;
         let statement_timeout = match args.statement_timeout.clone().or(file.statement_timeout) {
-            Some(text) => parse_duration(&text)
-                .map_err(|e| invalid(format!("statement_timeout: {e}")))?,
+            Some(text) => {
+                parse_duration(&text).map_err(|e| invalid(format!("statement_timeout: {e}")))?
+            }
             None => None,
         };
         let memory_limit = match args.memory_limit.clone().or(file.memory_limit) {
-            Some(text) => {
-                parse_bytes(&text).map_err(|e| invalid(format!("memory_limit: {e}")))?
-            }
+            Some(text) => parse_bytes(&text).map_err(|e| invalid(format!("memory_limit: {e}")))?,
             None => default_memory_limit(),
         };
         let max_connections = args
@@ -365,7 +364,10 @@ mod tests {
         let s = Settings::resolve(&args).unwrap();
         assert_eq!(s.users.len(), 1);
         assert_eq!(s.users[0].name, "analyst");
-        assert!(!format!("{s:?}").contains(&verifier), "settings debug shows the verifier");
+        assert!(
+            !format!("{s:?}").contains(&verifier),
+            "settings debug shows the verifier"
+        );
     }
 
     #[test]

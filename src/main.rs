@@ -59,7 +59,10 @@ fn password(args: &PasswordArgs) -> Result<(), String> {
         return Err("an empty password is not allowed".into());
     }
     let verifier = brook::server::auth::scram::Verifier::from_password(&password);
-    println!("[[users]]\nname = {:?}\npassword = \"{verifier}\"", args.user);
+    println!(
+        "[[users]]\nname = {:?}\npassword = \"{verifier}\"",
+        args.user
+    );
     Ok(())
 }
 

@@ -165,9 +165,14 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> Result<(
     .await?;
     let admission = Admission::from_settings(&settings)?;
     let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::server::run(engine, listener, admission, async move {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(crate::server::run(
+        engine,
+        listener,
+        admission,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     let psql = format!("psql -h 127.0.0.1 -p {port} -U brook brook");
     println!("  server  {psql}");
     println!("  data    {}", data_dir.display());

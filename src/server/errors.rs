@@ -170,7 +170,9 @@ fn classify_datafusion(e: &DataFusionError) -> Classified {
         }
         DataFusionError::ResourcesExhausted(m) => classified(
             "53200",
-            format!("out of memory: the query needs more than the server's memory_limit leaves free ({m})"),
+            format!(
+                "out of memory: the query needs more than the server's memory_limit leaves free ({m})"
+            ),
         ),
         DataFusionError::IoError(io) => {
             let m = io.to_string();

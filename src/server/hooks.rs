@@ -135,13 +135,13 @@ pub struct ServerVersion;
 /// A `SHOW` without a setting name.
 fn bare_show(statement: &Statement) -> Option<PgWireError> {
     match statement {
-        Statement::ShowVariable { variable } if variable.is_empty() => Some(
-            super::errors::to_pgwire(super::errors::Classified {
+        Statement::ShowVariable { variable } if variable.is_empty() => {
+            Some(super::errors::to_pgwire(super::errors::Classified {
                 code: "42601",
                 message: "syntax error: SHOW needs the name of a setting (SHOW ALL lists them)"
                     .to_string(),
-            }),
-        ),
+            }))
+        }
         _ => None,
     }
 }

@@ -24,7 +24,11 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| bad("certificate", cert, &e))?;
     if certs.is_empty() {
-        return Err(bad("certificate", cert, &"no CERTIFICATE block in the file"));
+        return Err(bad(
+            "certificate",
+            cert,
+            &"no CERTIFICATE block in the file",
+        ));
     }
     // The key's error names the file, never its content.
     let private_key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad("key", key, &e))?;

@@ -151,7 +151,10 @@ fn next_frame(buf: &[u8], typed: bool) -> Frame {
     }
     if typed && !well_formed(buf[0], &buf[5..total]) {
         let kind = char::from(buf[0]);
-        return Frame::Invalid(format!("invalid frontend message \"{}\"", kind.escape_default()));
+        return Frame::Invalid(format!(
+            "invalid frontend message \"{}\"",
+            kind.escape_default()
+        ));
     }
     Frame::Complete(total)
 }
@@ -197,7 +200,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for FrameGuard<S> {
                 return Poll::Ready(Ok(()));
             }
             if let Some(reason) = &this.refused {
-                return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, reason.clone())));
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    reason.clone(),
+                )));
             }
             match next_frame(&this.pending, this.typed) {
                 Frame::Complete(n) => {
@@ -224,7 +230,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for FrameGuard<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for FrameGuard<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
 
@@ -267,7 +277,8 @@ pub async fn serve_connection<H: PgWireServerHandlers>(
     loop {
         let logging_in = matches!(
             socket.state(),
-            PgWireConnectionState::AwaitingStartup | PgWireConnectionState::AuthenticationInProgress
+            PgWireConnectionState::AwaitingStartup
+                | PgWireConnectionState::AuthenticationInProgress
         );
         let message = if logging_in {
             tokio::select! {
@@ -372,18 +383,39 @@ mod tests {
 
     #[test]
     fn lying_lengths_and_short_bodies_are_refused() {
-        assert!(matches!(next_frame(&[b'd', 0, 0, 0, 2], true), Frame::Invalid(_)));
-        assert!(matches!(next_frame(&[b'Q', 0xff, 0xff, 0xff, 0xff], true), Frame::Invalid(_)));
-        assert!(matches!(next_frame(&typed(b'Q', b"no terminator"), true), Frame::Invalid(_)));
+        assert!(matches!(
+            next_frame(&[b'd', 0, 0, 0, 2], true),
+            Frame::Invalid(_)
+        ));
+        assert!(matches!(
+            next_frame(&[b'Q', 0xff, 0xff, 0xff, 0xff], true),
+            Frame::Invalid(_)
+        ));
+        assert!(matches!(
+            next_frame(&typed(b'Q', b"no terminator"), true),
+            Frame::Invalid(_)
+        ));
         // A Bind promising 1000 parameters in a few bytes.
         let mut bind = b"\0\0".to_vec();
         bind.extend_from_slice(&0i16.to_be_bytes());
         bind.extend_from_slice(&1000i16.to_be_bytes());
-        assert!(matches!(next_frame(&typed(b'B', &bind), true), Frame::Invalid(_)));
+        assert!(matches!(
+            next_frame(&typed(b'B', &bind), true),
+            Frame::Invalid(_)
+        ));
         // Trailing bytes would be read as the next frame: refused.
-        assert!(matches!(next_frame(&typed(b'S', b"xx"), true), Frame::Invalid(_)));
-        assert!(matches!(next_frame(&typed(b'!', b""), true), Frame::Invalid(_)));
-        assert!(matches!(next_frame(&[0, 0, 0, 3], false), Frame::Invalid(_)));
+        assert!(matches!(
+            next_frame(&typed(b'S', b"xx"), true),
+            Frame::Invalid(_)
+        ));
+        assert!(matches!(
+            next_frame(&typed(b'!', b""), true),
+            Frame::Invalid(_)
+        ));
+        assert!(matches!(
+            next_frame(&[0, 0, 0, 3], false),
+            Frame::Invalid(_)
+        ));
     }
 
     mod randomized {

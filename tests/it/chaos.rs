@@ -65,7 +65,13 @@ async fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         ))
         .await
         .unwrap();
-    wait_for(&brook, &client, "SELECT least(count(*), 200) FROM chaos", 200).await;
+    wait_for(
+        &brook,
+        &client,
+        "SELECT least(count(*), 200) FROM chaos",
+        200,
+    )
+    .await;
     client
         .batch_execute(
             "CREATE MODEL chaos_model OPTIONS (model_type = 'logistic_reg', input_label_cols = ['label'], \
@@ -83,11 +89,26 @@ async fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         tokio::time::sleep(Duration::from_millis(rng.gen_range(100..1500))).await;
         brook = brook.crash_and_restart();
         let client = brook.client().await;
+        // Once the pipeline has read its offsets back, stop it (STOP lets
+        // the batch in hand commit) so that rows and offsets hold still.
+        wait_for(
+            &brook,
+            &client,
+            "SELECT count(committed_offset) FROM information_schema.pipelines_cursors \
+             WHERE pipeline_name = 'chaos'",
+            PARTITIONS,
+        )
+        .await;
+        client.batch_execute("STOP PIPELINE chaos").await.unwrap();
         let rows = count(&client, "SELECT count(*) FROM chaos").await;
         let distinct = count(&client, "SELECT count(DISTINCT id) FROM chaos").await;
         let committed = count(&client, COMMITTED).await;
         assert_eq!(rows, distinct, "kill {kill}: duplicate keys after restart");
-        assert_eq!(rows, committed, "kill {kill}: rows and committed offsets disagree");
+        assert_eq!(
+            rows, committed,
+            "kill {kill}: rows and committed offsets disagree"
+        );
+        client.batch_execute("START PIPELINE chaos").await.unwrap();
         at_kills.push(rows);
         println!("chaos: kill {:>2} at {:>7} rows", kill + 1, rows);
     }
@@ -95,9 +116,15 @@ async fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     let client = brook.client().await;
     wait_for(&brook, &client, "SELECT count(*) FROM chaos", messages).await;
     let ingest_time = ingest_started.elapsed();
-    assert_eq!(count(&client, "SELECT count(DISTINCT id) FROM chaos").await, messages);
+    assert_eq!(
+        count(&client, "SELECT count(DISTINCT id) FROM chaos").await,
+        messages
+    );
     assert_eq!(count(&client, "SELECT min(id) FROM chaos").await, 0);
-    assert_eq!(count(&client, "SELECT max(id) FROM chaos").await, messages - 1);
+    assert_eq!(
+        count(&client, "SELECT max(id) FROM chaos").await,
+        messages - 1
+    );
     assert_eq!(count(&client, COMMITTED).await, messages);
     assert_eq!(wait_state(&brook, &client, "chaos", "Running").await, None);
     // The model survived every kill and still predicts.
@@ -112,7 +139,10 @@ async fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         "SELECT count(*) FROM chaos WHERE PREDICT('chaos_model', x) = (x > 0.5) AND id < 1000",
     )
     .await;
-    assert!(predicted > 900, "the surviving model predicts {predicted}/1000 right");
+    assert!(
+        predicted > 900,
+        "the surviving model predicts {predicted}/1000 right"
+    );
     println!(
         "chaos: {messages} messages ({PARTITIONS} partitions) produced in {:.1} s; {kills} kill -9s \
          at rows {at_kills:?}; all ingested {:.1} s after the first kill window opened; \

@@ -142,7 +142,12 @@ fn frame(rng: &mut StdRng) -> Vec<u8> {
 
 async fn answers_select_1(brook: &Brook) {
     let client = brook.client().await;
-    assert_eq!(count(&client, "SELECT 1::bigint").await, 1, "log: {}", brook.log());
+    assert_eq!(
+        count(&client, "SELECT 1::bigint").await,
+        1,
+        "log: {}",
+        brook.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -59,7 +59,10 @@ async fn statement_timeout_ends_a_long_query_and_the_session_goes_on() {
     assert!(format!("{shown:?}").contains("300ms"), "{shown:?}");
     let err = client.simple_query(ENDLESS).await.unwrap_err();
     assert_eq!(sqlstate(&err), "57014");
-    assert_eq!(message(&err), "canceling statement due to statement timeout");
+    assert_eq!(
+        message(&err),
+        "canceling statement due to statement timeout"
+    );
     assert_eq!(count(&client, "SELECT 1::bigint").await, 1);
 
     // …and a session may change its own, on both protocols.
@@ -69,7 +72,10 @@ async fn statement_timeout_ends_a_long_query_and_the_session_goes_on() {
         .unwrap();
     let err = client.query(ENDLESS, &[]).await.unwrap_err();
     assert_eq!(sqlstate(&err), "57014", "{}", message(&err));
-    client.batch_execute("SET statement_timeout = 0").await.unwrap();
+    client
+        .batch_execute("SET statement_timeout = 0")
+        .await
+        .unwrap();
     let short = "SELECT count(*) FROM generate_series(1, 20000000) a";
     assert_eq!(count(&client, short).await, 20_000_000);
 }
@@ -78,7 +84,8 @@ async fn statement_timeout_ends_a_long_query_and_the_session_goes_on() {
 async fn a_query_over_the_memory_limit_fails_alone_while_ingest_goes_on() {
     let kafka = Tansu::start();
     kafka.create_topic("steady", 1).await;
-    let messages = |from: i64, to: i64| (from..to).map(|i| (0, json(serde_json::json!({ "id": i }))));
+    let messages =
+        |from: i64, to: i64| (from..to).map(|i| (0, json(serde_json::json!({ "id": i }))));
     kafka.produce("steady", messages(0, 500)).await;
     let brook = Brook::start_with("127.0.0.1", &["--memory-limit".into(), "64MB".into()]);
     let client = brook.client().await;
@@ -100,9 +107,7 @@ async fn a_query_over_the_memory_limit_fails_alone_while_ingest_goes_on() {
         kafka
     });
     let err = runaway
-        .simple_query(
-            "SELECT cardinality(array_agg(v)) FROM generate_series(1, 100000000) t(v)",
-        )
+        .simple_query("SELECT cardinality(array_agg(v)) FROM generate_series(1, 100000000) t(v)")
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&err), "53200", "{}", message(&err));
@@ -111,9 +116,15 @@ async fn a_query_over_the_memory_limit_fails_alone_while_ingest_goes_on() {
     // The pipeline kept going; the same session and others still answer.
     let kafka = producing.await.unwrap();
     wait_for(&brook, &client, "SELECT count(*) FROM steady", 1000).await;
-    assert_eq!(count(&client, "SELECT count(DISTINCT id) FROM steady").await, 1000);
+    assert_eq!(
+        count(&client, "SELECT count(DISTINCT id) FROM steady").await,
+        1000
+    );
     assert_eq!(wait_state(&brook, &client, "steady", "Running").await, None);
-    assert_eq!(count(&runaway, "SELECT count(*) FROM generate_series(1, 1000)").await, 1000);
+    assert_eq!(
+        count(&runaway, "SELECT count(*) FROM generate_series(1, 1000)").await,
+        1000
+    );
     drop(kafka);
 }
 
@@ -147,7 +158,11 @@ impl SmallDisk {
             .arg(&self.path)
             .output()
             .expect("mount runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -162,7 +177,12 @@ impl Drop for SmallDisk {
 fn bulky(from: i64, to: i64) -> impl Iterator<Item = (i32, Vec<u8>)> {
     (from..to).map(|i| {
         let noise: String = (0..80)
-            .map(|k| format!("{:08x}", (i * 2654435761 + k * 40503).wrapping_mul(2246822519) as u32))
+            .map(|k| {
+                format!(
+                    "{:08x}",
+                    (i * 2654435761 + k * 40503).wrapping_mul(2246822519) as u32
+                )
+            })
             .collect();
         (0, json(serde_json::json!({ "id": i, "noise": noise })))
     })
@@ -192,15 +212,22 @@ async fn a_full_or_read_only_disk_stops_the_pipeline_in_error_and_loses_nothing(
 
     // Far more than 4 MB: the disk fills mid-ingest.
     kafka.produce("bulk", bulky(200, 20_000)).await;
-    let error = wait_state(server, &client, "bulk", "Error").await.unwrap_or_default();
+    let error = wait_state(server, &client, "bulk", "Error")
+        .await
+        .unwrap_or_default();
     assert!(error.contains("No space left on device"), "{error}");
     let stuck = count(&client, "SELECT count(*) FROM bulk").await;
     assert!(stuck < 20_000, "{stuck}");
 
     // Reads go on; a write by hand fails with 53100 and the same reason.
-    assert_eq!(count(&client, "SELECT count(DISTINCT id) FROM bulk").await, stuck);
+    assert_eq!(
+        count(&client, "SELECT count(DISTINCT id) FROM bulk").await,
+        stuck
+    );
     let err = client
-        .batch_execute("INSERT INTO bulk SELECT v, repeat('x', 1000) FROM generate_series(1, 50000) t(v)")
+        .batch_execute(
+            "INSERT INTO bulk SELECT v, repeat('x', 1000) FROM generate_series(1, 50000) t(v)",
+        )
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&err), "53100", "{}", message(&err));
@@ -213,16 +240,26 @@ async fn a_full_or_read_only_disk_stops_the_pipeline_in_error_and_loses_nothing(
 
     // Read-only: the same.
     disk.remount("ro");
-    let err = client.batch_execute("INSERT INTO bulk VALUES (-1, 'x')").await.unwrap_err();
+    let err = client
+        .batch_execute("INSERT INTO bulk VALUES (-1, 'x')")
+        .await
+        .unwrap_err();
     assert_eq!(sqlstate(&err), "53100", "{}", message(&err));
-    assert!(message(&err).contains("Read-only file system"), "{}", message(&err));
+    assert!(
+        message(&err).contains("Read-only file system"),
+        "{}",
+        message(&err)
+    );
     assert_eq!(count(&client, "SELECT count(*) FROM bulk").await, stuck);
 
     // Room again: the pipeline resumes where it stopped, exactly once.
     disk.remount("rw,size=512m");
     client.batch_execute("START PIPELINE bulk").await.unwrap();
     wait_for(server, &client, "SELECT count(*) FROM bulk", 20_000).await;
-    assert_eq!(count(&client, "SELECT count(DISTINCT id) FROM bulk").await, 20_000);
+    assert_eq!(
+        count(&client, "SELECT count(DISTINCT id) FROM bulk").await,
+        20_000
+    );
 
     // And a restart finds every committed row.
     drop(client);

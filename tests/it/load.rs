@@ -78,7 +78,10 @@ async fn concurrent_clients_with_ingest_have_no_failures_and_the_limit_is_clean(
                     .produce(
                         "feed",
                         (from..from + 500).map(|i| {
-                            ((i % 2) as i32, json(serde_json::json!({ "id": i, "note": "load" })))
+                            (
+                                (i % 2) as i32,
+                                json(serde_json::json!({ "id": i, "note": "load" })),
+                            )
                         }),
                     )
                     .await;
@@ -157,13 +160,24 @@ async fn concurrent_clients_with_ingest_have_no_failures_and_the_limit_is_clean(
     producer.await.expect("producer");
     let produced = produced.load(Ordering::Relaxed);
     let ingested_during = count(&admin, "SELECT count(*) FROM feed").await;
-    assert!(failures.is_empty(), "{} failed queries: {:?}", failures.len(), &failures[..failures.len().min(5)]);
+    assert!(
+        failures.is_empty(),
+        "{} failed queries: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
 
     // Every insert landed once; every produced message arrives once.
     let inserted = next_id.load(Ordering::Relaxed) - ROWS;
-    assert_eq!(count(&admin, "SELECT count(*) FROM items").await, ROWS + inserted);
+    assert_eq!(
+        count(&admin, "SELECT count(*) FROM items").await,
+        ROWS + inserted
+    );
     wait_for(&brook, &admin, "SELECT count(*) FROM feed", produced).await;
-    assert_eq!(count(&admin, "SELECT count(DISTINCT id) FROM feed").await, produced);
+    assert_eq!(
+        count(&admin, "SELECT count(DISTINCT id) FROM feed").await,
+        produced
+    );
     assert_eq!(wait_state(&brook, &admin, "feed", "Running").await, None);
 
     // One more session than the limit allows: the clean refusal.

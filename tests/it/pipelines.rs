@@ -10,7 +10,12 @@ use crate::kafka::Tansu;
 use crate::support::{Brook, count, message, sqlstate, wait_for};
 
 /// Poll until the pipeline reaches `state`; returns its last_error.
-pub async fn wait_state(brook: &Brook, client: &Client, pipeline: &str, state: &str) -> Option<String> {
+pub async fn wait_state(
+    brook: &Brook,
+    client: &Client,
+    pipeline: &str,
+    state: &str,
+) -> Option<String> {
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut seen = String::new();
     while Instant::now() < deadline {

@@ -29,10 +29,17 @@ fn brook_cmd(args: &[&str], stdin: &str) -> Output {
 /// user would make it; `extra` is appended (TOML).
 fn config_with_user(dir: &Path, extra: &str) -> PathBuf {
     let out = brook_cmd(&["password", "--user", "analyst"], &format!("{PASSWORD}\n"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let entry = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(entry.contains("SCRAM-SHA-256$4096:"), "{entry}");
-    assert!(!entry.contains(PASSWORD), "the password is printed: {entry}");
+    assert!(
+        !entry.contains(PASSWORD),
+        "the password is printed: {entry}"
+    );
     let path = dir.join("brook.toml");
     std::fs::write(&path, format!("{extra}\n{entry}")).expect("config written");
     path
@@ -64,7 +71,10 @@ fn non_loopback_ip() -> String {
         .or_else(|_| socket.connect("10.255.255.1:9"))
         .expect("this test needs a non-loopback interface with a route");
     let ip = socket.local_addr().expect("local address").ip();
-    assert!(!ip.is_loopback() && !ip.is_unspecified(), "no non-loopback address: {ip}");
+    assert!(
+        !ip.is_loopback() && !ip.is_unspecified(),
+        "no non-loopback address: {ip}"
+    );
     ip.to_string()
 }
 
@@ -72,9 +82,15 @@ fn non_loopback_ip() -> String {
 async fn scram_users_log_in_and_wrong_passwords_get_28p01() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_with_user(dir.path(), "");
-    let brook = Brook::start_with("127.0.0.1", &["--config".into(), config.display().to_string()]);
+    let brook = Brook::start_with(
+        "127.0.0.1",
+        &["--config".into(), config.display().to_string()],
+    );
     let conn = |user: &str| {
-        format!("host=127.0.0.1 port={} user={user} dbname=brook", brook.port)
+        format!(
+            "host=127.0.0.1 port={} user={user} dbname=brook",
+            brook.port
+        )
     };
 
     // psql, the right password.
@@ -85,10 +101,16 @@ async fn scram_users_log_in_and_wrong_passwords_get_28p01() {
     // Wrong password, unknown user, no password: the same refusal.
     let (_, err, ok) = psql(&conn("analyst"), Some("wrong"), "SELECT 1");
     assert!(!ok);
-    assert!(err.contains("password authentication failed for user \"analyst\""), "{err}");
+    assert!(
+        err.contains("password authentication failed for user \"analyst\""),
+        "{err}"
+    );
     let (_, err, ok) = psql(&conn("mallory"), Some(PASSWORD), "SELECT 1");
     assert!(!ok);
-    assert!(err.contains("password authentication failed for user \"mallory\""), "{err}");
+    assert!(
+        err.contains("password authentication failed for user \"mallory\""),
+        "{err}"
+    );
     let (_, err, ok) = psql(&conn("analyst"), None, "SELECT 1");
     assert!(!ok);
     assert!(err.contains("no password supplied"), "{err}");
@@ -115,15 +137,31 @@ async fn scram_users_log_in_and_wrong_passwords_get_28p01() {
     // The log names the failures but never the password or the verifier.
     let log = brook.log();
     let verifier = std::fs::read_to_string(&config).unwrap();
-    let keys = verifier.split('$').nth(2).unwrap_or("none").trim_end_matches(['"', '\n']);
+    let keys = verifier
+        .split('$')
+        .nth(2)
+        .unwrap_or("none")
+        .trim_end_matches(['"', '\n']);
     assert!(log.contains("password authentication failed"), "{log}");
-    assert!(!log.contains(PASSWORD) && !log.contains("wrong") && !log.contains(keys), "{log}");
+    assert!(
+        !log.contains(PASSWORD) && !log.contains("wrong") && !log.contains(keys),
+        "{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trust_is_for_loopback_only() {
     // Without users, a non-loopback address refuses to start, saying why.
-    let out = brook_cmd(&["serve", "--listen", "0.0.0.0:0", "--data-dir", "/nonexistent"], "");
+    let out = brook_cmd(
+        &[
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--data-dir",
+            "/nonexistent",
+        ],
+        "",
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("only allowed on a loopback address"), "{err}");
@@ -132,8 +170,14 @@ async fn trust_is_for_loopback_only() {
     // network does.
     let dir = tempfile::tempdir().unwrap();
     let config = config_with_user(dir.path(), "trust_loopback = true");
-    let brook = Brook::start_with("0.0.0.0", &["--config".into(), config.display().to_string()]);
-    let local = format!("host=127.0.0.1 port={} user=whoever dbname=brook", brook.port);
+    let brook = Brook::start_with(
+        "0.0.0.0",
+        &["--config".into(), config.display().to_string()],
+    );
+    let local = format!(
+        "host=127.0.0.1 port={} user=whoever dbname=brook",
+        brook.port
+    );
     let (out, err, ok) = psql(&local, None, "SELECT 1");
     assert!(ok && out.trim() == "1", "{err}");
 
@@ -160,18 +204,40 @@ impl Certificates {
                 .current_dir(dir.path())
                 .output()
                 .expect("openssl is installed");
-            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         };
         for ca in ["ca", "other-ca"] {
             run(&[
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                "-keyout", &format!("{ca}.key"), "-out", &format!("{ca}.crt"),
-                "-subj", &format!("/CN=Brook test {ca}"),
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.crt"),
+                "-subj",
+                &format!("/CN=Brook test {ca}"),
             ]);
         }
         run(&[
-            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-            "-subj", "/CN=localhost",
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
         ]);
         std::fs::write(
             dir.path().join("san.ext"),
@@ -179,8 +245,21 @@ impl Certificates {
         )
         .unwrap();
         run(&[
-            "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.crt",
         ]);
         Self { dir }
     }
@@ -209,9 +288,15 @@ async fn tls_require_and_verify_full_with_psql_and_tokio_postgres() {
             certs.path("server.key")
         ),
     );
-    let brook = Brook::start_with("127.0.0.1", &["--config".into(), config.display().to_string()]);
+    let brook = Brook::start_with(
+        "127.0.0.1",
+        &["--config".into(), config.display().to_string()],
+    );
     let base = |host: &str, mode: &str| {
-        format!("host={host} port={} user=analyst dbname=brook sslmode={mode}", brook.port)
+        format!(
+            "host={host} port={} user=analyst dbname=brook sslmode={mode}",
+            brook.port
+        )
     };
 
     // psql: require, and verify-full against the CA, by name and by address.
@@ -219,13 +304,21 @@ async fn tls_require_and_verify_full_with_psql_and_tokio_postgres() {
     assert!(ok, "{err}; log: {}", brook.log());
     assert!(out.contains("SSL connection"), "{out}");
     for host in ["localhost", "127.0.0.1"] {
-        let conninfo = format!("{} sslrootcert={}", base(host, "verify-full"), certs.path("ca.crt"));
+        let conninfo = format!(
+            "{} sslrootcert={}",
+            base(host, "verify-full"),
+            certs.path("ca.crt")
+        );
         let (out, err, ok) = psql(&conninfo, Some(PASSWORD), "SELECT 'tls ok'");
         assert!(ok, "{host}: {err}");
         assert_eq!(out.trim(), "tls ok");
     }
     // A certificate from another CA is refused by the client.
-    let conninfo = format!("{} sslrootcert={}", base("localhost", "verify-full"), certs.path("other-ca.crt"));
+    let conninfo = format!(
+        "{} sslrootcert={}",
+        base("localhost", "verify-full"),
+        certs.path("other-ca.crt")
+    );
     let (_, err, ok) = psql(&conninfo, Some(PASSWORD), "SELECT 1");
     assert!(!ok);
     assert!(err.contains("certificate verify failed"), "{err}");
@@ -236,31 +329,53 @@ async fn tls_require_and_verify_full_with_psql_and_tokio_postgres() {
 
     // tokio-postgres over TLS, the server verified against the CA.
     let conninfo = format!("{} password='{PASSWORD}'", base("localhost", "require"));
-    let (client, connection) = tokio_postgres::connect(&conninfo, tls_connector(&certs.path("ca.crt")))
-        .await
-        .unwrap_or_else(|e| panic!("{e}; log: {}", brook.log()));
+    let (client, connection) =
+        tokio_postgres::connect(&conninfo, tls_connector(&certs.path("ca.crt")))
+            .await
+            .unwrap_or_else(|e| panic!("{e}; log: {}", brook.log()));
     tokio::spawn(connection);
     let rows = client
-        .query("SELECT x FROM (VALUES (1::bigint), (2)) AS t(x) ORDER BY x", &[])
+        .query(
+            "SELECT x FROM (VALUES (1::bigint), (2)) AS t(x) ORDER BY x",
+            &[],
+        )
         .await
         .unwrap();
-    assert_eq!(rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(
+        rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
     let err = tokio_postgres::connect(&conninfo, tls_connector(&certs.path("other-ca.crt")))
         .await
         .err()
         .expect("an unknown CA fails verification");
-    assert!(err.to_string().contains("certificate verify failed") || format!("{err:?}").contains("certificate verify failed"), "{err:?}");
+    assert!(
+        err.to_string().contains("certificate verify failed")
+            || format!("{err:?}").contains("certificate verify failed"),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn unreadable_certificates_stop_the_server_with_the_file_named() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key.pem");
-    std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n").unwrap();
+    std::fs::write(
+        &key,
+        "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
     let out = brook_cmd(
         &[
-            "serve", "--listen", "127.0.0.1:0", "--data-dir", &dir.path().join("d").display().to_string(),
-            "--tls-cert", "/nonexistent/cert.pem", "--tls-key", &key.display().to_string(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &dir.path().join("d").display().to_string(),
+            "--tls-cert",
+            "/nonexistent/cert.pem",
+            "--tls-key",
+            &key.display().to_string(),
         ],
         "",
     );

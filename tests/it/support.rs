@@ -208,8 +208,12 @@ impl Brook {
     /// Stop (SIGTERM) and start again on the same data directory and keep the temp dir alive.
     pub fn restart(mut self) -> Self {
         self.terminate();
-        let mut next =
-            Self::launch_on(&self.listen_ip, &self.data_dir.clone(), DEFAULT_LOG, &self.extra);
+        let mut next = Self::launch_on(
+            &self.listen_ip,
+            &self.data_dir.clone(),
+            DEFAULT_LOG,
+            &self.extra,
+        );
         next._dir = self._dir.take();
         next
     }
@@ -217,8 +221,12 @@ impl Brook {
     /// `kill -9`, then start again on the same data directory.
     pub fn crash_and_restart(mut self) -> Self {
         self.kill9();
-        let mut next =
-            Self::launch_on(&self.listen_ip, &self.data_dir.clone(), DEFAULT_LOG, &self.extra);
+        let mut next = Self::launch_on(
+            &self.listen_ip,
+            &self.data_dir.clone(),
+            DEFAULT_LOG,
+            &self.extra,
+        );
         next._dir = self._dir.take();
         next
     }
@@ -249,7 +257,7 @@ pub async fn count(client: &Client, sql: &str) -> i64 {
     let row = client
         .query_one(sql, &[])
         .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        .unwrap_or_else(|e| panic!("{sql}: {}", message(&e)));
     row.get::<_, Option<i64>>(0).unwrap_or(0)
 }
 

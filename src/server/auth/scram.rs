@@ -149,7 +149,9 @@ impl Exchange {
             _ => return Err(ScramError::Malformed("bad channel-binding flag")),
         }
         if !authzid.is_empty() {
-            return Err(ScramError::Malformed("authorization identities are not supported"));
+            return Err(ScramError::Malformed(
+                "authorization identities are not supported",
+            ));
         }
         let client_nonce = attribute(bare, 'r').ok_or(ScramError::Malformed("no nonce"))?;
         if client_nonce.is_empty() || !client_nonce.bytes().all(|b| (0x21..0x7f).contains(&b)) {
@@ -182,7 +184,9 @@ impl Exchange {
             .ok_or(ScramError::Malformed("no proof"))?;
         let binding = attribute(without_proof, 'c').ok_or(ScramError::Malformed("no binding"))?;
         if BASE64.decode(binding).ok().as_deref() != Some(self.gs2_header.as_bytes()) {
-            return Err(ScramError::Malformed("channel binding does not match the header"));
+            return Err(ScramError::Malformed(
+                "channel binding does not match the header",
+            ));
         }
         if attribute(without_proof, 'r') != Some(self.nonce.as_str()) {
             return Err(ScramError::Malformed("nonce does not match"));
@@ -276,7 +280,12 @@ mod tests {
 
     #[test]
     fn plaintext_and_garbage_are_not_verifiers() {
-        for text in ["hunter2", "SCRAM-SHA-256$x", "SCRAM-SHA-256$4096:c2FsdA==$YQ==:YQ==", ""] {
+        for text in [
+            "hunter2",
+            "SCRAM-SHA-256$x",
+            "SCRAM-SHA-256$4096:c2FsdA==$YQ==:YQ==",
+            "",
+        ] {
             let err = text.parse::<Verifier>().unwrap_err();
             assert!(!text.is_empty() && !err.contains(text) || text.is_empty());
         }
@@ -285,8 +294,18 @@ mod tests {
     #[test]
     fn malformed_messages_are_errors_not_panics() {
         let verifier = Verifier::from_password("pw");
-        for first in [&b""[..], b"n", b"n,,", b"x,,n=,r=abc", b"p=tls-unique,,n=,r=abc", b"\xff"] {
-            assert!(Exchange::start(verifier.clone(), first).is_err(), "{first:?}");
+        for first in [
+            &b""[..],
+            b"n",
+            b"n,,",
+            b"x,,n=,r=abc",
+            b"p=tls-unique,,n=,r=abc",
+            b"\xff",
+        ] {
+            assert!(
+                Exchange::start(verifier.clone(), first).is_err(),
+                "{first:?}"
+            );
         }
         let (server, _) = Exchange::start(verifier, b"n,,n=,r=abc").unwrap();
         assert!(server.finish(b"c=biws,r=abc,p=AAAA").is_err());

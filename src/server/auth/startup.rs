@@ -21,8 +21,8 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tracing::{info, warn};
 
 use super::scram::{Exchange, MECHANISM};
-use crate::server::wire_guard;
 use super::{Access, Method};
+use crate::server::wire_guard;
 
 /// datafusion-postgres keeps a session's statement_timeout under this
 /// metadata key (its `SET`/`SHOW statement_timeout` read and write it).
@@ -68,7 +68,11 @@ impl BrookStartup {
             .unwrap_or(Step::Over)
     }
 
-    async fn on_message<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn on_message<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -148,10 +152,7 @@ impl BrookStartup {
                         info!(%user, peer = %client.socket_addr(), "password authentication succeeded");
                         self.finish(client).await
                     }
-                    Step::Over => Err(fatal(
-                        "08P01",
-                        "unexpected password message".into(),
-                    )),
+                    Step::Over => Err(fatal("08P01", "unexpected password message".into())),
                 }
             }
             _ => Ok(()),
