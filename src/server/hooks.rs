@@ -138,7 +138,7 @@ fn bare_show(statement: &Statement) -> Option<PgWireError> {
         Statement::ShowVariable { variable } if variable.is_empty() => {
             Some(super::errors::to_pgwire(super::errors::Classified {
                 code: "42601",
-                message: "syntax error: SHOW needs the name of a setting (SHOW ALL lists them)"
+                message: "syntax error: SHOW needs the name of a setting (for example SHOW statement_timeout)"
                     .to_string(),
             }))
         }
