@@ -14,14 +14,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::kafka::Tansu;
 use crate::pipelines::{json, wait_state};
-use crate::support::{Brook, count, wait_for};
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use crate::support::{Brook, count, setting, wait_for};
 
 const PARTITIONS: i64 = 4;
 

@@ -16,14 +16,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::bad_input::{read_until_ready, startup_message};
-use crate::support::{Brook, count};
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use crate::support::{Brook, count, setting};
 
 /// The SQL of every `statement` and `query` record of `sql/slt/*.slt`,
 /// without pipelines (a mutated broker address would wait on the network)

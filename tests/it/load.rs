@@ -13,14 +13,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::kafka::Tansu;
 use crate::pipelines::{json, wait_state};
-use crate::support::{Brook, count, message, sqlstate, wait_for};
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use crate::support::{Brook, count, message, setting, sqlstate, wait_for};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {

@@ -238,6 +238,15 @@ impl Drop for Brook {
     }
 }
 
+/// A harness size from the environment (`CHAOS_MESSAGES`, `LOAD_CLIENTS`, …):
+/// CI runs the default, `bench/*/run.sh` the full size.
+pub fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The SQLSTATE of a failed statement, or a panic naming what happened instead.
 pub fn sqlstate(err: &tokio_postgres::Error) -> String {
     err.as_db_error()
