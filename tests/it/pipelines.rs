@@ -760,7 +760,8 @@ async fn credentials_work_are_never_shown_or_logged_and_wrong_ones_fail_clearly(
         )
     };
 
-    // The right credentials: the pipeline loads, and lists without them.
+    // The right credentials: the pipeline loads, and every system table
+    // lists it without them.
     client
         .batch_execute(&create("creds", secret))
         .await
@@ -771,7 +772,13 @@ async fn credentials_work_are_never_shown_or_logged_and_wrong_ones_fail_clearly(
         .unwrap_or_else(|e| panic!("{}", message(&e)));
     assert_eq!(loaded, 10);
     let listed = client
-        .simple_query("SHOW PIPELINES; SELECT * FROM information_schema.pipelines")
+        .simple_query(
+            "SHOW PIPELINES; SELECT * FROM information_schema.pipelines; \
+             SELECT * FROM information_schema.pipelines_cursors; \
+             SELECT * FROM information_schema.pipelines_batches_summary; \
+             SELECT * FROM information_schema.pipelines_errors; \
+             SELECT * FROM information_schema.models",
+        )
         .await
         .unwrap();
     let listed = format!("{listed:?}");
