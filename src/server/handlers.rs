@@ -18,7 +18,7 @@ use super::auth::{Access, BrookStartup};
 use super::cancel::Cancellable;
 use super::copy::CopyIn;
 use super::errors::SqlStateErrors;
-use super::hooks::{BrookStatements, DmlTags, ServerVersion};
+use super::hooks::{BrookStatements, DmlTags, Savepoints, ServerVersion};
 use crate::engine::Engine;
 
 /// Everything a connection needs, shared by all connections.
@@ -37,6 +37,7 @@ impl BrookHandlers {
             Arc::new(DmlTags::new(engine.clone())),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
+            Arc::new(Savepoints),
             Arc::new(TransactionStatementHook),
         ];
         let connections = access.connections.clone();

@@ -17,6 +17,7 @@ use pgwire::api::results::{
     CopyResponse, DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
 };
 use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::response::TransactionStatus;
 
 use super::errors::brook_to_pgwire;
 use crate::catalog::pg_functions;
@@ -208,6 +209,79 @@ impl QueryHook for ServerVersion {
         _client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
         bare_show(statement).map(Err)
+    }
+}
+
+/// `SAVEPOINT`, `RELEASE [SAVEPOINT]` and `ROLLBACK TO [SAVEPOINT]`, which
+/// psycopg and SQLAlchemy send on connect (psycopg's `conn.transaction()`
+/// inside a transaction). Brook commits each statement on its own and takes
+/// `BEGIN`/`COMMIT`/`ROLLBACK` as drivers send them (datafusion-postgres'
+/// transaction hook); savepoints are taken the same way, and `ROLLBACK TO`
+/// undoes nothing (each statement already committed). In a failed
+/// transaction it is refused: pgwire 0.41 cannot take a session from the
+/// failed state back into its transaction, so only `ROLLBACK` ends it.
+pub struct Savepoints;
+
+impl Savepoints {
+    fn tag(statement: &Statement) -> Option<&'static str> {
+        match statement {
+            Statement::Savepoint { .. } => Some("SAVEPOINT"),
+            Statement::ReleaseSavepoint { .. } => Some("RELEASE"),
+            Statement::Rollback {
+                savepoint: Some(_), ..
+            } => Some("ROLLBACK"),
+            _ => None,
+        }
+    }
+
+    fn respond(statement: &Statement, client: &dyn HookClient) -> Option<PgWireResult<Response>> {
+        let tag = Self::tag(statement)?;
+        if tag == "ROLLBACK" && client.transaction_status() == TransactionStatus::Error {
+            return Some(Err(super::errors::to_pgwire(super::errors::Classified {
+                code: "0A000",
+                message: "ROLLBACK TO SAVEPOINT cannot recover a failed transaction in Brook; \
+                          end it with ROLLBACK (every statement before the error is committed)"
+                    .to_string(),
+            })));
+        }
+        Some(Ok(Response::Execution(Tag::new(tag))))
+    }
+}
+
+#[async_trait]
+impl QueryHook for Savepoints {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        Self::respond(statement, client)
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        Self::tag(statement).map(|_| {
+            Ok(LogicalPlan::EmptyRelation(EmptyRelation {
+                produce_one_row: false,
+                schema: Arc::new(DFSchema::empty()),
+            }))
+        })
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _plan: &LogicalPlan,
+        _params: &ParamValues,
+        _ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        Self::respond(statement, client)
     }
 }
 
