@@ -9,6 +9,7 @@
 pub mod information_schema;
 pub mod names;
 pub mod pg_functions;
+pub mod pg_rewrites;
 pub mod system_table;
 
 use std::collections::HashMap;

@@ -211,7 +211,8 @@ impl SimpleQueryHandler for Cancellable {
             if sql::parser::mentions_extension(query) {
                 self.with_extensions(client, query).await
             } else {
-                SimpleQueryHandler::do_query(self.inner.as_ref(), client, query).await
+                let query = crate::catalog::pg_rewrites::rewrite(query);
+                SimpleQueryHandler::do_query(self.inner.as_ref(), client, &query).await
             }
         })
         .await?;

@@ -140,7 +140,8 @@ impl QueryParser for ExtensionParser {
         if recognise(sql)?.is_some() {
             return Ok(Some((sql.to_string(), None)));
         }
-        self.inner.parse_sql(client, sql, types).await
+        let sql = crate::catalog::pg_rewrites::rewrite(sql);
+        self.inner.parse_sql(client, &sql, types).await
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
