@@ -18,7 +18,13 @@ use datafusion::sql::sqlparser::parser::Parser;
 /// `sql` with the rewrites applied; unchanged (and not re-printed) when it
 /// mentions none of the rewritten functions or does not parse.
 pub fn rewrite(sql: &str) -> Cow<'_, str> {
-    if !sql.to_ascii_lowercase().contains("to_regtype") {
+    // Every query passes here: look for the name without allocating.
+    const NAME: &[u8] = b"to_regtype";
+    if !sql
+        .as_bytes()
+        .windows(NAME.len())
+        .any(|w| w.eq_ignore_ascii_case(NAME))
+    {
         return Cow::Borrowed(sql);
     }
     let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {

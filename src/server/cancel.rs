@@ -23,7 +23,7 @@ use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{QueryResponse, Response};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionHandle};
-use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 
 use tokio::time::Instant;
@@ -144,11 +144,10 @@ fn stopper(
 
 /// PostgreSQL's error for a statement that ran out of time.
 pub fn statement_timeout() -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "ERROR".to_string(),
-        "57014".to_string(),
-        "canceling statement due to statement timeout".to_string(),
-    )))
+    super::errors::to_pgwire(super::errors::Classified {
+        code: "57014",
+        message: "canceling statement due to statement timeout".to_string(),
+    })
 }
 
 /// Run the part of a statement that happens before its rows stream (planning,

@@ -196,6 +196,16 @@ pub fn to_pgwire(c: Classified) -> PgWireError {
     )))
 }
 
+/// A FATAL error: the client hears it, then the connection closes (startup
+/// refusals, protocol violations).
+pub fn fatal(code: &str, message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".to_string(),
+        code.to_string(),
+        message.into(),
+    )))
+}
+
 /// Brook's errors as pgwire errors, at the point a hook returns them.
 pub fn brook_to_pgwire(e: BrookError) -> PgWireError {
     to_pgwire(classify_brook(&e))

@@ -34,6 +34,15 @@ pub struct PendingCopy {
 #[derive(Default)]
 pub struct CopySlot(pub Mutex<Option<PendingCopy>>);
 
+/// The plan of a statement Brook answers itself: no rows, no parameters, so
+/// that Describe answers NoData.
+fn no_rows_plan() -> LogicalPlan {
+    LogicalPlan::EmptyRelation(EmptyRelation {
+        produce_one_row: false,
+        schema: Arc::new(DFSchema::empty()),
+    })
+}
+
 pub struct BrookStatements {
     engine: Arc<Engine>,
 }
@@ -102,12 +111,7 @@ impl QueryHook for BrookStatements {
     ) -> Option<PgWireResult<LogicalPlan>> {
         // Brook statements return no rows and take no parameters: an empty plan
         // makes Describe answer NoData.
-        sql::is_brook_statement(statement).then(|| {
-            Ok(LogicalPlan::EmptyRelation(EmptyRelation {
-                produce_one_row: false,
-                schema: Arc::new(DFSchema::empty()),
-            }))
-        })
+        sql::is_brook_statement(statement).then(|| Ok(no_rows_plan()))
     }
 
     async fn handle_extended_query(
@@ -265,12 +269,7 @@ impl QueryHook for Savepoints {
         _ctx: &SessionContext,
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
-        Self::tag(statement).map(|_| {
-            Ok(LogicalPlan::EmptyRelation(EmptyRelation {
-                produce_one_row: false,
-                schema: Arc::new(DFSchema::empty()),
-            }))
-        })
+        Self::tag(statement).map(|_| Ok(no_rows_plan()))
     }
 
     async fn handle_extended_query(

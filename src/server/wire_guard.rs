@@ -19,18 +19,21 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use futures::{SinkExt, StreamExt};
 use pgwire::api::{ClientInfo, ErrorHandler, PgWireConnectionState, PgWireServerHandlers};
-use pgwire::error::{ErrorInfo, PgWireError};
+use pgwire::error::ErrorInfo;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::tokio::TlsAcceptor;
 use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, FramedParts};
+use tokio_util::io::poll_read_buf;
 
 /// PostgreSQL's own limit for a startup packet.
 const MAX_STARTUP: usize = 10_000;
 /// The largest frame accepted (a query text, a bound value, a COPY chunk).
 pub const MAX_FRAME: usize = 256 * 1024 * 1024;
+/// Bytes asked of the socket at a time.
+const READ_CHUNK: usize = 8192;
 /// A client that has not finished logging in by then is dropped (pgwire's value).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -212,14 +215,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for FrameGuard<S> {
                 }
                 Frame::Invalid(reason) => this.refused = Some(reason),
                 Frame::Incomplete => {
-                    let mut chunk = [0u8; 8192];
-                    let mut read = ReadBuf::new(&mut chunk);
-                    match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
-                        Poll::Ready(Ok(())) if read.filled().is_empty() => {
-                            // End of stream: a partial frame is dropped, as pgwire would.
-                            return Poll::Ready(Ok(()));
-                        }
-                        Poll::Ready(Ok(())) => this.pending.extend_from_slice(read.filled()),
+                    // Read straight into the pending buffer (no bounce copy).
+                    this.pending.reserve(READ_CHUNK);
+                    match poll_read_buf(Pin::new(&mut this.inner), cx, &mut this.pending) {
+                        // End of stream: a partial frame is dropped, as pgwire would.
+                        Poll::Ready(Ok(0)) => return Poll::Ready(Ok(())),
+                        Poll::Ready(Ok(_)) => {}
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                         Poll::Pending => return Poll::Pending,
                     }
@@ -341,15 +342,6 @@ pub fn sasl_initial_well_formed(body: &[u8]) -> bool {
         b.done()
     })()
     .is_some()
-}
-
-/// The error a refused frame becomes when a handler finds it.
-pub fn protocol_violation(reason: &str) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "FATAL".into(),
-        "08P01".into(),
-        reason.to_string(),
-    )))
 }
 
 #[cfg(test)]

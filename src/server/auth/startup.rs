@@ -22,6 +22,7 @@ use tracing::{info, warn};
 
 use super::scram::{Exchange, MECHANISM};
 use super::{Access, Method};
+use crate::server::errors::fatal;
 use crate::server::wire_guard;
 
 /// datafusion-postgres keeps a session's statement_timeout under this
@@ -83,13 +84,12 @@ impl BrookStartup {
                 protocol_negotiation(client, startup).await?;
                 save_startup_parameters_to_metadata(client, startup);
                 if !self.admitted {
-                    return Err(fatal("53300", "sorry, too many clients already".into()));
+                    return Err(fatal("53300", "sorry, too many clients already"));
                 }
                 if self.access.tls_required && !client.is_secure() {
                     return Err(fatal(
                         "28000",
-                        "this server accepts TLS connections only: connect with sslmode=require"
-                            .into(),
+                        "this server accepts TLS connections only: connect with sslmode=require",
                     ));
                 }
                 match self.access.method(&client.socket_addr()) {
@@ -113,9 +113,7 @@ impl BrookStartup {
                         if let PasswordMessageFamily::Raw(body) = &message
                             && !wire_guard::sasl_initial_well_formed(body)
                         {
-                            return Err(wire_guard::protocol_violation(
-                                "malformed SASLInitialResponse",
-                            ));
+                            return Err(fatal("08P01", "malformed SASLInitialResponse"));
                         }
                         let initial = message.into_sasl_initial_response()?;
                         if initial.auth_method != MECHANISM {
@@ -152,7 +150,7 @@ impl BrookStartup {
                         info!(%user, peer = %client.socket_addr(), "password authentication succeeded");
                         self.finish(client).await
                     }
-                    Step::Over => Err(fatal("08P01", "unexpected password message".into())),
+                    Step::Over => Err(fatal("08P01", "unexpected password message")),
                 }
             }
             _ => Ok(()),
@@ -206,14 +204,6 @@ impl StartupHandler for BrookStartup {
             }
         })
     }
-}
-
-fn fatal(code: &str, message: String) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "FATAL".to_string(),
-        code.to_string(),
-        message,
-    )))
 }
 
 fn user_name(client: &impl ClientInfo) -> String {
