@@ -12,7 +12,9 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_postgres::auth::AuthManager;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 
-use crate::catalog::{Catalog, DATABASE, DEFAULT_SCHEMA, information_schema, pg_functions};
+use crate::catalog::{
+    Catalog, DATABASE, DEFAULT_SCHEMA, information_schema, pg_functions, pg_json, pg_overlay,
+};
 use crate::error::{BrookError, Result};
 use crate::ml::Models;
 use crate::pipeline::Pipelines;
@@ -20,7 +22,7 @@ use crate::pipeline::Pipelines;
 /// The shared state of a running Brook: query engine and catalog.
 pub struct Engine {
     pub ctx: Arc<SessionContext>,
-    pub catalog: Catalog,
+    pub catalog: Arc<Catalog>,
     pub pipelines: Pipelines,
     pub models: Models,
     pub data_dir: PathBuf,
@@ -54,12 +56,14 @@ impl Engine {
         setup_pg_catalog(&ctx, DATABASE, Arc::new(AuthManager::new()))
             .map_err(|e| BrookError::CatalogCorrupt(format!("pg_catalog: {e}")))?;
         pg_functions::register(&ctx);
+        pg_json::register(&ctx);
         information_schema::register(&ctx).await?;
         // Models first: a view may call PREDICT or EVALUATE.
         let models = Models::open(data_dir)?;
         models.register(&ctx);
         information_schema::register_models(&ctx, &models)?;
-        let catalog = Catalog::open(data_dir, ctx.clone()).await?;
+        let catalog = Arc::new(Catalog::open(data_dir, ctx.clone()).await?);
+        pg_overlay::install(&ctx, catalog.clone())?;
         let pipelines = Pipelines::open(data_dir, kafka).await?;
         information_schema::register_pipelines(&ctx, &pipelines)?;
         Ok(Arc::new(Self {

@@ -8,7 +8,10 @@
 
 pub mod information_schema;
 pub mod names;
+pub mod pg_expandarray;
 pub mod pg_functions;
+pub mod pg_json;
+pub mod pg_overlay;
 pub mod pg_rewrites;
 pub mod system_table;
 
@@ -43,6 +46,22 @@ pub struct ColumnDef {
     pub nullable: bool,
     /// The DEFAULT expression as SQL text, evaluated at insert time.
     pub default: Option<String>,
+}
+
+/// A table's declaration: columns in order and its PRIMARY KEY.
+#[derive(Debug, Clone)]
+pub struct DeclaredTable {
+    pub name: QualifiedName,
+    pub columns: Vec<ColumnDef>,
+    pub primary_key: Vec<String>,
+}
+
+impl DeclaredTable {
+    /// The 1-based position of column `name` (`pg_attribute.attnum`).
+    pub fn attnum(&self, name: &str) -> Option<i16> {
+        let index = self.columns.iter().position(|c| c.name == name)?;
+        i16::try_from(index + 1).ok()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -447,7 +466,6 @@ impl Catalog {
         self.tables.read().ok()?.get(name).cloned()
     }
 
-    /// The declared columns of table `name` (types as the user wrote them).
     /// The PRIMARY KEY columns of a table (empty when it has none).
     pub async fn primary_key(&self, name: &QualifiedName) -> Option<Vec<String>> {
         let file = self.file.lock().await;
@@ -457,12 +475,30 @@ impl Catalog {
             .map(|t| t.primary_key.clone())
     }
 
+    /// The declared columns of table `name` (types as the user wrote them).
     pub async fn columns(&self, name: &QualifiedName) -> Option<Vec<ColumnDef>> {
         let file = self.file.lock().await;
         file.tables
             .iter()
             .find(|t| t.schema == name.schema && t.name == name.name)
             .map(|t| t.columns.clone())
+    }
+
+    /// Every table as declared, for the `pg_catalog` rows drivers reflect
+    /// (keys, defaults).
+    pub async fn declared_tables(&self) -> Vec<DeclaredTable> {
+        let file = self.file.lock().await;
+        file.tables
+            .iter()
+            .map(|t| DeclaredTable {
+                name: QualifiedName {
+                    schema: t.schema.clone(),
+                    name: t.name.clone(),
+                },
+                columns: t.columns.clone(),
+                primary_key: t.primary_key.clone(),
+            })
+            .collect()
     }
 
     /// Every durable table, for background work such as compaction.

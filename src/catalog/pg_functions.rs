@@ -99,8 +99,55 @@ fn no_text_for_oid(name: &str) -> datafusion::logical_expr::ScalarUDF {
     )
 }
 
+/// `pg_get_serial_sequence(table, column)`: NULL, the answer for a column
+/// that owns no sequence; Brook has no sequences (SQLAlchemy's
+/// `get_columns()` asks for identity columns with it).
+fn pg_get_serial_sequence() -> datafusion::logical_expr::ScalarUDF {
+    create_udf(
+        "pg_get_serial_sequence",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            Ok(match args.first() {
+                Some(ColumnarValue::Array(a)) => ColumnarValue::Array(Arc::new(StringArray::from(
+                    vec![None::<&str>; a.len()],
+                ))
+                    as ArrayRef),
+                _ => ColumnarValue::Scalar(ScalarValue::Utf8(None)),
+            })
+        }),
+    )
+}
+
+/// `pg_get_expr(expr, relation [, pretty])`: Brook keeps defaults and other
+/// stored expressions as their SQL text already, so the text is the answer
+/// (datafusion-pg-catalog's answers '' for everything).
+fn pg_get_expr() -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::logical_expr::{Signature, TypeSignature, expr_fn::SimpleScalarUDF};
+    let mut forms = Vec::new();
+    for relation in [DataType::Int32, DataType::Int64, DataType::UInt32] {
+        forms.push(TypeSignature::Exact(vec![DataType::Utf8, relation.clone()]));
+        forms.push(TypeSignature::Exact(vec![
+            DataType::Utf8,
+            relation,
+            DataType::Boolean,
+        ]));
+    }
+    datafusion::logical_expr::ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+        "pg_get_expr",
+        Signature::one_of(forms, Volatility::Stable),
+        DataType::Utf8,
+        Arc::new(|args: &[ColumnarValue]| {
+            args.first()
+                .cloned()
+                .ok_or_else(|| DataFusionError::Plan("pg_get_expr takes an expression".to_string()))
+        }),
+    ))
+}
+
 /// Register `version()`, `current_setting(name)` and the catalog functions
-/// psql's `\df` calls.
+/// psql's `\df` and drivers' reflection call.
 pub fn register(ctx: &SessionContext) {
     let version = version_string();
     ctx.register_udf(create_udf(
@@ -121,12 +168,20 @@ pub fn register(ctx: &SessionContext) {
         Volatility::Stable,
         Arc::new(current_setting),
     ));
+    ctx.register_udf(pg_get_serial_sequence());
+    ctx.register_udf(pg_get_expr());
+    ctx.register_udf(super::pg_expandarray::udf());
     ctx.register_udf(no_text_for_oid("pg_get_function_result"));
     ctx.register_udf(no_text_for_oid("pg_get_function_arguments"));
     ctx.register_udf(no_text_for_oid("pg_get_function_identity_arguments"));
-    // Every function Brook has is on the search path.
-    ctx.register_udf(create_udf(
-        "pg_function_is_visible",
+    // Every function and collation Brook has is on the search path.
+    ctx.register_udf(always_visible("pg_function_is_visible"));
+    ctx.register_udf(always_visible("pg_collation_is_visible"));
+}
+
+fn always_visible(name: &str) -> datafusion::logical_expr::ScalarUDF {
+    create_udf(
+        name,
         vec![DataType::Int64],
         DataType::Boolean,
         Volatility::Stable,
@@ -139,5 +194,5 @@ pub fn register(ctx: &SessionContext) {
                 _ => ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))),
             })
         }),
-    ));
+    )
 }

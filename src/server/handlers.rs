@@ -18,7 +18,7 @@ use super::auth::{Access, BrookStartup};
 use super::cancel::Cancellable;
 use super::copy::CopyIn;
 use super::errors::SqlStateErrors;
-use super::hooks::{BrookStatements, DmlTags, Savepoints, ServerVersion};
+use super::hooks::{BrookStatements, DmlTags, PreparedStatements, Savepoints, ServerVersion};
 use crate::engine::Engine;
 
 /// Everything a connection needs, shared by all connections.
@@ -38,6 +38,7 @@ impl BrookHandlers {
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(Savepoints),
+            Arc::new(PreparedStatements),
             Arc::new(TransactionStatementHook),
         ];
         let connections = access.connections.clone();

@@ -19,6 +19,10 @@ use pgwire::api::results::{
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::response::TransactionStatus;
 
+mod prepared;
+
+pub use prepared::PreparedStatements;
+
 use super::errors::brook_to_pgwire;
 use crate::catalog::pg_functions;
 use crate::engine::Engine;

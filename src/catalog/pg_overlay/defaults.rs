@@ -1,0 +1,86 @@
+//! Column defaults in `pg_attrdef` and `pg_attribute.atthasdef`, where
+//! SQLAlchemy's `get_columns()` and pgJDBC's `getColumns()` (COLUMN_DEF)
+//! read them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Int16Array, Int32Array, RecordBatch, StringArray,
+};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::Result as DfResult;
+
+use super::relations::{self, Relations};
+use crate::catalog::DeclaredTable;
+
+/// Synthetic OIDs of `pg_attrdef` rows (numbered in order).
+const ATTRDEF_OID_BASE: i32 = 1_900_000_000;
+
+/// `pg_attribute` with `atthasdef` true for the columns that have a DEFAULT.
+pub(super) fn mark_attributes(
+    attributes: RecordBatch,
+    relations: &Relations,
+    declared: &[DeclaredTable],
+) -> DfResult<RecordBatch> {
+    let mut with_default: HashMap<i32, Vec<&str>> = HashMap::new();
+    for table in declared {
+        if let Some(oid) = relations.oid(&table.name.schema, &table.name.name) {
+            let names = table
+                .columns
+                .iter()
+                .filter(|c| c.default.is_some())
+                .map(|c| c.name.as_str());
+            with_default.entry(oid).or_default().extend(names);
+        }
+    }
+    let relid = relations::int32(&attributes, "attrelid")?;
+    let name = relations::text(&attributes, "attname")?;
+    let has_default: BooleanArray = (0..attributes.num_rows())
+        .map(|i| {
+            Some(
+                with_default
+                    .get(&relid.value(i))
+                    .is_some_and(|names| names.contains(&name.value(i))),
+            )
+        })
+        .collect();
+    let schema = attributes.schema();
+    let index = schema.index_of("atthasdef")?;
+    let mut columns = attributes.columns().to_vec();
+    columns[index] = Arc::new(has_default);
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+pub(super) fn attrdef(
+    schema: &SchemaRef,
+    relations: &Relations,
+    declared: &[DeclaredTable],
+) -> DfResult<RecordBatch> {
+    let mut relid = Vec::new();
+    let mut attnum = Vec::new();
+    let mut expr = Vec::new();
+    for table in declared {
+        let Some(oid) = relations.oid(&table.name.schema, &table.name.name) else {
+            continue;
+        };
+        for column in &table.columns {
+            if let (Some(default), Some(num)) = (&column.default, table.attnum(&column.name)) {
+                relid.push(oid);
+                attnum.push(num);
+                expr.push(default.clone());
+            }
+        }
+    }
+    let oids = (0..relid.len()).map(|i| ATTRDEF_OID_BASE.saturating_add(i as i32));
+    super::rows::batch(
+        schema,
+        relid.len(),
+        vec![
+            ("oid", Arc::new(oids.collect::<Int32Array>()) as ArrayRef),
+            ("adrelid", Arc::new(Int32Array::from(relid))),
+            ("adnum", Arc::new(Int16Array::from(attnum))),
+            ("adbin", Arc::new(StringArray::from(expr))),
+        ],
+    )
+}

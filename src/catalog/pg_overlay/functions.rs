@@ -1,0 +1,136 @@
+//! Catalog functions that answer from the overlay's latest snapshot:
+//! `pg_table_is_visible(oid)` (whether a relation's schema is on the search
+//! path, so that `\dt`, SQLAlchemy's `get_table_names()` and BI schema
+//! browsers list the user's tables and not `information_schema`'s;
+//! datafusion-pg-catalog's says true for everything) and
+//! `pg_get_indexdef(oid [, column, pretty])` for the primary keys' indexes.
+
+use std::sync::{Arc, RwLock};
+
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::cast::{as_int32_array, as_int64_array};
+use datafusion::common::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::expr_fn::SimpleScalarUDF;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarUDF, Signature, TypeSignature, Volatility, create_udf,
+};
+
+use super::keys;
+use super::relations::Relations;
+use crate::catalog::DeclaredTable;
+
+/// What the latest scan of an overlay table saw. A query that calls these
+/// functions on `c.oid` or `i.indexrelid` has scanned that table (at
+/// planning, before any function runs), so the answer is current.
+#[derive(Default)]
+pub struct Snapshot(RwLock<Arc<Snapshotted>>);
+
+/// Relation OIDs and the declared tables, seen together.
+pub type Snapshotted = (Relations, Vec<DeclaredTable>);
+
+impl Snapshot {
+    pub(super) fn update(
+        &self,
+        relations: Relations,
+        declared: Vec<DeclaredTable>,
+    ) -> Arc<Snapshotted> {
+        let seen = Arc::new((relations, declared));
+        if let Ok(mut current) = self.0.write() {
+            *current = seen.clone();
+        }
+        seen
+    }
+
+    fn current(&self) -> DfResult<Arc<Snapshotted>> {
+        self.0
+            .read()
+            .map(|c| c.clone())
+            .map_err(|_| DataFusionError::Internal("pg_catalog snapshot poisoned".into()))
+    }
+}
+
+/// The arguments as arrays (DataFusion has checked their number against the
+/// signature) and the row count.
+fn arrays(args: &[ColumnarValue]) -> DfResult<(Vec<ArrayRef>, usize)> {
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let rows = arrays.first().map_or(0, |a| a.len());
+    Ok((arrays, rows))
+}
+
+/// NULL for an OID that names no relation, as in PostgreSQL.
+pub fn pg_table_is_visible(snapshot: Arc<Snapshot>) -> ScalarUDF {
+    let function = move |args: &[ColumnarValue]| {
+        let (arrays, _) = arrays(args)?;
+        let oids = as_int32_array(&arrays[0])?;
+        let current = snapshot.current()?;
+        let answers: BooleanArray = oids
+            .iter()
+            .map(|oid| oid.and_then(|oid| current.0.is_visible(oid)))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(answers) as ArrayRef))
+    };
+    // Volatile: never folded at planning, before pg_class has been scanned.
+    create_udf(
+        "pg_table_is_visible",
+        vec![DataType::Int32],
+        DataType::Boolean,
+        Volatility::Volatile,
+        Arc::new(function),
+    )
+}
+
+/// `CREATE UNIQUE INDEX … USING btree (…)` for a key's index, or with a
+/// column number the name of that key column; NULL for any other OID.
+pub fn pg_get_indexdef(snapshot: Arc<Snapshot>) -> ScalarUDF {
+    let function = move |args: &[ColumnarValue]| {
+        let (arrays, rows) = arrays(args)?;
+        let oids = datafusion::arrow::compute::cast(&arrays[0], &DataType::Int64)?;
+        let oids = as_int64_array(&oids)?;
+        let columns = match arrays.get(1) {
+            Some(c) => Some(datafusion::arrow::compute::cast(c, &DataType::Int64)?),
+            None => None,
+        };
+        let columns = columns.as_ref().map(|c| as_int64_array(c)).transpose()?;
+        let current = snapshot.current()?;
+        let (relations, declared) = current.as_ref();
+        let defs: StringArray = (0..rows)
+            .map(|row| {
+                if oids.is_null(row) {
+                    return None;
+                }
+                let oid = i32::try_from(oids.value(row)).ok()?;
+                let key = keys::key_of_index(oid, relations, declared)?;
+                let column = columns.map_or(0, |c| if c.is_null(row) { 0 } else { c.value(row) });
+                if column > 0 {
+                    let index = usize::try_from(column - 1).ok()?;
+                    return key.table.primary_key.get(index).cloned();
+                }
+                Some(format!(
+                    "CREATE UNIQUE INDEX {}_pkey ON {}.{} USING btree ({})",
+                    key.table.name.name,
+                    key.table.name.schema,
+                    key.table.name.name,
+                    key.table.primary_key.join(", ")
+                ))
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(defs) as ArrayRef))
+    };
+    let signature = Signature::one_of(
+        vec![
+            TypeSignature::Exact(vec![DataType::Int32]),
+            TypeSignature::Exact(vec![DataType::Int64]),
+            TypeSignature::Exact(vec![DataType::Int32, DataType::Int32, DataType::Boolean]),
+            TypeSignature::Exact(vec![DataType::Int32, DataType::Int64, DataType::Boolean]),
+            TypeSignature::Exact(vec![DataType::Int64, DataType::Int64, DataType::Boolean]),
+        ],
+        Volatility::Volatile,
+    );
+    ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+        "pg_get_indexdef",
+        signature,
+        DataType::Utf8,
+        Arc::new(function),
+    ))
+}

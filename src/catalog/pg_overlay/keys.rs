@@ -1,0 +1,230 @@
+//! `pg_constraint` and `pg_index` rows for PRIMARY KEYs: what
+//! SQLAlchemy's `get_pk_constraint()`, pgJDBC's `getPrimaryKeys()` and
+//! DBeaver read a table's key from. Brook has no secondary indexes, so the
+//! only index rows are the keys' own.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Int16Array, Int32Array, ListArray, RecordBatch, StringArray,
+};
+use datafusion::arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Field, Int16Type, Int32Type, Schema, SchemaRef,
+};
+use datafusion::common::Result as DfResult;
+
+use super::Derived;
+use super::relations::Relations;
+use crate::catalog::DeclaredTable;
+
+/// Synthetic OIDs for a key's constraint and index, offset from the
+/// table's own (which pg_class hands out from 16384 up, far below these).
+const CONSTRAINT_OID_BASE: i32 = 1_000_000_000;
+const INDEX_OID_BASE: i32 = 1_500_000_000;
+
+/// The inner table's schema with the key columns as arrays of attribute
+/// numbers (PostgreSQL's `int2[]`/`int2vector`), which clients `unnest`.
+pub(super) fn schema(kind: Derived, inner: &SchemaRef) -> SchemaRef {
+    // int2vector / int2[] columns hold attribute numbers and options;
+    // oidvector ones hold OIDs.
+    let (int2, oid): (&[&str], &[&str]) = match kind {
+        Derived::Constraint => (&["conkey", "confkey"], &[]),
+        Derived::Index => (&["indkey", "indoption"], &["indcollation", "indclass"]),
+        _ => (&[], &[]),
+    };
+    let fields: Vec<Field> = inner
+        .fields()
+        .iter()
+        .map(|f| {
+            let name = f.name().as_str();
+            if int2.contains(&name) {
+                Field::new(name, list_of(DataType::Int16), f.is_nullable())
+            } else if oid.contains(&name) {
+                Field::new(name, list_of(DataType::Int32), f.is_nullable())
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn list_of(item: DataType) -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(item, true)))
+}
+
+/// One declared key with the OIDs its rows use.
+pub(super) struct Key<'a> {
+    pub table: &'a DeclaredTable,
+    table_oid: i32,
+    namespace_oid: i32,
+    attnums: Vec<i16>,
+}
+
+fn keys<'a>(relations: &Relations, declared: &'a [DeclaredTable]) -> Vec<Key<'a>> {
+    declared
+        .iter()
+        .filter(|t| !t.primary_key.is_empty())
+        .filter_map(|table| {
+            Some(Key {
+                table,
+                table_oid: relations.oid(&table.name.schema, &table.name.name)?,
+                namespace_oid: relations.namespace(&table.name.schema)?,
+                attnums: table
+                    .primary_key
+                    .iter()
+                    .map(|c| table.attnum(c))
+                    .collect::<Option<_>>()?,
+            })
+        })
+        .collect()
+}
+
+/// The key whose index has OID `index_oid`.
+pub(super) fn key_of_index<'a>(
+    index_oid: i32,
+    relations: &Relations,
+    declared: &'a [DeclaredTable],
+) -> Option<Key<'a>> {
+    let table_oid = index_oid.checked_sub(INDEX_OID_BASE)?;
+    keys(relations, declared)
+        .into_iter()
+        .find(|k| k.table_oid == table_oid)
+}
+
+fn attnum_lists(keys: &[Key]) -> ArrayRef {
+    Arc::new(ListArray::from_iter_primitive::<Int16Type, _, _>(
+        keys.iter()
+            .map(|k| Some(k.attnums.iter().map(|a| Some(*a)).collect::<Vec<_>>())),
+    ))
+}
+
+fn zeros<T: ArrowPrimitiveType>(keys: &[Key]) -> ArrayRef
+where
+    T::Native: Default,
+{
+    Arc::new(ListArray::from_iter_primitive::<T, _, _>(keys.iter().map(
+        |k| {
+            Some(
+                k.attnums
+                    .iter()
+                    .map(|_| Some(T::Native::default()))
+                    .collect::<Vec<_>>(),
+            )
+        },
+    )))
+}
+
+fn int32s(keys: &[Key], f: impl Fn(&Key) -> i32) -> ArrayRef {
+    Arc::new(keys.iter().map(f).collect::<Int32Array>())
+}
+
+fn texts(keys: &[Key], f: impl Fn(&Key) -> String) -> ArrayRef {
+    Arc::new(keys.iter().map(|k| Some(f(k))).collect::<StringArray>())
+}
+
+fn bools(keys: &[Key], value: bool) -> ArrayRef {
+    Arc::new(BooleanArray::from(vec![value; keys.len()]))
+}
+
+pub(super) fn constraints(
+    schema: &SchemaRef,
+    relations: &Relations,
+    declared: &[DeclaredTable],
+) -> DfResult<RecordBatch> {
+    let keys = keys(relations, declared);
+    super::rows::batch(
+        schema,
+        keys.len(),
+        vec![
+            ("oid", int32s(&keys, |k| CONSTRAINT_OID_BASE + k.table_oid)),
+            (
+                "conname",
+                texts(&keys, |k| format!("{}_pkey", k.table.name.name)),
+            ),
+            ("connamespace", int32s(&keys, |k| k.namespace_oid)),
+            ("contype", texts(&keys, |_| "p".to_string())),
+            ("convalidated", bools(&keys, true)),
+            ("conrelid", int32s(&keys, |k| k.table_oid)),
+            ("conindid", int32s(&keys, |k| INDEX_OID_BASE + k.table_oid)),
+            ("confupdtype", texts(&keys, |_| " ".to_string())),
+            ("confdeltype", texts(&keys, |_| " ".to_string())),
+            ("confmatchtype", texts(&keys, |_| " ".to_string())),
+            ("conislocal", bools(&keys, true)),
+            ("connoinherit", bools(&keys, true)),
+            ("conkey", attnum_lists(&keys)),
+        ],
+    )
+}
+
+/// The keys' indexes as `pg_class` rows (relkind `i`, btree): pgJDBC's
+/// `getPrimaryKeys()` names a key by joining its index to `pg_class`.
+pub(super) fn index_classes(
+    schema: &SchemaRef,
+    relations: &Relations,
+    declared: &[DeclaredTable],
+) -> DfResult<RecordBatch> {
+    /// `pg_am.oid` of btree.
+    const BTREE: i32 = 403;
+    let keys = keys(relations, declared);
+    let widths: ArrayRef = Arc::new(
+        keys.iter()
+            .map(|k| i16::try_from(k.attnums.len()).unwrap_or(i16::MAX))
+            .collect::<Int16Array>(),
+    );
+    super::rows::batch(
+        schema,
+        keys.len(),
+        vec![
+            ("oid", int32s(&keys, |k| INDEX_OID_BASE + k.table_oid)),
+            (
+                "relname",
+                texts(&keys, |k| format!("{}_pkey", k.table.name.name)),
+            ),
+            ("relnamespace", int32s(&keys, |k| k.namespace_oid)),
+            ("relam", int32s(&keys, |_| BTREE)),
+            ("relkind", texts(&keys, |_| "i".to_string())),
+            ("relpersistence", texts(&keys, |_| "p".to_string())),
+            ("relreplident", texts(&keys, |_| "n".to_string())),
+            ("relispopulated", bools(&keys, true)),
+            ("relnatts", widths),
+        ],
+    )
+}
+
+pub(super) fn indexes(
+    schema: &SchemaRef,
+    relations: &Relations,
+    declared: &[DeclaredTable],
+) -> DfResult<RecordBatch> {
+    let keys = keys(relations, declared);
+    let widths: ArrayRef = Arc::new(
+        keys.iter()
+            .map(|k| i16::try_from(k.attnums.len()).unwrap_or(i16::MAX))
+            .collect::<Int16Array>(),
+    );
+    super::rows::batch(
+        schema,
+        keys.len(),
+        vec![
+            (
+                "indexrelid",
+                int32s(&keys, |k| INDEX_OID_BASE + k.table_oid),
+            ),
+            ("indrelid", int32s(&keys, |k| k.table_oid)),
+            ("indnatts", widths.clone()),
+            ("indnkeyatts", widths),
+            ("indisunique", bools(&keys, true)),
+            ("indisprimary", bools(&keys, true)),
+            ("indimmediate", bools(&keys, true)),
+            ("indisvalid", bools(&keys, true)),
+            ("indisready", bools(&keys, true)),
+            ("indislive", bools(&keys, true)),
+            ("indkey", attnum_lists(&keys)),
+            // Default collation, operator class and options for each key column.
+            ("indcollation", zeros::<Int32Type>(&keys)),
+            ("indclass", zeros::<Int32Type>(&keys)),
+            ("indoption", zeros::<Int16Type>(&keys)),
+        ],
+    )
+}

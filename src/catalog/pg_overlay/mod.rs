@@ -1,0 +1,236 @@
+//! Brook's own rows in `pg_catalog`, laid over datafusion-pg-catalog's.
+//!
+//! datafusion-pg-catalog derives `pg_class`, `pg_attribute` and
+//! `pg_namespace` from DataFusion's catalog, but ships `pg_constraint`,
+//! `pg_index` and `pg_attrdef` as empty static tables and answers
+//! `pg_table_is_visible` with true for every relation. Drivers reflect tables
+//! from exactly those (SQLAlchemy's `inspect()`, pgJDBC's
+//! `getPrimaryKeys`, DBeaver), so Brook answers them from its durable catalog:
+//! primary keys ([`keys`]), column defaults ([`defaults`]) and which relations
+//! the search path shows ([`functions`]). Everything else is the inner
+//! provider's, unchanged.
+
+mod defaults;
+mod functions;
+mod keys;
+mod relations;
+mod rows;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{RecordBatch, new_null_array};
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::common::{DataFusionError, Result as DfResult};
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+
+use super::{Catalog, DATABASE};
+use crate::error::{BrookError, Result};
+use functions::{Snapshot, Snapshotted};
+use relations::Relations;
+
+const PG_CATALOG: &str = "pg_catalog";
+
+/// Replace the `pg_catalog` schema datafusion-pg-catalog registered with one
+/// that answers keys, defaults and visibility from `catalog`, and register
+/// the functions that read them.
+pub fn install(ctx: &SessionContext, catalog: Arc<Catalog>) -> Result<()> {
+    let missing = || BrookError::CatalogCorrupt("pg_catalog is not registered".to_string());
+    let database = ctx.catalog(DATABASE).ok_or_else(missing)?;
+    let inner = database.schema(PG_CATALOG).ok_or_else(missing)?;
+    let snapshot = Arc::new(Snapshot::default());
+    ctx.register_udf(functions::pg_table_is_visible(snapshot.clone()));
+    ctx.register_udf(functions::pg_get_indexdef(snapshot.clone()));
+    let overlay = Overlay(Arc::new(Shared {
+        inner,
+        catalog,
+        snapshot,
+    }));
+    database
+        .register_schema(PG_CATALOG, Arc::new(overlay))
+        .map_err(|e| BrookError::CatalogCorrupt(format!("pg_catalog: {e}")))?;
+    Ok(())
+}
+
+/// What the overlay's tables read at scan time.
+struct Shared {
+    inner: Arc<dyn SchemaProvider>,
+    catalog: Arc<Catalog>,
+    snapshot: Arc<Snapshot>,
+}
+
+impl Shared {
+    /// The whole of an inner table, as one batch.
+    async fn scan_inner(&self, name: &str, state: &dyn Session) -> DfResult<RecordBatch> {
+        let table = self.inner.table(name).await?.ok_or_else(|| {
+            DataFusionError::Internal(format!("pg_catalog.{name} is not registered"))
+        })?;
+        let plan = table.scan(state, None, &[], None).await?;
+        let batches = datafusion::physical_plan::collect(plan, state.task_ctx()).await?;
+        Ok(concat_batches(&table.schema(), &batches)?)
+    }
+
+    /// Every relation's OID and namespace as `pg_class` numbers them now,
+    /// the declared tables, and the whole of `pg_class`; kept as the
+    /// [`Snapshot`] the catalog functions answer from.
+    async fn read(&self, state: &dyn Session) -> DfResult<(Arc<Snapshotted>, RecordBatch)> {
+        let class = self.scan_inner("pg_class", state).await?;
+        let namespaces = self.scan_inner("pg_namespace", state).await?;
+        let relations = Relations::read(&class, &namespaces)?;
+        let declared = self.catalog.declared_tables().await;
+        Ok((self.snapshot.update(relations, declared), class))
+    }
+}
+
+struct Overlay(Arc<Shared>);
+
+impl fmt::Debug for Overlay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BrookPgCatalog")
+    }
+}
+
+/// The tables Brook answers itself.
+#[derive(Clone, Copy, Debug)]
+enum Derived {
+    Class,
+    Attribute,
+    Constraint,
+    Index,
+    Attrdef,
+}
+
+impl Derived {
+    fn named(name: &str) -> Option<Self> {
+        Some(match name {
+            "pg_class" => Self::Class,
+            "pg_attribute" => Self::Attribute,
+            "pg_constraint" => Self::Constraint,
+            "pg_index" => Self::Index,
+            "pg_attrdef" => Self::Attrdef,
+            _ => return None,
+        })
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for Overlay {
+    fn table_names(&self) -> Vec<String> {
+        self.0.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let Some(inner) = self.0.inner.table(name).await? else {
+            return Ok(None);
+        };
+        let Some(kind) = Derived::named(&name.to_ascii_lowercase()) else {
+            return Ok(Some(inner));
+        };
+        let schema = match kind {
+            Derived::Constraint | Derived::Index => keys::schema(kind, &inner.schema()),
+            Derived::Class => class_schema(&inner.schema()),
+            _ => inner.schema(),
+        };
+        Ok(Some(Arc::new(DerivedTable {
+            kind,
+            schema,
+            table_type: inner.table_type(),
+            shared: self.0.clone(),
+        })))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.0.inner.table_exist(name)
+    }
+}
+
+/// `pg_class` with the array columns datafusion-pg-catalog leaves out, all
+/// NULL (no storage options, default privileges): SQLAlchemy's
+/// `get_indexes()` and psql's `\d+` select `reloptions`.
+fn class_schema(inner: &SchemaRef) -> SchemaRef {
+    let text_array = DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)));
+    let mut fields: Vec<Field> = inner.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for name in ["reloptions", "relacl"] {
+        if inner.field_with_name(name).is_err() {
+            fields.push(Field::new(name, text_array.clone(), true));
+        }
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// A `pg_catalog` table computed at scan time from the inner catalog and
+/// Brook's durable one.
+struct DerivedTable {
+    kind: Derived,
+    schema: SchemaRef,
+    /// The inner table's, so that `pg_class.relkind` does not change.
+    table_type: TableType,
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for DerivedTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pg_catalog {:?}", self.kind)
+    }
+}
+
+impl DerivedTable {
+    async fn rows(&self, state: &dyn Session) -> DfResult<RecordBatch> {
+        let (seen, class) = self.shared.read(state).await?;
+        let (relations, declared) = (&seen.0, &seen.1);
+        match self.kind {
+            Derived::Class => {
+                let mut columns = class.columns().to_vec();
+                for field in &self.schema.fields()[class.num_columns()..] {
+                    columns.push(new_null_array(field.data_type(), class.num_rows()));
+                }
+                let relations_rows = RecordBatch::try_new(self.schema.clone(), columns)?;
+                let index_rows = keys::index_classes(&self.schema, relations, declared)?;
+                Ok(concat_batches(
+                    &self.schema,
+                    [&relations_rows, &index_rows],
+                )?)
+            }
+            Derived::Attribute => {
+                let attributes = self.shared.scan_inner("pg_attribute", state).await?;
+                defaults::mark_attributes(attributes, relations, declared)
+            }
+            Derived::Attrdef => defaults::attrdef(&self.schema, relations, declared),
+            Derived::Constraint => keys::constraints(&self.schema, relations, declared),
+            Derived::Index => keys::indexes(&self.schema, relations, declared),
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for DerivedTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.table_type
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let batch = self.rows(state).await?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            self.schema.clone(),
+            projection.cloned(),
+        )?)
+    }
+}

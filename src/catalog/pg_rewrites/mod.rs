@@ -1,0 +1,417 @@
+//! PostgreSQL spellings that DataFusion cannot run as written, rewritten into
+//! equivalents it can, before planning (both protocols):
+//!
+//! - `to_regtype(name)` becomes `name::regtype`, which datafusion-pg-catalog
+//!   turns into a `pg_type` lookup that is NULL for an unknown name (exactly
+//!   to_regtype's contract). psycopg's `TypeInfo.fetch` sends it on connect.
+//! - `x LIKE p ESCAPE '/'`: DataFusion takes only the backslash as escape
+//!   character, so the pattern is translated into backslash escapes.
+//!   SQLAlchemy's `get_schema_names()` escapes with `/`.
+//! - `generate_subscripts(a, d)` becomes `unnest(generate_series(1,
+//!   array_length(a, d)))`, which DataFusion zips with a sibling `unnest(a)`
+//!   the way PostgreSQL zips set-returning functions in a select list.
+//!   SQLAlchemy reads primary keys and indexes with that pair.
+//!
+//! - `information_schema._pg_expandarray(a)`, a set-returning function of
+//!   records `(x, n)`, becomes `unnest(_pg_expandarray(a))` over
+//!   [`crate::catalog::pg_functions`]' list of structs, and its `.n` an
+//!   unnested series; pgJDBC's `getPrimaryKeys()` numbers key columns so.
+//! - correlated scalar subqueries that return one row without aggregating
+//!   ([`correlated`]): psql's `\d` and SQLAlchemy's `get_columns()` read
+//!   column defaults with them.
+//!
+//! datafusion-pg-catalog's own rewrite rules have no extension point, so
+//! Brook applies these to the text it hands on.
+
+mod correlated;
+
+use std::borrow::Cow;
+use std::ops::ControlFlow;
+use std::sync::OnceLock;
+
+use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+
+use datafusion::sql::sqlparser::ast::{
+    AccessExpr, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, Statement, Value, VisitMut,
+    VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+/// Words whose presence means a statement may need a rewrite; every query
+/// passes here, so the common case is one scan for them and no parse.
+const TRIGGERS: &[&[u8]] = &[
+    b"to_regtype",
+    b"escape",
+    b"generate_subscripts",
+    b"_pg_expandarray",
+];
+
+/// Stands for an escaped escape character while the pattern is translated.
+const HOLE: &str = "\u{1}";
+
+/// `sql` with the rewrites applied; unchanged (and not re-printed) when it
+/// needs none of them or does not parse.
+pub fn rewrite(sql: &str) -> Cow<'_, str> {
+    let bytes = sql.as_bytes();
+    let mentions = |word: &[u8]| {
+        bytes
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word))
+    };
+    if !TRIGGERS.iter().any(|word| mentions(word)) && !has_scalar_subquery(bytes) {
+        return Cow::Borrowed(sql);
+    }
+    let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
+        return Cow::Borrowed(sql);
+    };
+    if substituted_whole(sql, &statements) {
+        return Cow::Borrowed(sql);
+    }
+    let mut changed = false;
+    for statement in &mut statements {
+        let _ = statement.visit(&mut Rewrites {
+            changed: &mut changed,
+        });
+    }
+    if !changed {
+        return Cow::Borrowed(sql);
+    }
+    Cow::Owned(
+        statements
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+}
+
+/// Whether datafusion-pg-catalog replaces (part of) `sql` with a canned
+/// answer: it recognises a few client queries token for token (psql's `\d`
+/// publication query, pgcli's key lookups), so Brook must not reword those.
+/// Seen as its parse differing from its rules applied to a plain parse.
+fn substituted_whole(sql: &str, plain: &[Statement]) -> bool {
+    static COMPAT: OnceLock<PostgresCompatibilityParser> = OnceLock::new();
+    let compat = COMPAT.get_or_init(PostgresCompatibilityParser::new);
+    let Ok(theirs) = compat.parse(sql) else {
+        return true;
+    };
+    let ruled: Vec<Statement> = plain.iter().cloned().map(|s| compat.rewrite(s)).collect();
+    theirs != ruled
+}
+
+/// Whether `(` is followed (after whitespace) by `select` somewhere.
+fn has_scalar_subquery(bytes: &[u8]) -> bool {
+    bytes.iter().enumerate().any(|(i, b)| {
+        *b == b'('
+            && bytes[i + 1..]
+                .iter()
+                .position(|c| !c.is_ascii_whitespace())
+                .and_then(|start| bytes.get(i + 1 + start..i + 1 + start + 6))
+                .is_some_and(|word| word.eq_ignore_ascii_case(b"select"))
+    })
+}
+
+struct Rewrites<'a> {
+    changed: &'a mut bool,
+}
+
+impl VisitorMut for Rewrites<'_> {
+    type Break = ();
+
+    /// `(_pg_expandarray(a)).n` and `.x` before the call inside is rewritten.
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::CompoundFieldAccess { root, access_chain } = expr
+            && let [AccessExpr::Dot(Expr::Identifier(key))] = access_chain.as_slice()
+        {
+            let mut function = root.as_ref();
+            while let Expr::Nested(e) = function {
+                function = e;
+            }
+            if let Some(array) = expanded_array(function) {
+                let replacement = match key.value.to_ascii_lowercase().as_str() {
+                    "n" => Some(subscripts(array, number("1"))),
+                    "x" => Some(call("unnest", vec![array])),
+                    _ => None,
+                };
+                if let Some(replacement) = replacement {
+                    *expr = replacement;
+                    *self.changed = true;
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let replacement = match expr {
+            Expr::Function(f) => rewrite_function(f),
+            Expr::Subquery(_) => correlated::rewrite(expr),
+            Expr::Like {
+                pattern,
+                escape_char,
+                ..
+            }
+            | Expr::ILike {
+                pattern,
+                escape_char,
+                ..
+            } => {
+                if let Some(escape) = escape_char.take() {
+                    match backslash_pattern(pattern, &escape.value) {
+                        Some(translated) => {
+                            **pattern = translated;
+                            *self.changed = true;
+                        }
+                        None => *escape_char = Some(escape),
+                    }
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(replacement) = replacement {
+            *expr = replacement;
+            *self.changed = true;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn rewrite_function(f: &Function) -> Option<Expr> {
+    let name = f.name.to_string().to_ascii_lowercase();
+    let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
+    let name = name.strip_prefix("information_schema.").unwrap_or(name);
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let args: Vec<&Expr> = list
+        .args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    match (name, args.as_slice()) {
+        ("to_regtype", [arg]) => Some(Expr::Cast {
+            kind: CastKind::DoubleColon,
+            expr: Box::new((*arg).clone()),
+            data_type: DataType::Custom(ObjectName::from(vec![Ident::new("regtype")]), vec![]),
+            array: false,
+            format: None,
+        }),
+        ("generate_subscripts", [array, dim]) => Some(subscripts((*array).clone(), (*dim).clone())),
+        ("_pg_expandarray", [array]) => Some(call(
+            "unnest",
+            vec![call("_pg_expandarray", vec![(*array).clone()])],
+        )),
+        _ => None,
+    }
+}
+
+/// `unnest(generate_series(1, array_length(array, dim)))`: the subscripts
+/// of an array as rows, beside a sibling `unnest(array)`.
+fn subscripts(array: Expr, dim: Expr) -> Expr {
+    let length = call("array_length", vec![array, dim]);
+    call(
+        "unnest",
+        vec![call("generate_series", vec![number("1"), length])],
+    )
+}
+
+/// The array argument of `[information_schema.]_pg_expandarray(array)`.
+fn expanded_array(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    let name = f.name.0.last()?.to_string().to_ascii_lowercase();
+    if name != "_pg_expandarray" {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] => Some(array.clone()),
+        _ => None,
+    }
+}
+
+/// The pattern rewritten from escape character `escape` to backslash escapes:
+/// literal backslashes doubled, the escape character doubled kept as itself,
+/// the escape character alone turned into a backslash. `None` when the escape
+/// is already the backslash (or is not a one-character string).
+fn backslash_pattern(pattern: &Expr, escape: &Value) -> Option<Expr> {
+    let escape = match escape {
+        Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => s.as_str(),
+        _ => return None,
+    };
+    let doubled_backslash = replace(pattern.clone(), "\\", "\\\\");
+    match escape.chars().count() {
+        // ESCAPE '' turns escaping off: every backslash is literal.
+        0 => Some(doubled_backslash),
+        1 if escape != "\\" => {
+            let held = replace(doubled_backslash, &escape.repeat(2), HOLE);
+            let escaped = replace(held, escape, "\\");
+            Some(replace(escaped, HOLE, escape))
+        }
+        _ => None,
+    }
+}
+
+fn replace(text: Expr, from: &str, to: &str) -> Expr {
+    call("replace", vec![text, string(from), string(to)])
+}
+
+pub(super) fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                .collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+fn string(s: &str) -> Expr {
+    Expr::value(Value::SingleQuotedString(s.to_string()))
+}
+
+fn number(n: &str) -> Expr {
+    Expr::value(Value::Number(n.to_string(), false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn to_regtype_becomes_a_regtype_cast() {
+        assert_eq!(
+            rewrite("SELECT oid FROM pg_type t WHERE t.oid = to_regtype($1)"),
+            "SELECT oid FROM pg_type t WHERE t.oid = $1::regtype"
+        );
+        assert_eq!(
+            rewrite("SELECT pg_catalog.to_regtype('int4')"),
+            "SELECT 'int4'::regtype"
+        );
+        let untouched = "SELECT 'to_regtype' ";
+        assert!(matches!(rewrite(untouched), Cow::Borrowed(_)));
+        assert!(matches!(rewrite("SELECT 1"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn like_escape_becomes_backslash_escapes() {
+        let out = rewrite("SELECT 1 WHERE 'a' NOT LIKE 'pg/_' || '%' ESCAPE '/'");
+        assert!(!out.contains("ESCAPE"), "{out}");
+        assert!(out.contains("replace("), "{out}");
+        let backslash = "SELECT 1 WHERE 'a' LIKE 'a\\_' ESCAPE '\\'";
+        assert!(matches!(rewrite(backslash), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn correlated_scalar_subqueries_are_aggregated() {
+        assert_eq!(
+            rewrite(
+                "SELECT a.attname, (SELECT d.adbin FROM pg_attrdef d WHERE d.adrelid = a.attrelid) FROM pg_attribute a"
+            ),
+            "SELECT a.attname, ((SELECT first_value(d.adbin) FROM pg_attrdef d WHERE d.adrelid = a.attrelid)) FROM pg_attribute a"
+        );
+        assert_eq!(
+            rewrite(
+                "SELECT (SELECT d.adbin FROM pg_attrdef d WHERE d.adrelid = a.attrelid AND a.atthasdef) FROM pg_attribute a"
+            ),
+            "SELECT CASE WHEN a.atthasdef THEN ((SELECT first_value(d.adbin) FROM pg_attrdef d WHERE d.adrelid = a.attrelid)) END FROM pg_attribute a"
+        );
+        assert_eq!(
+            rewrite("SELECT (SELECT max(x) FROM t WHERE t.k = o.k) FROM o"),
+            "SELECT ((SELECT max(x) FROM t WHERE t.k = o.k)) FROM o"
+        );
+        assert_eq!(
+            rewrite(
+                "SELECT (SELECT o.x FROM pg_catalog.pg_sequence s WHERE s.seqrelid = o.k) FROM o"
+            ),
+            "SELECT NULL FROM o"
+        );
+        assert_eq!(
+            rewrite(
+                "SELECT (SELECT $2::VARCHAR FROM pg_sequence s WHERE s.seqrelid = o.k AND s.x = $3) FROM o WHERE o.a = $1"
+            ),
+            "SELECT CASE WHEN $2::VARCHAR IS NULL AND $3 IS NULL THEN NULL END FROM o WHERE o.a = $1"
+        );
+        for untouched in [
+            "SELECT (SELECT x FROM t WHERE t.k <> o.k) FROM o",
+            "SELECT (SELECT x FROM t) FROM o",
+            "SELECT (SELECT x FROM t WHERE t.k = o.k ORDER BY x LIMIT 1) FROM o",
+            "SELECT x FROM t WHERE k IN (SELECT k FROM u)",
+        ] {
+            assert!(
+                matches!(rewrite(untouched), Cow::Borrowed(_)),
+                "{untouched}"
+            );
+        }
+    }
+
+    #[test]
+    fn queries_answered_by_datafusion_pg_catalog_are_left_alone() {
+        // psql 15's `\d` publication query, which datafusion-pg-catalog
+        // recognises token for token.
+        let psql = "SELECT pubname
+     , NULL
+     , NULL
+FROM pg_catalog.pg_publication p
+     JOIN pg_catalog.pg_publication_namespace pn ON p.oid = pn.pnpubid
+     JOIN pg_catalog.pg_class pc ON pc.relnamespace = pn.pnnspid
+WHERE pc.oid ='16386' and pg_catalog.pg_relation_is_publishable('16386')
+UNION
+SELECT pubname
+     , pg_get_expr(pr.prqual, c.oid)
+     , (CASE WHEN pr.prattrs IS NOT NULL THEN
+         (SELECT string_agg(attname, ', ')
+           FROM pg_catalog.generate_series(0, pg_catalog.array_upper(pr.prattrs::pg_catalog.int2[], 1)) s,
+                pg_catalog.pg_attribute
+          WHERE attrelid = pr.prrelid AND attnum = prattrs[s])
+        ELSE NULL END) FROM pg_catalog.pg_publication p
+     JOIN pg_catalog.pg_publication_rel pr ON p.oid = pr.prpubid
+     JOIN pg_catalog.pg_class c ON c.oid = pr.prrelid
+WHERE pr.prrelid = '16386'
+UNION
+SELECT pubname
+     , NULL
+     , NULL
+FROM pg_catalog.pg_publication p
+WHERE p.puballtables AND pg_catalog.pg_relation_is_publishable('16386')
+ORDER BY 1;";
+        assert!(matches!(rewrite(psql), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn pg_expandarray_becomes_unnests() {
+        assert_eq!(
+            rewrite(
+                "SELECT (information_schema._pg_expandarray(i.indkey)).n AS k, information_schema._pg_expandarray(i.indkey) AS keys FROM pg_index i"
+            ),
+            "SELECT unnest(generate_series(1, array_length(i.indkey, 1))) AS k, unnest(_pg_expandarray(i.indkey)) AS keys FROM pg_index i"
+        );
+    }
+
+    #[test]
+    fn generate_subscripts_becomes_an_unnested_series() {
+        assert_eq!(
+            rewrite("SELECT unnest(k), generate_subscripts(k, 1) FROM t"),
+            "SELECT unnest(k), unnest(generate_series(1, array_length(k, 1))) FROM t"
+        );
+    }
+}

@@ -1,0 +1,99 @@
+//! `DEALLOCATE [PREPARE] name | ALL` and `DISCARD …` over the wire protocol's
+//! prepared statements, which live in the session's portal store, not in
+//! DataFusion (which would answer `Prepared statement 'all' does not
+//! exist`). psycopg sends `DEALLOCATE ALL` after any `DROP`, `ALTER` or
+//! `ROLLBACK` once it has prepared statements (pandas' `to_sql` with
+//! `if_exists="replace"`), and connection pools send `DISCARD ALL`.
+
+use async_trait::async_trait;
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{DiscardObject, Statement};
+use datafusion_postgres::QueryHook;
+use datafusion_postgres::hooks::HookClient;
+use pgwire::api::ClientInfo;
+use pgwire::api::results::{Response, Tag};
+use pgwire::api::store::PortalStore;
+use pgwire::error::PgWireResult;
+
+use super::no_rows_plan;
+
+pub struct PreparedStatements;
+
+impl PreparedStatements {
+    /// The tag this hook answers `statement` with, if it is one of its own.
+    /// `DEALLOCATE name` for a name the session never prepared on the wire
+    /// is left to DataFusion (SQL-level `PREPARE`).
+    fn tag(statement: &Statement, client: &dyn HookClient) -> Option<&'static str> {
+        match statement {
+            Statement::Deallocate { name, .. } if name.value.eq_ignore_ascii_case("all") => {
+                Some("DEALLOCATE ALL")
+            }
+            Statement::Deallocate { name, .. }
+                if client.portal_store().get_statement(&name.value).is_some() =>
+            {
+                Some("DEALLOCATE")
+            }
+            Statement::Discard { object_type } => Some(match object_type {
+                DiscardObject::ALL => "DISCARD ALL",
+                DiscardObject::PLANS => "DISCARD PLANS",
+                DiscardObject::SEQUENCES => "DISCARD SEQUENCES",
+                DiscardObject::TEMP => "DISCARD TEMP",
+            }),
+            _ => None,
+        }
+    }
+
+    fn respond(statement: &Statement, client: &dyn HookClient) -> Option<PgWireResult<Response>> {
+        let tag = Self::tag(statement, client)?;
+        let store = client.portal_store();
+        match statement {
+            // pgwire's store cannot list its statements: those prepared
+            // before stay until the session ends (each a parsed plan, and a
+            // driver that deallocates all never names them again).
+            Statement::Deallocate { name, .. } if tag == "DEALLOCATE" => {
+                store.rm_statement(&name.value)
+            }
+            Statement::Discard { .. } => store.clear_portals(),
+            _ => {}
+        }
+        Some(Ok(Response::Execution(Tag::new(tag))))
+    }
+}
+
+#[async_trait]
+impl QueryHook for PreparedStatements {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        Self::respond(statement, client)
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        matches!(
+            statement,
+            Statement::Deallocate { .. } | Statement::Discard { .. }
+        )
+        .then(|| Ok(no_rows_plan()))
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _plan: &LogicalPlan,
+        _params: &ParamValues,
+        _ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        Self::respond(statement, client)
+    }
+}
