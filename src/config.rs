@@ -50,6 +50,9 @@ pub struct ServeArgs {
     /// PEM private key for TLS (with --tls-cert)
     #[arg(long, env = "BROOK_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDRESS/metrics (for example 127.0.0.1:9187) [default: off]
+    #[arg(long, env = "BROOK_METRICS")]
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,6 +64,7 @@ struct FileSettings {
     max_connections: Option<usize>,
     statement_timeout: Option<String>,
     memory_limit: Option<String>,
+    metrics: Option<String>,
     /// Loopback connections skip the password even when users are configured.
     trust_loopback: Option<bool>,
     tls: Option<FileTls>,
@@ -121,6 +125,8 @@ pub struct Settings {
     pub users: Vec<User>,
     pub trust_loopback: bool,
     pub tls: Option<TlsSettings>,
+    /// Where `/metrics` is served (`None`: not at all).
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -175,6 +181,14 @@ impl Settings {
             Some(text) => parse_bytes(&text).map_err(|e| invalid(format!("memory_limit: {e}")))?,
             None => default_memory_limit(),
         };
+        let metrics = match args.metrics.clone().or(file.metrics) {
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+                invalid(format!(
+                    "metrics address \"{text}\" is not host:port (for example 127.0.0.1:9187)"
+                ))
+            })?),
+            None => None,
+        };
         let max_connections = args
             .max_connections
             .or(file.max_connections)
@@ -196,6 +210,7 @@ impl Settings {
             users,
             trust_loopback: file.trust_loopback.unwrap_or(false),
             tls,
+            metrics,
         })
     }
 }

@@ -17,6 +17,7 @@ use crate::catalog::{
 };
 use crate::error::{BrookError, Result};
 use crate::ml::Models;
+use crate::observability::sessions::Sessions;
 use crate::pipeline::Pipelines;
 
 /// The shared state of a running Brook: query engine and catalog.
@@ -25,6 +26,8 @@ pub struct Engine {
     pub catalog: Arc<Catalog>,
     pub pipelines: Pipelines,
     pub models: Models,
+    /// The connected sessions (`information_schema.sessions`).
+    pub sessions: Arc<Sessions>,
     pub data_dir: PathBuf,
 }
 
@@ -55,6 +58,7 @@ impl Engine {
         ));
         setup_pg_catalog(&ctx, DATABASE, Arc::new(AuthManager::new()))
             .map_err(|e| BrookError::CatalogCorrupt(format!("pg_catalog: {e}")))?;
+        let overlay = pg_overlay::install(&ctx)?;
         pg_functions::register(&ctx);
         pg_json::register(&ctx);
         information_schema::register(&ctx).await?;
@@ -63,14 +67,17 @@ impl Engine {
         models.register(&ctx);
         information_schema::register_models(&ctx, &models)?;
         let catalog = Arc::new(Catalog::open(data_dir, ctx.clone()).await?);
-        pg_overlay::install(&ctx, catalog.clone())?;
+        overlay.attach(catalog.clone());
         let pipelines = Pipelines::open(data_dir, kafka).await?;
         information_schema::register_pipelines(&ctx, &pipelines)?;
+        let sessions = Arc::new(Sessions::default());
+        information_schema::register_sessions(&ctx, &sessions)?;
         Ok(Arc::new(Self {
             ctx,
             catalog,
             pipelines,
             models,
+            sessions,
             data_dir: data_dir.to_path_buf(),
         }))
     }

@@ -31,6 +31,9 @@ pub enum BrookError {
     UndefinedObject(String),
     #[error("{0} is not supported")]
     Unsupported(String),
+    /// Something no client may do over the wire (`COPY … TO 'file'`).
+    #[error("{0}")]
+    NotAllowed(String),
     #[error("cannot drop schema \"{0}\" because other objects depend on it")]
     DependentObjects(String),
     #[error(
@@ -66,6 +69,7 @@ impl BrookError {
             BrookError::InvalidText(_) => "22P02",
             BrookError::Syntax(_) => "42601",
             BrookError::Unsupported(_) => "0A000",
+            BrookError::NotAllowed(_) => "42501",
             BrookError::UndefinedObject(_) => "42704",
             BrookError::DependentObjects(_) | BrookError::PipelineDepends { .. } => "2BP01",
             BrookError::Storage(m) => storage_sqlstate(m),

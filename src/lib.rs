@@ -11,6 +11,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod ml;
+pub mod observability;
 pub mod pipeline;
 pub mod server;
 pub mod sql;

@@ -31,12 +31,44 @@ const VIEWS: &[&str] = &[
     "CREATE VIEW information_schema.columns AS
      SELECT 'brook' AS table_catalog, n.nspname AS table_schema, c.relname AS table_name,
             a.attname AS column_name, CAST(a.attnum AS integer) AS ordinal_position,
+            d.adbin AS column_default,
             CASE WHEN a.attnotnull THEN 'NO' ELSE 'YES' END AS is_nullable,
-            format_type(a.atttypid, a.atttypmod) AS data_type
+            format_type(a.atttypid, a.atttypmod) AS data_type,
+            CAST(NULL AS integer) AS character_maximum_length,
+            CAST(NULL AS integer) AS numeric_precision,
+            CAST(NULL AS integer) AS numeric_scale,
+            'brook' AS udt_catalog, 'pg_catalog' AS udt_schema, t.typname AS udt_name,
+            'NO' AS is_identity, 'NEVER' AS is_generated,
+            CASE WHEN c.relkind = 'r' THEN 'YES' ELSE 'NO' END AS is_updatable
      FROM pg_catalog.pg_attribute a
      JOIN pg_catalog.pg_class c ON a.attrelid = c.oid
      JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid
+     LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+     LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
      WHERE c.relkind IN ('r', 'v') AND a.attnum > 0",
+    // Primary keys, the only constraint besides NOT NULL Brook declares.
+    "CREATE VIEW information_schema.table_constraints AS
+     SELECT 'brook' AS constraint_catalog, n.nspname AS constraint_schema,
+            k.conname AS constraint_name, 'brook' AS table_catalog,
+            n.nspname AS table_schema, c.relname AS table_name,
+            'PRIMARY KEY' AS constraint_type, 'NO' AS is_deferrable,
+            'NO' AS initially_deferred, 'YES' AS enforced
+     FROM pg_catalog.pg_constraint k
+     JOIN pg_catalog.pg_class c ON k.conrelid = c.oid
+     JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid
+     WHERE k.contype = 'p'",
+    "CREATE VIEW information_schema.key_column_usage AS
+     SELECT 'brook' AS constraint_catalog, n.nspname AS constraint_schema,
+            k.conname AS constraint_name, 'brook' AS table_catalog,
+            n.nspname AS table_schema, c.relname AS table_name, a.attname AS column_name,
+            CAST(k.position AS integer) AS ordinal_position,
+            CAST(NULL AS integer) AS position_in_unique_constraint
+     FROM (SELECT conname, conrelid, unnest(conkey) AS attnum,
+                  unnest(generate_series(1, array_length(conkey, 1))) AS position
+           FROM pg_catalog.pg_constraint WHERE contype = 'p') k
+     JOIN pg_catalog.pg_class c ON k.conrelid = c.oid
+     JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid
+     JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.attnum",
 ];
 
 /// Register the schema and its views with `ctx` (whose own information_schema is off).
@@ -99,5 +131,25 @@ pub fn register_models(ctx: &SessionContext, models: &crate::ml::Models) -> Resu
             Arc::new(crate::ml::system_table::models(models.registry.clone())),
         )
         .map_err(|e| BrookError::CatalogCorrupt(e.to_string()))?;
+    Ok(())
+}
+
+/// Register `information_schema.sessions` and `pg_cancel_backend(pid)`.
+pub fn register_sessions(
+    ctx: &SessionContext,
+    sessions: &Arc<crate::observability::sessions::Sessions>,
+) -> Result<()> {
+    use crate::observability::sessions;
+    let schema = ctx
+        .catalog(DATABASE)
+        .and_then(|c| c.schema(SCHEMA))
+        .ok_or_else(|| BrookError::CatalogCorrupt(format!("schema {SCHEMA} missing")))?;
+    schema
+        .register_table(
+            "sessions".to_string(),
+            Arc::new(sessions::table(sessions.clone())),
+        )
+        .map_err(|e| BrookError::CatalogCorrupt(e.to_string()))?;
+    ctx.register_udf(sessions::pg_cancel_backend(sessions.clone()));
     Ok(())
 }

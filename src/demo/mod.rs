@@ -169,6 +169,7 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> Result<(
         engine,
         listener,
         admission,
+        None,
         async move {
             let _ = stopped.await;
         },

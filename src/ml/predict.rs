@@ -168,6 +168,7 @@ impl ScalarUDFImpl for Predict {
             Kind::Predict => model.predict(&features, rows)?,
             Kind::Proba => model.predict_proba(&features, rows)?,
         };
+        crate::observability::predictions(&model.name, rows);
         // A newer version may answer in another type than the plan expected.
         let out = if out.data_type() == args.return_field.data_type() {
             out

@@ -268,7 +268,7 @@ impl Job {
         for e in &transformed.errors {
             let entry = messages.entries[e.entry];
             if !skippable(self.def.on_error, e.kind) {
-                self.status.push_batch(BatchSummary {
+                self.finish_batch(BatchSummary {
                     batch_id,
                     rows: 0,
                     filtered: 0,
@@ -317,7 +317,7 @@ impl Job {
             conn.next.insert(*p, *n);
             self.status.set_committed(*p, *n, Some(now));
         }
-        self.status.push_batch(BatchSummary {
+        self.finish_batch(BatchSummary {
             batch_id,
             rows,
             // Rows IGNORE dropped (or repeated keys) count as filtered, so
@@ -334,6 +334,13 @@ impl Job {
         }
         self.refresh(conn).await?;
         Ok(BatchOutcome::Committed { rows })
+    }
+
+    /// Show a finished batch in `pipelines_batches_summary` and count it in
+    /// the metrics.
+    fn finish_batch(&self, summary: BatchSummary) {
+        crate::observability::pipeline_batch(&self.def.name, &summary);
+        self.status.push_batch(summary);
     }
 
     /// Each partition's high watermark now (for `SET OFFSETS LATEST`).

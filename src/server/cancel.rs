@@ -31,6 +31,7 @@ use tokio::time::Instant;
 use super::auth::STATEMENT_TIMEOUT_KEY;
 use super::extensions::{self, ExtensionParser};
 use crate::engine::Engine;
+use crate::observability::sessions::Registered;
 use crate::sql;
 
 /// The session service with cancellation extended to result streaming, and
@@ -165,32 +166,93 @@ async fn within<T>(
     }
 }
 
-/// End `response`'s row stream when `stop` fires.
-fn watch(response: Response, stop: Option<BoxFuture<'static, PgWireError>>) -> Response {
-    let (query, stop) = match (response, stop) {
-        (Response::Query(query), Some(stop)) => (query, stop),
-        (other, _) => return other,
+/// A statement's clock for the query metrics: recorded when dropped, which
+/// for a row stream is when its last row has gone out (or it was cut off).
+struct QueryTimer {
+    protocol: &'static str,
+    started: Instant,
+    ok: bool,
+    /// The session's entry in `information_schema.sessions`, idle again
+    /// when the statement ends.
+    session: Option<Arc<Registered>>,
+}
+
+impl QueryTimer {
+    fn start(protocol: &'static str) -> Self {
+        Self {
+            protocol,
+            started: Instant::now(),
+            ok: true,
+            session: None,
+        }
+    }
+
+    /// Start timing `query` in `client`'s session, showing it as active.
+    fn start_in<C: ClientInfo>(protocol: &'static str, client: &C, query: &str) -> Self {
+        let session = client.session_extensions().get::<Registered>();
+        if let Some(listed) = &session {
+            listed.session.started(query);
+        }
+        Self {
+            session,
+            ..Self::start(protocol)
+        }
+    }
+
+    /// Record a statement that ended before producing a response.
+    fn failed(mut self) {
+        self.ok = false;
+    }
+}
+
+impl Drop for QueryTimer {
+    fn drop(&mut self) {
+        crate::observability::query(self.protocol, self.ok, self.started.elapsed());
+        if let Some(listed) = &self.session {
+            listed.session.finished();
+        }
+    }
+}
+
+/// End `response`'s row stream when `stop` fires; the timer stops with the
+/// stream.
+fn watch(
+    response: Response,
+    stop: Option<BoxFuture<'static, PgWireError>>,
+    mut timer: QueryTimer,
+) -> Response {
+    let query = match response {
+        Response::Query(query) => query,
+        other => {
+            timer.ok = !matches!(other, Response::Error(_));
+            return other;
+        }
     };
     let schema = query.row_schema();
     let tag = query.command_tag().to_string();
-    // State: the response still streaming, and what may stop it.
-    let rows = futures::stream::unfold((Some(query), Some(stop)), |(query, stop)| async move {
-        let mut query = query?;
-        match stop {
-            Some(mut stop) => {
-                tokio::select! {
-                    biased;
-                    error = &mut stop => Some((Err(error), (None, None))),
-                    row = query.data_rows().next() => row.map(|row| (row, (Some(query), Some(stop)))),
+    // State: the response still streaming, what may stop it, and its clock.
+    let rows = futures::stream::unfold(
+        (Some(query), stop, timer),
+        |(query, stop, mut timer)| async move {
+            let mut query = query?;
+            let row = match stop {
+                Some(mut stop) => {
+                    tokio::select! {
+                        biased;
+                        error = &mut stop => Some((Err(error), None)),
+                        row = query.data_rows().next() => row.map(|row| (row, Some(stop))),
+                    }
                 }
+                None => query.data_rows().next().await.map(|row| (row, None)),
+            };
+            let (row, stop) = row?;
+            if row.is_err() {
+                timer.ok = false;
+                return Some((row, (None, None, timer)));
             }
-            None => query
-                .data_rows()
-                .next()
-                .await
-                .map(|row| (row, (Some(query), None))),
-        }
-    });
+            Some((row, (Some(query), stop, timer)))
+        },
+    );
     let mut wrapped = QueryResponse::new(schema, rows.boxed());
     wrapped.set_command_tag(&tag);
     Response::Query(wrapped)
@@ -206,22 +268,34 @@ impl SimpleQueryHandler for Cancellable {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let deadline = deadline(client);
+        let started = QueryTimer::start_in("simple", client, query);
+        let backend_pid = Some(client.pid_and_secret_key().0);
         let responses = within(deadline, async {
             if sql::parser::mentions_extension(query) {
                 self.with_extensions(client, query).await
             } else {
-                let query = crate::catalog::pg_rewrites::rewrite(query);
+                let query = crate::catalog::pg_rewrites::rewrite_for(query, backend_pid);
                 SimpleQueryHandler::do_query(self.inner.as_ref(), client, &query).await
             }
         })
-        .await?;
+        .await;
+        let responses = match responses {
+            Ok(responses) => responses,
+            Err(e) => {
+                started.failed();
+                return Err(e);
+            }
+        };
         let mut out = Vec::with_capacity(responses.len());
+        let mut timers =
+            std::iter::once(started).chain(std::iter::repeat_with(|| QueryTimer::start("simple")));
         for response in responses {
             let stop = match &response {
                 Response::Query(_) => stopper(arm(client).await, deadline),
                 _ => None,
             };
-            out.push(watch(response, stop));
+            let timer = timers.next().unwrap_or_else(|| QueryTimer::start("simple"));
+            out.push(watch(response, stop, timer));
         }
         Ok(out)
     }
@@ -260,15 +334,23 @@ impl ExtendedQueryHandler for Cancellable {
             .await;
         }
         let deadline = deadline(client);
-        let response = within(
+        let timer = QueryTimer::start_in("extended", client, &portal.statement.statement.0);
+        let response = match within(
             deadline,
             ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows),
         )
-        .await?;
+        .await
+        {
+            Ok(response) => response,
+            Err(e) => {
+                timer.failed();
+                return Err(e);
+            }
+        };
         let stop = match &response {
             Response::Query(_) => stopper(arm(client).await, deadline),
             _ => None,
         };
-        Ok(watch(response, stop))
+        Ok(watch(response, stop, timer))
     }
 }

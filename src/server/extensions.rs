@@ -140,7 +140,8 @@ impl QueryParser for ExtensionParser {
         if recognise(sql)?.is_some() {
             return Ok(Some((sql.to_string(), None)));
         }
-        let sql = crate::catalog::pg_rewrites::rewrite(sql);
+        let sql =
+            crate::catalog::pg_rewrites::rewrite_for(sql, Some(client.pid_and_secret_key().0));
         self.inner.parse_sql(client, &sql, types).await
     }
 

@@ -18,8 +18,11 @@ use super::auth::{Access, BrookStartup};
 use super::cancel::Cancellable;
 use super::copy::CopyIn;
 use super::errors::SqlStateErrors;
-use super::hooks::{BrookStatements, DmlTags, PreparedStatements, Savepoints, ServerVersion};
+use super::hooks::{
+    BrookStatements, Cursors, DmlTags, PreparedStatements, Savepoints, ServerVersion,
+};
 use crate::engine::Engine;
+use crate::observability::sessions::Sessions;
 
 /// Everything a connection needs, shared by all connections.
 pub struct BrookHandlers {
@@ -27,6 +30,7 @@ pub struct BrookHandlers {
     access: Arc<Access>,
     copy: Arc<CopyIn>,
     cancel: Arc<DefaultCancelHandler>,
+    sessions: Arc<Sessions>,
 }
 
 impl BrookHandlers {
@@ -35,6 +39,7 @@ impl BrookHandlers {
             Arc::new(BrookStatements::new(engine.clone())),
             Arc::new(ServerVersion),
             Arc::new(DmlTags::new(engine.clone())),
+            Arc::new(Cursors),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(Savepoints),
@@ -48,6 +53,7 @@ impl BrookHandlers {
                 engine.clone(),
             )),
             access,
+            sessions: engine.sessions.clone(),
             copy: Arc::new(CopyIn::new(engine)),
             cancel: Arc::new(DefaultCancelHandler::new(connections)),
         }
@@ -72,7 +78,11 @@ impl PgWireServerHandlers for ConnectionHandlers {
     }
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        Arc::new(BrookStartup::new(self.shared.access.clone(), self.admitted))
+        Arc::new(BrookStartup::new(
+            self.shared.access.clone(),
+            self.shared.sessions.clone(),
+            self.admitted,
+        ))
     }
 
     fn copy_handler(&self) -> Arc<impl CopyHandler> {

@@ -19,8 +19,10 @@ use pgwire::api::results::{
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::response::TransactionStatus;
 
+mod cursors;
 mod prepared;
 
+pub use cursors::Cursors;
 pub use prepared::PreparedStatements;
 
 use super::errors::brook_to_pgwire;
@@ -89,6 +91,7 @@ impl BrookStatements {
                     futures::stream::empty(),
                 )))
             }
+            Outcome::CopyOut(spec) => super::copy_out::respond(&self.engine, spec).await,
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cancel;
 pub mod copy;
+pub mod copy_out;
 pub mod errors;
 pub mod extensions;
 pub mod handlers;
@@ -82,6 +83,10 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
     )
     .await?;
     let listener = TcpListener::bind(settings.listen).await?;
+    let exporter = match settings.metrics {
+        Some(addr) => Some(crate::observability::http::bind(addr).await?),
+        None => None,
+    };
     info!(
         listen = %listener.local_addr()?,
         data_dir = %settings.data_dir.display(),
@@ -93,7 +98,7 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
         settings.listen.ip(),
         listener.local_addr()?.port()
     );
-    run(engine, listener, admission, shutdown).await
+    run(engine, listener, admission, exporter, shutdown).await
 }
 
 /// Serve connections from `listener` until `shutdown` resolves; then stop
@@ -102,6 +107,7 @@ pub async fn run(
     engine: Arc<Engine>,
     listener: TcpListener,
     admission: Admission,
+    exporter: Option<crate::observability::http::Exporter>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let handlers = Arc::new(BrookHandlers::new(engine.clone(), admission.access.clone()));
@@ -116,6 +122,9 @@ pub async fn run(
             COMPACTION_EVERY,
             stop_rx.clone(),
         ));
+    }
+    if let Some(exporter) = exporter {
+        background.spawn(exporter.run(engine.clone(), active.clone(), stop_rx.clone()));
     }
     let mut sessions = JoinSet::new();
     tokio::pin!(shutdown);

@@ -29,6 +29,8 @@ const ROWS_PER_BATCH: usize = 8192;
 pub enum CopyFormat {
     Text,
     Csv,
+    /// PostgreSQL's binary COPY format (COPY TO only).
+    Binary,
 }
 
 /// A prepared `COPY … FROM STDIN`, waiting for the client's data.
@@ -52,6 +54,94 @@ fn single_byte(what: &str, c: char) -> Result<u8> {
         Err(BrookError::Unsupported(format!(
             "COPY {what} must be a single one-byte character"
         )))
+    }
+}
+
+/// The options of a `COPY` in either direction, PostgreSQL's defaults filled in.
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    pub format: CopyFormat,
+    pub delimiter: u8,
+    pub header: bool,
+    pub null: String,
+    pub quote: u8,
+    pub escape: Option<u8>,
+}
+
+impl CopyOptions {
+    /// From `WITH (FORMAT csv, …)` and the pre-9.0 `WITH CSV HEADER` forms.
+    pub fn parse(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<Self> {
+        let mut spec = CopyOptions {
+            format: CopyFormat::Text,
+            delimiter: b'\t',
+            header: false,
+            null: "\\N".into(),
+            quote: b'"',
+            escape: None,
+        };
+        let mut delimiter = None;
+        let mut null = None;
+        for option in options {
+            match option {
+                CopyOption::Format(f) => {
+                    spec.format = match f.value.to_lowercase().as_str() {
+                        "csv" => CopyFormat::Csv,
+                        "text" => CopyFormat::Text,
+                        "binary" => CopyFormat::Binary,
+                        other => {
+                            return Err(BrookError::Unsupported(format!(
+                                "COPY format \"{other}\""
+                            )));
+                        }
+                    }
+                }
+                CopyOption::Delimiter(c) => delimiter = Some(single_byte("delimiter", *c)?),
+                CopyOption::Null(s) => null = Some(s.clone()),
+                CopyOption::Header(h) => spec.header = *h,
+                CopyOption::Quote(c) => spec.quote = single_byte("quote", *c)?,
+                CopyOption::Escape(c) => spec.escape = Some(single_byte("escape", *c)?),
+                CopyOption::Encoding(e)
+                    if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
+                CopyOption::Freeze(_) => {}
+                other => return Err(BrookError::Unsupported(format!("COPY option {other}"))),
+            }
+        }
+        for option in legacy {
+            match option {
+                CopyLegacyOption::Delimiter(c) => delimiter = Some(single_byte("delimiter", *c)?),
+                CopyLegacyOption::Null(s) => null = Some(s.clone()),
+                CopyLegacyOption::Binary => spec.format = CopyFormat::Binary,
+                CopyLegacyOption::Csv(csv) => {
+                    spec.format = CopyFormat::Csv;
+                    for o in csv {
+                        match o {
+                            CopyLegacyCsvOption::Header => spec.header = true,
+                            CopyLegacyCsvOption::Quote(c) => spec.quote = single_byte("quote", *c)?,
+                            CopyLegacyCsvOption::Escape(c) => {
+                                spec.escape = Some(single_byte("escape", *c)?)
+                            }
+                            other => {
+                                return Err(BrookError::Unsupported(format!(
+                                    "COPY option {other}"
+                                )));
+                            }
+                        }
+                    }
+                }
+                other => return Err(BrookError::Unsupported(format!("COPY option {other}"))),
+            }
+        }
+        if spec.format == CopyFormat::Csv {
+            spec.delimiter = b',';
+            spec.null = String::new();
+        }
+        if let Some(d) = delimiter {
+            spec.delimiter = d;
+        }
+        if let Some(n) = null {
+            spec.null = n;
+        }
+        Ok(spec)
     }
 }
 
@@ -82,78 +172,27 @@ pub async fn prepare(
             });
         }
     }
-    let mut spec = CopySpec {
-        table,
-        columns,
-        format: CopyFormat::Text,
-        delimiter: b'\t',
-        header: false,
-        null: "\\N".into(),
-        quote: b'"',
-        escape: None,
-    };
-    let mut delimiter = None;
-    let mut null = None;
-    for option in options {
-        match option {
-            CopyOption::Format(f) => {
-                spec.format = match f.value.to_lowercase().as_str() {
-                    "csv" => CopyFormat::Csv,
-                    "text" => CopyFormat::Text,
-                    other => {
-                        return Err(BrookError::Unsupported(format!("COPY format \"{other}\"")));
-                    }
-                }
-            }
-            CopyOption::Delimiter(c) => delimiter = Some(single_byte("delimiter", *c)?),
-            CopyOption::Null(s) => null = Some(s.clone()),
-            CopyOption::Header(h) => spec.header = *h,
-            CopyOption::Quote(c) => spec.quote = single_byte("quote", *c)?,
-            CopyOption::Escape(c) => spec.escape = Some(single_byte("escape", *c)?),
-            CopyOption::Encoding(e)
-                if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
-            CopyOption::Freeze(_) => {}
-            other => return Err(BrookError::Unsupported(format!("COPY option {other}"))),
-        }
+    let options = CopyOptions::parse(options, legacy)?;
+    if options.format == CopyFormat::Binary {
+        return Err(BrookError::Unsupported(
+            "COPY FROM STDIN in binary format (use FORMAT text or csv)".into(),
+        ));
     }
-    for option in legacy {
-        match option {
-            CopyLegacyOption::Delimiter(c) => delimiter = Some(single_byte("delimiter", *c)?),
-            CopyLegacyOption::Null(s) => null = Some(s.clone()),
-            CopyLegacyOption::Csv(csv) => {
-                spec.format = CopyFormat::Csv;
-                for o in csv {
-                    match o {
-                        CopyLegacyCsvOption::Header => spec.header = true,
-                        CopyLegacyCsvOption::Quote(c) => spec.quote = single_byte("quote", *c)?,
-                        CopyLegacyCsvOption::Escape(c) => {
-                            spec.escape = Some(single_byte("escape", *c)?)
-                        }
-                        other => {
-                            return Err(BrookError::Unsupported(format!("COPY option {other}")));
-                        }
-                    }
-                }
-            }
-            other => return Err(BrookError::Unsupported(format!("COPY option {other}"))),
-        }
-    }
-    if spec.format == CopyFormat::Csv {
-        spec.delimiter = b',';
-        spec.null = String::new();
-    }
-    if let Some(d) = delimiter {
-        spec.delimiter = d;
-    }
-    if let Some(n) = null {
-        spec.null = n;
-    }
-    if spec.header && spec.format == CopyFormat::Text {
+    if options.header && options.format == CopyFormat::Text {
         return Err(BrookError::Unsupported(
             "COPY HEADER in text format (use FORMAT csv)".into(),
         ));
     }
-    Ok(Outcome::CopyIn(spec))
+    Ok(Outcome::CopyIn(CopySpec {
+        table,
+        columns,
+        format: options.format,
+        delimiter: options.delimiter,
+        header: options.header,
+        null: options.null,
+        quote: options.quote,
+        escape: options.escape,
+    }))
 }
 
 /// Parse `data` as `spec` says and append every row in one commit. Returns the row count.
@@ -165,6 +204,9 @@ pub async fn load(engine: &Engine, spec: &CopySpec, data: &[u8]) -> Result<u64> 
     let rows = match spec.format {
         CopyFormat::Csv => parse_csv(spec, data)?,
         CopyFormat::Text => parse_text(spec, data)?,
+        CopyFormat::Binary => {
+            return Err(BrookError::Unsupported("COPY FROM in binary format".into()));
+        }
     };
     let schema = table.schema();
     let text_schema = Arc::new(Schema::new(

@@ -3,6 +3,7 @@
 //! One module per statement kind; everything else goes to DataFusion unchanged.
 
 pub mod copy;
+pub mod copy_out;
 pub mod create_table;
 pub mod drop;
 pub mod model;
@@ -21,6 +22,7 @@ use crate::catalog::QualifiedName;
 use crate::engine::Engine;
 use crate::error::Result;
 pub use copy::CopySpec;
+pub use copy_out::CopyOutSpec;
 pub use parser::{Extension, parse_extension};
 use pipeline::PipelineStatement;
 
@@ -34,6 +36,8 @@ pub enum Outcome {
     },
     /// `COPY … FROM STDIN`: the client is to send data, to be loaded by [`copy::load`].
     CopyIn(CopySpec),
+    /// `COPY … TO STDOUT`: a query's rows to stream to the client.
+    CopyOut(CopyOutSpec),
 }
 
 impl Outcome {
@@ -59,6 +63,9 @@ pub fn is_brook_statement(stmt: &Statement) -> bool {
             target: CopyTarget::Stdin,
             ..
         } => true,
+        // Every COPY TO: to STDOUT Brook streams it, to a file it refuses
+        // (DataFusion would write the server's files).
+        Statement::Copy { to: true, .. } => true,
         _ => false,
     }
 }
@@ -81,6 +88,14 @@ pub async fn execute(engine: &Engine, stmt: &Statement) -> Result<Outcome> {
             cascade,
             ..
         } => drop::execute(engine, *object_type, names, *if_exists, *cascade).await,
+        Statement::Copy {
+            source,
+            to: true,
+            target,
+            options,
+            legacy_options,
+            ..
+        } => copy_out::prepare(source, target, options, legacy_options),
         Statement::Copy {
             source:
                 CopySource::Table {

@@ -376,3 +376,92 @@ async fn update_and_delete_with_parameters_report_row_counts() {
         (7, 7 * 100 + 4 * 5)
     );
 }
+
+#[test]
+fn psql_tab_completion_expanded_display_and_copy_out() {
+    let brook = Brook::start();
+    let (_, err, ok) = brook.psql(&[
+        "-c",
+        "CREATE SCHEMA lab",
+        "-c",
+        "CREATE TABLE people (id bigint NOT NULL, nickname text)",
+        "-c",
+        "CREATE TABLE lab.readings (v int)",
+        "-c",
+        "INSERT INTO people VALUES (1, 'ada'), (2, 'grace, \"amazing\"')",
+    ]);
+    assert!(ok, "{err}");
+
+    // Tab completion, typed into psql through a terminal.
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/psql_tab_completion.py"
+        ))
+        .args(["127.0.0.1", &brook.port().to_string()])
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "tab completion failed:\n{stdout}\n{}\nlog:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        brook.log()
+    );
+    for word in ["people", "nickname", "lab.readings"] {
+        assert!(stdout.contains(&format!("ok {word}")), "{stdout}");
+    }
+
+    // \x: one record per block.
+    let (out, err, ok) = brook.psql(&[
+        "-c",
+        "\\x",
+        "-c",
+        "SELECT id, nickname FROM people WHERE id = 1",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("-[ RECORD 1 ]"), "{out}");
+    assert!(out.contains("nickname | ada"), "{out}");
+
+    // \copy … TO a client-side file (COPY TO STDOUT underneath) and back in.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("people.csv");
+    let (out, err, ok) = brook.psql(&[
+        "-c",
+        &format!(
+            "\\copy (SELECT id, nickname FROM people ORDER BY id) TO '{}' WITH (FORMAT csv, HEADER)",
+            file.display()
+        ),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("COPY 2"), "{out}");
+    let written = std::fs::read_to_string(&file).expect("psql wrote the file");
+    assert_eq!(
+        written,
+        "id,nickname\n1,ada\n2,\"grace, \"\"amazing\"\"\"\n"
+    );
+    let (out, err, ok) = brook.psql(&[
+        "-c",
+        "CREATE TABLE people_copy (id bigint NOT NULL, nickname text)",
+        "-c",
+        &format!(
+            "\\copy people_copy FROM '{}' WITH (FORMAT csv, HEADER)",
+            file.display()
+        ),
+        "-c",
+        "SELECT count(*) FROM people_copy p JOIN people q ON p.id = q.id AND p.nickname = q.nickname",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("COPY 2"), "{out}");
+    assert!(out.contains("     2"), "{out}");
+
+    // COPY … TO a server file is refused, and writes nothing.
+    let server_file = dir.path().join("server-side.csv");
+    let (_, err, ok) = brook.psql(&[
+        "-c",
+        &format!("COPY people TO '{}'", server_file.display()),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("COPY to a file or program is not allowed"), "{err}");
+    assert!(!server_file.exists());
+}

@@ -130,6 +130,10 @@ impl Brook {
         &self.data_dir
     }
 
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     pub fn conn_string(&self) -> String {
         format!("host=127.0.0.1 port={} user=brook dbname=brook", self.port)
     }

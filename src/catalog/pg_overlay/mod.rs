@@ -17,7 +17,7 @@ mod relations;
 mod rows;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{RecordBatch, new_null_array};
@@ -39,30 +39,43 @@ use relations::Relations;
 const PG_CATALOG: &str = "pg_catalog";
 
 /// Replace the `pg_catalog` schema datafusion-pg-catalog registered with one
-/// that answers keys, defaults and visibility from `catalog`, and register
-/// the functions that read them.
-pub fn install(ctx: &SessionContext, catalog: Arc<Catalog>) -> Result<()> {
+/// that answers keys, defaults and visibility, and register the functions
+/// that read them. Installed before anything plans against `pg_catalog`
+/// (the `information_schema` views bind its tables when created); the
+/// durable catalog it reads is attached once open ([`PgOverlay::attach`]).
+pub fn install(ctx: &SessionContext) -> Result<PgOverlay> {
     let missing = || BrookError::CatalogCorrupt("pg_catalog is not registered".to_string());
     let database = ctx.catalog(DATABASE).ok_or_else(missing)?;
     let inner = database.schema(PG_CATALOG).ok_or_else(missing)?;
     let snapshot = Arc::new(Snapshot::default());
     ctx.register_udf(functions::pg_table_is_visible(snapshot.clone()));
     ctx.register_udf(functions::pg_get_indexdef(snapshot.clone()));
-    let overlay = Overlay(Arc::new(Shared {
+    let shared = Arc::new(Shared {
         inner,
-        catalog,
+        catalog: OnceLock::new(),
         snapshot,
-    }));
+    });
     database
-        .register_schema(PG_CATALOG, Arc::new(overlay))
+        .register_schema(PG_CATALOG, Arc::new(Overlay(shared.clone())))
         .map_err(|e| BrookError::CatalogCorrupt(format!("pg_catalog: {e}")))?;
-    Ok(())
+    Ok(PgOverlay(shared))
+}
+
+/// The installed overlay, waiting for the durable catalog.
+pub struct PgOverlay(Arc<Shared>);
+
+impl PgOverlay {
+    /// From now on keys and defaults come from `catalog` (before, there are
+    /// none: no table is open yet).
+    pub fn attach(&self, catalog: Arc<Catalog>) {
+        let _ = self.0.catalog.set(catalog);
+    }
 }
 
 /// What the overlay's tables read at scan time.
 struct Shared {
     inner: Arc<dyn SchemaProvider>,
-    catalog: Arc<Catalog>,
+    catalog: OnceLock<Arc<Catalog>>,
     snapshot: Arc<Snapshot>,
 }
 
@@ -84,7 +97,10 @@ impl Shared {
         let class = self.scan_inner("pg_class", state).await?;
         let namespaces = self.scan_inner("pg_namespace", state).await?;
         let relations = Relations::read(&class, &namespaces)?;
-        let declared = self.catalog.declared_tables().await;
+        let declared = match self.catalog.get() {
+            Some(catalog) => catalog.declared_tables().await,
+            None => Vec::new(),
+        };
         Ok((self.snapshot.update(relations, declared), class))
     }
 }

@@ -16,6 +16,9 @@
 //!   records `(x, n)`, becomes `unnest(_pg_expandarray(a))` over
 //!   [`crate::catalog::pg_functions`]' list of structs, and its `.n` an
 //!   unnested series; pgJDBC's `getPrimaryKeys()` numbers key columns so.
+//! - `(composite).field` becomes `get_field(composite, 'field')`, the
+//!   struct access DataFusion plans (pgJDBC reads `(result.keys).x`).
+//! - Grafana's search-path subquery ([`search_path`]).
 //! - correlated scalar subqueries that return one row without aggregating
 //!   ([`correlated`]): psql's `\d` and SQLAlchemy's `get_columns()` read
 //!   column defaults with them.
@@ -24,6 +27,7 @@
 //! Brook applies these to the text it hands on.
 
 mod correlated;
+mod search_path;
 
 use std::borrow::Cow;
 use std::ops::ControlFlow;
@@ -42,10 +46,13 @@ use datafusion::sql::sqlparser::parser::Parser;
 /// Words whose presence means a statement may need a rewrite; every query
 /// passes here, so the common case is one scan for them and no parse.
 const TRIGGERS: &[&[u8]] = &[
+    b"search_path",
+    b"pg_backend_pid",
     b"to_regtype",
     b"escape",
     b"generate_subscripts",
     b"_pg_expandarray",
+    b").",
 ];
 
 /// Stands for an escaped escape character while the pattern is translated.
@@ -54,6 +61,13 @@ const HOLE: &str = "\u{1}";
 /// `sql` with the rewrites applied; unchanged (and not re-printed) when it
 /// needs none of them or does not parse.
 pub fn rewrite(sql: &str) -> Cow<'_, str> {
+    rewrite_for(sql, None)
+}
+
+/// [`rewrite`] in a session: `pg_backend_pid()` becomes the session's pid
+/// (one DataFusion context serves every session, so a function cannot know
+/// whose query it is in).
+pub fn rewrite_for(sql: &str, backend_pid: Option<i32>) -> Cow<'_, str> {
     let bytes = sql.as_bytes();
     let mentions = |word: &[u8]| {
         bytes
@@ -66,13 +80,16 @@ pub fn rewrite(sql: &str) -> Cow<'_, str> {
     let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
         return Cow::Borrowed(sql);
     };
-    if substituted_whole(sql, &statements) {
-        return Cow::Borrowed(sql);
-    }
+    // A query datafusion-pg-catalog answers with a canned reply keeps its
+    // exact tokens (a reworded one would miss the match), unless Brook has
+    // the real answer for the part it replaces.
+    let canned = substituted_whole(sql, &statements);
     let mut changed = false;
     for statement in &mut statements {
         let _ = statement.visit(&mut Rewrites {
             changed: &mut changed,
+            only_search_path: canned,
+            backend_pid,
         });
     }
     if !changed {
@@ -115,6 +132,9 @@ fn has_scalar_subquery(bytes: &[u8]) -> bool {
 
 struct Rewrites<'a> {
     changed: &'a mut bool,
+    /// Only the search-path rewrite (the query is otherwise canned).
+    only_search_path: bool,
+    backend_pid: Option<i32>,
 }
 
 impl VisitorMut for Rewrites<'_> {
@@ -122,6 +142,14 @@ impl VisitorMut for Rewrites<'_> {
 
     /// `(_pg_expandarray(a)).n` and `.x` before the call inside is rewritten.
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Some(replacement) = search_path::rewrite(expr) {
+            *expr = replacement;
+            *self.changed = true;
+            return ControlFlow::Continue(());
+        }
+        if self.only_search_path {
+            return ControlFlow::Continue(());
+        }
         if let Expr::CompoundFieldAccess { root, access_chain } = expr
             && let [AccessExpr::Dot(Expr::Identifier(key))] = access_chain.as_slice()
         {
@@ -129,23 +157,26 @@ impl VisitorMut for Rewrites<'_> {
             while let Expr::Nested(e) = function {
                 function = e;
             }
-            if let Some(array) = expanded_array(function) {
-                let replacement = match key.value.to_ascii_lowercase().as_str() {
-                    "n" => Some(subscripts(array, number("1"))),
-                    "x" => Some(call("unnest", vec![array])),
-                    _ => None,
-                };
-                if let Some(replacement) = replacement {
-                    *expr = replacement;
-                    *self.changed = true;
-                }
-            }
+            let field = key.value.to_ascii_lowercase();
+            let replacement = match (expanded_array(function), field.as_str()) {
+                (Some(array), "n") => subscripts(array, number("1")),
+                (Some(array), "x") => call("unnest", vec![array]),
+                _ => call("get_field", vec![function.clone(), string(&key.value)]),
+            };
+            *expr = replacement;
+            *self.changed = true;
         }
         ControlFlow::Continue(())
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if self.only_search_path {
+            return ControlFlow::Continue(());
+        }
         let replacement = match expr {
+            Expr::Function(f) if is_backend_pid(f) => {
+                self.backend_pid.map(|pid| number(&pid.to_string()))
+            }
             Expr::Function(f) => rewrite_function(f),
             Expr::Subquery(_) => correlated::rewrite(expr),
             Expr::Like {
@@ -177,6 +208,13 @@ impl VisitorMut for Rewrites<'_> {
         }
         ControlFlow::Continue(())
     }
+}
+
+fn is_backend_pid(f: &Function) -> bool {
+    f.name
+        .0
+        .last()
+        .is_some_and(|n| n.to_string().eq_ignore_ascii_case("pg_backend_pid"))
 }
 
 fn rewrite_function(f: &Function) -> Option<Expr> {
@@ -285,7 +323,7 @@ pub(super) fn call(name: &str, args: Vec<Expr>) -> Expr {
     })
 }
 
-fn string(s: &str) -> Expr {
+pub(super) fn string(s: &str) -> Expr {
     Expr::value(Value::SingleQuotedString(s.to_string()))
 }
 
@@ -405,6 +443,35 @@ ORDER BY 1;";
             ),
             "SELECT unnest(generate_series(1, array_length(i.indkey, 1))) AS k, unnest(_pg_expandarray(i.indkey)) AS keys FROM pg_index i"
         );
+    }
+
+    #[test]
+    fn composite_field_access_becomes_get_field() {
+        assert_eq!(
+            rewrite("SELECT (r.keys).x FROM r WHERE (r.keys).n = 1"),
+            "SELECT get_field(r.keys, 'x') FROM r WHERE get_field(r.keys, 'n') = 1"
+        );
+    }
+
+    #[test]
+    fn grafanas_search_path_subquery_becomes_the_search_path() {
+        let grafana = "SELECT CASE WHEN quote_ident(table_schema) IN (SELECT CASE WHEN trim(s[i]) = '\"$user\"' THEN user ELSE trim(s[i]) END FROM generate_series(array_lower(string_to_array(current_setting('search_path'),','),1), array_upper(string_to_array(current_setting('search_path'),','),1)) as i, string_to_array(current_setting('search_path'),',') s) THEN quote_ident(table_name) ELSE quote_ident(table_schema) || '.' || quote_ident(table_name) END AS \"table\" FROM information_schema.tables";
+        assert_eq!(
+            rewrite(grafana),
+            "SELECT CASE WHEN quote_ident(table_schema) IN ('public') THEN quote_ident(table_name) ELSE quote_ident(table_schema) || '.' || quote_ident(table_name) END AS \"table\" FROM information_schema.tables"
+        );
+    }
+
+    #[test]
+    fn pg_backend_pid_is_the_sessions_pid() {
+        assert_eq!(
+            rewrite_for("SELECT pg_backend_pid()", Some(4242)),
+            "SELECT 4242"
+        );
+        assert!(matches!(
+            rewrite("SELECT pg_backend_pid()"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

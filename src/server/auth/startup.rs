@@ -22,6 +22,7 @@ use tracing::{info, warn};
 
 use super::scram::{Exchange, MECHANISM};
 use super::{Access, Method};
+use crate::observability::sessions::Sessions;
 use crate::server::errors::fatal;
 use crate::server::wire_guard;
 
@@ -42,15 +43,18 @@ enum Step {
 /// The startup handler of one connection (pgwire asks for one per socket).
 pub struct BrookStartup {
     access: Arc<Access>,
+    /// Where the session is listed once it is in (`information_schema.sessions`).
+    sessions: Arc<Sessions>,
     /// False when the connection limit was reached as it was accepted.
     admitted: bool,
     step: Mutex<Step>,
 }
 
 impl BrookStartup {
-    pub fn new(access: Arc<Access>, admitted: bool) -> Self {
+    pub fn new(access: Arc<Access>, sessions: Arc<Sessions>, admitted: bool) -> Self {
         Self {
             access,
+            sessions,
             admitted,
             step: Mutex::new(Step::Over),
         }
@@ -168,10 +172,24 @@ impl BrookStartup {
         let (pid, secret_key) = self.access.pids.generate(client);
         client.set_pid_and_secret_key(pid, secret_key.clone());
         let (handle, guard) = self.access.connections.register(pid, secret_key);
+        let metadata = client.metadata();
+        let user = metadata.get("user").cloned().unwrap_or_default();
+        let application = metadata
+            .get("application_name")
+            .cloned()
+            .unwrap_or_default();
+        let listed = self.sessions.register(
+            pid,
+            &user,
+            &application,
+            client.socket_addr(),
+            handle.clone(),
+        );
         client
             .session_extensions()
             .insert::<Arc<ConnectionHandle>>(handle);
         client.session_extensions().insert(guard);
+        client.session_extensions().insert(listed);
         if let Some(timeout) = self.access.statement_timeout {
             client
                 .metadata_mut()

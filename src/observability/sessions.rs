@@ -1,0 +1,231 @@
+//! Who is connected and what they run: `information_schema.sessions`
+//! (PostgreSQL's `pg_stat_activity`, with its column names) and
+//! `pg_cancel_backend(pid)`, which cancels a session's running statement the
+//! way a protocol CancelRequest does (SQLSTATE 57014 in that session).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Int32Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::common::cast::as_int32_array;
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use pgwire::api::ConnectionHandle;
+
+use crate::catalog::system_table::{RowSource, SystemTable};
+
+/// What one session is doing now.
+#[derive(Debug, Clone)]
+struct Activity {
+    state: &'static str,
+    query: String,
+    query_start: Option<SystemTime>,
+}
+
+/// One connected session.
+pub struct Session {
+    pid: i32,
+    user: String,
+    application_name: String,
+    client_addr: SocketAddr,
+    backend_start: SystemTime,
+    activity: Mutex<Activity>,
+    handle: Arc<ConnectionHandle>,
+}
+
+impl Session {
+    /// The session starts running `query`.
+    pub fn started(&self, query: &str) {
+        if let Ok(mut a) = self.activity.lock() {
+            a.state = "active";
+            a.query = query.to_string();
+            a.query_start = Some(SystemTime::now());
+        }
+    }
+
+    /// The session's statement ended; `query` keeps showing the last one, as
+    /// in PostgreSQL.
+    pub fn finished(&self) {
+        if let Ok(mut a) = self.activity.lock() {
+            a.state = "idle";
+        }
+    }
+}
+
+/// Every session of the server, by backend pid.
+#[derive(Default)]
+pub struct Sessions {
+    by_pid: RwLock<BTreeMap<i32, Arc<Session>>>,
+}
+
+/// Removes its session from the registry when the connection ends.
+pub struct Registered {
+    sessions: Arc<Sessions>,
+    pub session: Arc<Session>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.sessions.by_pid.write() {
+            map.remove(&self.session.pid);
+        }
+    }
+}
+
+impl Sessions {
+    pub fn register(
+        self: &Arc<Self>,
+        pid: i32,
+        user: &str,
+        application_name: &str,
+        client_addr: SocketAddr,
+        handle: Arc<ConnectionHandle>,
+    ) -> Registered {
+        let session = Arc::new(Session {
+            pid,
+            user: user.to_string(),
+            application_name: application_name.to_string(),
+            client_addr,
+            backend_start: SystemTime::now(),
+            activity: Mutex::new(Activity {
+                state: "idle",
+                query: String::new(),
+                query_start: None,
+            }),
+            handle,
+        });
+        if let Ok(mut map) = self.by_pid.write() {
+            map.insert(pid, session.clone());
+        }
+        Registered {
+            sessions: self.clone(),
+            session,
+        }
+    }
+
+    fn all(&self) -> Vec<Arc<Session>> {
+        self.by_pid
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Cancel session `pid`'s running statement; false if there is no such
+    /// session.
+    pub fn cancel(&self, pid: i32) -> bool {
+        let Some(session) = self.by_pid.read().ok().and_then(|m| m.get(&pid).cloned()) else {
+            return false;
+        };
+        let handle = session.handle.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move { handle.cancel().await });
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+fn micros(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// `information_schema.sessions (pid, usename, application_name,
+/// client_addr, client_port, backend_start, query_start, state, query)`.
+pub fn table(sessions: Arc<Sessions>) -> SystemTable {
+    let time = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("pid", DataType::Int32, false),
+        Field::new("datname", DataType::Utf8, false),
+        Field::new("usename", DataType::Utf8, false),
+        Field::new("application_name", DataType::Utf8, false),
+        Field::new("client_addr", DataType::Utf8, false),
+        Field::new("client_port", DataType::Int32, false),
+        Field::new("backend_start", time(), false),
+        Field::new("query_start", time(), true),
+        Field::new("state", DataType::Utf8, false),
+        Field::new("query", DataType::Utf8, false),
+    ]));
+    let s = schema.clone();
+    let rows: RowSource = Arc::new(move || {
+        let mut pid = Int32Builder::new();
+        let mut datname = StringBuilder::new();
+        let mut user = StringBuilder::new();
+        let mut app = StringBuilder::new();
+        let mut addr = StringBuilder::new();
+        let mut port = Int32Builder::new();
+        let mut start = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+        let mut query_start = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+        let mut state = StringBuilder::new();
+        let mut query = StringBuilder::new();
+        for session in sessions.all() {
+            let activity = session
+                .activity
+                .lock()
+                .map(|a| a.clone())
+                .unwrap_or(Activity {
+                    state: "unknown",
+                    query: String::new(),
+                    query_start: None,
+                });
+            pid.append_value(session.pid);
+            datname.append_value(crate::catalog::DATABASE);
+            user.append_value(&session.user);
+            app.append_value(&session.application_name);
+            addr.append_value(session.client_addr.ip().to_string());
+            port.append_value(i32::from(session.client_addr.port()));
+            start.append_value(micros(session.backend_start));
+            query_start.append_option(activity.query_start.map(micros));
+            state.append_value(activity.state);
+            query.append_value(&activity.query);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(pid.finish()),
+            Arc::new(datname.finish()),
+            Arc::new(user.finish()),
+            Arc::new(app.finish()),
+            Arc::new(addr.finish()),
+            Arc::new(port.finish()),
+            Arc::new(start.finish()),
+            Arc::new(query_start.finish()),
+            Arc::new(state.finish()),
+            Arc::new(query.finish()),
+        ];
+        Ok(RecordBatch::try_new(s.clone(), columns)?)
+    });
+    SystemTable::new(schema, rows)
+}
+
+/// `pg_cancel_backend(pid)`: true when the session exists (its running
+/// statement, if any, ends with 57014), false otherwise, as in PostgreSQL.
+pub fn pg_cancel_backend(sessions: Arc<Sessions>) -> ScalarUDF {
+    let function = move |args: &[ColumnarValue]| {
+        let arrays = ColumnarValue::values_to_arrays(args)?;
+        let Some(pids) = arrays.first() else {
+            return Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(Vec::<
+                bool,
+            >::new(
+            )))));
+        };
+        let pids = as_int32_array(pids)?;
+        let answers: BooleanArray = pids
+            .iter()
+            .map(|pid| pid.map(|pid| sessions.cancel(pid)))
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(answers) as ArrayRef))
+    };
+    create_udf(
+        "pg_cancel_backend",
+        vec![DataType::Int32],
+        DataType::Boolean,
+        Volatility::Volatile,
+        Arc::new(function),
+    )
+}

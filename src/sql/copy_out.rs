@@ -1,0 +1,58 @@
+//! `COPY t [(cols)] | (query) TO STDOUT [(FORMAT text|csv|binary, HEADER,
+//! DELIMITER, NULL, QUOTE, ESCAPE)]`: the rows of a query, streamed to the
+//! client in COPY format (psql's `\copy … TO`, psycopg's `cursor.copy()`).
+//! The encoding is the protocol layer's (`server::copy_out`). `COPY … TO
+//! 'file'` is refused: a client may not write the server's files.
+
+use datafusion::sql::sqlparser::ast::{CopyLegacyOption, CopyOption, CopySource, CopyTarget};
+
+use super::Outcome;
+use super::copy::{CopyFormat, CopyOptions};
+use crate::error::{BrookError, Result};
+
+/// A `COPY … TO STDOUT`: the query whose rows go out, and how to write them.
+#[derive(Debug, Clone)]
+pub struct CopyOutSpec {
+    pub query: String,
+    pub options: CopyOptions,
+}
+
+pub fn prepare(
+    source: &CopySource,
+    target: &CopyTarget,
+    options: &[CopyOption],
+    legacy: &[CopyLegacyOption],
+) -> Result<Outcome> {
+    if !matches!(target, CopyTarget::Stdout) {
+        return Err(BrookError::NotAllowed(
+            "COPY to a file or program is not allowed: the server's files are not the client's; \
+             use COPY … TO STDOUT (psql: \\copy … TO 'file')"
+                .to_string(),
+        ));
+    }
+    let options = CopyOptions::parse(options, legacy)?;
+    if options.header && options.format != CopyFormat::Csv {
+        return Err(BrookError::Unsupported(
+            "COPY HEADER outside CSV format (use FORMAT csv)".into(),
+        ));
+    }
+    let query = match source {
+        CopySource::Query(query) => query.to_string(),
+        CopySource::Table {
+            table_name,
+            columns,
+        } => {
+            let columns = if columns.is_empty() {
+                "*".to_string()
+            } else {
+                columns
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            format!("SELECT {columns} FROM {table_name}")
+        }
+    };
+    Ok(Outcome::CopyOut(CopyOutSpec { query, options }))
+}
