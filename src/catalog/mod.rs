@@ -9,6 +9,7 @@
 pub mod information_schema;
 pub mod names;
 pub mod pg_expandarray;
+pub mod pg_format;
 pub mod pg_functions;
 pub mod pg_json;
 pub mod pg_overlay;

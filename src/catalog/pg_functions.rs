@@ -146,6 +146,63 @@ fn pg_get_expr() -> datafusion::logical_expr::ScalarUDF {
     ))
 }
 
+/// `col_description`, `obj_description`, `shobj_description`: NULL, the
+/// answer for an object without a comment (Brook stores none). One
+/// The arguments' types are not checked, only their number.
+fn no_description(name: &str, arities: &[usize]) -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::logical_expr::{Signature, TypeSignature, expr_fn::SimpleScalarUDF};
+    let forms = arities.iter().map(|n| TypeSignature::Any(*n)).collect();
+    datafusion::logical_expr::ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+        name,
+        Signature::one_of(forms, Volatility::Stable),
+        DataType::Utf8,
+        Arc::new(|args: &[ColumnarValue]| {
+            let rows = ColumnarValue::values_to_arrays(args)?
+                .first()
+                .map_or(1, |a| a.len());
+            Ok(ColumnarValue::Array(
+                Arc::new(StringArray::from(vec![None::<&str>; rows])) as ArrayRef,
+            ))
+        }),
+    ))
+}
+
+/// `octet_length` of text and of bytea (DataFusion's takes text only).
+fn octet_length() -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::arrow::array::Int32Array;
+    use datafusion::logical_expr::{Signature, TypeSignature, expr_fn::SimpleScalarUDF};
+    let forms = [
+        DataType::Utf8,
+        DataType::LargeUtf8,
+        DataType::Utf8View,
+        DataType::Binary,
+        DataType::LargeBinary,
+        DataType::BinaryView,
+    ]
+    .into_iter()
+    .map(|t| TypeSignature::Exact(vec![t]))
+    .collect();
+    datafusion::logical_expr::ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+        "octet_length",
+        Signature::one_of(forms, Volatility::Immutable),
+        DataType::Int32,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let Some(values) = arrays.first() else {
+                return Err(DataFusionError::Plan("octet_length takes one value".into()));
+            };
+            let lengths = datafusion::arrow::compute::kernels::length::length(values)?;
+            let lengths = datafusion::arrow::compute::cast(&lengths, &DataType::Int32)?;
+            let lengths = lengths
+                .as_any()
+                .downcast_ref::<Int32Array>()
+                .cloned()
+                .ok_or_else(|| DataFusionError::Internal("octet_length cast".into()))?;
+            Ok(ColumnarValue::Array(Arc::new(lengths) as ArrayRef))
+        }),
+    ))
+}
+
 /// Register `version()`, `current_setting(name)` and the catalog functions
 /// psql's `\df` and drivers' reflection call.
 pub fn register(ctx: &SessionContext) {
@@ -170,6 +227,12 @@ pub fn register(ctx: &SessionContext) {
     ));
     ctx.register_udf(pg_get_serial_sequence());
     ctx.register_udf(pg_get_expr());
+    ctx.register_udf(super::pg_format::udf());
+    ctx.register_udf(octet_length());
+    // Brook keeps no comments on objects.
+    ctx.register_udf(no_description("col_description", &[2]));
+    ctx.register_udf(no_description("obj_description", &[1, 2]));
+    ctx.register_udf(no_description("shobj_description", &[2]));
     ctx.register_udf(super::pg_expandarray::udf());
     ctx.register_udf(no_text_for_oid("pg_get_function_result"));
     ctx.register_udf(no_text_for_oid("pg_get_function_arguments"));

@@ -12,8 +12,9 @@ use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Int32Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use datafusion::common::cast::as_int32_array;
-use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::common::cast::as_int64_array;
+use datafusion::logical_expr::expr_fn::SimpleScalarUDF;
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Signature, TypeSignature, Volatility};
 use pgwire::api::ConnectionHandle;
 
 use crate::catalog::system_table::{RowSource, SystemTable};
@@ -214,18 +215,24 @@ pub fn pg_cancel_backend(sessions: Arc<Sessions>) -> ScalarUDF {
             >::new(
             )))));
         };
-        let pids = as_int32_array(pids)?;
-        let answers: BooleanArray = pids
+        let pids = datafusion::arrow::compute::cast(pids, &DataType::Int64)?;
+        let answers: BooleanArray = as_int64_array(&pids)?
             .iter()
-            .map(|pid| pid.map(|pid| sessions.cancel(pid)))
+            .map(|pid| pid.map(|pid| i32::try_from(pid).is_ok_and(|pid| sessions.cancel(pid))))
             .collect();
         Ok(ColumnarValue::Array(Arc::new(answers) as ArrayRef))
     };
-    create_udf(
+    // A pid typed as a literal is an Int64 to DataFusion.
+    ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
         "pg_cancel_backend",
-        vec![DataType::Int32],
+        Signature::one_of(
+            vec![
+                TypeSignature::Exact(vec![DataType::Int32]),
+                TypeSignature::Exact(vec![DataType::Int64]),
+            ],
+            Volatility::Volatile,
+        ),
         DataType::Boolean,
-        Volatility::Volatile,
         Arc::new(function),
-    )
+    ))
 }

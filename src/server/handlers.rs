@@ -18,9 +18,7 @@ use super::auth::{Access, BrookStartup};
 use super::cancel::Cancellable;
 use super::copy::CopyIn;
 use super::errors::SqlStateErrors;
-use super::hooks::{
-    BrookStatements, Cursors, DmlTags, PreparedStatements, Savepoints, ServerVersion,
-};
+use super::hooks::{BrookStatements, Cursors, DmlTags, PreparedStatements, Savepoints, Show};
 use crate::engine::Engine;
 use crate::observability::sessions::Sessions;
 
@@ -37,7 +35,7 @@ impl BrookHandlers {
     pub fn new(engine: Arc<Engine>, access: Arc<Access>) -> Self {
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             Arc::new(BrookStatements::new(engine.clone())),
-            Arc::new(ServerVersion),
+            Arc::new(Show),
             Arc::new(DmlTags::new(engine.clone())),
             Arc::new(Cursors),
             Arc::new(CursorStatementHook),

@@ -12,21 +12,18 @@ use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_postgres::QueryHook;
 use datafusion_postgres::hooks::HookClient;
 use pgwire::api::ClientInfo;
-use pgwire::api::Type;
-use pgwire::api::results::{
-    CopyResponse, DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
-};
+use pgwire::api::results::{CopyResponse, Response, Tag};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::response::TransactionStatus;
 
 mod cursors;
 mod prepared;
+mod show;
 
 pub use cursors::Cursors;
 pub use prepared::PreparedStatements;
 
 use super::errors::brook_to_pgwire;
-use crate::catalog::pg_functions;
 use crate::engine::Engine;
 use crate::sql::{self, CopySpec, Outcome};
 
@@ -136,13 +133,13 @@ impl QueryHook for BrookStatements {
     }
 }
 
-/// `SHOW server_version[_num]` answered as the Postgres version Brook speaks
-/// for, the same one its startup `ParameterStatus` and `version()` report
-/// (datafusion-postgres would answer with DataFusion's version, which drivers
-/// cannot parse); and a bare `SHOW` refused as the syntax error it is
-/// (datafusion-postgres 0.19 indexes its empty name list and panics, which
-/// ends the session: found by `tests/it/fuzz.rs`).
-pub struct ServerVersion;
+/// `SHOW` as PostgreSQL answers it ([`show`]): every setting Brook reports,
+/// `SHOW ALL`, PostgreSQL's version for `server_version` (datafusion-postgres
+/// would answer with DataFusion's, which drivers cannot parse); and a bare
+/// `SHOW` refused as the syntax error it is (datafusion-postgres 0.19 indexes
+/// its empty name list and panics, which ends the session: found by
+/// `tests/it/fuzz.rs`).
+pub struct Show;
 
 /// A `SHOW` without a setting name.
 fn bare_show(statement: &Statement) -> Option<PgWireError> {
@@ -158,48 +155,34 @@ fn bare_show(statement: &Statement) -> Option<PgWireError> {
     }
 }
 
-fn one_text_value(name: &str, value: &str) -> PgWireResult<Response> {
-    let fields = Arc::new(vec![FieldInfo::new(
-        name.to_string(),
-        None,
-        None,
-        Type::TEXT,
-        FieldFormat::Text,
-    )]);
-    let mut encoder = DataRowEncoder::new(fields.clone());
-    encoder.encode_field(&Some(value))?;
-    let row = encoder.take_row();
-    Ok(Response::Query(QueryResponse::new(
-        fields,
-        Box::pin(futures::stream::once(async move { Ok(row) })),
-    )))
+/// The plan of a SHOW this hook answers: its columns, no rows (Describe).
+fn show_plan(columns: Vec<String>) -> PgWireResult<LogicalPlan> {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let schema = Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(c, DataType::Utf8, false))
+            .collect::<Vec<_>>(),
+    );
+    let schema = DFSchema::try_from(schema).map_err(|e| brook_to_pgwire(e.into()))?;
+    Ok(LogicalPlan::EmptyRelation(EmptyRelation {
+        produce_one_row: false,
+        schema: Arc::new(schema),
+    }))
 }
 
 #[async_trait]
-impl QueryHook for ServerVersion {
+impl QueryHook for Show {
     async fn handle_simple_query(
         &self,
         statement: &Statement,
         _ctx: &SessionContext,
-        _client: &mut dyn HookClient,
+        client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
         if let Some(e) = bare_show(statement) {
             return Some(Err(e));
         }
-        let Statement::ShowVariable { variable } = statement else {
-            return None;
-        };
-        let [name] = variable.as_slice() else {
-            return None;
-        };
-        let name = name.value.to_lowercase();
-        match name.as_str() {
-            "server_version" | "server_version_num" => {
-                let value = pg_functions::setting(&name)?;
-                Some(one_text_value(&name, value))
-            }
-            _ => None,
-        }
+        show::respond(statement, &*client)
     }
 
     async fn handle_extended_parse_query(
@@ -208,7 +191,10 @@ impl QueryHook for ServerVersion {
         _ctx: &SessionContext,
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
-        bare_show(statement).map(Err)
+        if let Some(e) = bare_show(statement) {
+            return Some(Err(e));
+        }
+        show::columns(statement).map(show_plan)
     }
 
     async fn handle_extended_query(
@@ -217,9 +203,12 @@ impl QueryHook for ServerVersion {
         _plan: &LogicalPlan,
         _params: &ParamValues,
         _ctx: &SessionContext,
-        _client: &mut dyn HookClient,
+        client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        bare_show(statement).map(Err)
+        if let Some(e) = bare_show(statement) {
+            return Some(Err(e));
+        }
+        show::respond(statement, &*client)
     }
 }
 

@@ -3,18 +3,17 @@
 //! path, so that `\dt`, SQLAlchemy's `get_table_names()` and BI schema
 //! browsers list the user's tables and not `information_schema`'s;
 //! datafusion-pg-catalog's says true for everything) and
-//! `pg_get_indexdef(oid [, column, pretty])` for the primary keys' indexes.
+//! `pg_get_indexdef(oid [, column, pretty])` and `pg_get_constraintdef(oid
+//! [, pretty])` for the primary keys, and the text of a `regclass`.
 
 use std::sync::{Arc, RwLock};
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, StringArray};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::cast::{as_int32_array, as_int64_array};
+use datafusion::common::cast::as_int64_array;
 use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::expr_fn::SimpleScalarUDF;
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarUDF, Signature, TypeSignature, Volatility, create_udf,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Signature, TypeSignature, Volatility};
 
 use super::keys;
 use super::relations::Relations;
@@ -62,22 +61,24 @@ fn arrays(args: &[ColumnarValue]) -> DfResult<(Vec<ArrayRef>, usize)> {
 pub fn pg_table_is_visible(snapshot: Arc<Snapshot>) -> ScalarUDF {
     let function = move |args: &[ColumnarValue]| {
         let (arrays, _) = arrays(args)?;
-        let oids = as_int32_array(&arrays[0])?;
+        let oids = oids(&arrays[0])?;
         let current = snapshot.current()?;
         let answers: BooleanArray = oids
             .iter()
-            .map(|oid| oid.and_then(|oid| current.0.is_visible(oid)))
+            .map(|oid| {
+                oid.and_then(|oid| i32::try_from(oid).ok())
+                    .and_then(|oid| current.0.is_visible(oid))
+            })
             .collect();
         Ok(ColumnarValue::Array(Arc::new(answers) as ArrayRef))
     };
     // Volatile: never folded at planning, before pg_class has been scanned.
-    create_udf(
+    ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
         "pg_table_is_visible",
-        vec![DataType::Int32],
+        oid_signature(&[]),
         DataType::Boolean,
-        Volatility::Volatile,
         Arc::new(function),
-    )
+    ))
 }
 
 /// `CREATE UNIQUE INDEX … USING btree (…)` for a key's index, or with a
@@ -134,3 +135,122 @@ pub fn pg_get_indexdef(snapshot: Arc<Snapshot>) -> ScalarUDF {
         Arc::new(function),
     ))
 }
+
+/// An OID argument as i32 (Int32 or Int64 on the wire).
+fn oids(array: &ArrayRef) -> DfResult<datafusion::arrow::array::Int64Array> {
+    let wide = datafusion::arrow::compute::cast(array, &DataType::Int64)?;
+    Ok(as_int64_array(&wide)?.clone())
+}
+
+fn oid_signature(extra: &[DataType]) -> Signature {
+    let forms = [DataType::Int32, DataType::Int64]
+        .into_iter()
+        .flat_map(|oid| {
+            let mut with = vec![oid.clone()];
+            with.extend_from_slice(extra);
+            [TypeSignature::Exact(vec![oid]), TypeSignature::Exact(with)]
+        })
+        .collect();
+    Signature::one_of(forms, Volatility::Volatile)
+}
+
+/// `PRIMARY KEY (a, b)` for a key's constraint; NULL for any other OID.
+pub fn pg_get_constraintdef(snapshot: Arc<Snapshot>) -> ScalarUDF {
+    let function = move |args: &[ColumnarValue]| {
+        let (arrays, _) = arrays(args)?;
+        let oids = oids(&arrays[0])?;
+        let current = snapshot.current()?;
+        let (relations, declared) = current.as_ref();
+        let defs: StringArray = oids
+            .iter()
+            .map(|oid| {
+                let oid = i32::try_from(oid?).ok()?;
+                let key = keys::key_of_constraint(oid, relations, declared)?;
+                Some(format!(
+                    "PRIMARY KEY ({})",
+                    key.table.primary_key.join(", ")
+                ))
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(defs) as ArrayRef))
+    };
+    ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+        "pg_get_constraintdef",
+        oid_signature(&[DataType::Boolean]),
+        DataType::Utf8,
+        Arc::new(function),
+    ))
+}
+
+/// `oid::regclass::text`: the relation's (schema-qualified when not on the
+/// search path) name, or the OID's digits for no relation, as PostgreSQL
+/// prints them. Reached through the rewrite of `::regclass::text`.
+pub fn regclass_text(snapshot: Arc<Snapshot>) -> ScalarUDF {
+    let function = move |args: &[ColumnarValue]| {
+        let (arrays, _) = arrays(args)?;
+        let oids = oids(&arrays[0])?;
+        let current = snapshot.current()?;
+        let texts: StringArray = oids
+            .iter()
+            .map(|oid| {
+                let oid = oid?;
+                Some(
+                    i32::try_from(oid)
+                        .ok()
+                        .and_then(|o| current.0.regclass_text(o))
+                        .unwrap_or_else(|| oid.to_string()),
+                )
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(texts) as ArrayRef))
+    };
+    ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+        REGCLASS_TEXT,
+        oid_signature(&[]),
+        DataType::Utf8,
+        Arc::new(function),
+    ))
+}
+
+/// The name the `::regclass::text` rewrite calls.
+pub const REGCLASS_TEXT: &str = "brook_regclass_text";
+
+/// `expr::regclass` for a computed name (a constant one datafusion-pg-catalog
+/// resolves): the OID of the relation `name` or `schema.name` (quoted parts
+/// as PostgreSQL quotes them), a bare name looked up on the search path.
+pub fn regclass_of_name(snapshot: Arc<Snapshot>) -> ScalarUDF {
+    let function = move |args: &[ColumnarValue]| {
+        let (arrays, _) = arrays(args)?;
+        let names = datafusion::arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+        let names = datafusion::common::cast::as_string_array(&names)?;
+        let current = snapshot.current()?;
+        let oids = names
+            .iter()
+            .map(|name| {
+                let Some(name) = name else {
+                    return Ok(None);
+                };
+                current.0.regclass(name).map(Some).ok_or_else(|| {
+                    DataFusionError::Execution(format!("relation \"{name}\" does not exist"))
+                })
+            })
+            .collect::<DfResult<datafusion::arrow::array::Int32Array>>()?;
+        Ok(ColumnarValue::Array(Arc::new(oids) as ArrayRef))
+    };
+    ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+        REGCLASS_OF_NAME,
+        Signature::one_of(
+            vec![
+                TypeSignature::Exact(vec![DataType::Utf8]),
+                TypeSignature::Exact(vec![DataType::Utf8View]),
+                TypeSignature::Exact(vec![DataType::LargeUtf8]),
+            ],
+            Volatility::Volatile,
+        ),
+        DataType::Int32,
+        Arc::new(function),
+    ))
+}
+
+/// The name the rewrite of a computed `::regclass` calls.
+pub const REGCLASS_OF_NAME: &str = "brook_regclass";

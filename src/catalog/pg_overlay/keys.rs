@@ -80,6 +80,35 @@ fn keys<'a>(relations: &Relations, declared: &'a [DeclaredTable]) -> Vec<Key<'a>
         .collect()
 }
 
+/// Give the keys' indexes the visibility of their tables (psql's `\di`).
+pub(super) fn show_indexes(relations: &mut Relations, declared: &[DeclaredTable]) {
+    let indexes: Vec<(i32, String, i32)> = keys(relations, declared)
+        .iter()
+        .map(|k| {
+            (
+                INDEX_OID_BASE + k.table_oid,
+                format!("{}_pkey", k.table.name.name),
+                k.table_oid,
+            )
+        })
+        .collect();
+    for (index, name, table) in indexes {
+        relations.add_like(index, name, table);
+    }
+}
+
+/// The key whose constraint has OID `constraint_oid`.
+pub(super) fn key_of_constraint<'a>(
+    constraint_oid: i32,
+    relations: &Relations,
+    declared: &'a [DeclaredTable],
+) -> Option<Key<'a>> {
+    let table_oid = constraint_oid.checked_sub(CONSTRAINT_OID_BASE)?;
+    keys(relations, declared)
+        .into_iter()
+        .find(|k| k.table_oid == table_oid)
+}
+
 /// The key whose index has OID `index_oid`.
 pub(super) fn key_of_index<'a>(
     index_oid: i32,

@@ -33,6 +33,7 @@ use datafusion::prelude::SessionContext;
 
 use super::{Catalog, DATABASE};
 use crate::error::{BrookError, Result};
+pub use functions::{REGCLASS_OF_NAME, REGCLASS_TEXT};
 use functions::{Snapshot, Snapshotted};
 use relations::Relations;
 
@@ -50,6 +51,9 @@ pub fn install(ctx: &SessionContext) -> Result<PgOverlay> {
     let snapshot = Arc::new(Snapshot::default());
     ctx.register_udf(functions::pg_table_is_visible(snapshot.clone()));
     ctx.register_udf(functions::pg_get_indexdef(snapshot.clone()));
+    ctx.register_udf(functions::pg_get_constraintdef(snapshot.clone()));
+    ctx.register_udf(functions::regclass_text(snapshot.clone()));
+    ctx.register_udf(functions::regclass_of_name(snapshot.clone()));
     let shared = Arc::new(Shared {
         inner,
         catalog: OnceLock::new(),
@@ -96,11 +100,12 @@ impl Shared {
     async fn read(&self, state: &dyn Session) -> DfResult<(Arc<Snapshotted>, RecordBatch)> {
         let class = self.scan_inner("pg_class", state).await?;
         let namespaces = self.scan_inner("pg_namespace", state).await?;
-        let relations = Relations::read(&class, &namespaces)?;
+        let mut relations = Relations::read(&class, &namespaces)?;
         let declared = match self.catalog.get() {
             Some(catalog) => catalog.declared_tables().await,
             None => Vec::new(),
         };
+        keys::show_indexes(&mut relations, &declared);
         Ok((self.snapshot.update(relations, declared), class))
     }
 }

@@ -18,6 +18,8 @@ pub struct Relations {
     namespace_oid: HashMap<String, i32>,
     /// Relation OID → whether its schema is on the search path.
     visible: HashMap<i32, bool>,
+    /// Relation OID → (schema, name).
+    names: HashMap<i32, (String, String)>,
 }
 
 impl Relations {
@@ -48,6 +50,9 @@ impl Relations {
             relations
                 .by_name
                 .insert((schema.clone(), name.value(i).to_string()), oid.value(i));
+            relations
+                .names
+                .insert(oid.value(i), (schema.clone(), name.value(i).to_string()));
         }
         Ok(relations)
     }
@@ -62,6 +67,41 @@ impl Relations {
     /// The OID of namespace `schema`.
     pub fn namespace(&self, schema: &str) -> Option<i32> {
         self.namespace_oid.get(schema).copied()
+    }
+
+    /// List relation `name` (an index Brook adds) beside `table`, visible
+    /// where it is.
+    pub fn add_like(&mut self, oid: i32, name: String, table: i32) {
+        if let Some(visible) = self.visible.get(&table).copied() {
+            self.visible.insert(oid, visible);
+        }
+        if let Some((schema, _)) = self.names.get(&table).cloned() {
+            self.names.insert(oid, (schema, name));
+        }
+    }
+
+    /// The OID `name` denotes as a `regclass` (`t`, `s.t`, `"My T"`).
+    pub fn regclass(&self, name: &str) -> Option<i32> {
+        let parts = split_name(name);
+        match parts.as_slice() {
+            [table] => SEARCH_PATH
+                .iter()
+                .find_map(|schema| self.oid(schema, table)),
+            [schema, table] => self.oid(schema, table),
+            _ => None,
+        }
+    }
+
+    /// A relation's name as `regclass` prints it: schema-qualified unless
+    /// the schema is on the search path.
+    pub fn regclass_text(&self, oid: i32) -> Option<String> {
+        let (schema, name) = self.names.get(&oid)?;
+        let name = crate::catalog::pg_format::quote_ident(name);
+        Some(if self.visible.get(&oid).copied().unwrap_or(false) {
+            name
+        } else {
+            format!("{}.{name}", crate::catalog::pg_format::quote_ident(schema))
+        })
     }
 
     /// Whether relation `oid`'s schema is on the search path (None: no such
@@ -84,4 +124,47 @@ pub fn int32<'a>(batch: &'a RecordBatch, name: &str) -> DfResult<&'a Int32Array>
 
 pub fn text<'a>(batch: &'a RecordBatch, name: &str) -> DfResult<&'a StringArray> {
     column(batch, name)
+}
+
+/// `a."B c".d` as `["a", "B c", "d"]`: unquoted parts fold to lower case.
+fn split_name(name: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut chars = name.trim().chars().peekable();
+    let mut was_quoted = false;
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                current.push('"');
+            }
+            ('"', _) => {
+                quoted = !quoted;
+                was_quoted = true;
+            }
+            ('.', false) => {
+                parts.push(std::mem::take(&mut current));
+                was_quoted = false;
+            }
+            (c, true) => current.push(c),
+            (c, false) => current.push(c.to_ascii_lowercase()),
+        }
+    }
+    let _ = was_quoted;
+    parts.push(current);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_name;
+
+    #[test]
+    fn names_split_as_postgres_reads_them() {
+        assert_eq!(split_name("Orders"), ["orders"]);
+        assert_eq!(split_name("lab.Readings"), ["lab", "readings"]);
+        assert_eq!(split_name("\"My T\""), ["My T"]);
+        assert_eq!(split_name("public.\"a.\"\"b\""), ["public", "a.\"b"]);
+    }
 }

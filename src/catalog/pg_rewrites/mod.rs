@@ -18,6 +18,8 @@
 //!   unnested series; pgJDBC's `getPrimaryKeys()` numbers key columns so.
 //! - `(composite).field` becomes `get_field(composite, 'field')`, the
 //!   struct access DataFusion plans (pgJDBC reads `(result.keys).x`).
+//! - `x::regclass::text`, `x::regtype::text`: the name, not the OID.
+//! - `ARRAY(SELECT …)` ([`array_subquery`]).
 //! - Grafana's search-path subquery ([`search_path`]).
 //! - correlated scalar subqueries that return one row without aggregating
 //!   ([`correlated`]): psql's `\d` and SQLAlchemy's `get_columns()` read
@@ -26,6 +28,7 @@
 //! datafusion-pg-catalog's own rewrite rules have no extension point, so
 //! Brook applies these to the text it hands on.
 
+mod array_subquery;
 mod correlated;
 mod search_path;
 
@@ -48,6 +51,10 @@ use datafusion::sql::sqlparser::parser::Parser;
 const TRIGGERS: &[&[u8]] = &[
     b"search_path",
     b"pg_backend_pid",
+    b"array(",
+    b"regclass",
+    b"regtype",
+    b"array (",
     b"to_regtype",
     b"escape",
     b"generate_subscripts",
@@ -174,11 +181,17 @@ impl VisitorMut for Rewrites<'_> {
             return ControlFlow::Continue(());
         }
         let replacement = match expr {
-            Expr::Function(f) if is_backend_pid(f) => {
-                self.backend_pid.map(|pid| number(&pid.to_string()))
-            }
-            Expr::Function(f) => rewrite_function(f),
+            // int4, as in PostgreSQL.
+            Expr::Function(f) if is_backend_pid(f) => self.backend_pid.map(|pid| Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(number(&pid.to_string())),
+                data_type: DataType::Integer(None),
+                array: false,
+                format: None,
+            }),
+            Expr::Function(f) => rewrite_function(f).or_else(|| array_subquery::rewrite(expr)),
             Expr::Subquery(_) => correlated::rewrite(expr),
+            Expr::Cast { .. } => oid_alias_text(expr).or_else(|| computed_regclass(expr)),
             Expr::Like {
                 pattern,
                 escape_char,
@@ -247,6 +260,73 @@ fn rewrite_function(f: &Function) -> Option<Expr> {
         )),
         _ => None,
     }
+}
+
+/// `x::regclass::text` and `x::regtype::text`: the name, as PostgreSQL
+/// prints those types (datafusion-pg-catalog resolves the cast to the OID,
+/// whose text would be its digits).
+fn oid_alias_text(expr: &Expr) -> Option<Expr> {
+    let Expr::Cast {
+        expr: inner,
+        data_type,
+        ..
+    } = expr
+    else {
+        return None;
+    };
+    let to_text = matches!(
+        data_type,
+        DataType::Text | DataType::Varchar(_) | DataType::String(_)
+    ) || matches!(data_type, DataType::Custom(name, _) if name.0.last().is_some_and(|n| n.to_string().eq_ignore_ascii_case("text")));
+    let Expr::Cast {
+        data_type: alias, ..
+    } = inner.as_ref()
+    else {
+        return None;
+    };
+    if !to_text {
+        return None;
+    }
+    let alias = match alias {
+        DataType::Regclass => "regclass".to_string(),
+        DataType::Custom(name, _) => name.0.last()?.to_string().to_ascii_lowercase(),
+        _ => return None,
+    };
+    match alias.as_str() {
+        "regclass" => Some(call(
+            crate::catalog::pg_overlay::REGCLASS_TEXT,
+            vec![(**inner).clone()],
+        )),
+        "regtype" => Some(call(
+            "format_type",
+            vec![(**inner).clone(), Expr::value(Value::Null)],
+        )),
+        _ => None,
+    }
+}
+
+/// `expr::regclass` where `expr` is computed (`format('%I.%I', s, t)`, as
+/// Metabase writes it): looked up at run time. A constant name is left to
+/// datafusion-pg-catalog, which resolves it when planning.
+fn computed_regclass(expr: &Expr) -> Option<Expr> {
+    let Expr::Cast {
+        expr: inner,
+        data_type: DataType::Regclass,
+        ..
+    } = expr
+    else {
+        return None;
+    };
+    let computed = matches!(
+        inner.as_ref(),
+        Expr::Function(_) | Expr::BinaryOp { .. } | Expr::Cast { .. } | Expr::Nested(_)
+    );
+    computed.then(|| {
+        call(
+            crate::catalog::pg_overlay::REGCLASS_OF_NAME,
+            vec![(**inner).clone()],
+        )
+    })
 }
 
 /// `unnest(generate_series(1, array_length(array, dim)))`: the subscripts
@@ -466,10 +546,44 @@ ORDER BY 1;";
     fn pg_backend_pid_is_the_sessions_pid() {
         assert_eq!(
             rewrite_for("SELECT pg_backend_pid()", Some(4242)),
-            "SELECT 4242"
+            "SELECT CAST(4242 AS INTEGER)"
         );
         assert!(matches!(
             rewrite("SELECT pg_backend_pid()"),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn array_subqueries_become_aggregates() {
+        assert_eq!(
+            rewrite("SELECT array(SELECT x FROM t WHERE x > 1)"),
+            "SELECT (SELECT array_agg(x) FROM t WHERE x > 1)"
+        );
+        let psql = "SELECT pg_catalog.array_to_string(c.reloptions || array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x), ', ') FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_class tc ON (c.reltoastrelid = tc.oid)";
+        assert!(
+            rewrite(psql).contains("c.reloptions || NULL::TEXT[]"),
+            "{}",
+            rewrite(psql)
+        );
+    }
+
+    #[test]
+    fn regclass_and_regtype_text_are_names() {
+        assert_eq!(
+            rewrite("select c.oid::regclass::text, 'int4'::regtype::text from pg_class c"),
+            "SELECT brook_regclass_text(c.oid::REGCLASS), format_type('int4'::regtype, NULL) FROM pg_class c"
+        );
+    }
+
+    #[test]
+    fn computed_regclass_is_looked_up_at_run_time() {
+        assert_eq!(
+            rewrite("SELECT CAST(CAST(format('%I.%I', s, t) AS REGCLASS) AS OID) FROM x"),
+            "SELECT CAST(brook_regclass(format('%I.%I', s, t)) AS OID) FROM x"
+        );
+        assert!(matches!(
+            rewrite("SELECT 'orders'::regclass"),
             Cow::Borrowed(_)
         ));
     }
