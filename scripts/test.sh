@@ -18,18 +18,21 @@ dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 # The TLS tests make their certificates with the openssl command.
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# pgJDBC (what DBeaver, Metabase and Tableau connect with), run by a JDK.
+command -v java >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
+dpkg -s libpostgresql-jdbc-java >/dev/null 2>&1 || need_apt+=(libpostgresql-jdbc-java)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
 fi
-# Python clients and peers: psycopg (a real Postgres driver), PyYAML (checks
-# docker/compose.yml) and
+# Python clients and peers: psycopg (a real Postgres driver), SQLAlchemy and
+# pandas (the client tests), PyYAML (checks docker/compose.yml) and
 # scikit-learn (the independent check of EVALUATE's metrics).
-if ! python3 -c 'import psycopg, sklearn, numpy, yaml' >/dev/null 2>&1; then
-  echo "installing: psycopg, scikit-learn, numpy, PyYAML (Python)"
-  pkgs=('psycopg[binary]>=3.1' 'scikit-learn>=1.3' 'numpy' 'pyyaml')
+if ! python3 -c 'import psycopg, sklearn, numpy, yaml, sqlalchemy, pandas' >/dev/null 2>&1; then
+  echo "installing: psycopg, SQLAlchemy, pandas, scikit-learn, numpy, PyYAML (Python)"
+  pkgs=('psycopg[binary]>=3.1' 'sqlalchemy>=2.0' 'pandas>=2.0' 'scikit-learn>=1.3' 'numpy' 'pyyaml')
   python3 -m pip install --quiet --disable-pip-version-check "${pkgs[@]}" \
     || python3 -m pip install --quiet --break-system-packages "${pkgs[@]}"
 fi

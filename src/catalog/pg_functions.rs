@@ -139,16 +139,23 @@ fn pg_get_expr() -> datafusion::logical_expr::ScalarUDF {
         Signature::one_of(forms, Volatility::Stable),
         DataType::Utf8,
         Arc::new(|args: &[ColumnarValue]| {
-            args.first()
-                .cloned()
-                .ok_or_else(|| DataFusionError::Plan("pg_get_expr takes an expression".to_string()))
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let exprs = arrays.first().ok_or_else(|| {
+                DataFusionError::Plan("pg_get_expr takes an expression".to_string())
+            })?;
+            // An empty stored expression is no expression: NULL.
+            let out: StringArray = as_string_array(exprs)?
+                .iter()
+                .map(|e| e.filter(|e| !e.is_empty()))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
         }),
     ))
 }
 
 /// `col_description`, `obj_description`, `shobj_description`: NULL, the
-/// answer for an object without a comment (Brook stores none). One
-/// The arguments' types are not checked, only their number.
+/// answer for an object without a comment (Brook stores none). The
+/// arguments' types are not checked, only their number.
 fn no_description(name: &str, arities: &[usize]) -> datafusion::logical_expr::ScalarUDF {
     use datafusion::logical_expr::{Signature, TypeSignature, expr_fn::SimpleScalarUDF};
     let forms = arities.iter().map(|n| TypeSignature::Any(*n)).collect();

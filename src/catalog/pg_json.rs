@@ -24,7 +24,7 @@ pub fn register(ctx: &SessionContext) {
 }
 
 fn json_build_object(args: &[ColumnarValue]) -> DfResult<ColumnarValue> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(DataFusionError::Plan(
             "argument list must have even number of elements (json_build_object takes key, value pairs)"
                 .to_string(),

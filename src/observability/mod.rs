@@ -20,17 +20,18 @@ pub const QUERY_SECONDS_BUCKETS: &[f64] = &[
 
 /// A pipeline batch ended (committed or failed).
 pub fn pipeline_batch(pipeline: &str, batch: &BatchSummary) {
-    let label = ("pipeline", pipeline.to_string());
+    let name = pipeline.to_string();
     let messages = batch.rows + batch.filtered + batch.errors;
-    counter!("brook_pipeline_batches_total", "pipeline" => pipeline.to_string(), "status" => batch.status)
+    counter!("brook_pipeline_batches_total", "pipeline" => name.clone(), "status" => batch.status)
         .increment(1);
     if batch.status == "Succeeded" {
-        counter!("brook_pipeline_messages_total", &[label.clone()]).increment(messages);
-        counter!("brook_pipeline_rows_total", &[label.clone()]).increment(batch.rows);
-        counter!("brook_pipeline_filtered_total", &[label.clone()]).increment(batch.filtered);
-        counter!("brook_pipeline_bytes_total", &[label.clone()]).increment(batch.bytes);
+        counter!("brook_pipeline_messages_total", "pipeline" => name.clone()).increment(messages);
+        counter!("brook_pipeline_rows_total", "pipeline" => name.clone()).increment(batch.rows);
+        counter!("brook_pipeline_filtered_total", "pipeline" => name.clone())
+            .increment(batch.filtered);
+        counter!("brook_pipeline_bytes_total", "pipeline" => name.clone()).increment(batch.bytes);
     }
-    counter!("brook_pipeline_errors_total", &[label]).increment(batch.errors);
+    counter!("brook_pipeline_errors_total", "pipeline" => name).increment(batch.errors);
 }
 
 /// PREDICT or PREDICT_PROBA scored `rows` rows with `model`.

@@ -15,6 +15,7 @@ mod functions;
 mod keys;
 mod relations;
 mod rows;
+mod types;
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -126,6 +127,7 @@ enum Derived {
     Constraint,
     Index,
     Attrdef,
+    Type,
 }
 
 impl Derived {
@@ -136,6 +138,7 @@ impl Derived {
             "pg_constraint" => Self::Constraint,
             "pg_index" => Self::Index,
             "pg_attrdef" => Self::Attrdef,
+            "pg_type" => Self::Type,
             _ => return None,
         })
     }
@@ -157,6 +160,7 @@ impl SchemaProvider for Overlay {
         let schema = match kind {
             Derived::Constraint | Derived::Index => keys::schema(kind, &inner.schema()),
             Derived::Class => class_schema(&inner.schema()),
+            Derived::Type => types::schema(&inner.schema()),
             _ => inner.schema(),
         };
         Ok(Some(Arc::new(DerivedTable {
@@ -204,6 +208,12 @@ impl fmt::Debug for DerivedTable {
 
 impl DerivedTable {
     async fn rows(&self, state: &dyn Session) -> DfResult<RecordBatch> {
+        if let Derived::Type = self.kind {
+            // Types do not depend on relations: no pg_class scan.
+            let types = self.shared.scan_inner("pg_type", state).await?;
+            let procs = self.shared.scan_inner("pg_proc", state).await?;
+            return types::with_function_oids(&self.schema, &types, &procs);
+        }
         let (seen, class) = self.shared.read(state).await?;
         let (relations, declared) = (&seen.0, &seen.1);
         match self.kind {
@@ -226,6 +236,7 @@ impl DerivedTable {
             Derived::Attrdef => defaults::attrdef(&self.schema, relations, declared),
             Derived::Constraint => keys::constraints(&self.schema, relations, declared),
             Derived::Index => keys::indexes(&self.schema, relations, declared),
+            Derived::Type => Ok(class),
         }
     }
 }

@@ -18,6 +18,9 @@
 //!   unnested series; pgJDBC's `getPrimaryKeys()` numbers key columns so.
 //! - `(composite).field` becomes `get_field(composite, 'field')`, the
 //!   struct access DataFusion plans (pgJDBC reads `(result.keys).x`).
+//! - Repeated unnamed items (`SELECT NULL, NULL, NULL`, psqlODBC's probe):
+//!   PostgreSQL names each `?column?`; DataFusion refuses duplicate names, so
+//!   they are aliased `?column?`, `?column?_1`, ….
 //! - `x::regclass::text`, `x::regtype::text`: the name, not the OID.
 //! - `ARRAY(SELECT …)` ([`array_subquery`]).
 //! - Grafana's search-path subquery ([`search_path`]).
@@ -40,8 +43,8 @@ use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser
 
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArgumentList, FunctionArguments, Ident, ObjectName, Statement, Value, VisitMut,
-    VisitorMut,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, Query, SelectItem, SetExpr,
+    Statement, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -54,6 +57,8 @@ const TRIGGERS: &[&[u8]] = &[
     b"array(",
     b"regclass",
     b"regtype",
+    b"null, null",
+    b"null,null",
     b"array (",
     b"to_regtype",
     b"escape",
@@ -147,6 +152,16 @@ struct Rewrites<'a> {
 impl VisitorMut for Rewrites<'_> {
     type Break = ();
 
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if !self.only_search_path
+            && let SetExpr::Select(select) = query.body.as_mut()
+            && alias_repeated_items(&mut select.projection)
+        {
+            *self.changed = true;
+        }
+        ControlFlow::Continue(())
+    }
+
     /// `(_pg_expandarray(a)).n` and `.x` before the call inside is rewritten.
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         if let Some(replacement) = search_path::rewrite(expr) {
@@ -221,6 +236,38 @@ impl VisitorMut for Rewrites<'_> {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Alias unnamed literal items whose text repeats; true if any was.
+fn alias_repeated_items(items: &mut [SelectItem]) -> bool {
+    let text = |item: &SelectItem| match item {
+        SelectItem::UnnamedExpr(e @ Expr::Value(_)) => Some(e.to_string()),
+        _ => None,
+    };
+    let texts: Vec<Option<String>> = items.iter().map(text).collect();
+    let repeated = |t: &String| texts.iter().flatten().filter(|o| *o == t).count() > 1;
+    let mut n = 0;
+    let mut changed = false;
+    for (item, t) in items.iter_mut().zip(&texts) {
+        let (Some(t), SelectItem::UnnamedExpr(e)) = (t, &*item) else {
+            continue;
+        };
+        if !repeated(t) {
+            continue;
+        }
+        let alias = if n == 0 {
+            "?column?".to_string()
+        } else {
+            format!("?column?_{n}")
+        };
+        n += 1;
+        *item = SelectItem::ExprWithAlias {
+            expr: e.clone(),
+            alias: Ident::with_quote('"', alias),
+        };
+        changed = true;
+    }
+    changed
 }
 
 fn is_backend_pid(f: &Function) -> bool {
@@ -586,6 +633,14 @@ ORDER BY 1;";
             rewrite("SELECT 'orders'::regclass"),
             Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn repeated_unnamed_items_get_names() {
+        assert_eq!(
+            rewrite("select NULL, NULL, NULL"),
+            "SELECT NULL AS \"?column?\", NULL AS \"?column?_1\", NULL AS \"?column?_2\""
+        );
     }
 
     #[test]
