@@ -13,7 +13,7 @@ use datafusion::arrow::datatypes::{
 };
 use datafusion::common::Result as DfResult;
 
-use super::Derived;
+use super::RelationTable;
 use super::relations::Relations;
 use crate::catalog::DeclaredTable;
 
@@ -24,12 +24,12 @@ const INDEX_OID_BASE: i32 = 1_500_000_000;
 
 /// The inner table's schema with the key columns as arrays of attribute
 /// numbers (PostgreSQL's `int2[]`/`int2vector`), which clients `unnest`.
-pub(super) fn schema(kind: Derived, inner: &SchemaRef) -> SchemaRef {
+pub(super) fn schema(table: RelationTable, inner: &SchemaRef) -> SchemaRef {
     // int2vector / int2[] columns hold attribute numbers and options;
     // oidvector ones hold OIDs.
-    let (int2, oid): (&[&str], &[&str]) = match kind {
-        Derived::Constraint => (&["conkey", "confkey"], &[]),
-        Derived::Index => (&["indkey", "indoption"], &["indcollation", "indclass"]),
+    let (int2, oid): (&[&str], &[&str]) = match table {
+        RelationTable::Constraint => (&["conkey", "confkey"], &[]),
+        RelationTable::Index => (&["indkey", "indoption"], &["indcollation", "indclass"]),
         _ => (&[], &[]),
     };
     let fields: Vec<Field> = inner

@@ -122,22 +122,29 @@ impl fmt::Debug for Overlay {
 /// The tables Brook answers itself.
 #[derive(Clone, Copy, Debug)]
 enum Derived {
+    /// Tables about relations, read from one snapshot of them.
+    Relations(RelationTable),
+    Type,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum RelationTable {
     Class,
     Attribute,
     Constraint,
     Index,
     Attrdef,
-    Type,
 }
 
 impl Derived {
     fn named(name: &str) -> Option<Self> {
+        use RelationTable::*;
         Some(match name {
-            "pg_class" => Self::Class,
-            "pg_attribute" => Self::Attribute,
-            "pg_constraint" => Self::Constraint,
-            "pg_index" => Self::Index,
-            "pg_attrdef" => Self::Attrdef,
+            "pg_class" => Self::Relations(Class),
+            "pg_attribute" => Self::Relations(Attribute),
+            "pg_constraint" => Self::Relations(Constraint),
+            "pg_index" => Self::Relations(Index),
+            "pg_attrdef" => Self::Relations(Attrdef),
             "pg_type" => Self::Type,
             _ => return None,
         })
@@ -158,10 +165,12 @@ impl SchemaProvider for Overlay {
             return Ok(Some(inner));
         };
         let schema = match kind {
-            Derived::Constraint | Derived::Index => keys::schema(kind, &inner.schema()),
-            Derived::Class => class_schema(&inner.schema()),
+            Derived::Relations(table @ (RelationTable::Constraint | RelationTable::Index)) => {
+                keys::schema(table, &inner.schema())
+            }
+            Derived::Relations(RelationTable::Class) => class_schema(&inner.schema()),
             Derived::Type => types::schema(&inner.schema()),
-            _ => inner.schema(),
+            Derived::Relations(_) => inner.schema(),
         };
         Ok(Some(Arc::new(DerivedTable {
             kind,
@@ -208,16 +217,34 @@ impl fmt::Debug for DerivedTable {
 
 impl DerivedTable {
     async fn rows(&self, state: &dyn Session) -> DfResult<RecordBatch> {
-        if let Derived::Type = self.kind {
-            // Types do not depend on relations: no pg_class scan.
-            let types = self.shared.scan_inner("pg_type", state).await?;
-            let procs = self.shared.scan_inner("pg_proc", state).await?;
-            return types::with_function_oids(&self.schema, &types, &procs);
+        match self.kind {
+            Derived::Type => {
+                // Types do not depend on relations: no pg_class scan.
+                let types = self.shared.scan_inner("pg_type", state).await?;
+                let procs = self.shared.scan_inner("pg_proc", state).await?;
+                types::with_function_oids(&self.schema, &types, &procs)
+            }
+            Derived::Relations(table) => self.relation_rows(table, state).await,
         }
+    }
+
+    /// The rows of a table that describes relations, from one snapshot.
+    async fn relation_rows(
+        &self,
+        table: RelationTable,
+        state: &dyn Session,
+    ) -> DfResult<RecordBatch> {
         let (seen, class) = self.shared.read(state).await?;
         let (relations, declared) = (&seen.0, &seen.1);
-        match self.kind {
-            Derived::Class => {
+        match table {
+            RelationTable::Attribute => {
+                let attributes = self.shared.scan_inner("pg_attribute", state).await?;
+                defaults::mark_attributes(attributes, relations, declared)
+            }
+            RelationTable::Attrdef => defaults::attrdef(&self.schema, relations, declared),
+            RelationTable::Constraint => keys::constraints(&self.schema, relations, declared),
+            RelationTable::Index => keys::indexes(&self.schema, relations, declared),
+            RelationTable::Class => {
                 let mut columns = class.columns().to_vec();
                 for field in &self.schema.fields()[class.num_columns()..] {
                     columns.push(new_null_array(field.data_type(), class.num_rows()));
@@ -229,14 +256,6 @@ impl DerivedTable {
                     [&relations_rows, &index_rows],
                 )?)
             }
-            Derived::Attribute => {
-                let attributes = self.shared.scan_inner("pg_attribute", state).await?;
-                defaults::mark_attributes(attributes, relations, declared)
-            }
-            Derived::Attrdef => defaults::attrdef(&self.schema, relations, declared),
-            Derived::Constraint => keys::constraints(&self.schema, relations, declared),
-            Derived::Index => keys::indexes(&self.schema, relations, declared),
-            Derived::Type => Ok(class),
         }
     }
 }
