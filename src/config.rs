@@ -20,6 +20,9 @@ use crate::server::auth::scram::Verifier;
 /// (PostgreSQL's default).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 100;
 
+/// How often a long INSERT/UPDATE/DELETE says it is still running.
+pub const DEFAULT_NOTICE_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Flags of `brook serve`; each may also come from the environment.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
@@ -50,6 +53,9 @@ pub struct ServeArgs {
     /// PEM private key for TLS (with --tls-cert)
     #[arg(long, env = "BROOK_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// How often a long INSERT, UPDATE or DELETE reports that it is still running, as a NOTICE ("10s", "0" for never) [default: 10s]
+    #[arg(long, env = "BROOK_NOTICE_INTERVAL")]
+    pub notice_interval: Option<String>,
     /// Serve Prometheus metrics at http://ADDRESS/metrics (for example 127.0.0.1:9187) [default: off]
     #[arg(long, env = "BROOK_METRICS")]
     pub metrics: Option<String>,
@@ -64,6 +70,7 @@ struct FileSettings {
     max_connections: Option<usize>,
     statement_timeout: Option<String>,
     memory_limit: Option<String>,
+    notice_interval: Option<String>,
     metrics: Option<String>,
     /// Loopback connections skip the password even when users are configured.
     trust_loopback: Option<bool>,
@@ -127,6 +134,8 @@ pub struct Settings {
     pub tls: Option<TlsSettings>,
     /// Where `/metrics` is served (`None`: not at all).
     pub metrics: Option<SocketAddr>,
+    /// How often long DML sends a progress NOTICE (`None`: never).
+    pub notice_interval: Option<Duration>,
 }
 
 impl Settings {
@@ -181,6 +190,12 @@ impl Settings {
             Some(text) => parse_bytes(&text).map_err(|e| invalid(format!("memory_limit: {e}")))?,
             None => default_memory_limit(),
         };
+        let notice_interval = match args.notice_interval.clone().or(file.notice_interval) {
+            Some(text) => {
+                parse_duration(&text).map_err(|e| invalid(format!("notice_interval: {e}")))?
+            }
+            None => Some(DEFAULT_NOTICE_INTERVAL),
+        };
         let metrics = match args.metrics.clone().or(file.metrics) {
             Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
                 invalid(format!(
@@ -211,6 +226,7 @@ impl Settings {
             trust_loopback: file.trust_loopback.unwrap_or(false),
             tls,
             metrics,
+            notice_interval,
         })
     }
 }

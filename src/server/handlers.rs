@@ -36,7 +36,7 @@ impl BrookHandlers {
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             Arc::new(BrookStatements::new(engine.clone())),
             Arc::new(Show),
-            Arc::new(DmlTags::new(engine.clone())),
+            Arc::new(DmlTags::new(engine.clone(), access.notice_interval)),
             Arc::new(Cursors),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),

@@ -2,7 +2,11 @@
 //! sees each parsed statement first, on both the simple and the extended
 //! protocol, and answers those that Brook executes itself.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use async_trait::async_trait;
 use datafusion::common::{DFSchema, ParamValues};
@@ -13,7 +17,8 @@ use datafusion_postgres::QueryHook;
 use datafusion_postgres::hooks::HookClient;
 use pgwire::api::ClientInfo;
 use pgwire::api::results::{CopyResponse, Response, Tag};
-use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::response::TransactionStatus;
 
 mod cursors;
@@ -280,24 +285,72 @@ impl QueryHook for Savepoints {
     }
 }
 
-/// `UPDATE` and `DELETE` answered with the command tag clients read the row
-/// count from (`DELETE 3`), where datafusion-postgres would send the count as
-/// a result row. The work itself is the table's (`storage::dml`).
+/// `INSERT`, `UPDATE` and `DELETE` answered with the command tag clients
+/// read the row count from (`DELETE 3`, `INSERT 0 5`; datafusion-postgres
+/// would send UPDATE's and DELETE's count as a result row), and a NOTICE
+/// every `notice_every` while one runs long (a backfill by `INSERT …
+/// SELECT`), so that a person at psql knows it is still working. The work
+/// itself is the table's (`storage::dml`).
 pub struct DmlTags {
     engine: Arc<Engine>,
+    notice_every: Option<Duration>,
 }
 
 impl DmlTags {
-    pub fn new(engine: Arc<Engine>) -> Self {
-        Self { engine }
+    pub fn new(engine: Arc<Engine>, notice_every: Option<Duration>) -> Self {
+        Self {
+            engine,
+            notice_every,
+        }
+    }
+
+    /// Run `work`, telling `client` it is still running every `notice_every`.
+    async fn with_progress<T>(
+        &self,
+        verb: &str,
+        client: &mut dyn HookClient,
+        work: impl Future<Output = PgWireResult<T>>,
+    ) -> PgWireResult<T> {
+        let Some(every) = self.notice_every else {
+            return work.await;
+        };
+        let started = Instant::now();
+        let mut ticks = tokio::time::interval_at(Instant::now() + every, every);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = ticks.tick() => {
+                    let text = format!(
+                        "{verb} is still running ({} s)",
+                        started.elapsed().as_secs()
+                    );
+                    let info = ErrorInfo::new("NOTICE".to_string(), "00000".to_string(), text);
+                    client
+                        .send_message(PgWireBackendMessage::NoticeResponse(info.into()))
+                        .await?;
+                }
+            }
+        }
     }
 }
 
-fn dml_tag(statement: &Statement) -> Option<&'static str> {
+fn dml_verb(statement: &Statement) -> Option<&'static str> {
     match statement {
+        Statement::Insert(_) => Some("INSERT"),
         Statement::Delete(_) => Some("DELETE"),
         Statement::Update(_) => Some("UPDATE"),
         _ => None,
+    }
+}
+
+/// The command tag for `rows` rows (INSERT's carries the legacy OID 0).
+fn dml_tag(verb: &str, rows: usize) -> Tag {
+    let tag = Tag::new(verb);
+    if verb == "INSERT" {
+        tag.with_oid(0).with_rows(rows)
+    } else {
+        tag.with_rows(rows)
     }
 }
 
@@ -318,21 +371,22 @@ impl QueryHook for DmlTags {
         &self,
         statement: &Statement,
         _ctx: &SessionContext,
-        _client: &mut dyn HookClient,
+        client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        let tag = dml_tag(statement)?;
+        let verb = dml_verb(statement)?;
+        let work = async {
+            let df = self
+                .engine
+                .ctx
+                .sql(&statement.to_string())
+                .await
+                .map_err(|e| brook_to_pgwire(e.into()))?;
+            affected_rows(df).await
+        };
         Some(
-            async {
-                let df = self
-                    .engine
-                    .ctx
-                    .sql(&statement.to_string())
-                    .await
-                    .map_err(|e| brook_to_pgwire(e.into()))?;
-                let rows = affected_rows(df).await?;
-                Ok(Response::Execution(Tag::new(tag).with_rows(rows)))
-            }
-            .await,
+            self.with_progress(verb, client, work)
+                .await
+                .map(|rows| Response::Execution(dml_tag(verb, rows))),
         )
     }
 
@@ -351,25 +405,26 @@ impl QueryHook for DmlTags {
         plan: &LogicalPlan,
         params: &ParamValues,
         _ctx: &SessionContext,
-        _client: &mut dyn HookClient,
+        client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        let tag = dml_tag(statement)?;
+        let verb = dml_verb(statement)?;
+        let work = async {
+            let plan = plan
+                .clone()
+                .replace_params_with_values(params)
+                .map_err(|e| brook_to_pgwire(e.into()))?;
+            let df = self
+                .engine
+                .ctx
+                .execute_logical_plan(plan)
+                .await
+                .map_err(|e| brook_to_pgwire(e.into()))?;
+            affected_rows(df).await
+        };
         Some(
-            async {
-                let plan = plan
-                    .clone()
-                    .replace_params_with_values(params)
-                    .map_err(|e| brook_to_pgwire(e.into()))?;
-                let df = self
-                    .engine
-                    .ctx
-                    .execute_logical_plan(plan)
-                    .await
-                    .map_err(|e| brook_to_pgwire(e.into()))?;
-                let rows = affected_rows(df).await?;
-                Ok(Response::Execution(Tag::new(tag).with_rows(rows)))
-            }
-            .await,
+            self.with_progress(verb, client, work)
+                .await
+                .map(|rows| Response::Execution(dml_tag(verb, rows))),
         )
     }
 }

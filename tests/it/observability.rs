@@ -360,3 +360,35 @@ async fn explain_and_explain_analyze_on_both_protocols() {
         .expect_err("unknown column");
     assert_eq!(sqlstate(&error), "42703", "{}", message(&error));
 }
+
+#[test]
+fn long_dml_reports_progress_as_notices() {
+    let brook = Brook::start_with(
+        "127.0.0.1",
+        &["--notice-interval".to_string(), "50ms".to_string()],
+    );
+    let (out, err, ok) = brook.psql(&[
+        "-c",
+        "CREATE TABLE backfill (v bigint NOT NULL, doubled bigint)",
+        "-c",
+        "INSERT INTO backfill SELECT v, v * 2 FROM generate_series(1, 3000000) AS s(v)",
+        "-c",
+        "SELECT count(*), sum(doubled) FROM backfill",
+    ]);
+    assert!(ok, "{err}\nlog:\n{}", brook.log());
+    assert!(out.contains("INSERT 0 3000000"), "{out}");
+    let totals: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains('|'))
+        .flat_map(|l| l.split('|').map(str::trim))
+        .collect();
+    assert!(totals.ends_with(&["3000000", "9000003000000"]), "{out}");
+    assert!(
+        err.contains("NOTICE:  INSERT is still running"),
+        "no progress notice on stderr:\n{err}"
+    );
+    // A quick statement says nothing.
+    let (_, err, ok) = brook.psql(&["-c", "DELETE FROM backfill WHERE v < 0"]);
+    assert!(ok, "{err}");
+    assert!(!err.contains("NOTICE"), "{err}");
+}

@@ -31,6 +31,8 @@ pub struct Access {
     trust_loopback: bool,
     tls_required: bool,
     statement_timeout: Option<Duration>,
+    /// How often long DML reports progress (a session default, like the timeout).
+    pub(crate) notice_interval: Option<Duration>,
     /// Key for unknown users' stand-in verifiers: random per process, so the
     /// stand-in salts reveal nothing across servers.
     stand_in_key: [u8; 32],
@@ -51,6 +53,7 @@ impl Access {
             trust_loopback: settings.trust_loopback,
             tls_required: settings.tls.as_ref().is_some_and(|t| t.require),
             statement_timeout: settings.statement_timeout,
+            notice_interval: settings.notice_interval,
             stand_in_key,
             pids: RandomPidSecretKeyGenerator::default(),
             connections: Arc::new(ConnectionManager::new()),
