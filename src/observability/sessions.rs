@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
@@ -36,16 +37,27 @@ pub struct Session {
     backend_start: SystemTime,
     activity: Mutex<Activity>,
     handle: Arc<ConnectionHandle>,
+    /// `pg_cancel_backend` asked to cancel the running statement; read when
+    /// the statement arms its cancel signal for streaming, so a request that
+    /// lands between two arms is not lost.
+    cancel_requested: AtomicBool,
 }
 
 impl Session {
     /// The session starts running `query`.
     pub fn started(&self, query: &str) {
+        self.cancel_requested.store(false, Ordering::SeqCst);
         if let Ok(mut a) = self.activity.lock() {
             a.state = "active";
             a.query = query.to_string();
             a.query_start = Some(SystemTime::now());
         }
+    }
+
+    /// Whether a cancel was requested for the running statement (and forget
+    /// the request).
+    pub fn take_cancel_request(&self) -> bool {
+        self.cancel_requested.swap(false, Ordering::SeqCst)
     }
 
     /// The session's statement ended; `query` keeps showing the last one, as
@@ -98,6 +110,7 @@ impl Sessions {
                 query_start: None,
             }),
             handle,
+            cancel_requested: AtomicBool::new(false),
         });
         if let Ok(mut map) = self.by_pid.write() {
             map.insert(pid, session.clone());
@@ -121,6 +134,7 @@ impl Sessions {
         let Some(session) = self.by_pid.read().ok().and_then(|m| m.get(&pid).cloned()) else {
             return false;
         };
+        session.cancel_requested.store(true, Ordering::SeqCst);
         let handle = session.handle.clone();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {

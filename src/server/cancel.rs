@@ -93,7 +93,16 @@ impl Cancellable {
 
 async fn arm<C: ClientInfo>(client: &C) -> Option<oneshot::Receiver<()>> {
     let handle = client.session_extensions().get::<Arc<ConnectionHandle>>()?;
-    Some(handle.start_query().await)
+    let receiver = handle.start_query().await;
+    // A pg_cancel_backend that arrived while no signal was armed.
+    if client
+        .session_extensions()
+        .get::<Registered>()
+        .is_some_and(|listed| listed.session.take_cancel_request())
+    {
+        handle.cancel().await;
+    }
+    Some(receiver)
 }
 
 /// When the statement that starts now must end: its session's
