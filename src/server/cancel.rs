@@ -363,3 +363,37 @@ impl ExtendedQueryHandler for Cancellable {
         Ok(watch(response, stop, timer))
     }
 }
+
+/// The protocol's CancelRequest: pgwire checks the pid and secret key and
+/// fires the connection's signal; Brook then also records the request on the
+/// session, the way `pg_cancel_backend` does, so that a request landing
+/// between the planning and the streaming arm still cancels the statement.
+pub struct CancelRequests {
+    connections: Arc<pgwire::api::ConnectionManager>,
+    sessions: Arc<crate::observability::sessions::Sessions>,
+}
+
+impl CancelRequests {
+    pub fn new(
+        connections: Arc<pgwire::api::ConnectionManager>,
+        sessions: Arc<crate::observability::sessions::Sessions>,
+    ) -> Self {
+        Self {
+            connections,
+            sessions,
+        }
+    }
+}
+
+#[async_trait]
+impl pgwire::api::cancel::CancelHandler for CancelRequests {
+    async fn on_cancel_request(&self, request: pgwire::messages::cancel::CancelRequest) {
+        if self
+            .connections
+            .cancel(request.pid, &request.secret_key)
+            .await
+        {
+            self.sessions.cancel(request.pid);
+        }
+    }
+}

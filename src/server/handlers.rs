@@ -9,13 +9,13 @@ use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use pgwire::api::auth::StartupHandler;
-use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::cancel::CancelHandler;
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::{ErrorHandler, PgWireServerHandlers};
 
 use super::auth::{Access, BrookStartup};
-use super::cancel::Cancellable;
+use super::cancel::{CancelRequests, Cancellable};
 use super::copy::CopyIn;
 use super::errors::SqlStateErrors;
 use super::hooks::{BrookStatements, Cursors, DmlTags, PreparedStatements, Savepoints, Show};
@@ -27,7 +27,7 @@ pub struct BrookHandlers {
     service: Arc<Cancellable>,
     access: Arc<Access>,
     copy: Arc<CopyIn>,
-    cancel: Arc<DefaultCancelHandler>,
+    cancel: Arc<CancelRequests>,
     sessions: Arc<Sessions>,
 }
 
@@ -52,8 +52,8 @@ impl BrookHandlers {
             )),
             access,
             sessions: engine.sessions.clone(),
+            cancel: Arc::new(CancelRequests::new(connections, engine.sessions.clone())),
             copy: Arc::new(CopyIn::new(engine)),
-            cancel: Arc::new(DefaultCancelHandler::new(connections)),
         }
     }
 }
