@@ -85,13 +85,17 @@ pub async fn register(ctx: &SessionContext) -> Result<()> {
     Ok(())
 }
 
+/// The registered `information_schema`, for Brook's system tables.
+fn schema(ctx: &SessionContext) -> Result<Arc<dyn datafusion::catalog::SchemaProvider>> {
+    ctx.catalog(DATABASE)
+        .and_then(|c| c.schema(SCHEMA))
+        .ok_or_else(|| BrookError::CatalogCorrupt(format!("schema {SCHEMA} missing")))
+}
+
 /// Register the pipeline system tables (SPEC §2) in `information_schema`.
 pub fn register_pipelines(ctx: &SessionContext, pipelines: &Pipelines) -> Result<()> {
     use crate::pipeline::system_tables;
-    let schema = ctx
-        .catalog(DATABASE)
-        .and_then(|c| c.schema(SCHEMA))
-        .ok_or_else(|| BrookError::CatalogCorrupt(format!("schema {SCHEMA} missing")))?;
+    let schema = schema(ctx)?;
     let listing = pipelines.listing();
     let tables: Vec<(&str, Arc<dyn TableProvider>)> = vec![
         (
@@ -121,10 +125,7 @@ pub fn register_pipelines(ctx: &SessionContext, pipelines: &Pipelines) -> Result
 
 /// Register `information_schema.models` (SPEC §2).
 pub fn register_models(ctx: &SessionContext, models: &crate::ml::Models) -> Result<()> {
-    let schema = ctx
-        .catalog(DATABASE)
-        .and_then(|c| c.schema(SCHEMA))
-        .ok_or_else(|| BrookError::CatalogCorrupt(format!("schema {SCHEMA} missing")))?;
+    let schema = schema(ctx)?;
     schema
         .register_table(
             "models".to_string(),
@@ -140,10 +141,7 @@ pub fn register_sessions(
     sessions: &Arc<crate::observability::sessions::Sessions>,
 ) -> Result<()> {
     use crate::observability::sessions;
-    let schema = ctx
-        .catalog(DATABASE)
-        .and_then(|c| c.schema(SCHEMA))
-        .ok_or_else(|| BrookError::CatalogCorrupt(format!("schema {SCHEMA} missing")))?;
+    let schema = schema(ctx)?;
     schema
         .register_table(
             "sessions".to_string(),

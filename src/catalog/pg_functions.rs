@@ -79,23 +79,34 @@ fn current_setting(args: &[ColumnarValue]) -> datafusion::error::Result<Columnar
     }
 }
 
+/// A function whose answer is always a text NULL, one per row.
+fn always_null_text(
+    name: &str,
+    signature: datafusion::logical_expr::Signature,
+) -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::logical_expr::expr_fn::SimpleScalarUDF;
+    datafusion::logical_expr::ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+        name,
+        signature,
+        DataType::Utf8,
+        Arc::new(|args: &[ColumnarValue]| {
+            let rows = ColumnarValue::values_to_arrays(args)?
+                .first()
+                .map_or(1, |a| a.len());
+            Ok(ColumnarValue::Array(
+                Arc::new(StringArray::from(vec![None::<&str>; rows])) as ArrayRef,
+            ))
+        }),
+    ))
+}
+
 /// A catalog function of one oid whose answer is NULL: Brook's functions are
 /// built in and have no SQL-level signature text to show (psql's `\df`).
 fn no_text_for_oid(name: &str) -> datafusion::logical_expr::ScalarUDF {
-    create_udf(
+    use datafusion::logical_expr::Signature;
+    always_null_text(
         name,
-        vec![DataType::Int64],
-        DataType::Utf8,
-        Volatility::Stable,
-        Arc::new(|args: &[ColumnarValue]| {
-            Ok(match args.first() {
-                Some(ColumnarValue::Array(a)) => ColumnarValue::Array(Arc::new(StringArray::from(
-                    vec![None::<&str>; a.len()],
-                ))
-                    as ArrayRef),
-                _ => ColumnarValue::Scalar(ScalarValue::Utf8(None)),
-            })
-        }),
+        Signature::exact(vec![DataType::Int64], Volatility::Stable),
     )
 }
 
@@ -103,20 +114,10 @@ fn no_text_for_oid(name: &str) -> datafusion::logical_expr::ScalarUDF {
 /// that owns no sequence; Brook has no sequences (SQLAlchemy's
 /// `get_columns()` asks for identity columns with it).
 fn pg_get_serial_sequence() -> datafusion::logical_expr::ScalarUDF {
-    create_udf(
+    use datafusion::logical_expr::Signature;
+    always_null_text(
         "pg_get_serial_sequence",
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Stable,
-        Arc::new(|args: &[ColumnarValue]| {
-            Ok(match args.first() {
-                Some(ColumnarValue::Array(a)) => ColumnarValue::Array(Arc::new(StringArray::from(
-                    vec![None::<&str>; a.len()],
-                ))
-                    as ArrayRef),
-                _ => ColumnarValue::Scalar(ScalarValue::Utf8(None)),
-            })
-        }),
+        Signature::exact(vec![DataType::Utf8, DataType::Utf8], Volatility::Stable),
     )
 }
 
@@ -157,21 +158,9 @@ fn pg_get_expr() -> datafusion::logical_expr::ScalarUDF {
 /// answer for an object without a comment (Brook stores none). The
 /// arguments' types are not checked, only their number.
 fn no_description(name: &str, arities: &[usize]) -> datafusion::logical_expr::ScalarUDF {
-    use datafusion::logical_expr::{Signature, TypeSignature, expr_fn::SimpleScalarUDF};
+    use datafusion::logical_expr::{Signature, TypeSignature};
     let forms = arities.iter().map(|n| TypeSignature::Any(*n)).collect();
-    datafusion::logical_expr::ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
-        name,
-        Signature::one_of(forms, Volatility::Stable),
-        DataType::Utf8,
-        Arc::new(|args: &[ColumnarValue]| {
-            let rows = ColumnarValue::values_to_arrays(args)?
-                .first()
-                .map_or(1, |a| a.len());
-            Ok(ColumnarValue::Array(
-                Arc::new(StringArray::from(vec![None::<&str>; rows])) as ArrayRef,
-            ))
-        }),
-    ))
+    always_null_text(name, Signature::one_of(forms, Volatility::Stable))
 }
 
 /// `octet_length` of text and of bytea (DataFusion's takes text only).

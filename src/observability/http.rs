@@ -126,15 +126,7 @@ impl Scrape {
         };
         for (name, (_, status)) in listing.iter() {
             let snapshot = status.snapshot();
-            let lag: i64 = snapshot
-                .cursors
-                .values()
-                .filter_map(|c| match (c.high_watermark, c.committed_offset) {
-                    (Some(h), Some(o)) => Some((h - o).max(0)),
-                    (Some(h), None) => Some(h),
-                    _ => None,
-                })
-                .sum();
+            let lag: i64 = snapshot.cursors.values().filter_map(|c| c.lag()).sum();
             gauge!("brook_pipeline_lag_messages", "pipeline" => name.clone()).set(lag as f64);
             let running = if snapshot.state == State::Running {
                 1.0

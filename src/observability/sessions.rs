@@ -19,6 +19,7 @@ use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Signature, TypeSignatur
 use pgwire::api::ConnectionHandle;
 
 use crate::catalog::system_table::{RowSource, SystemTable};
+use crate::pipeline::system_tables::micros;
 
 /// What one session is doing now.
 #[derive(Debug, Clone)]
@@ -144,12 +145,6 @@ impl Sessions {
             Err(_) => false,
         }
     }
-}
-
-fn micros(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 /// `information_schema.sessions (pid, usename, application_name,

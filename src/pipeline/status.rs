@@ -37,6 +37,17 @@ pub struct Cursor {
     pub last_batch_at: Option<SystemTime>,
 }
 
+impl Cursor {
+    /// Messages not yet loaded: the whole partition before the first commit.
+    pub fn lag(&self) -> Option<i64> {
+        match (self.high_watermark, self.committed_offset) {
+            (Some(h), Some(o)) => Some((h - o).max(0)),
+            (Some(h), None) => Some(h),
+            _ => None,
+        }
+    }
+}
+
 /// One batch as `pipelines_batches_summary` shows it.
 #[derive(Debug, Clone)]
 pub struct BatchSummary {

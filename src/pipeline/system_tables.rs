@@ -23,7 +23,7 @@ fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-fn micros(t: SystemTime) -> i64 {
+pub(crate) fn micros(t: SystemTime) -> i64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
         .unwrap_or(0)
@@ -114,11 +114,7 @@ pub fn cursors(listing: Listing) -> SystemTable {
                 partition.append_value(p);
                 committed.append_option(c.committed_offset);
                 high.append_option(c.high_watermark);
-                lag.append_option(match (c.high_watermark, c.committed_offset) {
-                    (Some(h), Some(o)) => Some((h - o).max(0)),
-                    (Some(h), None) => Some(h),
-                    _ => None,
-                });
+                lag.append_option(c.lag());
                 last.append_option(c.last_batch_at.map(micros));
             }
         }

@@ -296,14 +296,15 @@ impl SimpleQueryHandler for Cancellable {
             }
         };
         let mut out = Vec::with_capacity(responses.len());
-        let mut timers =
-            std::iter::once(started).chain(std::iter::repeat_with(|| QueryTimer::start("simple")));
+        // The first statement's clock started with the query (and shows the
+        // session active); the others' start as they are reached.
+        let mut first = Some(started);
         for response in responses {
             let stop = match &response {
                 Response::Query(_) => stopper(arm(client).await, deadline),
                 _ => None,
             };
-            let timer = timers.next().unwrap_or_else(|| QueryTimer::start("simple"));
+            let timer = first.take().unwrap_or_else(|| QueryTimer::start("simple"));
             out.push(watch(response, stop, timer));
         }
         Ok(out)

@@ -15,7 +15,7 @@ use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::expr_fn::SimpleScalarUDF;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Signature, TypeSignature, Volatility};
 
-use super::keys;
+use super::keys::{self, KeyObject};
 use super::relations::Relations;
 use crate::catalog::DeclaredTable;
 
@@ -86,23 +86,20 @@ pub fn pg_table_is_visible(snapshot: Arc<Snapshot>) -> ScalarUDF {
 pub fn pg_get_indexdef(snapshot: Arc<Snapshot>) -> ScalarUDF {
     let function = move |args: &[ColumnarValue]| {
         let (arrays, rows) = arrays(args)?;
-        let oids = datafusion::arrow::compute::cast(&arrays[0], &DataType::Int64)?;
-        let oids = as_int64_array(&oids)?;
-        let columns = match arrays.get(1) {
-            Some(c) => Some(datafusion::arrow::compute::cast(c, &DataType::Int64)?),
-            None => None,
-        };
-        let columns = columns.as_ref().map(|c| as_int64_array(c)).transpose()?;
+        let columns = arrays.get(1).map(oids).transpose()?;
+        let oids = oids(&arrays[0])?;
         let current = snapshot.current()?;
-        let (relations, declared) = current.as_ref();
+        let keys = keys::keys(&current.0, &current.1);
         let defs: StringArray = (0..rows)
             .map(|row| {
                 if oids.is_null(row) {
                     return None;
                 }
                 let oid = i32::try_from(oids.value(row)).ok()?;
-                let key = keys::key_of_index(oid, relations, declared)?;
-                let column = columns.map_or(0, |c| if c.is_null(row) { 0 } else { c.value(row) });
+                let key = keys::key_owning(oid, KeyObject::Index, &keys)?;
+                let column = columns
+                    .as_ref()
+                    .map_or(0, |c| if c.is_null(row) { 0 } else { c.value(row) });
                 if column > 0 {
                     let index = usize::try_from(column - 1).ok()?;
                     return key.table.primary_key.get(index).cloned();
@@ -160,12 +157,12 @@ pub fn pg_get_constraintdef(snapshot: Arc<Snapshot>) -> ScalarUDF {
         let (arrays, _) = arrays(args)?;
         let oids = oids(&arrays[0])?;
         let current = snapshot.current()?;
-        let (relations, declared) = current.as_ref();
+        let keys = keys::keys(&current.0, &current.1);
         let defs: StringArray = oids
             .iter()
             .map(|oid| {
                 let oid = i32::try_from(oid?).ok()?;
-                let key = keys::key_of_constraint(oid, relations, declared)?;
+                let key = keys::key_owning(oid, KeyObject::Constraint, &keys)?;
                 Some(format!(
                     "PRIMARY KEY ({})",
                     key.table.primary_key.join(", ")

@@ -61,7 +61,7 @@ pub(super) struct Key<'a> {
     attnums: Vec<i16>,
 }
 
-fn keys<'a>(relations: &Relations, declared: &'a [DeclaredTable]) -> Vec<Key<'a>> {
+pub(super) fn keys<'a>(relations: &Relations, declared: &'a [DeclaredTable]) -> Vec<Key<'a>> {
     declared
         .iter()
         .filter(|t| !t.primary_key.is_empty())
@@ -97,28 +97,34 @@ pub(super) fn show_indexes(relations: &mut Relations, declared: &[DeclaredTable]
     }
 }
 
-/// The key whose constraint has OID `constraint_oid`.
-pub(super) fn key_of_constraint<'a>(
-    constraint_oid: i32,
-    relations: &Relations,
-    declared: &'a [DeclaredTable],
-) -> Option<Key<'a>> {
-    let table_oid = constraint_oid.checked_sub(CONSTRAINT_OID_BASE)?;
-    keys(relations, declared)
-        .into_iter()
-        .find(|k| k.table_oid == table_oid)
+/// The objects a key gives rise to, each with its own OID range.
+#[derive(Clone, Copy)]
+pub(super) enum KeyObject {
+    Constraint,
+    Index,
 }
 
-/// The key whose index has OID `index_oid`.
-pub(super) fn key_of_index<'a>(
-    index_oid: i32,
-    relations: &Relations,
-    declared: &'a [DeclaredTable],
-) -> Option<Key<'a>> {
-    let table_oid = index_oid.checked_sub(INDEX_OID_BASE)?;
-    keys(relations, declared)
-        .into_iter()
-        .find(|k| k.table_oid == table_oid)
+/// The key among `keys` whose constraint or index has OID `oid`.
+pub(super) fn key_owning<'k, 'a>(
+    oid: i32,
+    object: KeyObject,
+    keys: &'k [Key<'a>],
+) -> Option<&'k Key<'a>> {
+    let base = match object {
+        KeyObject::Constraint => CONSTRAINT_OID_BASE,
+        KeyObject::Index => INDEX_OID_BASE,
+    };
+    let table_oid = oid.checked_sub(base)?;
+    keys.iter().find(|k| k.table_oid == table_oid)
+}
+
+/// Each key's number of columns (`indnatts`, `relnatts` of its index).
+fn widths(keys: &[Key]) -> ArrayRef {
+    Arc::new(
+        keys.iter()
+            .map(|k| i16::try_from(k.attnums.len()).unwrap_or(i16::MAX))
+            .collect::<Int16Array>(),
+    )
 }
 
 fn attnum_lists(keys: &[Key]) -> ArrayRef {
@@ -196,11 +202,7 @@ pub(super) fn index_classes(
     /// `pg_am.oid` of btree.
     const BTREE: i32 = 403;
     let keys = keys(relations, declared);
-    let widths: ArrayRef = Arc::new(
-        keys.iter()
-            .map(|k| i16::try_from(k.attnums.len()).unwrap_or(i16::MAX))
-            .collect::<Int16Array>(),
-    );
+    let widths = widths(&keys);
     super::rows::batch(
         schema,
         keys.len(),
@@ -227,11 +229,7 @@ pub(super) fn indexes(
     declared: &[DeclaredTable],
 ) -> DfResult<RecordBatch> {
     let keys = keys(relations, declared);
-    let widths: ArrayRef = Arc::new(
-        keys.iter()
-            .map(|k| i16::try_from(k.attnums.len()).unwrap_or(i16::MAX))
-            .collect::<Int16Array>(),
-    );
+    let widths = widths(&keys);
     super::rows::batch(
         schema,
         keys.len(),

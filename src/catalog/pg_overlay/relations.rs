@@ -132,26 +132,18 @@ fn split_name(name: &str) -> Vec<String> {
     let mut current = String::new();
     let mut quoted = false;
     let mut chars = name.trim().chars().peekable();
-    let mut was_quoted = false;
     while let Some(c) = chars.next() {
         match (c, quoted) {
             ('"', true) if chars.peek() == Some(&'"') => {
                 chars.next();
                 current.push('"');
             }
-            ('"', _) => {
-                quoted = !quoted;
-                was_quoted = true;
-            }
-            ('.', false) => {
-                parts.push(std::mem::take(&mut current));
-                was_quoted = false;
-            }
+            ('"', _) => quoted = !quoted,
+            ('.', false) => parts.push(std::mem::take(&mut current)),
             (c, true) => current.push(c),
             (c, false) => current.push(c.to_ascii_lowercase()),
         }
     }
-    let _ = was_quoted;
     parts.push(current);
     parts
 }

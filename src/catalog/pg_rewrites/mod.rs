@@ -89,23 +89,22 @@ pub fn rewrite_for(sql: &str, backend_pid: Option<i32>) -> Cow<'_, str> {
     if !TRIGGERS.iter().any(|word| mentions(word)) && !has_scalar_subquery(bytes) {
         return Cow::Borrowed(sql);
     }
-    let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
+    let Ok(parsed) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
         return Cow::Borrowed(sql);
     };
+    let mut statements = parsed.clone();
+    if !apply(&mut statements, false, backend_pid) {
+        return Cow::Borrowed(sql);
+    }
     // A query datafusion-pg-catalog answers with a canned reply keeps its
     // exact tokens (a reworded one would miss the match), unless Brook has
-    // the real answer for the part it replaces.
-    let canned = substituted_whole(sql, &statements);
-    let mut changed = false;
-    for statement in &mut statements {
-        let _ = statement.visit(&mut Rewrites {
-            changed: &mut changed,
-            only_search_path: canned,
-            backend_pid,
-        });
-    }
-    if !changed {
-        return Cow::Borrowed(sql);
+    // the real answer for the part it replaces. Checked only for statements
+    // that would change: it costs a second parse.
+    if substituted_whole(sql, &parsed) {
+        statements = parsed;
+        if !apply(&mut statements, true, backend_pid) {
+            return Cow::Borrowed(sql);
+        }
     }
     Cow::Owned(
         statements
@@ -114,6 +113,20 @@ pub fn rewrite_for(sql: &str, backend_pid: Option<i32>) -> Cow<'_, str> {
             .collect::<Vec<_>>()
             .join("; "),
     )
+}
+
+/// Apply the rewrites (only the search-path one if `only_search_path`);
+/// whether anything changed.
+fn apply(statements: &mut [Statement], only_search_path: bool, backend_pid: Option<i32>) -> bool {
+    let mut changed = false;
+    for statement in statements {
+        let _ = statement.visit(&mut Rewrites {
+            changed: &mut changed,
+            only_search_path,
+            backend_pid,
+        });
+    }
+    changed
 }
 
 /// Whether datafusion-pg-catalog replaces (part of) `sql` with a canned
