@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+# PostgreSQL 15 itself: the oracle of the differential tests (tests/it/differential.rs).
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need_apt+=(postgresql-15)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
 # librdkafka is built from source by rdkafka-sys: a C compiler, make, and
 # OpenSSL/zlib headers for TLS, SASL and compression.

@@ -9,9 +9,9 @@ use std::num::NonZeroUsize;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion_postgres::auth::AuthManager;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 
+use crate::catalog::roles::Roles;
 use crate::catalog::{
     Catalog, DATABASE, DEFAULT_SCHEMA, information_schema, pg_functions, pg_json, pg_overlay,
 };
@@ -28,6 +28,8 @@ pub struct Engine {
     pub models: Models,
     /// The connected sessions (`information_schema.sessions`).
     pub sessions: Arc<Sessions>,
+    /// What `pg_roles` lists (the server sets its users).
+    pub roles: Roles,
     pub data_dir: PathBuf,
 }
 
@@ -56,7 +58,8 @@ impl Engine {
             config,
             runtime(memory_limit)?,
         ));
-        setup_pg_catalog(&ctx, DATABASE, Arc::new(AuthManager::new()))
+        let roles = Roles::default();
+        setup_pg_catalog(&ctx, DATABASE, roles.clone())
             .map_err(|e| BrookError::CatalogCorrupt(format!("pg_catalog: {e}")))?;
         let overlay = pg_overlay::install(&ctx)?;
         pg_functions::register(&ctx);
@@ -78,8 +81,16 @@ impl Engine {
             pipelines,
             models,
             sessions,
+            roles,
             data_dir: data_dir.to_path_buf(),
         }))
+    }
+
+    /// A context for one session: the shared catalog, functions and runtime
+    /// (memory pool) with a copy of the configuration, so that a session's
+    /// SET changes its own options only.
+    pub fn session_context(&self) -> SessionContext {
+        SessionContext::new_with_state(self.ctx.state())
     }
 
     /// Start background work that needs the whole engine: pipelines that

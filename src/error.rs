@@ -27,6 +27,9 @@ pub enum BrookError {
     InvalidText(String),
     #[error("{0}")]
     Syntax(String),
+    /// A subquery used as a value returned more than one row.
+    #[error("{0}")]
+    Cardinality(String),
     #[error("{0}")]
     UndefinedObject(String),
     #[error("{0} is not supported")]
@@ -68,6 +71,7 @@ impl BrookError {
             BrookError::NotNullViolation { .. } => "23502",
             BrookError::InvalidText(_) => "22P02",
             BrookError::Syntax(_) => "42601",
+            BrookError::Cardinality(_) => "21000",
             BrookError::Unsupported(_) => "0A000",
             BrookError::NotAllowed(_) => "42501",
             BrookError::UndefinedObject(_) => "42704",

@@ -13,6 +13,7 @@ pub mod error;
 pub mod ml;
 pub mod observability;
 pub mod pipeline;
+pub mod query_text;
 pub mod server;
 pub mod sql;
 pub mod storage;

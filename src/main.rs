@@ -119,6 +119,10 @@ fn main() -> ExitCode {
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Planning and optimising recurse over a statement's expression tree;
+        // sql::parser::MAX_OPERATORS keeps that depth bounded, and this
+        // stack (virtual memory, committed only as used) holds it with room.
+        .thread_stack_size(64 << 20)
         .build()
     {
         Ok(rt) => rt,

@@ -14,6 +14,7 @@ pub mod pg_functions;
 pub mod pg_json;
 pub mod pg_overlay;
 pub mod pg_rewrites;
+pub mod roles;
 pub mod system_table;
 
 use std::collections::HashMap;

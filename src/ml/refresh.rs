@@ -148,7 +148,8 @@ async fn tick(
     let Some(query) = current.source_query.clone() else {
         return Ok(None);
     };
-    let plan = engine.ctx.state().create_logical_plan(&query).await?;
+    let plan =
+        crate::query_text::plan_query(&engine.ctx.state(), &query, "a model's source").await?;
     let tables = source::durable_tables(engine, &plan);
     let mut progressive = current.progressive.clone();
     for (table_name, table) in &tables {

@@ -17,7 +17,7 @@ use super::model::Lineage;
 use super::train::TrainingData;
 use crate::catalog::{DEFAULT_SCHEMA, QualifiedName};
 use crate::engine::Engine;
-use crate::error::{BrookError, Result};
+use crate::error::Result;
 use crate::storage::table::DurableTable;
 
 fn qualified(reference: &TableReference) -> QualifiedName {
@@ -108,25 +108,8 @@ async fn collect(engine: &Engine, plan: LogicalPlan) -> Result<RecordBatch> {
 
 /// Run `query` and return its rows with the lineage of what it read.
 pub async fn run(engine: &Engine, query: &str) -> Result<(RecordBatch, Lineage)> {
-    let plan = engine.ctx.state().create_logical_plan(query).await?;
-    if !matches!(
-        plan,
-        LogicalPlan::Projection(_)
-            | LogicalPlan::Filter(_)
-            | LogicalPlan::Aggregate(_)
-            | LogicalPlan::Sort(_)
-            | LogicalPlan::Limit(_)
-            | LogicalPlan::Join(_)
-            | LogicalPlan::Union(_)
-            | LogicalPlan::SubqueryAlias(_)
-            | LogicalPlan::TableScan(_)
-            | LogicalPlan::Distinct(_)
-            | LogicalPlan::Window(_)
-    ) {
-        return Err(BrookError::Syntax(
-            "a model's source must be a SELECT query".into(),
-        ));
-    }
+    let plan =
+        crate::query_text::plan_query(&engine.ctx.state(), query, "a model's source").await?;
     let tables = durable_tables(engine, &plan);
     let lineage = Lineage {
         tables: tables
@@ -154,7 +137,8 @@ pub async fn run_over_new_rows(
     };
     let schema = datafusion::catalog::TableProvider::schema(table);
     let source = provider_as_source(Arc::new(MemTable::try_new(schema, vec![vec![new_rows]])?));
-    let plan = engine.ctx.state().create_logical_plan(query).await?;
+    let plan =
+        crate::query_text::plan_query(&engine.ctx.state(), query, "a model's source").await?;
     let plan = plan
         .transform_up(|node| match node {
             LogicalPlan::TableScan(mut scan) if qualified(&scan.table_name) == *table_name => {

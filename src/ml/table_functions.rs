@@ -105,10 +105,12 @@ fn batch(schema: &SchemaRef, columns: Vec<ArrayRef>) -> DfResult<RecordBatch> {
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
-/// Run `sql` in the caller's session and gather its rows.
+/// Run `sql`, which must be one query (`query_text`), in the caller's
+/// session and gather its rows.
 async fn run_query(state: SessionState, sql: &str) -> DfResult<RecordBatch> {
+    let plan = crate::query_text::plan_query(&state, sql, "a model function's query").await?;
     let ctx = SessionContext::new_with_state(state);
-    let df = ctx.sql(sql).await?;
+    let df = ctx.execute_logical_plan(plan).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
     Ok(concat_batches(&schema, &batches)?)

@@ -44,6 +44,12 @@ pub enum PipelineError {
     NoPrimaryKey { mode: &'static str, table: String },
     #[error("{0}")]
     Storage(String),
+    #[error("pipeline \"{0}\" was changed by another session meanwhile; try again")]
+    Concurrent(String),
+    /// A setting a SQL user may not change (it would reach the server's
+    /// files or load code): see `client_settings`.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl PipelineError {
@@ -60,6 +66,8 @@ impl PipelineError {
             PipelineError::Load(_) => "22000",
             PipelineError::NoPrimaryKey { .. } => "42P10",
             PipelineError::Storage(m) => crate::error::storage_sqlstate(m),
+            PipelineError::Forbidden(_) => "42501",
+            PipelineError::Concurrent(_) => "40001",
         }
     }
 

@@ -7,6 +7,7 @@
 //! states; this module keeps the registry of pipelines, their persisted
 //! definitions (`pipelines.json`) and their background tasks.
 
+pub mod client_settings;
 pub mod commit;
 pub mod decode;
 pub mod definition;
@@ -207,8 +208,12 @@ impl Pipelines {
         or_replace: bool,
         if_not_exists: bool,
     ) -> Result<()> {
-        let mut registry = self.registry.lock().await;
-        let existing = registry.records.get(&def.name).cloned();
+        client_settings::check("CONFIG", def.config.keys())?;
+        client_settings::check("CREDENTIALS", def.credentials.keys())?;
+        // The broker probe below can take seconds against an unresponsive
+        // broker: it runs without the registry lock, so that other sessions'
+        // pipeline statements are not held up; the record is re-read after.
+        let existing = self.registry.lock().await.records.get(&def.name).cloned();
         if existing.is_some() && !or_replace {
             if if_not_exists {
                 return Ok(());
@@ -236,6 +241,12 @@ impl Pipelines {
         let job = self.job(engine, &record, probe).await?;
         drop(job.connect().await?);
 
+        let mut registry = self.registry.lock().await;
+        let now = registry.records.get(&record.def.name);
+        if now.map(|r| &r.incarnation) != existing.as_ref().map(|r| &r.incarnation) {
+            // Another session created, replaced or dropped it meanwhile.
+            return Err(PipelineError::Concurrent(record.def.name.clone()).into());
+        }
         let was_running = self.halt(&mut registry, &record.def.name).await;
         let name = record.def.name.clone();
         let status = Arc::new(Status::new(State::Stopped, None));

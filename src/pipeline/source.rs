@@ -145,6 +145,10 @@ pub fn brokers(def: &PipelineDef, default: Option<&str>) -> Result<String, Pipel
 
 /// Build the consumer: Brook's settings, then CONFIG, then CREDENTIALS.
 pub fn consumer(def: &PipelineDef, brokers: &str) -> Result<Arc<KafkaConsumer>, PipelineError> {
+    // Also checked at CREATE PIPELINE; again here for definitions stored
+    // before the allow-list existed.
+    super::client_settings::check("CONFIG", def.config.keys())?;
+    super::client_settings::check("CREDENTIALS", def.credentials.keys())?;
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)

@@ -52,45 +52,27 @@ impl Cancellable {
         }
     }
 
-    /// A simple query that mentions Brook's statements: run statement by
-    /// statement, Brook's here and the rest by datafusion-postgres; the first
-    /// error ends the query, as in Postgres.
-    async fn with_extensions<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    /// One statement of a simple query: Brook's own here, the rest (with the
+    /// client-compatibility rewrites) by datafusion-postgres.
+    async fn one_statement<C>(&self, client: &mut C, sql: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let pieces = sql::parser::split_statements(query)
-            .map_err(|e| super::errors::to_pgwire(super::errors::classify(&e)))?;
-        if pieces.is_empty() {
-            return SimpleQueryHandler::do_query(self.inner.as_ref(), client, query).await;
+        if sql::parser::mentions_extension(sql)
+            && let Some(ext) = extensions::recognise(sql)?
+        {
+            return extensions::execute(&self.engine, ext, &mut *client, &Format::UnifiedText)
+                .await
+                .map(|r| vec![r]);
         }
-        let mut out = Vec::new();
-        for piece in pieces {
-            let result = match extensions::recognise(&piece) {
-                Ok(Some(ext)) => {
-                    extensions::execute(&self.engine, ext, &mut *client, &Format::UnifiedText)
-                        .await
-                        .map(|r| vec![r])
-                }
-                Ok(None) => SimpleQueryHandler::do_query(self.inner.as_ref(), client, &piece).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(responses) => out.extend(responses),
-                Err(e) if out.is_empty() => return Err(e),
-                Err(e) => {
-                    out.push(extensions::error_response(e));
-                    break;
-                }
-            }
-        }
-        Ok(out)
+        let backend_pid = Some(client.pid_and_secret_key().0);
+        let sql = crate::catalog::pg_rewrites::rewrite_for(sql, backend_pid);
+        SimpleQueryHandler::do_query(self.inner.as_ref(), client, &sql).await
     }
 }
-
 async fn arm<C: ClientInfo>(client: &C) -> Option<oneshot::Receiver<()>> {
     let handle = client.session_extensions().get::<Arc<ConnectionHandle>>()?;
     let receiver = handle.start_query().await;
@@ -276,36 +258,46 @@ impl SimpleQueryHandler for Cancellable {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let deadline = deadline(client);
-        let started = QueryTimer::start_in("simple", client, query);
-        let backend_pid = Some(client.pid_and_secret_key().0);
-        let responses = within(deadline, async {
-            if sql::parser::mentions_extension(query) {
-                self.with_extensions(client, query).await
-            } else {
-                let query = crate::catalog::pg_rewrites::rewrite_for(query, backend_pid);
-                SimpleQueryHandler::do_query(self.inner.as_ref(), client, &query).await
-            }
-        })
-        .await;
-        let responses = match responses {
-            Ok(responses) => responses,
-            Err(e) => {
-                started.failed();
-                return Err(e);
-            }
-        };
-        let mut out = Vec::with_capacity(responses.len());
-        // The first statement's clock started with the query (and shows the
-        // session active); the others' start as they are reached.
-        let mut first = Some(started);
-        for response in responses {
-            let stop = match &response {
-                Response::Query(_) => stopper(arm(client).await, deadline),
-                _ => None,
+        // Statement by statement, as PostgreSQL runs a multi-statement
+        // message: a SET takes effect for the statements after it (its
+        // statement_timeout among them), and the first error ends the
+        // message. The pieces are the original text between top-level
+        // semicolons (never text rebuilt from tokens).
+        let pieces = sql::parser::split_statements(query)
+            .map_err(|e| super::errors::to_pgwire(super::errors::classify(&e)))?;
+        if pieces.is_empty() {
+            return SimpleQueryHandler::do_query(self.inner.as_ref(), client, query).await;
+        }
+        let mut out = Vec::with_capacity(pieces.len());
+        for piece in &pieces {
+            let deadline = deadline(client);
+            let timer = QueryTimer::start_in("simple", client, piece);
+            let responses = match within(deadline, self.one_statement(client, piece)).await {
+                Ok(responses) => responses,
+                Err(e) => {
+                    timer.failed();
+                    if out.is_empty() {
+                        return Err(e);
+                    }
+                    out.push(extensions::error_response(e));
+                    break;
+                }
             };
-            let timer = first.take().unwrap_or_else(|| QueryTimer::start("simple"));
-            out.push(watch(response, stop, timer));
+            let mut timer = Some(timer);
+            let mut failed = false;
+            for response in responses {
+                let response = super::transaction_block::observe(client, response);
+                failed |= matches!(response, Response::Error(_));
+                let stop = match &response {
+                    Response::Query(_) => stopper(arm(client).await, deadline),
+                    _ => None,
+                };
+                let timer = timer.take().unwrap_or_else(|| QueryTimer::start("simple"));
+                out.push(watch(response, stop, timer));
+            }
+            if failed {
+                break;
+            }
         }
         Ok(out)
     }
@@ -335,13 +327,14 @@ impl ExtendedQueryHandler for Cancellable {
         if let (sql, None) = &portal.statement.statement
             && let Some(ext) = extensions::recognise(sql)?
         {
-            return extensions::execute(
+            let response = extensions::execute(
                 &self.engine,
                 ext,
                 &mut *client,
                 &portal.result_column_format,
             )
-            .await;
+            .await?;
+            return Ok(super::transaction_block::observe(client, response));
         }
         let deadline = deadline(client);
         let timer = QueryTimer::start_in("extended", client, &portal.statement.statement.0);
@@ -357,6 +350,7 @@ impl ExtendedQueryHandler for Cancellable {
                 return Err(e);
             }
         };
+        let response = super::transaction_block::observe(client, response);
         let stop = match &response {
             Response::Query(_) => stopper(arm(client).await, deadline),
             _ => None,

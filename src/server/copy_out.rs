@@ -25,9 +25,12 @@ use crate::sql::copy::{CopyFormat, CopyOptions};
 
 /// Run the spec's query and answer with its rows as a COPY OUT stream.
 pub async fn respond(engine: &Engine, spec: CopyOutSpec) -> PgWireResult<Response> {
+    let plan = crate::query_text::plan_query(&engine.ctx.state(), &spec.query, "COPY's query")
+        .await
+        .map_err(|e| brook_to_pgwire(e.into()))?;
     let frame = engine
         .ctx
-        .sql(&spec.query)
+        .execute_logical_plan(plan)
         .await
         .map_err(|e| brook_to_pgwire(e.into()))?;
     let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());

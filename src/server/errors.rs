@@ -60,7 +60,15 @@ fn classify_parser(e: &ParserError) -> Classified {
     let text = match e {
         ParserError::TokenizerError(s) | ParserError::ParserError(s) => s.clone(),
         ParserError::RecursionLimitExceeded => {
-            return classified("54001", "statement is too deeply nested");
+            return classified(
+                "54001",
+                format!(
+                    "statement is too complex: more than {} operators or {} levels of parentheses; \
+                     break it into smaller statements",
+                    crate::sql::parser::MAX_OPERATORS,
+                    crate::sql::parser::MAX_NESTING
+                ),
+            );
         }
     };
     classified("42601", format!("syntax error: {text}"))
@@ -227,6 +235,14 @@ impl ErrorHandler for SqlStateErrors {
                 debug!(code = c.code, message = %c.message, "error sent to a client");
             }
             *error = to_pgwire(c);
+        }
+        // datafusion-postgres reports a statement in a failed block as 25P01
+        // (no_active_sql_transaction); PostgreSQL's code is 25P02.
+        if let PgWireError::UserError(info) = error
+            && info.code == "25P01"
+            && info.message.starts_with("current transaction is aborted")
+        {
+            info.code = "25P02".to_string();
         }
     }
 }

@@ -137,6 +137,7 @@ impl QueryParser for ExtensionParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        sql::parser::check_complexity(sql).map_err(parse_error)?;
         if recognise(sql)?.is_some() {
             return Ok(Some((sql.to_string(), None)));
         }

@@ -14,17 +14,23 @@ use pgwire::api::copy::CopyHandler;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::{ErrorHandler, PgWireServerHandlers};
 
-use super::auth::{Access, BrookStartup};
+use std::sync::atomic::AtomicUsize;
+
+use super::Slot;
+use super::auth::{Access, Admission, BrookStartup};
 use super::cancel::{CancelRequests, Cancellable};
 use super::copy::CopyIn;
 use super::errors::SqlStateErrors;
-use super::hooks::{BrookStatements, Cursors, DmlTags, PreparedStatements, Savepoints, Show};
+use super::hooks::{
+    BrookStatements, Cursors, DmlTags, PreparedStatements, Savepoints, Settings, Show,
+};
 use crate::engine::Engine;
 use crate::observability::sessions::Sessions;
 
 /// Everything a connection needs, shared by all connections.
 pub struct BrookHandlers {
-    service: Arc<Cancellable>,
+    engine: Arc<Engine>,
+    hooks: Vec<Arc<dyn QueryHook>>,
     access: Arc<Access>,
     copy: Arc<CopyIn>,
     cancel: Arc<CancelRequests>,
@@ -36,9 +42,10 @@ impl BrookHandlers {
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             Arc::new(BrookStatements::new(engine.clone())),
             Arc::new(Show),
-            Arc::new(DmlTags::new(engine.clone(), access.notice_interval)),
+            Arc::new(DmlTags::new(access.notice_interval)),
             Arc::new(Cursors),
             Arc::new(CursorStatementHook),
+            Arc::new(Settings),
             Arc::new(SetShowHook),
             Arc::new(Savepoints),
             Arc::new(PreparedStatements),
@@ -46,41 +53,65 @@ impl BrookHandlers {
         ];
         let connections = access.connections.clone();
         Self {
-            service: Arc::new(Cancellable::new(
-                Arc::new(DfSessionService::new_with_hooks(engine.ctx.clone(), hooks)),
-                engine.clone(),
-            )),
+            hooks,
             access,
             sessions: engine.sessions.clone(),
             cancel: Arc::new(CancelRequests::new(connections, engine.sessions.clone())),
-            copy: Arc::new(CopyIn::new(engine)),
+            copy: Arc::new(CopyIn::new(engine.clone())),
+            engine,
+        }
+    }
+
+    /// The handlers of one new connection. Each has a DataFusion context of
+    /// its own over the shared catalog and runtime, so that what a session
+    /// SETs (its time zone, DataFusion's execution options) stays its own.
+    /// `logging_in` is the connection's place among those not yet logged
+    /// in; it gives it up for a place in `active` (at most `max`) when it
+    /// has authenticated.
+    pub fn connection(
+        self: &Arc<Self>,
+        logging_in: Slot,
+        active: Arc<AtomicUsize>,
+        max: usize,
+    ) -> ConnectionHandlers {
+        let ctx = Arc::new(self.engine.session_context());
+        let service = DfSessionService::new_with_hooks(ctx, self.hooks.clone());
+        ConnectionHandlers {
+            service: Arc::new(Cancellable::new(Arc::new(service), self.engine.clone())),
+            startup: Arc::new(BrookStartup::new(
+                self.access.clone(),
+                self.sessions.clone(),
+                Admission {
+                    logging_in,
+                    active,
+                    max,
+                },
+            )),
+            shared: self.clone(),
         }
     }
 }
 
-/// One connection's view of the handlers: the shared ones, and a startup
-/// handler of its own (it holds the connection's authentication state).
+/// One connection's view of the handlers: the shared ones, its own query
+/// service, and a startup handler of its own (it holds the connection's
+/// authentication state).
 pub struct ConnectionHandlers {
-    pub shared: Arc<BrookHandlers>,
-    /// False when the connection arrived over the connection limit.
-    pub admitted: bool,
+    shared: Arc<BrookHandlers>,
+    service: Arc<Cancellable>,
+    startup: Arc<BrookStartup>,
 }
 
 impl PgWireServerHandlers for ConnectionHandlers {
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
-        self.shared.service.clone()
+        self.service.clone()
     }
 
     fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
-        self.shared.service.clone()
+        self.service.clone()
     }
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        Arc::new(BrookStartup::new(
-            self.shared.access.clone(),
-            self.shared.sessions.clone(),
-            self.admitted,
-        ))
+        self.startup.clone()
     }
 
     fn copy_handler(&self) -> Arc<impl CopyHandler> {

@@ -23,6 +23,7 @@ use pgwire::messages::response::TransactionStatus;
 
 mod cursors;
 mod prepared;
+mod set;
 mod show;
 
 pub use cursors::Cursors;
@@ -217,6 +218,41 @@ impl QueryHook for Show {
     }
 }
 
+/// `SET` checked and applied to the session's own context ([`set`]).
+pub struct Settings;
+
+#[async_trait]
+impl QueryHook for Settings {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        set::respond(statement, ctx, client).await
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        _statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        None
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _plan: &LogicalPlan,
+        _params: &ParamValues,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        set::respond(statement, ctx, client).await
+    }
+}
+
 /// `SAVEPOINT`, `RELEASE [SAVEPOINT]` and `ROLLBACK TO [SAVEPOINT]`, which
 /// psycopg and SQLAlchemy send on connect (psycopg's `conn.transaction()`
 /// inside a transaction). Brook commits each statement on its own and takes
@@ -292,16 +328,12 @@ impl QueryHook for Savepoints {
 /// SELECT`), so that a person at psql knows it is still working. The work
 /// itself is the table's (`storage::dml`).
 pub struct DmlTags {
-    engine: Arc<Engine>,
     notice_every: Option<Duration>,
 }
 
 impl DmlTags {
-    pub fn new(engine: Arc<Engine>, notice_every: Option<Duration>) -> Self {
-        Self {
-            engine,
-            notice_every,
-        }
+    pub fn new(notice_every: Option<Duration>) -> Self {
+        Self { notice_every }
     }
 
     /// Run `work`, telling `client` it is still running every `notice_every`.
@@ -354,6 +386,19 @@ fn dml_tag(verb: &str, rows: usize) -> Tag {
     }
 }
 
+/// Run a DML plan in the session's context (its subqueries evaluated first,
+/// see `sql::dml_subqueries`) and count the rows it changed.
+async fn run_dml(ctx: &SessionContext, plan: LogicalPlan) -> PgWireResult<usize> {
+    let plan = sql::dml_subqueries::evaluate(ctx, plan)
+        .await
+        .map_err(|e| brook_to_pgwire(e.into()))?;
+    let df = ctx
+        .execute_logical_plan(plan)
+        .await
+        .map_err(|e| brook_to_pgwire(e.into()))?;
+    affected_rows(df).await
+}
+
 async fn affected_rows(df: datafusion::dataframe::DataFrame) -> PgWireResult<usize> {
     use datafusion::arrow::array::{Array, UInt64Array};
     let batches = df.collect().await.map_err(|e| brook_to_pgwire(e.into()))?;
@@ -370,18 +415,19 @@ impl QueryHook for DmlTags {
     async fn handle_simple_query(
         &self,
         statement: &Statement,
-        _ctx: &SessionContext,
+        ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
         let verb = dml_verb(statement)?;
         let work = async {
-            let df = self
-                .engine
-                .ctx
-                .sql(&statement.to_string())
+            let plan = ctx
+                .state()
+                .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
+                    statement.clone(),
+                )))
                 .await
                 .map_err(|e| brook_to_pgwire(e.into()))?;
-            affected_rows(df).await
+            run_dml(ctx, plan).await
         };
         Some(
             self.with_progress(verb, client, work)
@@ -404,7 +450,7 @@ impl QueryHook for DmlTags {
         statement: &Statement,
         plan: &LogicalPlan,
         params: &ParamValues,
-        _ctx: &SessionContext,
+        ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
         let verb = dml_verb(statement)?;
@@ -413,13 +459,7 @@ impl QueryHook for DmlTags {
                 .clone()
                 .replace_params_with_values(params)
                 .map_err(|e| brook_to_pgwire(e.into()))?;
-            let df = self
-                .engine
-                .ctx
-                .execute_logical_plan(plan)
-                .await
-                .map_err(|e| brook_to_pgwire(e.into()))?;
-            affected_rows(df).await
+            run_dml(ctx, plan).await
         };
         Some(
             self.with_progress(verb, client, work)

@@ -10,6 +10,7 @@ pub mod extensions;
 pub mod handlers;
 pub mod hooks;
 pub mod tls;
+pub mod transaction_block;
 pub mod wire_guard;
 
 use std::future::Future;
@@ -28,7 +29,7 @@ use crate::engine::Engine;
 use crate::error::Result;
 use crate::storage::compaction;
 use auth::Access;
-use handlers::{BrookHandlers, ConnectionHandlers};
+use handlers::BrookHandlers;
 
 /// What the accept loop enforces before a session starts.
 pub struct Admission {
@@ -53,12 +54,12 @@ impl Admission {
     }
 }
 
-/// One admitted-or-refused connection's place in the count of sessions.
-struct Slot(Arc<AtomicUsize>);
+/// A place in a count of connections, given back when dropped.
+pub struct Slot(Arc<AtomicUsize>);
 
 impl Slot {
     /// Take a place; `true` when it is within `max`.
-    fn take(count: &Arc<AtomicUsize>, max: usize) -> (Self, bool) {
+    pub fn take(count: &Arc<AtomicUsize>, max: usize) -> (Self, bool) {
         let now = count.fetch_add(1, Ordering::SeqCst) + 1;
         (Self(count.clone()), now <= max)
     }
@@ -69,6 +70,13 @@ impl Drop for Slot {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
+
+/// Connections that may be logging in at once, beyond `max_connections`.
+/// A connection counts against `max_connections` only once it has
+/// authenticated (as in PostgreSQL), so that sockets which never log in
+/// cannot lock every user out; those are bounded here instead, and each is
+/// dropped after the startup timeout.
+const MAX_LOGGING_IN: usize = 256;
 
 /// How often the compactor looks for tables with many small files.
 const COMPACTION_EVERY: Duration = Duration::from_secs(10);
@@ -82,6 +90,9 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
         settings.memory_limit,
     )
     .await?;
+    engine
+        .roles
+        .set(settings.users.iter().map(|u| u.name.clone()));
     let listener = TcpListener::bind(settings.listen).await?;
     let exporter = match settings.metrics {
         Some(addr) => Some(crate::observability::http::bind(addr).await?),
@@ -112,6 +123,7 @@ pub async fn run(
 ) -> Result<()> {
     let handlers = Arc::new(BrookHandlers::new(engine.clone(), admission.access.clone()));
     let active = Arc::new(AtomicUsize::new(0));
+    let logging_in = Arc::new(AtomicUsize::new(0));
     engine.resume().await;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut background = JoinSet::new();
@@ -133,14 +145,14 @@ pub async fn run(
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     let _ = socket.set_nodelay(true);
-                    let (slot, admitted) = Slot::take(&active, admission.max_connections);
-                    if !admitted {
-                        warn!(%peer, max_connections = admission.max_connections, "connection refused: too many clients");
+                    let (logging_in, room) = Slot::take(&logging_in, MAX_LOGGING_IN);
+                    if !room {
+                        warn!(%peer, "connection dropped: {MAX_LOGGING_IN} connections are already logging in");
+                        continue;
                     }
-                    let handlers = ConnectionHandlers { shared: handlers.clone(), admitted };
+                    let handlers = handlers.connection(logging_in, active.clone(), admission.max_connections);
                     let tls = admission.tls.clone();
                     sessions.spawn(async move {
-                        let _slot = slot;
                         if let Err(e) = wire_guard::serve_connection(socket, tls, handlers).await {
                             warn!(%peer, error = %e, "connection ended with an error");
                         }

@@ -30,12 +30,17 @@ use tokio_util::io::poll_read_buf;
 
 /// PostgreSQL's own limit for a startup packet.
 const MAX_STARTUP: usize = 10_000;
+/// The largest frame a client that has not logged in may send (a password
+/// or SCRAM message is a few hundred bytes). Without it a stranger could make
+/// the server buffer 256 MiB per socket before giving any password.
+const MAX_LOGIN_FRAME: usize = 10_000;
 /// The largest frame accepted (a query text, a bound value, a COPY chunk).
 pub const MAX_FRAME: usize = 256 * 1024 * 1024;
 /// Bytes asked of the socket at a time.
 const READ_CHUNK: usize = 8192;
-/// A client that has not finished logging in by then is dropped (pgwire's value).
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// A client that has not finished logging in by then is dropped (short: each
+/// one holds one of the few places for connections logging in).
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the next frame stands in the buffered bytes.
 #[derive(Debug, PartialEq, Eq)]
@@ -136,13 +141,13 @@ fn well_formed(kind: u8, body: &[u8]) -> bool {
 }
 
 /// The next frame in `buf`: untyped (the startup packet) or typed.
-fn next_frame(buf: &[u8], typed: bool) -> Frame {
+fn next_frame(buf: &[u8], typed: bool, max_frame: usize) -> Frame {
     let offset = usize::from(typed);
     let Some(header) = buf.get(offset..offset + 4) else {
         return Frame::Incomplete;
     };
     let declared = i32::from_be_bytes([header[0], header[1], header[2], header[3]]);
-    let limit = if typed { MAX_FRAME } else { MAX_STARTUP };
+    let limit = if typed { max_frame } else { MAX_STARTUP };
     let min = if typed { 4 } else { 8 };
     let len = match usize::try_from(declared) {
         Ok(len) if (min..=limit).contains(&len) => len,
@@ -173,6 +178,8 @@ pub struct FrameGuard<S> {
     typed: bool,
     /// Why the connection is being ended, once a bad frame arrived.
     refused: Option<String>,
+    /// The largest typed frame accepted now (small until the client logs in).
+    max_frame: usize,
 }
 
 impl<S> FrameGuard<S> {
@@ -184,7 +191,13 @@ impl<S> FrameGuard<S> {
             ready: BytesMut::new(),
             typed: false,
             refused: None,
+            max_frame: MAX_LOGIN_FRAME,
         }
+    }
+
+    /// Accept frames up to the full size once the client has logged in.
+    pub fn logged_in(&mut self, yes: bool) {
+        self.max_frame = if yes { MAX_FRAME } else { MAX_LOGIN_FRAME };
     }
 }
 
@@ -208,7 +221,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for FrameGuard<S> {
                     reason.clone(),
                 )));
             }
-            match next_frame(&this.pending, this.typed) {
+            match next_frame(&this.pending, this.typed, this.max_frame) {
                 Frame::Complete(n) => {
                     this.ready = this.pending.split_to(n);
                     this.typed = true;
@@ -281,6 +294,7 @@ pub async fn serve_connection<H: PgWireServerHandlers>(
             PgWireConnectionState::AwaitingStartup
                 | PgWireConnectionState::AuthenticationInProgress
         );
+        socket.get_mut().logged_in(!logging_in);
         let message = if logging_in {
             tokio::select! {
                 _ = &mut startup_timeout => None,
@@ -358,8 +372,8 @@ mod tests {
     #[test]
     fn well_formed_frames_pass_whole() {
         let q = typed(b'Q', b"SELECT 1\0");
-        assert_eq!(next_frame(&q, true), Frame::Complete(q.len()));
-        assert_eq!(next_frame(&q[..5], true), Frame::Incomplete);
+        assert_eq!(next_frame(&q, true, MAX_FRAME), Frame::Complete(q.len()));
+        assert_eq!(next_frame(&q[..5], true, MAX_FRAME), Frame::Incomplete);
         let mut bind = b"\0s\0".to_vec();
         bind.extend_from_slice(&1i16.to_be_bytes());
         bind.extend_from_slice(&0i16.to_be_bytes());
@@ -369,22 +383,25 @@ mod tests {
         bind.extend_from_slice(b"abc");
         bind.extend_from_slice(&0i16.to_be_bytes());
         let b = typed(b'B', &bind);
-        assert_eq!(next_frame(&b, true), Frame::Complete(b.len()));
-        assert_eq!(next_frame(&typed(b'S', b""), true), Frame::Complete(5));
+        assert_eq!(next_frame(&b, true, MAX_FRAME), Frame::Complete(b.len()));
+        assert_eq!(
+            next_frame(&typed(b'S', b""), true, MAX_FRAME),
+            Frame::Complete(5)
+        );
     }
 
     #[test]
     fn lying_lengths_and_short_bodies_are_refused() {
         assert!(matches!(
-            next_frame(&[b'd', 0, 0, 0, 2], true),
+            next_frame(&[b'd', 0, 0, 0, 2], true, MAX_FRAME),
             Frame::Invalid(_)
         ));
         assert!(matches!(
-            next_frame(&[b'Q', 0xff, 0xff, 0xff, 0xff], true),
+            next_frame(&[b'Q', 0xff, 0xff, 0xff, 0xff], true, MAX_FRAME),
             Frame::Invalid(_)
         ));
         assert!(matches!(
-            next_frame(&typed(b'Q', b"no terminator"), true),
+            next_frame(&typed(b'Q', b"no terminator"), true, MAX_FRAME),
             Frame::Invalid(_)
         ));
         // A Bind promising 1000 parameters in a few bytes.
@@ -392,20 +409,20 @@ mod tests {
         bind.extend_from_slice(&0i16.to_be_bytes());
         bind.extend_from_slice(&1000i16.to_be_bytes());
         assert!(matches!(
-            next_frame(&typed(b'B', &bind), true),
+            next_frame(&typed(b'B', &bind), true, MAX_FRAME),
             Frame::Invalid(_)
         ));
         // Trailing bytes would be read as the next frame: refused.
         assert!(matches!(
-            next_frame(&typed(b'S', b"xx"), true),
+            next_frame(&typed(b'S', b"xx"), true, MAX_FRAME),
             Frame::Invalid(_)
         ));
         assert!(matches!(
-            next_frame(&typed(b'!', b""), true),
+            next_frame(&typed(b'!', b""), true, MAX_FRAME),
             Frame::Invalid(_)
         ));
         assert!(matches!(
-            next_frame(&[0, 0, 0, 3], false),
+            next_frame(&[0, 0, 0, 3], false, MAX_FRAME),
             Frame::Invalid(_)
         ));
     }
@@ -421,7 +438,7 @@ mod tests {
             /// frame never claims more bytes than there are.
             #[test]
             fn any_bytes_get_a_verdict(bytes in prop::collection::vec(any::<u8>(), 0..64), typed in any::<bool>()) {
-                if let Frame::Complete(n) = next_frame(&bytes, typed) {
+                if let Frame::Complete(n) = next_frame(&bytes, typed, MAX_FRAME) {
                     prop_assert!(n <= bytes.len());
                 }
             }

@@ -5,6 +5,7 @@
 pub mod copy;
 pub mod copy_out;
 pub mod create_table;
+pub mod dml_subqueries;
 pub mod drop;
 pub mod model;
 pub mod parser;

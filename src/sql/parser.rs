@@ -153,36 +153,196 @@ pub fn parse_extension(sql: &str) -> Result<Option<Extension>, ParserError> {
 }
 
 /// Split a simple-query string at its top-level semicolons, for strings that
-/// mix Brook's statements with ordinary SQL. Quotes, comments and dollar
-/// quoting are respected because the split runs on tokens. Empty statements
-/// are dropped.
+/// hold several statements. Quotes, comments and dollar quoting are respected
+/// because the semicolons are found by the tokenizer; each statement is then
+/// the original text between them, byte for byte (text rebuilt from tokens
+/// loses the doubling of quotes inside string literals, which turned an
+/// escaped value into SQL). Empty statements are dropped.
 pub fn split_statements(sql: &str) -> Result<Vec<String>, ParserError> {
     let tokens = tokenize(sql)?;
+    let offsets = Offsets::of(sql);
     let mut out = Vec::new();
-    let mut current = String::new();
+    let mut start = 0;
     let mut has_content = false;
-    for t in tokens {
+    let mut complexity = Complexity::default();
+    for t in &tokens {
         match &t.token {
             Token::SemiColon => {
+                let at = offsets.byte(t.span.start);
                 if has_content {
-                    out.push(std::mem::take(&mut current));
+                    out.push(sql[start..at].trim().to_string());
                 }
-                current.clear();
+                start = at + 1;
                 has_content = false;
+                complexity = Complexity::default();
             }
             Token::EOF => {}
-            token => {
-                if !is_whitespace(token) {
-                    has_content = true;
-                }
-                current.push_str(&token.to_string());
+            token if !is_whitespace(token) => {
+                has_content = true;
+                complexity.count(token)?;
             }
+            _ => {}
         }
     }
     if has_content {
-        out.push(current);
+        out.push(sql[start..].trim().to_string());
     }
     Ok(out)
+}
+
+/// The longest chain of operators one expression may hold. Each operator of
+/// a chain is a level of the expression tree (`1+1+…+1` with 10,000 terms is
+/// 10,000 levels deep), which DataFusion's planner, its optimizer rules and
+/// sqlparser's printing walk recursively: past a few thousand levels that
+/// overflows a thread's stack and aborts the whole server. PostgreSQL refuses
+/// what exceeds its stack the same way (54001); what a person or a BI tool
+/// writes stays far below. Lists (`IN (…)`, VALUES rows, select lists, CASE
+/// arms) are flat in the tree and do not count as a chain.
+pub const MAX_OPERATORS: usize = 1_000;
+/// The deepest nesting of parentheses one statement may hold.
+pub const MAX_NESTING: usize = 200;
+/// The most set operations (UNION, INTERSECT, EXCEPT) one statement may
+/// chain: they nest like operators.
+const MAX_SET_OPERATIONS: usize = 1_000;
+
+/// An estimate of one statement's expression depth from its tokens: per level
+/// of parentheses, the length of the operator chain in the current list item
+/// and the longest one in earlier items; a closed parenthesis adds its depth
+/// to the chain it stands in.
+struct Complexity {
+    levels: Vec<(usize, usize)>,
+    set_operations: usize,
+}
+
+impl Default for Complexity {
+    fn default() -> Self {
+        Self {
+            levels: vec![(0, 0)],
+            set_operations: 0,
+        }
+    }
+}
+
+fn is_operator(token: &Token) -> bool {
+    match token {
+        Token::Plus
+        | Token::Minus
+        | Token::Mul
+        | Token::Div
+        | Token::Mod
+        | Token::Eq
+        | Token::Neq
+        | Token::Lt
+        | Token::Gt
+        | Token::LtEq
+        | Token::GtEq
+        | Token::StringConcat
+        | Token::Caret
+        | Token::Ampersand
+        | Token::Pipe
+        | Token::Sharp
+        | Token::DoubleColon => true,
+        Token::Word(w) => {
+            w.quote_style.is_none()
+                && ["AND", "OR", "NOT", "IS", "BETWEEN", "LIKE", "ILIKE", "IN"]
+                    .iter()
+                    .any(|k| w.value.eq_ignore_ascii_case(k))
+        }
+        _ => false,
+    }
+}
+
+fn separates_items(token: &Token) -> bool {
+    match token {
+        Token::Comma => true,
+        Token::Word(w) => {
+            w.quote_style.is_none()
+                && ["WHEN", "THEN", "ELSE", "SELECT", "FROM", "WHERE", "ON"]
+                    .iter()
+                    .any(|k| w.value.eq_ignore_ascii_case(k))
+        }
+        _ => false,
+    }
+}
+
+fn is_set_operation(token: &Token) -> bool {
+    matches!(token, Token::Word(w) if w.quote_style.is_none()
+        && ["UNION", "INTERSECT", "EXCEPT"].iter().any(|k| w.value.eq_ignore_ascii_case(k)))
+}
+
+impl Complexity {
+    fn add(&mut self, n: usize) -> Result<(), ParserError> {
+        if let Some(top) = self.levels.last_mut() {
+            top.0 += n;
+            if top.0 > MAX_OPERATORS {
+                return Err(ParserError::RecursionLimitExceeded);
+            }
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, token: &Token) -> Result<(), ParserError> {
+        match token {
+            Token::LParen | Token::LBracket => {
+                self.levels.push((0, 0));
+                if self.levels.len() > MAX_NESTING {
+                    return Err(ParserError::RecursionLimitExceeded);
+                }
+            }
+            Token::RParen | Token::RBracket if self.levels.len() > 1 => {
+                let (current, longest) = self.levels.pop().unwrap_or_default();
+                self.add(current.max(longest))?;
+            }
+            t if is_operator(t) => self.add(1)?,
+            t if separates_items(t) => {
+                if let Some(top) = self.levels.last_mut() {
+                    top.1 = top.1.max(top.0);
+                    top.0 = 0;
+                }
+            }
+            t if is_set_operation(t) => {
+                self.set_operations += 1;
+                if self.set_operations > MAX_SET_OPERATIONS {
+                    return Err(ParserError::RecursionLimitExceeded);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Refuse a statement too complex to plan safely (see [`MAX_OPERATORS`]),
+/// before any recursive parser or planner sees it.
+pub fn check_complexity(sql: &str) -> Result<(), ParserError> {
+    split_statements(sql).map(drop)
+}
+
+/// Byte offsets of the tokenizer's (line, column) locations, both 1-based
+/// and counted in characters.
+struct Offsets<'a> {
+    sql: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> Offsets<'a> {
+    fn of(sql: &'a str) -> Self {
+        let mut line_starts = vec![0];
+        line_starts.extend(sql.match_indices('\n').map(|(i, _)| i + 1));
+        Self { sql, line_starts }
+    }
+
+    fn byte(&self, at: datafusion::sql::sqlparser::tokenizer::Location) -> usize {
+        let line = (at.line.max(1) - 1) as usize;
+        let Some(&line_start) = self.line_starts.get(line) else {
+            return self.sql.len();
+        };
+        let column = (at.column.max(1) - 1) as usize;
+        self.sql[line_start..]
+            .char_indices()
+            .nth(column)
+            .map_or(self.sql.len(), |(i, _)| line_start + i)
+    }
 }
 
 /// Does any statement of `sql` need Brook's parser? Cheap enough for every query.
@@ -276,6 +436,52 @@ mod tests {
         assert_eq!(parts[0].trim(), "SELECT ';'");
         assert!(parts[1].contains("START PIPELINE p"));
         assert_eq!(parts[2].trim(), "SELECT $$;$$");
+    }
+
+    #[test]
+    fn long_chains_are_refused_and_long_lists_are_not() {
+        let chain = format!("SELECT {}", vec!["1"; 10_000].join("+"));
+        assert!(matches!(
+            check_complexity(&chain),
+            Err(ParserError::RecursionLimitExceeded)
+        ));
+        let and_chain = format!("SELECT 1 WHERE {}", vec!["true"; 100_000].join(" AND "));
+        assert!(check_complexity(&and_chain).is_err());
+        let nested = format!("SELECT {}1{}", "(".repeat(500), ")".repeat(500));
+        assert!(check_complexity(&nested).is_err());
+        let values = format!(
+            "INSERT INTO t VALUES {}",
+            (0..20_000)
+                .map(|i| format!("({i}, -{i}, 'x' || 'y')"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        check_complexity(&values).unwrap();
+        let list = format!(
+            "SELECT 1 WHERE x IN ({})",
+            (0..50_000)
+                .map(|i| format!("-{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        check_complexity(&list).unwrap();
+        let hidden = format!("SELECT {}", vec!["f(1, 2)"; 5_000].join(" + "));
+        assert!(check_complexity(&hidden).is_err());
+    }
+
+    #[test]
+    fn split_statements_keep_their_text_byte_for_byte() {
+        let sql = "INSERT INTO t (model) VALUES ('x''); DROP TABLE victim; --');\n\
+                   SELECT 'é''s' AS \"mo;del\"; SELECT E'a\\'b'";
+        let parts = split_statements(sql).unwrap();
+        assert_eq!(
+            parts,
+            [
+                "INSERT INTO t (model) VALUES ('x''); DROP TABLE victim; --')",
+                "SELECT 'é''s' AS \"mo;del\"",
+                "SELECT E'a\\'b'",
+            ]
+        );
     }
 
     #[test]

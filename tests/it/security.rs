@@ -9,7 +9,7 @@ use std::io::Write;
 
 use crate::support::{Brook, message, sqlstate};
 
-const PASSWORD: &str = "Tr0ub4dor&3 with spaces";
+pub(crate) const PASSWORD: &str = "Tr0ub4dor&3 with spaces";
 
 fn brook_cmd(args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_brook"))
@@ -27,7 +27,7 @@ fn brook_cmd(args: &[&str], stdin: &str) -> Output {
 
 /// A config file with `analyst`'s verifier, made by `brook password` as a
 /// user would make it; `extra` is appended (TOML).
-fn config_with_user(dir: &Path, extra: &str) -> PathBuf {
+pub(crate) fn config_with_user(dir: &Path, extra: &str) -> PathBuf {
     let out = brook_cmd(&["password", "--user", "analyst"], &format!("{PASSWORD}\n"));
     assert!(
         out.status.success(),

@@ -168,9 +168,13 @@ impl VisitorMut for Rewrites<'_> {
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         if !self.only_search_path
             && let SetExpr::Select(select) = query.body.as_mut()
-            && alias_repeated_items(&mut select.projection)
         {
-            *self.changed = true;
+            if alias_repeated_items(&mut select.projection) {
+                *self.changed = true;
+            }
+            if shield_subquery_items(&mut select.projection) {
+                *self.changed = true;
+            }
         }
         ControlFlow::Continue(())
     }
@@ -249,6 +253,77 @@ impl VisitorMut for Rewrites<'_> {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// The name PostgreSQL gives a scalar subquery's column: that of the
+/// subquery's one item (`count` for `(SELECT count(*) …)`).
+fn subquery_item_name(query: &Query) -> String {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return "?column?".to_string();
+    };
+    match select.projection.as_slice() {
+        [SelectItem::ExprWithAlias { alias, .. }] => alias.value.clone(),
+        [SelectItem::UnnamedExpr(e)] => match e {
+            Expr::Identifier(i) => i.value.to_lowercase(),
+            Expr::CompoundIdentifier(parts) => parts
+                .last()
+                .map_or("?column?".to_string(), |i| i.value.to_lowercase()),
+            Expr::Function(f) => f
+                .name
+                .0
+                .last()
+                .map_or("?column?".to_string(), |n| n.to_string().to_lowercase()),
+            _ => "?column?".to_string(),
+        },
+        _ => "?column?".to_string(),
+    }
+}
+
+/// Select items that are a bare scalar subquery, put in parentheses (and
+/// named as PostgreSQL names them). datafusion-pg-catalog 0.19's
+/// `RemoveSubqueryFromProjection` rule replaces a bare one that looks
+/// correlated with NULL and adds `LIMIT 1` to the others — silently wrong
+/// answers (`(SELECT count(*) FROM t2 WHERE t2.x > t1.a)` was NULL on every
+/// row, docs/compatibility.md); in parentheses the rule leaves it to
+/// DataFusion, which answers or refuses. A name already used in the list
+/// gets a suffix (DataFusion refuses duplicate names).
+fn shield_subquery_items(items: &mut [SelectItem]) -> bool {
+    let mut used: Vec<String> = items
+        .iter()
+        .filter_map(|i| match i {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            SelectItem::UnnamedExpr(Expr::Identifier(id)) => Some(id.value.to_lowercase()),
+            _ => None,
+        })
+        .collect();
+    let mut changed = false;
+    for item in items.iter_mut() {
+        let (query, alias) = match item {
+            SelectItem::UnnamedExpr(Expr::Subquery(q)) => (q.clone(), None),
+            SelectItem::ExprWithAlias {
+                expr: Expr::Subquery(q),
+                alias,
+            } => (q.clone(), Some(alias.clone())),
+            _ => continue,
+        };
+        let alias = alias.unwrap_or_else(|| {
+            let base = subquery_item_name(&query);
+            let mut name = base.clone();
+            let mut n = 0;
+            while used.contains(&name) {
+                n += 1;
+                name = format!("{base}_{n}");
+            }
+            used.push(name.clone());
+            Ident::with_quote('"', name)
+        });
+        *item = SelectItem::ExprWithAlias {
+            expr: Expr::Nested(Box::new(Expr::Subquery(query))),
+            alias,
+        };
+        changed = true;
+    }
+    changed
 }
 
 /// Alias unnamed literal items whose text repeats; true if any was.

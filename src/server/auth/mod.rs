@@ -6,15 +6,15 @@ pub mod scram;
 mod startup;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use pgwire::api::{ConnectionManager, RandomPidSecretKeyGenerator};
 use rand::RngCore;
 
 use crate::config::Settings;
-pub use startup::{BrookStartup, STATEMENT_TIMEOUT_KEY};
+pub use startup::{Admission, BrookStartup, STATEMENT_TIMEOUT_KEY};
 
 /// How a connection proves who it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +38,16 @@ pub struct Access {
     stand_in_key: [u8; 32],
     pids: RandomPidSecretKeyGenerator,
     pub(crate) connections: Arc<ConnectionManager>,
+    /// Recent failed logins by address, to slow password guessing.
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
+
+/// Failures older than this are forgotten.
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// The wait before a failed login is answered: the first one's, doubled for
+/// each further failure from the same address within the window, up to the cap.
+const FIRST_FAILURE_DELAY: Duration = Duration::from_millis(250);
+const MAX_FAILURE_DELAY: Duration = Duration::from_secs(8);
 
 impl Access {
     pub fn new(settings: &Settings) -> Self {
@@ -57,6 +66,30 @@ impl Access {
             stand_in_key,
             pids: RandomPidSecretKeyGenerator::default(),
             connections: Arc::new(ConnectionManager::new()),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Record a failed login from `peer` and say how long to wait before
+    /// answering it (PostgreSQL's `auth_delay`, growing per address): a
+    /// guesser gets a few tries a second at most, from each connection.
+    pub(crate) fn failed_login(&self, peer: IpAddr) -> Duration {
+        let Ok(mut failures) = self.failures.lock() else {
+            return MAX_FAILURE_DELAY;
+        };
+        let now = Instant::now();
+        failures.retain(|_, (_, last)| now.duration_since(*last) < FAILURE_WINDOW);
+        let entry = failures.entry(peer).or_insert((0, now));
+        entry.0 = entry.0.saturating_add(1);
+        entry.1 = now;
+        let doublings = entry.0.saturating_sub(1).min(6);
+        (FIRST_FAILURE_DELAY * 2u32.pow(doublings)).min(MAX_FAILURE_DELAY)
+    }
+
+    /// A successful login from `peer` clears its failures.
+    pub(crate) fn logged_in(&self, peer: IpAddr) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(&peer);
         }
     }
 
@@ -98,6 +131,16 @@ mod tests {
         let access = Access::new(&settings);
         assert_eq!(access.method(&local), Method::Password);
         assert_eq!(access.method(&remote), Method::Password);
+
+        let peer = local.ip();
+        assert_eq!(access.failed_login(peer), FIRST_FAILURE_DELAY);
+        assert_eq!(access.failed_login(peer), FIRST_FAILURE_DELAY * 2);
+        for _ in 0..10 {
+            access.failed_login(peer);
+        }
+        assert_eq!(access.failed_login(peer), MAX_FAILURE_DELAY);
+        access.logged_in(peer);
+        assert_eq!(access.failed_login(peer), FIRST_FAILURE_DELAY);
 
         settings.trust_loopback = true;
         let access = Access::new(&settings);

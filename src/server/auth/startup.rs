@@ -6,6 +6,7 @@
 //! let a client skip it.
 
 use std::fmt::Debug;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -23,6 +24,7 @@ use tracing::{info, warn};
 use super::scram::{Exchange, MECHANISM};
 use super::{Access, Method};
 use crate::observability::sessions::Sessions;
+use crate::server::Slot;
 use crate::server::errors::fatal;
 use crate::server::wire_guard;
 
@@ -45,19 +47,49 @@ pub struct BrookStartup {
     access: Arc<Access>,
     /// Where the session is listed once it is in (`information_schema.sessions`).
     sessions: Arc<Sessions>,
-    /// False when the connection limit was reached as it was accepted.
-    admitted: bool,
+    /// The connection's places in the counts of connections.
+    admission: Mutex<Option<Admission>>,
     step: Mutex<Step>,
 }
 
+/// A connection's place among those logging in, to be exchanged for a place
+/// among the sessions (at most `max`) once it has authenticated.
+pub struct Admission {
+    pub logging_in: Slot,
+    pub active: Arc<AtomicUsize>,
+    pub max: usize,
+}
+
 impl BrookStartup {
-    pub fn new(access: Arc<Access>, sessions: Arc<Sessions>, admitted: bool) -> Self {
+    pub fn new(access: Arc<Access>, sessions: Arc<Sessions>, admission: Admission) -> Self {
         Self {
             access,
             sessions,
-            admitted,
+            admission: Mutex::new(Some(admission)),
             step: Mutex::new(Step::Over),
         }
+    }
+
+    /// Give up the place among those logging in for one among the sessions;
+    /// 53300 when `max_connections` sessions are in already.
+    fn admit<C: ClientInfo>(&self, client: &C) -> PgWireResult<()> {
+        let admission = self.admission.lock().ok().and_then(|mut a| a.take());
+        let Some(Admission {
+            logging_in,
+            active,
+            max,
+        }) = admission
+        else {
+            return Ok(());
+        };
+        drop(logging_in);
+        let (slot, admitted) = Slot::take(&active, max);
+        if !admitted {
+            warn!(peer = %client.socket_addr(), max_connections = max, "connection refused: too many clients");
+            return Err(fatal("53300", "sorry, too many clients already"));
+        }
+        client.session_extensions().insert(Arc::new(slot));
+        Ok(())
     }
 
     fn set_step(&self, step: Step) {
@@ -87,9 +119,6 @@ impl BrookStartup {
             PgWireFrontendMessage::Startup(ref startup) => {
                 protocol_negotiation(client, startup).await?;
                 save_startup_parameters_to_metadata(client, startup);
-                if !self.admitted {
-                    return Err(fatal("53300", "sorry, too many clients already"));
-                }
                 if self.access.tls_required && !client.is_secure() {
                     return Err(fatal(
                         "28000",
@@ -152,6 +181,7 @@ impl BrookStartup {
                             ))
                             .await?;
                         info!(%user, peer = %client.socket_addr(), "password authentication succeeded");
+                        self.access.logged_in(client.socket_addr().ip());
                         self.finish(client).await
                     }
                     Step::Over => Err(fatal("08P01", "unexpected password message")),
@@ -169,6 +199,7 @@ impl BrookStartup {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.admit(client)?;
         let (pid, secret_key) = self.access.pids.generate(client);
         client.set_pid_and_secret_key(pid, secret_key.clone());
         let (handle, guard) = self.access.connections.register(pid, secret_key);
@@ -212,14 +243,20 @@ impl StartupHandler for BrookStartup {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        self.on_message(client, message).await.map_err(|e| {
-            self.set_step(Step::Over);
-            let info = ErrorInfo::from(e);
-            if info.is_fatal() {
-                PgWireError::UserError(Box::new(info))
-            } else {
-                fatal(&info.code, info.message)
-            }
+        let result = self.on_message(client, message).await;
+        let Err(e) = result else {
+            return Ok(());
+        };
+        self.set_step(Step::Over);
+        let info = ErrorInfo::from(e);
+        if info.code == "28P01" {
+            let wait = self.access.failed_login(client.socket_addr().ip());
+            tokio::time::sleep(wait).await;
+        }
+        Err(if info.is_fatal() {
+            PgWireError::UserError(Box::new(info))
+        } else {
+            fatal(&info.code, info.message)
         })
     }
 }

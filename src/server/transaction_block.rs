@@ -1,0 +1,163 @@
+//! Honest transaction blocks until Brook has real multi-statement
+//! transactions.
+//!
+//! Brook commits each statement as it runs. Drivers open blocks all the time
+//! (psycopg and SQLAlchemy wrap every unit of work in `BEGIN … COMMIT`), and
+//! for them `COMMIT` is the truth: everything did commit. But a `ROLLBACK`
+//! that answers `ROLLBACK` while the rows stay is a lie, and so is a `COMMIT`
+//! after an error that answers `ROLLBACK` while the statements before the
+//! error stay. So this module follows each session's block from the
+//! responses that go out, counts the statements in it that wrote something,
+//! and turns a rollback that would have to undo them into an error that says
+//! what was kept. A block that only read rolls back as usual, and so does one
+//! whose writes were already reported.
+
+use std::sync::Mutex;
+
+use pgwire::api::ClientInfo;
+use pgwire::api::results::{Response, Tag};
+use pgwire::error::ErrorInfo;
+use pgwire::messages::response::CommandComplete;
+
+/// One session's open block, as seen from its responses.
+#[derive(Default)]
+struct State {
+    open: bool,
+    failed: bool,
+    /// Statements in the block that wrote and so cannot be undone.
+    writes: usize,
+}
+
+/// The per-session slot (in pgwire's session extensions).
+#[derive(Default)]
+pub struct TransactionBlock(Mutex<State>);
+
+/// The command a tag names: `INSERT 0 5` → `INSERT`, `CREATE TABLE` → `CREATE`.
+fn command(tag: &Tag) -> String {
+    CommandComplete::from(tag.clone())
+        .tag
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase()
+}
+
+/// Whether a statement with this tag changed data or schema.
+fn writes(tag: &Tag) -> bool {
+    matches!(
+        command(tag).as_str(),
+        "INSERT"
+            | "UPDATE"
+            | "DELETE"
+            | "MERGE"
+            | "COPY"
+            | "CREATE"
+            | "DROP"
+            | "TRUNCATE"
+            | "ALTER"
+            | "START"
+            | "STOP"
+            | "REFRESH"
+            | "COMMENT"
+            | "GRANT"
+            | "REVOKE"
+    )
+}
+
+fn refusal(writes: usize, failed: bool) -> Response {
+    let statements = if writes == 1 {
+        "1 statement".to_string()
+    } else {
+        format!("{writes} statements")
+    };
+    let message = if failed {
+        format!(
+            "the transaction failed, but {statements} before the error already committed and \
+             cannot be rolled back: Brook commits each statement as it runs (multi-statement \
+             transactions are not supported yet); end the block with ROLLBACK"
+        )
+    } else {
+        format!(
+            "ROLLBACK cannot undo {statements} of this transaction that already committed: Brook \
+             commits each statement as it runs (multi-statement transactions are not supported \
+             yet); end the block with ROLLBACK"
+        )
+    };
+    Response::Error(Box::new(ErrorInfo::new(
+        "ERROR".to_string(),
+        "0A000".to_string(),
+        message,
+    )))
+}
+
+/// Follow `response` through the session's block; a rollback that would
+/// have to undo committed writes comes back as an error instead (the block
+/// then stays open and failed, and a second ROLLBACK ends it).
+pub fn observe<C: ClientInfo>(client: &C, response: Response) -> Response {
+    let slot = client
+        .session_extensions()
+        .get_or_insert_with(TransactionBlock::default);
+    let Ok(mut state) = slot.0.lock() else {
+        return response;
+    };
+    match &response {
+        Response::TransactionStart(_) => {
+            if !state.open {
+                *state = State {
+                    open: true,
+                    ..State::default()
+                };
+            }
+            response
+        }
+        Response::TransactionEnd(tag) => {
+            let undo = command(tag) == "ROLLBACK" && state.writes > 0;
+            if undo {
+                let refused = refusal(state.writes, state.failed);
+                state.writes = 0;
+                state.failed = true;
+                return refused;
+            }
+            *state = State::default();
+            response
+        }
+        // ROLLBACK TO SAVEPOINT (an Execution, the block goes on).
+        Response::Execution(tag)
+            if state.open && command(tag) == "ROLLBACK" && state.writes > 0 =>
+        {
+            let refused = refusal(state.writes, state.failed);
+            state.writes = 0;
+            state.failed = true;
+            refused
+        }
+        Response::Execution(tag) if state.open && writes(tag) => {
+            state.writes += 1;
+            response
+        }
+        Response::CopyIn(_) if state.open => {
+            state.writes += 1;
+            response
+        }
+        Response::Error(_) if state.open => {
+            state.failed = true;
+            response
+        }
+        _ => response,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_that_write() {
+        assert!(writes(&Tag::new("INSERT").with_oid(0).with_rows(3)));
+        assert!(writes(&Tag::new("CREATE TABLE")));
+        assert!(writes(&Tag::new("DELETE").with_rows(0)));
+        assert!(!writes(&Tag::new("SELECT").with_rows(1)));
+        assert!(!writes(&Tag::new("SET")));
+        assert!(!writes(&Tag::new("SAVEPOINT")));
+        assert!(!writes(&Tag::new("DECLARE CURSOR")));
+    }
+}
