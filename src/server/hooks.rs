@@ -392,6 +392,9 @@ async fn run_dml(ctx: &SessionContext, plan: LogicalPlan) -> PgWireResult<usize>
     let plan = sql::dml_subqueries::evaluate(ctx, plan)
         .await
         .map_err(|e| brook_to_pgwire(e.into()))?;
+    if sql::dml_subqueries::matches_nothing(ctx, &plan).map_err(|e| brook_to_pgwire(e.into()))? {
+        return Ok(0);
+    }
     let df = ctx
         .execute_logical_plan(plan)
         .await

@@ -91,6 +91,30 @@ pub async fn evaluate(ctx: &SessionContext, plan: LogicalPlan) -> Result<Logical
     .map(|t| t.data)
 }
 
+/// Whether an UPDATE/DELETE's WHERE is always false. The optimizer then
+/// replaces its scan with an empty relation, DataFusion hands the table no
+/// filter at all, and the table would change every row: such a statement
+/// changes nothing and is answered here.
+pub fn matches_nothing(ctx: &SessionContext, plan: &LogicalPlan) -> Result<bool> {
+    let LogicalPlan::Dml(dml) = plan else {
+        return Ok(false);
+    };
+    if !matches!(dml.op, WriteOp::Delete | WriteOp::Update) {
+        return Ok(false);
+    }
+    let optimized = ctx.state().optimize(plan)?;
+    let mut empty = false;
+    optimized.apply(|node| {
+        if let LogicalPlan::EmptyRelation(e) = node
+            && !e.produce_one_row
+        {
+            empty = true;
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(empty)
+}
+
 /// Refuse a subquery that reads the row being changed.
 fn uncorrelated<'a>(subquery: &'a Subquery, verb: &str) -> Result<&'a Arc<LogicalPlan>> {
     if subquery.outer_ref_columns.is_empty() {
@@ -153,11 +177,41 @@ async fn value_of(ctx: &SessionContext, e: &Expr, verb: &str) -> Result<Expr> {
                 // x IN (empty) is false and x NOT IN (empty) true, even for NULL x.
                 return Ok(lit(*negated));
             }
-            Ok(Expr::InList(InList {
-                expr: expr.clone(),
-                list: values.into_iter().map(lit).collect(),
-                negated: *negated,
-            }))
+            let has_null = values.iter().any(ScalarValue::is_null);
+            let list: Vec<Expr> = values
+                .into_iter()
+                .filter(|v| !v.is_null())
+                .map(lit)
+                .collect();
+            let member = |negated| {
+                Expr::InList(InList {
+                    expr: expr.clone(),
+                    list: list.clone(),
+                    negated,
+                })
+            };
+            if !has_null {
+                return Ok(member(*negated));
+            }
+            // With a NULL among the values, x IN (…) is TRUE or NULL and
+            // x NOT IN (…) FALSE or NULL: `x IN (the others) OR NULL` and its
+            // negation say exactly that (DataFusion 55 evaluates
+            // `x NOT IN (1, NULL)` to TRUE for x = 2, docs/compatibility.md;
+            // delta-rs cannot run a CASE here).
+            let found = if list.is_empty() {
+                lit(false)
+            } else {
+                member(false)
+            };
+            if *negated {
+                // NOT (x IN (…) OR NULL) reaches Delta's predicate as TRUE
+                // for every x outside the list: refused until that is fixed.
+                return Err(unsupported(&format!(
+                    "{verb} … WHERE x NOT IN (SELECT …) when the subquery returns NULL; \
+                     add WHERE … IS NOT NULL to the subquery (then no row matches, as in PostgreSQL)"
+                )));
+            }
+            Ok(found.or(lit(ScalarValue::Boolean(None))))
         }
         Expr::ScalarSubquery(subquery) => {
             let plan = uncorrelated(subquery, verb)?;

@@ -61,12 +61,25 @@ async fn update_and_delete_with_subqueries_change_only_the_matching_rows() {
         1
     );
 
-    // NOT IN over a subquery with a NULL matches nothing (three-valued logic).
-    let n = client
+    // NOT IN over a subquery with a NULL matches nothing in PostgreSQL;
+    // Brook refuses it rather than deleting rows.
+    let err = client
         .execute("DELETE FROM t WHERE id NOT IN (SELECT id FROM keep)", &[])
         .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "0A000", "{}", message(&err));
+    let n = client
+        .execute(
+            "DELETE FROM t WHERE id NOT IN (SELECT id FROM keep WHERE id IS NOT NULL) AND id > 4",
+            &[],
+        )
+        .await
         .unwrap();
-    assert_eq!(n, 0);
+    assert_eq!(n, 1);
+    client
+        .execute("INSERT INTO t VALUES (5, 'e')", &[])
+        .await
+        .unwrap();
 
     // EXISTS that is false deletes nothing; one that is true deletes all.
     let n = client
@@ -74,6 +87,14 @@ async fn update_and_delete_with_subqueries_change_only_the_matching_rows() {
             "DELETE FROM t WHERE EXISTS (SELECT 1 FROM keep WHERE id = 99)",
             &[],
         )
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(count(&client, "SELECT count(*) FROM t").await, 4);
+
+    // A WHERE that is false changes nothing (DataFusion drops it).
+    let n = client
+        .execute("DELETE FROM t WHERE 1 = 0", &[])
         .await
         .unwrap();
     assert_eq!(n, 0);
