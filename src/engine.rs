@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use std::num::NonZeroUsize;
 
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -19,6 +20,7 @@ use crate::error::{BrookError, Result};
 use crate::ml::Models;
 use crate::observability::sessions::Sessions;
 use crate::pipeline::Pipelines;
+use crate::sql::semantics;
 
 /// The shared state of a running Brook: query engine and catalog.
 pub struct Engine {
@@ -53,11 +55,16 @@ impl Engine {
             .set_bool(
                 "datafusion.execution.parquet.schema_force_view_types",
                 false,
-            );
-        let ctx = Arc::new(SessionContext::new_with_config_rt(
-            config,
-            runtime(memory_limit)?,
-        ));
+            )
+            // Statements that reach DataFusion's own parser (DataFrame SQL,
+            // view bodies) read as PostgreSQL does: `^` is power, `#` xor.
+            .set_str("datafusion.sql_parser.dialect", "postgresql");
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime(memory_limit)?)
+            .with_default_features()
+            .build();
+        let ctx = Arc::new(SessionContext::new_with_state(semantics::install(state)));
         let roles = Roles::default();
         setup_pg_catalog(&ctx, DATABASE, roles.clone())
             .map_err(|e| BrookError::CatalogCorrupt(format!("pg_catalog: {e}")))?;

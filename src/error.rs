@@ -32,6 +32,21 @@ pub enum BrookError {
     Cardinality(String),
     #[error("{0}")]
     UndefinedObject(String),
+    /// A text longer than its `varchar(n)`.
+    #[error("{0}")]
+    StringTooLong(String),
+    /// A second row with a PRIMARY KEY's value.
+    #[error("duplicate key value violates unique constraint \"{constraint}\"")]
+    UniqueViolation { constraint: String, detail: String },
+    /// A value larger than PostgreSQL allows (`requested length too large`).
+    #[error("{0}")]
+    ProgramLimit(String),
+    /// A statement that would need more memory than it may have.
+    #[error("out of memory: {0}")]
+    OutOfMemory(String),
+    /// A number that does not fit its type (`integer out of range`).
+    #[error("{0}")]
+    OutOfRange(String),
     #[error("{0} is not supported")]
     Unsupported(String),
     /// Something no client may do over the wire (`COPY … TO 'file'`).
@@ -75,6 +90,11 @@ impl BrookError {
             BrookError::Unsupported(_) => "0A000",
             BrookError::NotAllowed(_) => "42501",
             BrookError::UndefinedObject(_) => "42704",
+            BrookError::OutOfRange(_) => "22003",
+            BrookError::ProgramLimit(_) => "54000",
+            BrookError::OutOfMemory(_) => "53200",
+            BrookError::StringTooLong(_) => "22001",
+            BrookError::UniqueViolation { .. } => "23505",
             BrookError::DependentObjects(_) | BrookError::PipelineDepends { .. } => "2BP01",
             BrookError::Storage(m) => storage_sqlstate(m),
             BrookError::CatalogCorrupt(_) => "XX001",

@@ -29,11 +29,8 @@ fn read_only() -> SQLOptions {
 /// Why `sql` is not one query, or `None` when it is.
 fn refusal(sql: &str, what: &str) -> Result<Option<String>> {
     let dialect = PostgreSqlDialect {};
-    let mut parser = DFParserBuilder::new(sql)
-        .with_dialect(&dialect)
-        .build()
-        .map_err(DataFusionError::from)?;
-    let statements = parser.parse_statements().map_err(DataFusionError::from)?;
+    let mut parser = DFParserBuilder::new(sql).with_dialect(&dialect).build()?;
+    let statements = parser.parse_statements()?;
     Ok(match statements.len() {
         0 => Some(format!("{what} is empty; it must be one SELECT query")),
         1 => match statements.front() {

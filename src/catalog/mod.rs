@@ -14,7 +14,9 @@ pub mod pg_functions;
 pub mod pg_json;
 pub mod pg_overlay;
 pub mod pg_rewrites;
+pub mod pg_to_char;
 pub mod roles;
+pub mod size_limits;
 pub mod system_table;
 
 use std::collections::HashMap;
@@ -33,6 +35,7 @@ use tracing::{info, warn};
 
 use crate::error::{BrookError, Result};
 use crate::storage::DurableTable;
+use crate::storage::constraints::Constraints;
 use crate::storage::types::column_type;
 pub use names::{DATABASE, DEFAULT_SCHEMA, QualifiedName};
 
@@ -207,6 +210,20 @@ impl Catalog {
         Ok(Arc::new(Schema::new(fields)))
     }
 
+    fn constraints(
+        schema: &SchemaRef,
+        columns: &[ColumnDef],
+        primary_key: &[String],
+    ) -> Constraints {
+        Constraints::new(
+            schema,
+            columns
+                .iter()
+                .map(|c| (c.name.as_str(), c.pg_type.as_str())),
+            primary_key.to_vec(),
+        )
+    }
+
     fn defaults(&self, columns: &[ColumnDef]) -> Result<HashMap<String, Expr>> {
         let state = self.ctx.state();
         let empty = DFSchema::empty();
@@ -225,8 +242,9 @@ impl Catalog {
     async fn open_table(&self, entry: &TableEntry) -> Result<DurableTable> {
         let schema = Self::arrow_schema(&entry.columns)?;
         let defaults = self.defaults(&entry.columns)?;
+        let constraints = Self::constraints(&schema, &entry.columns, &entry.primary_key);
         let dir = self.data_dir.join(TABLES_DIR).join(&entry.dir);
-        DurableTable::open(&dir, &entry.name, schema, defaults).await
+        DurableTable::open(&dir, &entry.name, schema, defaults, constraints).await
     }
 
     /// Remove table directories no catalog entry names: left by a crash between
@@ -295,7 +313,8 @@ impl Catalog {
             })
             .collect::<String>();
         let dir = self.data_dir.join(TABLES_DIR).join(&dir_name);
-        let table = DurableTable::create(&dir, &name.name, schema, defaults).await?;
+        let constraints = Self::constraints(&schema, &columns, &primary_key);
+        let table = DurableTable::create(&dir, &name.name, schema, defaults, constraints).await?;
         let mut next = file.clone();
         next.next_id += 1;
         next.tables.push(TableEntry {

@@ -224,6 +224,10 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(pg_get_serial_sequence());
     ctx.register_udf(pg_get_expr());
     ctx.register_udf(super::pg_format::udf());
+    ctx.register_udf(super::pg_to_char::udf());
+    for udf in super::size_limits::udfs() {
+        ctx.register_udf(udf);
+    }
     ctx.register_udf(octet_length());
     // Brook keeps no comments on objects.
     ctx.register_udf(no_description("col_description", &[2]));

@@ -142,9 +142,23 @@ impl ErrorLog {
     pub async fn open(dir: &Path) -> Result<Self, BrookError> {
         let name = "pipelines_errors";
         let table = if dir.join("_delta_log").exists() {
-            DurableTable::open(dir, name, Self::schema(), HashMap::new()).await?
+            DurableTable::open(
+                dir,
+                name,
+                Self::schema(),
+                HashMap::new(),
+                Default::default(),
+            )
+            .await?
         } else {
-            DurableTable::create(dir, name, Self::schema(), HashMap::new()).await?
+            DurableTable::create(
+                dir,
+                name,
+                Self::schema(),
+                HashMap::new(),
+                Default::default(),
+            )
+            .await?
         };
         Ok(Self { table })
     }

@@ -42,6 +42,10 @@ pub enum PipelineError {
         "{mode} INTO TABLE needs a primary key, and table \"{table}\" has none; declare one with PRIMARY KEY"
     )]
     NoPrimaryKey { mode: &'static str, table: String },
+    #[error(
+        "table \"{table}\" has a PRIMARY KEY: load into it with REPLACE INTO TABLE (a message replaces the row with its key) or IGNORE INTO TABLE (the first row with a key stays)"
+    )]
+    KeyNeedsMode { table: String },
     #[error("{0}")]
     Storage(String),
     #[error("pipeline \"{0}\" was changed by another session meanwhile; try again")]
@@ -64,7 +68,7 @@ impl PipelineError {
             PipelineError::Authentication(_) => "28000",
             PipelineError::TopicMissing { .. } => "42704",
             PipelineError::Load(_) => "22000",
-            PipelineError::NoPrimaryKey { .. } => "42P10",
+            PipelineError::NoPrimaryKey { .. } | PipelineError::KeyNeedsMode { .. } => "42P10",
             PipelineError::Storage(m) => crate::error::storage_sqlstate(m),
             PipelineError::Forbidden(_) => "42501",
             PipelineError::Concurrent(_) => "40001",

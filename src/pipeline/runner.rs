@@ -99,7 +99,15 @@ impl Job {
             .ok_or_else(|| PipelineError::UndefinedTable(def.table()))?;
         let transform = Transform::plan(&engine.ctx, &def, &columns, table_schema(&table))?;
         let mode = match def.duplicates {
-            DuplicateMode::Append => WriteMode::Append,
+            DuplicateMode::Append => {
+                // Appending would break the key's promise on the first
+                // duplicate: the user says which of two rows wins.
+                let key = engine.catalog.primary_key(&name).await.unwrap_or_default();
+                if !key.is_empty() {
+                    return Err(PipelineError::KeyNeedsMode { table: def.table() });
+                }
+                WriteMode::Append
+            }
             DuplicateMode::Replace | DuplicateMode::Ignore => {
                 let key = engine.catalog.primary_key(&name).await.unwrap_or_default();
                 if key.is_empty() {
@@ -154,7 +162,12 @@ impl Job {
             assigned: BTreeMap::new(),
             next,
             flow: source::Flow::default(),
-            refreshed: Instant::now(),
+            // Due at once: lag is unknown until the first watermarks arrive,
+            // and after a restart a caught-up pipeline would show NULL lag
+            // until the regular refresh came round.
+            refreshed: Instant::now()
+                .checked_sub(REFRESH_EVERY)
+                .unwrap_or_else(Instant::now),
             lookup: None,
         };
         for p in &partitions {

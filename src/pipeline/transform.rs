@@ -21,6 +21,7 @@ use super::decode::{Decoded, Decoder, ErrorKind, MessageError, Target};
 use super::definition::{Format, PipelineDef};
 use super::error::PipelineError;
 use crate::catalog::ColumnDef;
+use crate::storage::constraints;
 use crate::storage::types::column_type;
 
 /// How a table column gets its value.
@@ -55,6 +56,8 @@ pub struct Transform {
     table_schema: SchemaRef,
     /// Names of NOT NULL columns by index, for the constraint check.
     not_null: Vec<(usize, String)>,
+    /// `varchar(n)` columns: position, name and `n`.
+    lengths: Vec<(usize, String, usize)>,
     table: String,
 }
 
@@ -232,6 +235,7 @@ impl Transform {
 
         let mut fills = Vec::with_capacity(columns.len());
         let mut not_null = Vec::new();
+        let mut lengths = Vec::new();
         for (i, column) in columns.iter().enumerate() {
             let fill = match row_fields.iter().position(|f| f.name() == &column.name) {
                 Some(at) => Fill::Row(at),
@@ -250,6 +254,9 @@ impl Transform {
                 }
                 not_null.push((i, column.name.clone()));
             }
+            if let Some(n) = constraints::max_chars(&column.pg_type) {
+                lengths.push((i, column.name.clone(), n));
+            }
             fills.push(fill);
         }
         Ok(Self {
@@ -262,6 +269,7 @@ impl Transform {
             fills,
             table_schema,
             not_null,
+            lengths,
             table,
         })
     }
@@ -463,24 +471,46 @@ impl Transform {
                 }
             }
         }
-        if bad.iter().all(Option::is_none) {
+        let mut too_long = vec![None::<usize>; batch.num_rows()];
+        for (i, _, n) in &self.lengths {
+            for (row, misfit) in constraints::misfits(batch.column(*i), *n)
+                .into_iter()
+                .enumerate()
+            {
+                if misfit && bad[row].is_none() && too_long[row].is_none() {
+                    too_long[row] = Some(*n);
+                }
+            }
+        }
+        if bad.iter().all(Option::is_none) && too_long.iter().all(Option::is_none) {
             return (batch, vec![]);
         }
         let errors = bad
             .iter()
+            .zip(&too_long)
             .zip(rows)
-            .filter_map(|(b, entry)| {
-                b.map(|column| MessageError {
-                    entry: *entry,
-                    kind: ErrorKind::Convert,
-                    reason: format!(
+            .filter_map(|((b, long), entry)| {
+                let reason = match (b, long) {
+                    (Some(column), _) => format!(
                         "null value in column \"{column}\" of relation \"{}\" violates not-null constraint",
                         self.table
                     ),
+                    (None, Some(n)) => constraints::too_long(*n).to_string(),
+                    (None, None) => return None,
+                };
+                Some(MessageError {
+                    entry: *entry,
+                    kind: ErrorKind::Convert,
+                    reason,
                 })
             })
             .collect();
-        let keep = BooleanArray::from(bad.iter().map(Option::is_none).collect::<Vec<_>>());
+        let keep = BooleanArray::from(
+            bad.iter()
+                .zip(&too_long)
+                .map(|(b, l)| b.is_none() && l.is_none())
+                .collect::<Vec<_>>(),
+        );
         let batch = filter_record_batch(&batch, &keep).unwrap_or_else(|_| batch.slice(0, 0));
         (batch, errors)
     }

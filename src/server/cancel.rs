@@ -61,6 +61,11 @@ impl Cancellable {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let (sql, cut) = sql::parser::truncate_identifiers(sql);
+        for text in cut {
+            extensions::notice_with(&mut *client, "42622", text).await?;
+        }
+        let sql = sql.as_ref();
         if sql::parser::mentions_extension(sql)
             && let Some(ext) = extensions::recognise(sql)?
         {
@@ -136,10 +141,10 @@ fn stopper(
 
 /// PostgreSQL's error for a statement that ran out of time.
 pub fn statement_timeout() -> PgWireError {
-    super::errors::to_pgwire(super::errors::Classified {
-        code: "57014",
-        message: "canceling statement due to statement timeout".to_string(),
-    })
+    super::errors::to_pgwire(super::errors::Classified::new(
+        "57014",
+        "canceling statement due to statement timeout".to_string(),
+    ))
 }
 
 /// Run the part of a statement that happens before its rows stream (planning,

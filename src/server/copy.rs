@@ -50,24 +50,37 @@ impl CopyHandler for CopyIn {
         let Some(slot) = client.session_extensions().get::<CopySlot>() else {
             return Ok(());
         };
-        let mut too_large = false;
+        let mut refusal = None;
         if let Ok(mut pending) = slot.0.lock()
             && let Some(p) = pending.as_mut()
         {
             if p.data.len() + copy_data.data.len() > MAX_COPY_BYTES {
-                too_large = true;
-                *pending = None;
+                refusal = Some((
+                    "54000",
+                    format!(
+                        "COPY data exceeds {MAX_COPY_BYTES} bytes; split it into several COPY statements"
+                    ),
+                ));
+            } else if let Err(e) = p.reservation.try_grow(copy_data.data.len()) {
+                refusal = Some((
+                    "53200",
+                    format!(
+                        "out of memory: the COPY's data needs more than the server's memory_limit leaves free ({})",
+                        e.strip_backtrace()
+                    ),
+                ));
             } else {
                 p.data.extend_from_slice(&copy_data.data);
             }
+            if refusal.is_some() {
+                *pending = None;
+            }
         }
-        if too_large {
+        if let Some((code, message)) = refusal {
             return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
                 "ERROR".into(),
-                "54000".into(),
-                format!(
-                    "COPY data exceeds {MAX_COPY_BYTES} bytes; split it into several COPY statements"
-                ),
+                code.into(),
+                message,
             ))));
         }
         Ok(())

@@ -19,13 +19,23 @@ use crate::error::BrookError;
 pub struct Classified {
     pub code: &'static str,
     pub message: String,
+    /// PostgreSQL's DETAIL line (`Key (id)=(1) already exists.`).
+    pub detail: Option<String>,
+}
+
+impl Classified {
+    /// An error with a code and a message, no DETAIL.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            detail: None,
+        }
+    }
 }
 
 fn classified(code: &'static str, message: impl Into<String>) -> Classified {
-    Classified {
-        code,
-        message: message.into(),
-    }
+    Classified::new(code, message)
 }
 
 /// Classify any error that can reach the protocol edge.
@@ -52,6 +62,10 @@ pub fn classify(err: &(dyn std::error::Error + 'static)) -> Classified {
 pub fn classify_brook(e: &BrookError) -> Classified {
     match e {
         BrookError::Query(inner) => classify_datafusion(inner),
+        BrookError::UniqueViolation { detail, .. } => Classified {
+            detail: Some(detail.clone()),
+            ..classified(e.sqlstate(), e.to_string())
+        },
         other => classified(other.sqlstate(), other.to_string()),
     }
 }
@@ -93,6 +107,11 @@ fn classify_arrow(e: &ArrowError) -> Classified {
             "23502",
             format!("null value violates not-null constraint ({m})"),
         ),
+        // A decimal that does not fit its precision: PostgreSQL's "numeric
+        // field overflow".
+        ArrowError::InvalidArgumentError(m) if m.contains("too large to store") => {
+            classified("22003", format!("numeric field overflow: {m}"))
+        }
         ArrowError::InvalidArgumentError(m) => classified("22023", m.clone()),
         ArrowError::ExternalError(inner) => classify(inner.as_ref()),
         other => classified("XX000", other.to_string()),
@@ -161,7 +180,7 @@ fn classify_datafusion(e: &DataFusionError) -> Classified {
                     "23502",
                     format!("null value violates not-null constraint ({m})"),
                 )
-            } else if m.contains("Can't cast value") {
+            } else if m.contains("Can't cast value") || m.contains("too large to store") {
                 classified("22003", format!("value out of range: {m}"))
             } else if m.contains("Cannot cast")
                 || m.contains("Failed to parse")
@@ -197,11 +216,9 @@ fn classify_datafusion(e: &DataFusionError) -> Classified {
 
 /// Turn a classified error into the pgwire error the client receives.
 pub fn to_pgwire(c: Classified) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "ERROR".to_string(),
-        c.code.to_string(),
-        c.message,
-    )))
+    let mut info = ErrorInfo::new("ERROR".to_string(), c.code.to_string(), c.message);
+    info.detail = c.detail;
+    PgWireError::UserError(Box::new(info))
 }
 
 /// A FATAL error: the client hears it, then the connection closes (startup

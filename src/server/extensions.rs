@@ -87,16 +87,25 @@ where
     }
 }
 
+/// A NOTICE with SQLSTATE `code`.
+pub async fn notice_with<C>(client: &mut C, code: &str, text: String) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let info = ErrorInfo::new("NOTICE".to_string(), code.to_string(), text);
+    client
+        .send(PgWireBackendMessage::NoticeResponse(info.into()))
+        .await?;
+    Ok(())
+}
+
 async fn notice<C>(client: &mut C, text: String) -> PgWireResult<()>
 where
     C: Sink<PgWireBackendMessage> + Unpin + Send,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
-    let info = ErrorInfo::new("NOTICE".to_string(), "00000".to_string(), text);
-    client
-        .send(PgWireBackendMessage::NoticeResponse(info.into()))
-        .await?;
-    Ok(())
+    notice_with(client, "00000", text).await
 }
 
 /// The error a statement of a multi-statement query ends the query with.
@@ -138,6 +147,10 @@ impl QueryParser for ExtensionParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         sql::parser::check_complexity(sql).map_err(parse_error)?;
+        // Cut as the simple protocol cuts them (its NOTICE has no channel
+        // while a Parse is answered).
+        let (sql, _) = sql::parser::truncate_identifiers(sql);
+        let sql = sql.as_ref();
         if recognise(sql)?.is_some() {
             return Ok(Some((sql.to_string(), None)));
         }

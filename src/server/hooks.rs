@@ -2,6 +2,7 @@
 //! sees each parsed statement first, on both the simple and the extended
 //! protocol, and answers those that Brook executes itself.
 
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,6 +38,9 @@ use crate::sql::{self, CopySpec, Outcome};
 pub struct PendingCopy {
     pub spec: CopySpec,
     pub data: Vec<u8>,
+    /// `data`'s bytes drawn from the server's memory pool, so that COPY
+    /// buffers count against `memory_limit` like a query's sort does.
+    pub reservation: MemoryReservation,
 }
 
 /// The per-session slot for the COPY in progress (at most one per session).
@@ -83,9 +87,12 @@ impl BrookStatements {
                     .session_extensions()
                     .get_or_insert_with(CopySlot::default);
                 if let Ok(mut pending) = slot.0.lock() {
+                    let reservation = MemoryConsumer::new("COPY FROM STDIN")
+                        .register(&self.engine.ctx.runtime_env().memory_pool);
                     *pending = Some(PendingCopy {
                         spec,
                         data: Vec::new(),
+                        reservation,
                     });
                 }
                 Ok(Response::CopyIn(CopyResponse::new(
@@ -151,11 +158,8 @@ pub struct Show;
 fn bare_show(statement: &Statement) -> Option<PgWireError> {
     match statement {
         Statement::ShowVariable { variable } if variable.is_empty() => {
-            Some(super::errors::to_pgwire(super::errors::Classified {
-                code: "42601",
-                message: "syntax error: SHOW needs the name of a setting (for example SHOW statement_timeout)"
-                    .to_string(),
-            }))
+            Some(super::errors::to_pgwire(super::errors::Classified::new("42601", "syntax error: SHOW needs the name of a setting (for example SHOW statement_timeout)"
+                    .to_string())))
         }
         _ => None,
     }
@@ -278,12 +282,14 @@ impl Savepoints {
     fn respond(statement: &Statement, client: &dyn HookClient) -> Option<PgWireResult<Response>> {
         let tag = Self::tag(statement)?;
         if tag == "ROLLBACK" && client.transaction_status() == TransactionStatus::Error {
-            return Some(Err(super::errors::to_pgwire(super::errors::Classified {
-                code: "0A000",
-                message: "ROLLBACK TO SAVEPOINT cannot recover a failed transaction in Brook; \
+            return Some(Err(super::errors::to_pgwire(
+                super::errors::Classified::new(
+                    "0A000",
+                    "ROLLBACK TO SAVEPOINT cannot recover a failed transaction in Brook; \
                           end it with ROLLBACK (every statement before the error is committed)"
-                    .to_string(),
-            })));
+                        .to_string(),
+                ),
+            )));
         }
         Some(Ok(Response::Execution(Tag::new(tag))))
     }

@@ -12,6 +12,7 @@
 //! pgwire's `process_socket` with the guard inserted after TLS negotiation.
 
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -51,6 +52,39 @@ enum Frame {
     Incomplete,
     /// Not a frame a client may send; the reason.
     Invalid(String),
+    /// A well-formed Bind of this many bytes with more parameters than
+    /// pgwire can count (it reads the Int16 count signed).
+    TooManyParameters(usize),
+}
+
+/// The statement name a Bind with more than 32,767 parameters is sent to
+/// pgwire under instead: no statement has it, so the client gets an ERROR
+/// naming the limit and its session goes on after Sync, as for any failed
+/// Bind, where the real frame would have been misread.
+pub const TOO_MANY_PARAMETERS: &str =
+    "(a Bind with more than 32767 parameters, the most Brook accepts)";
+
+/// A Bind of the unnamed portal to [`TOO_MANY_PARAMETERS`], without values.
+fn refused_bind() -> BytesMut {
+    let mut body = vec![0u8];
+    body.extend_from_slice(TOO_MANY_PARAMETERS.as_bytes());
+    body.push(0);
+    body.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    let mut frame = BytesMut::with_capacity(body.len() + 5);
+    frame.extend_from_slice(b"B");
+    frame.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// The parameter and format counts of a well-formed Bind body.
+fn bind_counts(body: &[u8]) -> Option<(usize, usize)> {
+    let mut b = Body(body);
+    b.cstring()?;
+    b.cstring()?;
+    let formats = b.count()?;
+    b.bytes(formats.checked_mul(2)?)?;
+    Some((formats, b.count()?))
 }
 
 /// Reads a frame body field by field, failing when a field does not fit.
@@ -80,8 +114,10 @@ impl Body<'_> {
         Some(v)
     }
 
+    /// A count of the protocol's Int16 fields, read unsigned as PostgreSQL
+    /// reads it (pgwire reads it signed; see [`TOO_MANY_PARAMETERS`]).
     fn count(&mut self) -> Option<usize> {
-        usize::try_from(self.i16()?).ok()
+        Some(usize::from(self.i16()? as u16))
     }
 
     fn done(&self) -> Option<()> {
@@ -164,6 +200,12 @@ fn next_frame(buf: &[u8], typed: bool, max_frame: usize) -> Frame {
             kind.escape_default()
         ));
     }
+    if typed
+        && buf[0] == b'B'
+        && bind_counts(&buf[5..total]).is_some_and(|(f, p)| f.max(p) > usize::from(i16::MAX as u16))
+    {
+        return Frame::TooManyParameters(total);
+    }
     Frame::Complete(total)
 }
 
@@ -226,6 +268,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for FrameGuard<S> {
                     this.ready = this.pending.split_to(n);
                     this.typed = true;
                 }
+                Frame::TooManyParameters(n) => {
+                    this.pending.advance(n);
+                    this.ready = refused_bind();
+                }
                 Frame::Invalid(reason) => this.refused = Some(reason),
                 Frame::Incomplete => {
                     // Read straight into the pending buffer (no bounce copy).
@@ -267,6 +313,7 @@ pub async fn serve_connection<H: PgWireServerHandlers>(
     tls: Option<TlsAcceptor>,
     handlers: H,
 ) -> io::Result<()> {
+    let peer = tcp.as_raw_fd();
     let startup_timeout = tokio::time::sleep(STARTUP_TIMEOUT);
     tokio::pin!(startup_timeout);
     let negotiated = tokio::select! {
@@ -324,7 +371,7 @@ pub async fn serve_connection<H: PgWireServerHandlers>(
             _ => None,
         };
         let is_extended = in_copy.unwrap_or_else(|| message.is_extended_query());
-        if let Err(mut e) = process_message(
+        let work = process_message(
             message,
             &mut socket,
             startup.clone(),
@@ -332,14 +379,44 @@ pub async fn serve_connection<H: PgWireServerHandlers>(
             extended.clone(),
             copy.clone(),
             cancel.clone(),
-        )
-        .await
-        {
+        );
+        // A statement whose client has gone is dropped, which cancels its
+        // work (a runaway sort would otherwise run on with nobody to read it).
+        let outcome = tokio::select! {
+            outcome = work => outcome,
+            _ = hung_up(peer) => break,
+        };
+        if let Err(mut e) = outcome {
             errors.on_error(&socket, &mut e);
             process_error(&mut socket, e, is_extended).await?;
         }
     }
     Ok(())
+}
+
+/// How often a running statement looks for its client's hang-up.
+const HANG_UP_POLL: Duration = Duration::from_millis(250);
+
+/// Resolves once the peer of socket `fd` has closed the connection (FIN or
+/// reset). While a statement runs nobody reads the socket, so a hang-up
+/// would go unnoticed until the first row is sent; `poll(2)` with
+/// `POLLRDHUP` sees it without consuming pipelined input.
+async fn hung_up(fd: RawFd) {
+    loop {
+        tokio::time::sleep(HANG_UP_POLL).await;
+        let mut probe = libc::pollfd {
+            fd,
+            events: libc::POLLRDHUP,
+            revents: 0,
+        };
+        // SAFETY: `probe` is one valid pollfd for the duration of the call,
+        // and `fd` stays open while the connection's socket is owned by the
+        // loop that awaits this future; a zero timeout never blocks.
+        let ready = unsafe { libc::poll(&mut probe, 1, 0) };
+        if ready > 0 && probe.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+            return;
+        }
+    }
 }
 
 /// Whether a password-family body is a SASLInitialResponse: mechanism, then
@@ -387,6 +464,27 @@ mod tests {
         assert_eq!(
             next_frame(&typed(b'S', b""), true, MAX_FRAME),
             Frame::Complete(5)
+        );
+    }
+
+    #[test]
+    fn binds_past_pgwires_count_are_answered_not_misread() {
+        let mut bind = b"\0s\0".to_vec();
+        bind.extend_from_slice(&0u16.to_be_bytes());
+        bind.extend_from_slice(&40_000u16.to_be_bytes());
+        for _ in 0..40_000 {
+            bind.extend_from_slice(&(-1i32).to_be_bytes());
+        }
+        bind.extend_from_slice(&0i16.to_be_bytes());
+        let b = typed(b'B', &bind);
+        assert_eq!(
+            next_frame(&b, true, MAX_FRAME),
+            Frame::TooManyParameters(b.len())
+        );
+        let replacement = refused_bind();
+        assert_eq!(
+            next_frame(&replacement, true, MAX_FRAME),
+            Frame::Complete(replacement.len())
         );
     }
 

@@ -80,6 +80,15 @@ pub async fn execute(engine: &Engine, create: &CreateTable) -> Result<Outcome> {
             )));
         }
         let ty = column_type(&col.data_type.to_string())?;
+        if ty.pg_name.starts_with("character") && !ty.pg_name.starts_with("character varying") {
+            // PostgreSQL pads character(n) with spaces and ignores them in
+            // comparisons; stored as text, the same rows would compare and
+            // measure differently: refused rather than answered wrongly.
+            return Err(BrookError::Unsupported(format!(
+                "column type {} (blank-padded character); use varchar(n) or text",
+                ty.pg_name
+            )));
+        }
         let mut nullable = !primary_key.contains(&col_name);
         let mut default = None;
         for opt in &col.options {

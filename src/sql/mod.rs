@@ -10,6 +10,7 @@ pub mod drop;
 pub mod model;
 pub mod parser;
 pub mod pipeline;
+pub mod semantics;
 pub mod views;
 
 use std::sync::Arc;
@@ -58,12 +59,9 @@ pub fn is_brook_statement(stmt: &Statement) -> bool {
             object_type,
             ObjectType::Table | ObjectType::View | ObjectType::Schema
         ),
-        Statement::Copy {
-            source: CopySource::Table { .. },
-            to: false,
-            target: CopyTarget::Stdin,
-            ..
-        } => true,
+        // Every COPY FROM: from STDIN Brook loads it, from a file or a
+        // program it refuses (they would reach the server's files).
+        Statement::Copy { to: false, .. } => true,
         // Every COPY TO: to STDOUT Brook streams it, to a file it refuses
         // (DataFusion would write the server's files).
         Statement::Copy { to: true, .. } => true,
@@ -97,6 +95,13 @@ pub async fn execute(engine: &Engine, stmt: &Statement) -> Result<Outcome> {
             legacy_options,
             ..
         } => copy_out::prepare(source, target, options, legacy_options),
+        Statement::Copy {
+            to: false, target, ..
+        } if !matches!(target, CopyTarget::Stdin) => Err(crate::error::BrookError::NotAllowed(
+            "COPY FROM a file or a program reads the server's files; \
+             use COPY … FROM STDIN (psql: \\copy)"
+                .into(),
+        )),
         Statement::Copy {
             source:
                 CopySource::Table {

@@ -345,6 +345,69 @@ impl<'a> Offsets<'a> {
     }
 }
 
+/// PostgreSQL's longest identifier, in bytes (NAMEDATALEN − 1).
+pub const MAX_IDENTIFIER_BYTES: usize = 63;
+
+/// Whether `sql` may hold an identifier longer than PostgreSQL keeps: a run
+/// of more than [`MAX_IDENTIFIER_BYTES`] bytes without a blank or a
+/// delimiter. Cheap enough for every statement.
+fn may_hold_long_identifier(sql: &str) -> bool {
+    sql.split(|c: char| c.is_whitespace() || ",.;()[]=<>+-*/'".contains(c))
+        .any(|run| run.len() > MAX_IDENTIFIER_BYTES)
+}
+
+/// `sql` with every identifier longer than 63 bytes cut to 63 (at a
+/// character boundary), as PostgreSQL cuts them, and the NOTICE it sends for
+/// each. Only the identifiers' own spans of the original text change.
+pub fn truncate_identifiers(sql: &str) -> (std::borrow::Cow<'_, str>, Vec<String>) {
+    if !may_hold_long_identifier(sql) {
+        return (std::borrow::Cow::Borrowed(sql), vec![]);
+    }
+    let Ok(tokens) = tokenize(sql) else {
+        return (std::borrow::Cow::Borrowed(sql), vec![]);
+    };
+    let offsets = Offsets::of(sql);
+    let mut out = String::with_capacity(sql.len());
+    let mut copied = 0;
+    let mut notices = Vec::new();
+    for t in &tokens {
+        let Token::Word(word) = &t.token else {
+            continue;
+        };
+        if word.value.len() <= MAX_IDENTIFIER_BYTES {
+            continue;
+        }
+        let mut end = MAX_IDENTIFIER_BYTES;
+        while !word.value.is_char_boundary(end) {
+            end -= 1;
+        }
+        let cut = &word.value[..end];
+        let (start, stop) = (offsets.byte(t.span.start), offsets.byte(t.span.end));
+        if start < copied || stop > sql.len() {
+            continue;
+        }
+        out.push_str(&sql[copied..start]);
+        match word.quote_style {
+            Some(q) => {
+                out.push(q);
+                out.push_str(&cut.replace(q, &format!("{q}{q}")));
+                out.push(q);
+            }
+            None => out.push_str(cut),
+        }
+        copied = stop;
+        notices.push(format!(
+            "identifier \"{}\" will be truncated to \"{cut}\"",
+            word.value
+        ));
+    }
+    if notices.is_empty() {
+        return (std::borrow::Cow::Borrowed(sql), vec![]);
+    }
+    out.push_str(&sql[copied..]);
+    (std::borrow::Cow::Owned(out), notices)
+}
+
 /// Does any statement of `sql` need Brook's parser? Cheap enough for every query.
 pub fn mentions_extension(sql: &str) -> bool {
     let upper = sql.to_ascii_uppercase();
@@ -400,6 +463,29 @@ pub(crate) fn parse_expr_text(parser: &mut Parser) -> Result<String, ParserError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_identifiers_are_cut_to_63_bytes_and_nothing_else_changes() {
+        let long = "a".repeat(70);
+        let sql = format!("SELECT '{long}' AS {long}, \"{long}\" FROM t");
+        let (cut, notices) = truncate_identifiers(&sql);
+        let short = "a".repeat(63);
+        assert_eq!(
+            cut,
+            format!("SELECT '{long}' AS {short}, \"{short}\" FROM t")
+        );
+        assert_eq!(notices.len(), 2);
+        assert!(notices[0].ends_with(&format!("will be truncated to \"{short}\"")));
+        // Multibyte characters are never split.
+        let wide = "é".repeat(40);
+        let sql = format!("SELECT 1 AS {wide}");
+        let (cut, _) = truncate_identifiers(&sql);
+        assert_eq!(cut, format!("SELECT 1 AS {}", "é".repeat(31)));
+        assert!(matches!(
+            truncate_identifiers("SELECT 1"),
+            (std::borrow::Cow::Borrowed(_), _)
+        ));
+    }
 
     #[test]
     fn recognises_brook_statements_only() {

@@ -2,7 +2,9 @@
 //! type mapping for their columns, and background compaction.
 
 pub mod compaction;
+pub mod constraints;
 pub mod dml;
+pub mod orphans;
 pub mod table;
 pub mod types;
 

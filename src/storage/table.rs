@@ -37,6 +37,7 @@ use deltalake::protocol::SaveMode;
 use futures::TryStreamExt;
 use url::Url;
 
+use super::constraints::{self, Constraints};
 use crate::error::{BrookError, Result};
 
 /// One published version of a table: the Delta state and the scan provider over it.
@@ -50,6 +51,8 @@ struct Inner {
     dir: PathBuf,
     schema: SchemaRef,
     defaults: HashMap<String, Expr>,
+    /// Checked on SQL writes: the PRIMARY KEY and `varchar(n)` lengths.
+    constraints: Constraints,
     current: RwLock<Arc<Version>>,
     /// Serialises commits to this table; readers never take it.
     writer: tokio::sync::Mutex<()>,
@@ -116,6 +119,7 @@ impl DurableTable {
         name: &str,
         schema: SchemaRef,
         defaults: HashMap<String, Expr>,
+        constraints: Constraints,
     ) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let kernel: StructType = schema
@@ -130,7 +134,7 @@ impl DurableTable {
             .with_columns(fields)
             .with_save_mode(SaveMode::ErrorIfExists)
             .await?;
-        Self::from_delta(dir, name, schema, defaults, table).await
+        Self::from_delta(dir, name, schema, defaults, constraints, table).await
     }
 
     /// Open an existing table (at start-up): the latest committed version is loaded.
@@ -139,9 +143,11 @@ impl DurableTable {
         name: &str,
         schema: SchemaRef,
         defaults: HashMap<String, Expr>,
+        constraints: Constraints,
     ) -> Result<Self> {
         let table = deltalake::open_table(table_url(dir)?).await?;
-        Self::from_delta(dir, name, schema, defaults, table).await
+        super::orphans::remove(dir, &table);
+        Self::from_delta(dir, name, schema, defaults, constraints, table).await
     }
 
     async fn from_delta(
@@ -149,6 +155,7 @@ impl DurableTable {
         name: &str,
         schema: SchemaRef,
         defaults: HashMap<String, Expr>,
+        constraints: Constraints,
         table: DeltaTable,
     ) -> Result<Self> {
         let version = Self::version_of(table).await?;
@@ -158,6 +165,7 @@ impl DurableTable {
                 dir: dir.to_path_buf(),
                 schema,
                 defaults,
+                constraints,
                 current: RwLock::new(Arc::new(version)),
                 writer: tokio::sync::Mutex::new(()),
             }),
@@ -221,6 +229,9 @@ impl DurableTable {
         }
         let batches = self.nonempty(batches);
         let _guard = self.inner.writer.lock().await;
+        if rows > 0 && !self.inner.constraints.primary_key.is_empty() {
+            self.check_unique(&batches).await?;
+        }
         let base = self.current().table.clone();
         let table = base
             .write(batches)
@@ -229,6 +240,70 @@ impl DurableTable {
             .await?;
         self.publish(Self::version_of(table).await?);
         Ok(rows as u64)
+    }
+
+    /// Refuse `batches` if a PRIMARY KEY value comes twice in them or is
+    /// stored already (23505, with PostgreSQL's message and DETAIL). Runs
+    /// under the writer lock, so no other commit slips in between.
+    async fn check_unique(&self, batches: &[RecordBatch]) -> Result<()> {
+        let key = &self.inner.constraints.primary_key;
+        let key_index: Vec<usize> = key
+            .iter()
+            .map(|k| {
+                self.inner
+                    .schema
+                    .index_of(k)
+                    .map_err(|_| BrookError::UndefinedColumn {
+                        table: self.inner.name.clone(),
+                        column: k.clone(),
+                    })
+            })
+            .collect::<Result<_>>()?;
+        let mut seen: HashSet<Vec<u8>> = HashSet::new();
+        for batch in batches {
+            let columns: Vec<ArrayRef> =
+                key_index.iter().map(|i| batch.column(*i).clone()).collect();
+            let rows = key_rows(&columns)?;
+            for i in 0..batch.num_rows() {
+                if !seen.insert(rows.row(i).data().to_vec()) {
+                    return Err(self.duplicate(&columns, i));
+                }
+            }
+        }
+        let current = self.current();
+        let ctx =
+            datafusion::prelude::SessionContext::new_with_state(scan_session().as_ref().clone());
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+            let found = ctx
+                .read_table(current.provider.clone())?
+                .filter(keys_predicate(batch, key, &key_index)?)?
+                .select_columns(&key.iter().map(String::as_str).collect::<Vec<_>>())?
+                .limit(0, Some(1))?
+                .collect()
+                .await?;
+            if let Some(b) = found.iter().find(|b| b.num_rows() > 0) {
+                return Err(self.duplicate(b.columns(), 0));
+            }
+        }
+        Ok(())
+    }
+
+    /// PostgreSQL's unique violation for the key in row `row` of `columns`.
+    fn duplicate(&self, columns: &[ArrayRef], row: usize) -> BrookError {
+        let values: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                datafusion::arrow::util::display::array_value_to_string(c, row).unwrap_or_default()
+            })
+            .collect();
+        BrookError::UniqueViolation {
+            constraint: format!("{}_pkey", self.inner.name),
+            detail: format!(
+                "Key ({})=({}) already exists.",
+                self.inner.constraints.primary_key.join(", "),
+                values.join(", ")
+            ),
+        }
     }
 
     /// Write `batch` as one commit where rows are identified by the `key`
@@ -420,6 +495,11 @@ impl DurableTable {
             update = update.with_predicate(p);
         }
         for (column, value) in assignments {
+            if self.inner.constraints.primary_key.contains(&column) {
+                return Err(BrookError::Unsupported(format!(
+                    "UPDATE of PRIMARY KEY column \"{column}\" (delete the row and insert it with its new key)"
+                )));
+            }
             if let Ok(field) = self.inner.schema.field_with_name(&column)
                 && !field.is_nullable()
                 && matches!(&value, Expr::Literal(v, _) if v.is_null())
@@ -429,9 +509,27 @@ impl DurableTable {
                     column,
                 });
             }
+            let value = match self
+                .inner
+                .constraints
+                .lengths
+                .iter()
+                .find(|l| l.column == column)
+            {
+                Some(length) => constraints::checked_length(value, length.max_chars),
+                None => value,
+            };
             update = update.with_update(column, value);
         }
-        let (table, metrics) = update.await?;
+        let (table, metrics) = update.await.map_err(|e| {
+            // Delta's update keeps only the text of an error raised while
+            // it computes the new rows: a length check's must keep its code.
+            let text = e.to_string();
+            match text.find("value too long for type character varying(") {
+                Some(at) => BrookError::StringTooLong(text[at..].to_string()),
+                None => BrookError::from(e),
+            }
+        })?;
         self.publish(Self::version_of(table).await?);
         Ok(metrics.num_updated_rows as u64)
     }
@@ -612,6 +710,11 @@ impl DurableTable {
                     };
                     columns.push(column);
                 }
+                for length in &self.inner.constraints.lengths {
+                    if let Some(column) = columns.get_mut(length.index) {
+                        *column = constraints::conform_length(column, length.max_chars)?;
+                    }
+                }
                 RecordBatch::try_new(schema.clone(), columns)
                     .map_err(|e| BrookError::Storage(e.to_string()))
             })
@@ -646,11 +749,26 @@ impl TableProvider for DurableTable {
             .await
     }
 
+    /// Delta's answer, never `Exact`: deltalake 1.1 calls a filter that
+    /// names no column (`WHERE a != 1 AND NULL` simplified to `NULL`) a
+    /// partition-only filter it applies exactly, DataFusion then drops it,
+    /// and the scan returns every row (docs/compatibility.md). Brook's tables
+    /// have no partitions, so Delta only ever prunes files: DataFusion keeps
+    /// every filter above the scan.
     fn supports_filters_pushdown(
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        self.current().provider.supports_filters_pushdown(filters)
+        Ok(self
+            .current()
+            .provider
+            .supports_filters_pushdown(filters)?
+            .into_iter()
+            .map(|p| match p {
+                TableProviderFilterPushDown::Exact => TableProviderFilterPushDown::Inexact,
+                other => other,
+            })
+            .collect())
     }
 
     async fn delete_from(
@@ -825,9 +943,15 @@ mod tests {
     async fn trimmed_log_keeps_rows_and_progress() {
         let dir = tempfile::tempdir().unwrap();
         let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
-        let table = DurableTable::create(dir.path(), "t", schema.clone(), HashMap::new())
-            .await
-            .unwrap();
+        let table = DurableTable::create(
+            dir.path(),
+            "t",
+            schema.clone(),
+            HashMap::new(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
         for i in 0..120i64 {
             let batch =
                 RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![i]))])
@@ -842,9 +966,10 @@ mod tests {
         assert_eq!(table.clean_log(Duration::ZERO).await.unwrap(), 99);
         assert_eq!(log_entries(dir.path()), 22);
 
-        let reopened = DurableTable::open(dir.path(), "t", schema, HashMap::new())
-            .await
-            .unwrap();
+        let reopened =
+            DurableTable::open(dir.path(), "t", schema, HashMap::new(), Default::default())
+                .await
+                .unwrap();
         assert_eq!(reopened.version(), Some(120));
         assert_eq!(reopened.progress("app").await.unwrap(), Some(120));
         let ctx = datafusion::prelude::SessionContext::new();

@@ -319,3 +319,197 @@ async fn settings_in_one_message_apply_to_the_statements_after_them() {
     // A custom placeholder (with a dot) is kept, as PostgreSQL keeps it.
     client.simple_query("SET myapp.tenant = 7").await.unwrap();
 }
+
+/// Each row of `sql`'s answer as text, cells joined with `|`, NULL as ``.
+async fn rows(client: &Client, sql: &str) -> Vec<String> {
+    client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {}", message(&e)))
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some(
+                (0..r.len())
+                    .map(|i| r.get(i).unwrap_or(""))
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn refused(client: &Client, sql: &str) -> (String, String) {
+    let err = client.simple_query(sql).await.map(|_| ()).expect_err(sql);
+    (sqlstate(&err), message(&err))
+}
+
+// Every expected answer below is what PostgreSQL 15 printed for the same SQL.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subqueries_nulls_and_set_operations_answer_as_postgres_does() {
+    let brook = Brook::start();
+    let client = brook.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE t1 (a int); INSERT INTO t1 VALUES (1),(2),(9),(5);
+             CREATE TABLE t2 (x int); INSERT INTO t2 VALUES (1),(2),(3),(4),(5),(6);",
+        )
+        .await
+        .unwrap();
+    // Correlated scalar subqueries whose correlation is not an equality.
+    assert_eq!(
+        rows(
+            &client,
+            "SELECT a, (SELECT count(*) FROM t2 AS x WHERE x.x > t1.a) AS n FROM t1 ORDER BY a"
+        )
+        .await,
+        ["1|5", "2|4", "5|1", "9|0"]
+    );
+    assert_eq!(
+        rows(
+            &client,
+            "SELECT a, (SELECT min(x) FROM t2 WHERE t2.x > t1.a) AS lo, \
+             (SELECT max(x) FROM t2 WHERE t2.x < t1.a) AS hi FROM t1 ORDER BY a"
+        )
+        .await,
+        ["1|2|", "2|3|1", "5|6|4", "9||6"]
+    );
+    // Three-valued logic.
+    for (sql, expected) in [
+        ("SELECT count(*) FROM t1 WHERE a NOT IN (1, NULL)", "0"),
+        ("SELECT count(*) FROM t1 WHERE a BETWEEN 5 AND NULL", "0"),
+        ("SELECT count(*) FROM t1 WHERE a > 0 AND a + 57 < NULL", "0"),
+        (
+            "SELECT count(*) FROM t1 WHERE (a > 3) IS DISTINCT FROM false AND a < 9",
+            "1",
+        ),
+    ] {
+        assert_eq!(rows(&client, sql).await, [expected], "{sql}");
+    }
+    // Multiplicities of INTERSECT ALL and EXCEPT ALL (NULLs count as equal).
+    assert_eq!(
+        rows(
+            &client,
+            "SELECT x FROM (VALUES (1),(1),(1),(2),(NULL),(NULL)) v(x) INTERSECT ALL \
+             SELECT x FROM (VALUES (1),(1),(3),(NULL)) w(x) ORDER BY 1"
+        )
+        .await,
+        ["1", "1", ""]
+    );
+    assert_eq!(
+        rows(
+            &client,
+            "SELECT x FROM (VALUES (1),(1),(1),(2),(NULL),(NULL)) v(x) EXCEPT ALL \
+             SELECT x FROM (VALUES (1),(3),(NULL)) w(x) ORDER BY 1"
+        )
+        .await,
+        ["1", "1", "2", ""]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arithmetic_casts_and_formats_answer_as_postgres_does() {
+    let brook = Brook::start();
+    let client = brook.client().await;
+    assert_eq!(
+        rows(
+            &client,
+            "SELECT 2.5::int AS a, (-2.5)::int AS b, 2.5::float8::int AS c, 3.5::float8::int AS d, \
+             (2 ^ 10)::int AS e, 5 # 3 AS f"
+        )
+        .await,
+        ["3|-3|2|4|1024|6"]
+    );
+    assert_eq!(
+        rows(
+            &client,
+            "SELECT to_char(timestamp '2024-03-05 14:07:09', 'YYYY-MM-DD HH24:MI'), \
+             to_char(1234.5, '9,999.99')"
+        )
+        .await,
+        ["2024-03-05 14:07| 1,234.50"]
+    );
+    // Overflow is an error, never a wrapped or widened number.
+    for (sql, text) in [
+        ("SELECT 2147483647::int + 1", "integer out of range"),
+        (
+            "SELECT 9223372036854775807::bigint + 1",
+            "bigint out of range",
+        ),
+        (
+            "SELECT (-9223372036854775807)::bigint - 2",
+            "bigint out of range",
+        ),
+        ("SELECT 65536::int * 65536", "integer out of range"),
+    ] {
+        let (code, message) = refused(&client, sql).await;
+        assert_eq!(code, "22003", "{sql}: {message}");
+        assert!(message.contains(text), "{sql}: {message}");
+    }
+    client
+        .batch_execute("CREATE TABLE n (i int); INSERT INTO n VALUES (2147483647)")
+        .await
+        .unwrap();
+    let (code, message) = refused(&client, "SELECT i + 1 FROM n").await;
+    assert_eq!(code, "22003", "{message}");
+    // Below the limit the same expression answers, in PostgreSQL's type.
+    assert_eq!(rows(&client, "SELECT i - 1 FROM n").await, ["2147483646"]);
+    let (code, message) = refused(
+        &client,
+        "CREATE TABLE d (x numeric(5,2)); INSERT INTO d VALUES (12345.67)",
+    )
+    .await;
+    assert_eq!(code, "22003", "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_lengths_and_keys_are_kept() {
+    let brook = Brook::start();
+    let client = brook.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE people (id bigint PRIMARY KEY, code varchar(3));
+             INSERT INTO people VALUES (1, 'abc'), (2, 'ab   ');",
+        )
+        .await
+        .unwrap();
+    // Trailing blanks beyond the length are cut, as PostgreSQL does.
+    assert_eq!(
+        rows(&client, "SELECT id, code || '|' FROM people ORDER BY id").await,
+        ["1|abc|", "2|ab |"]
+    );
+    let (code, text) = refused(&client, "INSERT INTO people VALUES (3, 'abcdef')").await;
+    assert_eq!(code, "22001");
+    assert_eq!(text, "value too long for type character varying(3)");
+    let (code, text) = refused(
+        &client,
+        "UPDATE people SET code = code || 'xyz' WHERE id = 1",
+    )
+    .await;
+    assert_eq!(code, "22001", "{text}");
+    // A duplicate key, stored or within the statement, is 23505 and writes nothing.
+    let err = client
+        .simple_query("INSERT INTO people VALUES (1, 'x')")
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "23505");
+    assert_eq!(
+        message(&err),
+        "duplicate key value violates unique constraint \"people_pkey\""
+    );
+    assert_eq!(
+        err.as_db_error().and_then(|d| d.detail()),
+        Some("Key (id)=(1) already exists.")
+    );
+    let (code, _) = refused(&client, "INSERT INTO people VALUES (7, 'x'), (7, 'y')").await;
+    assert_eq!(code, "23505");
+    assert_eq!(
+        rows(&client, "SELECT id, code FROM people ORDER BY id").await,
+        ["1|abc", "2|ab "]
+    );
+    // Blank-padded character(n) would compare unlike PostgreSQL's: refused.
+    let (code, _) = refused(&client, "CREATE TABLE c (x character(4))").await;
+    assert_eq!(code, "0A000");
+}

@@ -42,7 +42,7 @@ use std::sync::OnceLock;
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
+    AccessExpr, BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
     FunctionArgumentList, FunctionArguments, Ident, ObjectName, Query, SelectItem, SetExpr,
     Statement, Value, VisitMut, VisitorMut,
 };
@@ -52,6 +52,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 /// Words whose presence means a statement may need a rewrite; every query
 /// passes here, so the common case is one scan for them and no parse.
 const TRIGGERS: &[&[u8]] = &[
+    b"distinct from",
     b"search_path",
     b"pg_backend_pid",
     b"array(",
@@ -181,6 +182,12 @@ impl VisitorMut for Rewrites<'_> {
 
     /// `(_pg_expandarray(a)).n` and `.x` before the call inside is rewritten.
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if !self.only_search_path
+            && let Some(replacement) = distinct_from_precedence(expr)
+        {
+            *expr = replacement;
+            *self.changed = true;
+        }
         if let Some(replacement) = search_path::rewrite(expr) {
             *expr = replacement;
             *self.changed = true;
@@ -324,6 +331,43 @@ fn shield_subquery_items(items: &mut [SelectItem]) -> bool {
         changed = true;
     }
     changed
+}
+
+/// `p IS [NOT] DISTINCT FROM q AND r` as PostgreSQL reads it,
+/// `(p IS DISTINCT FROM q) AND r`: sqlparser 0.62 parses the right side of
+/// IS DISTINCT FROM as a whole expression, swallowing the `AND r` (and so
+/// dropping a condition). `IS` binds tighter than AND and OR in PostgreSQL,
+/// looser than comparisons; a parenthesised right side is left alone.
+fn distinct_from_precedence(expr: &Expr) -> Option<Expr> {
+    let (left, right, negated) = match expr {
+        Expr::IsDistinctFrom(l, r) => (l, r, false),
+        Expr::IsNotDistinctFrom(l, r) => (l, r, true),
+        _ => return None,
+    };
+    let Expr::BinaryOp {
+        left: inner,
+        op: op @ (BinaryOperator::And | BinaryOperator::Or),
+        right: rest,
+    } = right.as_ref()
+    else {
+        return None;
+    };
+    let head = if negated {
+        Expr::IsNotDistinctFrom(left.clone(), inner.clone())
+    } else {
+        Expr::IsDistinctFrom(left.clone(), inner.clone())
+    };
+    let head = distinct_from_precedence(&head).unwrap_or(head);
+    // Parenthesised, so that the text re-parses as meant.
+    let head = match head {
+        nested @ Expr::BinaryOp { .. } => nested,
+        other => Expr::Nested(Box::new(other)),
+    };
+    Some(Expr::BinaryOp {
+        left: Box::new(head),
+        op: op.clone(),
+        right: rest.clone(),
+    })
 }
 
 /// Alias unnamed literal items whose text repeats; true if any was.
@@ -604,17 +648,29 @@ mod tests {
             ),
             "SELECT CASE WHEN $2::VARCHAR IS NULL AND $3 IS NULL THEN NULL END FROM o WHERE o.a = $1"
         );
-        for untouched in [
-            "SELECT (SELECT x FROM t WHERE t.k <> o.k) FROM o",
-            "SELECT (SELECT x FROM t) FROM o",
-            "SELECT (SELECT x FROM t WHERE t.k = o.k ORDER BY x LIMIT 1) FROM o",
-            "SELECT x FROM t WHERE k IN (SELECT k FROM u)",
+        // Other select-list subqueries are only shielded (parenthesised and
+        // named), so that datafusion-pg-catalog leaves them to DataFusion.
+        for (shielded, expected) in [
+            (
+                "SELECT (SELECT x FROM t WHERE t.k <> o.k) FROM o",
+                "SELECT ((SELECT x FROM t WHERE t.k <> o.k)) AS \"x\" FROM o",
+            ),
+            (
+                "SELECT (SELECT x FROM t) FROM o",
+                "SELECT ((SELECT x FROM t)) AS \"x\" FROM o",
+            ),
+            (
+                "SELECT (SELECT x FROM t WHERE t.k = o.k ORDER BY x LIMIT 1) FROM o",
+                "SELECT ((SELECT x FROM t WHERE t.k = o.k ORDER BY x LIMIT 1)) AS \"x\" FROM o",
+            ),
         ] {
-            assert!(
-                matches!(rewrite(untouched), Cow::Borrowed(_)),
-                "{untouched}"
-            );
+            assert_eq!(rewrite(shielded), expected);
         }
+        let untouched = "SELECT x FROM t WHERE k IN (SELECT k FROM u)";
+        assert!(
+            matches!(rewrite(untouched), Cow::Borrowed(_)),
+            "{untouched}"
+        );
     }
 
     #[test]
@@ -690,10 +746,26 @@ ORDER BY 1;";
     }
 
     #[test]
+    fn is_distinct_from_binds_tighter_than_and_and_or() {
+        assert_eq!(
+            rewrite("SELECT a FROM t WHERE p IS DISTINCT FROM false AND q OR r"),
+            "SELECT a FROM t WHERE (p IS DISTINCT FROM false) AND q OR r"
+        );
+        assert_eq!(
+            rewrite("SELECT a FROM t WHERE p IS NOT DISTINCT FROM 1 OR q"),
+            "SELECT a FROM t WHERE (p IS NOT DISTINCT FROM 1) OR q"
+        );
+        assert!(matches!(
+            rewrite("SELECT a FROM t WHERE p IS DISTINCT FROM (false AND q)"),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
     fn array_subqueries_become_aggregates() {
         assert_eq!(
             rewrite("SELECT array(SELECT x FROM t WHERE x > 1)"),
-            "SELECT (SELECT array_agg(x) FROM t WHERE x > 1)"
+            "SELECT ((SELECT array_agg(x) FROM t WHERE x > 1)) AS \"array_agg\""
         );
         let psql = "SELECT pg_catalog.array_to_string(c.reloptions || array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x), ', ') FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_class tc ON (c.reltoastrelid = tc.oid)";
         assert!(

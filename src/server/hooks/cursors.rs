@@ -66,10 +66,7 @@ async fn declare(
 }
 
 fn syntax(message: &str) -> pgwire::error::PgWireError {
-    to_pgwire(Classified {
-        code: "42601",
-        message: message.to_string(),
-    })
+    to_pgwire(Classified::new("42601", message.to_string()))
 }
 
 #[async_trait]

@@ -69,7 +69,7 @@ const KNOWN: &[&str] = &[
 ];
 
 fn error(code: &'static str, message: String) -> pgwire::error::PgWireError {
-    to_pgwire(Classified { code, message })
+    to_pgwire(Classified::new(code, message))
 }
 
 /// The text of a SET value: `'50ms'`, `50`, `DEFAULT`, an identifier.

@@ -139,10 +139,10 @@ pub fn respond(statement: &Statement, client: &dyn ClientInfo) -> Option<PgWireR
     }
     match value(&name, client) {
         Some(value) => Some(rows(&[display_name(&name)], &[vec![value]])),
-        None => Some(Err(to_pgwire(Classified {
-            code: "42704",
-            message: format!("unrecognized configuration parameter \"{name}\""),
-        }))),
+        None => Some(Err(to_pgwire(Classified::new(
+            "42704",
+            format!("unrecognized configuration parameter \"{name}\""),
+        )))),
     }
 }
 

@@ -1,0 +1,108 @@
+//! PostgreSQL types an integer literal as `integer` when it fits 32 bits
+//! (`bigint` above, `numeric` beyond); DataFusion types all of them as
+//! `bigint`. The difference shows in arithmetic: `2147483647::int + 1` is
+//! `integer + integer` in PostgreSQL and overflows (22003), while DataFusion
+//! widens it to `bigint` and answers 2147483648. So the operands of
+//! arithmetic that are integer literals are narrowed to `integer` before type
+//! coercion; coercion widens them again wherever the other side is `bigint`.
+//!
+//! Only arithmetic operands are narrowed: elsewhere (LIMIT, function
+//! arguments, a bare `SELECT 1`) the literal's width cannot change a value.
+
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::expr::BinaryExpr;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{Expr, LogicalPlan, Operator};
+use datafusion::optimizer::AnalyzerRule;
+
+/// The analyzer rule; runs before DataFusion's `TypeCoercion`.
+#[derive(Debug, Default)]
+pub struct IntegerLiterals;
+
+impl AnalyzerRule for IntegerLiterals {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|plan| {
+            // A LIMIT's count must stay the bigint DataFusion expects.
+            if matches!(plan, LogicalPlan::Limit(_)) {
+                return Ok(Transformed::no(plan));
+            }
+            let names = NamePreserver::new(&plan);
+            plan.map_expressions(|expr| {
+                let name = names.save(&expr);
+                expr.transform_up(narrow_operands)
+                    .map(|t| t.update_data(|e| name.restore(e)))
+            })?
+            // The narrowed expressions may have another type: the node's
+            // schema says so before coercion reads it.
+            .map_data(|plan| plan.recompute_schema())
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "brook_integer_literals"
+    }
+}
+
+fn is_arithmetic(op: &Operator) -> bool {
+    matches!(
+        op,
+        Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide | Operator::Modulo
+    )
+}
+
+/// `Int64` literal `v` as PostgreSQL would type it, if that is `integer`.
+fn narrowed(expr: &Expr) -> Option<Expr> {
+    match expr {
+        Expr::Literal(ScalarValue::Int64(Some(v)), metadata) => i32::try_from(*v)
+            .ok()
+            .map(|v| Expr::Literal(ScalarValue::Int32(Some(v)), metadata.clone())),
+        _ => None,
+    }
+}
+
+fn narrow_operands(expr: Expr) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
+        return Ok(Transformed::no(expr));
+    };
+    if !is_arithmetic(&op) {
+        return Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
+            left,
+            op,
+            right,
+        })));
+    }
+    let new_left = narrowed(&left);
+    let new_right = narrowed(&right);
+    if new_left.is_none() && new_right.is_none() {
+        return Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
+            left,
+            op,
+            right,
+        })));
+    }
+    Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
+        left: new_left.map(Box::new).unwrap_or(left),
+        op,
+        right: new_right.map(Box::new).unwrap_or(right),
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::{col, lit};
+
+    #[test]
+    fn literals_that_fit_become_integer_and_others_stay_bigint() {
+        let e = narrow_operands(col("a") + lit(1i64)).unwrap().data;
+        assert_eq!(e, col("a") + lit(1i32));
+        let big = narrow_operands(col("a") + lit(5_000_000_000i64)).unwrap();
+        assert!(!big.transformed);
+        // Comparisons keep their literal: its width cannot change the answer.
+        let cmp = narrow_operands(col("a").eq(lit(1i64))).unwrap();
+        assert!(!cmp.transformed);
+    }
+}

@@ -1,0 +1,55 @@
+//! PostgreSQL's semantics where DataFusion's differ, as analyzer rules that
+//! rewrite every plan (queries, DML, views, model and pipeline SELECTs alike,
+//! since all of them are planned by the same session state).
+//!
+//! DataFusion types every integer literal as `bigint`, wraps on integer
+//! overflow and truncates when a float becomes an integer. PostgreSQL types a
+//! literal that fits as `integer`, raises 22003 on overflow and rounds. Each
+//! difference is a wrong answer, not a missing feature, so each is corrected
+//! before a plan runs:
+//!
+//! - [`IntegerLiterals`] (before type coercion): an integer literal that fits
+//!   32 bits and is an operand of arithmetic is `integer`, so that
+//!   `2147483647::int + 1` is `integer + integer` as in PostgreSQL.
+//! - [`SetOperationsAll`] (before type coercion): `INTERSECT ALL` and
+//!   `EXCEPT ALL` keep PostgreSQL's counts of duplicate rows.
+//! - [`CheckedArithmetic`] (after type coercion): `+`, `-` and `*` over
+//!   integers are checked and fail with 22003 (`integer out of range`), and a
+//!   cast from a float to an integer rounds as PostgreSQL does.
+//!
+//! - [`CorrelatedSubqueries`] (after DataFusion's optimizer rules): a
+//!   subquery still correlated runs once per outer row, as PostgreSQL's
+//!   SubPlan does, instead of failing to plan.
+//!
+//! The rules keep every expression's name (DataFusion's `NamePreserver`), so
+//! a column called `a + 1` keeps its name and the plan's schema its shape.
+
+mod checked_arithmetic;
+mod correlated_subqueries;
+mod integer_literals;
+mod set_operations;
+
+use std::sync::Arc;
+
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::SessionState;
+use datafusion::optimizer::AnalyzerRule;
+
+pub use checked_arithmetic::CheckedArithmetic;
+pub use correlated_subqueries::CorrelatedSubqueries;
+pub use integer_literals::IntegerLiterals;
+pub use set_operations::SetOperationsAll;
+
+/// `state` with PostgreSQL's literal typing before DataFusion's type
+/// coercion and checked arithmetic after it.
+pub fn install(state: SessionState) -> SessionState {
+    let mut rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> =
+        vec![Arc::new(IntegerLiterals), Arc::new(SetOperationsAll)];
+    rules.extend(state.analyzer().rules.iter().cloned());
+    rules.push(Arc::new(CheckedArithmetic));
+    let runtime = state.runtime_env().clone();
+    SessionStateBuilder::new_from_existing(state)
+        .with_analyzer_rules(rules)
+        .with_optimizer_rule(Arc::new(CorrelatedSubqueries::new(runtime)))
+        .build()
+}

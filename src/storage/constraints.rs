@@ -1,0 +1,191 @@
+//! What a table promises about its rows beyond their types and NOT NULL: a
+//! PRIMARY KEY's uniqueness and `varchar(n)`'s length, checked on every SQL
+//! write (INSERT, COPY, CREATE TABLE AS, UPDATE) before anything is
+//! committed, with PostgreSQL's codes (23505, 22001).
+//!
+//! Pipelines do not come here for keys: a keyed pipeline replaces or skips
+//! duplicates by design (`REPLACE` / `IGNORE`), and they check lengths per
+//! message (`pipeline::transform`) so that one long value becomes one kept
+//! error instead of a failed batch.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::Result as DfResult;
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, cast,
+};
+
+use crate::error::{BrookError, Result};
+
+/// A `varchar(n)` column: its position in the schema, name and `n`.
+#[derive(Debug, Clone)]
+pub struct Length {
+    pub index: usize,
+    pub column: String,
+    pub max_chars: usize,
+}
+
+/// The checks a table's writes go through.
+#[derive(Debug, Clone, Default)]
+pub struct Constraints {
+    /// The PRIMARY KEY's columns, empty without one.
+    pub primary_key: Vec<String>,
+    pub lengths: Vec<Length>,
+}
+
+impl Constraints {
+    /// The constraints of columns named with their PostgreSQL types.
+    pub fn new<'a>(
+        schema: &SchemaRef,
+        pg_types: impl IntoIterator<Item = (&'a str, &'a str)>,
+        primary_key: Vec<String>,
+    ) -> Self {
+        let lengths = pg_types
+            .into_iter()
+            .filter_map(|(column, pg_type)| {
+                let max_chars = max_chars(pg_type)?;
+                let index = schema.index_of(column).ok()?;
+                Some(Length {
+                    index,
+                    column: column.to_string(),
+                    max_chars,
+                })
+            })
+            .collect();
+        Self {
+            primary_key,
+            lengths,
+        }
+    }
+}
+
+/// `n` of `character varying(n)`.
+pub fn max_chars(pg_type: &str) -> Option<usize> {
+    pg_type
+        .strip_prefix("character varying(")?
+        .strip_suffix(')')?
+        .parse()
+        .ok()
+}
+
+/// PostgreSQL's error for a value longer than `varchar(n)`.
+pub fn too_long(max_chars: usize) -> BrookError {
+    BrookError::StringTooLong(format!(
+        "value too long for type character varying({max_chars})"
+    ))
+}
+
+/// Whether `value` fits `varchar(n)`, and the stored text: as in
+/// PostgreSQL, characters beyond `n` that are all spaces are cut off, any
+/// other excess does not fit.
+pub fn fit(value: &str, max_chars: usize) -> Option<&str> {
+    match value.char_indices().nth(max_chars) {
+        None => Some(value),
+        Some((at, _)) => value[at..].chars().all(|c| c == ' ').then(|| &value[..at]),
+    }
+}
+
+/// The rows of `column` that do not fit `varchar(max_chars)`.
+pub fn misfits(column: &ArrayRef, max_chars: usize) -> Vec<bool> {
+    let mut bad = vec![false; column.len()];
+    if let Some(strings) = column.as_string_opt::<i32>() {
+        for (row, value) in strings.iter().enumerate() {
+            if let Some(v) = value {
+                bad[row] = fit(v, max_chars).is_none();
+            }
+        }
+    }
+    bad
+}
+
+/// `column` with values that fit `varchar(max_chars)` cut to it, or the
+/// length error for the first that does not.
+pub fn conform_length(column: &ArrayRef, max_chars: usize) -> Result<ArrayRef> {
+    if column.data_type() != &DataType::Utf8 {
+        return Ok(column.clone());
+    }
+    let strings = column.as_string::<i32>();
+    let mut cut = false;
+    for v in strings.iter().flatten() {
+        match fit(v, max_chars) {
+            None => return Err(too_long(max_chars)),
+            Some(f) if f.len() != v.len() => cut = true,
+            Some(_) => {}
+        }
+    }
+    if !cut {
+        return Ok(column.clone());
+    }
+    let mut out = StringBuilder::with_capacity(strings.len(), strings.value_data().len());
+    for v in strings.iter() {
+        match v {
+            Some(v) => out.append_value(fit(v, max_chars).unwrap_or(v)),
+            None => out.append_null(),
+        }
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_count_characters_and_forgive_trailing_spaces() {
+        assert_eq!(max_chars("character varying(3)"), Some(3));
+        assert_eq!(max_chars("text"), None);
+        assert_eq!(fit("abc", 3), Some("abc"));
+        assert_eq!(fit("äöü", 3), Some("äöü"));
+        assert_eq!(fit("abc   ", 3), Some("abc"));
+        assert_eq!(fit("abcdef", 3), None);
+        assert_eq!(fit("ab d", 3), None);
+    }
+}
+
+/// `value` as an UPDATE's new `varchar(max_chars)`: cut or refused as an
+/// inserted value would be, while Delta's update computes the new rows.
+pub fn checked_length(value: Expr, max_chars: usize) -> Expr {
+    Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(ScalarUDF::new_from_impl(LengthCheck {
+            max_chars,
+            signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+        })),
+        vec![cast(value, DataType::Utf8)],
+    ))
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct LengthCheck {
+    max_chars: usize,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for LengthCheck {
+    fn name(&self) -> &str {
+        "varchar_length_check"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let Some(value) = args.args.first() else {
+            return Err(DataFusionError::Internal(
+                "varchar_length_check takes one argument".into(),
+            ));
+        };
+        let array = value.to_array(args.number_rows)?;
+        let checked = conform_length(&array, self.max_chars)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(ColumnarValue::Array(checked))
+    }
+}
