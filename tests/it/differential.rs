@@ -176,12 +176,17 @@ async fn run_file(
     let brook = brook_server.client().await;
     let admin = pg.client().await;
     let db = format!("diff_{}", report.files.len());
-    admin
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}"
-        ))
-        .await
-        .expect("database for the file");
+    // One statement per message: PostgreSQL runs a multi-statement
+    // message as one transaction, where DROP DATABASE may not run.
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {db}"),
+        format!("CREATE DATABASE {db}"),
+    ] {
+        admin
+            .batch_execute(&sql)
+            .await
+            .expect("database for the file");
+    }
     let (pg_client, connection) = tokio_postgres::connect(
         &format!("host=127.0.0.1 port={} user=postgres dbname={db}", pg.port),
         tokio_postgres::NoTls,

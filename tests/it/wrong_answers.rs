@@ -453,8 +453,18 @@ async fn arithmetic_casts_and_formats_answer_as_postgres_does() {
         .unwrap();
     let (code, message) = refused(&client, "SELECT i + 1 FROM n").await;
     assert_eq!(code, "22003", "{message}");
-    // Below the limit the same expression answers, in PostgreSQL's type.
+    // Below the limit the same expression answers.
     assert_eq!(rows(&client, "SELECT i - 1 FROM n").await, ["2147483646"]);
+    // In binary too (the extended protocol): the rows match the types the
+    // statement was described with.
+    let row = client
+        .query_one("SELECT i - 1, i * 0 + 2, (i - 2147483640) * 3 FROM n", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2)),
+        (2147483646, 2, 21)
+    );
     let (code, message) = refused(
         &client,
         "CREATE TABLE d (x numeric(5,2)); INSERT INTO d VALUES (12345.67)",

@@ -42,9 +42,9 @@ use std::sync::OnceLock;
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
+    AccessExpr, BinaryOperator, CastKind, CharacterLength, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
     FunctionArgumentList, FunctionArguments, Ident, ObjectName, Query, SelectItem, SetExpr,
-    Statement, Value, VisitMut, VisitorMut,
+    Statement, UnaryOperator, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -53,6 +53,8 @@ use datafusion::sql::sqlparser::parser::Parser;
 /// passes here, so the common case is one scan for them and no parse.
 const TRIGGERS: &[&[u8]] = &[
     b"distinct from",
+    b"varchar",
+    b"character varying",
     b"search_path",
     b"pg_backend_pid",
     b"array(",
@@ -87,7 +89,10 @@ pub fn rewrite_for(sql: &str, backend_pid: Option<i32>) -> Cow<'_, str> {
             .windows(word.len())
             .any(|w| w.eq_ignore_ascii_case(word))
     };
-    if !TRIGGERS.iter().any(|word| mentions(word)) && !has_scalar_subquery(bytes) {
+    if !TRIGGERS.iter().any(|word| mentions(word))
+        && !has_scalar_subquery(bytes)
+        && !has_sign_chain(bytes)
+    {
         return Cow::Borrowed(sql);
     }
     let Ok(parsed) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
@@ -156,6 +161,49 @@ fn has_scalar_subquery(bytes: &[u8]) -> bool {
     })
 }
 
+/// Whether a `+` or `-` is followed, after blanks, by another: `- - 1`,
+/// `1 - + 2`. Printed back from the syntax tree they touch (`--1` is a
+/// comment, `-+` an operator in PostgreSQL's grammar) and the statement
+/// would change meaning or fail when DataFusion reads the text again; see
+/// [`parenthesize_signs`].
+fn has_sign_chain(bytes: &[u8]) -> bool {
+    bytes.iter().enumerate().any(|(i, b)| {
+        matches!(b, b'+' | b'-')
+            && bytes[i + 1..]
+                .iter()
+                .position(|c| !c.is_ascii_whitespace())
+                .is_some_and(|gap| gap > 0 && matches!(bytes[i + 1 + gap], b'+' | b'-'))
+    })
+}
+
+/// A sign operand of a sign in parentheses (`-(-1)`, `1 - (+2)`), so that
+/// the statement's text, printed from the tree, reads back as the same tree.
+fn parenthesize_signs(expr: &mut Expr) -> bool {
+    let is_signed = |e: &Expr| {
+        matches!(
+            e,
+            Expr::UnaryOp {
+                op: UnaryOperator::Minus | UnaryOperator::Plus,
+                ..
+            }
+        )
+    };
+    let operand = match expr {
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus | UnaryOperator::Plus,
+            expr: operand,
+        } => operand,
+        Expr::BinaryOp { right, .. } => right,
+        _ => return false,
+    };
+    if !is_signed(operand) {
+        return false;
+    }
+    let inner = std::mem::replace(operand.as_mut(), Expr::value(Value::Null));
+    **operand = Expr::Nested(Box::new(inner));
+    true
+}
+
 struct Rewrites<'a> {
     changed: &'a mut bool,
     /// Only the search-path rewrite (the query is otherwise canned).
@@ -216,6 +264,10 @@ impl VisitorMut for Rewrites<'_> {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        // Also for canned queries: any statement printed must read back.
+        if parenthesize_signs(expr) {
+            *self.changed = true;
+        }
         if self.only_search_path {
             return ControlFlow::Continue(());
         }
@@ -230,7 +282,9 @@ impl VisitorMut for Rewrites<'_> {
             }),
             Expr::Function(f) => rewrite_function(f).or_else(|| array_subquery::rewrite(expr)),
             Expr::Subquery(_) => correlated::rewrite(expr),
-            Expr::Cast { .. } => oid_alias_text(expr).or_else(|| computed_regclass(expr)),
+            Expr::Cast { .. } => oid_alias_text(expr)
+                .or_else(|| computed_regclass(expr))
+                .or_else(|| varchar_cast(expr)),
             Expr::Like {
                 pattern,
                 escape_char,
@@ -586,6 +640,33 @@ pub(super) fn string(s: &str) -> Expr {
     Expr::value(Value::SingleQuotedString(s.to_string()))
 }
 
+/// `CAST(x AS varchar(n))` cuts to `n` characters in PostgreSQL (an
+/// explicit cast never fails on length); DataFusion has no lengths and kept
+/// the whole text: `left(CAST(x AS varchar), n)`.
+fn varchar_cast(expr: &Expr) -> Option<Expr> {
+    let Expr::Cast {
+        kind,
+        expr: inner,
+        data_type: DataType::Varchar(Some(length)) | DataType::CharacterVarying(Some(length)),
+        array,
+        format,
+    } = expr
+    else {
+        return None;
+    };
+    let CharacterLength::IntegerLength { length, .. } = length else {
+        return None;
+    };
+    let text = Expr::Cast {
+        kind: kind.clone(),
+        expr: inner.clone(),
+        data_type: DataType::Varchar(None),
+        array: *array,
+        format: format.clone(),
+    };
+    Some(call("left", vec![text, number(&length.to_string())]))
+}
+
 fn number(n: &str) -> Expr {
     Expr::value(Value::Number(n.to_string(), false))
 }
@@ -743,6 +824,22 @@ ORDER BY 1;";
             rewrite("SELECT pg_backend_pid()"),
             Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn casts_to_varchar_n_cut_the_text() {
+        assert_eq!(
+            rewrite("SELECT CAST(s AS VARCHAR(2)), s::varchar(3) FROM t"),
+            "SELECT left(CAST(s AS VARCHAR), 2), left(s::VARCHAR, 3) FROM t"
+        );
+    }
+
+    #[test]
+    fn chains_of_signs_read_back_as_written() {
+        assert_eq!(rewrite("SELECT - + 11"), "SELECT -(+11)");
+        assert_eq!(rewrite("SELECT - - 1, 2"), "SELECT -(-1), 2");
+        assert_eq!(rewrite("SELECT 1 - + 11"), "SELECT 1 - (+11)");
+        assert!(matches!(rewrite("SELECT 1 - 2, -3"), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
+use datafusion::common::{DFSchema, DataFusionError, ExprSchema, Result, ScalarValue};
 use datafusion::logical_expr::expr::{BinaryExpr, Cast, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
@@ -36,7 +36,7 @@ pub struct CheckedArithmetic;
 impl AnalyzerRule for CheckedArithmetic {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         plan.transform_up_with_subqueries(|plan| {
-            let schema = input_schema(&plan);
+            let schema = super::input_schema(&plan);
             let names = NamePreserver::new(&plan);
             plan.map_expressions(|expr| {
                 let name = names.save(&expr);
@@ -52,17 +52,6 @@ impl AnalyzerRule for CheckedArithmetic {
     }
 }
 
-/// The columns a node's expressions can refer to.
-fn input_schema(plan: &LogicalPlan) -> DFSchema {
-    let mut schema = DFSchema::empty();
-    for input in plan.inputs() {
-        schema.merge(input.schema());
-    }
-    if let LogicalPlan::TableScan(scan) = plan {
-        schema.merge(&scan.projected_schema);
-    }
-    schema
-}
 
 fn is_signed_integer(t: &DataType) -> bool {
     matches!(
@@ -126,8 +115,40 @@ fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                 field,
             })))
         }
+        // round(double precision) rounds half to even in PostgreSQL (rint);
+        // DataFusion's round goes half away from zero, which is PostgreSQL's
+        // rule for numeric. A float computed from float columns alone is a
+        // double in PostgreSQL too; anything with a literal fraction or an
+        // integer in it would be numeric there, and keeps DataFusion's round.
+        Expr::ScalarFunction(f)
+            if f.func.name() == "round"
+                && f.args.len() == 1
+                && is_double_in_postgres(&f.args[0], schema) =>
+        {
+            let arg = f.args.into_iter().next().unwrap_or(Expr::Literal(ScalarValue::Null, None));
+            let declared = arg.get_type(schema)?;
+            let arg = arg.cast_to(&DataType::Float64, schema)?;
+            let rounded = Expr::ScalarFunction(ScalarFunction::new_udf(RINT.clone(), vec![arg]));
+            // round(real) stays real.
+            Ok(Transformed::yes(rounded.cast_to(&declared, schema)?))
+        }
         other => Ok(Transformed::no(other)),
     }
+}
+
+/// Whether PostgreSQL would type `expr` as a float: it reads only float
+/// columns and holds no literal (which PostgreSQL would read as numeric).
+fn is_double_in_postgres(expr: &Expr, schema: &DFSchema) -> bool {
+    let columns = expr.column_refs();
+    !columns.is_empty()
+        && columns.iter().all(|c| {
+            schema
+                .field_from_column(c)
+                .is_ok_and(|f| matches!(f.data_type(), DataType::Float32 | DataType::Float64))
+        })
+        && !expr
+            .exists(|e| Ok(matches!(e, Expr::Literal(..))))
+            .unwrap_or(true)
 }
 
 /// One of `+ - *` over two integers of the same type, checked.

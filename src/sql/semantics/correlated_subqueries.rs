@@ -74,6 +74,54 @@ impl OptimizerRule for CorrelatedSubqueries {
     }
 }
 
+/// `constant NOT IN (SELECT …)` evaluated as PostgreSQL does: DataFusion
+/// 55 plans it as an anti join that ignores the NULLs the subquery returns,
+/// so `7 NOT IN (SELECT x …)` kept every row where PostgreSQL keeps none
+/// when `x` has a NULL. With no column on its left the test is the same for
+/// every row, so it runs once, through the same per-row function.
+#[derive(Debug)]
+pub struct ConstantNotIn {
+    runtime: Arc<RuntimeEnv>,
+}
+
+impl ConstantNotIn {
+    pub fn new(runtime: Arc<RuntimeEnv>) -> Self {
+        Self { runtime }
+    }
+}
+
+impl datafusion::optimizer::AnalyzerRule for ConstantNotIn {
+    fn analyze(
+        &self,
+        plan: LogicalPlan,
+        _config: &datafusion::common::config::ConfigOptions,
+    ) -> Result<LogicalPlan> {
+        let rule = CorrelatedSubqueries::new(self.runtime.clone());
+        plan.transform_up_with_subqueries(|plan| {
+            let names = NamePreserver::new(&plan);
+            plan.map_expressions(|expr| {
+                let name = names.save(&expr);
+                expr.transform_up(|e| match e {
+                    Expr::InSubquery(InSubquery {
+                        expr,
+                        subquery,
+                        negated: true,
+                    }) if !is_correlated(&subquery) && expr.column_refs().is_empty() => rule
+                        .function(Kind::In { negated: true }, subquery, Some(*expr))
+                        .map(Transformed::yes),
+                    other => Ok(Transformed::no(other)),
+                })
+                .map(|t| t.update_data(|e| name.restore(e)))
+            })
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "brook_constant_not_in"
+    }
+}
+
 fn is_correlated(subquery: &Subquery) -> bool {
     !subquery.outer_ref_columns.is_empty()
 }
@@ -104,6 +152,11 @@ impl CorrelatedSubqueries {
             }) if is_correlated(&subquery) => (Kind::In { negated }, subquery, Some(*expr)),
             other => return Ok(Transformed::no(other)),
         };
+        self.function(kind, subquery, compared).map(Transformed::yes)
+    }
+
+    /// The per-row function for `subquery` (and the compared value of IN).
+    fn function(&self, kind: Kind, subquery: Subquery, compared: Option<Expr>) -> Result<Expr> {
         let mut outer = Vec::new();
         let mut args = Vec::new();
         if let Some(compared) = compared {
@@ -135,8 +188,9 @@ impl CorrelatedSubqueries {
             signature: Signature::variadic_any(Volatility::Volatile),
             runtime: self.runtime.clone(),
         };
-        Ok(Transformed::yes(Expr::ScalarFunction(
-            ScalarFunction::new_udf(Arc::new(ScalarUDF::new_from_impl(udf)), args),
+        Ok(Expr::ScalarFunction(ScalarFunction::new_udf(
+            Arc::new(ScalarUDF::new_from_impl(udf)),
+            args,
         )))
     }
 }
@@ -200,8 +254,17 @@ impl ScalarUDFImpl for PerRow {
                 "a correlated subquery needs a multi-threaded runtime".into(),
             ));
         }
-        let rows = args.number_rows;
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        // All arguments constant (a constant NOT IN): one evaluation.
+        let constant = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let rows = if constant { 1 } else { args.number_rows };
+        let arrays = args
+            .args
+            .iter()
+            .map(|a| a.to_array(rows))
+            .collect::<Result<Vec<_>>>()?;
         let ctx = SessionContext::new_with_state(
             SessionStateBuilder::new()
                 .with_config(datafusion::prelude::SessionConfig::from(
@@ -234,6 +297,9 @@ impl ScalarUDFImpl for PerRow {
             let value = self.answer(&batches, compared)?;
             memo.insert(values, value.clone());
             out.push(value);
+        }
+        if constant && let Some(value) = out.pop() {
+            return Ok(ColumnarValue::Scalar(value));
         }
         if out.is_empty() {
             return Ok(ColumnarValue::Array(

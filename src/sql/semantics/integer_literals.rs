@@ -8,11 +8,16 @@
 //!
 //! Only arithmetic operands are narrowed: elsewhere (LIMIT, function
 //! arguments, a bare `SELECT 1`) the literal's width cannot change a value.
+//! Each expression's result is cast back to the type DataFusion gave it, so
+//! a column's type (what Describe told the client) never changes.
 
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::expr::BinaryExpr;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::DFSchema;
+use datafusion::logical_expr::expr::{Alias, BinaryExpr};
+use datafusion::logical_expr::{ExprSchemable, cast};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, LogicalPlan, Operator};
 use datafusion::optimizer::AnalyzerRule;
@@ -29,13 +34,14 @@ impl AnalyzerRule for IntegerLiterals {
                 return Ok(Transformed::no(plan));
             }
             let names = NamePreserver::new(&plan);
+            let schema = super::input_schema(&plan);
             plan.map_expressions(|expr| {
                 let name = names.save(&expr);
-                expr.transform_up(narrow_operands)
-                    .map(|t| t.update_data(|e| name.restore(e)))
+                let declared = expr.get_type(&schema).ok();
+                expr.transform_up(narrow_operands).map(|t| {
+                    t.update_data(|e| name.restore(keep_type(e, declared.as_ref(), &schema)))
+                })
             })?
-            // The narrowed expressions may have another type: the node's
-            // schema says so before coercion reads it.
             .map_data(|plan| plan.recompute_schema())
         })
         .map(|t| t.data)
@@ -43,6 +49,34 @@ impl AnalyzerRule for IntegerLiterals {
 
     fn name(&self) -> &str {
         "brook_integer_literals"
+    }
+}
+
+/// `expr` cast back to the type DataFusion gave it before narrowing: the
+/// arithmetic inside is checked at PostgreSQL's width, but the result keeps
+/// the type a client was told when the statement was described (a prepared
+/// statement's columns are described from the plan before this rule runs,
+/// and rows encoded in binary must match that description).
+fn keep_type(expr: Expr, declared: Option<&DataType>, schema: &DFSchema) -> Expr {
+    let Some(declared) = declared else {
+        return expr;
+    };
+    if expr.get_type(schema).ok().as_ref() == Some(declared) {
+        return expr;
+    }
+    match expr {
+        Expr::Alias(Alias {
+            expr,
+            relation,
+            name,
+            metadata,
+        }) => Expr::Alias(Alias {
+            expr: Box::new(cast(*expr, declared.clone())),
+            relation,
+            name,
+            metadata,
+        }),
+        other => cast(other, declared.clone()),
     }
 }
 

@@ -33,12 +33,26 @@ use std::sync::Arc;
 
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
+use datafusion::common::DFSchema;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::optimizer::AnalyzerRule;
 
 pub use checked_arithmetic::CheckedArithmetic;
-pub use correlated_subqueries::CorrelatedSubqueries;
+pub use correlated_subqueries::{ConstantNotIn, CorrelatedSubqueries};
 pub use integer_literals::IntegerLiterals;
 pub use set_operations::SetOperationsAll;
+
+/// The columns a node's expressions can refer to.
+fn input_schema(plan: &LogicalPlan) -> DFSchema {
+    let mut schema = DFSchema::empty();
+    for input in plan.inputs() {
+        schema.merge(input.schema());
+    }
+    if let LogicalPlan::TableScan(scan) = plan {
+        schema.merge(&scan.projected_schema);
+    }
+    schema
+}
 
 /// `state` with PostgreSQL's literal typing before DataFusion's type
 /// coercion and checked arithmetic after it.
@@ -48,6 +62,7 @@ pub fn install(state: SessionState) -> SessionState {
     rules.extend(state.analyzer().rules.iter().cloned());
     rules.push(Arc::new(CheckedArithmetic));
     let runtime = state.runtime_env().clone();
+    rules.push(Arc::new(ConstantNotIn::new(runtime.clone())));
     SessionStateBuilder::new_from_existing(state)
         .with_analyzer_rules(rules)
         .with_optimizer_rule(Arc::new(CorrelatedSubqueries::new(runtime)))
