@@ -9,6 +9,8 @@ export BROOK_DIFF_STRIDE="${BROOK_DIFF_STRIDE:-1}"
 export BROOK_DIFF_GENERATED="${BROOK_DIFF_GENERATED:-5000}"
 export BROOK_DIFF_REPORT="${BROOK_DIFF_REPORT:-$PWD/target/differential.md}"
 mkdir -p "$(dirname "$BROOK_DIFF_REPORT")"
+status=0
 cargo test --locked --test it differential::brook_answers_as_postgres_does_or_refuses \
-  -- --exact --nocapture --ignored || true
+  -- --exact --nocapture || status=$?
 echo "report: $BROOK_DIFF_REPORT"
+exit "$status"

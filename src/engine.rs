@@ -20,7 +20,7 @@ use crate::error::{BrookError, Result};
 use crate::ml::Models;
 use crate::observability::sessions::Sessions;
 use crate::pipeline::Pipelines;
-use crate::sql::semantics;
+use crate::semantics;
 
 /// The shared state of a running Brook: query engine and catalog.
 pub struct Engine {

@@ -44,9 +44,6 @@ pub enum BrookError {
     /// A statement that would need more memory than it may have.
     #[error("out of memory: {0}")]
     OutOfMemory(String),
-    /// A number that does not fit its type (`integer out of range`).
-    #[error("{0}")]
-    OutOfRange(String),
     #[error("{0} is not supported")]
     Unsupported(String),
     /// Something no client may do over the wire (`COPY … TO 'file'`).
@@ -90,7 +87,7 @@ impl BrookError {
             BrookError::Unsupported(_) => "0A000",
             BrookError::NotAllowed(_) => "42501",
             BrookError::UndefinedObject(_) => "42704",
-            BrookError::OutOfRange(_) => "22003",
+
             BrookError::ProgramLimit(_) => "54000",
             BrookError::OutOfMemory(_) => "53200",
             BrookError::StringTooLong(_) => "22001",

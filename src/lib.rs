@@ -14,6 +14,7 @@ pub mod ml;
 pub mod observability;
 pub mod pipeline;
 pub mod query_text;
+pub mod semantics;
 pub mod server;
 pub mod sql;
 pub mod storage;

@@ -16,7 +16,11 @@ use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 
-use crate::error::BrookError;
+/// A text that is not the one query its place asks for (42501, mapped at
+/// the protocol edge, `server::errors`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotAQuery(pub String);
 
 /// Options that refuse everything but reading.
 fn read_only() -> SQLOptions {
@@ -50,13 +54,11 @@ fn refusal(sql: &str, what: &str) -> Result<Option<String>> {
 /// edge): the text asked for more than reading.
 pub async fn plan_query(state: &SessionState, sql: &str, what: &str) -> Result<LogicalPlan> {
     if let Some(why) = refusal(sql, what)? {
-        return Err(DataFusionError::External(Box::new(BrookError::NotAllowed(
-            why,
-        ))));
+        return Err(DataFusionError::External(Box::new(NotAQuery(why))));
     }
     let plan = state.create_logical_plan(sql).await?;
     read_only().verify_plan(&plan).map_err(|e| {
-        DataFusionError::External(Box::new(BrookError::NotAllowed(format!(
+        DataFusionError::External(Box::new(NotAQuery(format!(
             "{what} may only read: {}",
             e.strip_backtrace()
         ))))

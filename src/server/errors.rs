@@ -46,6 +46,12 @@ pub fn classify(err: &(dyn std::error::Error + 'static)) -> Classified {
     if let Some(e) = err.downcast_ref::<DataFusionError>() {
         return classify_datafusion(e);
     }
+    if let Some(e) = err.downcast_ref::<crate::query_text::NotAQuery>() {
+        return classified("42501", e.to_string());
+    }
+    if let Some(e) = err.downcast_ref::<crate::semantics::SemanticsError>() {
+        return classified(e.sqlstate(), e.to_string());
+    }
     if let Some(e) = err.downcast_ref::<crate::ml::MlError>() {
         return classified(e.sqlstate(), e.to_string());
     }

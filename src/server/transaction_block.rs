@@ -26,6 +26,11 @@ struct State {
     failed: bool,
     /// Statements in the block that wrote and so cannot be undone.
     writes: usize,
+    /// `writes` when each open savepoint was set, oldest first. Responses
+    /// do not name the savepoint, so `ROLLBACK TO` is judged against the
+    /// oldest one still open and `RELEASE` closes the newest: an error where
+    /// a name would have allowed an answer, never an answer that lies.
+    savepoints: Vec<usize>,
 }
 
 /// The per-session slot (in pgwire's session extensions).
@@ -121,12 +126,25 @@ pub fn observe<C: ClientInfo>(client: &C, response: Response) -> Response {
             *state = State::default();
             response
         }
+        Response::Execution(tag) if state.open && command(tag) == "SAVEPOINT" => {
+            let at = state.writes;
+            state.savepoints.push(at);
+            response
+        }
+        Response::Execution(tag) if state.open && command(tag) == "RELEASE" => {
+            state.savepoints.pop();
+            response
+        }
         // ROLLBACK TO SAVEPOINT (an Execution, the block goes on).
         Response::Execution(tag)
-            if state.open && command(tag) == "ROLLBACK" && state.writes > 0 =>
+            if state.open
+                && command(tag) == "ROLLBACK"
+                && state.writes > state.savepoints.first().copied().unwrap_or(0) =>
         {
-            let refused = refusal(state.writes, state.failed);
-            state.writes = 0;
+            let mark = state.savepoints.first().copied().unwrap_or(0);
+            let refused = refusal(state.writes - mark, state.failed);
+            // Reported: a later ROLLBACK speaks only of the writes before.
+            state.writes = mark;
             state.failed = true;
             refused
         }

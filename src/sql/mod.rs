@@ -10,7 +10,6 @@ pub mod drop;
 pub mod model;
 pub mod parser;
 pub mod pipeline;
-pub mod semantics;
 pub mod views;
 
 use std::sync::Arc;

@@ -244,7 +244,6 @@ fn corpus_files() -> Vec<(String, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "not yet green: wrong results remain (issue #19); run by scripts/differential.sh"]
 async fn brook_answers_as_postgres_does_or_refuses() {
     let stride = setting("BROOK_DIFF_STRIDE", 7).max(1) as usize;
     let only = std::env::var("BROOK_DIFF_ONLY").ok();

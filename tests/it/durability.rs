@@ -186,3 +186,46 @@ async fn small_files_are_compacted_in_the_background_without_changing_results() 
         .get(0);
     assert_eq!(n, 40);
 }
+
+/// What a writer killed between writing its Parquet file and committing it
+/// leaves behind is removed when the table opens; committed files stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_no_commit_names_are_removed_at_start_up() {
+    let brook = Brook::start();
+    let client = brook.client().await;
+    client
+        .batch_execute("CREATE TABLE kept (id bigint); INSERT INTO kept VALUES (1), (2), (3)")
+        .await
+        .unwrap();
+    drop(client);
+    let tables = brook.data_dir().join("tables");
+    let dir = std::fs::read_dir(&tables)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("_public_kept"))
+        .expect("the table's directory");
+    let parquet = |dir: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.ends_with(".parquet"))
+            .collect();
+        names.sort();
+        names
+    };
+    let committed = parquet(&dir);
+    assert!(!committed.is_empty());
+    let orphan = dir.join("part-00000-0badf11e-0000-0000-0000-000000000000-c000.snappy.parquet");
+    std::fs::write(&orphan, b"half a file").unwrap();
+    let mut brook = brook.crash_and_restart();
+    let client = brook.client().await;
+    assert_eq!(
+        crate::support::count(&client, "SELECT count(*) FROM kept").await,
+        3
+    );
+    assert!(!orphan.exists(), "the orphaned file is still there");
+    assert_eq!(parquet(&dir), committed, "a committed file went missing");
+    brook.terminate();
+}

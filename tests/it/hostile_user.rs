@@ -279,3 +279,144 @@ async fn sockets_that_never_log_in_do_not_lock_users_out() {
     assert!(started.elapsed() >= Duration::from_millis(3_500));
     assert_eq!(count(&client, "SELECT 2::bigint").await, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_files_huge_values_and_long_names_get_postgres_answers() {
+    let brook = Brook::start();
+    let other = with_victim(&brook).await;
+    let client = brook.client().await;
+    // COPY from a server-side file or program reads the server's files.
+    for sql in [
+        "COPY victim FROM '/etc/passwd'",
+        "COPY victim FROM PROGRAM 'id'",
+    ] {
+        let err = client.simple_query(sql).await.map(|_| ()).unwrap_err();
+        assert_eq!(sqlstate(&err), "42501", "{sql}: {}", message(&err));
+    }
+    // A value past PostgreSQL's 1 GB limit is refused before it is built.
+    let err = client
+        .simple_query("SELECT length(repeat('x', 2000000000))")
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "54000", "{}", message(&err));
+    assert_eq!(message(&err), "requested length too large");
+    let err = client
+        .simple_query("SELECT lpad('x', 1000000000)")
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "54000", "{}", message(&err));
+    // An identifier longer than 63 bytes is cut, as PostgreSQL cuts it, so
+    // the long name reaches the same table everywhere.
+    let long = format!("t_{}", "x".repeat(80));
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {long} (id bigint); INSERT INTO {long} VALUES (7)"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(count(&client, &format!("SELECT id FROM {long}")).await, 7);
+    let cut = &long[..63];
+    assert_eq!(count(&client, &format!("SELECT id FROM {cut}")).await, 7);
+    unharmed(&brook, &other).await;
+}
+
+/// Read backend messages from `s` until ReadyForQuery; their type bytes.
+fn read_until_ready(s: &mut TcpStream) -> Vec<u8> {
+    let mut kinds = Vec::new();
+    loop {
+        let mut header = [0u8; 5];
+        s.read_exact(&mut header).expect("a backend message");
+        let len = i32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+        let mut body = vec![0u8; len - 4];
+        s.read_exact(&mut body).expect("its body");
+        kinds.push(header[0]);
+        if header[0] == b'Z' {
+            return kinds;
+        }
+    }
+}
+
+fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut f = vec![kind];
+    f.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    f.extend_from_slice(body);
+    f
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bind_with_more_parameters_than_fit_is_an_error_not_a_hang_up() {
+    let brook = Brook::start();
+    let mut s = TcpStream::connect(("127.0.0.1", brook.port())).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut startup = 196608i32.to_be_bytes().to_vec();
+    startup.extend_from_slice(b"user\0brook\0database\0brook\0\0");
+    let mut packet = ((startup.len() + 4) as i32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&startup);
+    s.write_all(&packet).unwrap();
+    assert_eq!(read_until_ready(&mut s).first(), Some(&b'R'));
+    // 40,000 NULL parameters: PostgreSQL's protocol allows 65,535.
+    let mut bind = b"\0\0".to_vec();
+    bind.extend_from_slice(&0u16.to_be_bytes());
+    bind.extend_from_slice(&40_000u16.to_be_bytes());
+    for _ in 0..40_000 {
+        bind.extend_from_slice(&(-1i32).to_be_bytes());
+    }
+    bind.extend_from_slice(&0u16.to_be_bytes());
+    let mut messages = frame(b'P', b"\0SELECT 1\0\0\0");
+    messages.extend(frame(b'B', &bind));
+    messages.extend(frame(b'E', b"\0\0\0\0\0"));
+    messages.extend(frame(b'S', b""));
+    s.write_all(&messages).unwrap();
+    let kinds = read_until_ready(&mut s);
+    assert!(kinds.contains(&b'E'), "an ErrorResponse: {kinds:?}");
+    // The session goes on.
+    s.write_all(&frame(b'Q', b"SELECT 1\0")).unwrap();
+    let kinds = read_until_ready(&mut s);
+    assert!(
+        kinds.contains(&b'D'),
+        "a row after the refused Bind: {kinds:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_whose_client_hung_up_stops() {
+    let brook = Brook::start();
+    let watcher = brook.client().await;
+    let mut s = TcpStream::connect(("127.0.0.1", brook.port())).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut startup = 196608i32.to_be_bytes().to_vec();
+    startup.extend_from_slice(b"user\0brook\0database\0brook\0\0");
+    let mut packet = ((startup.len() + 4) as i32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&startup);
+    s.write_all(&packet).unwrap();
+    read_until_ready(&mut s);
+    s.write_all(&frame(
+        b'Q',
+        b"SELECT count(*) FROM generate_series(1, 100000000000) AS g(x) WHERE x % 7 = 3\0",
+    ))
+    .unwrap();
+    let active = "SELECT count(*) FROM information_schema.sessions \
+                  WHERE query LIKE '%generate_series(1, 100000000000)%' \
+                  AND query NOT LIKE '%information_schema%'";
+    let started = Instant::now();
+    while count(&watcher, active).await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the statement never started"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The client goes away mid-statement.
+    drop(s);
+    let gone = Instant::now();
+    while count(&watcher, active).await > 0 {
+        assert!(
+            gone.elapsed() < Duration::from_secs(30),
+            "the statement kept running after its client hung up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(count(&watcher, "SELECT 41::bigint + 1").await, 42);
+}

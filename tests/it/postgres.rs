@@ -13,6 +13,7 @@ use crate::support::free_port;
 pub struct Postgres {
     child: Child,
     pub port: u16,
+    data: PathBuf,
     _dir: TempDir,
 }
 
@@ -31,7 +32,7 @@ fn bin_dir() -> PathBuf {
 /// Run `program` as the `postgres` user when this process is root
 /// (PostgreSQL refuses to run as root).
 fn command(program: &Path) -> Command {
-    // SAFETY-free check: geteuid through libc.
+    // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     if root {
         let mut c = Command::new("runuser");
@@ -91,6 +92,7 @@ impl Postgres {
         let pg = Self {
             child,
             port,
+            data,
             _dir: dir,
         };
         pg.wait_ready();
@@ -141,10 +143,27 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        // SIGINT: PostgreSQL's fast shutdown.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGINT);
+        // SIGINT to the postmaster itself (PostgreSQL's fast shutdown): as
+        // root the child is runuser, which does not pass SIGINT on, and the
+        // test would wait for it forever. The postmaster's pid is the first
+        // line of postmaster.pid.
+        let postmaster = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .ok()
+            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<i32>().ok()));
+        for pid in postmaster.into_iter().chain([self.child.id() as i32]) {
+            // SAFETY: kill(2) with a pid this test started and a valid signal.
+            unsafe {
+                libc::kill(pid, libc::SIGINT);
+            }
         }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }

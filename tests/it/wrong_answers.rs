@@ -462,7 +462,11 @@ async fn arithmetic_casts_and_formats_answer_as_postgres_does() {
         .await
         .unwrap();
     assert_eq!(
-        (row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2)),
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, i64>(2)
+        ),
         (2147483646, 2, 21)
     );
     let (code, message) = refused(

@@ -26,19 +26,21 @@
 
 mod checked_arithmetic;
 mod correlated_subqueries;
+mod error;
 mod integer_literals;
 mod set_operations;
 
 use std::sync::Arc;
 
+use datafusion::common::DFSchema;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
-use datafusion::common::DFSchema;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::optimizer::AnalyzerRule;
 
 pub use checked_arithmetic::CheckedArithmetic;
-pub use correlated_subqueries::{ConstantNotIn, CorrelatedSubqueries};
+pub use correlated_subqueries::{CorrelatedSubqueries, PerRowSubqueries};
+pub use error::SemanticsError;
 pub use integer_literals::IntegerLiterals;
 pub use set_operations::SetOperationsAll;
 
@@ -62,7 +64,7 @@ pub fn install(state: SessionState) -> SessionState {
     rules.extend(state.analyzer().rules.iter().cloned());
     rules.push(Arc::new(CheckedArithmetic));
     let runtime = state.runtime_env().clone();
-    rules.push(Arc::new(ConstantNotIn::new(runtime.clone())));
+    rules.push(Arc::new(PerRowSubqueries::new(runtime.clone())));
     SessionStateBuilder::new_from_existing(state)
         .with_analyzer_rules(rules)
         .with_optimizer_rule(Arc::new(CorrelatedSubqueries::new(runtime)))

@@ -27,7 +27,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::AnalyzerRule;
 
-use crate::error::BrookError;
+use super::error::SemanticsError;
 
 /// The analyzer rule; runs after DataFusion's `TypeCoercion`.
 #[derive(Debug, Default)]
@@ -51,7 +51,6 @@ impl AnalyzerRule for CheckedArithmetic {
         "brook_checked_arithmetic"
     }
 }
-
 
 fn is_signed_integer(t: &DataType) -> bool {
     matches!(
@@ -125,7 +124,11 @@ fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                 && f.args.len() == 1
                 && is_double_in_postgres(&f.args[0], schema) =>
         {
-            let arg = f.args.into_iter().next().unwrap_or(Expr::Literal(ScalarValue::Null, None));
+            let arg = f
+                .args
+                .into_iter()
+                .next()
+                .unwrap_or(Expr::Literal(ScalarValue::Null, None));
             let declared = arg.get_type(schema)?;
             let arg = arg.cast_to(&DataType::Float64, schema)?;
             let rounded = Expr::ScalarFunction(ScalarFunction::new_udf(RINT.clone(), vec![arg]));
@@ -225,7 +228,7 @@ impl ScalarUDFImpl for CheckedOperator {
         };
         let result = result.map_err(|e| match e {
             ArrowError::ArithmeticOverflow(_) => DataFusionError::External(Box::new(
-                BrookError::OutOfRange(format!("{} out of range", type_name(left.data_type()))),
+                SemanticsError::OutOfRange(format!("{} out of range", type_name(left.data_type()))),
             )),
             other => DataFusionError::from(other),
         })?;

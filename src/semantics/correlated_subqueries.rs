@@ -34,7 +34,7 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion::prelude::SessionContext;
 
-use crate::error::BrookError;
+use super::error::SemanticsError;
 
 /// The optimizer rule; runs after DataFusion's rules.
 #[derive(Debug)]
@@ -74,23 +74,29 @@ impl OptimizerRule for CorrelatedSubqueries {
     }
 }
 
-/// `constant NOT IN (SELECT …)` evaluated as PostgreSQL does: DataFusion
-/// 55 plans it as an anti join that ignores the NULLs the subquery returns,
-/// so `7 NOT IN (SELECT x …)` kept every row where PostgreSQL keeps none
-/// when `x` has a NULL. With no column on its left the test is the same for
-/// every row, so it runs once, through the same per-row function.
+/// Subqueries DataFusion answers wrongly or refuses before its optimizer
+/// could join them, sent to the per-row function at the end of analysis:
+///
+/// - `constant NOT IN (SELECT …)`: DataFusion 55 plans it as an anti join
+///   that ignores the NULLs the subquery returns, so `7 NOT IN (SELECT x …)`
+///   kept every row where PostgreSQL keeps none when `x` has a NULL. With no
+///   column on its left the test is the same for every row: it runs once.
+/// - a correlated scalar subquery that is not an aggregate (`(SELECT
+///   d.adbin FROM pg_attrdef d WHERE d.adnum = a.attnum)`, what psql's `\d`
+///   sends): DataFusion refuses it ("must be aggregated"); PostgreSQL runs
+///   it and fails only if a row finds two (21000), as the function does.
 #[derive(Debug)]
-pub struct ConstantNotIn {
+pub struct PerRowSubqueries {
     runtime: Arc<RuntimeEnv>,
 }
 
-impl ConstantNotIn {
+impl PerRowSubqueries {
     pub fn new(runtime: Arc<RuntimeEnv>) -> Self {
         Self { runtime }
     }
 }
 
-impl datafusion::optimizer::AnalyzerRule for ConstantNotIn {
+impl datafusion::optimizer::AnalyzerRule for PerRowSubqueries {
     fn analyze(
         &self,
         plan: LogicalPlan,
@@ -109,6 +115,12 @@ impl datafusion::optimizer::AnalyzerRule for ConstantNotIn {
                     }) if !is_correlated(&subquery) && expr.column_refs().is_empty() => rule
                         .function(Kind::In { negated: true }, subquery, Some(*expr))
                         .map(Transformed::yes),
+                    Expr::ScalarSubquery(subquery)
+                        if is_correlated(&subquery) && !at_most_one_row(&subquery.subquery) =>
+                    {
+                        rule.function(Kind::Scalar, subquery, None)
+                            .map(Transformed::yes)
+                    }
                     other => Ok(Transformed::no(other)),
                 })
                 .map(|t| t.update_data(|e| name.restore(e)))
@@ -118,7 +130,25 @@ impl datafusion::optimizer::AnalyzerRule for ConstantNotIn {
     }
 
     fn name(&self) -> &str {
-        "brook_constant_not_in"
+        "brook_per_row_subqueries"
+    }
+}
+
+/// Whether DataFusion accepts `plan` as a correlated scalar subquery: an
+/// aggregate (under projections and aliases), or at most one row.
+fn at_most_one_row(plan: &LogicalPlan) -> bool {
+    let mut inner = plan;
+    loop {
+        match inner {
+            LogicalPlan::Projection(p) => inner = p.input.as_ref(),
+            LogicalPlan::SubqueryAlias(a) => inner = a.input.as_ref(),
+            _ => break,
+        }
+    }
+    match inner {
+        LogicalPlan::Aggregate(_) => true,
+        LogicalPlan::Filter(f) => matches!(f.input.as_ref(), LogicalPlan::Aggregate(_)),
+        _ => plan.max_rows().is_some_and(|n| n <= 1),
     }
 }
 
@@ -152,7 +182,8 @@ impl CorrelatedSubqueries {
             }) if is_correlated(&subquery) => (Kind::In { negated }, subquery, Some(*expr)),
             other => return Ok(Transformed::no(other)),
         };
-        self.function(kind, subquery, compared).map(Transformed::yes)
+        self.function(kind, subquery, compared)
+            .map(Transformed::yes)
     }
 
     /// The per-row function for `subquery` (and the compared value of IN).
@@ -322,9 +353,7 @@ impl PerRow {
             Kind::Scalar => {
                 if rows > 1 {
                     return Err(DataFusionError::External(Box::new(
-                        BrookError::Cardinality(
-                            "more than one row returned by a subquery used as an expression".into(),
-                        ),
+                        SemanticsError::TooManyRows,
                     )));
                 }
                 match batches.iter().find(|b| b.num_rows() > 0) {

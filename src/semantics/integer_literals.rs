@@ -11,15 +11,15 @@
 //! Each expression's result is cast back to the type DataFusion gave it, so
 //! a column's type (what Describe told the client) never changes.
 
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::DFSchema;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result, ScalarValue};
-use datafusion::arrow::datatypes::DataType;
-use datafusion::common::DFSchema;
 use datafusion::logical_expr::expr::{Alias, BinaryExpr};
-use datafusion::logical_expr::{ExprSchemable, cast};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, LogicalPlan, Operator};
+use datafusion::logical_expr::{ExprSchemable, cast};
 use datafusion::optimizer::AnalyzerRule;
 
 /// The analyzer rule; runs before DataFusion's `TypeCoercion`.
