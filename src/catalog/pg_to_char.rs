@@ -789,9 +789,7 @@ fn render_number(format: &NumberFormat, text: &str) -> String {
                 digit_index += 1;
             }
             IntegerSlot::Group => {
-                if overflow {
-                    int_out.push(',');
-                } else if sign_placed {
+                if overflow || sign_placed {
                     int_out.push(',');
                 } else {
                     pending_blanks += 1;

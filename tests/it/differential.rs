@@ -207,7 +207,7 @@ async fn run_file(
             }
             Record::Query { sql } => {
                 seen += 1;
-                if (seen - 1) % stride != 0 {
+                if !(seen - 1).is_multiple_of(stride) {
                     continue;
                 }
                 let outcome = compare(&brook, &pg_client, &sql).await;

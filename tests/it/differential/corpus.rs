@@ -17,7 +17,7 @@ pub fn parse(text: &str, engine: &str) -> Vec<Record> {
     while lines.peek().is_some() {
         // One block: lines up to a blank line.
         let mut block = Vec::new();
-        while let Some(line) = lines.next() {
+        for line in lines.by_ref() {
             if line.trim().is_empty() {
                 break;
             }

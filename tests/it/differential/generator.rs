@@ -143,7 +143,7 @@ fn query(r: &mut Rng) -> String {
         ),
         6 => format!(
             "SELECT {} FROM g1 WHERE {} {} SELECT {} FROM g2 WHERE {}",
-            r.pick(&["a", "b", "s"]).replace('s', "s"),
+            r.pick(&["a", "b", "s"]),
             predicate(r, 1),
             r.pick(&[
                 "UNION",

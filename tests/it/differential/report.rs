@@ -166,7 +166,7 @@ impl Report {
         );
         let _ = writeln!(out, "\nErrors only on Brook, by cause:");
         let mut causes: Vec<_> = self.causes.iter().collect();
-        causes.sort_by(|a, b| b.1.0.cmp(&a.1.0));
+        causes.sort_by_key(|c| std::cmp::Reverse(c.1.0));
         for (cause, (n, example)) in causes.iter().take(30) {
             let example: String = example.chars().take(160).collect();
             let _ = writeln!(
