@@ -78,6 +78,19 @@ fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                     right,
                 })));
             }
+            // Constants are computed now, as PostgreSQL folds them while
+            // planning: an overflow is an error even in a CASE branch that
+            // no row takes.
+            if let (Expr::Literal(l, _), Expr::Literal(r, _)) = (left.as_ref(), right.as_ref())
+                && !l.is_null()
+                && !r.is_null()
+            {
+                let result = checked_apply(&op, &l.to_array()?, &r.to_array()?)?;
+                return Ok(Transformed::yes(Expr::Literal(
+                    ScalarValue::try_from_array(&result, 0)?,
+                    None,
+                )));
+            }
             let udf = match op {
                 Operator::Plus => &*CHECKED_ADD,
                 Operator::Minus => &*CHECKED_SUB,
@@ -187,6 +200,21 @@ static RINT: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| {
     }))
 });
 
+/// `left op right` with Arrow's checked kernels; overflow is 22003.
+fn checked_apply(op: &Operator, left: &ArrayRef, right: &ArrayRef) -> Result<ArrayRef> {
+    let result: std::result::Result<ArrayRef, ArrowError> = match op {
+        Operator::Plus => numeric::add(left, right),
+        Operator::Minus => numeric::sub(left, right),
+        _ => numeric::mul(left, right),
+    };
+    result.map_err(|e| match e {
+        ArrowError::ArithmeticOverflow(_) => DataFusionError::External(Box::new(
+            SemanticsError::OutOfRange(format!("{} out of range", type_name(left.data_type()))),
+        )),
+        other => DataFusionError::from(other),
+    })
+}
+
 /// PostgreSQL's name for an integer type, for its "out of range" message.
 fn type_name(t: &DataType) -> &'static str {
     match t {
@@ -221,17 +249,7 @@ impl ScalarUDFImpl for CheckedOperator {
                 self.name
             )));
         };
-        let result: std::result::Result<ArrayRef, ArrowError> = match self.op {
-            Operator::Plus => numeric::add(left, right),
-            Operator::Minus => numeric::sub(left, right),
-            _ => numeric::mul(left, right),
-        };
-        let result = result.map_err(|e| match e {
-            ArrowError::ArithmeticOverflow(_) => DataFusionError::External(Box::new(
-                SemanticsError::OutOfRange(format!("{} out of range", type_name(left.data_type()))),
-            )),
-            other => DataFusionError::from(other),
-        })?;
+        let result = checked_apply(&self.op, left, right)?;
         if scalar {
             Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
                 &result, 0,

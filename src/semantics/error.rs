@@ -8,6 +8,10 @@ pub enum SemanticsError {
     /// An integer result that does not fit its type (`integer out of range`).
     #[error("{0}")]
     OutOfRange(String),
+    /// An operator over untyped NULLs, which PostgreSQL cannot resolve
+    /// (`- NULL`, `NULL + NULL`).
+    #[error("operator is not unique: {0}")]
+    AmbiguousOperator(String),
     /// A scalar subquery that found more than one row.
     #[error("more than one row returned by a subquery used as an expression")]
     TooManyRows,
@@ -19,6 +23,7 @@ impl SemanticsError {
         match self {
             SemanticsError::OutOfRange(_) => "22003",
             SemanticsError::TooManyRows => "21000",
+            SemanticsError::AmbiguousOperator(_) => "42725",
         }
     }
 }

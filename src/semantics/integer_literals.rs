@@ -97,10 +97,30 @@ fn narrowed(expr: &Expr) -> Option<Expr> {
     }
 }
 
+fn is_untyped_null(expr: &Expr) -> bool {
+    matches!(expr, Expr::Literal(ScalarValue::Null, _))
+}
+
+fn ambiguous(operator: String) -> datafusion::error::DataFusionError {
+    datafusion::error::DataFusionError::External(Box::new(
+        super::error::SemanticsError::AmbiguousOperator(operator),
+    ))
+}
+
 fn narrow_operands(expr: Expr) -> Result<Transformed<Expr>> {
+    // PostgreSQL cannot choose an operator for untyped NULLs alone
+    // (`- NULL`, `NULL + NULL`: 42725); DataFusion answered NULL.
+    if let Expr::Negative(inner) = &expr
+        && is_untyped_null(inner)
+    {
+        return Err(ambiguous("- unknown".into()));
+    }
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
         return Ok(Transformed::no(expr));
     };
+    if is_arithmetic(&op) && is_untyped_null(&left) && is_untyped_null(&right) {
+        return Err(ambiguous(format!("unknown {op} unknown")));
+    }
     if !is_arithmetic(&op) {
         return Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
             left,

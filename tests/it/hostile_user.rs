@@ -338,6 +338,19 @@ fn read_until_ready(s: &mut TcpStream) -> Vec<u8> {
     }
 }
 
+/// A raw socket past the startup of a trusted `brook` user, at ReadyForQuery.
+fn logged_in_socket(port: u16) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut startup = 196608i32.to_be_bytes().to_vec();
+    startup.extend_from_slice(b"user\0brook\0database\0brook\0\0");
+    let mut packet = ((startup.len() + 4) as i32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&startup);
+    s.write_all(&packet).unwrap();
+    assert_eq!(read_until_ready(&mut s).first(), Some(&b'R'));
+    s
+}
+
 fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
     let mut f = vec![kind];
     f.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
@@ -348,14 +361,7 @@ fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bind_with_more_parameters_than_fit_is_an_error_not_a_hang_up() {
     let brook = Brook::start();
-    let mut s = TcpStream::connect(("127.0.0.1", brook.port())).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut startup = 196608i32.to_be_bytes().to_vec();
-    startup.extend_from_slice(b"user\0brook\0database\0brook\0\0");
-    let mut packet = ((startup.len() + 4) as i32).to_be_bytes().to_vec();
-    packet.extend_from_slice(&startup);
-    s.write_all(&packet).unwrap();
-    assert_eq!(read_until_ready(&mut s).first(), Some(&b'R'));
+    let mut s = logged_in_socket(brook.port());
     // 40,000 NULL parameters: PostgreSQL's protocol allows 65,535.
     let mut bind = b"\0\0".to_vec();
     bind.extend_from_slice(&0u16.to_be_bytes());
@@ -384,14 +390,7 @@ async fn a_bind_with_more_parameters_than_fit_is_an_error_not_a_hang_up() {
 async fn a_statement_whose_client_hung_up_stops() {
     let brook = Brook::start();
     let watcher = brook.client().await;
-    let mut s = TcpStream::connect(("127.0.0.1", brook.port())).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut startup = 196608i32.to_be_bytes().to_vec();
-    startup.extend_from_slice(b"user\0brook\0database\0brook\0\0");
-    let mut packet = ((startup.len() + 4) as i32).to_be_bytes().to_vec();
-    packet.extend_from_slice(&startup);
-    s.write_all(&packet).unwrap();
-    read_until_ready(&mut s);
+    let mut s = logged_in_socket(brook.port());
     s.write_all(&frame(
         b'Q',
         b"SELECT count(*) FROM generate_series(1, 100000000000) AS g(x) WHERE x % 7 = 3\0",
