@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use datafusion_postgres::DfSessionService;
 use futures::channel::oneshot;
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, Sink, StreamExt};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
@@ -103,21 +103,29 @@ fn deadline<C: ClientInfo>(client: &C) -> Option<Instant> {
         .map(|ms| Instant::now() + Duration::from_millis(ms))
 }
 
+/// Whether the connection's cancel signal fired, shareable by several
+/// streams (the statements of one simple-query message). `false` when the
+/// sender was replaced: no cancel can reach those streams any more.
+type Fired = Shared<BoxFuture<'static, bool>>;
+
+fn fired(cancel: Option<oneshot::Receiver<()>>) -> Option<Fired> {
+    cancel.map(|rx| async move { rx.await.is_ok() }.boxed().shared())
+}
+
 /// What ends a stream early: a cancel request (57014) or the statement
 /// timeout (57014, with PostgreSQL's wording).
 fn stopper(
-    cancel: Option<oneshot::Receiver<()>>,
+    fired: Option<Fired>,
     deadline: Option<Instant>,
 ) -> Option<BoxFuture<'static, PgWireError>> {
-    if cancel.is_none() && deadline.is_none() {
+    if fired.is_none() && deadline.is_none() {
         return None;
     }
     Some(
         async move {
             let cancelled = async {
-                // Err: the sender was replaced, no cancel can reach this stream.
-                let fired = match cancel {
-                    Some(rx) => rx.await.is_ok(),
+                let fired = match fired {
+                    Some(f) => f.await,
                     None => false,
                 };
                 if !fired {
@@ -273,7 +281,12 @@ impl SimpleQueryHandler for Cancellable {
         if pieces.is_empty() {
             return SimpleQueryHandler::do_query(self.inner.as_ref(), client, query).await;
         }
-        let mut out = Vec::with_capacity(pieces.len());
+        // Responses, with their deadlines and clocks, until every statement
+        // has run. The cancel signal is armed for their streams only then:
+        // pgwire races this whole call against the signal it armed, and
+        // arming anew replaces (drops) its sender, which pgwire would take
+        // for a cancel of the statements still to run.
+        let mut pending: Vec<(Response, Option<Instant>, Option<QueryTimer>)> = Vec::new();
         for piece in &pieces {
             let deadline = deadline(client);
             let timer = QueryTimer::start_in("simple", client, piece);
@@ -281,10 +294,10 @@ impl SimpleQueryHandler for Cancellable {
                 Ok(responses) => responses,
                 Err(e) => {
                     timer.failed();
-                    if out.is_empty() {
+                    if pending.is_empty() {
                         return Err(e);
                     }
-                    out.push(extensions::error_response(e));
+                    pending.push((extensions::error_response(e), None, None));
                     break;
                 }
             };
@@ -293,17 +306,35 @@ impl SimpleQueryHandler for Cancellable {
             for response in responses {
                 let response = super::transaction_block::observe(client, response);
                 failed |= matches!(response, Response::Error(_));
-                let stop = match &response {
-                    Response::Query(_) => stopper(arm(client).await, deadline),
-                    _ => None,
-                };
                 let timer = timer.take().unwrap_or_else(|| QueryTimer::start("simple"));
-                out.push(watch(response, stop, timer));
+                pending.push((response, deadline, Some(timer)));
             }
             if failed {
                 break;
             }
         }
+        let streams = pending
+            .iter()
+            .any(|(r, _, _)| matches!(r, Response::Query(_)));
+        let signal = if streams {
+            fired(arm(client).await)
+        } else {
+            None
+        };
+        let out = pending
+            .into_iter()
+            .map(|(response, deadline, timer)| {
+                // An error ending the message: its statement's clock already stopped.
+                let Some(timer) = timer else {
+                    return response;
+                };
+                let stop = match &response {
+                    Response::Query(_) => stopper(signal.clone(), deadline),
+                    _ => None,
+                };
+                watch(response, stop, timer)
+            })
+            .collect();
         Ok(out)
     }
 }
@@ -357,7 +388,7 @@ impl ExtendedQueryHandler for Cancellable {
         };
         let response = super::transaction_block::observe(client, response);
         let stop = match &response {
-            Response::Query(_) => stopper(arm(client).await, deadline),
+            Response::Query(_) => stopper(fired(arm(client).await), deadline),
             _ => None,
         };
         Ok(watch(response, stop, timer))
