@@ -55,20 +55,14 @@ impl CopyHandler for CopyIn {
             && let Some(p) = pending.as_mut()
         {
             if p.data.len() + copy_data.data.len() > MAX_COPY_BYTES {
-                refusal = Some((
-                    "54000",
-                    format!(
-                        "COPY data exceeds {MAX_COPY_BYTES} bytes; split it into several COPY statements"
-                    ),
-                ));
+                refusal = Some(BrookError::ProgramLimit(format!(
+                    "COPY data exceeds {MAX_COPY_BYTES} bytes; split it into several COPY statements"
+                )));
             } else if let Err(e) = p.reservation.try_grow(copy_data.data.len()) {
-                refusal = Some((
-                    "53200",
-                    format!(
-                        "out of memory: the COPY's data needs more than the server's memory_limit leaves free ({})",
-                        e.strip_backtrace()
-                    ),
-                ));
+                refusal = Some(BrookError::OutOfMemory(format!(
+                    "the COPY's data needs more than the server's memory_limit leaves free ({})",
+                    e.strip_backtrace()
+                )));
             } else {
                 p.data.extend_from_slice(&copy_data.data);
             }
@@ -76,12 +70,8 @@ impl CopyHandler for CopyIn {
                 *pending = None;
             }
         }
-        if let Some((code, message)) = refusal {
-            return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-                "ERROR".into(),
-                code.into(),
-                message,
-            ))));
+        if let Some(e) = refusal {
+            return Err(brook_to_pgwire(e));
         }
         Ok(())
     }

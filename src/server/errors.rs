@@ -34,10 +34,6 @@ impl Classified {
     }
 }
 
-fn classified(code: &'static str, message: impl Into<String>) -> Classified {
-    Classified::new(code, message)
-}
-
 /// Classify any error that can reach the protocol edge.
 pub fn classify(err: &(dyn std::error::Error + 'static)) -> Classified {
     if let Some(e) = err.downcast_ref::<BrookError>() {
@@ -47,13 +43,13 @@ pub fn classify(err: &(dyn std::error::Error + 'static)) -> Classified {
         return classify_datafusion(e);
     }
     if let Some(e) = err.downcast_ref::<crate::query_text::NotAQuery>() {
-        return classified("42501", e.to_string());
+        return Classified::new("42501", e.to_string());
     }
     if let Some(e) = err.downcast_ref::<crate::semantics::SemanticsError>() {
-        return classified(e.sqlstate(), e.to_string());
+        return Classified::new(e.sqlstate(), e.to_string());
     }
     if let Some(e) = err.downcast_ref::<crate::ml::MlError>() {
-        return classified(e.sqlstate(), e.to_string());
+        return Classified::new(e.sqlstate(), e.to_string());
     }
     if let Some(e) = err.downcast_ref::<ParserError>() {
         return classify_parser(e);
@@ -61,7 +57,7 @@ pub fn classify(err: &(dyn std::error::Error + 'static)) -> Classified {
     if let Some(e) = err.downcast_ref::<ArrowError>() {
         return classify_arrow(e);
     }
-    classified("XX000", err.to_string())
+    Classified::new("XX000", err.to_string())
 }
 
 /// Classify a Brook error.
@@ -70,9 +66,9 @@ pub fn classify_brook(e: &BrookError) -> Classified {
         BrookError::Query(inner) => classify_datafusion(inner),
         BrookError::UniqueViolation { detail, .. } => Classified {
             detail: Some(detail.clone()),
-            ..classified(e.sqlstate(), e.to_string())
+            ..Classified::new(e.sqlstate(), e.to_string())
         },
-        other => classified(other.sqlstate(), other.to_string()),
+        other => Classified::new(other.sqlstate(), other.to_string()),
     }
 }
 
@@ -80,7 +76,7 @@ fn classify_parser(e: &ParserError) -> Classified {
     let text = match e {
         ParserError::TokenizerError(s) | ParserError::ParserError(s) => s.clone(),
         ParserError::RecursionLimitExceeded => {
-            return classified(
+            return Classified::new(
                 "54001",
                 format!(
                     "statement is too complex: more than {} operators or {} levels of parentheses; \
@@ -91,7 +87,7 @@ fn classify_parser(e: &ParserError) -> Classified {
             );
         }
     };
-    classified("42601", format!("syntax error: {text}"))
+    Classified::new("42601", format!("syntax error: {text}"))
 }
 
 fn classify_arrow(e: &ArrowError) -> Classified {
@@ -99,28 +95,28 @@ fn classify_arrow(e: &ArrowError) -> Classified {
         // Arrow says "Can't cast value 32768 to type Int16" for a number that
         // does not fit, and "Cannot cast string …" for text that is no number.
         ArrowError::CastError(m) if m.starts_with("Can't cast value") => {
-            classified("22003", format!("value out of range: {m}"))
+            Classified::new("22003", format!("value out of range: {m}"))
         }
-        ArrowError::CastError(m) | ArrowError::ParseError(m) => classified("22P02", m.clone()),
-        ArrowError::DivideByZero => classified("22012", "division by zero"),
-        ArrowError::ArithmeticOverflow(m) => classified("22003", m.clone()),
+        ArrowError::CastError(m) | ArrowError::ParseError(m) => Classified::new("22P02", m.clone()),
+        ArrowError::DivideByZero => Classified::new("22012", "division by zero"),
+        ArrowError::ArithmeticOverflow(m) => Classified::new("22003", m.clone()),
         ArrowError::ComputeError(m) if m.contains("Overflow") || m.contains("overflow") => {
-            classified("22003", m.clone())
+            Classified::new("22003", m.clone())
         }
         // A NULL reaching a NOT NULL column while DataFusion builds the rows
         // (multi-row VALUES) rather than in Brook's own check.
-        ArrowError::InvalidArgumentError(m) if m.contains("non-nullable") => classified(
+        ArrowError::InvalidArgumentError(m) if m.contains("non-nullable") => Classified::new(
             "23502",
             format!("null value violates not-null constraint ({m})"),
         ),
         // A decimal that does not fit its precision: PostgreSQL's "numeric
         // field overflow".
         ArrowError::InvalidArgumentError(m) if m.contains("too large to store") => {
-            classified("22003", format!("numeric field overflow: {m}"))
+            Classified::new("22003", format!("numeric field overflow: {m}"))
         }
-        ArrowError::InvalidArgumentError(m) => classified("22023", m.clone()),
+        ArrowError::InvalidArgumentError(m) => Classified::new("22023", m.clone()),
         ArrowError::ExternalError(inner) => classify(inner.as_ref()),
-        other => classified("XX000", other.to_string()),
+        other => Classified::new("XX000", other.to_string()),
     }
 }
 
@@ -143,10 +139,12 @@ fn classify_datafusion(e: &DataFusionError) -> Classified {
         DataFusionError::Collection(errs) => errs
             .first()
             .map(classify_datafusion)
-            .unwrap_or_else(|| classified("XX000", "empty error collection")),
+            .unwrap_or_else(|| Classified::new("XX000", "empty error collection")),
         DataFusionError::ArrowError(inner, _) => classify_arrow(inner),
         DataFusionError::SQL(inner, _) => classify_parser(inner),
-        DataFusionError::NotImplemented(m) => classified("0A000", format!("{m} is not supported")),
+        DataFusionError::NotImplemented(m) => {
+            Classified::new("0A000", format!("{m} is not supported"))
+        }
         DataFusionError::SchemaError(schema_err, _) => {
             use datafusion::common::SchemaError;
             let message = e.strip_backtrace();
@@ -155,53 +153,53 @@ fn classify_datafusion(e: &DataFusionError) -> Classified {
                 .unwrap_or(&message)
                 .to_string();
             match schema_err.as_ref() {
-                SchemaError::FieldNotFound { field, .. } => classified(
+                SchemaError::FieldNotFound { field, .. } => Classified::new(
                     "42703",
                     format!("column \"{}\" does not exist ({message})", field.name),
                 ),
-                SchemaError::AmbiguousReference { .. } => classified("42702", message),
-                _ => classified("42701", message),
+                SchemaError::AmbiguousReference { .. } => Classified::new("42702", message),
+                _ => Classified::new("42701", message),
             }
         }
         DataFusionError::Plan(m) => {
             if let Some(table) = missing_table(m) {
-                classified("42P01", format!("relation \"{table}\" does not exist"))
+                Classified::new("42P01", format!("relation \"{table}\" does not exist"))
             } else if m.starts_with("Invalid function")
                 || m.contains("function") && m.contains("not found")
             {
-                classified("42883", m.clone())
+                Classified::new("42883", m.clone())
             } else if m.contains("Cannot cast") || m.contains("cannot be cast") {
-                classified("42846", m.clone())
+                Classified::new("42846", m.clone())
             } else if m.contains("No function matches") || m.contains("does not support") {
-                classified("42883", m.clone())
+                Classified::new("42883", m.clone())
             } else if m.contains("already exists") {
-                classified("42P07", m.clone())
+                Classified::new("42P07", m.clone())
             } else {
-                classified("42000", m.clone())
+                Classified::new("42000", m.clone())
             }
         }
         DataFusionError::Execution(m) => {
             if m.contains("non-nullable") {
-                classified(
+                Classified::new(
                     "23502",
                     format!("null value violates not-null constraint ({m})"),
                 )
             } else if m.contains("Can't cast value") || m.contains("too large to store") {
-                classified("22003", format!("value out of range: {m}"))
+                Classified::new("22003", format!("value out of range: {m}"))
             } else if m.contains("Cannot cast")
                 || m.contains("Failed to parse")
                 || m.contains("Cannot parse")
             {
-                classified("22P02", m.clone())
+                Classified::new("22P02", m.clone())
             } else if m.contains("Divide by zero") || m.contains("division by zero") {
-                classified("22012", "division by zero")
+                Classified::new("22012", "division by zero")
             } else if m.contains("Overflow") || m.contains("overflow") {
-                classified("22003", m.clone())
+                Classified::new("22003", m.clone())
             } else {
-                classified("22000", m.clone())
+                Classified::new("22000", m.clone())
             }
         }
-        DataFusionError::ResourcesExhausted(m) => classified(
+        DataFusionError::ResourcesExhausted(m) => Classified::new(
             "53200",
             format!(
                 "out of memory: the query needs more than the server's memory_limit leaves free ({m})"
@@ -209,14 +207,14 @@ fn classify_datafusion(e: &DataFusionError) -> Classified {
         ),
         DataFusionError::IoError(io) => {
             let m = io.to_string();
-            classified(crate::error::storage_sqlstate(&m), m)
+            Classified::new(crate::error::storage_sqlstate(&m), m)
         }
         DataFusionError::ObjectStore(os) => {
             let m = os.to_string();
-            classified(crate::error::storage_sqlstate(&m), m)
+            Classified::new(crate::error::storage_sqlstate(&m), m)
         }
-        DataFusionError::Configuration(m) => classified("22023", m.clone()),
-        other => classified("XX000", other.strip_backtrace()),
+        DataFusionError::Configuration(m) => Classified::new("22023", m.clone()),
+        other => Classified::new("XX000", other.strip_backtrace()),
     }
 }
 
@@ -279,7 +277,7 @@ mod tests {
         let e = DataFusionError::Plan("table 'brook.public.nope' not found".into());
         assert_eq!(
             classify_datafusion(&e),
-            classified("42P01", "relation \"nope\" does not exist")
+            Classified::new("42P01", "relation \"nope\" does not exist")
         );
     }
 

@@ -247,18 +247,7 @@ impl DurableTable {
     /// under the writer lock, so no other commit slips in between.
     async fn check_unique(&self, batches: &[RecordBatch]) -> Result<()> {
         let key = &self.inner.constraints.primary_key;
-        let key_index: Vec<usize> = key
-            .iter()
-            .map(|k| {
-                self.inner
-                    .schema
-                    .index_of(k)
-                    .map_err(|_| BrookError::UndefinedColumn {
-                        table: self.inner.name.clone(),
-                        column: k.clone(),
-                    })
-            })
-            .collect::<Result<_>>()?;
+        let key_index = self.key_index(key)?;
         let mut seen: HashSet<Vec<u8>> = HashSet::new();
         for batch in batches {
             let columns: Vec<ArrayRef> =
@@ -271,21 +260,49 @@ impl DurableTable {
             }
         }
         let current = self.current();
-        let ctx =
-            datafusion::prelude::SessionContext::new_with_state(scan_session().as_ref().clone());
         for batch in batches.iter().filter(|b| b.num_rows() > 0) {
-            let found = ctx
-                .read_table(current.provider.clone())?
-                .filter(keys_predicate(batch, key, &key_index)?)?
-                .select_columns(&key.iter().map(String::as_str).collect::<Vec<_>>())?
-                .limit(0, Some(1))?
-                .collect()
-                .await?;
+            let found = Self::stored_keys(&current, batch, key, &key_index, Some(1)).await?;
             if let Some(b) = found.iter().find(|b| b.num_rows() > 0) {
                 return Err(self.duplicate(b.columns(), 0));
             }
         }
         Ok(())
+    }
+
+    /// Positions of the `key` columns in the table's schema.
+    fn key_index(&self, key: &[String]) -> Result<Vec<usize>> {
+        key.iter()
+            .map(|k| {
+                self.inner
+                    .schema
+                    .index_of(k)
+                    .map_err(|_| BrookError::UndefinedColumn {
+                        table: self.inner.name.clone(),
+                        column: k.clone(),
+                    })
+            })
+            .collect()
+    }
+
+    /// The key columns of `version`'s rows whose keys `batch` also has (at
+    /// most `limit` of them).
+    async fn stored_keys(
+        version: &Version,
+        batch: &RecordBatch,
+        key: &[String],
+        key_index: &[usize],
+        limit: Option<usize>,
+    ) -> Result<Vec<RecordBatch>> {
+        let ctx =
+            datafusion::prelude::SessionContext::new_with_state(scan_session().as_ref().clone());
+        let mut found = ctx
+            .read_table(version.provider.clone())?
+            .filter(keys_predicate(batch, key, key_index)?)?
+            .select_columns(&key.iter().map(String::as_str).collect::<Vec<_>>())?;
+        if limit.is_some() {
+            found = found.limit(0, limit)?;
+        }
+        Ok(found.collect().await?)
     }
 
     /// PostgreSQL's unique violation for the key in row `row` of `columns`.
@@ -322,33 +339,13 @@ impl DurableTable {
         let batch = conformed
             .pop()
             .ok_or_else(|| BrookError::Storage("no batch to write".into()))?;
-        let key_index: Vec<usize> = key
-            .iter()
-            .map(|k| {
-                self.inner
-                    .schema
-                    .index_of(k)
-                    .map_err(|_| BrookError::UndefinedColumn {
-                        table: self.inner.name.clone(),
-                        column: k.clone(),
-                    })
-            })
-            .collect::<Result<_>>()?;
+        let key_index = self.key_index(key)?;
         let _guard = self.inner.writer.lock().await;
         let current = self.current();
         let stored = if replace || batch.num_rows() == 0 {
             HashSet::new()
         } else {
-            let candidates = keys_predicate(&batch, key, &key_index)?;
-            let ctx = datafusion::prelude::SessionContext::new_with_state(
-                scan_session().as_ref().clone(),
-            );
-            let found = ctx
-                .read_table(current.provider.clone())?
-                .filter(candidates)?
-                .select_columns(&key.iter().map(String::as_str).collect::<Vec<_>>())?
-                .collect()
-                .await?;
+            let found = Self::stored_keys(&current, &batch, key, &key_index, None).await?;
             let mut stored = HashSet::new();
             for b in &found {
                 let columns: Vec<ArrayRef> = b.columns().to_vec();
