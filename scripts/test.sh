@@ -47,6 +47,11 @@ if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
 fi
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# Imports run one way along the data path (server → sql → engine →
+# {ml, pipeline} → catalog → storage): no module loop at either depth.
+python3 scripts/layers.py src
+python3 scripts/layers.py src --depth 2
+
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked

@@ -14,7 +14,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::error::{BrookError, Result};
-use crate::server::auth::scram::Verifier;
+use crate::scram::Verifier;
 
 /// Sessions admitted at once unless `max_connections` says otherwise
 /// (PostgreSQL's default).

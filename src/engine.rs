@@ -1,5 +1,12 @@
 //! The engine every session shares: one DataFusion context, the durable catalog,
 //! and the Postgres compatibility functions clients probe at connect time.
+//!
+//! This is the one place that wires Brook's modules together. It opens the
+//! catalog, the models and the pipelines, hands each subsystem a narrow
+//! context of what it needs ([`PipelineContext`], [`ModelContext`]) rather
+//! than the engine itself, and registers every system table, so that
+//! imports run one way: `server → sql → engine → {ml, pipeline} → catalog →
+//! storage`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,22 +19,28 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 
+use datafusion::catalog::TableProvider;
+
 use crate::catalog::roles::Roles;
 use crate::catalog::{
     Catalog, DATABASE, DEFAULT_SCHEMA, information_schema, pg_functions, pg_json, pg_overlay,
 };
 use crate::error::{BrookError, Result};
-use crate::ml::Models;
-use crate::observability::sessions::Sessions;
-use crate::pipeline::Pipelines;
+use crate::ml::{ModelContext, Models, PipelineOffsets};
+use crate::observability::sessions::{self, Sessions};
+use crate::pipeline::status::State;
+use crate::pipeline::system_tables::{self, Listing};
+use crate::pipeline::{PipelineContext, Pipelines};
 use crate::semantics;
 
 /// The shared state of a running Brook: query engine and catalog.
 pub struct Engine {
     pub ctx: Arc<SessionContext>,
     pub catalog: Arc<Catalog>,
-    pub pipelines: Pipelines,
+    pub pipelines: Arc<Pipelines>,
     pub models: Models,
+    /// What training and refresh need (the models' view of the server).
+    pub model_context: ModelContext,
     /// The connected sessions (`information_schema.sessions`).
     pub sessions: Arc<Sessions>,
     /// What `pg_roles` lists (the server sets its users).
@@ -75,18 +88,33 @@ impl Engine {
         // Models first: a view may call PREDICT or EVALUATE.
         let models = Models::open(data_dir)?;
         models.register(&ctx);
-        information_schema::register_models(&ctx, &models)?;
         let catalog = Arc::new(Catalog::open(data_dir, ctx.clone()).await?);
         overlay.attach(catalog.clone());
-        let pipelines = Pipelines::open(data_dir, kafka).await?;
-        information_schema::register_pipelines(&ctx, &pipelines)?;
+        let pipelines = Arc::new(
+            Pipelines::open(
+                data_dir,
+                PipelineContext {
+                    ctx: ctx.clone(),
+                    catalog: catalog.clone(),
+                    default_brokers: kafka,
+                },
+            )
+            .await?,
+        );
+        let model_context = ModelContext {
+            ctx: ctx.clone(),
+            catalog: catalog.clone(),
+            registry: models.registry.clone(),
+            offsets: Arc::new(LoadedOffsets(pipelines.listing())),
+        };
         let sessions = Arc::new(Sessions::default());
-        information_schema::register_sessions(&ctx, &sessions)?;
+        register_system_tables(&ctx, &pipelines, &models, &sessions)?;
         Ok(Arc::new(Self {
             ctx,
             catalog,
             pipelines,
             models,
+            model_context,
             sessions,
             roles,
             data_dir: data_dir.to_path_buf(),
@@ -103,8 +131,85 @@ impl Engine {
     /// Start background work that needs the whole engine: pipelines that
     /// were running before the restart run again.
     pub async fn resume(self: &Arc<Self>) {
-        crate::ml::refresh::resume(self);
-        self.pipelines.resume(self).await;
+        crate::ml::refresh::resume(&self.model_context, &self.models);
+        self.pipelines.resume().await;
+    }
+
+    /// Set the gauges that describe the present (each pipeline's lag and
+    /// whether it runs), at the moment of a metrics scrape.
+    pub fn record_gauges(&self) {
+        let listing = self.pipelines.listing();
+        let Ok(listing) = listing.read() else {
+            return;
+        };
+        for (name, (_, status)) in listing.iter() {
+            let snapshot = status.snapshot();
+            let lag: i64 = snapshot.cursors.values().filter_map(|c| c.lag()).sum();
+            crate::observability::pipeline_gauges(name, lag, snapshot.state == State::Running);
+        }
+    }
+}
+
+/// Brook's system tables in `information_schema` (SPEC §2): the pipelines'
+/// status and kept errors, the models, the sessions; and
+/// `pg_cancel_backend(pid)`, which reaches the sessions.
+fn register_system_tables(
+    ctx: &SessionContext,
+    pipelines: &Pipelines,
+    models: &Models,
+    sessions: &Arc<Sessions>,
+) -> Result<()> {
+    let listing = pipelines.listing();
+    let tables: Vec<(&str, Arc<dyn TableProvider>)> = vec![
+        (
+            "pipelines",
+            Arc::new(system_tables::pipelines(listing.clone())),
+        ),
+        (
+            "pipelines_cursors",
+            Arc::new(system_tables::cursors(listing.clone())),
+        ),
+        (
+            "pipelines_batches_summary",
+            Arc::new(system_tables::batches(listing)),
+        ),
+        (
+            "pipelines_errors",
+            Arc::new(pipelines.error_log().table().clone()),
+        ),
+        (
+            "models",
+            Arc::new(crate::ml::system_table::models(models.registry.clone())),
+        ),
+        ("sessions", Arc::new(sessions::table(sessions.clone()))),
+    ];
+    for (name, table) in tables {
+        information_schema::add_table(ctx, name, table)?;
+    }
+    ctx.register_udf(sessions::pg_cancel_backend(sessions.clone()));
+    Ok(())
+}
+
+/// Where the pipelines loading a table stand, for a model version's lineage.
+struct LoadedOffsets(Listing);
+
+impl PipelineOffsets for LoadedOffsets {
+    fn offsets_into(&self, schema: &str, table: &str) -> Vec<(String, i64)> {
+        let Ok(listing) = self.0.read() else {
+            return vec![];
+        };
+        let mut out = vec![];
+        for (name, (def, status)) in listing.iter() {
+            if def.table_schema != schema || def.table_name != table {
+                continue;
+            }
+            for (partition, cursor) in status.snapshot().cursors {
+                if let Some(offset) = cursor.committed_offset {
+                    out.push((format!("{name}/{partition}"), offset));
+                }
+            }
+        }
+        out
     }
 }
 

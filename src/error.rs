@@ -1,10 +1,113 @@
-//! Brook's own error type and the SQLSTATE each error carries to the client.
+//! The ground floor of Brook's errors: the SQLSTATE codes clients switch on,
+//! the one trait every module's error type implements to name its code, and
+//! [`BrookError`], the error that carries any of them up to the protocol edge.
+//!
+//! This file imports nothing of Brook's, so that every module may use it:
+//! a subsystem's own error (`pipeline::PipelineError`, `ml::MlError`, …)
+//! implements [`ErrorCode`] where it is defined and converts into
+//! [`BrookError::Module`] there, rather than being named here.
 //!
 //! Errors raised inside DataFusion execution (a table sink, a UDF) travel as
-//! `DataFusionError::External(Box<BrookError>)`; the protocol edge
-//! (`server::errors`) unwraps them again so that the client sees the code chosen here.
+//! `DataFusionError::External(Box<BrookError>)` (see [`external`]); the
+//! protocol edge (`server::errors`) unwraps them again so that the client
+//! sees the code chosen by the module that failed.
+
+use std::fmt;
 
 use thiserror::Error;
+
+/// A five-character SQLSTATE (PostgreSQL's Appendix A). Every code Brook sends
+/// is a named constant here, so that a code is chosen by its meaning and the
+/// list of codes Brook can answer with is in one place.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SqlState(&'static str);
+
+impl SqlState {
+    pub const SUCCESSFUL_COMPLETION: Self = Self("00000");
+    pub const FEATURE_NOT_SUPPORTED: Self = Self("0A000");
+    pub const SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION: Self = Self("08001");
+    pub const PROTOCOL_VIOLATION: Self = Self("08P01");
+    pub const CARDINALITY_VIOLATION: Self = Self("21000");
+    pub const DATA_EXCEPTION: Self = Self("22000");
+    pub const STRING_DATA_RIGHT_TRUNCATION: Self = Self("22001");
+    pub const NUMERIC_VALUE_OUT_OF_RANGE: Self = Self("22003");
+    pub const DIVISION_BY_ZERO: Self = Self("22012");
+    pub const INVALID_PARAMETER_VALUE: Self = Self("22023");
+    pub const INVALID_TEXT_REPRESENTATION: Self = Self("22P02");
+    pub const NOT_NULL_VIOLATION: Self = Self("23502");
+    pub const UNIQUE_VIOLATION: Self = Self("23505");
+    pub const NO_ACTIVE_SQL_TRANSACTION: Self = Self("25P01");
+    pub const IN_FAILED_SQL_TRANSACTION: Self = Self("25P02");
+    pub const INVALID_AUTHORIZATION_SPECIFICATION: Self = Self("28000");
+    pub const INVALID_PASSWORD: Self = Self("28P01");
+    pub const DEPENDENT_OBJECTS_STILL_EXIST: Self = Self("2BP01");
+    pub const INVALID_SCHEMA_NAME: Self = Self("3F000");
+    pub const SERIALIZATION_FAILURE: Self = Self("40001");
+    pub const SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: Self = Self("42000");
+    pub const INSUFFICIENT_PRIVILEGE: Self = Self("42501");
+    pub const SYNTAX_ERROR: Self = Self("42601");
+    pub const NAME_TOO_LONG: Self = Self("42622");
+    pub const DUPLICATE_COLUMN: Self = Self("42701");
+    pub const AMBIGUOUS_COLUMN: Self = Self("42702");
+    pub const UNDEFINED_COLUMN: Self = Self("42703");
+    pub const UNDEFINED_OBJECT: Self = Self("42704");
+    pub const DUPLICATE_OBJECT: Self = Self("42710");
+    pub const AMBIGUOUS_FUNCTION: Self = Self("42725");
+    pub const DATATYPE_MISMATCH: Self = Self("42804");
+    pub const CANNOT_COERCE: Self = Self("42846");
+    pub const UNDEFINED_FUNCTION: Self = Self("42883");
+    pub const UNDEFINED_TABLE: Self = Self("42P01");
+    pub const DUPLICATE_SCHEMA: Self = Self("42P06");
+    pub const DUPLICATE_TABLE: Self = Self("42P07");
+    pub const INVALID_COLUMN_REFERENCE: Self = Self("42P10");
+    pub const INVALID_OBJECT_DEFINITION: Self = Self("42P17");
+    pub const DISK_FULL: Self = Self("53100");
+    pub const OUT_OF_MEMORY: Self = Self("53200");
+    pub const TOO_MANY_CONNECTIONS: Self = Self("53300");
+    pub const PROGRAM_LIMIT_EXCEEDED: Self = Self("54000");
+    pub const STATEMENT_TOO_COMPLEX: Self = Self("54001");
+    pub const OBJECT_IN_USE: Self = Self("55006");
+    pub const QUERY_CANCELED: Self = Self("57014");
+    pub const IO_ERROR: Self = Self("58030");
+    pub const INTERNAL_ERROR: Self = Self("XX000");
+    pub const DATA_CORRUPTED: Self = Self("XX001");
+
+    /// The code as it goes on the wire.
+    pub const fn code(self) -> &'static str {
+        self.0
+    }
+}
+
+impl fmt::Display for SqlState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl fmt::Debug for SqlState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SqlState({})", self.0)
+    }
+}
+
+/// Tests and clients compare with the code they see on the wire.
+impl PartialEq<&str> for SqlState {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// An error a client may receive: it names its SQLSTATE. Each module's error
+/// type implements this once, next to its variants, and the protocol edge
+/// asks through it instead of knowing every type.
+pub trait ErrorCode: std::error::Error + Send + Sync + 'static {
+    fn sqlstate(&self) -> SqlState;
+
+    /// PostgreSQL's DETAIL line (`Key (id)=(1) already exists.`), if any.
+    fn detail(&self) -> Option<String> {
+        None
+    }
+}
 
 /// A user-facing failure with the SQLSTATE that Postgres would report for it.
 #[derive(Debug, Error)]
@@ -61,53 +164,72 @@ pub enum BrookError {
     CatalogCorrupt(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    #[error(transparent)]
-    Pipeline(#[from] crate::pipeline::PipelineError),
-    #[error(transparent)]
-    Ml(#[from] crate::ml::MlError),
+    /// A failure of a module above this floor (a pipeline, a model, the
+    /// planner's semantics), with the SQLSTATE that module chose.
+    #[error("{0}")]
+    Module(Box<dyn ErrorCode>),
     /// An error from planning or running a query; its SQLSTATE is derived at the
     /// protocol edge from the DataFusion error kind.
     #[error("{0}")]
     Query(#[from] datafusion::error::DataFusionError),
 }
 
-impl BrookError {
-    /// The five-character SQLSTATE code clients switch on.
-    pub fn sqlstate(&self) -> &'static str {
+impl ErrorCode for BrookError {
+    fn sqlstate(&self) -> SqlState {
         match self {
-            BrookError::UndefinedTable(_) => "42P01",
-            BrookError::DuplicateTable(_) => "42P07",
-            BrookError::UndefinedSchema(_) => "3F000",
-            BrookError::DuplicateSchema(_) => "42P06",
-            BrookError::UndefinedColumn { .. } => "42703",
-            BrookError::NotNullViolation { .. } => "23502",
-            BrookError::InvalidText(_) => "22P02",
-            BrookError::Syntax(_) => "42601",
-            BrookError::Cardinality(_) => "21000",
-            BrookError::Unsupported(_) => "0A000",
-            BrookError::NotAllowed(_) => "42501",
-            BrookError::UndefinedObject(_) => "42704",
+            BrookError::UndefinedTable(_) => SqlState::UNDEFINED_TABLE,
+            BrookError::DuplicateTable(_) => SqlState::DUPLICATE_TABLE,
+            BrookError::UndefinedSchema(_) => SqlState::INVALID_SCHEMA_NAME,
+            BrookError::DuplicateSchema(_) => SqlState::DUPLICATE_SCHEMA,
+            BrookError::UndefinedColumn { .. } => SqlState::UNDEFINED_COLUMN,
+            BrookError::NotNullViolation { .. } => SqlState::NOT_NULL_VIOLATION,
+            BrookError::InvalidText(_) => SqlState::INVALID_TEXT_REPRESENTATION,
+            BrookError::Syntax(_) => SqlState::SYNTAX_ERROR,
+            BrookError::Cardinality(_) => SqlState::CARDINALITY_VIOLATION,
+            BrookError::Unsupported(_) => SqlState::FEATURE_NOT_SUPPORTED,
+            BrookError::NotAllowed(_) => SqlState::INSUFFICIENT_PRIVILEGE,
+            BrookError::UndefinedObject(_) => SqlState::UNDEFINED_OBJECT,
+            BrookError::ProgramLimit(_) => SqlState::PROGRAM_LIMIT_EXCEEDED,
+            BrookError::OutOfMemory(_) => SqlState::OUT_OF_MEMORY,
+            BrookError::StringTooLong(_) => SqlState::STRING_DATA_RIGHT_TRUNCATION,
+            BrookError::UniqueViolation { .. } => SqlState::UNIQUE_VIOLATION,
+            BrookError::DependentObjects(_) | BrookError::PipelineDepends { .. } => {
+                SqlState::DEPENDENT_OBJECTS_STILL_EXIST
+            }
+            BrookError::Storage(m) => storage_failure(m),
+            BrookError::CatalogCorrupt(_) => SqlState::DATA_CORRUPTED,
+            BrookError::Io(e) => io_failure(e),
+            BrookError::Module(e) => e.sqlstate(),
+            // Refined by variant at the protocol edge (`server::errors`),
+            // which knows DataFusion's error kinds.
+            BrookError::Query(_) => SqlState::SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION,
+        }
+    }
 
-            BrookError::ProgramLimit(_) => "54000",
-            BrookError::OutOfMemory(_) => "53200",
-            BrookError::StringTooLong(_) => "22001",
-            BrookError::UniqueViolation { .. } => "23505",
-            BrookError::DependentObjects(_) | BrookError::PipelineDepends { .. } => "2BP01",
-            BrookError::Storage(m) => storage_sqlstate(m),
-            BrookError::CatalogCorrupt(_) => "XX001",
-            BrookError::Io(e) => storage_sqlstate(&e.to_string()),
-            BrookError::Pipeline(e) => e.sqlstate(),
-            BrookError::Ml(e) => e.sqlstate(),
-            BrookError::Query(_) => "42000",
+    fn detail(&self) -> Option<String> {
+        match self {
+            BrookError::UniqueViolation { detail, .. } => Some(detail.clone()),
+            BrookError::Module(e) => e.detail(),
+            _ => None,
         }
     }
 }
 
-/// A failed write to the data directory: 53100 (disk_full) when the disk is
-/// full or mounted read-only, as the operator must free or remount it;
-/// 58030 (io_error) otherwise. The OS error is only known by its message
-/// here: deltalake and object_store hand errors on as text.
-pub fn storage_sqlstate(message: &str) -> &'static str {
+/// A failed read or write of the data directory, known by its OS error kind:
+/// 53100 (disk_full) when the disk is full or mounted read-only, as the
+/// operator must free or remount it; 58030 (io_error) otherwise.
+pub fn io_failure(e: &std::io::Error) -> SqlState {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::StorageFull | ErrorKind::ReadOnlyFilesystem => SqlState::DISK_FULL,
+        _ => storage_failure(&e.to_string()),
+    }
+}
+
+/// The same judgement when only the text of the OS error is left:
+/// deltalake and object_store hand their I/O errors on as strings, so the
+/// kind is gone by the time Brook sees them. The one place that reads text.
+pub fn storage_failure(message: &str) -> SqlState {
     const FULL: [&str; 4] = [
         "No space left on device",
         "os error 28",
@@ -115,10 +237,16 @@ pub fn storage_sqlstate(message: &str) -> &'static str {
         "os error 30",
     ];
     if FULL.iter().any(|m| message.contains(m)) {
-        "53100"
+        SqlState::DISK_FULL
     } else {
-        "58030"
+        SqlState::IO_ERROR
     }
+}
+
+/// Wrap a Brook error for DataFusion to carry (a UDF, a sink, an analyzer
+/// rule), so that the protocol edge finds its SQLSTATE again.
+pub fn external(e: impl Into<BrookError>) -> datafusion::error::DataFusionError {
+    datafusion::error::DataFusionError::from(e.into())
 }
 
 impl From<BrookError> for datafusion::error::DataFusionError {
@@ -146,3 +274,55 @@ impl From<deltalake::DeltaTableError> for BrookError {
 }
 
 pub type Result<T, E = BrookError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_disk_full_by_kind() {
+        let e = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        assert_eq!(io_failure(&e), SqlState::DISK_FULL);
+        let e = std::io::Error::from(std::io::ErrorKind::ReadOnlyFilesystem);
+        assert_eq!(io_failure(&e), SqlState::DISK_FULL);
+        let e = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(io_failure(&e), SqlState::IO_ERROR);
+    }
+
+    #[test]
+    fn a_full_disk_is_disk_full_by_text() {
+        // What deltalake passes on for ENOSPC and EROFS.
+        for text in [
+            "Generic LocalFileSystem error: No space left on device (os error 28)",
+            "Unable to write: os error 28",
+            "Read-only file system (os error 30)",
+        ] {
+            assert_eq!(storage_failure(text), SqlState::DISK_FULL, "{text}");
+        }
+        assert_eq!(
+            storage_failure("Permission denied (os error 13)"),
+            SqlState::IO_ERROR
+        );
+    }
+
+    #[derive(Debug, Error)]
+    #[error("a module's error")]
+    struct ModuleError;
+
+    impl ErrorCode for ModuleError {
+        fn sqlstate(&self) -> SqlState {
+            SqlState::OBJECT_IN_USE
+        }
+        fn detail(&self) -> Option<String> {
+            Some("why".into())
+        }
+    }
+
+    #[test]
+    fn a_module_error_keeps_its_code_and_detail() {
+        let e = BrookError::Module(Box::new(ModuleError));
+        assert_eq!(e.sqlstate(), "55006");
+        assert_eq!(e.detail().as_deref(), Some("why"));
+        assert_eq!(e.to_string(), "a module's error");
+    }
+}

@@ -8,12 +8,14 @@
 pub mod catalog;
 pub mod config;
 pub mod demo;
+pub mod durable_file;
 pub mod engine;
 pub mod error;
 pub mod ml;
 pub mod observability;
 pub mod pipeline;
 pub mod query_text;
+pub mod scram;
 pub mod semantics;
 pub mod server;
 pub mod sql;

@@ -58,7 +58,7 @@ fn password(args: &PasswordArgs) -> Result<(), String> {
     if password.is_empty() {
         return Err("an empty password is not allowed".into());
     }
-    let verifier = brook::server::auth::scram::Verifier::from_password(&password);
+    let verifier = brook::scram::Verifier::from_password(&password);
     println!(
         "[[users]]\nname = {:?}\npassword = \"{verifier}\"",
         args.user

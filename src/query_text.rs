@@ -16,11 +16,11 @@ use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 
-/// A text that is not the one query its place asks for (42501, mapped at
-/// the protocol edge, `server::errors`).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct NotAQuery(pub String);
+/// A text that is not the one query its place asks for: a permission error
+/// (42501), as the text asked for more than reading.
+fn not_a_query(why: String) -> DataFusionError {
+    crate::error::external(crate::error::BrookError::NotAllowed(why))
+}
 
 /// Options that refuse everything but reading.
 fn read_only() -> SQLOptions {
@@ -54,15 +54,12 @@ fn refusal(sql: &str, what: &str) -> Result<Option<String>> {
 /// edge): the text asked for more than reading.
 pub async fn plan_query(state: &SessionState, sql: &str, what: &str) -> Result<LogicalPlan> {
     if let Some(why) = refusal(sql, what)? {
-        return Err(DataFusionError::External(Box::new(NotAQuery(why))));
+        return Err(not_a_query(why));
     }
     let plan = state.create_logical_plan(sql).await?;
-    read_only().verify_plan(&plan).map_err(|e| {
-        DataFusionError::External(Box::new(NotAQuery(format!(
-            "{what} may only read: {}",
-            e.strip_backtrace()
-        ))))
-    })?;
+    read_only()
+        .verify_plan(&plan)
+        .map_err(|e| not_a_query(format!("{what} may only read: {}", e.strip_backtrace())))?;
     Ok(plan)
 }
 

@@ -10,7 +10,6 @@ use datafusion::prelude::SessionContext;
 
 use super::DATABASE;
 use crate::error::{BrookError, Result};
-use crate::pipeline::Pipelines;
 
 /// The schema's name, also used to keep it out of Brook's own catalog file.
 pub const SCHEMA: &str = "information_schema";
@@ -85,69 +84,16 @@ pub async fn register(ctx: &SessionContext) -> Result<()> {
     Ok(())
 }
 
-/// The registered `information_schema`, for Brook's system tables.
-fn schema(ctx: &SessionContext) -> Result<Arc<dyn datafusion::catalog::SchemaProvider>> {
-    ctx.catalog(DATABASE)
+/// Add one of Brook's system tables (pipelines, models, sessions) to the
+/// registered `information_schema`. The engine, which owns the subsystems
+/// those tables show, calls this: the catalog knows no subsystem.
+pub fn add_table(ctx: &SessionContext, name: &str, table: Arc<dyn TableProvider>) -> Result<()> {
+    let schema = ctx
+        .catalog(DATABASE)
         .and_then(|c| c.schema(SCHEMA))
-        .ok_or_else(|| BrookError::CatalogCorrupt(format!("schema {SCHEMA} missing")))
-}
-
-/// Register the pipeline system tables (SPEC §2) in `information_schema`.
-pub fn register_pipelines(ctx: &SessionContext, pipelines: &Pipelines) -> Result<()> {
-    use crate::pipeline::system_tables;
-    let schema = schema(ctx)?;
-    let listing = pipelines.listing();
-    let tables: Vec<(&str, Arc<dyn TableProvider>)> = vec![
-        (
-            "pipelines",
-            Arc::new(system_tables::pipelines(listing.clone())),
-        ),
-        (
-            "pipelines_cursors",
-            Arc::new(system_tables::cursors(listing.clone())),
-        ),
-        (
-            "pipelines_batches_summary",
-            Arc::new(system_tables::batches(listing)),
-        ),
-        (
-            "pipelines_errors",
-            Arc::new(pipelines.error_log().table().clone()),
-        ),
-    ];
-    for (name, table) in tables {
-        schema
-            .register_table(name.to_string(), table)
-            .map_err(|e| BrookError::CatalogCorrupt(e.to_string()))?;
-    }
-    Ok(())
-}
-
-/// Register `information_schema.models` (SPEC §2).
-pub fn register_models(ctx: &SessionContext, models: &crate::ml::Models) -> Result<()> {
-    let schema = schema(ctx)?;
+        .ok_or_else(|| BrookError::CatalogCorrupt(format!("schema {SCHEMA} missing")))?;
     schema
-        .register_table(
-            "models".to_string(),
-            Arc::new(crate::ml::system_table::models(models.registry.clone())),
-        )
+        .register_table(name.to_string(), table)
         .map_err(|e| BrookError::CatalogCorrupt(e.to_string()))?;
-    Ok(())
-}
-
-/// Register `information_schema.sessions` and `pg_cancel_backend(pid)`.
-pub fn register_sessions(
-    ctx: &SessionContext,
-    sessions: &Arc<crate::observability::sessions::Sessions>,
-) -> Result<()> {
-    use crate::observability::sessions;
-    let schema = schema(ctx)?;
-    schema
-        .register_table(
-            "sessions".to_string(),
-            Arc::new(sessions::table(sessions.clone())),
-        )
-        .map_err(|e| BrookError::CatalogCorrupt(e.to_string()))?;
-    ctx.register_udf(sessions::pg_cancel_backend(sessions.clone()));
     Ok(())
 }

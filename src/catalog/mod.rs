@@ -20,8 +20,6 @@ pub mod size_limits;
 pub mod system_table;
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -532,30 +530,5 @@ impl Catalog {
 }
 
 fn write_atomically(path: &Path, file: &CatalogFile) -> Result<()> {
-    write_json_atomically(path, file)
-}
-
-/// Replace the JSON file at `path` so that a crash leaves either the old or the
-/// new content, never a mix: write a temporary file, fsync it, rename it over
-/// `path`, fsync the directory.
-pub(crate) fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(value)
-        .map_err(|e| BrookError::Storage(format!("encoding {}: {e}", path.display())))?;
-    let tmp = path.with_extension("json.tmp");
-    {
-        // Owner-only: the pipeline file holds Kafka credentials.
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    crate::durable_file::write_json_atomically(path, file)
 }

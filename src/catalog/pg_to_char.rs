@@ -35,7 +35,7 @@ struct ToChar {
 }
 
 fn unsupported(what: String) -> DataFusionError {
-    DataFusionError::External(Box::new(BrookError::Unsupported(what)))
+    crate::error::external(BrookError::Unsupported(what))
 }
 
 impl ScalarUDFImpl for ToChar {

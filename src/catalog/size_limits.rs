@@ -59,7 +59,7 @@ struct SizeLimited {
 }
 
 fn refuse(error: BrookError) -> DataFusionError {
-    DataFusionError::External(Box::new(error))
+    crate::error::external(error)
 }
 
 impl SizeLimited {

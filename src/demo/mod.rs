@@ -380,8 +380,10 @@ fn foreground_flow(sql: &str) -> Option<Flow> {
 }
 
 fn statement_error(file: &ScriptFile, index: usize, sql: &str, failure: SqlFailure) -> DemoError {
+    use crate::error::SqlState;
+    let exists = [SqlState::DUPLICATE_TABLE, SqlState::DUPLICATE_OBJECT];
     let hint = match failure.sqlstate.as_deref() {
-        Some("42P07") | Some("42710") => {
+        Some(code) if exists.iter().any(|s| s.code() == code) => {
             " — the data directory already holds the demo: give an empty --data-dir"
         }
         _ => "",

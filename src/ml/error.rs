@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+use crate::error::{BrookError, ErrorCode, SqlState, storage_failure};
+
 #[derive(Debug, Error)]
 pub enum MlError {
     /// Postgres reports an unknown function as 42883; an unknown model is
@@ -30,25 +32,32 @@ pub enum MlError {
     Corrupt(String),
 }
 
-impl MlError {
-    pub fn sqlstate(&self) -> &'static str {
+impl ErrorCode for MlError {
+    fn sqlstate(&self) -> SqlState {
         match self {
-            MlError::UndefinedModel(_) => "42883",
-            MlError::UndefinedVersion { .. } => "42704",
-            MlError::Duplicate(_) => "42710",
-            MlError::InvalidOption(_) => "22023",
-            MlError::TrainingData(_) => "22000",
-            MlError::Arguments(_) => "42804",
-            MlError::Training(_) => "XX000",
-            MlError::Storage(m) => crate::error::storage_sqlstate(m),
-            MlError::Corrupt(_) => "XX001",
+            MlError::UndefinedModel(_) => SqlState::UNDEFINED_FUNCTION,
+            MlError::UndefinedVersion { .. } => SqlState::UNDEFINED_OBJECT,
+            MlError::Duplicate(_) => SqlState::DUPLICATE_OBJECT,
+            MlError::InvalidOption(_) => SqlState::INVALID_PARAMETER_VALUE,
+            MlError::TrainingData(_) => SqlState::DATA_EXCEPTION,
+            MlError::Arguments(_) => SqlState::DATATYPE_MISMATCH,
+            MlError::Training(_) => SqlState::INTERNAL_ERROR,
+            MlError::Storage(m) => storage_failure(m),
+            MlError::Corrupt(_) => SqlState::DATA_CORRUPTED,
         }
     }
 }
 
+impl From<MlError> for BrookError {
+    fn from(e: MlError) -> Self {
+        BrookError::Module(Box::new(e))
+    }
+}
+
+/// Model errors inside DataFusion (PREDICT, EVALUATE) travel as Brook errors.
 impl From<MlError> for datafusion::error::DataFusionError {
     fn from(e: MlError) -> Self {
-        datafusion::error::DataFusionError::External(Box::new(e))
+        crate::error::external(e)
     }
 }
 

@@ -30,9 +30,31 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::prelude::SessionContext;
 
+use crate::catalog::Catalog;
 pub use error::MlError;
 use model::ModelVersion;
 pub use registry::Registry;
+
+/// What training from a query and refreshing a model need of the server,
+/// handed down by the engine that owns the models: the session context that
+/// runs source queries, the catalog that finds the durable tables they read
+/// (for lineage and for reading only new rows), the registry that publishes
+/// versions, and where the pipelines loading a table stand.
+#[derive(Clone)]
+pub struct ModelContext {
+    pub ctx: Arc<SessionContext>,
+    pub catalog: Arc<Catalog>,
+    pub registry: Arc<Registry>,
+    pub offsets: Arc<dyn PipelineOffsets>,
+}
+
+/// The committed positions of the pipelines that load a table: a model
+/// version's lineage names the last message it can have seen. Answered by the
+/// engine from the pipelines' status, so that models need not know pipelines.
+pub trait PipelineOffsets: Send + Sync {
+    /// `pipeline/partition` → next offset, for each pipeline loading `schema.table`.
+    fn offsets_into(&self, schema: &str, table: &str) -> Vec<(String, i64)>;
+}
 
 /// The server's models: the registry plus the background refresh tasks.
 pub struct Models {
@@ -58,26 +80,29 @@ impl Models {
             ctx.register_udf(f);
         }
         ctx.register_udaf(train_aggregate::aggregate(&self.registry));
+        use table_functions::{
+            ConfusionMatrix, Evaluate, FeatureDrift, FeatureInfo, ModelTable, ModelWeights, Trials,
+        };
         let r = &self.registry;
         let tables: Vec<(&str, Arc<dyn datafusion::catalog::TableFunctionImpl>)> = vec![
-            ("evaluate", Arc::new(table_functions::Evaluate(r.clone()))),
+            ("evaluate", Arc::new(ModelTable::<Evaluate>::new(r.clone()))),
             (
                 "confusion_matrix",
-                Arc::new(table_functions::ConfusionMatrix(r.clone())),
+                Arc::new(ModelTable::<ConfusionMatrix>::new(r.clone())),
             ),
             (
                 "feature_info",
-                Arc::new(table_functions::FeatureInfo(r.clone())),
+                Arc::new(ModelTable::<FeatureInfo>::new(r.clone())),
             ),
             (
                 "model_weights",
-                Arc::new(table_functions::ModelWeights(r.clone())),
+                Arc::new(ModelTable::<ModelWeights>::new(r.clone())),
             ),
             (
                 "feature_drift",
-                Arc::new(table_functions::FeatureDrift(r.clone())),
+                Arc::new(ModelTable::<FeatureDrift>::new(r.clone())),
             ),
-            ("ml_trials", Arc::new(table_functions::Trials(r.clone()))),
+            ("ml_trials", Arc::new(ModelTable::<Trials>::new(r.clone()))),
         ];
         for (name, function) in tables {
             // DataFusion looks table functions up by the name as written

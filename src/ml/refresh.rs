@@ -20,20 +20,20 @@ use super::model::{ModelVersion, Progressive};
 use super::options::{ModelOptions, Refresh};
 use super::source;
 use super::train::{Progress, TrainRequest, train};
-use crate::engine::Engine;
+use super::{ModelContext, Models};
 use crate::error::Result;
 
 /// Train a version of `name` on `query`'s rows, fresh (no warm start).
 /// The caller publishes it.
 pub async fn train_from_query_unpublished(
-    engine: &Engine,
+    context: &ModelContext,
     name: &str,
     options: ModelOptions,
     query: &str,
     progress: Option<Progress>,
 ) -> Result<ModelVersion> {
     train_version(
-        engine,
+        context,
         name,
         options,
         query,
@@ -46,7 +46,7 @@ pub async fn train_from_query_unpublished(
 
 /// Train a version of `name` on `query`'s rows, off the async runtime.
 async fn train_version(
-    engine: &Engine,
+    context: &ModelContext,
     name: &str,
     options: ModelOptions,
     query: &str,
@@ -55,7 +55,7 @@ async fn train_version(
     progress: Option<Progress>,
 ) -> Result<ModelVersion> {
     let started = std::time::Instant::now();
-    let (rows, lineage) = source::run(engine, query).await?;
+    let (rows, lineage) = source::run(context, query).await?;
     if let Some(p) = &progress {
         p(format!(
             "read {} rows in {:.2} s",
@@ -140,17 +140,17 @@ struct Follow {
 
 /// One tick: learn what arrived. Returns the new version, if one was published.
 async fn tick(
-    engine: &Engine,
+    context: &ModelContext,
     name: &str,
     follow: &mut Follow,
 ) -> Result<Option<Arc<ModelVersion>>> {
-    let current = engine.models.registry.resolve(name)?;
+    let current = context.registry.resolve(name)?;
     let Some(query) = current.source_query.clone() else {
         return Ok(None);
     };
     let plan =
-        crate::query_text::plan_query(&engine.ctx.state(), &query, "a model's source").await?;
-    let tables = source::durable_tables(engine, &plan);
+        crate::query_text::plan_query(&context.ctx.state(), &query, "a model's source").await?;
+    let tables = source::durable_tables(context, &plan);
     let mut progressive = current.progressive.clone();
     for (table_name, table) in &tables {
         let latest = table.version();
@@ -167,7 +167,7 @@ async fn tick(
         }
         let new_rows = match (since, tables.len()) {
             (Some(since), 1) => {
-                source::run_over_new_rows(engine, &query, table_name, table, since).await?
+                source::run_over_new_rows(context, &query, table_name, table, since).await?
             }
             _ => None,
         };
@@ -191,7 +191,7 @@ async fn tick(
     }
     let warm = current.model_type().warm_starts().then(|| current.clone());
     let trained = train_version(
-        engine,
+        context,
         name,
         current.options.clone(),
         &query,
@@ -201,29 +201,29 @@ async fn tick(
     )
     .await?;
     // The model may have been dropped or replaced while this one trained.
-    let now = engine.models.registry.resolve(name)?;
+    let now = context.registry.resolve(name)?;
     if now.version != current.version {
         return Ok(None);
     }
-    let published = engine.models.registry.publish(trained)?;
+    let published = context.registry.publish(trained)?;
     follow.pending = 0;
     Ok(Some(published))
 }
 
 /// Follow `name`'s source table until the model is dropped or stops being incremental.
-pub fn spawn(engine: Arc<Engine>, name: String) -> tokio::task::JoinHandle<()> {
+pub fn spawn(context: ModelContext, name: String) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut follow = Follow {
             seen: None,
             pending: 0,
         };
         loop {
-            let interval = match engine.models.registry.resolve(&name) {
+            let interval = match context.registry.resolve(&name) {
                 Ok(m) if m.options.refresh == Refresh::Incremental => m.options.refresh_interval_ms,
                 _ => return,
             };
             tokio::time::sleep(Duration::from_millis(interval)).await;
-            match tick(&engine, &name, &mut follow).await {
+            match tick(&context, &name, &mut follow).await {
                 Ok(Some(v)) => {
                     tracing::info!(model = %name, version = v.version, "incremental refresh")
                 }
@@ -237,14 +237,14 @@ pub fn spawn(engine: Arc<Engine>, name: String) -> tokio::task::JoinHandle<()> {
 }
 
 /// Start the refresh task of every incremental model (at start-up).
-pub fn resume(engine: &Arc<Engine>) {
-    for (name, entry) in engine.models.registry.snapshot() {
+pub fn resume(context: &ModelContext, models: &Models) {
+    for (name, entry) in context.registry.snapshot() {
         if entry
             .current()
             .is_some_and(|m| m.options.refresh == Refresh::Incremental)
         {
-            let task = spawn(engine.clone(), name.clone());
-            engine.models.set_refresher(&name, Some(task));
+            let task = spawn(context.clone(), name.clone());
+            models.set_refresher(&name, Some(task));
         }
     }
 }

@@ -163,17 +163,7 @@ impl Registry {
         std::fs::create_dir_all(&model_dir).map_err(storage)?;
         let bytes = postcard::to_stdvec(&version).map_err(storage)?;
         let file = model_dir.join(format!("{:010}.model", version.version));
-        let tmp = model_dir.join(format!("{:010}.tmp", version.version));
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp).map_err(storage)?;
-            f.write_all(&bytes).map_err(storage)?;
-            f.sync_all().map_err(storage)?;
-        }
-        std::fs::rename(&tmp, &file).map_err(storage)?;
-        if let Ok(d) = std::fs::File::open(&model_dir) {
-            let _ = d.sync_all();
-        }
+        crate::durable_file::write_atomically(&file, &bytes).map_err(storage)?;
         let version = Arc::new(version);
         self.write()
             .entry(version.name.clone())

@@ -12,11 +12,11 @@ use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::logical_expr::LogicalPlan;
 
+use super::ModelContext;
 use super::error::MlError;
 use super::model::Lineage;
 use super::train::TrainingData;
 use crate::catalog::{DEFAULT_SCHEMA, QualifiedName};
-use crate::engine::Engine;
 use crate::error::Result;
 use crate::storage::table::DurableTable;
 
@@ -28,12 +28,15 @@ fn qualified(reference: &TableReference) -> QualifiedName {
 }
 
 /// The durable tables a plan scans.
-pub fn durable_tables(engine: &Engine, plan: &LogicalPlan) -> Vec<(QualifiedName, DurableTable)> {
+pub fn durable_tables(
+    context: &ModelContext,
+    plan: &LogicalPlan,
+) -> Vec<(QualifiedName, DurableTable)> {
     let mut out: Vec<(QualifiedName, DurableTable)> = vec![];
     let _ = plan.apply(|node| {
         if let LogicalPlan::TableScan(scan) = node {
             let name = qualified(&scan.table_name);
-            if let Some(table) = engine.catalog.table(&name)
+            if let Some(table) = context.catalog.table(&name)
                 && !out.iter().any(|(n, _)| *n == name)
             {
                 out.push((name, table));
@@ -49,24 +52,15 @@ pub fn durable_tables(engine: &Engine, plan: &LogicalPlan) -> Vec<(QualifiedName
 /// pipeline commits its rows and offsets together, so these name the last
 /// message a model version can have seen.
 fn pipeline_offsets(
-    engine: &Engine,
+    context: &ModelContext,
     tables: &[(QualifiedName, DurableTable)],
 ) -> Vec<(String, i64)> {
-    let listing = engine.pipelines.listing();
-    let Ok(listing) = listing.read() else {
-        return vec![];
-    };
-    let mut out = vec![];
-    for (name, (def, status)) in listing.iter() {
-        let loads = tables
-            .iter()
-            .any(|(t, _)| t.schema == def.table_schema && t.name == def.table_name);
-        if !loads {
-            continue;
-        }
-        for (partition, cursor) in status.snapshot().cursors {
-            if let Some(offset) = cursor.committed_offset {
-                out.push((format!("{name}/{partition}"), offset));
+    let mut out: Vec<(String, i64)> = vec![];
+    for (t, _) in tables {
+        for position in context.offsets.offsets_into(&t.schema, &t.name) {
+            // A table read twice (a self-join) names its pipelines once.
+            if !out.contains(&position) {
+                out.push(position);
             }
         }
     }
@@ -99,26 +93,26 @@ pub fn training_data(batch: &RecordBatch, label: &str) -> Result<TrainingData> {
     })
 }
 
-async fn collect(engine: &Engine, plan: LogicalPlan) -> Result<RecordBatch> {
-    let df = engine.ctx.execute_logical_plan(plan).await?;
+async fn collect(context: &ModelContext, plan: LogicalPlan) -> Result<RecordBatch> {
+    let df = context.ctx.execute_logical_plan(plan).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
     Ok(concat_batches(&schema, &batches)?)
 }
 
 /// Run `query` and return its rows with the lineage of what it read.
-pub async fn run(engine: &Engine, query: &str) -> Result<(RecordBatch, Lineage)> {
+pub async fn run(context: &ModelContext, query: &str) -> Result<(RecordBatch, Lineage)> {
     let plan =
-        crate::query_text::plan_query(&engine.ctx.state(), query, "a model's source").await?;
-    let tables = durable_tables(engine, &plan);
+        crate::query_text::plan_query(&context.ctx.state(), query, "a model's source").await?;
+    let tables = durable_tables(context, &plan);
     let lineage = Lineage {
         tables: tables
             .iter()
             .map(|(n, t)| (n.to_string(), t.version()))
             .collect(),
-        offsets: pipeline_offsets(engine, &tables),
+        offsets: pipeline_offsets(context, &tables),
     };
-    let rows = collect(engine, plan).await?;
+    let rows = collect(context, plan).await?;
     Ok((rows, lineage))
 }
 
@@ -126,7 +120,7 @@ pub async fn run(engine: &Engine, query: &str) -> Result<(RecordBatch, Lineage)>
 /// table version read up to. `None` when that cannot be known (the log of
 /// those versions was cleaned up, or rows were rewritten rather than added).
 pub async fn run_over_new_rows(
-    engine: &Engine,
+    context: &ModelContext,
     query: &str,
     table_name: &QualifiedName,
     table: &DurableTable,
@@ -138,7 +132,7 @@ pub async fn run_over_new_rows(
     let schema = datafusion::catalog::TableProvider::schema(table);
     let source = provider_as_source(Arc::new(MemTable::try_new(schema, vec![vec![new_rows]])?));
     let plan =
-        crate::query_text::plan_query(&engine.ctx.state(), query, "a model's source").await?;
+        crate::query_text::plan_query(&context.ctx.state(), query, "a model's source").await?;
     let plan = plan
         .transform_up(|node| match node {
             LogicalPlan::TableScan(mut scan) if qualified(&scan.table_name) == *table_name => {
@@ -148,5 +142,5 @@ pub async fn run_over_new_rows(
             other => Ok(Transformed::no(other)),
         })?
         .data;
-    Ok(Some((latest, collect(engine, plan).await?)))
+    Ok(Some((latest, collect(context, plan).await?)))
 }

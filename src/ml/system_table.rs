@@ -5,7 +5,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::options::Refresh;
 use super::registry::Registry;
@@ -23,7 +23,7 @@ fn schema() -> SchemaRef {
         text("metrics", false),
         Field::new(
             "created_at",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            crate::catalog::system_table::timestamp_type(),
             false,
         ),
         text("source_query", true),

@@ -1,9 +1,11 @@
 //! The table functions that look into a model: `EVALUATE`, `FEATURE_INFO`,
-//! `MODEL_WEIGHTS`, `CONFUSION_MATRIX` and `FEATURE_DRIFT`. Each resolves
-//! its model when it is scanned, not when it is planned, so a view over
-//! `EVALUATE('m')` always shows the current version.
+//! `MODEL_WEIGHTS`, `CONFUSION_MATRIX`, `ML_TRIALS` and `FEATURE_DRIFT`.
+//! Each is a [`ModelFunction`] (its columns and its rows); [`ModelTable`]
+//! resolves the model when the query is planned and again when it is
+//! scanned, so a view over `EVALUATE('m')` always shows the current version.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -13,7 +15,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::common::{Result as DfResult, ScalarValue, plan_err};
+use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue, plan_err};
 use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::execution::SessionState;
@@ -202,76 +204,74 @@ fn metric_names(classifier: bool) -> &'static [&'static str] {
     }
 }
 
-/// `EVALUATE('m' [, 'SELECT …'])`: one row of metrics.
-#[derive(Debug)]
-pub struct Evaluate(pub Arc<Registry>);
+/// What one model table function says about itself; [`ModelTable`] does the
+/// rest (arguments, resolving the model when planned and again when
+/// scanned, refusing a model that changed shape in between).
+pub trait ModelFunction: Send + Sync + 'static {
+    /// The name users write, for errors.
+    const NAME: &'static str;
+    /// How many string arguments it takes, the model's name first.
+    const ARITY: (usize, usize);
 
-impl TableFunctionImpl for Evaluate {
-    fn call_with_args(&self, args: TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
-        let args = text_args("EVALUATE", args.exprs(), 1, 2)?;
-        let model = self.0.resolve(&args[0])?;
-        let classifier = model.classes.is_some();
-        // A k-fold model's own metrics come with their spread over the folds.
-        let spread = args.len() == 1 && model.metrics.evaluated_on == "kfold";
-        let mut fields = vec![
-            Field::new("model_name", DataType::Utf8, false),
-            Field::new("version", DataType::Int64, false),
-            Field::new("evaluated_on", DataType::Utf8, false),
-            Field::new("rows", DataType::Int64, false),
-        ];
-        fields.extend(metric_names(classifier).iter().map(|n| f64_field(n)));
-        if spread {
-            fields.extend(
-                metric_names(classifier)
-                    .iter()
-                    .filter(|n| **n != "threshold")
-                    .map(|n| f64_field(&format!("{n}_std"))),
-            );
+    /// The columns for `model` (or a refusal naming why it cannot answer).
+    /// Asked when the query is planned and again when it runs.
+    fn schema(model: &ModelVersion, args: &[String]) -> DfResult<SchemaRef>;
+
+    /// The columns' values, from the model as it stands when the query runs.
+    fn rows(call: Call) -> BoxFuture<'static, DfResult<Vec<ArrayRef>>>;
+}
+
+/// One scan of a model table function.
+pub struct Call {
+    pub model: Arc<ModelVersion>,
+    pub args: Vec<String>,
+    /// The caller's session, for the query argument of EVALUATE and the like.
+    pub state: SessionState,
+}
+
+/// A model table function as DataFusion calls it.
+pub struct ModelTable<F> {
+    registry: Arc<Registry>,
+    function: PhantomData<F>,
+}
+
+impl<F> ModelTable<F> {
+    pub fn new(registry: Arc<Registry>) -> Self {
+        Self {
+            registry,
+            function: PhantomData,
         }
-        let schema: SchemaRef = Arc::new(Schema::new(fields));
-        let registry = self.0.clone();
-        let reference = args[0].clone();
-        let query = args.get(1).cloned();
-        let out_schema = schema.clone();
+    }
+}
+
+impl<F: ModelFunction> fmt::Debug for ModelTable<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(F::NAME)
+    }
+}
+
+impl<F: ModelFunction> TableFunctionImpl for ModelTable<F> {
+    fn call_with_args(&self, args: TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
+        let (min, max) = F::ARITY;
+        let args = text_args(F::NAME, args.exprs(), min, max)?;
+        let model = self
+            .registry
+            .resolve(&args[0])
+            .map_err(DataFusionError::from)?;
+        let schema = F::schema(&model, &args)?;
+        let registry = self.registry.clone();
+        let planned = schema.clone();
         let rows: Rows = Arc::new(move |state| {
-            let registry = registry.clone();
-            let reference = reference.clone();
-            let query = query.clone();
-            let schema = out_schema.clone();
+            let (registry, args, schema) = (registry.clone(), args.clone(), planned.clone());
             Box::pin(async move {
-                let model = registry.resolve(&reference)?;
-                if model.classes.is_some() != classifier {
-                    return plan_err!("model \"{reference}\" changed type; run the query again");
+                let model = registry.resolve(&args[0])?;
+                if F::schema(&model, &args)?.fields() != schema.fields() {
+                    return plan_err!(
+                        "model \"{}\" changed since the query was planned; run the query again",
+                        args[0]
+                    );
                 }
-                let m = match &query {
-                    None => model.metrics.clone(),
-                    Some(sql) => {
-                        let rows = run_query(state, sql).await?;
-                        let model = model.clone();
-                        tokio::task::spawn_blocking(move || evaluate_rows(&model, &rows))
-                            .await
-                            .map_err(|e| MlError::Training(e.to_string()))??
-                    }
-                };
-                let mut columns: Vec<ArrayRef> = vec![
-                    Arc::new(StringArray::from(vec![model.name.clone()])),
-                    Arc::new(Int64Array::from(vec![model.version as i64])),
-                    Arc::new(StringArray::from(vec![m.evaluated_on.clone()])),
-                    Arc::new(Int64Array::from(vec![m.rows as i64])),
-                ];
-                for name in metric_names(classifier) {
-                    columns.push(Arc::new(Float64Array::from(vec![m.get(name)])));
-                }
-                if spread {
-                    for name in metric_names(classifier)
-                        .iter()
-                        .filter(|n| **n != "threshold")
-                    {
-                        columns.push(Arc::new(Float64Array::from(vec![
-                            m.get(&format!("{name}_std")),
-                        ])));
-                    }
-                }
+                let columns = F::rows(Call { model, args, state }).await?;
                 batch(&schema, columns)
             })
         });
@@ -279,16 +279,91 @@ impl TableFunctionImpl for Evaluate {
     }
 }
 
+/// A result computed without awaiting anything.
+fn ready(columns: Vec<ArrayRef>) -> BoxFuture<'static, DfResult<Vec<ArrayRef>>> {
+    Box::pin(async move { Ok(columns) })
+}
+
+/// `EVALUATE('m' [, 'SELECT …'])`: one row of metrics.
+pub struct Evaluate;
+
+impl Evaluate {
+    /// A k-fold model's own metrics come with their spread over the folds.
+    fn spread(model: &ModelVersion, args: &[String]) -> bool {
+        args.len() == 1 && model.metrics.evaluated_on == "kfold"
+    }
+
+    fn spread_names(classifier: bool) -> impl Iterator<Item = &'static &'static str> {
+        metric_names(classifier)
+            .iter()
+            .filter(|n| **n != "threshold")
+    }
+}
+
+impl ModelFunction for Evaluate {
+    const NAME: &'static str = "EVALUATE";
+    const ARITY: (usize, usize) = (1, 2);
+
+    fn schema(model: &ModelVersion, args: &[String]) -> DfResult<SchemaRef> {
+        let classifier = model.classes.is_some();
+        let mut fields = vec![
+            Field::new("model_name", DataType::Utf8, false),
+            Field::new("version", DataType::Int64, false),
+            Field::new("evaluated_on", DataType::Utf8, false),
+            Field::new("rows", DataType::Int64, false),
+        ];
+        fields.extend(metric_names(classifier).iter().map(|n| f64_field(n)));
+        if Self::spread(model, args) {
+            fields.extend(Self::spread_names(classifier).map(|n| f64_field(&format!("{n}_std"))));
+        }
+        Ok(Arc::new(Schema::new(fields)))
+    }
+
+    fn rows(call: Call) -> BoxFuture<'static, DfResult<Vec<ArrayRef>>> {
+        Box::pin(async move {
+            let Call { model, args, state } = call;
+            let classifier = model.classes.is_some();
+            let m = match args.get(1) {
+                None => model.metrics.clone(),
+                Some(sql) => {
+                    let rows = run_query(state, sql).await?;
+                    let model = model.clone();
+                    tokio::task::spawn_blocking(move || evaluate_rows(&model, &rows))
+                        .await
+                        .map_err(|e| MlError::Training(e.to_string()))??
+                }
+            };
+            let mut columns: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from(vec![model.name.clone()])),
+                Arc::new(Int64Array::from(vec![model.version as i64])),
+                Arc::new(StringArray::from(vec![m.evaluated_on.clone()])),
+                Arc::new(Int64Array::from(vec![m.rows as i64])),
+            ];
+            for name in metric_names(classifier) {
+                columns.push(Arc::new(Float64Array::from(vec![m.get(name)])));
+            }
+            if Self::spread(&model, &args) {
+                for name in Self::spread_names(classifier) {
+                    columns.push(Arc::new(Float64Array::from(vec![
+                        m.get(&format!("{name}_std")),
+                    ])));
+                }
+            }
+            Ok(columns)
+        })
+    }
+}
+
 /// `CONFUSION_MATRIX('m' [, 'SELECT …'])`: one row per actual class, one
 /// column per predicted class.
-#[derive(Debug)]
-pub struct ConfusionMatrix(pub Arc<Registry>);
+pub struct ConfusionMatrix;
 
-impl TableFunctionImpl for ConfusionMatrix {
-    fn call_with_args(&self, args: TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
-        let args = text_args("CONFUSION_MATRIX", args.exprs(), 1, 2)?;
-        let model = self.0.resolve(&args[0])?;
-        let Some(classes) = model.classes.clone() else {
+impl ModelFunction for ConfusionMatrix {
+    const NAME: &'static str = "CONFUSION_MATRIX";
+    const ARITY: (usize, usize) = (1, 2);
+
+    fn schema(model: &ModelVersion, _args: &[String]) -> DfResult<SchemaRef> {
+        let Some(classes) = &model.classes else {
             return Err(MlError::Arguments(format!(
                 "CONFUSION_MATRIX needs a classifier; \"{}\" is a {}",
                 model.name,
@@ -303,57 +378,54 @@ impl TableFunctionImpl for ConfusionMatrix {
                 .iter()
                 .map(|n| Field::new(n, DataType::Int64, false)),
         );
-        let schema: SchemaRef = Arc::new(Schema::new(fields));
-        let registry = self.0.clone();
-        let reference = args[0].clone();
-        let query = args.get(1).cloned();
-        let out_schema = schema.clone();
-        let rows: Rows = Arc::new(move |state| {
-            let registry = registry.clone();
-            let reference = reference.clone();
-            let query = query.clone();
-            let schema = out_schema.clone();
-            let names = classes.names.clone();
-            Box::pin(async move {
-                let model = registry.resolve(&reference)?;
-                let m = match &query {
-                    None => model.metrics.clone(),
-                    Some(sql) => {
-                        let rows = run_query(state, sql).await?;
-                        evaluate_rows(&model, &rows)?
-                    }
-                };
-                let matrix = m.confusion.unwrap_or_default();
-                if matrix.len() != names.len() {
-                    return plan_err!(
-                        "model \"{reference}\" changed its classes; run the query again"
-                    );
+        Ok(Arc::new(Schema::new(fields)))
+    }
+
+    fn rows(call: Call) -> BoxFuture<'static, DfResult<Vec<ArrayRef>>> {
+        Box::pin(async move {
+            let Call { model, args, state } = call;
+            let names = model
+                .classes
+                .as_ref()
+                .map(|c| c.names.clone())
+                .unwrap_or_default();
+            let m = match args.get(1) {
+                None => model.metrics.clone(),
+                Some(sql) => {
+                    let rows = run_query(state, sql).await?;
+                    evaluate_rows(&model, &rows)?
                 }
-                let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(names.clone()))];
-                for predicted in 0..names.len() {
-                    columns.push(Arc::new(Int64Array::from(
-                        matrix
-                            .iter()
-                            .map(|row| row[predicted] as i64)
-                            .collect::<Vec<_>>(),
-                    )));
-                }
-                batch(&schema, columns)
-            })
-        });
-        Ok(Arc::new(LazyTable { schema, rows }))
+            };
+            let matrix = m.confusion.unwrap_or_default();
+            if matrix.len() != names.len() {
+                return plan_err!(
+                    "model \"{}\" changed its classes; run the query again",
+                    args[0]
+                );
+            }
+            let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(names.clone()))];
+            for predicted in 0..names.len() {
+                columns.push(Arc::new(Int64Array::from(
+                    matrix
+                        .iter()
+                        .map(|row| row[predicted] as i64)
+                        .collect::<Vec<_>>(),
+                )));
+            }
+            Ok(columns)
+        })
     }
 }
 
 /// `FEATURE_INFO('m')`: each feature's training statistics and encoding.
-#[derive(Debug)]
-pub struct FeatureInfo(pub Arc<Registry>);
+pub struct FeatureInfo;
 
-impl TableFunctionImpl for FeatureInfo {
-    fn call_with_args(&self, args: TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
-        let args = text_args("FEATURE_INFO", args.exprs(), 1, 1)?;
-        self.0.resolve(&args[0])?;
-        let schema: SchemaRef = Arc::new(Schema::new(vec![
+impl ModelFunction for FeatureInfo {
+    const NAME: &'static str = "FEATURE_INFO";
+    const ARITY: (usize, usize) = (1, 1);
+
+    fn schema(_model: &ModelVersion, _args: &[String]) -> DfResult<SchemaRef> {
+        Ok(Arc::new(Schema::new(vec![
             Field::new("input", DataType::Utf8, false),
             Field::new("type", DataType::Utf8, false),
             Field::new("encoding", DataType::Utf8, false),
@@ -365,165 +437,130 @@ impl TableFunctionImpl for FeatureInfo {
             f64_field("stddev"),
             Field::new("category_count", DataType::Int64, true),
             Field::new("null_count", DataType::Int64, false),
-        ]));
-        let registry = self.0.clone();
-        let reference = args[0].clone();
-        let out_schema = schema.clone();
-        let rows: Rows = Arc::new(move |_state| {
-            let result = registry
-                .resolve(&reference)
-                .map_err(Into::into)
-                .and_then(|model| {
-                    let f = &model.preprocessor.features;
-                    let encoding = |e: &Encoding| match e {
-                        Encoding::Numeric { .. } => "scaled",
-                        Encoding::OneHot { .. } => "one_hot",
-                        Encoding::Hashed { .. } => "hashed",
-                    };
-                    let stat = |g: &dyn Fn(&super::preprocess::FeatureStats) -> Option<f64>| {
-                        Arc::new(Float64Array::from(
-                            f.iter().map(|x| g(&x.stats)).collect::<Vec<_>>(),
-                        )) as ArrayRef
-                    };
-                    batch(
-                        &out_schema,
-                        vec![
-                            Arc::new(StringArray::from_iter_values(
-                                f.iter().map(|x| x.name.as_str()),
-                            )),
-                            Arc::new(StringArray::from_iter_values(
-                                f.iter().map(|x| x.sql_type.as_str()),
-                            )),
-                            Arc::new(StringArray::from_iter_values(
-                                f.iter().map(|x| encoding(&x.encoding)),
-                            )),
-                            Arc::new(Int64Array::from_iter_values(
-                                f.iter().map(|x| x.width() as i64),
-                            )),
-                            stat(&|s| s.min),
-                            stat(&|s| s.max),
-                            stat(&|s| s.mean),
-                            stat(&|s| s.median),
-                            stat(&|s| s.stddev),
-                            Arc::new(Int64Array::from(
-                                f.iter()
-                                    .map(|x| match x.encoding {
-                                        Encoding::Numeric { .. } => None,
-                                        _ => Some(x.stats.distinct as i64),
-                                    })
-                                    .collect::<Vec<_>>(),
-                            )),
-                            Arc::new(Int64Array::from_iter_values(
-                                f.iter().map(|x| x.stats.nulls as i64),
-                            )),
-                        ],
-                    )
-                });
-            Box::pin(async move { result })
-        });
-        Ok(Arc::new(LazyTable { schema, rows }))
+        ])))
+    }
+
+    fn rows(call: Call) -> BoxFuture<'static, DfResult<Vec<ArrayRef>>> {
+        let f = &call.model.preprocessor.features;
+        let encoding = |e: &Encoding| match e {
+            Encoding::Numeric { .. } => "scaled",
+            Encoding::OneHot { .. } => "one_hot",
+            Encoding::Hashed { .. } => "hashed",
+        };
+        let stat = |g: &dyn Fn(&super::preprocess::FeatureStats) -> Option<f64>| {
+            Arc::new(Float64Array::from(
+                f.iter().map(|x| g(&x.stats)).collect::<Vec<_>>(),
+            )) as ArrayRef
+        };
+        ready(vec![
+            Arc::new(StringArray::from_iter_values(
+                f.iter().map(|x| x.name.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                f.iter().map(|x| x.sql_type.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                f.iter().map(|x| encoding(&x.encoding)),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                f.iter().map(|x| x.width() as i64),
+            )),
+            stat(&|s| s.min),
+            stat(&|s| s.max),
+            stat(&|s| s.mean),
+            stat(&|s| s.median),
+            stat(&|s| s.stddev),
+            Arc::new(Int64Array::from(
+                f.iter()
+                    .map(|x| match x.encoding {
+                        Encoding::Numeric { .. } => None,
+                        _ => Some(x.stats.distinct as i64),
+                    })
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                f.iter().map(|x| x.stats.nulls as i64),
+            )),
+        ])
     }
 }
 
 /// `MODEL_WEIGHTS('m')`: coefficients (linear models) or importances (trees)
 /// per encoded input column.
-#[derive(Debug)]
-pub struct ModelWeights(pub Arc<Registry>);
+pub struct ModelWeights;
 
-impl TableFunctionImpl for ModelWeights {
-    fn call_with_args(&self, args: TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
-        let args = text_args("MODEL_WEIGHTS", args.exprs(), 1, 1)?;
-        let model = self.0.resolve(&args[0])?;
+impl ModelFunction for ModelWeights {
+    const NAME: &'static str = "MODEL_WEIGHTS";
+    const ARITY: (usize, usize) = (1, 1);
+
+    fn schema(model: &ModelVersion, _args: &[String]) -> DfResult<SchemaRef> {
         if matches!(model.estimator, super::estimator::Estimator::NaiveBayes(_)) {
             return Err(MlError::Arguments(
                 "MODEL_WEIGHTS is defined for linear models and trees; naive_bayes has per-class means and variances instead".into(),
             )
             .into());
         }
-        let schema: SchemaRef = Arc::new(Schema::new(vec![
+        Ok(Arc::new(Schema::new(vec![
             Field::new("processed_input", DataType::Utf8, false),
             Field::new("class", DataType::Utf8, false),
             Field::new("weight", DataType::Float64, false),
-        ]));
-        let registry = self.0.clone();
-        let reference = args[0].clone();
-        let out_schema = schema.clone();
-        let rows: Rows = Arc::new(move |_state| {
-            let result = registry
-                .resolve(&reference)
-                .map_err(Into::into)
-                .and_then(|model| {
-                    let classes = model
-                        .classes
-                        .as_ref()
-                        .map(|c| c.names.clone())
-                        .unwrap_or_default();
-                    let weights = model
-                        .estimator
-                        .weights(&model.preprocessor.column_names(), &classes);
-                    batch(
-                        &out_schema,
-                        vec![
-                            Arc::new(StringArray::from_iter_values(
-                                weights.iter().map(|w| w.0.as_str()),
-                            )),
-                            Arc::new(StringArray::from_iter_values(
-                                weights.iter().map(|w| w.1.as_str()),
-                            )),
-                            Arc::new(Float64Array::from_iter_values(weights.iter().map(|w| w.2))),
-                        ],
-                    )
-                });
-            Box::pin(async move { result })
-        });
-        Ok(Arc::new(LazyTable { schema, rows }))
+        ])))
+    }
+
+    fn rows(call: Call) -> BoxFuture<'static, DfResult<Vec<ArrayRef>>> {
+        let model = &call.model;
+        let classes = model
+            .classes
+            .as_ref()
+            .map(|c| c.names.clone())
+            .unwrap_or_default();
+        let weights = model
+            .estimator
+            .weights(&model.preprocessor.column_names(), &classes);
+        ready(vec![
+            Arc::new(StringArray::from_iter_values(
+                weights.iter().map(|w| w.0.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                weights.iter().map(|w| w.1.as_str()),
+            )),
+            Arc::new(Float64Array::from_iter_values(weights.iter().map(|w| w.2))),
+        ])
     }
 }
 
 /// `ML_TRIALS('m')`: the hyper-parameter search behind the current version.
-#[derive(Debug)]
-pub struct Trials(pub Arc<Registry>);
+pub struct Trials;
 
-impl TableFunctionImpl for Trials {
-    fn call_with_args(&self, args: TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
-        let args = text_args("ML_TRIALS", args.exprs(), 1, 1)?;
-        self.0.resolve(&args[0])?;
-        let schema: SchemaRef = Arc::new(Schema::new(vec![
+impl ModelFunction for Trials {
+    const NAME: &'static str = "ML_TRIALS";
+    const ARITY: (usize, usize) = (1, 1);
+
+    fn schema(_model: &ModelVersion, _args: &[String]) -> DfResult<SchemaRef> {
+        Ok(Arc::new(Schema::new(vec![
             Field::new("trial_id", DataType::Int64, false),
             Field::new("hparams", DataType::Utf8, false),
             Field::new("metric", DataType::Utf8, false),
             Field::new("score", DataType::Float64, false),
             Field::new("is_optimal", DataType::Boolean, false),
-        ]));
-        let registry = self.0.clone();
-        let reference = args[0].clone();
-        let out_schema = schema.clone();
-        let rows: Rows = Arc::new(move |_state| {
-            let result = registry
-                .resolve(&reference)
-                .map_err(Into::into)
-                .and_then(|model| {
-                    let t = &model.trials;
-                    batch(
-                        &out_schema,
-                        vec![
-                            Arc::new(Int64Array::from_iter_values(1..=t.len() as i64)),
-                            Arc::new(StringArray::from_iter_values(
-                                t.iter().map(|x| x.params.as_str()),
-                            )),
-                            Arc::new(StringArray::from_iter_values(
-                                t.iter().map(|x| x.metric.as_str()),
-                            )),
-                            Arc::new(Float64Array::from_iter_values(t.iter().map(|x| x.score))),
-                            Arc::new(datafusion::arrow::array::BooleanArray::from(
-                                t.iter().map(|x| x.best).collect::<Vec<_>>(),
-                            )),
-                        ],
-                    )
-                });
-            Box::pin(async move { result })
-        });
-        Ok(Arc::new(LazyTable { schema, rows }))
+        ])))
+    }
+
+    fn rows(call: Call) -> BoxFuture<'static, DfResult<Vec<ArrayRef>>> {
+        let t = &call.model.trials;
+        ready(vec![
+            Arc::new(Int64Array::from_iter_values(1..=t.len() as i64)),
+            Arc::new(StringArray::from_iter_values(
+                t.iter().map(|x| x.params.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                t.iter().map(|x| x.metric.as_str()),
+            )),
+            Arc::new(Float64Array::from_iter_values(t.iter().map(|x| x.score))),
+            Arc::new(datafusion::arrow::array::BooleanArray::from(
+                t.iter().map(|x| x.best).collect::<Vec<_>>(),
+            )),
+        ])
     }
 }
 
@@ -542,14 +579,14 @@ fn psi(expected: &[f64], actual: &[f64]) -> f64 {
 
 /// `FEATURE_DRIFT('m', 'table')`: how each feature's distribution in a table
 /// differs from the training rows.
-#[derive(Debug)]
-pub struct FeatureDrift(pub Arc<Registry>);
+pub struct FeatureDrift;
 
-impl TableFunctionImpl for FeatureDrift {
-    fn call_with_args(&self, args: TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
-        let args = text_args("FEATURE_DRIFT", args.exprs(), 2, 2)?;
-        self.0.resolve(&args[0])?;
-        let schema: SchemaRef = Arc::new(Schema::new(vec![
+impl ModelFunction for FeatureDrift {
+    const NAME: &'static str = "FEATURE_DRIFT";
+    const ARITY: (usize, usize) = (2, 2);
+
+    fn schema(_model: &ModelVersion, _args: &[String]) -> DfResult<SchemaRef> {
+        Ok(Arc::new(Schema::new(vec![
             Field::new("input", DataType::Utf8, false),
             Field::new("serving_rows", DataType::UInt64, false),
             f64_field("training_mean"),
@@ -560,33 +597,26 @@ impl TableFunctionImpl for FeatureDrift {
             f64_field("psi"),
             Field::new("unseen_categories", DataType::UInt64, true),
             f64_field("unseen_fraction"),
-        ]));
-        let registry = self.0.clone();
-        let reference = args[0].clone();
-        let table = args[1].clone();
-        let out_schema = schema.clone();
-        let rows: Rows = Arc::new(move |state| {
-            let registry = registry.clone();
-            let reference = reference.clone();
-            let table = table.clone();
-            let schema = out_schema.clone();
-            Box::pin(async move {
-                let model = registry.resolve(&reference)?;
-                let columns = model
-                    .feature_names()
-                    .iter()
-                    .map(|n| format!("\"{}\"", n.replace('"', "\"\"")))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let rows = run_query(state, &format!("SELECT {columns} FROM {table}")).await?;
-                drift(&model, &rows, &schema)
-            })
-        });
-        Ok(Arc::new(LazyTable { schema, rows }))
+        ])))
+    }
+
+    fn rows(call: Call) -> BoxFuture<'static, DfResult<Vec<ArrayRef>>> {
+        Box::pin(async move {
+            let Call { model, args, state } = call;
+            let columns = model
+                .feature_names()
+                .iter()
+                .map(|n| format!("\"{}\"", n.replace('"', "\"\"")))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let table = &args[1];
+            let rows = run_query(state, &format!("SELECT {columns} FROM {table}")).await?;
+            drift(&model, &rows)
+        })
     }
 }
 
-fn drift(model: &ModelVersion, rows: &RecordBatch, schema: &SchemaRef) -> DfResult<RecordBatch> {
+fn drift(model: &ModelVersion, rows: &RecordBatch) -> DfResult<Vec<ArrayRef>> {
     use datafusion::arrow::array::AsArray;
     use datafusion::arrow::compute::cast;
     use datafusion::arrow::datatypes::Float64Type;
@@ -673,19 +703,162 @@ fn drift(model: &ModelVersion, rows: &RecordBatch, schema: &SchemaRef) -> DfResu
             stats.iter().map(|s| s[i]).collect::<Vec<_>>(),
         ))
     };
-    batch(
-        schema,
-        vec![
-            Arc::new(StringArray::from(out.0)),
-            Arc::new(UInt64Array::from(out.1)),
-            col(0),
-            col(1),
-            col(2),
-            col(3),
-            col(4),
-            col(5),
-            Arc::new(UInt64Array::from(unseen)),
-            Arc::new(Float64Array::from(unseen_fraction)),
-        ],
-    )
+    Ok(vec![
+        Arc::new(StringArray::from(out.0)),
+        Arc::new(UInt64Array::from(out.1)),
+        col(0),
+        col(1),
+        col(2),
+        col(3),
+        col(4),
+        col(5),
+        Arc::new(UInt64Array::from(unseen)),
+        Arc::new(Float64Array::from(unseen_fraction)),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{AsArray, BooleanArray};
+    use datafusion::arrow::datatypes::Float64Type;
+
+    use super::*;
+    use crate::ml::model::{Lineage, Progressive};
+    use crate::ml::options::ModelOptions;
+    use crate::ml::train::{TrainRequest, TrainingData, train};
+
+    /// A model `m` of `model_type` on y = (x > 50), published in a fresh registry.
+    fn publish(registry: &Registry, model_type: &str) {
+        let x: Vec<f64> = (0..100).map(f64::from).collect();
+        let (label, options): (ArrayRef, _) = if model_type == "linear_reg" {
+            (
+                Arc::new(Float64Array::from(x.clone())),
+                r#"{"model_type": "linear_reg", "data_split_method": "no_split"}"#,
+            )
+        } else {
+            (
+                Arc::new(BooleanArray::from(
+                    x.iter().map(|v| *v > 50.0).collect::<Vec<_>>(),
+                )),
+                r#"{"model_type": "logistic_reg", "data_split_method": "no_split"}"#,
+            )
+        };
+        let request = TrainRequest {
+            progress: None,
+            name: "m".into(),
+            options: ModelOptions::from_text(options).unwrap(),
+            source_query: None,
+            lineage: Lineage::default(),
+            warm: None,
+            progressive: Progressive::default(),
+        };
+        let data = TrainingData {
+            label_name: "y".into(),
+            label,
+            feature_names: vec!["x".into()],
+            features: vec![Arc::new(Float64Array::from(x))],
+        };
+        registry.publish(train(request, data).unwrap()).unwrap();
+    }
+
+    fn context(registry: &Arc<Registry>) -> SessionContext {
+        let ctx = SessionContext::new();
+        ctx.register_udtf(
+            "evaluate",
+            Arc::new(ModelTable::<Evaluate>::new(registry.clone())),
+        );
+        ctx.register_udtf(
+            "feature_info",
+            Arc::new(ModelTable::<FeatureInfo>::new(registry.clone())),
+        );
+        ctx.register_udtf(
+            "confusion_matrix",
+            Arc::new(ModelTable::<ConfusionMatrix>::new(registry.clone())),
+        );
+        ctx
+    }
+
+    #[tokio::test]
+    async fn a_model_function_answers_from_the_model_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Arc::new(Registry::open(dir.path()).unwrap());
+        publish(&registry, "logistic_reg");
+        let ctx = context(&registry);
+        let rows = ctx
+            .sql("SELECT model_name, version, accuracy FROM evaluate('m')")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(rows[0].num_rows(), 1);
+        assert_eq!(rows[0].column(0).as_string::<i32>().value(0), "m");
+        let accuracy = rows[0].column(2).as_primitive::<Float64Type>().value(0);
+        assert!(accuracy > 0.9, "{accuracy}");
+        let features = ctx
+            .sql("SELECT input FROM feature_info('m')")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(features[0].column(0).as_string::<i32>().value(0), "x");
+    }
+
+    #[tokio::test]
+    async fn arguments_and_model_kinds_are_checked_when_planned() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Arc::new(Registry::open(dir.path()).unwrap());
+        publish(&registry, "linear_reg");
+        let ctx = context(&registry);
+        let err = |sql: &'static str| {
+            let ctx = ctx.clone();
+            async move { ctx.sql(sql).await.unwrap_err().to_string() }
+        };
+        assert!(
+            err("SELECT * FROM evaluate()")
+                .await
+                .contains("EVALUATE takes 1 to 2 string arguments, not 0")
+        );
+        assert!(
+            err("SELECT * FROM evaluate(1)")
+                .await
+                .contains("EVALUATE's arguments must be string constants")
+        );
+        assert!(
+            err("SELECT * FROM evaluate('nope')")
+                .await
+                .contains("model \"nope\" does not exist")
+        );
+        assert!(
+            err("SELECT * FROM confusion_matrix('m')")
+                .await
+                .contains("CONFUSION_MATRIX needs a classifier")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_model_that_changed_shape_after_planning_is_refused_not_misread() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Arc::new(Registry::open(dir.path()).unwrap());
+        publish(&registry, "logistic_reg");
+        let ctx = context(&registry);
+        let planned = ctx.sql("SELECT * FROM evaluate('m')").await.unwrap();
+        // Replaced by a regressor: other metrics, other columns.
+        registry.drop_model("m", false).unwrap();
+        publish(&registry, "linear_reg");
+        let err = planned.collect().await.unwrap_err().to_string();
+        assert!(
+            err.contains("model \"m\" changed since the query was planned"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn psi_is_zero_for_equal_shares_and_grows_with_the_shift() {
+        assert_eq!(psi(&[0.5, 0.5], &[0.5, 0.5]), 0.0);
+        let small = psi(&[0.5, 0.5], &[0.45, 0.55]);
+        let large = psi(&[0.5, 0.5], &[0.1, 0.9]);
+        assert!(small > 0.0 && large > small);
+    }
 }

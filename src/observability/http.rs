@@ -1,12 +1,11 @@
 //! `GET /metrics` over HTTP/1 (hyper): the gauges that describe the present
-//! (pipeline lag and state, open sessions) are read from the server at the
-//! moment of the scrape, then everything is rendered in Prometheus' text
-//! format.
+//! (pipeline lag and state, open sessions) are set at the moment of the
+//! scrape by a function the server hands in ([`Gauges`]), then everything is
+//! rendered in Prometheus' text format.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -14,16 +13,16 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use metrics::gauge;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::QUERY_SECONDS_BUCKETS;
-use crate::engine::Engine;
 use crate::error::{BrookError, Result};
-use crate::pipeline::status::State;
+
+/// Sets the gauges of the present moment; called on every scrape.
+pub type Gauges = Arc<dyn Fn() + Send + Sync>;
 
 /// The metrics endpoint, bound and with its recorder installed.
 pub struct Exporter {
@@ -53,16 +52,10 @@ impl Exporter {
     }
 
     /// Answer scrapes until `stop` turns true.
-    pub async fn run(
-        self,
-        engine: Arc<Engine>,
-        sessions: Arc<AtomicUsize>,
-        mut stop: watch::Receiver<bool>,
-    ) {
+    pub async fn run(self, gauges: Gauges, mut stop: watch::Receiver<bool>) {
         info!(addr = ?self.local_addr(), "serving Prometheus metrics at /metrics");
         let scrape = Arc::new(Scrape {
-            engine,
-            sessions,
+            gauges,
             handle: self.handle,
         });
         loop {
@@ -95,8 +88,7 @@ impl Exporter {
 }
 
 struct Scrape {
-    engine: Arc<Engine>,
-    sessions: Arc<AtomicUsize>,
+    gauges: Gauges,
     handle: PrometheusHandle,
 }
 
@@ -109,32 +101,12 @@ impl Scrape {
                 "only GET /metrics is served\n",
             );
         }
-        self.refresh();
+        (self.gauges)();
         respond(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
             self.handle.render(),
         )
-    }
-
-    /// The gauges of the present moment.
-    fn refresh(&self) {
-        gauge!("brook_sessions").set(self.sessions.load(Ordering::Relaxed) as f64);
-        let listing = self.engine.pipelines.listing();
-        let Ok(listing) = listing.read() else {
-            return;
-        };
-        for (name, (_, status)) in listing.iter() {
-            let snapshot = status.snapshot();
-            let lag: i64 = snapshot.cursors.values().filter_map(|c| c.lag()).sum();
-            gauge!("brook_pipeline_lag_messages", "pipeline" => name.clone()).set(lag as f64);
-            let running = if snapshot.state == State::Running {
-                1.0
-            } else {
-                0.0
-            };
-            gauge!("brook_pipeline_running", "pipeline" => name.clone()).set(running);
-        }
     }
 }
 

@@ -9,17 +9,26 @@ pub mod sessions;
 
 use std::time::Duration;
 
-use metrics::{counter, histogram};
-
-use crate::pipeline::status::BatchSummary;
+use metrics::{counter, gauge, histogram};
 
 /// Query latency buckets, in seconds: a point lookup to a long report.
 pub const QUERY_SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
+/// What a finished pipeline batch did, as the metrics count it.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchCounts {
+    /// `Succeeded` or `Failed`, as `pipelines_batches_summary` shows it.
+    pub status: &'static str,
+    pub rows: u64,
+    pub filtered: u64,
+    pub errors: u64,
+    pub bytes: u64,
+}
+
 /// A pipeline batch ended (committed or failed).
-pub fn pipeline_batch(pipeline: &str, batch: &BatchSummary) {
+pub fn pipeline_batch(pipeline: &str, batch: BatchCounts) {
     let name = pipeline.to_string();
     let messages = batch.rows + batch.filtered + batch.errors;
     counter!("brook_pipeline_batches_total", "pipeline" => name.clone(), "status" => batch.status)
@@ -32,6 +41,22 @@ pub fn pipeline_batch(pipeline: &str, batch: &BatchSummary) {
         counter!("brook_pipeline_bytes_total", "pipeline" => name.clone()).increment(batch.bytes);
     }
     counter!("brook_pipeline_errors_total", "pipeline" => name).increment(batch.errors);
+}
+
+/// A pipeline's state at the moment of a scrape: how far behind it is and
+/// whether it runs.
+pub fn pipeline_gauges(pipeline: &str, lag: i64, running: bool) {
+    gauge!("brook_pipeline_lag_messages", "pipeline" => pipeline.to_string()).set(lag as f64);
+    gauge!("brook_pipeline_running", "pipeline" => pipeline.to_string()).set(if running {
+        1.0
+    } else {
+        0.0
+    });
+}
+
+/// How many sessions are open, at the moment of a scrape.
+pub fn sessions_gauge(open: usize) {
+    gauge!("brook_sessions").set(open as f64);
 }
 
 /// PREDICT or PREDICT_PROBA scored `rows` rows with `model`.

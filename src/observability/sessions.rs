@@ -12,14 +12,13 @@ use std::time::SystemTime;
 use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Int32Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::cast::as_int64_array;
 use datafusion::logical_expr::expr_fn::SimpleScalarUDF;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Signature, TypeSignature, Volatility};
 use pgwire::api::ConnectionHandle;
 
-use crate::catalog::system_table::{RowSource, SystemTable};
-use crate::pipeline::system_tables::micros;
+use crate::catalog::system_table::{RowSource, SystemTable, micros, timestamp_type};
 
 /// What one session is doing now.
 #[derive(Debug, Clone)]
@@ -150,7 +149,7 @@ impl Sessions {
 /// `information_schema.sessions (pid, usename, application_name,
 /// client_addr, client_port, backend_start, query_start, state, query)`.
 pub fn table(sessions: Arc<Sessions>) -> SystemTable {
-    let time = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let time = timestamp_type;
     let schema = Arc::new(Schema::new(vec![
         Field::new("pid", DataType::Int32, false),
         Field::new("datname", DataType::Utf8, false),

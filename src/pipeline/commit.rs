@@ -281,3 +281,124 @@ fn errors_batch(pipeline: &str, rows: &[(&str, &KeptError)]) -> Result<RecordBat
     RecordBatch::try_new(ErrorLog::schema(), columns)
         .map_err(|e| PipelineError::Storage(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    async fn table(dir: &std::path::Path) -> DurableTable {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("city", DataType::Utf8, true),
+        ]));
+        DurableTable::create(dir, "t", schema, HashMap::new(), Default::default())
+            .await
+            .unwrap()
+    }
+
+    fn rows(table: &DurableTable, ids: &[i64], city: &str) -> RecordBatch {
+        use datafusion::catalog::TableProvider;
+        RecordBatch::try_new(
+            table.schema(),
+            vec![
+                Arc::new(Int64Array::from(ids.to_vec())),
+                Arc::new(StringArray::from(vec![city; ids.len()])),
+            ],
+        )
+        .unwrap()
+    }
+
+    async fn count(table: &DurableTable) -> usize {
+        let ctx = datafusion::prelude::SessionContext::new();
+        ctx.read_table(Arc::new(table.clone()))
+            .unwrap()
+            .count()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn rows_and_offsets_commit_together_per_incarnation() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = table(dir.path()).await;
+        let next = BTreeMap::from([(0, 10), (1, 4)]);
+        let (written, skipped) = commit_batch(
+            &t,
+            rows(&t, &[1, 2], "a"),
+            &WriteMode::Append,
+            "inc1",
+            &next,
+        )
+        .await
+        .unwrap();
+        assert_eq!((written, skipped), (2, 0));
+        assert_eq!(count(&t).await, 2);
+        assert_eq!(
+            committed_offsets(&t, "inc1", &[0, 1, 2]).await.unwrap(),
+            next
+        );
+        // Another incarnation (after SET OFFSETS) starts afresh.
+        assert!(
+            committed_offsets(&t, "inc2", &[0, 1])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn keyed_modes_replace_or_keep_the_stored_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = table(dir.path()).await;
+        let key = vec!["id".to_string()];
+        let next = BTreeMap::from([(0, 1)]);
+        commit_batch(&t, rows(&t, &[1], "old"), &WriteMode::Append, "i", &next)
+            .await
+            .unwrap();
+        let next = BTreeMap::from([(0, 2)]);
+        let (written, skipped) = commit_batch(
+            &t,
+            rows(&t, &[1], "ignored"),
+            &WriteMode::Ignore(key.clone()),
+            "i",
+            &next,
+        )
+        .await
+        .unwrap();
+        assert_eq!((written, skipped), (0, 1));
+        let next = BTreeMap::from([(0, 3)]);
+        let (written, _) = commit_batch(
+            &t,
+            rows(&t, &[1], "new"),
+            &WriteMode::Replace(key),
+            "i",
+            &next,
+        )
+        .await
+        .unwrap();
+        assert_eq!(written, 1);
+        assert_eq!(count(&t).await, 1);
+        assert_eq!(
+            committed_offsets(&t, "i", &[0]).await.unwrap(),
+            BTreeMap::from([(0, 3)])
+        );
+        let ctx = datafusion::prelude::SessionContext::new();
+        let city = ctx
+            .read_table(Arc::new(t.clone()))
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let cities = city[0]
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!(cities.value(0), "new");
+    }
+}

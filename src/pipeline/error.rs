@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+use crate::error::{BrookError, ErrorCode, SqlState, storage_failure};
+
 /// A message that could not become a row, with where it sits in Kafka.
 #[derive(Debug, Clone, Error)]
 #[error(
@@ -56,25 +58,35 @@ pub enum PipelineError {
     Forbidden(String),
 }
 
-impl PipelineError {
-    pub fn sqlstate(&self) -> &'static str {
+impl ErrorCode for PipelineError {
+    fn sqlstate(&self) -> SqlState {
         match self {
-            PipelineError::Undefined(_) => "42704",
-            PipelineError::Duplicate(_) => "42710",
-            PipelineError::Running(_) => "55006",
-            PipelineError::UndefinedTable(_) => "42P01",
-            PipelineError::Definition(_) => "42P17",
-            PipelineError::Unreachable(_) => "08001",
-            PipelineError::Authentication(_) => "28000",
-            PipelineError::TopicMissing { .. } => "42704",
-            PipelineError::Load(_) => "22000",
-            PipelineError::NoPrimaryKey { .. } | PipelineError::KeyNeedsMode { .. } => "42P10",
-            PipelineError::Storage(m) => crate::error::storage_sqlstate(m),
-            PipelineError::Forbidden(_) => "42501",
-            PipelineError::Concurrent(_) => "40001",
+            PipelineError::Undefined(_) => SqlState::UNDEFINED_OBJECT,
+            PipelineError::Duplicate(_) => SqlState::DUPLICATE_OBJECT,
+            PipelineError::Running(_) => SqlState::OBJECT_IN_USE,
+            PipelineError::UndefinedTable(_) => SqlState::UNDEFINED_TABLE,
+            PipelineError::Definition(_) => SqlState::INVALID_OBJECT_DEFINITION,
+            PipelineError::Unreachable(_) => SqlState::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+            PipelineError::Authentication(_) => SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+            PipelineError::TopicMissing { .. } => SqlState::UNDEFINED_OBJECT,
+            PipelineError::Load(_) => SqlState::DATA_EXCEPTION,
+            PipelineError::NoPrimaryKey { .. } | PipelineError::KeyNeedsMode { .. } => {
+                SqlState::INVALID_COLUMN_REFERENCE
+            }
+            PipelineError::Storage(m) => storage_failure(m),
+            PipelineError::Forbidden(_) => SqlState::INSUFFICIENT_PRIVILEGE,
+            PipelineError::Concurrent(_) => SqlState::SERIALIZATION_FAILURE,
         }
     }
+}
 
+impl From<PipelineError> for BrookError {
+    fn from(e: PipelineError) -> Self {
+        BrookError::Module(Box::new(e))
+    }
+}
+
+impl PipelineError {
     /// Worth retrying with backoff (the broker may come back), rather than
     /// stopping the pipeline in `Error`.
     pub fn is_transient(&self) -> bool {

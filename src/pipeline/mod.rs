@@ -29,8 +29,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
-use crate::catalog::write_json_atomically;
-use crate::engine::Engine;
+use datafusion::prelude::SessionContext;
+
+use crate::catalog::Catalog;
+use crate::durable_file::write_json_atomically;
 use crate::error::{BrookError, Result};
 use commit::ErrorLog;
 pub use definition::{PipelineDef, StartOffsets};
@@ -89,11 +91,22 @@ impl Registry {
     }
 }
 
+/// What pipelines need of the server, handed down by the engine that owns
+/// them: the session context that plans SET/WHERE (PREDICT included), the
+/// catalog that resolves target tables, and the server's `--kafka`.
+#[derive(Clone)]
+pub struct PipelineContext {
+    pub ctx: Arc<SessionContext>,
+    pub catalog: Arc<Catalog>,
+    /// The brokers of pipelines that name none.
+    pub default_brokers: Option<String>,
+}
+
 /// All pipelines of a server.
 pub struct Pipelines {
     file: PathBuf,
     system_dir: PathBuf,
-    default_brokers: Option<String>,
+    context: PipelineContext,
     /// Pipeline DDL queues here; runners never take it.
     registry: tokio::sync::Mutex<Registry>,
     listing: Listing,
@@ -116,7 +129,7 @@ fn undefined(name: &str) -> BrookError {
 impl Pipelines {
     /// Load the pipeline definitions from `data_dir` (none are started here;
     /// see [`Pipelines::resume`]).
-    pub async fn open(data_dir: &Path, default_brokers: Option<String>) -> Result<Self> {
+    pub async fn open(data_dir: &Path, context: PipelineContext) -> Result<Self> {
         let file = data_dir.join(PIPELINES_FILE);
         let stored: PipelinesFile = match std::fs::read(&file) {
             Ok(bytes) => serde_json::from_slice(&bytes)
@@ -141,16 +154,11 @@ impl Pipelines {
         Ok(Self {
             file,
             system_dir: data_dir.join(SYSTEM_DIR),
-            default_brokers,
+            context,
             registry: tokio::sync::Mutex::new(registry),
             listing: Arc::new(RwLock::new(listing)),
             errors,
         })
-    }
-
-    /// The server's `--kafka`, for pipelines that name no broker.
-    pub fn default_brokers(&self) -> Option<&str> {
-        self.default_brokers.as_deref()
     }
 
     /// What the system tables read.
@@ -186,9 +194,9 @@ impl Pipelines {
         write_json_atomically(&self.file, &file)
     }
 
-    async fn job(&self, engine: &Arc<Engine>, record: &Record, status: Arc<Status>) -> Result<Job> {
+    async fn job(&self, record: &Record, status: Arc<Status>) -> Result<Job> {
         Ok(Job::prepare(
-            engine.clone(),
+            self.context.clone(),
             Arc::new(record.def.clone()),
             record.incarnation.clone(),
             record.start.clone(),
@@ -202,8 +210,7 @@ impl Pipelines {
     /// table and the broker (reachable, topic present, credentials accepted)
     /// before it is stored, so mistakes surface here rather than later.
     pub async fn create(
-        &self,
-        engine: &Arc<Engine>,
+        self: &Arc<Self>,
         def: PipelineDef,
         or_replace: bool,
         if_not_exists: bool,
@@ -238,7 +245,7 @@ impl Pipelines {
             def,
         };
         let probe = Arc::new(Status::new(State::Stopped, None));
-        let job = self.job(engine, &record, probe).await?;
+        let job = self.job(&record, probe).await?;
         drop(job.connect().await?);
 
         let mut registry = self.registry.lock().await;
@@ -255,7 +262,7 @@ impl Pipelines {
         self.publish(&record.def, status);
         info!(pipeline = %name, "pipeline created");
         if was_running {
-            self.launch(engine, &mut registry, &name).await?;
+            self.launch(&mut registry, &name).await?;
         }
         Ok(())
     }
@@ -273,12 +280,7 @@ impl Pipelines {
     }
 
     /// Spawn the background runner of `name` (which must be stopped).
-    async fn launch(
-        &self,
-        engine: &Arc<Engine>,
-        registry: &mut Registry,
-        name: &str,
-    ) -> Result<()> {
+    async fn launch(self: &Arc<Self>, registry: &mut Registry, name: &str) -> Result<()> {
         let record = registry
             .records
             .get(name)
@@ -289,7 +291,7 @@ impl Pipelines {
             .unwrap_or_else(|| Arc::new(Status::new(State::Stopped, None)));
         status.clear_error();
         status.set_state(State::Running, None);
-        let job = match self.job(engine, &record, status.clone()).await {
+        let job = match self.job(&record, status.clone()).await {
             Ok(job) => job,
             Err(e) => {
                 status.set_state(State::Error, Some(e.to_string()));
@@ -297,7 +299,7 @@ impl Pipelines {
             }
         };
         let (stop, stop_rx) = watch::channel(false);
-        let engine = engine.clone();
+        let pipelines = self.clone();
         let task_name = name.to_string();
         let incarnation = record.incarnation.clone();
         let task = tokio::spawn(async move {
@@ -310,8 +312,7 @@ impl Pipelines {
                     // Persist from a separate task: DDL holding the registry
                     // lock may be waiting for this one to end.
                     tokio::spawn(async move {
-                        engine
-                            .pipelines
+                        pipelines
                             .record_failure(&task_name, &incarnation, message)
                             .await;
                     });
@@ -342,7 +343,7 @@ impl Pipelines {
     }
 
     /// `START PIPELINE name`: run in the background, across restarts, until STOP.
-    pub async fn start(&self, engine: &Arc<Engine>, name: &str) -> Result<()> {
+    pub async fn start(self: &Arc<Self>, name: &str) -> Result<()> {
         let mut registry = self.registry.lock().await;
         if !registry.records.contains_key(name) {
             return Err(undefined(name));
@@ -351,7 +352,7 @@ impl Pipelines {
             return Ok(());
         }
         self.halt(&mut registry, name).await;
-        self.launch(engine, &mut registry, name).await?;
+        self.launch(&mut registry, name).await?;
         if let Some(record) = registry.records.get_mut(name) {
             record.desired = Desired::Running;
         }
@@ -360,12 +361,7 @@ impl Pipelines {
 
     /// `START PIPELINE name FOREGROUND [LIMIT n BATCHES]`: run in this
     /// session until caught up (or n batches); errors come to the client.
-    pub async fn run_foreground(
-        &self,
-        engine: &Arc<Engine>,
-        name: &str,
-        limit: Option<u64>,
-    ) -> Result<u64> {
+    pub async fn run_foreground(&self, name: &str, limit: Option<u64>) -> Result<u64> {
         let registry = self.registry.lock().await;
         let record = registry
             .records
@@ -378,7 +374,7 @@ impl Pipelines {
         let status = self
             .status(name)
             .unwrap_or_else(|| Arc::new(Status::new(State::Stopped, None)));
-        let job = self.job(engine, &record, status).await?;
+        let job = self.job(&record, status).await?;
         let mut conn = job.connect().await?;
         let (_stop_tx, mut stop) = watch::channel(false);
         let mut rows = 0;
@@ -418,12 +414,7 @@ impl Pipelines {
 
     /// `ALTER PIPELINE name SET OFFSETS …`: the pipeline must be stopped; it
     /// starts a new incarnation reading from the given positions.
-    pub async fn set_offsets(
-        &self,
-        engine: &Arc<Engine>,
-        name: &str,
-        offsets: StartOffsets,
-    ) -> Result<()> {
+    pub async fn set_offsets(&self, name: &str, offsets: StartOffsets) -> Result<()> {
         let mut registry = self.registry.lock().await;
         let record = registry
             .records
@@ -438,7 +429,7 @@ impl Pipelines {
         let offsets = match offsets {
             StartOffsets::Latest => {
                 let probe = Arc::new(Status::new(State::Stopped, None));
-                let job = self.job(engine, &record, probe).await?;
+                let job = self.job(&record, probe).await?;
                 StartOffsets::Explicit(job.high_watermarks().await?)
             }
             other => other,
@@ -475,12 +466,7 @@ impl Pipelines {
     }
 
     /// `TEST PIPELINE name [LIMIT n]`: the rows the next batch would load.
-    pub async fn test(
-        &self,
-        engine: &Arc<Engine>,
-        name: &str,
-        limit: usize,
-    ) -> Result<RecordBatch> {
+    pub async fn test(&self, name: &str, limit: usize) -> Result<RecordBatch> {
         let record = {
             let registry = self.registry.lock().await;
             registry
@@ -490,7 +476,7 @@ impl Pipelines {
                 .ok_or_else(|| undefined(name))?
         };
         let probe = Arc::new(Status::new(State::Stopped, None));
-        let job = self.job(engine, &record, probe).await?;
+        let job = self.job(&record, probe).await?;
         Ok(job.preview(limit).await?)
     }
 
@@ -510,7 +496,6 @@ impl Pipelines {
     /// through today's definition; see [`retry`].
     pub async fn retry_errors(
         &self,
-        engine: &Arc<Engine>,
         name: &str,
         filter: Option<&str>,
     ) -> Result<retry::RetryReport> {
@@ -523,15 +508,15 @@ impl Pipelines {
             .cloned()
             .ok_or_else(|| undefined(name))?;
         let probe = Arc::new(Status::new(State::Stopped, None));
-        let job = self.job(engine, &record, probe).await?;
+        let job = self.job(&record, probe).await?;
         let report = retry::retry(&job, filter, &self.system_dir).await;
         drop(registry);
         report
     }
 
     /// At start-up: run again every pipeline that was running.
-    pub async fn resume(&self, engine: &Arc<Engine>) {
-        retry::recover(engine, &self.errors, &self.system_dir).await;
+    pub async fn resume(self: &Arc<Self>) {
+        retry::recover(&self.context, &self.errors, &self.system_dir).await;
         let mut registry = self.registry.lock().await;
         let names: Vec<String> = registry
             .records
@@ -540,7 +525,7 @@ impl Pipelines {
             .map(|r| r.def.name.clone())
             .collect();
         for name in names {
-            if let Err(e) = self.launch(engine, &mut registry, &name).await {
+            if let Err(e) = self.launch(&mut registry, &name).await {
                 error!(pipeline = %name, error = %e, "pipeline could not be resumed");
             } else {
                 info!(pipeline = %name, "pipeline resumed");

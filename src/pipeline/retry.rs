@@ -30,12 +30,13 @@ use deltalake::kernel::Transaction;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
+use super::PipelineContext;
 use super::commit::{ErrorLog, KeptError, write};
 use super::error::PipelineError;
 use super::runner::Job;
 use super::source::MessageBatch;
-use crate::catalog::{QualifiedName, write_json_atomically};
-use crate::engine::Engine;
+use crate::catalog::QualifiedName;
+use crate::durable_file::write_json_atomically;
 use crate::error::{BrookError, Result};
 
 /// What one `RETRY ERRORS` did, returned to the client as a row.
@@ -106,7 +107,7 @@ fn keys_predicate(pipeline: &str, keys: &[KeptKey]) -> Expr {
 }
 
 /// Finish any retry a crash interrupted (step 3 of the module docs).
-pub async fn recover(engine: &Engine, errors: &ErrorLog, dir: &Path) {
+pub async fn recover(context: &PipelineContext, errors: &ErrorLog, dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -119,17 +120,17 @@ pub async fn recover(engine: &Engine, errors: &ErrorLog, dir: &Path) {
         if !is_pending {
             continue;
         }
-        if let Err(e) = finish(engine, errors, &path).await {
+        if let Err(e) = finish(context, errors, &path).await {
             warn!(file = %path.display(), error = %e, "could not finish an interrupted RETRY ERRORS");
         }
     }
 }
 
-async fn finish(engine: &Engine, errors: &ErrorLog, path: &Path) -> Result<()> {
+async fn finish(context: &PipelineContext, errors: &ErrorLog, path: &Path) -> Result<()> {
     let bytes = std::fs::read(path)?;
     let pending: Pending = serde_json::from_slice(&bytes)
         .map_err(|e| BrookError::CatalogCorrupt(format!("{}: {e}", path.display())))?;
-    let table = engine.catalog.table(&QualifiedName {
+    let table = context.catalog.table(&QualifiedName {
         schema: pending.table_schema.clone(),
         name: pending.table_name.clone(),
     });
@@ -156,11 +157,11 @@ async fn finish(engine: &Engine, errors: &ErrorLog, path: &Path) -> Result<()> {
 /// Send the kept payloads of `job`'s pipeline (those matching `filter`, SQL
 /// over the columns of `pipelines_errors`) through its definition.
 pub async fn retry(job: &Job, filter: Option<&str>, dir: &Path) -> Result<RetryReport> {
-    let engine = &job.engine;
+    let context = &job.context;
     let pipeline = job.def.name.as_str();
-    recover(engine, &job.errors, dir).await;
+    recover(context, &job.errors, dir).await;
 
-    let mut kept = engine
+    let mut kept = context
         .ctx
         .read_table(Arc::new(job.errors.table().clone()))?
         .filter(col("pipeline_name").eq(lit(pipeline)))?;
@@ -190,7 +191,7 @@ pub async fn retry(job: &Job, filter: Option<&str>, dir: &Path) -> Result<RetryR
             .zip(&payloads)
             .map(|(k, p)| (k.partition, k.offset, p.as_deref())),
     );
-    let transformed = job.transform.apply(&engine.ctx, &messages)?;
+    let transformed = job.transform.apply(&context.ctx, &messages)?;
     let mut failing: BTreeMap<usize, String> = BTreeMap::new();
     for e in &transformed.errors {
         failing.insert(e.entry, e.reason.clone());

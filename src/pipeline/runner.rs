@@ -13,15 +13,15 @@ use rdkafka::error::RDKafkaErrorCode;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use super::PipelineContext;
 use super::commit::{ErrorLog, KeptError, WriteMode, commit_batch, committed_offsets};
-use super::decode::ErrorKind;
+use super::decode::{ErrorKind, MessageError};
 use super::definition::{DuplicateMode, ErrorMode, PipelineDef, StartOffsets};
 use super::error::{LoadError, PipelineError};
 use super::source::{self, BatchLimits, Ended, KafkaConsumer, Position};
 use super::status::{BatchSummary, State, Status};
 use super::transform::Transform;
 use crate::catalog::QualifiedName;
-use crate::engine::Engine;
 use crate::storage::DurableTable;
 
 /// How long a batch waits for a first message before reporting idle.
@@ -33,7 +33,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(15);
 
 /// Everything a run of one pipeline needs, resolved once.
 pub struct Job {
-    pub(super) engine: Arc<Engine>,
+    pub(super) context: PipelineContext,
     pub def: Arc<PipelineDef>,
     pub(super) incarnation: String,
     start: StartOffsets,
@@ -77,7 +77,7 @@ impl Job {
     /// Resolve the target table and compile the mapping; fails on a
     /// definition that cannot work (unknown table or column, bad SET, …).
     pub async fn prepare(
-        engine: Arc<Engine>,
+        context: PipelineContext,
         def: Arc<PipelineDef>,
         incarnation: String,
         start: StartOffsets,
@@ -88,28 +88,28 @@ impl Job {
             schema: def.table_schema.clone(),
             name: def.table_name.clone(),
         };
-        let table = engine
+        let table = context
             .catalog
             .table(&name)
             .ok_or_else(|| PipelineError::UndefinedTable(def.table()))?;
-        let columns = engine
+        let columns = context
             .catalog
             .columns(&name)
             .await
             .ok_or_else(|| PipelineError::UndefinedTable(def.table()))?;
-        let transform = Transform::plan(&engine.ctx, &def, &columns, table_schema(&table))?;
+        let transform = Transform::plan(&context.ctx, &def, &columns, table_schema(&table))?;
         let mode = match def.duplicates {
             DuplicateMode::Append => {
                 // Appending would break the key's promise on the first
                 // duplicate: the user says which of two rows wins.
-                let key = engine.catalog.primary_key(&name).await.unwrap_or_default();
+                let key = context.catalog.primary_key(&name).await.unwrap_or_default();
                 if !key.is_empty() {
                     return Err(PipelineError::KeyNeedsMode { table: def.table() });
                 }
                 WriteMode::Append
             }
             DuplicateMode::Replace | DuplicateMode::Ignore => {
-                let key = engine.catalog.primary_key(&name).await.unwrap_or_default();
+                let key = context.catalog.primary_key(&name).await.unwrap_or_default();
                 if key.is_empty() {
                     return Err(PipelineError::NoPrimaryKey {
                         mode: if def.duplicates == DuplicateMode::Replace {
@@ -127,9 +127,9 @@ impl Job {
                 }
             }
         };
-        let brokers = source::brokers(&def, engine.pipelines.default_brokers())?;
+        let brokers = source::brokers(&def, context.default_brokers.as_deref())?;
         Ok(Self {
-            engine,
+            context,
             def,
             incarnation,
             start,
@@ -245,27 +245,16 @@ impl Job {
         Ok(())
     }
 
-    /// Collect, transform and commit one batch. With `limit`, at most that
-    /// many messages (TEST PIPELINE uses [`Job::preview`] instead).
+    /// One batch along the data path: collect messages from Kafka, decode
+    /// and transform them into rows, route the failures (keep or stop),
+    /// commit rows with offsets, report. Each step is its own function.
     pub async fn run_batch(
         &self,
         conn: &mut Connection,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<BatchOutcome, PipelineError> {
-        let limits = BatchLimits::of(&self.def);
-        let started_at = SystemTime::now();
-        let clock = Instant::now();
-        let (messages, ended) = source::collect(
-            &conn.consumer,
-            &self.def.topic,
-            &limits,
-            &conn.next,
-            &mut conn.flow,
-            stop,
-            IDLE.max(limits.interval),
-        )
-        .await
-        .map_err(|e| self.unreachable(e))?;
+        let clock = BatchClock::start();
+        let (messages, ended) = self.collect(conn, stop).await?;
         if messages.is_empty() {
             if ended == Ended::Stopping {
                 return Ok(BatchOutcome::Stopping { rows: 0 });
@@ -275,47 +264,23 @@ impl Job {
         }
         let batch_id = self.status.next_batch_id();
         let collected = clock.elapsed();
-        let transformed = self.transform.apply(&self.engine.ctx, &messages)?;
+        let transformed = self.transform.apply(&self.context.ctx, &messages)?;
         let transformed_at = clock.elapsed();
-        let mut kept = Vec::new();
-        for e in &transformed.errors {
-            let entry = messages.entries[e.entry];
-            if !skippable(self.def.on_error, e.kind) {
-                self.finish_batch(BatchSummary {
+        let kept = match route_errors(&self.def, &messages, &transformed.errors) {
+            Ok(kept) => kept,
+            Err(stopping) => {
+                self.report(clock.summary(
                     batch_id,
-                    rows: 0,
-                    filtered: 0,
-                    errors: transformed.errors.len() as u64,
-                    bytes: messages.bytes() as u64,
-                    started_at,
-                    duration_ms: clock.elapsed().as_millis() as u64,
-                    status: "Failed",
-                });
-                return Err(PipelineError::Load(LoadError {
-                    topic: self.def.topic.clone(),
-                    partition: entry.partition,
-                    offset: entry.offset,
-                    reason: e.reason.clone(),
-                }));
+                    &messages,
+                    "Failed",
+                    0,
+                    0,
+                    transformed.errors.len(),
+                ));
+                return Err(stopping.into());
             }
-            kept.push(KeptError {
-                partition: entry.partition,
-                offset: entry.offset,
-                error: e.reason.clone(),
-                payload: messages.payload(&entry).map(<[u8]>::to_vec),
-            });
-        }
-        self.errors
-            .record(&self.def.name, &self.incarnation, &self.def.topic, &kept)
-            .await?;
-        let (rows, duplicates) = commit_batch(
-            &self.table,
-            transformed.batch,
-            &self.mode,
-            &self.incarnation,
-            &messages.next_offsets,
-        )
-        .await?;
+        };
+        let (rows, duplicates) = self.commit(&messages, transformed.batch, &kept).await?;
         debug!(
             pipeline = %self.def.name,
             batch_id,
@@ -325,23 +290,11 @@ impl Job {
             commit_ms = (clock.elapsed() - transformed_at).as_millis() as u64,
             "batch committed"
         );
-        let now = SystemTime::now();
-        for (p, n) in &messages.next_offsets {
-            conn.next.insert(*p, *n);
-            self.status.set_committed(*p, *n, Some(now));
-        }
-        self.finish_batch(BatchSummary {
-            batch_id,
-            rows,
-            // Rows IGNORE dropped (or repeated keys) count as filtered, so
-            // that rows + filtered + errors = messages still holds.
-            filtered: transformed.filtered + duplicates,
-            errors: kept.len() as u64,
-            bytes: messages.bytes() as u64,
-            started_at,
-            duration_ms: clock.elapsed().as_millis() as u64,
-            status: "Succeeded",
-        });
+        self.advance(conn, &messages.next_offsets);
+        // Rows IGNORE dropped (or repeated keys) count as filtered, so that
+        // rows + filtered + errors = messages still holds.
+        let filtered = transformed.filtered + duplicates;
+        self.report(clock.summary(batch_id, &messages, "Succeeded", rows, filtered, kept.len()));
         if ended == Ended::Stopping {
             return Ok(BatchOutcome::Stopping { rows });
         }
@@ -349,10 +302,69 @@ impl Job {
         Ok(BatchOutcome::Committed { rows })
     }
 
-    /// Show a finished batch in `pipelines_batches_summary` and count it in
-    /// the metrics.
-    fn finish_batch(&self, summary: BatchSummary) {
-        crate::observability::pipeline_batch(&self.def.name, &summary);
+    /// Step 1: the messages of one batch, from where each partition stands.
+    async fn collect(
+        &self,
+        conn: &mut Connection,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(source::MessageBatch, Ended), PipelineError> {
+        let limits = BatchLimits::of(&self.def);
+        source::collect(
+            &conn.consumer,
+            &self.def.topic,
+            &limits,
+            &conn.next,
+            &mut conn.flow,
+            stop,
+            IDLE.max(limits.interval),
+        )
+        .await
+        .map_err(|e| self.unreachable(e))
+    }
+
+    /// Step 4: the kept failures, then the rows with the batch's offsets in
+    /// one table commit. Returns the rows written and the duplicates dropped.
+    async fn commit(
+        &self,
+        messages: &source::MessageBatch,
+        rows: RecordBatch,
+        kept: &[KeptError],
+    ) -> Result<(u64, u64), PipelineError> {
+        self.errors
+            .record(&self.def.name, &self.incarnation, &self.def.topic, kept)
+            .await?;
+        commit_batch(
+            &self.table,
+            rows,
+            &self.mode,
+            &self.incarnation,
+            &messages.next_offsets,
+        )
+        .await
+    }
+
+    /// After a commit: read on from the committed offsets, and show them.
+    fn advance(&self, conn: &mut Connection, next_offsets: &BTreeMap<i32, i64>) {
+        let now = SystemTime::now();
+        for (p, n) in next_offsets {
+            conn.next.insert(*p, *n);
+            self.status.set_committed(*p, *n, Some(now));
+        }
+    }
+
+    /// Step 5: show a finished batch in `pipelines_batches_summary` and
+    /// count it in the metrics.
+    fn report(&self, summary: BatchSummary) {
+        crate::observability::pipeline_batch(
+            &self.def.name,
+            crate::observability::BatchCounts {
+                status: summary.status,
+                rows: summary.rows,
+                filtered: summary.filtered,
+                errors: summary.errors,
+                bytes: summary.bytes,
+            },
+        );
         self.status.push_batch(summary);
     }
 
@@ -390,22 +402,81 @@ impl Job {
         )
         .await
         .map_err(|e| self.unreachable(e))?;
-        let transformed = self.transform.apply(&self.engine.ctx, &messages)?;
-        if let Some(e) = transformed
-            .errors
-            .iter()
-            .find(|e| !skippable(self.def.on_error, e.kind))
-        {
-            let entry = messages.entries[e.entry];
-            return Err(PipelineError::Load(LoadError {
-                topic: self.def.topic.clone(),
+        let transformed = self.transform.apply(&self.context.ctx, &messages)?;
+        route_errors(&self.def, &messages, &transformed.errors)?;
+        Ok(transformed.batch)
+    }
+}
+
+/// When a batch started, for its summary and its step timings.
+struct BatchClock {
+    started_at: SystemTime,
+    clock: Instant,
+}
+
+impl BatchClock {
+    fn start() -> Self {
+        Self {
+            started_at: SystemTime::now(),
+            clock: Instant::now(),
+        }
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.clock.elapsed()
+    }
+
+    /// The batch's line in `pipelines_batches_summary`, ending now.
+    fn summary(
+        &self,
+        batch_id: u64,
+        messages: &source::MessageBatch,
+        status: &'static str,
+        rows: u64,
+        filtered: u64,
+        errors: usize,
+    ) -> BatchSummary {
+        BatchSummary {
+            batch_id,
+            rows,
+            filtered,
+            errors: errors as u64,
+            bytes: messages.bytes() as u64,
+            started_at: self.started_at,
+            duration_ms: self.clock.elapsed().as_millis() as u64,
+            status,
+        }
+    }
+}
+
+/// Step 3: what becomes of the messages that failed to decode or convert.
+/// Those the pipeline may skip (`SKIP … ERRORS`) are kept, with their
+/// payloads, for `pipelines_errors`; the first it may not skip stops the
+/// batch, naming where the message sits in Kafka.
+fn route_errors(
+    def: &PipelineDef,
+    messages: &source::MessageBatch,
+    errors: &[MessageError],
+) -> Result<Vec<KeptError>, LoadError> {
+    let mut kept = Vec::with_capacity(errors.len());
+    for e in errors {
+        let entry = messages.entries[e.entry];
+        if !skippable(def.on_error, e.kind) {
+            return Err(LoadError {
+                topic: def.topic.clone(),
                 partition: entry.partition,
                 offset: entry.offset,
                 reason: e.reason.clone(),
-            }));
+            });
         }
-        Ok(transformed.batch)
+        kept.push(KeptError {
+            partition: entry.partition,
+            offset: entry.offset,
+            error: e.reason.clone(),
+            payload: messages.payload(&entry).map(<[u8]>::to_vec),
+        });
     }
+    Ok(kept)
 }
 
 /// May a message that failed this way be kept in `pipelines_errors` (rather
@@ -498,5 +569,138 @@ async fn wait_or_stop(stop: &mut watch::Receiver<bool>, delay: Duration) -> bool
     tokio::select! {
         _ = tokio::time::sleep(delay) => *stop.borrow(),
         _ = stop.changed() => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+    use crate::catalog::ColumnDef;
+    use crate::sql::{Extension, parse_extension, pipeline::PipelineStatement};
+
+    fn definition(sql: &str) -> PipelineDef {
+        match parse_extension(sql) {
+            Ok(Some(Extension::Pipeline(PipelineStatement::Create { def, .. }))) => *def,
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+
+    fn column(name: &str, pg_type: &str, nullable: bool) -> ColumnDef {
+        ColumnDef {
+            name: name.into(),
+            pg_type: pg_type.into(),
+            nullable,
+            default: None,
+        }
+    }
+
+    /// `t (id bigint NOT NULL, city text)` and a pipeline into it.
+    fn transform(skip: &str) -> (PipelineDef, Transform) {
+        let def = definition(&format!(
+            "CREATE PIPELINE p AS LOAD DATA KAFKA 'b:9092/events' {skip} INTO TABLE t \
+             FORMAT JSON SET city = upper(city) WHERE id > 1"
+        ));
+        let columns = [column("id", "bigint", false), column("city", "text", true)];
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("city", DataType::Utf8, true),
+        ]));
+        let plan = Transform::plan(&SessionContext::new(), &def, &columns, schema);
+        (def, plan.expect("the definition plans"))
+    }
+
+    fn messages(payloads: &[&str]) -> source::MessageBatch {
+        source::MessageBatch::of_payloads(
+            payloads
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (0, 100 + i as i64, Some(p.as_bytes()))),
+        )
+    }
+
+    #[test]
+    fn decode_and_transform_turn_messages_into_rows_filtered_and_failed() {
+        let (_, transform) = transform("");
+        let batch = messages(&[
+            r#"{"id": 1, "city": "oslo"}"#,
+            r#"{"id": 2, "city": "lima"}"#,
+            r#"{"id": "two"}"#,
+            "not json",
+            r#"{"id": 3}"#,
+        ]);
+        let out = transform.apply(&SessionContext::new(), &batch).unwrap();
+        // id 1 fails WHERE; "two" does not convert; "not json" does not parse.
+        assert_eq!(out.filtered, 1);
+        let ids = out.batch.column(0).as_primitive::<Int64Type>();
+        assert_eq!(ids.values().to_vec(), vec![2, 3]);
+        let cities = out.batch.column(1).as_string::<i32>();
+        assert_eq!(cities.value(0), "LIMA");
+        assert!(cities.is_null(1));
+        let mut failed: Vec<(usize, ErrorKind)> =
+            out.errors.iter().map(|e| (e.entry, e.kind)).collect();
+        failed.sort_by_key(|(entry, _)| *entry);
+        assert_eq!(failed, vec![(2, ErrorKind::Convert), (3, ErrorKind::Parse)]);
+        // Every message is accounted for.
+        assert_eq!(
+            out.batch.num_rows() as u64 + out.filtered + out.errors.len() as u64,
+            5
+        );
+    }
+
+    #[test]
+    fn without_skip_the_first_failure_stops_the_batch_naming_its_offset() {
+        let (def, transform) = transform("");
+        let batch = messages(&[r#"{"id": 2}"#, "not json"]);
+        let out = transform.apply(&SessionContext::new(), &batch).unwrap();
+        let stop = route_errors(&def, &batch, &out.errors).unwrap_err();
+        assert_eq!(
+            (stop.topic.as_str(), stop.partition, stop.offset),
+            ("events", 0, 101)
+        );
+        assert!(
+            stop.to_string()
+                .starts_with("message at topic \"events\" partition 0 offset 101 cannot be loaded")
+        );
+    }
+
+    #[test]
+    fn skip_parser_errors_keeps_payloads_but_stops_on_conversion_errors() {
+        let (def, transform) = transform("SKIP PARSER ERRORS");
+        let batch = messages(&["not json", r#"{"id": 5}"#]);
+        let out = transform.apply(&SessionContext::new(), &batch).unwrap();
+        let kept = route_errors(&def, &batch, &out.errors).unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!((kept[0].partition, kept[0].offset), (0, 100));
+        assert_eq!(kept[0].payload.as_deref(), Some("not json".as_bytes()));
+
+        let batch = messages(&[r#"{"id": "x"}"#]);
+        let out = transform.apply(&SessionContext::new(), &batch).unwrap();
+        assert!(route_errors(&def, &batch, &out.errors).is_err());
+    }
+
+    #[test]
+    fn skip_all_errors_keeps_every_failure() {
+        let (def, transform) = transform("SKIP ALL ERRORS");
+        let batch = messages(&["not json", r#"{"id": "x"}"#, r#"{"id": 9}"#]);
+        let out = transform.apply(&SessionContext::new(), &batch).unwrap();
+        let kept = route_errors(&def, &batch, &out.errors).unwrap();
+        let offsets: Vec<i64> = kept.iter().map(|k| k.offset).collect();
+        assert_eq!(offsets.len(), 2);
+        assert!(offsets.contains(&100) && offsets.contains(&101));
+        assert_eq!(out.batch.num_rows(), 1);
+    }
+
+    #[test]
+    fn the_summary_counts_what_the_batch_did() {
+        let clock = BatchClock::start();
+        let batch = messages(&["{}", "{}"]);
+        let summary = clock.summary(7, &batch, "Succeeded", 1, 0, 1);
+        assert_eq!(summary.batch_id, 7);
+        assert_eq!((summary.rows, summary.filtered, summary.errors), (1, 0, 1));
+        assert_eq!(summary.bytes, 4);
     }
 }

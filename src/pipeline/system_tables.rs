@@ -4,30 +4,19 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
 
 use datafusion::arrow::array::{
     ArrayRef, Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::Result as DfResult;
 
 use super::definition::PipelineDef;
 use super::status::Status;
-use crate::catalog::system_table::{RowSource, SystemTable};
+use crate::catalog::system_table::{RowSource, SystemTable, micros, timestamp_type};
 
 /// What the system tables read: each pipeline's definition and status.
 pub type Listing = Arc<RwLock<BTreeMap<String, (Arc<PipelineDef>, Arc<Status>)>>>;
-
-fn timestamp_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-}
-
-pub(crate) fn micros(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
 
 fn entries(listing: &Listing) -> Vec<(Arc<PipelineDef>, Arc<Status>)> {
     match listing.read() {

@@ -208,8 +208,8 @@ fn checked_apply(op: &Operator, left: &ArrayRef, right: &ArrayRef) -> Result<Arr
         _ => numeric::mul(left, right),
     };
     result.map_err(|e| match e {
-        ArrowError::ArithmeticOverflow(_) => DataFusionError::External(Box::new(
-            SemanticsError::OutOfRange(format!("{} out of range", type_name(left.data_type()))),
+        ArrowError::ArithmeticOverflow(_) => crate::error::external(SemanticsError::OutOfRange(
+            format!("{} out of range", type_name(left.data_type())),
         )),
         other => DataFusionError::from(other),
     })

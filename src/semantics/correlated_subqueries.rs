@@ -352,9 +352,7 @@ impl PerRow {
         match self.kind {
             Kind::Scalar => {
                 if rows > 1 {
-                    return Err(DataFusionError::External(Box::new(
-                        SemanticsError::TooManyRows,
-                    )));
+                    return Err(crate::error::external(SemanticsError::TooManyRows));
                 }
                 match batches.iter().find(|b| b.num_rows() > 0) {
                     Some(b) => ScalarValue::try_from_array(b.column(0), 0)?.cast_to(&self.returns),

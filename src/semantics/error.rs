@@ -3,6 +3,8 @@
 
 use thiserror::Error;
 
+use crate::error::{BrookError, ErrorCode, SqlState};
+
 #[derive(Debug, Error)]
 pub enum SemanticsError {
     /// An integer result that does not fit its type (`integer out of range`).
@@ -17,13 +19,19 @@ pub enum SemanticsError {
     TooManyRows,
 }
 
-impl SemanticsError {
-    /// The SQLSTATE PostgreSQL reports for the same failure.
-    pub fn sqlstate(&self) -> &'static str {
+/// The SQLSTATE PostgreSQL reports for the same failure.
+impl ErrorCode for SemanticsError {
+    fn sqlstate(&self) -> SqlState {
         match self {
-            SemanticsError::OutOfRange(_) => "22003",
-            SemanticsError::TooManyRows => "21000",
-            SemanticsError::AmbiguousOperator(_) => "42725",
+            SemanticsError::OutOfRange(_) => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            SemanticsError::TooManyRows => SqlState::CARDINALITY_VIOLATION,
+            SemanticsError::AmbiguousOperator(_) => SqlState::AMBIGUOUS_FUNCTION,
         }
+    }
+}
+
+impl From<SemanticsError> for BrookError {
+    fn from(e: SemanticsError) -> Self {
+        BrookError::Module(Box::new(e))
     }
 }

@@ -102,9 +102,7 @@ fn is_untyped_null(expr: &Expr) -> bool {
 }
 
 fn ambiguous(operator: String) -> datafusion::error::DataFusionError {
-    datafusion::error::DataFusionError::External(Box::new(
-        super::error::SemanticsError::AmbiguousOperator(operator),
-    ))
+    crate::error::external(super::error::SemanticsError::AmbiguousOperator(operator))
 }
 
 fn narrow_operands(expr: Expr) -> Result<Transformed<Expr>> {

@@ -31,6 +31,7 @@ use tokio::time::Instant;
 use super::auth::STATEMENT_TIMEOUT_KEY;
 use super::extensions::{self, ExtensionParser};
 use crate::engine::Engine;
+use crate::error::SqlState;
 use crate::observability::sessions::Registered;
 use crate::sql;
 
@@ -54,19 +55,23 @@ impl Cancellable {
 
     /// One statement of a simple query: Brook's own here, the rest (with the
     /// client-compatibility rewrites) by datafusion-postgres.
-    async fn one_statement<C>(&self, client: &mut C, sql: &str) -> PgWireResult<Vec<Response>>
+    async fn one_statement<C>(
+        &self,
+        client: &mut C,
+        piece: &sql::parser::Piece,
+    ) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let (sql, cut) = sql::parser::truncate_identifiers(sql);
+        let (sql, cut) = sql::parser::truncate_identifiers(&piece.text);
         for text in cut {
-            extensions::notice_with(&mut *client, "42622", text).await?;
+            extensions::notice_with(&mut *client, SqlState::NAME_TOO_LONG, text).await?;
         }
         let sql = sql.as_ref();
-        if sql::parser::mentions_extension(sql)
+        if piece.brook
             && let Some(ext) = extensions::recognise(sql)?
         {
             return extensions::execute(&self.engine, ext, &mut *client, &Format::UnifiedText)
@@ -149,10 +154,10 @@ fn stopper(
 
 /// PostgreSQL's error for a statement that ran out of time.
 pub fn statement_timeout() -> PgWireError {
-    super::errors::to_pgwire(super::errors::Classified::new(
-        "57014",
-        "canceling statement due to statement timeout".to_string(),
-    ))
+    super::errors::refuse(
+        SqlState::QUERY_CANCELED,
+        "canceling statement due to statement timeout",
+    )
 }
 
 /// Run the part of a statement that happens before its rows stream (planning,
@@ -289,7 +294,7 @@ impl SimpleQueryHandler for Cancellable {
         let mut pending: Vec<(Response, Option<Instant>, Option<QueryTimer>)> = Vec::new();
         for piece in &pieces {
             let deadline = deadline(client);
-            let timer = QueryTimer::start_in("simple", client, piece);
+            let timer = QueryTimer::start_in("simple", client, &piece.text);
             let responses = match within(deadline, self.one_statement(client, piece)).await {
                 Ok(responses) => responses,
                 Err(e) => {

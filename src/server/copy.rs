@@ -8,7 +8,7 @@ use futures::{Sink, SinkExt};
 use pgwire::api::ClientInfo;
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::results::Tag;
-use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 
@@ -104,10 +104,9 @@ impl CopyHandler for CopyIn {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let _ = take_pending(client);
-        PgWireError::UserError(Box::new(ErrorInfo::new(
-            "ERROR".into(),
-            "57014".into(),
+        super::errors::refuse(
+            crate::error::SqlState::QUERY_CANCELED,
             format!("COPY from stdin failed: {}", fail.message),
-        )))
+        )
     }
 }

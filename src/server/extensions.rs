@@ -21,12 +21,13 @@ use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldInfo, Response, Tag};
 use pgwire::api::stmt::QueryParser;
-use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::types::format::FormatOptions;
 
 use super::errors::{brook_to_pgwire, classify, to_pgwire};
 use crate::engine::Engine;
+use crate::error::SqlState;
 use crate::sql::{self, Extension, ExtensionOutcome, Notices};
 
 /// datafusion-postgres' prepared-statement type: the SQL text and, for
@@ -38,11 +39,10 @@ fn parse_error(e: datafusion::sql::sqlparser::parser::ParserError) -> PgWireErro
     to_pgwire(classify(&e))
 }
 
-/// Parse `sql` as one of Brook's statements, if it is one.
+/// Parse `sql` as one of Brook's statements, if it is one. For a text
+/// already known to be one: a piece of a split message, or a prepared
+/// statement stored without a plan (see [`StoredStatement`]).
 pub fn recognise(sql: &str) -> PgWireResult<Option<Extension>> {
-    if !sql::parser::mentions_extension(sql) {
-        return Ok(None);
-    }
     sql::parse_extension(sql).map_err(parse_error)
 }
 
@@ -88,12 +88,12 @@ where
 }
 
 /// A NOTICE with SQLSTATE `code`.
-pub async fn notice_with<C>(client: &mut C, code: &str, text: String) -> PgWireResult<()>
+pub async fn notice_with<C>(client: &mut C, code: SqlState, text: String) -> PgWireResult<()>
 where
     C: Sink<PgWireBackendMessage> + Unpin + Send,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
-    let info = ErrorInfo::new("NOTICE".to_string(), code.to_string(), text);
+    let info = super::errors::notice_info(code, text);
     client
         .send(PgWireBackendMessage::NoticeResponse(info.into()))
         .await?;
@@ -105,20 +105,12 @@ where
     C: Sink<PgWireBackendMessage> + Unpin + Send,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
-    notice_with(client, "00000", text).await
+    notice_with(client, SqlState::SUCCESSFUL_COMPLETION, text).await
 }
 
 /// The error a statement of a multi-statement query ends the query with.
 pub fn error_response(e: PgWireError) -> Response {
-    let info = match e {
-        PgWireError::UserError(info) => *info,
-        PgWireError::ApiError(inner) => {
-            let c = classify(inner.as_ref());
-            ErrorInfo::new("ERROR".to_string(), c.code.to_string(), c.message)
-        }
-        other => ErrorInfo::new("ERROR".to_string(), "XX000".to_string(), other.to_string()),
-    };
-    Response::Error(Box::new(info))
+    Response::Error(Box::new(super::errors::info_of(e)))
 }
 
 /// The extended protocol's parser: Brook's statements first, then datafusion-postgres'.
@@ -146,12 +138,13 @@ impl QueryParser for ExtensionParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        sql::parser::check_complexity(sql).map_err(parse_error)?;
+        // Refuses too complex a statement, and recognises Brook's own.
+        let brook = sql::parser::is_one_brook_statement(sql).map_err(parse_error)?;
         // Cut as the simple protocol cuts them (its NOTICE has no channel
         // while a Parse is answered).
         let (sql, _) = sql::parser::truncate_identifiers(sql);
         let sql = sql.as_ref();
-        if recognise(sql)?.is_some() {
+        if brook && recognise(sql)?.is_some() {
             return Ok(Some((sql.to_string(), None)));
         }
         let sql =

@@ -18,7 +18,7 @@ use datafusion_postgres::QueryHook;
 use datafusion_postgres::hooks::HookClient;
 use pgwire::api::ClientInfo;
 use pgwire::api::results::{CopyResponse, Response, Tag};
-use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::response::TransactionStatus;
 
@@ -32,6 +32,7 @@ pub use prepared::PreparedStatements;
 
 use super::errors::brook_to_pgwire;
 use crate::engine::Engine;
+use crate::error::SqlState;
 use crate::sql::{self, CopySpec, Outcome};
 
 /// A `COPY … FROM STDIN` between its start and the client's CopyDone.
@@ -157,10 +158,10 @@ pub struct Show;
 /// A `SHOW` without a setting name.
 fn bare_show(statement: &Statement) -> Option<PgWireError> {
     match statement {
-        Statement::ShowVariable { variable } if variable.is_empty() => {
-            Some(super::errors::to_pgwire(super::errors::Classified::new("42601", "syntax error: SHOW needs the name of a setting (for example SHOW statement_timeout)"
-                    .to_string())))
-        }
+        Statement::ShowVariable { variable } if variable.is_empty() => Some(super::errors::refuse(
+            SqlState::SYNTAX_ERROR,
+            "syntax error: SHOW needs the name of a setting (for example SHOW statement_timeout)",
+        )),
         _ => None,
     }
 }
@@ -282,13 +283,10 @@ impl Savepoints {
     fn respond(statement: &Statement, client: &dyn HookClient) -> Option<PgWireResult<Response>> {
         let tag = Self::tag(statement)?;
         if tag == "ROLLBACK" && client.transaction_status() == TransactionStatus::Error {
-            return Some(Err(super::errors::to_pgwire(
-                super::errors::Classified::new(
-                    "0A000",
-                    "ROLLBACK TO SAVEPOINT cannot recover a failed transaction in Brook; \
-                          end it with ROLLBACK (every statement before the error is committed)"
-                        .to_string(),
-                ),
+            return Some(Err(super::errors::refuse(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                "ROLLBACK TO SAVEPOINT cannot recover a failed transaction in Brook; \
+                 end it with ROLLBACK (every statement before the error is committed)",
             )));
         }
         Some(Ok(Response::Execution(Tag::new(tag))))
@@ -363,7 +361,7 @@ impl DmlTags {
                         "{verb} is still running ({} s)",
                         started.elapsed().as_secs()
                     );
-                    let info = ErrorInfo::new("NOTICE".to_string(), "00000".to_string(), text);
+                    let info = super::errors::notice_info(SqlState::SUCCESSFUL_COMPLETION, text);
                     client
                         .send_message(PgWireBackendMessage::NoticeResponse(info.into()))
                         .await?;

@@ -136,7 +136,12 @@ pub async fn run(
         ));
     }
     if let Some(exporter) = exporter {
-        background.spawn(exporter.run(engine.clone(), active.clone(), stop_rx.clone()));
+        let (engine, active) = (engine.clone(), active.clone());
+        let gauges: crate::observability::http::Gauges = Arc::new(move || {
+            crate::observability::sessions_gauge(active.load(Ordering::Relaxed));
+            engine.record_gauges();
+        });
+        background.spawn(exporter.run(gauges, stop_rx.clone()));
     }
     let mut sessions = JoinSet::new();
     tokio::pin!(shutdown);

@@ -16,7 +16,6 @@ use std::sync::Mutex;
 
 use pgwire::api::ClientInfo;
 use pgwire::api::results::{Response, Tag};
-use pgwire::error::ErrorInfo;
 use pgwire::messages::response::CommandComplete;
 
 /// One session's open block, as seen from its responses.
@@ -88,11 +87,7 @@ fn refusal(writes: usize, failed: bool) -> Response {
              yet); end the block with ROLLBACK"
         )
     };
-    Response::Error(Box::new(ErrorInfo::new(
-        "ERROR".to_string(),
-        "0A000".to_string(),
-        message,
-    )))
+    super::errors::error_response(crate::error::SqlState::FEATURE_NOT_SUPPORTED, message)
 }
 
 /// Follow `response` through the session's block; a rollback that would

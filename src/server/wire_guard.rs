@@ -12,7 +12,7 @@
 //! pgwire's `process_socket` with the guard inserted after TLS negotiation.
 
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -20,7 +20,6 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use futures::{SinkExt, StreamExt};
 use pgwire::api::{ClientInfo, ErrorHandler, PgWireConnectionState, PgWireServerHandlers};
-use pgwire::error::ErrorInfo;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::tokio::TlsAcceptor;
 use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
@@ -28,6 +27,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, FramedParts};
 use tokio_util::io::poll_read_buf;
+
+use crate::error::SqlState;
 
 /// PostgreSQL's own limit for a startup packet.
 const MAX_STARTUP: usize = 10_000;
@@ -313,7 +314,9 @@ pub async fn serve_connection<H: PgWireServerHandlers>(
     tls: Option<TlsAcceptor>,
     handlers: H,
 ) -> io::Result<()> {
-    let peer = tcp.as_raw_fd();
+    // A second handle on the socket, for noticing a hang-up while a
+    // statement runs (see `hung_up`); closed with the connection.
+    let peer = tcp.as_fd().try_clone_to_owned()?;
     let startup_timeout = tokio::time::sleep(STARTUP_TIMEOUT);
     tokio::pin!(startup_timeout);
     let negotiated = tokio::select! {
@@ -354,7 +357,7 @@ pub async fn serve_connection<H: PgWireServerHandlers>(
             Some(Ok(message)) => message,
             Some(Err(e)) => {
                 // A refused frame (or a frame pgwire could not decode): say so, then close.
-                let info = ErrorInfo::new("FATAL".into(), "08P01".into(), e.to_string());
+                let info = super::errors::fatal_info(SqlState::PROTOCOL_VIOLATION, e.to_string());
                 let _ = socket
                     .send(PgWireBackendMessage::ErrorResponse(info.into()))
                     .await;
@@ -384,7 +387,7 @@ pub async fn serve_connection<H: PgWireServerHandlers>(
         // work (a runaway sort would otherwise run on with nobody to read it).
         let outcome = tokio::select! {
             outcome = work => outcome,
-            _ = hung_up(peer) => break,
+            _ = hung_up(&peer) => break,
         };
         if let Err(mut e) = outcome {
             errors.on_error(&socket, &mut e);
@@ -401,19 +404,19 @@ const HANG_UP_POLL: Duration = Duration::from_millis(250);
 /// reset). While a statement runs nobody reads the socket, so a hang-up
 /// would go unnoticed until the first row is sent; `poll(2)` with
 /// `POLLRDHUP` sees it without consuming pipelined input.
-async fn hung_up(fd: RawFd) {
+async fn hung_up(socket: &OwnedFd) {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let gone = PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR;
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     loop {
         tokio::time::sleep(HANG_UP_POLL).await;
-        let mut probe = libc::pollfd {
-            fd,
-            events: libc::POLLRDHUP,
-            revents: 0,
-        };
-        // SAFETY: `probe` is one valid pollfd for the duration of the call,
-        // and `fd` stays open while the connection's socket is owned by the
-        // loop that awaits this future; a zero timeout never blocks.
-        let ready = unsafe { libc::poll(&mut probe, 1, 0) };
-        if ready > 0 && probe.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+        let mut probe = [PollFd::new(socket, PollFlags::RDHUP)];
+        // A zero timeout: never blocks the runtime.
+        let ready = poll(&mut probe, Some(&now));
+        if matches!(ready, Ok(n) if n > 0) && probe[0].revents().intersects(gone) {
             return;
         }
     }

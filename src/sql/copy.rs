@@ -357,6 +357,7 @@ fn unescape_text(field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     fn spec(format: CopyFormat, header: bool) -> CopySpec {
         CopySpec {

@@ -27,7 +27,7 @@ use datafusion::prelude::SessionContext;
 use crate::error::BrookError;
 
 fn unsupported(what: &str) -> DataFusionError {
-    DataFusionError::External(Box::new(BrookError::Unsupported(what.to_string())))
+    crate::error::external(BrookError::Unsupported(what.to_string()))
 }
 
 /// `plan` with the subqueries of its UPDATE/DELETE replaced by their values;
@@ -222,11 +222,8 @@ async fn value_of(ctx: &SessionContext, e: &Expr, verb: &str) -> Result<Expr> {
                     Ok(lit(ScalarValue::try_from(field.data_type())?))
                 }
                 1 => Ok(lit(values.remove(0))),
-                _ => Err(DataFusionError::External(Box::new(
-                    BrookError::Cardinality(
-                        "more than one row returned by a subquery used as an expression"
-                            .to_string(),
-                    ),
+                _ => Err(crate::error::external(BrookError::Cardinality(
+                    "more than one row returned by a subquery used as an expression".to_string(),
                 ))),
             }
         }

@@ -215,23 +215,21 @@ pub async fn execute_extension(
             or_replace,
             if_not_exists,
         } => {
-            pipelines
-                .create(engine, *def, or_replace, if_not_exists)
-                .await?;
+            pipelines.create(*def, or_replace, if_not_exists).await?;
             done("CREATE PIPELINE")
         }
         PipelineStatement::Start {
             name,
             foreground: None,
         } => {
-            pipelines.start(engine, &name).await?;
+            pipelines.start(&name).await?;
             done("START PIPELINE")
         }
         PipelineStatement::Start {
             name,
             foreground: Some(limit),
         } => {
-            let rows = pipelines.run_foreground(engine, &name, limit).await?;
+            let rows = pipelines.run_foreground(&name, limit).await?;
             ExtensionOutcome::Done {
                 tag: "START PIPELINE",
                 rows: Some(rows as usize),
@@ -242,13 +240,11 @@ pub async fn execute_extension(
             done("STOP PIPELINE")
         }
         PipelineStatement::SetOffsets { name, offsets } => {
-            pipelines.set_offsets(engine, &name, offsets).await?;
+            pipelines.set_offsets(&name, offsets).await?;
             done("ALTER PIPELINE")
         }
         PipelineStatement::RetryErrors { name, filter } => {
-            let report = pipelines
-                .retry_errors(engine, &name, filter.as_deref())
-                .await?;
+            let report = pipelines.retry_errors(&name, filter.as_deref()).await?;
             let batch = RecordBatch::try_new(
                 retry_schema(),
                 [
@@ -270,7 +266,7 @@ pub async fn execute_extension(
         PipelineStatement::Show => ExtensionOutcome::Rows(engine.ctx.sql(SHOW_PIPELINES).await?),
         PipelineStatement::Test { name, limit } => {
             let limit = limit.unwrap_or(TEST_DEFAULT_LIMIT) as usize;
-            let batch = pipelines.test(engine, &name, limit).await?;
+            let batch = pipelines.test(&name, limit).await?;
             ExtensionOutcome::Rows(engine.ctx.read_batch(batch)?)
         }
     })

@@ -202,7 +202,7 @@ pub async fn execute(
             let incremental = options.refresh == Refresh::Incremental;
             // Train first: a failed CREATE OR REPLACE leaves the old model in place.
             let trained = refresh::train_from_query_unpublished(
-                engine,
+                &engine.model_context,
                 &name,
                 options,
                 &query,
@@ -217,7 +217,7 @@ pub async fn execute(
             tracing::info!(summary = %crate::ml::summary(&published), "model created");
             notices.send(crate::ml::report(&published));
             if incremental {
-                let task = refresh::spawn(engine.clone(), name.clone());
+                let task = refresh::spawn(engine.model_context.clone(), name.clone());
                 models.set_refresher(&name, Some(task));
             }
             Ok(ModelOutcome::Done("CREATE MODEL"))
@@ -231,7 +231,7 @@ pub async fn execute(
                 .into());
             };
             let trained = refresh::train_from_query_unpublished(
-                engine,
+                &engine.model_context,
                 &name,
                 current.options.clone(),
                 &query,

@@ -152,27 +152,46 @@ pub fn parse_extension(sql: &str) -> Result<Option<Extension>, ParserError> {
     Ok(Some(statement))
 }
 
+/// One statement of a message: its text, and whether it opens one of
+/// Brook's own statements. The second is read from the tokens the split has
+/// already made, so that a statement is recognised once, in one place, and
+/// no other pass scans the text for Brook's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    pub text: String,
+    /// Starts like `CREATE PIPELINE`, `START PIPELINE`, `CREATE MODEL`, …:
+    /// Brook's parser takes it, not DataFusion's.
+    pub brook: bool,
+}
+
 /// Split a simple-query string at its top-level semicolons, for strings that
 /// hold several statements. Quotes, comments and dollar quoting are respected
 /// because the semicolons are found by the tokenizer; each statement is then
 /// the original text between them, byte for byte (text rebuilt from tokens
 /// loses the doubling of quotes inside string literals, which turned an
-/// escaped value into SQL). Empty statements are dropped.
-pub fn split_statements(sql: &str) -> Result<Vec<String>, ParserError> {
+/// escaped value into SQL). Empty statements are dropped. Too complex a
+/// statement (see [`MAX_OPERATORS`]) is refused here, before any recursive
+/// parser or planner sees it.
+pub fn split_statements(sql: &str) -> Result<Vec<Piece>, ParserError> {
     let tokens = tokenize(sql)?;
     let offsets = Offsets::of(sql);
     let mut out = Vec::new();
     let mut start = 0;
+    let mut first_token = 0;
     let mut has_content = false;
     let mut complexity = Complexity::default();
-    for t in &tokens {
+    for (i, t) in tokens.iter().enumerate() {
         match &t.token {
             Token::SemiColon => {
                 let at = offsets.byte(t.span.start);
                 if has_content {
-                    out.push(sql[start..at].trim().to_string());
+                    out.push(Piece {
+                        text: sql[start..at].trim().to_string(),
+                        brook: opens_extension(&tokens[first_token..i]),
+                    });
                 }
                 start = at + 1;
+                first_token = i + 1;
                 has_content = false;
                 complexity = Complexity::default();
             }
@@ -185,7 +204,10 @@ pub fn split_statements(sql: &str) -> Result<Vec<String>, ParserError> {
         }
     }
     if has_content {
-        out.push(sql[start..].trim().to_string());
+        out.push(Piece {
+            text: sql[start..].trim().to_string(),
+            brook: opens_extension(&tokens[first_token..]),
+        });
     }
     Ok(out)
 }
@@ -318,6 +340,13 @@ pub fn check_complexity(sql: &str) -> Result<(), ParserError> {
     split_statements(sql).map(drop)
 }
 
+/// Whether `sql` is exactly one statement and one of Brook's own (the
+/// extended protocol's Parse, which carries one statement).
+pub fn is_one_brook_statement(sql: &str) -> Result<bool, ParserError> {
+    let pieces = split_statements(sql)?;
+    Ok(matches!(pieces.as_slice(), [piece] if piece.brook))
+}
+
 /// Byte offsets of the tokenizer's (line, column) locations, both 1-based
 /// and counted in characters.
 struct Offsets<'a> {
@@ -406,12 +435,6 @@ pub fn truncate_identifiers(sql: &str) -> (std::borrow::Cow<'_, str>, Vec<String
     }
     out.push_str(&sql[copied..]);
     (std::borrow::Cow::Owned(out), notices)
-}
-
-/// Does any statement of `sql` need Brook's parser? Cheap enough for every query.
-pub fn mentions_extension(sql: &str) -> bool {
-    let upper = sql.to_ascii_uppercase();
-    OBJECT_WORDS.iter().any(|w| upper.contains(w))
 }
 
 // ---- helpers for the statement grammars -------------------------------------
@@ -515,13 +538,30 @@ mod tests {
     }
 
     #[test]
+    fn brook_statements_are_recognised_from_the_split_tokens() {
+        let parts = split_statements(
+            "SELECT 'pipeline' AS model; CREATE PIPELINE p AS LOAD DATA KAFKA 'b/t' INTO TABLE t FORMAT JSON; \
+             create or replace model m OPTIONS (model_type = 'linear_reg') AS SELECT 1 AS label; \
+             SHOW MODELS; DROP TABLE pipeline",
+        )
+        .unwrap();
+        let brook: Vec<bool> = parts.iter().map(|p| p.brook).collect();
+        assert_eq!(brook, [false, true, true, true, false]);
+        assert!(is_one_brook_statement("STOP PIPELINE p").unwrap());
+        assert!(!is_one_brook_statement("STOP PIPELINE p; STOP PIPELINE q").unwrap());
+        assert!(!is_one_brook_statement("SELECT * FROM model").unwrap());
+    }
+
+    #[test]
     fn splits_on_top_level_semicolons_only() {
         let parts = split_statements("SELECT ';' ; -- a; comment\nSTART PIPELINE p;; SELECT $$;$$")
             .unwrap();
         assert_eq!(parts.len(), 3, "{parts:?}");
-        assert_eq!(parts[0].trim(), "SELECT ';'");
-        assert!(parts[1].contains("START PIPELINE p"));
-        assert_eq!(parts[2].trim(), "SELECT $$;$$");
+        assert_eq!(parts[0].text, "SELECT ';'");
+        assert!(parts[1].text.contains("START PIPELINE p"));
+        assert_eq!(parts[2].text, "SELECT $$;$$");
+        let brook: Vec<bool> = parts.iter().map(|p| p.brook).collect();
+        assert_eq!(brook, [false, true, false]);
     }
 
     #[test]
@@ -559,7 +599,11 @@ mod tests {
     fn split_statements_keep_their_text_byte_for_byte() {
         let sql = "INSERT INTO t (model) VALUES ('x''); DROP TABLE victim; --');\n\
                    SELECT 'é''s' AS \"mo;del\"; SELECT E'a\\'b'";
-        let parts = split_statements(sql).unwrap();
+        let parts: Vec<String> = split_statements(sql)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.text)
+            .collect();
         assert_eq!(
             parts,
             [
@@ -661,14 +705,12 @@ mod tests {
 
             #[test]
             fn random_statements_parse_or_fail_without_panicking(sql in statement()) {
-                let _ = mentions_extension(&sql);
                 let _ = split_statements(&sql);
                 let _ = parse_extension(&sql);
             }
 
             #[test]
             fn arbitrary_text_parses_or_fails_without_panicking(sql in "\\PC{0,200}") {
-                let _ = mentions_extension(&sql);
                 let _ = split_statements(&sql);
                 let _ = parse_extension(&sql);
             }

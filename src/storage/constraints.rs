@@ -184,8 +184,7 @@ impl ScalarUDFImpl for LengthCheck {
             ));
         };
         let array = value.to_array(args.number_rows)?;
-        let checked = conform_length(&array, self.max_chars)
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let checked = conform_length(&array, self.max_chars).map_err(crate::error::external)?;
         Ok(ColumnarValue::Array(checked))
     }
 }

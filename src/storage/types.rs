@@ -129,6 +129,7 @@ fn parse_args(inner: &str) -> Result<Vec<u32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     #[test]
     fn aliases_map_to_one_storage_type() {

@@ -2,7 +2,6 @@
 //! port, one per test (so tests can stop and restart theirs), plus helpers to
 //! create topics and produce with rdkafka's producer.
 
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -92,8 +91,22 @@ impl Tansu {
     fn launch(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
         let log = std::fs::File::create(self._dir.path().join("tansu.log")).expect("log");
-        let mut command = Command::new(tansu_binary());
+        // Die with the test process, whatever ends it: util-linux's setpriv
+        // sets the parent-death signal, then execs the broker (same pid).
+        let tansu = tansu_binary();
+        let found = tansu.is_file()
+            || std::env::var_os("PATH").is_some_and(|paths| {
+                std::env::split_paths(&paths).any(|dir| dir.join(&tansu).is_file())
+            });
+        assert!(
+            found,
+            "tansu is not installed; install it with \
+             `cargo install tansu --locked --features dynostore,libsql`"
+        );
+        let mut command = Command::new("setpriv");
         command
+            .args(["--pdeathsig", "KILL", "--"])
+            .arg(&tansu)
             .args([
                 "broker",
                 "--listener-url",
@@ -107,13 +120,6 @@ impl Tansu {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log);
-        // Die with the test process, whatever ends it.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
         let child = command.spawn().unwrap_or_else(|e| {
             panic!(
                 "tansu could not start ({e}); install it with \

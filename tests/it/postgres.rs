@@ -32,8 +32,7 @@ fn bin_dir() -> PathBuf {
 /// Run `program` as the `postgres` user when this process is root
 /// (PostgreSQL refuses to run as root).
 fn command(program: &Path) -> Command {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = rustix::process::geteuid().is_root();
     if root {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(program);
@@ -49,7 +48,7 @@ impl Postgres {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("pg");
         std::fs::create_dir_all(&data).expect("pg dir");
-        let root = unsafe { libc::geteuid() } == 0;
+        let root = rustix::process::geteuid().is_root();
         if root {
             let status = Command::new("chown")
                 .args(["-R", "postgres"])
@@ -151,9 +150,8 @@ impl Drop for Postgres {
             .ok()
             .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<i32>().ok()));
         for pid in postmaster.into_iter().chain([self.child.id() as i32]) {
-            // SAFETY: kill(2) with a pid this test started and a valid signal.
-            unsafe {
-                libc::kill(pid, libc::SIGINT);
+            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
             }
         }
         let deadline = Instant::now() + Duration::from_secs(30);

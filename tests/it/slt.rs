@@ -79,45 +79,105 @@ impl AsyncDB for Wire {
     }
 }
 
-fn slt_files() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sql/slt");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+fn slt_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sql/slt")
+}
+
+fn slt_files() -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(slt_dir())
         .expect("sql/slt exists")
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
     files.sort();
     files
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqllogictest_files_pass_over_the_wire() {
-    let files = slt_files();
-    assert!(!files.is_empty(), "no .slt files found");
-    let mut failures = Vec::new();
-    for file in &files {
-        let brook = Brook::start();
-        let conn = brook.conn_string();
-        let mut runner = sqllogictest::Runner::new(move || {
-            let conn = conn.clone();
-            async move {
-                let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
-                    .await
-                    .map_err(|e| SqlError(e.to_string()))?;
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                Ok::<_, SqlError>(Wire { client })
-            }
-        });
-        if let Err(e) = runner.run_file_async(file).await {
-            failures.push(format!(
-                "{}:\n{e}\nserver log:\n{}",
-                file.display(),
-                brook.log()
-            ));
+/// Run one file against a server of its own (a fresh data directory, so
+/// files never see each other's tables). With `BROOK_SLT_COMPLETE=1` the
+/// file's expected results are rewritten from what the server answers
+/// instead (`BROOK_SLT_COMPLETE=1 cargo test --test it slt::`), for a
+/// person to review with `git diff` before committing, as DataFusion's
+/// `sqllogictests --complete` does.
+async fn run_slt(name: &str) {
+    let file = slt_dir().join(name);
+    let brook = Brook::start();
+    let conn = brook.conn_string();
+    let mut runner = sqllogictest::Runner::new(move || {
+        let conn = conn.clone();
+        async move {
+            let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+                .await
+                .map_err(|e| SqlError(e.to_string()))?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            Ok::<_, SqlError>(Wire { client })
         }
+    });
+    let complete = std::env::var("BROOK_SLT_COMPLETE").is_ok_and(|v| v == "1");
+    let outcome = if complete {
+        runner
+            .update_test_file(
+                &file,
+                " ",
+                sqllogictest::default_validator,
+                sqllogictest::default_normalizer,
+                sqllogictest::default_column_validator,
+            )
+            .await
+            .map_err(|e| e.to_string())
+    } else {
+        runner
+            .run_file_async(&file)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    if let Err(e) = outcome {
+        panic!("{}:\n{e}\nserver log:\n{}", file.display(), brook.log());
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// One test per file, so that `cargo test --test it slt::types` runs one
+/// and a failure names its file.
+macro_rules! slt_files {
+    ($($test:ident => $file:literal),* $(,)?) => {
+        const LISTED: &[&str] = &[$($file),*];
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                run_slt($file).await;
+            }
+        )*
+    };
+}
+
+slt_files! {
+    catalog => "catalog.slt",
+    client_dbeaver => "client_dbeaver.slt",
+    client_grafana => "client_grafana.slt",
+    client_metabase => "client_metabase.slt",
+    client_powerbi_npgsql => "client_powerbi_npgsql.slt",
+    client_tableau_odbc => "client_tableau_odbc.slt",
+    ddl => "ddl.slt",
+    dml => "dml.slt",
+    errors => "errors.slt",
+    models => "models.slt",
+    pipelines => "pipelines.slt",
+    simple_query_rewrites => "simple_query_rewrites.slt",
+    transactions => "transactions.slt",
+    types => "types.slt",
+}
+
+/// A file added to `sql/slt/` without a line above would never run.
+#[test]
+fn every_slt_file_has_a_test() {
+    let listed: Vec<String> = LISTED.iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        slt_files(),
+        listed,
+        "list every sql/slt file in slt_files! above"
+    );
 }

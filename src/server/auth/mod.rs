@@ -2,7 +2,6 @@
 //! of the config file, TLS when it is required, and the connection limit
 //! (SPEC §1, the way `pg_hba.conf` and `max_connections` work in PostgreSQL).
 
-pub mod scram;
 mod startup;
 
 use std::collections::HashMap;
@@ -14,6 +13,7 @@ use pgwire::api::{ConnectionManager, RandomPidSecretKeyGenerator};
 use rand::RngCore;
 
 use crate::config::Settings;
+use crate::scram;
 pub use startup::{Admission, BrookStartup, STATEMENT_TIMEOUT_KEY};
 
 /// How a connection proves who it is.

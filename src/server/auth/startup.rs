@@ -21,9 +21,10 @@ use pgwire::messages::startup::{Authentication, PasswordMessageFamily};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tracing::{info, warn};
 
-use super::scram::{Exchange, MECHANISM};
 use super::{Access, Method};
+use crate::error::SqlState;
 use crate::observability::sessions::Sessions;
+use crate::scram::{Exchange, MECHANISM};
 use crate::server::Slot;
 use crate::server::errors::fatal;
 use crate::server::wire_guard;
@@ -86,7 +87,10 @@ impl BrookStartup {
         let (slot, admitted) = Slot::take(&active, max);
         if !admitted {
             warn!(peer = %client.socket_addr(), max_connections = max, "connection refused: too many clients");
-            return Err(fatal("53300", "sorry, too many clients already"));
+            return Err(fatal(
+                SqlState::TOO_MANY_CONNECTIONS,
+                "sorry, too many clients already",
+            ));
         }
         client.session_extensions().insert(Arc::new(slot));
         Ok(())
@@ -121,7 +125,7 @@ impl BrookStartup {
                 save_startup_parameters_to_metadata(client, startup);
                 if self.access.tls_required && !client.is_secure() {
                     return Err(fatal(
-                        "28000",
+                        SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
                         "this server accepts TLS connections only: connect with sslmode=require",
                     ));
                 }
@@ -146,12 +150,15 @@ impl BrookStartup {
                         if let PasswordMessageFamily::Raw(body) = &message
                             && !wire_guard::sasl_initial_well_formed(body)
                         {
-                            return Err(fatal("08P01", "malformed SASLInitialResponse"));
+                            return Err(fatal(
+                                SqlState::PROTOCOL_VIOLATION,
+                                "malformed SASLInitialResponse",
+                            ));
                         }
                         let initial = message.into_sasl_initial_response()?;
                         if initial.auth_method != MECHANISM {
                             return Err(fatal(
-                                "28000",
+                                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
                                 format!(
                                     "SASL mechanism \"{}\" is not supported; use {MECHANISM}",
                                     initial.auth_method
@@ -184,7 +191,10 @@ impl BrookStartup {
                         self.access.logged_in(client.socket_addr().ip());
                         self.finish(client).await
                     }
-                    Step::Over => Err(fatal("08P01", "unexpected password message")),
+                    Step::Over => Err(fatal(
+                        SqlState::PROTOCOL_VIOLATION,
+                        "unexpected password message",
+                    )),
                 }
             }
             _ => Ok(()),
@@ -249,15 +259,11 @@ impl StartupHandler for BrookStartup {
         };
         self.set_step(Step::Over);
         let info = ErrorInfo::from(e);
-        if info.code == "28P01" {
+        if info.code == SqlState::INVALID_PASSWORD.code() {
             let wait = self.access.failed_login(client.socket_addr().ip());
             tokio::time::sleep(wait).await;
         }
-        Err(if info.is_fatal() {
-            PgWireError::UserError(Box::new(info))
-        } else {
-            fatal(&info.code, info.message)
-        })
+        Err(crate::server::errors::as_fatal(info))
     }
 }
 
@@ -270,10 +276,10 @@ fn user_name(client: &impl ClientInfo) -> String {
 }
 
 /// The client hears what PostgreSQL says; the log says why.
-fn refused(client: &impl ClientInfo, user: &str, reason: &super::scram::ScramError) -> PgWireError {
+fn refused(client: &impl ClientInfo, user: &str, reason: &crate::scram::ScramError) -> PgWireError {
     warn!(%user, peer = %client.socket_addr(), %reason, "password authentication failed");
     fatal(
-        "28P01",
+        SqlState::INVALID_PASSWORD,
         format!("password authentication failed for user \"{user}\""),
     )
 }

@@ -23,7 +23,8 @@ use pgwire::api::store::PortalStore;
 use pgwire::error::PgWireResult;
 
 use super::no_rows_plan;
-use crate::server::errors::{Classified, brook_to_pgwire, to_pgwire};
+use crate::error::SqlState;
+use crate::server::errors::{brook_to_pgwire, refuse};
 
 pub struct Cursors;
 
@@ -66,7 +67,7 @@ async fn declare(
 }
 
 fn syntax(message: &str) -> pgwire::error::PgWireError {
-    to_pgwire(Classified::new("42601", message.to_string()))
+    refuse(SqlState::SYNTAX_ERROR, message)
 }
 
 #[async_trait]

@@ -18,8 +18,9 @@ use pgwire::error::PgWireResult;
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::startup::ParameterStatus;
 
+use crate::error::SqlState;
 use crate::server::auth::STATEMENT_TIMEOUT_KEY;
-use crate::server::errors::{Classified, to_pgwire};
+use crate::server::errors::refuse;
 use datafusion_postgres::hooks::HookClient;
 
 /// PostgreSQL settings a client may SET that datafusion-postgres' hook
@@ -68,8 +69,8 @@ const KNOWN: &[&str] = &[
     "timezone",
 ];
 
-fn error(code: &'static str, message: String) -> pgwire::error::PgWireError {
-    to_pgwire(Classified::new(code, message))
+fn error(code: SqlState, message: String) -> pgwire::error::PgWireError {
+    refuse(code, message)
 }
 
 /// The text of a SET value: `'50ms'`, `50`, `DEFAULT`, an identifier.
@@ -142,7 +143,7 @@ async fn assign(
     let done = || Ok(Response::Execution(Tag::new("SET")));
     if name.starts_with("datafusion.runtime.") || name.starts_with("datafusion.catalog.") {
         return Err(error(
-            "42501",
+            SqlState::INSUFFICIENT_PRIVILEGE,
             format!(
                 "parameter \"{name}\" is set for the whole server and cannot be changed from SQL; \
                  set it in the server's configuration"
@@ -154,7 +155,7 @@ async fn assign(
         return match ctx.sql(&statement.to_string()).await {
             Ok(_) => done(),
             Err(e) => Err(error(
-                "22023",
+                SqlState::INVALID_PARAMETER_VALUE,
                 format!("invalid setting \"{name}\": {}", e.strip_backtrace()),
             )),
         };
@@ -168,7 +169,7 @@ async fn assign(
             };
             let Some(ms) = ms else {
                 return Err(error(
-                    "22023",
+                    SqlState::INVALID_PARAMETER_VALUE,
                     format!("invalid value for parameter \"statement_timeout\": \"{value}\""),
                 ));
             };
@@ -197,7 +198,7 @@ async fn assign(
             done()
         }
         unknown => Err(error(
-            "42704",
+            SqlState::UNDEFINED_OBJECT,
             format!("unrecognized configuration parameter \"{unknown}\""),
         )),
     }
@@ -220,7 +221,7 @@ async fn set_time_zone(
         .is_err()
     {
         return Err(error(
-            "22023",
+            SqlState::INVALID_PARAMETER_VALUE,
             format!("invalid value for parameter \"TimeZone\": \"{zone}\""),
         ));
     }

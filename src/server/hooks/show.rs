@@ -13,7 +13,8 @@ use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse
 use pgwire::error::PgWireResult;
 
 use crate::catalog::pg_functions;
-use crate::server::errors::{Classified, to_pgwire};
+use crate::error::SqlState;
+use crate::server::errors::refuse;
 
 /// The settings `SHOW ALL` lists, with PostgreSQL's descriptions.
 const ALL: &[(&str, &str)] = &[
@@ -139,10 +140,10 @@ pub fn respond(statement: &Statement, client: &dyn ClientInfo) -> Option<PgWireR
     }
     match value(&name, client) {
         Some(value) => Some(rows(&[display_name(&name)], &[vec![value]])),
-        None => Some(Err(to_pgwire(Classified::new(
-            "42704",
+        None => Some(Err(refuse(
+            SqlState::UNDEFINED_OBJECT,
             format!("unrecognized configuration parameter \"{name}\""),
-        )))),
+        ))),
     }
 }
 
