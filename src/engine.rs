@@ -88,6 +88,12 @@ impl Engine {
         // Models first: a view may call PREDICT or EVALUATE.
         let models = Models::open(data_dir)?;
         models.register(&ctx);
+        // Before the catalog: a restored view may read information_schema.models.
+        information_schema::add_table(
+            &ctx,
+            "models",
+            Arc::new(crate::ml::system_table::models(models.registry.clone())),
+        )?;
         let catalog = Arc::new(Catalog::open(data_dir, ctx.clone()).await?);
         overlay.attach(catalog.clone());
         let pipelines = Arc::new(
@@ -108,7 +114,7 @@ impl Engine {
             offsets: Arc::new(LoadedOffsets(pipelines.listing())),
         };
         let sessions = Arc::new(Sessions::default());
-        register_system_tables(&ctx, &pipelines, &models, &sessions)?;
+        register_system_tables(&ctx, &pipelines, &sessions)?;
         Ok(Arc::new(Self {
             ctx,
             catalog,
@@ -150,13 +156,13 @@ impl Engine {
     }
 }
 
-/// Brook's system tables in `information_schema` (SPEC §2): the pipelines'
-/// status and kept errors, the models, the sessions; and
+/// Brook's system tables in `information_schema` (SPEC §2) that views cannot
+/// name at restore time: the pipelines' status and kept errors, the
+/// sessions (`models` is registered before the catalog opens); and
 /// `pg_cancel_backend(pid)`, which reaches the sessions.
 fn register_system_tables(
     ctx: &SessionContext,
     pipelines: &Pipelines,
-    models: &Models,
     sessions: &Arc<Sessions>,
 ) -> Result<()> {
     let listing = pipelines.listing();
@@ -176,10 +182,6 @@ fn register_system_tables(
         (
             "pipelines_errors",
             Arc::new(pipelines.error_log().table().clone()),
-        ),
-        (
-            "models",
-            Arc::new(crate::ml::system_table::models(models.registry.clone())),
         ),
         ("sessions", Arc::new(sessions::table(sessions.clone()))),
     ];
