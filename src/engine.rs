@@ -13,17 +13,17 @@ use std::sync::Arc;
 
 use std::num::NonZeroUsize;
 
+use datafusion::catalog::TableProvider;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 
-use datafusion::catalog::TableProvider;
-
 use crate::catalog::roles::Roles;
 use crate::catalog::{
-    Catalog, DATABASE, DEFAULT_SCHEMA, information_schema, pg_functions, pg_json, pg_overlay,
+    Catalog, DATABASE, DEFAULT_SCHEMA, QualifiedName, information_schema, pg_functions, pg_json,
+    pg_overlay,
 };
 use crate::error::{BrookError, Result};
 use crate::ml::{ModelContext, Models, PipelineOffsets};
@@ -196,13 +196,16 @@ fn register_system_tables(
 struct LoadedOffsets(Listing);
 
 impl PipelineOffsets for LoadedOffsets {
-    fn offsets_into(&self, schema: &str, table: &str) -> Vec<(String, i64)> {
+    fn offsets_into(&self, tables: &[&QualifiedName]) -> Vec<(String, i64)> {
         let Ok(listing) = self.0.read() else {
             return vec![];
         };
         let mut out = vec![];
         for (name, (def, status)) in listing.iter() {
-            if def.table_schema != schema || def.table_name != table {
+            let loads = tables
+                .iter()
+                .any(|t| t.schema == def.table_schema && t.name == def.table_name);
+            if !loads {
                 continue;
             }
             for (partition, cursor) in status.snapshot().cursors {

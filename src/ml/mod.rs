@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::prelude::SessionContext;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, QualifiedName};
 pub use error::MlError;
 use model::ModelVersion;
 pub use registry::Registry;
@@ -48,12 +48,12 @@ pub struct ModelContext {
     pub offsets: Arc<dyn PipelineOffsets>,
 }
 
-/// The committed positions of the pipelines that load a table: a model
+/// The committed positions of the pipelines that load some tables: a model
 /// version's lineage names the last message it can have seen. Answered by the
 /// engine from the pipelines' status, so that models need not know pipelines.
 pub trait PipelineOffsets: Send + Sync {
-    /// `pipeline/partition` → next offset, for each pipeline loading `schema.table`.
-    fn offsets_into(&self, schema: &str, table: &str) -> Vec<(String, i64)>;
+    /// `pipeline/partition` → next offset, for each pipeline loading any of `tables`.
+    fn offsets_into(&self, tables: &[&QualifiedName]) -> Vec<(String, i64)>;
 }
 
 /// The server's models: the registry plus the background refresh tasks.

@@ -55,16 +55,8 @@ fn pipeline_offsets(
     context: &ModelContext,
     tables: &[(QualifiedName, DurableTable)],
 ) -> Vec<(String, i64)> {
-    let mut out: Vec<(String, i64)> = vec![];
-    for (t, _) in tables {
-        for position in context.offsets.offsets_into(&t.schema, &t.name) {
-            // A table read twice (a self-join) names its pipelines once.
-            if !out.contains(&position) {
-                out.push(position);
-            }
-        }
-    }
-    out
+    let names: Vec<&QualifiedName> = tables.iter().map(|(t, _)| t).collect();
+    context.offsets.offsets_into(&names)
 }
 
 /// Split a query's rows into label and features (every other column).
