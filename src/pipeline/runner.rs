@@ -580,11 +580,11 @@ mod tests {
 
     use super::*;
     use crate::catalog::ColumnDef;
-    use crate::sql::{Extension, parse_extension, pipeline::PipelineStatement};
+    use crate::sql::Statement;
 
     fn definition(sql: &str) -> PipelineDef {
-        match parse_extension(sql) {
-            Ok(Some(Extension::Pipeline(PipelineStatement::Create { def, .. }))) => *def,
+        match Statement::parse(sql) {
+            Ok(Some(Statement::CreatePipeline(create))) => *create.def,
             other => panic!("{sql}: {other:?}"),
         }
     }

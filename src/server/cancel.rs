@@ -29,23 +29,23 @@ use pgwire::messages::PgWireBackendMessage;
 use tokio::time::Instant;
 
 use super::auth::STATEMENT_TIMEOUT_KEY;
-use super::extensions::{self, ExtensionParser};
+use super::statements::{self, BrookParser};
 use crate::engine::Engine;
 use crate::error::SqlState;
 use crate::observability::sessions::Registered;
-use crate::sql;
+use crate::sql::{self, Statement};
 
 /// The session service with cancellation extended to result streaming, and
 /// Brook's own statements recognised before datafusion-postgres parses.
 pub struct Cancellable {
     inner: Arc<DfSessionService>,
     engine: Arc<Engine>,
-    parser: Arc<ExtensionParser>,
+    parser: Arc<BrookParser>,
 }
 
 impl Cancellable {
     pub fn new(inner: Arc<DfSessionService>, engine: Arc<Engine>) -> Self {
-        let parser = Arc::new(ExtensionParser::new(engine.clone(), inner.query_parser()));
+        let parser = Arc::new(BrookParser::new(engine.clone(), inner.query_parser()));
         Self {
             inner,
             engine,
@@ -68,13 +68,13 @@ impl Cancellable {
     {
         let (sql, cut) = sql::parser::truncate_identifiers(&piece.text);
         for text in cut {
-            extensions::notice_with(&mut *client, SqlState::NAME_TOO_LONG, text).await?;
+            statements::notice_with(client, SqlState::NAME_TOO_LONG, text).await?;
         }
         let sql = sql.as_ref();
         if piece.brook
-            && let Some(ext) = extensions::recognise(sql)?
+            && let Some(statement) = statements::parse(sql)?
         {
-            return extensions::execute(&self.engine, ext, &mut *client, &Format::UnifiedText)
+            return statements::answer(&self.engine, statement, client, &Format::UnifiedText)
                 .await
                 .map(|r| vec![r]);
         }
@@ -302,7 +302,7 @@ impl SimpleQueryHandler for Cancellable {
                     if pending.is_empty() {
                         return Err(e);
                     }
-                    pending.push((extensions::error_response(e), None, None));
+                    pending.push((statements::error_response(e), None, None));
                     break;
                 }
             };
@@ -347,7 +347,7 @@ impl SimpleQueryHandler for Cancellable {
 #[async_trait]
 impl ExtendedQueryHandler for Cancellable {
     type Statement = <DfSessionService as ExtendedQueryHandler>::Statement;
-    type QueryParser = ExtensionParser;
+    type QueryParser = BrookParser;
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
         self.parser.clone()
@@ -365,13 +365,11 @@ impl ExtendedQueryHandler for Cancellable {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if let (sql, None) = &portal.statement.statement
-            && let Some(ext) = extensions::recognise(sql)?
-        {
-            let response = extensions::execute(
+        if let Some(statement) = self.parser.statement(&portal.statement.statement)? {
+            let response = statements::answer(
                 &self.engine,
-                ext,
-                &mut *client,
+                Statement::clone(&statement),
+                client,
                 &portal.result_column_format,
             )
             .await?;

@@ -1,26 +1,57 @@
 //! The COPY-in sub-protocol: buffer the client's CopyData, load it on CopyDone.
 
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use futures::{Sink, SinkExt};
 use pgwire::api::ClientInfo;
 use pgwire::api::copy::CopyHandler;
-use pgwire::api::results::Tag;
+use pgwire::api::results::{CopyResponse, Response, Tag};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 
 use super::errors::brook_to_pgwire;
-use super::hooks::{CopySlot, PendingCopy};
 use crate::engine::Engine;
 use crate::error::BrookError;
-use crate::sql::copy;
+use crate::sql::copy::{self, CopySpec};
 
 /// Largest COPY payload held for one statement; beyond it the COPY fails
 /// (SQLSTATE 54000) rather than exhausting the server's memory.
 pub const MAX_COPY_BYTES: usize = 1 << 30;
+
+/// A `COPY … FROM STDIN` between its start and the client's CopyDone.
+pub struct PendingCopy {
+    pub spec: CopySpec,
+    pub data: Vec<u8>,
+    /// `data`'s bytes drawn from the server's memory pool, so that COPY
+    /// buffers count against `memory_limit` like a query's sort does.
+    pub reservation: MemoryReservation,
+}
+
+/// The per-session slot for the COPY in progress (at most one per session).
+#[derive(Default)]
+pub struct CopySlot(pub Mutex<Option<PendingCopy>>);
+
+/// Start a `COPY … FROM STDIN`: remember what to load, and ask the client for its data.
+pub fn begin<C: ClientInfo + ?Sized>(engine: &Engine, spec: CopySpec, client: &C) -> Response {
+    let columns = spec.columns.len();
+    let slot = client
+        .session_extensions()
+        .get_or_insert_with(CopySlot::default);
+    if let Ok(mut pending) = slot.0.lock() {
+        let reservation =
+            MemoryConsumer::new("COPY FROM STDIN").register(&engine.ctx.runtime_env().memory_pool);
+        *pending = Some(PendingCopy {
+            spec,
+            data: Vec::new(),
+            reservation,
+        });
+    }
+    Response::CopyIn(CopyResponse::new(0, columns, futures::stream::empty()))
+}
 
 pub struct CopyIn {
     engine: Arc<Engine>,

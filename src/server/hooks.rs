@@ -2,9 +2,8 @@
 //! sees each parsed statement first, on both the simple and the extended
 //! protocol, and answers those that Brook executes itself.
 
-use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -17,7 +16,8 @@ use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_postgres::QueryHook;
 use datafusion_postgres::hooks::HookClient;
 use pgwire::api::ClientInfo;
-use pgwire::api::results::{CopyResponse, Response, Tag};
+use pgwire::api::portal::Format;
+use pgwire::api::results::{Response, Tag};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::response::TransactionStatus;
@@ -31,22 +31,10 @@ pub use cursors::Cursors;
 pub use prepared::PreparedStatements;
 
 use super::errors::brook_to_pgwire;
+use super::statements::answer;
 use crate::engine::Engine;
 use crate::error::SqlState;
-use crate::sql::{self, CopySpec, Outcome};
-
-/// A `COPY … FROM STDIN` between its start and the client's CopyDone.
-pub struct PendingCopy {
-    pub spec: CopySpec,
-    pub data: Vec<u8>,
-    /// `data`'s bytes drawn from the server's memory pool, so that COPY
-    /// buffers count against `memory_limit` like a query's sort does.
-    pub reservation: MemoryReservation,
-}
-
-/// The per-session slot for the COPY in progress (at most one per session).
-#[derive(Default)]
-pub struct CopySlot(pub Mutex<Option<PendingCopy>>);
+use crate::sql;
 
 /// The plan of a statement Brook answers itself: no rows, no parameters, so
 /// that Describe answers NoData.
@@ -57,6 +45,7 @@ fn no_rows_plan() -> LogicalPlan {
     })
 }
 
+/// The statements sqlparser parses but Brook executes ([`sql::Statement::from_sql`]).
 pub struct BrookStatements {
     engine: Arc<Engine>,
 }
@@ -64,46 +53,6 @@ pub struct BrookStatements {
 impl BrookStatements {
     pub fn new(engine: Arc<Engine>) -> Self {
         Self { engine }
-    }
-
-    async fn run(
-        &self,
-        statement: &Statement,
-        client: &(dyn ClientInfo + Send + Sync),
-    ) -> PgWireResult<Response> {
-        match sql::execute(&self.engine, statement)
-            .await
-            .map_err(brook_to_pgwire)?
-        {
-            Outcome::Done { tag, rows } => {
-                let mut t = Tag::new(tag);
-                if let Some(rows) = rows {
-                    t = t.with_rows(rows);
-                }
-                Ok(Response::Execution(t))
-            }
-            Outcome::CopyIn(spec) => {
-                let columns = spec.columns.len();
-                let slot = client
-                    .session_extensions()
-                    .get_or_insert_with(CopySlot::default);
-                if let Ok(mut pending) = slot.0.lock() {
-                    let reservation = MemoryConsumer::new("COPY FROM STDIN")
-                        .register(&self.engine.ctx.runtime_env().memory_pool);
-                    *pending = Some(PendingCopy {
-                        spec,
-                        data: Vec::new(),
-                        reservation,
-                    });
-                }
-                Ok(Response::CopyIn(CopyResponse::new(
-                    0,
-                    columns,
-                    futures::stream::empty(),
-                )))
-            }
-            Outcome::CopyOut(spec) => super::copy_out::respond(&self.engine, spec).await,
-        }
     }
 }
 
@@ -115,10 +64,8 @@ impl QueryHook for BrookStatements {
         _ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        if !sql::is_brook_statement(statement) {
-            return None;
-        }
-        Some(self.run(statement, &*client).await)
+        let statement = sql::Statement::from_sql(statement)?;
+        Some(answer(&self.engine, statement, client, &Format::UnifiedText).await)
     }
 
     async fn handle_extended_parse_query(
@@ -129,7 +76,7 @@ impl QueryHook for BrookStatements {
     ) -> Option<PgWireResult<LogicalPlan>> {
         // Brook statements return no rows and take no parameters: an empty plan
         // makes Describe answer NoData.
-        sql::is_brook_statement(statement).then(|| Ok(no_rows_plan()))
+        sql::Statement::from_sql(statement).map(|_| Ok(no_rows_plan()))
     }
 
     async fn handle_extended_query(
@@ -140,10 +87,8 @@ impl QueryHook for BrookStatements {
         _ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        if !sql::is_brook_statement(statement) {
-            return None;
-        }
-        Some(self.run(statement, &*client).await)
+        let statement = sql::Statement::from_sql(statement)?;
+        Some(answer(&self.engine, statement, client, &Format::UnifiedText).await)
     }
 }
 

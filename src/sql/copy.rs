@@ -13,10 +13,10 @@ use datafusion::catalog::TableProvider;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::{Expr, cast, lit};
 use datafusion::sql::sqlparser::ast::{
-    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, Ident, ObjectName,
+    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Ident, ObjectName,
 };
 
-use super::Outcome;
+use super::outcome::Outcome;
 use crate::catalog::QualifiedName;
 use crate::catalog::names::{normalize, qualify};
 use crate::engine::Engine;
@@ -145,8 +145,50 @@ impl CopyOptions {
     }
 }
 
+/// A `COPY … FROM` as sqlparser parsed it. Every one is Brook's: from STDIN
+/// Brook loads it, from a file or a program it refuses (they would reach
+/// the server's files).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyFrom {
+    pub source: CopySource,
+    pub target: CopyTarget,
+    pub options: Vec<CopyOption>,
+    pub legacy_options: Vec<CopyLegacyOption>,
+}
+
+impl CopyFrom {
+    /// Check the table and options, and tell the protocol layer what data to
+    /// ask the client for; [`load`] loads it when it has arrived.
+    pub async fn execute(self, engine: &Engine) -> Result<Outcome> {
+        if !matches!(self.target, CopyTarget::Stdin) {
+            return Err(BrookError::NotAllowed(
+                "COPY FROM a file or a program reads the server's files; \
+                 use COPY … FROM STDIN (psql: \\copy)"
+                    .into(),
+            ));
+        }
+        let CopySource::Table {
+            table_name,
+            columns,
+        } = &self.source
+        else {
+            return Err(BrookError::Unsupported(
+                "COPY (query) FROM: a query cannot be loaded into".into(),
+            ));
+        };
+        prepare(
+            engine,
+            table_name,
+            columns,
+            &self.options,
+            &self.legacy_options,
+        )
+        .await
+    }
+}
+
 /// Check the table and options, and describe what the data will look like.
-pub async fn prepare(
+async fn prepare(
     engine: &Engine,
     table_name: &ObjectName,
     columns: &[Ident],

@@ -6,8 +6,8 @@
 
 use datafusion::sql::sqlparser::ast::{CopyLegacyOption, CopyOption, CopySource, CopyTarget};
 
-use super::Outcome;
 use super::copy::{CopyFormat, CopyOptions};
+use super::outcome::Outcome;
 use crate::error::{BrookError, Result};
 
 /// A `COPY … TO STDOUT`: the query whose rows go out, and how to write them.
@@ -17,7 +17,29 @@ pub struct CopyOutSpec {
     pub options: CopyOptions,
 }
 
-pub fn prepare(
+/// A `COPY … TO` as sqlparser parsed it. Every one is Brook's: to STDOUT
+/// Brook streams it, to a file it refuses (DataFusion would write the
+/// server's files).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyTo {
+    pub source: CopySource,
+    pub target: CopyTarget,
+    pub options: Vec<CopyOption>,
+    pub legacy_options: Vec<CopyLegacyOption>,
+}
+
+impl CopyTo {
+    pub fn execute(self) -> Result<Outcome> {
+        prepare(
+            &self.source,
+            &self.target,
+            &self.options,
+            &self.legacy_options,
+        )
+    }
+}
+
+fn prepare(
     source: &CopySource,
     target: &CopyTarget,
     options: &[CopyOption],

@@ -1,61 +1,91 @@
 //! `CREATE TABLE name (col type [NOT NULL] [DEFAULT expr], …)` and
 //! `CREATE TABLE name AS SELECT …`: a durable Delta table.
 
-use datafusion::sql::sqlparser::ast::{ColumnOption, CreateTable, TableConstraint};
+use datafusion::sql::sqlparser::ast::{self, ColumnOption, Query, TableConstraint};
 
-use super::Outcome;
+use super::outcome::Outcome;
 use crate::catalog::ColumnDef;
+use crate::catalog::QualifiedName;
 use crate::catalog::names::{normalize, qualify};
 use crate::engine::Engine;
 use crate::error::{BrookError, Result};
 use crate::storage::types::{column_type, column_type_for_arrow};
 
-pub async fn execute(engine: &Engine, create: &CreateTable) -> Result<Outcome> {
-    if create.external {
-        return Err(BrookError::Unsupported("CREATE EXTERNAL TABLE".into()));
-    }
-    let name = qualify(&create.name)?;
-    if create.or_replace {
-        engine.catalog.drop_table(&name, true).await?;
-    }
-    if let Some(query) = &create.query {
-        if engine.catalog.relation_exists(&name).await {
-            return if create.if_not_exists {
-                Ok(Outcome::done("CREATE TABLE AS"))
-            } else {
-                Err(BrookError::DuplicateTable(name.name))
-            };
+/// A `CREATE TABLE` as sqlparser parsed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateTable(pub Box<ast::CreateTable>);
+
+impl CreateTable {
+    pub async fn execute(self, engine: &Engine) -> Result<Outcome> {
+        let create = &self.0;
+        if create.external {
+            return Err(BrookError::Unsupported("CREATE EXTERNAL TABLE".into()));
         }
-        let df = engine.ctx.sql(&query.to_string()).await?;
-        let columns = df
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| {
-                Ok(ColumnDef {
-                    name: f.name().clone(),
-                    pg_type: column_type_for_arrow(f.data_type())?.pg_name,
-                    nullable: true,
-                    default: None,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let name = qualify(&create.name)?;
+        if create.or_replace {
+            engine.catalog.drop_table(&name, true).await?;
+        }
+        if let Some(query) = &create.query {
+            return create_as(engine, &name, query, create.if_not_exists).await;
+        }
+        let (columns, primary_key) = declared_columns(create, &name)?;
         engine
             .catalog
-            .create_table(&name, columns, vec![], false)
+            .create_table(&name, columns, primary_key, create.if_not_exists)
             .await?;
-        let table = engine
-            .catalog
-            .table(&name)
-            .ok_or_else(|| BrookError::UndefinedTable(name.to_string()))?;
-        let batches = df.collect().await?;
-        let rows = table.append(batches, vec![]).await?;
-        return Ok(Outcome::Done {
-            tag: "SELECT",
-            rows: Some(rows as usize),
-        });
+        Ok(Outcome::done("CREATE TABLE"))
     }
+}
 
+/// `CREATE TABLE name AS SELECT …`: the query's columns, nullable, and its rows in one commit.
+async fn create_as(
+    engine: &Engine,
+    name: &QualifiedName,
+    query: &Query,
+    if_not_exists: bool,
+) -> Result<Outcome> {
+    if engine.catalog.relation_exists(name).await {
+        return if if_not_exists {
+            Ok(Outcome::done("CREATE TABLE AS"))
+        } else {
+            Err(BrookError::DuplicateTable(name.name.clone()))
+        };
+    }
+    let df = engine.ctx.sql(&query.to_string()).await?;
+    let columns = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            Ok(ColumnDef {
+                name: f.name().clone(),
+                pg_type: column_type_for_arrow(f.data_type())?.pg_name,
+                nullable: true,
+                default: None,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    engine
+        .catalog
+        .create_table(name, columns, vec![], false)
+        .await?;
+    let table = engine
+        .catalog
+        .table(name)
+        .ok_or_else(|| BrookError::UndefinedTable(name.to_string()))?;
+    let batches = df.collect().await?;
+    let rows = table.append(batches, vec![]).await?;
+    Ok(Outcome::Done {
+        tag: "SELECT",
+        rows: Some(rows as usize),
+    })
+}
+
+/// The columns a `CREATE TABLE (…)` declares, and its primary key.
+fn declared_columns(
+    create: &ast::CreateTable,
+    name: &QualifiedName,
+) -> Result<(Vec<ColumnDef>, Vec<String>)> {
     let mut primary_key: Vec<String> = create
         .constraints
         .iter()
@@ -126,9 +156,5 @@ pub async fn execute(engine: &Engine, create: &CreateTable) -> Result<Outcome> {
             column: missing.clone(),
         });
     }
-    engine
-        .catalog
-        .create_table(&name, columns, primary_key, create.if_not_exists)
-        .await?;
-    Ok(Outcome::done("CREATE TABLE"))
+    Ok((columns, primary_key))
 }

@@ -1,273 +1,257 @@
 //! Brook's own statements: the ones DataFusion alone would get wrong for a
-//! durable database (CREATE TABLE, DROP, TRUNCATE, CREATE VIEW, schemas, COPY).
-//! One module per statement kind; everything else goes to DataFusion unchanged.
+//! durable database (CREATE TABLE, DROP, TRUNCATE, CREATE VIEW, schemas,
+//! COPY) and the ones only Brook's grammar knows (pipelines and models).
+//!
+//! One module per statement, as mini-redis keeps one command per file: each
+//! is a struct that knows how it is parsed and how it executes. [`Statement`]
+//! names them all; it is recognised once, here, and dispatched from here.
+//! Everything else goes to DataFusion unchanged.
 
 pub mod copy;
 pub mod copy_out;
+pub mod create_schema;
 pub mod create_table;
+pub mod create_view;
 pub mod dml_subqueries;
 pub mod drop;
 pub mod model;
+pub mod outcome;
 pub mod parser;
 pub mod pipeline;
-pub mod views;
+pub mod truncate;
 
-use std::sync::Arc;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::sql::sqlparser::ast;
+use datafusion::sql::sqlparser::parser::ParserError;
 
-use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::prelude::DataFrame;
-use datafusion::sql::sqlparser::ast::{CopySource, CopyTarget, ObjectType, Statement};
-
-use crate::catalog::QualifiedName;
 use crate::engine::Engine;
 use crate::error::Result;
-pub use copy::CopySpec;
-pub use copy_out::CopyOutSpec;
-pub use parser::{Extension, parse_extension};
-use pipeline::PipelineStatement;
+pub use copy::{CopyFrom, CopySpec};
+pub use copy_out::{CopyOutSpec, CopyTo};
+pub use create_schema::CreateSchema;
+pub use create_table::CreateTable;
+pub use create_view::CreateView;
+pub use drop::DropObjects;
+pub use model::{CreateModel, DropModel, RefreshModel, ShowModels};
+pub use outcome::{Notices, Outcome};
+pub use parser::BrookObject;
+pub use pipeline::{
+    CreatePipeline, DropPipeline, RetryPipelineErrors, SetPipelineOffsets, ShowPipelines,
+    StartPipeline, StopPipeline, TestPipeline,
+};
+pub use truncate::Truncate;
 
-/// What a Brook statement asks the protocol layer to answer.
-#[derive(Debug)]
-pub enum Outcome {
-    /// Completed: the command tag (`CREATE TABLE`) and, for DML, the row count.
-    Done {
-        tag: &'static str,
-        rows: Option<usize>,
-    },
-    /// `COPY … FROM STDIN`: the client is to send data, to be loaded by [`copy::load`].
-    CopyIn(CopySpec),
-    /// `COPY … TO STDOUT`: a query's rows to stream to the client.
-    CopyOut(CopyOutSpec),
+/// Every statement Brook executes itself rather than DataFusion.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    CreateTable(CreateTable),
+    DropObjects(DropObjects),
+    Truncate(Truncate),
+    CreateView(CreateView),
+    CreateSchema(CreateSchema),
+    CopyFrom(CopyFrom),
+    CopyTo(CopyTo),
+    CreatePipeline(CreatePipeline),
+    StartPipeline(StartPipeline),
+    StopPipeline(StopPipeline),
+    SetPipelineOffsets(SetPipelineOffsets),
+    RetryPipelineErrors(RetryPipelineErrors),
+    DropPipeline(DropPipeline),
+    ShowPipelines(ShowPipelines),
+    TestPipeline(TestPipeline),
+    CreateModel(CreateModel),
+    RefreshModel(RefreshModel),
+    DropModel(DropModel),
+    ShowModels(ShowModels),
 }
 
-impl Outcome {
-    fn done(tag: &'static str) -> Self {
-        Outcome::Done { tag, rows: None }
-    }
-}
-
-/// Whether Brook (rather than plain DataFusion) executes `stmt`.
-pub fn is_brook_statement(stmt: &Statement) -> bool {
-    match stmt {
-        Statement::CreateTable(_)
-        | Statement::Truncate(_)
-        | Statement::CreateView(_)
-        | Statement::CreateSchema { .. } => true,
-        Statement::Drop { object_type, .. } => matches!(
-            object_type,
-            ObjectType::Table | ObjectType::View | ObjectType::Schema
-        ),
-        // Every COPY FROM: from STDIN Brook loads it, from a file or a
-        // program it refuses (they would reach the server's files).
-        Statement::Copy { to: false, .. } => true,
-        // Every COPY TO: to STDOUT Brook streams it, to a file it refuses
-        // (DataFusion would write the server's files).
-        Statement::Copy { to: true, .. } => true,
-        _ => false,
-    }
-}
-
-/// Execute a statement for which [`is_brook_statement`] is true.
-pub async fn execute(engine: &Engine, stmt: &Statement) -> Result<Outcome> {
-    match stmt {
-        Statement::CreateTable(create) => create_table::execute(engine, create).await,
-        Statement::Truncate(truncate) => drop::truncate(engine, truncate).await,
-        Statement::CreateView(view) => views::create_view(engine, stmt, view).await,
-        Statement::CreateSchema {
-            schema_name,
-            if_not_exists,
-            ..
-        } => views::create_schema(engine, schema_name, *if_not_exists).await,
-        Statement::Drop {
-            object_type,
-            if_exists,
-            names,
-            cascade,
-            ..
-        } => drop::execute(engine, *object_type, names, *if_exists, *cascade).await,
-        Statement::Copy {
-            source,
-            to: true,
-            target,
-            options,
-            legacy_options,
-            ..
-        } => copy_out::prepare(source, target, options, legacy_options),
-        Statement::Copy {
-            to: false, target, ..
-        } if !matches!(target, CopyTarget::Stdin) => Err(crate::error::BrookError::NotAllowed(
-            "COPY FROM a file or a program reads the server's files; \
-             use COPY … FROM STDIN (psql: \\copy)"
-                .into(),
-        )),
-        Statement::Copy {
-            source:
-                CopySource::Table {
-                    table_name,
-                    columns,
-                },
-            options,
-            legacy_options,
-            ..
-        } => copy::prepare(engine, table_name, columns, options, legacy_options).await,
-        other => Err(crate::error::BrookError::Unsupported(format!(
-            "statement {other}"
-        ))),
-    }
-}
-
-/// What one of Brook's own statements (see [`parser`]) answers.
-pub enum ExtensionOutcome {
-    Done {
-        tag: &'static str,
-        rows: Option<usize>,
-    },
-    /// Rows to send (SHOW PIPELINES, TEST PIPELINE).
-    Rows(DataFrame),
-}
-
-/// The rows TEST PIPELINE returns by default.
-const TEST_DEFAULT_LIMIT: u64 = 10;
-
-const SHOW_PIPELINES: &str = "SELECT pipeline_name, state, source, table_name \
-     FROM information_schema.pipelines ORDER BY pipeline_name";
-
-/// The columns a Brook statement returns, known before it runs (for the
-/// extended protocol's Describe). `None`: no rows.
-pub fn extension_schema(engine: &Engine, ext: &Extension) -> Option<SchemaRef> {
-    match ext {
-        Extension::Pipeline(PipelineStatement::Show) => Some(Arc::new(Schema::new(
-            ["pipeline_name", "state", "source", "table_name"]
-                .iter()
-                .map(|n| Field::new(*n, DataType::Utf8, false))
-                .collect::<Vec<_>>(),
-        ))),
-        Extension::Pipeline(PipelineStatement::RetryErrors { .. }) => Some(retry_schema()),
-        Extension::Pipeline(PipelineStatement::Test { name, .. }) => {
-            let listing = engine.pipelines.listing();
-            let listing = listing.read().ok()?;
-            let (def, _) = listing.get(name)?;
-            let table = engine.catalog.table(&QualifiedName {
-                schema: def.table_schema.clone(),
-                name: def.table_name.clone(),
-            })?;
-            Some(datafusion::catalog::TableProvider::schema(&table))
-        }
-        Extension::Model(model::ModelStatement::Show) => Some(model::show_schema()),
-        _ => None,
-    }
-}
-
-/// What `ALTER PIPELINE … RETRY ERRORS` answers: one row of counts.
-fn retry_schema() -> SchemaRef {
-    Arc::new(Schema::new(
-        ["retried", "loaded", "filtered", "failed"]
-            .iter()
-            .map(|n| Field::new(*n, DataType::Int64, false))
-            .collect::<Vec<_>>(),
-    ))
-}
-
-/// Where a long statement reports progress: the client's NOTICE messages.
-#[derive(Clone, Default)]
-pub struct Notices(Option<tokio::sync::mpsc::UnboundedSender<String>>);
-
-impl Notices {
-    /// A sender for the statement and the receiver the protocol layer drains.
-    pub fn channel() -> (Self, tokio::sync::mpsc::UnboundedReceiver<String>) {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        (Self(Some(tx)), rx)
+impl Statement {
+    /// Parse `sql` (one statement) if it is of Brook's own grammar
+    /// (`CREATE PIPELINE`, `SHOW MODELS`, …); `Ok(None)` for any other
+    /// statement, which sqlparser then parses (and [`Statement::from_sql`]
+    /// may still claim).
+    pub fn parse(sql: &str) -> std::result::Result<Option<Self>, ParserError> {
+        parser::parse_brook_grammar(sql, |parser, object| match object {
+            BrookObject::Pipeline => pipeline::parse(parser),
+            BrookObject::Model => model::parse(parser),
+        })
     }
 
-    /// Nowhere (statements run outside a session).
-    pub fn none() -> Self {
-        Self(None)
-    }
-
-    pub fn send(&self, text: impl Into<String>) {
-        if let Some(tx) = &self.0 {
-            let _ = tx.send(text.into());
-        }
-    }
-}
-
-/// Execute one of Brook's own statements.
-pub async fn execute_extension(
-    engine: &Arc<Engine>,
-    ext: Extension,
-    notices: Notices,
-) -> Result<ExtensionOutcome> {
-    let done = |tag| ExtensionOutcome::Done { tag, rows: None };
-    let statement = match ext {
-        Extension::Pipeline(statement) => statement,
-        Extension::Model(statement) => {
-            return Ok(match model::execute(engine, statement, notices).await? {
-                model::ModelOutcome::Done(tag) => done(tag),
-                model::ModelOutcome::Rows(df) => ExtensionOutcome::Rows(df),
-            });
-        }
-    };
-    let pipelines = &engine.pipelines;
-    Ok(match statement {
-        PipelineStatement::Create {
-            def,
-            or_replace,
-            if_not_exists,
-        } => {
-            pipelines.create(*def, or_replace, if_not_exists).await?;
-            done("CREATE PIPELINE")
-        }
-        PipelineStatement::Start {
-            name,
-            foreground: None,
-        } => {
-            pipelines.start(&name).await?;
-            done("START PIPELINE")
-        }
-        PipelineStatement::Start {
-            name,
-            foreground: Some(limit),
-        } => {
-            let rows = pipelines.run_foreground(&name, limit).await?;
-            ExtensionOutcome::Done {
-                tag: "START PIPELINE",
-                rows: Some(rows as usize),
+    /// The statement, if Brook (rather than plain DataFusion) executes this
+    /// one that sqlparser parsed.
+    pub fn from_sql(statement: &ast::Statement) -> Option<Self> {
+        Some(match statement {
+            ast::Statement::CreateTable(create) => {
+                Statement::CreateTable(CreateTable(Box::new(create.clone())))
             }
+            ast::Statement::Truncate(truncate) => Statement::Truncate(Truncate(truncate.clone())),
+            ast::Statement::CreateView(view) => Statement::CreateView(CreateView {
+                view: Box::new(view.clone()),
+                sql: statement.to_string(),
+            }),
+            ast::Statement::CreateSchema {
+                schema_name,
+                if_not_exists,
+                ..
+            } => Statement::CreateSchema(CreateSchema {
+                name: schema_name.clone(),
+                if_not_exists: *if_not_exists,
+            }),
+            ast::Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                cascade,
+                ..
+            } if DropObjects::is_brooks(*object_type) => Statement::DropObjects(DropObjects {
+                object_type: *object_type,
+                names: names.clone(),
+                if_exists: *if_exists,
+                cascade: *cascade,
+            }),
+            ast::Statement::Copy {
+                source,
+                to,
+                target,
+                options,
+                legacy_options,
+                ..
+            } => {
+                let (source, target) = (source.clone(), target.clone());
+                let (options, legacy_options) = (options.clone(), legacy_options.clone());
+                if *to {
+                    Statement::CopyTo(CopyTo {
+                        source,
+                        target,
+                        options,
+                        legacy_options,
+                    })
+                } else {
+                    Statement::CopyFrom(CopyFrom {
+                        source,
+                        target,
+                        options,
+                        legacy_options,
+                    })
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    /// The columns the statement answers with, known before it runs (the
+    /// extended protocol's Describe). `None`: it returns no rows.
+    pub fn columns(&self, engine: &Engine) -> Option<SchemaRef> {
+        match self {
+            Statement::ShowPipelines(_) => Some(ShowPipelines::columns()),
+            Statement::RetryPipelineErrors(_) => Some(RetryPipelineErrors::columns()),
+            Statement::TestPipeline(test) => test.columns(engine),
+            Statement::ShowModels(_) => Some(ShowModels::columns()),
+            _ => None,
         }
-        PipelineStatement::Stop { name } => {
-            pipelines.stop(&name).await?;
-            done("STOP PIPELINE")
+    }
+
+    /// Execute the statement. Progress a long one reports (a model
+    /// training) goes to `notices`.
+    pub async fn execute(self, engine: &Engine, notices: Notices) -> Result<Outcome> {
+        match self {
+            Statement::CreateTable(s) => s.execute(engine).await,
+            Statement::DropObjects(s) => s.execute(engine).await,
+            Statement::Truncate(s) => s.execute(engine).await,
+            Statement::CreateView(s) => s.execute(engine).await,
+            Statement::CreateSchema(s) => s.execute(engine).await,
+            Statement::CopyFrom(s) => s.execute(engine).await,
+            Statement::CopyTo(s) => s.execute(),
+            Statement::CreatePipeline(s) => s.execute(engine).await,
+            Statement::StartPipeline(s) => s.execute(engine).await,
+            Statement::StopPipeline(s) => s.execute(engine).await,
+            Statement::SetPipelineOffsets(s) => s.execute(engine).await,
+            Statement::RetryPipelineErrors(s) => s.execute(engine).await,
+            Statement::DropPipeline(s) => s.execute(engine).await,
+            Statement::ShowPipelines(s) => s.execute(engine).await,
+            Statement::TestPipeline(s) => s.execute(engine).await,
+            Statement::CreateModel(s) => s.execute(engine, notices).await,
+            Statement::RefreshModel(s) => s.execute(engine, notices).await,
+            Statement::DropModel(s) => s.execute(engine).await,
+            Statement::ShowModels(s) => s.execute(engine).await,
         }
-        PipelineStatement::SetOffsets { name, offsets } => {
-            pipelines.set_offsets(&name, offsets).await?;
-            done("ALTER PIPELINE")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    use super::*;
+
+    fn from_sql(sql: &str) -> Option<Statement> {
+        let parsed = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
+        Statement::from_sql(&parsed[0])
+    }
+
+    #[test]
+    fn brook_claims_the_catalog_statements_sqlparser_parses() {
+        for sql in [
+            "CREATE TABLE t (a int)",
+            "CREATE TABLE t AS SELECT 1",
+            "DROP TABLE t",
+            "DROP VIEW v",
+            "DROP SCHEMA s CASCADE",
+            "TRUNCATE t",
+            "CREATE VIEW v AS SELECT 1",
+            "CREATE SCHEMA s",
+            "COPY t FROM STDIN",
+            "COPY t FROM '/etc/passwd'",
+            "COPY t TO STDOUT",
+            "COPY (SELECT 1) TO '/tmp/x'",
+        ] {
+            assert!(from_sql(sql).is_some(), "{sql}");
         }
-        PipelineStatement::RetryErrors { name, filter } => {
-            let report = pipelines.retry_errors(&name, filter.as_deref()).await?;
-            let batch = RecordBatch::try_new(
-                retry_schema(),
-                [
-                    report.retried,
-                    report.loaded,
-                    report.filtered,
-                    report.failed,
-                ]
-                .into_iter()
-                .map(|n| Arc::new(Int64Array::from(vec![n as i64])) as ArrayRef)
-                .collect(),
-            )?;
-            ExtensionOutcome::Rows(engine.ctx.read_batch(batch)?)
+        for sql in [
+            "SELECT 1",
+            "INSERT INTO t VALUES (1)",
+            "DROP FUNCTION f",
+            "SET x = 1",
+        ] {
+            assert!(from_sql(sql).is_none(), "{sql}");
         }
-        PipelineStatement::Drop { name, if_exists } => {
-            pipelines.drop_pipeline(&name, if_exists).await?;
-            done("DROP PIPELINE")
-        }
-        PipelineStatement::Show => ExtensionOutcome::Rows(engine.ctx.sql(SHOW_PIPELINES).await?),
-        PipelineStatement::Test { name, limit } => {
-            let limit = limit.unwrap_or(TEST_DEFAULT_LIMIT) as usize;
-            let batch = pipelines.test(&name, limit).await?;
-            ExtensionOutcome::Rows(engine.ctx.read_batch(batch)?)
-        }
-    })
+    }
+
+    #[test]
+    fn the_direction_of_copy_picks_the_statement() {
+        assert!(matches!(
+            from_sql("COPY t (a) FROM STDIN"),
+            Some(Statement::CopyFrom(_))
+        ));
+        assert!(matches!(
+            from_sql("COPY t TO STDOUT"),
+            Some(Statement::CopyTo(_))
+        ));
+    }
+
+    #[test]
+    fn a_view_keeps_the_text_datafusion_and_the_catalog_take() {
+        let Some(Statement::CreateView(view)) = from_sql("create   view v as select 1 as one")
+        else {
+            panic!("not a view")
+        };
+        assert_eq!(view.sql, "CREATE VIEW v AS SELECT 1 AS one");
+    }
+
+    #[test]
+    fn describe_knows_the_columns_of_rows_answering_statements() {
+        let columns = |sql: &str| match Statement::parse(sql) {
+            Ok(Some(Statement::ShowModels(_))) => Some(ShowModels::columns()),
+            Ok(Some(Statement::ShowPipelines(_))) => Some(ShowPipelines::columns()),
+            Ok(Some(Statement::RetryPipelineErrors(_))) => Some(RetryPipelineErrors::columns()),
+            _ => None,
+        };
+        assert_eq!(columns("SHOW MODELS").map(|s| s.fields().len()), Some(6));
+        assert_eq!(columns("SHOW PIPELINES").map(|s| s.fields().len()), Some(4));
+        assert_eq!(
+            columns("ALTER PIPELINE p RETRY ERRORS WHERE true").map(|s| s.fields().len()),
+            Some(4)
+        );
+    }
 }

@@ -10,15 +10,14 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Word};
 
-use super::model::{self, ModelStatement};
-use super::pipeline::{self, PipelineStatement};
 use crate::catalog::names::normalize;
 
-/// A statement only Brook understands.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Extension {
-    Pipeline(PipelineStatement),
-    Model(ModelStatement),
+/// The kind of object a statement of Brook's own grammar is about: which
+/// module's parser takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrookObject {
+    Pipeline,
+    Model,
 }
 
 /// The words that open a Brook statement (after optional `CREATE [OR REPLACE]`).
@@ -123,14 +122,23 @@ fn variables_as_identifiers(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     out
 }
 
-/// Parse `sql` (one statement) if it is one of Brook's; `Ok(None)` for any
-/// other statement, which DataFusion then parses itself.
-pub fn parse_extension(sql: &str) -> Result<Option<Extension>, ParserError> {
+/// Parse `sql` (one statement) with `parse` if it is one of Brook's own
+/// grammar; `Ok(None)` for any other statement, which DataFusion then
+/// parses itself. `parse` starts at the statement's first word; the one
+/// statement must then end (an optional semicolon, then nothing).
+pub fn parse_brook_grammar<T>(
+    sql: &str,
+    parse: impl FnOnce(&mut Parser, BrookObject) -> Result<T, ParserError>,
+) -> Result<Option<T>, ParserError> {
     let tokens = tokenize(sql)?;
     if !opens_extension(&tokens) {
         return Ok(None);
     }
-    let is_model = is_model_statement(&tokens);
+    let object = if is_model_statement(&tokens) {
+        BrookObject::Model
+    } else {
+        BrookObject::Pipeline
+    };
     let tokens = variables_as_identifiers(tokens);
     let dialect = PostgreSqlDialect {};
     let mut df: DFParser = DFParserBuilder::new(tokens)
@@ -138,11 +146,7 @@ pub fn parse_extension(sql: &str) -> Result<Option<Extension>, ParserError> {
         .build()
         .map_err(|e| ParserError::ParserError(e.strip_backtrace()))?;
     let parser = &mut df.parser;
-    let statement = if is_model {
-        Extension::Model(model::parse(parser)?)
-    } else {
-        Extension::Pipeline(pipeline::parse(parser)?)
-    };
+    let statement = parse(parser, object)?;
     // One statement only: an optional semicolon, then the end.
     let _ = parser.consume_token(&Token::SemiColon);
     let next = parser.peek_token();
@@ -533,7 +537,10 @@ mod tests {
             "SHOW TABLES",
         ] {
             assert!(!opens_extension(&tokenize(sql).unwrap()), "{sql}");
-            assert_eq!(parse_extension(sql).unwrap(), None, "{sql}");
+            assert!(
+                crate::sql::Statement::parse(sql).unwrap().is_none(),
+                "{sql}"
+            );
         }
     }
 
@@ -706,13 +713,13 @@ mod tests {
             #[test]
             fn random_statements_parse_or_fail_without_panicking(sql in statement()) {
                 let _ = split_statements(&sql);
-                let _ = parse_extension(&sql);
+                let _ = crate::sql::Statement::parse(&sql);
             }
 
             #[test]
             fn arbitrary_text_parses_or_fails_without_panicking(sql in "\\PC{0,200}") {
                 let _ = split_statements(&sql);
-                let _ = parse_extension(&sql);
+                let _ = crate::sql::Statement::parse(&sql);
             }
         }
     }
