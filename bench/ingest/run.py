@@ -274,11 +274,16 @@ def main():
                          "topics made of many one-message batches, as the latency run produces)")
     ap.add_argument("--phases", default="throughput,latency,memory",
                     help="which of throughput, latency, memory to run (comma-separated)")
+    ap.add_argument("--brook", help="a release binary to measure instead of building this tree "
+                                    "(before/after comparisons of two commits in one run)")
     args = ap.parse_args()
     phases = set(args.phases.split(","))
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    subprocess.run(["cargo", "build", "--release", "--bin", "brook"], cwd=ROOT, check=True)
-    binary = target / "release" / "brook"
+    if args.brook:
+        binary = Path(args.brook)
+    else:
+        subprocess.run(["cargo", "build", "--release", "--bin", "brook"], cwd=ROOT, check=True)
+        binary = target / "release" / "brook"
     tmp = Path(tempfile.mkdtemp(prefix="brook-bench-ingest-"))
     kafka_port = free_port()
     brokers = f"127.0.0.1:{kafka_port}"

@@ -59,11 +59,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--brook", help="a release binary to measure instead of building this tree "
+                                    "(before/after comparisons of two commits in one run)")
+    ap.add_argument("--inprocess", help="the query_inprocess example to use with --brook")
     args = ap.parse_args()
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    subprocess.run(["cargo", "build", "--release", "--bin", "brook", "--example", "query_inprocess"], cwd=ROOT, check=True)
-    brook_bin = target / "release" / "brook"
-    inproc_bin = target / "release" / "examples" / "query_inprocess"
+    if args.brook:
+        brook_bin = Path(args.brook)
+        inproc_bin = Path(args.inprocess or target / "release" / "examples" / "query_inprocess")
+    else:
+        subprocess.run(["cargo", "build", "--release", "--bin", "brook", "--example", "query_inprocess"],
+                       cwd=ROOT, check=True)
+        brook_bin = target / "release" / "brook"
+        inproc_bin = target / "release" / "examples" / "query_inprocess"
     queries = [l for l in (HERE / "queries.sql").read_text().splitlines() if l.strip() and not l.startswith("--")]
 
     work = Path(tempfile.mkdtemp(prefix="brook-bench-"))
