@@ -13,7 +13,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::{Expr, cast, lit};
 use datafusion::sql::sqlparser::ast::{
-    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Ident, ObjectName,
+    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget,
 };
 
 use super::outcome::Outcome;
@@ -176,65 +176,47 @@ impl CopyFrom {
                 "COPY (query) FROM: a query cannot be loaded into".into(),
             ));
         };
-        prepare(
-            engine,
-            table_name,
-            columns,
-            &self.options,
-            &self.legacy_options,
-        )
-        .await
-    }
-}
-
-/// Check the table and options, and describe what the data will look like.
-async fn prepare(
-    engine: &Engine,
-    table_name: &ObjectName,
-    columns: &[Ident],
-    options: &[CopyOption],
-    legacy: &[CopyLegacyOption],
-) -> Result<Outcome> {
-    let table = qualify(table_name)?;
-    let declared = engine
-        .catalog
-        .columns(&table)
-        .await
-        .ok_or_else(|| BrookError::UndefinedTable(table.to_string()))?;
-    let columns: Vec<String> = if columns.is_empty() {
-        declared.iter().map(|c| c.name.clone()).collect()
-    } else {
-        columns.iter().map(normalize).collect()
-    };
-    for c in &columns {
-        if !declared.iter().any(|d| &d.name == c) {
-            return Err(BrookError::UndefinedColumn {
-                table: table.name.clone(),
-                column: c.clone(),
-            });
+        let table = qualify(table_name)?;
+        let declared = engine
+            .catalog
+            .columns(&table)
+            .await
+            .ok_or_else(|| BrookError::UndefinedTable(table.to_string()))?;
+        let columns: Vec<String> = if columns.is_empty() {
+            declared.iter().map(|c| c.name.clone()).collect()
+        } else {
+            columns.iter().map(normalize).collect()
+        };
+        for c in &columns {
+            if !declared.iter().any(|d| &d.name == c) {
+                return Err(BrookError::UndefinedColumn {
+                    table: table.name.clone(),
+                    column: c.clone(),
+                });
+            }
         }
+        let options = CopyOptions::parse(&self.options, &self.legacy_options)?;
+        if options.format == CopyFormat::Binary {
+            return Err(BrookError::Unsupported(
+                "COPY FROM STDIN in binary format (use FORMAT text or csv)".into(),
+            ));
+        }
+        if options.header && options.format == CopyFormat::Text {
+            return Err(BrookError::Unsupported(
+                "COPY HEADER in text format (use FORMAT csv)".into(),
+            ));
+        }
+        Ok(Outcome::CopyIn(CopySpec {
+            table,
+            columns,
+            format: options.format,
+            delimiter: options.delimiter,
+            header: options.header,
+            null: options.null,
+            quote: options.quote,
+            escape: options.escape,
+        }))
     }
-    let options = CopyOptions::parse(options, legacy)?;
-    if options.format == CopyFormat::Binary {
-        return Err(BrookError::Unsupported(
-            "COPY FROM STDIN in binary format (use FORMAT text or csv)".into(),
-        ));
-    }
-    if options.header && options.format == CopyFormat::Text {
-        return Err(BrookError::Unsupported(
-            "COPY HEADER in text format (use FORMAT csv)".into(),
-        ));
-    }
-    Ok(Outcome::CopyIn(CopySpec {
-        table,
-        columns,
-        format: options.format,
-        delimiter: options.delimiter,
-        header: options.header,
-        null: options.null,
-        quote: options.quote,
-        escape: options.escape,
-    }))
 }
 
 /// Parse `data` as `spec` says and append every row in one commit. Returns the row count.

@@ -29,52 +29,40 @@ pub struct CopyTo {
 }
 
 impl CopyTo {
+    /// Check the target and options, and tell the protocol layer which
+    /// query's rows to stream.
     pub fn execute(self) -> Result<Outcome> {
-        prepare(
-            &self.source,
-            &self.target,
-            &self.options,
-            &self.legacy_options,
-        )
-    }
-}
-
-fn prepare(
-    source: &CopySource,
-    target: &CopyTarget,
-    options: &[CopyOption],
-    legacy: &[CopyLegacyOption],
-) -> Result<Outcome> {
-    if !matches!(target, CopyTarget::Stdout) {
-        return Err(BrookError::NotAllowed(
+        if !matches!(self.target, CopyTarget::Stdout) {
+            return Err(BrookError::NotAllowed(
             "COPY to a file or program is not allowed: the server's files are not the client's; \
              use COPY … TO STDOUT (psql: \\copy … TO 'file')"
                 .to_string(),
         ));
-    }
-    let options = CopyOptions::parse(options, legacy)?;
-    if options.header && options.format != CopyFormat::Csv {
-        return Err(BrookError::Unsupported(
-            "COPY HEADER outside CSV format (use FORMAT csv)".into(),
-        ));
-    }
-    let query = match source {
-        CopySource::Query(query) => query.to_string(),
-        CopySource::Table {
-            table_name,
-            columns,
-        } => {
-            let columns = if columns.is_empty() {
-                "*".to_string()
-            } else {
-                columns
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            format!("SELECT {columns} FROM {table_name}")
         }
-    };
-    Ok(Outcome::CopyOut(CopyOutSpec { query, options }))
+        let options = CopyOptions::parse(&self.options, &self.legacy_options)?;
+        if options.header && options.format != CopyFormat::Csv {
+            return Err(BrookError::Unsupported(
+                "COPY HEADER outside CSV format (use FORMAT csv)".into(),
+            ));
+        }
+        let query = match self.source {
+            CopySource::Query(query) => query.to_string(),
+            CopySource::Table {
+                table_name,
+                columns,
+            } => {
+                let columns = if columns.is_empty() {
+                    "*".to_string()
+                } else {
+                    columns
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                format!("SELECT {columns} FROM {table_name}")
+            }
+        };
+        Ok(Outcome::CopyOut(CopyOutSpec { query, options }))
+    }
 }
