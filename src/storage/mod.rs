@@ -7,5 +7,6 @@ pub mod dml;
 pub mod orphans;
 pub mod table;
 pub mod types;
+pub mod wal;
 
 pub use table::DurableTable;
