@@ -115,8 +115,8 @@ pub(super) fn recover(dir: &Path, floor: u64) -> Result<Recovered, WalError> {
         }
         if let Some(fault) = fault {
             let after_lsn = records.last().map_or(0, |r| r.lsn);
-            let dropped = set_aside(dir, &listed[index..], valid_len, after_lsn, &fault)?;
-            let next_lsn = expected.unwrap_or(1).max(after_lsn + 1).max(floor + 1);
+            let dropped = set_aside(dir, &listed[index..], &bytes, valid_len, after_lsn, &fault)?;
+            let next_lsn = expected.unwrap_or(1).max(floor + 1);
             return Ok(Recovered {
                 records,
                 segments,
@@ -134,12 +134,14 @@ pub(super) fn recover(dir: &Path, floor: u64) -> Result<Recovered, WalError> {
     })
 }
 
-/// Move the tail of the first segment in `from` (after `valid_len`) and all
-/// later segments into `dir/dropped/`, then cut the first segment back to
-/// its valid prefix (or remove it, if not even its header is valid).
+/// Move the tail of the first segment in `from` (whose content is `bytes`)
+/// after `valid_len`, and all later segments, into `dir/dropped/`; then cut
+/// the first segment back to its valid prefix (or remove it, if not even its
+/// header is valid).
 fn set_aside(
     dir: &Path,
     from: &[(u64, PathBuf)],
+    bytes: &[u8],
     valid_len: usize,
     after_lsn: u64,
     fault: &Fault,
@@ -150,7 +152,6 @@ fn set_aside(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let (first, path) = &from[0];
-    let bytes = std::fs::read(path).map_err(|e| WalError::io(path, e))?;
     let tail = kept_in.join(format!("{first:020}.wal.from-{valid_len}.at-{stamp}"));
     write_durably(&tail, &bytes[valid_len.min(bytes.len())..])?;
     let mut moved = (bytes.len() - valid_len.min(bytes.len())) as u64;

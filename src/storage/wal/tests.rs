@@ -13,6 +13,15 @@ fn payloads(records: &[Record]) -> Vec<(u64, Vec<u8>)> {
     records.iter().map(|r| (r.lsn, r.payload.clone())).collect()
 }
 
+/// `count` records of `len` bytes each (record `i` is `len` times `i`),
+/// written and the log closed again.
+async fn write_records(dir: &Path, options: &WalOptions, count: u8, len: usize) {
+    let wal = Wal::open(dir, 0, options.clone()).unwrap().wal;
+    for i in 0..count {
+        wal.append(vec![i; len]).await.unwrap();
+    }
+}
+
 fn segments(dir: &Path) -> Vec<std::path::PathBuf> {
     recovery::list_segments(dir)
         .unwrap()
@@ -80,12 +89,7 @@ async fn concurrent_commits_share_fsyncs_and_get_distinct_lsns() {
 #[tokio::test]
 async fn a_torn_tail_is_cut_off_kept_aside_and_reported() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let wal = open(dir.path()).wal;
-        for i in 0..3u8 {
-            wal.append(vec![i; 100]).await.unwrap();
-        }
-    }
+    write_records(dir.path(), &WalOptions::default(), 3, 100).await;
     let segment = segments(dir.path()).pop().unwrap();
     let len = std::fs::metadata(&segment).unwrap().len();
     // The last record loses its last 10 bytes, as in a crash mid-write.
@@ -119,12 +123,7 @@ async fn a_torn_tail_is_cut_off_kept_aside_and_reported() {
 #[tokio::test]
 async fn a_flipped_byte_drops_that_record_and_everything_after_it() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let wal = open(dir.path()).wal;
-        for i in 0..4u8 {
-            wal.append(vec![i; 50]).await.unwrap();
-        }
-    }
+    write_records(dir.path(), &WalOptions::default(), 4, 50).await;
     let segment = segments(dir.path()).pop().unwrap();
     let mut bytes = std::fs::read(&segment).unwrap();
     // A byte inside the second record's payload.
@@ -143,12 +142,7 @@ async fn a_flipped_byte_drops_that_record_and_everything_after_it() {
 async fn damage_in_an_older_segment_sets_aside_the_later_segments_too() {
     let dir = tempfile::tempdir().unwrap();
     let small = WalOptions { segment_bytes: 200 };
-    {
-        let wal = Wal::open(dir.path(), 0, small.clone()).unwrap().wal;
-        for i in 0..6u8 {
-            wal.append(vec![i; 100]).await.unwrap();
-        }
-    }
+    write_records(dir.path(), &small, 6, 100).await;
     let files = segments(dir.path());
     assert!(files.len() >= 3, "{files:?}");
     // Damage the first record of the second segment holding records.

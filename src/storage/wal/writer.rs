@@ -79,8 +79,9 @@ fn create_segment(dir: &Path, first_lsn: u64) -> Result<(File, PathBuf), WalErro
 }
 
 impl Writer {
-    /// Start a fresh segment for new commits (segments, once closed, are
-    /// never written again: they can be shipped whole to an object store),
+    /// Open the segment new commits go to: a fresh one, or the empty one a
+    /// previous start left for `next_lsn` (segments that hold records are
+    /// never written again: they can be shipped whole to an object store);
     /// then remove earlier segments that hold no records.
     pub(super) fn start(
         dir: &Path,
