@@ -32,6 +32,8 @@ use crate::pipeline::status::State;
 use crate::pipeline::system_tables::{self, Listing};
 use crate::pipeline::{PipelineContext, Pipelines};
 use crate::semantics;
+use crate::storage::DurableTable;
+use crate::storage::commit::CommitLog;
 
 /// The shared state of a running Brook: query engine and catalog.
 pub struct Engine {
@@ -46,6 +48,8 @@ pub struct Engine {
     /// What `pg_roles` lists (the server sets its users).
     pub roles: Roles,
     pub data_dir: PathBuf,
+    /// The write-ahead log every table commits through.
+    pub commit_log: CommitLog,
 }
 
 impl Engine {
@@ -107,6 +111,12 @@ impl Engine {
             )
             .await?,
         );
+        // Every table is open: put what the log holds beyond their Delta
+        // logs back into their memtables before anything reads or writes.
+        let mut tables = catalog.all_tables();
+        tables.push(pipelines.error_log().table().clone());
+        let commit_log = crate::storage::recovery::recover(data_dir, &tables).await?;
+        catalog.set_commit_log(commit_log.clone());
         let model_context = ModelContext {
             ctx: ctx.clone(),
             catalog: catalog.clone(),
@@ -124,7 +134,16 @@ impl Engine {
             sessions,
             roles,
             data_dir: data_dir.to_path_buf(),
+            commit_log,
         }))
+    }
+
+    /// Every table whose commits go through the log: the catalog's and the
+    /// pipelines' error log.
+    pub fn durable_tables(&self) -> Vec<DurableTable> {
+        let mut tables = self.catalog.all_tables();
+        tables.push(self.pipelines.error_log().table().clone());
+        tables
     }
 
     /// A context for one session: the shared catalog, functions and runtime

@@ -33,6 +33,7 @@ use tracing::{info, warn};
 
 use crate::error::{BrookError, Result};
 use crate::storage::DurableTable;
+use crate::storage::commit::CommitLog;
 use crate::storage::constraints::Constraints;
 use crate::storage::types::column_type;
 pub use names::{DATABASE, DEFAULT_SCHEMA, QualifiedName};
@@ -117,6 +118,9 @@ pub struct Catalog {
     /// DDL statements queue here; queries never take this lock.
     file: tokio::sync::Mutex<CatalogFile>,
     tables: std::sync::RwLock<HashMap<QualifiedName, DurableTable>>,
+    /// The write-ahead log, once start-up has replayed it: tables created
+    /// from then on commit through it.
+    commit_log: std::sync::OnceLock<CommitLog>,
 }
 
 impl Catalog {
@@ -140,6 +144,7 @@ impl Catalog {
             ctx,
             file: tokio::sync::Mutex::new(file.clone()),
             tables: std::sync::RwLock::new(HashMap::new()),
+            commit_log: std::sync::OnceLock::new(),
         };
         for schema in &file.schemas {
             catalog.register_schema(schema)?;
@@ -313,6 +318,9 @@ impl Catalog {
         let dir = self.data_dir.join(TABLES_DIR).join(&dir_name);
         let constraints = Self::constraints(&schema, &columns, &primary_key);
         let table = DurableTable::create(&dir, &name.name, schema, defaults, constraints).await?;
+        if let Some(log) = self.commit_log.get() {
+            table.attach(log);
+        }
         let mut next = file.clone();
         next.next_id += 1;
         next.tables.push(TableEntry {
@@ -518,6 +526,12 @@ impl Catalog {
                 primary_key: t.primary_key.clone(),
             })
             .collect()
+    }
+
+    /// Commit through `log` in the tables created from now on (the open ones
+    /// were attached by recovery).
+    pub fn set_commit_log(&self, log: CommitLog) {
+        let _ = self.commit_log.set(log);
     }
 
     /// Every durable table, for background work such as compaction.

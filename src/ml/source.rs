@@ -97,6 +97,11 @@ pub async fn run(context: &ModelContext, query: &str) -> Result<(RecordBatch, Li
     let plan =
         crate::query_text::plan_query(&context.ctx.state(), query, "a model's source").await?;
     let tables = durable_tables(context, &plan);
+    // The lineage names Delta versions, which hold only flushed commits: a
+    // refresh must not count rows the model was trained on as new.
+    for (_, table) in &tables {
+        table.flush().await?;
+    }
     let lineage = Lineage {
         tables: tables
             .iter()

@@ -135,6 +135,14 @@ pub async fn run(
             stop_rx.clone(),
         ));
     }
+    {
+        let tables = engine.clone();
+        background.spawn(crate::storage::flusher::run(
+            move || tables.durable_tables(),
+            engine.commit_log.clone(),
+            stop_rx.clone(),
+        ));
+    }
     if let Some(exporter) = exporter {
         let (engine, active) = (engine.clone(), active.clone());
         let gauges: crate::observability::http::Gauges = Arc::new(move || {
@@ -182,6 +190,9 @@ pub async fn run(
     // either committed or left nothing behind.
     sessions.shutdown().await;
     while background.join_next().await.is_some() {}
+    // Every commit is in the log already; flushing now only spares the
+    // next start its replay.
+    crate::storage::flusher::flush_all(engine.durable_tables(), &engine.commit_log).await;
     info!("stopped");
     Ok(())
 }

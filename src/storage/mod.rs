@@ -1,10 +1,16 @@
-//! Where rows are kept: Delta Lake tables on local disk (SPEC §4), the Postgres
-//! type mapping for their columns, and background compaction.
+//! Where rows are kept: Delta Lake tables on local disk (SPEC §4) behind a
+//! write-ahead log and per-table memtables, the Postgres type mapping for
+//! their columns, and the background work (flushing, compaction).
 
+pub mod commit;
 pub mod compaction;
 pub mod constraints;
 pub mod dml;
+pub mod flusher;
+pub mod memtable;
 pub mod orphans;
+pub mod recovery;
+pub mod scan;
 pub mod table;
 pub mod types;
 pub mod wal;

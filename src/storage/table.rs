@@ -1,10 +1,14 @@
-//! A durable table: a Delta Lake table on local disk, served to DataFusion.
+//! A durable table: a Delta Lake table on local disk plus a memtable of the
+//! commits not yet flushed to it, served to DataFusion as one.
 //!
-//! Every write is one Delta commit, so a statement's rows appear all together or
-//! not at all, also after `kill -9` (Delta's commit is the atomic creation of the
-//! next `_delta_log/NNN.json`). Readers take the latest published version, an
-//! immutable snapshot, and never wait for writers; writers to one table queue
-//! on a per-table lock so that commits never conflict with each other.
+//! An append (INSERT, COPY, a pipeline batch) is one record in the
+//! write-ahead log (`storage::commit`): acknowledged once the record is
+//! fsynced, visible at once from the memtable, and written to Delta by the
+//! flusher later, many commits to one Parquet file. Rewrites (UPDATE,
+//! DELETE, TRUNCATE, keyed writes) first flush the memtable and then make
+//! one Delta commit, so a statement's rows appear all together or not at
+//! all, also after `kill -9`. Readers take the latest published version, an
+//! immutable snapshot, and never wait for writers.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -37,13 +41,30 @@ use deltalake::protocol::SaveMode;
 use futures::TryStreamExt;
 use url::Url;
 
+use super::commit::{APPLIED_LSN_APP_ID, CommitLog, CommitRecord, TableChange};
 use super::constraints::{self, Constraints};
+use super::memtable::{Entry, MemView};
+use super::scan::VersionScan;
 use crate::error::{BrookError, Result};
 
-/// One published version of a table: the Delta state and the scan provider over it.
-struct Version {
+/// A Delta snapshot and the scan provider over its files.
+struct DeltaVersion {
     table: DeltaTable,
     provider: Arc<dyn TableProvider>,
+}
+
+/// One published version of a table: a Delta snapshot and the commits
+/// after it that are still only in the memtable.
+struct Version {
+    delta: Arc<DeltaVersion>,
+    memtable: MemView,
+}
+
+/// How a table reaches the write-ahead log once start-up has replayed it.
+struct Attached {
+    log: CommitLog,
+    /// The table's name in log records.
+    id: String,
 }
 
 struct Inner {
@@ -54,8 +75,16 @@ struct Inner {
     /// Checked on SQL writes: the PRIMARY KEY and `varchar(n)` lengths.
     constraints: Constraints,
     current: RwLock<Arc<Version>>,
-    /// Serialises commits to this table; readers never take it.
+    /// Serialises Delta commits to this table (flushes, rewrites,
+    /// compaction); readers never take it.
     writer: tokio::sync::Mutex<()>,
+    /// Held shared by an append from its log record until it is published,
+    /// and exclusively by whoever must see every durable commit in the
+    /// memtable: a flush taking its snapshot, a rewrite, a keyed append.
+    gate: tokio::sync::RwLock<()>,
+    /// Set once start-up has replayed the log into this table; until then
+    /// (and in unit tests) appends commit to Delta directly.
+    log: OnceLock<Attached>,
 }
 
 /// A table whose rows live in a Delta Lake directory under the data directory.
@@ -158,7 +187,7 @@ impl DurableTable {
         constraints: Constraints,
         table: DeltaTable,
     ) -> Result<Self> {
-        let version = Self::version_of(table).await?;
+        let delta = Self::version_of(table).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 name: name.to_string(),
@@ -166,19 +195,36 @@ impl DurableTable {
                 schema,
                 defaults,
                 constraints,
-                current: RwLock::new(Arc::new(version)),
+                current: RwLock::new(Arc::new(Version {
+                    delta: Arc::new(delta),
+                    memtable: MemView::default(),
+                })),
                 writer: tokio::sync::Mutex::new(()),
+                gate: tokio::sync::RwLock::new(()),
+                log: OnceLock::new(),
             }),
         })
     }
 
-    async fn version_of(table: DeltaTable) -> Result<Version> {
+    async fn version_of(table: DeltaTable) -> Result<DeltaVersion> {
         let provider = table
             .table_provider()
             .with_session(scan_session())
             .await
             .map_err(|e| BrookError::Storage(e.to_string()))?;
-        Ok(Version { table, provider })
+        Ok(DeltaVersion { table, provider })
+    }
+
+    /// What a scan of `version` reads: its Delta files and its memtable.
+    fn provider_of(&self, version: &Version) -> Arc<dyn TableProvider> {
+        if version.memtable.is_empty() {
+            return version.delta.provider.clone();
+        }
+        Arc::new(VersionScan {
+            schema: self.inner.schema.clone(),
+            delta: version.delta.provider.clone(),
+            memtable: version.memtable.batches(),
+        })
     }
 
     fn current(&self) -> Arc<Version> {
@@ -190,12 +236,165 @@ impl DurableTable {
         }
     }
 
-    fn publish(&self, version: Version) {
-        let version = Arc::new(version);
-        match self.inner.current.write() {
-            Ok(mut v) => *v = version,
-            Err(poisoned) => *poisoned.into_inner() = version,
+    /// Swap the published version for the one `next` makes of it, under
+    /// one lock so that concurrent publishers never lose each other's work.
+    fn publish_with(&self, next: impl FnOnce(&Version) -> Version) {
+        let mut current = match self.inner.current.write() {
+            Ok(v) => v,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *current = Arc::new(next(&current));
+    }
+
+    /// Publish a new Delta snapshot that changed no memtable row (a rewrite
+    /// after a flush, compaction).
+    fn publish(&self, delta: DeltaVersion) {
+        let delta = Arc::new(delta);
+        self.publish_with(|v| Version {
+            delta,
+            memtable: v.memtable.clone(),
+        });
+    }
+
+    /// Publish one commit's entry in the memtable.
+    fn publish_entry(&self, entry: Entry) {
+        self.publish_with(|v| Version {
+            delta: v.delta.clone(),
+            memtable: v.memtable.push(entry),
+        });
+    }
+
+    /// The table's name in log records (its directory below the data directory).
+    pub fn log_id(&self, log: &CommitLog) -> String {
+        log.table_id(&self.inner.dir)
+    }
+
+    /// The highest log record the table's Delta log holds (0: none).
+    pub async fn applied_lsn(&self) -> Result<u64> {
+        let version = self.current();
+        let state = version.delta.table.snapshot()?;
+        let applied = state
+            .transaction_version(version.delta.table.log_store().as_ref(), APPLIED_LSN_APP_ID)
+            .await?;
+        Ok(applied.and_then(|v| u64::try_from(v).ok()).unwrap_or(0))
+    }
+
+    /// Put a logged commit back into the memtable at start-up (replay).
+    pub fn replay(
+        &self,
+        lsn: u64,
+        rows: Option<RecordBatch>,
+        progress: Vec<(String, i64)>,
+    ) -> Result<()> {
+        let rows = match rows {
+            Some(batch) => self.conform(vec![batch])?.pop(),
+            None => None,
+        };
+        self.publish_entry(Entry {
+            lsn,
+            rows: rows.unwrap_or_else(|| RecordBatch::new_empty(self.inner.schema.clone())),
+            progress,
+            at: std::time::Instant::now(),
+        });
+        Ok(())
+    }
+
+    /// From now on, commit appends through `log`. Called once, after replay.
+    pub fn attach(&self, log: &CommitLog) {
+        let id = self.log_id(log);
+        let _ = self.inner.log.set(Attached {
+            log: log.clone(),
+            id,
+        });
+    }
+
+    /// Whether the memtable should be flushed: it holds `bytes` or more, or
+    /// its oldest commit is older than `age`.
+    pub fn needs_flush(&self, age: std::time::Duration, bytes: usize) -> bool {
+        let memtable = self.current().memtable.clone();
+        !memtable.is_empty()
+            && (memtable.oldest_at().is_some_and(|at| at.elapsed() >= age)
+                || memtable.bytes() >= bytes)
+    }
+
+    /// The lowest LSN the table holds only in its memtable.
+    pub fn oldest_unflushed_lsn(&self) -> Option<u64> {
+        self.current().memtable.oldest_lsn()
+    }
+
+    /// Write the memtable to Delta as one commit. Returns the commits flushed.
+    pub async fn flush(&self) -> Result<usize> {
+        let _writer = self.inner.writer.lock().await;
+        let memtable = {
+            // Every append holding the gate has published once we have it, so
+            // no commit is durable and missing from this snapshot.
+            let _gate = self.inner.gate.write().await;
+            self.current().memtable.clone()
+        };
+        self.flush_view(memtable).await
+    }
+
+    /// Flush and keep this table's writers out: what a rewrite starts with,
+    /// so that it works on a Delta snapshot that holds every commit.
+    async fn quiesce(
+        &self,
+    ) -> Result<(
+        tokio::sync::MutexGuard<'_, ()>,
+        tokio::sync::RwLockWriteGuard<'_, ()>,
+    )> {
+        let writer = self.inner.writer.lock().await;
+        let gate = self.inner.gate.write().await;
+        self.flush_view(self.current().memtable.clone()).await?;
+        Ok((writer, gate))
+    }
+
+    /// Commit `memtable`'s entries to Delta with the highest LSN among them,
+    /// and publish the rest. The caller holds the writer lock.
+    async fn flush_view(&self, memtable: MemView) -> Result<usize> {
+        if memtable.is_empty() {
+            return Ok(0);
         }
+        let entries = memtable.entries();
+        let applied = entries.iter().map(|e| e.lsn).max().unwrap_or(0);
+        let mut progress: HashMap<String, (u64, i64)> = HashMap::new();
+        for entry in &entries {
+            for (app, version) in &entry.progress {
+                let latest = progress.entry(app.clone()).or_insert((entry.lsn, *version));
+                if entry.lsn >= latest.0 {
+                    *latest = (entry.lsn, *version);
+                }
+            }
+        }
+        let mut txns: Vec<Transaction> = progress
+            .into_iter()
+            .map(|(app, (_, version))| Transaction::new(app, version))
+            .collect();
+        txns.push(Transaction::new(
+            APPLIED_LSN_APP_ID,
+            i64::try_from(applied).unwrap_or(i64::MAX),
+        ));
+        let batches = memtable.batches();
+        let batches = if batches.len() > 1 {
+            vec![datafusion::arrow::compute::concat_batches(
+                &self.inner.schema,
+                &batches,
+            )?]
+        } else {
+            batches
+        };
+        let base = self.current().delta.table.clone();
+        let table = base
+            .write(self.nonempty(batches))
+            .with_save_mode(SaveMode::Append)
+            .with_commit_properties(commit_properties(txns))
+            .await?;
+        let delta = Arc::new(Self::version_of(table).await?);
+        let flushed = memtable.len();
+        self.publish_with(|v| Version {
+            delta,
+            memtable: MemView::with(v.memtable.after(flushed)),
+        });
+        Ok(flushed)
     }
 
     /// The name the table was created under (for error messages).
@@ -208,9 +407,10 @@ impl DurableTable {
         &self.inner.dir
     }
 
-    /// The committed Delta version readers see now.
+    /// The committed Delta version readers see now (commits still in the
+    /// memtable are not in it: [`DurableTable::flush`] first to include them).
     pub fn version(&self) -> Option<u64> {
-        self.current().table.version()
+        self.current().delta.table.version()
     }
 
     /// Append `batches` as one commit. `progress` are application
@@ -227,12 +427,56 @@ impl DurableTable {
         if rows == 0 && progress.is_empty() {
             return Ok(0);
         }
+        let Some(attached) = self.inner.log.get() else {
+            return self.append_to_delta(batches, rows, progress).await;
+        };
+        let batch = datafusion::arrow::compute::concat_batches(&self.inner.schema, &batches)?;
+        let keyed = rows > 0 && !self.inner.constraints.primary_key.is_empty();
+        // A keyed append checks its keys against every commit before it, so
+        // it waits for those in flight and keeps others out until it is
+        // published; plain appends only keep flushes out and share fsyncs.
+        let (_exclusive, _shared) = if keyed {
+            let gate = self.inner.gate.write().await;
+            self.check_unique(std::slice::from_ref(&batch)).await?;
+            (Some(gate), None)
+        } else {
+            (None, Some(self.inner.gate.read().await))
+        };
+        let progress: Vec<(String, i64)> = progress
+            .into_iter()
+            .map(|t| (t.app_id, t.version))
+            .collect();
+        let record = CommitRecord {
+            changes: vec![TableChange {
+                table: attached.id.clone(),
+                rows: (rows > 0).then(|| batch.clone()),
+                progress: progress.clone(),
+            }],
+        };
+        let durable = attached.log.append(&record).await?;
+        self.publish_entry(Entry {
+            lsn: durable.lsn,
+            rows: batch,
+            progress,
+            at: std::time::Instant::now(),
+        });
+        Ok(rows as u64)
+    }
+
+    /// [`DurableTable::append`] as one Delta commit, before the table has a
+    /// log (start-up, unit tests).
+    async fn append_to_delta(
+        &self,
+        batches: Vec<RecordBatch>,
+        rows: usize,
+        progress: Vec<Transaction>,
+    ) -> Result<u64> {
         let batches = self.nonempty(batches);
-        let _guard = self.inner.writer.lock().await;
+        let _guard = self.quiesce().await?;
         if rows > 0 && !self.inner.constraints.primary_key.is_empty() {
             self.check_unique(&batches).await?;
         }
-        let base = self.current().table.clone();
+        let base = self.current().delta.table.clone();
         let table = base
             .write(batches)
             .with_save_mode(SaveMode::Append)
@@ -259,7 +503,7 @@ impl DurableTable {
                 }
             }
         }
-        let current = self.current();
+        let current = self.provider_of(&self.current());
         for batch in batches.iter().filter(|b| b.num_rows() > 0) {
             let found = Self::stored_keys(&current, batch, key, &key_index, Some(1)).await?;
             if let Some(b) = found.iter().find(|b| b.num_rows() > 0) {
@@ -287,7 +531,7 @@ impl DurableTable {
     /// The key columns of `version`'s rows whose keys `batch` also has (at
     /// most `limit` of them).
     async fn stored_keys(
-        version: &Version,
+        version: &Arc<dyn TableProvider>,
         batch: &RecordBatch,
         key: &[String],
         key_index: &[usize],
@@ -296,7 +540,7 @@ impl DurableTable {
         let ctx =
             datafusion::prelude::SessionContext::new_with_state(scan_session().as_ref().clone());
         let mut found = ctx
-            .read_table(version.provider.clone())?
+            .read_table(version.clone())?
             .filter(keys_predicate(batch, key, key_index)?)?
             .select_columns(&key.iter().map(String::as_str).collect::<Vec<_>>())?;
         if limit.is_some() {
@@ -340,12 +584,13 @@ impl DurableTable {
             .pop()
             .ok_or_else(|| BrookError::Storage("no batch to write".into()))?;
         let key_index = self.key_index(key)?;
-        let _guard = self.inner.writer.lock().await;
+        let _guard = self.quiesce().await?;
         let current = self.current();
         let stored = if replace || batch.num_rows() == 0 {
             HashSet::new()
         } else {
-            let found = Self::stored_keys(&current, &batch, key, &key_index, None).await?;
+            let provider = self.provider_of(&current);
+            let found = Self::stored_keys(&provider, &batch, key, &key_index, None).await?;
             let mut stored = HashSet::new();
             for b in &found {
                 let columns: Vec<ArrayRef> = b.columns().to_vec();
@@ -380,7 +625,7 @@ impl DurableTable {
         if written == 0 && progress.is_empty() {
             return Ok(KeyedWrite { written, skipped });
         }
-        let base = current.table.clone();
+        let base = current.delta.table.clone();
         let write = if replace && written > 0 {
             base.write(vec![batch.clone()])
                 .with_save_mode(SaveMode::Overwrite)
@@ -408,8 +653,8 @@ impl DurableTable {
             .conform(vec![batch])?
             .pop()
             .ok_or_else(|| BrookError::Storage("no batch to write".into()))?;
-        let _guard = self.inner.writer.lock().await;
-        let base = self.current().table.clone();
+        let _guard = self.quiesce().await?;
+        let base = self.current().delta.table.clone();
         let table = base
             .write(self.nonempty(vec![batch]))
             .with_save_mode(SaveMode::Overwrite)
@@ -424,16 +669,19 @@ impl DurableTable {
     /// next offset for one partition), as of the published snapshot.
     pub async fn progress(&self, app_id: &str) -> Result<Option<i64>> {
         let version = self.current();
-        let state = version.table.snapshot()?;
+        if let Some(latest) = version.memtable.progress(app_id) {
+            return Ok(Some(latest));
+        }
+        let state = version.delta.table.snapshot()?;
         Ok(state
-            .transaction_version(version.table.log_store().as_ref(), app_id)
+            .transaction_version(version.delta.table.log_store().as_ref(), app_id)
             .await?)
     }
 
     /// Remove every row in one commit (older snapshots stay readable until vacuumed).
     pub async fn truncate(&self) -> Result<()> {
-        let _guard = self.inner.writer.lock().await;
-        let base = self.current().table.clone();
+        let _guard = self.quiesce().await?;
+        let base = self.current().delta.table.clone();
         let (table, _metrics) = base
             .delete()
             .with_commit_properties(commit_properties(Vec::new()))
@@ -446,7 +694,7 @@ impl DurableTable {
     /// commit. Returns how many rows were deleted, counted on the snapshot the
     /// delete starts from (under the writer lock, so nothing commits between).
     pub async fn delete_where(&self, predicate: Option<Expr>) -> Result<u64> {
-        let _guard = self.inner.writer.lock().await;
+        let _guard = self.quiesce().await?;
         let current = self.current();
         let matched = self.count_matching(&current, predicate.clone()).await?;
         if matched == 0 {
@@ -455,6 +703,7 @@ impl DurableTable {
         // Delta plans its own delete and update (they need its planner
         // extensions), so they run in a session of its making.
         let mut delete = current
+            .delta
             .table
             .clone()
             .delete()
@@ -473,7 +722,7 @@ impl DurableTable {
         assignments: Vec<(String, Expr)>,
         predicate: Option<Expr>,
     ) -> Result<u64> {
-        let _guard = self.inner.writer.lock().await;
+        let _guard = self.quiesce().await?;
         let current = self.current();
         for (column, _) in &assignments {
             if self.inner.schema.field_with_name(column).is_err() {
@@ -484,6 +733,7 @@ impl DurableTable {
             }
         }
         let mut update = current
+            .delta
             .table
             .clone()
             .update()
@@ -534,7 +784,7 @@ impl DurableTable {
     async fn count_matching(&self, version: &Version, predicate: Option<Expr>) -> Result<u64> {
         let ctx =
             datafusion::prelude::SessionContext::new_with_state(scan_session().as_ref().clone());
-        let mut df = ctx.read_table(version.provider.clone())?;
+        let mut df = ctx.read_table(self.provider_of(version))?;
         if let Some(p) = predicate {
             df = df.filter(p)?;
         }
@@ -544,7 +794,7 @@ impl DurableTable {
     /// Rewrite small files into larger ones; a no-op commit-wise when there is nothing to merge.
     pub async fn compact(&self) -> Result<u64> {
         let _guard = self.inner.writer.lock().await;
-        let base = self.current().table.clone();
+        let base = self.current().delta.table.clone();
         let (table, metrics) = base
             .optimize()
             .with_target_size(COMPACTED_FILE_BYTES)
@@ -564,7 +814,7 @@ impl DurableTable {
     /// versions (no time travel), so a short retention costs nothing.
     pub async fn clean_log(&self, retention: std::time::Duration) -> Result<usize> {
         let _guard = self.inner.writer.lock().await;
-        let current = self.current();
+        let current = self.current().delta.clone();
         let Some(version) = current.table.version() else {
             return Ok(0);
         };
@@ -588,7 +838,8 @@ impl DurableTable {
     /// UPDATE, a keyed write), so "new rows" would be wrong.
     /// Returns the version read up to with the rows.
     pub async fn rows_added_since(&self, since: u64) -> Result<Option<(u64, RecordBatch)>> {
-        let current = self.current();
+        self.flush().await?;
+        let current = self.current().delta.clone();
         let Some(latest) = current.table.version() else {
             return Ok(None);
         };
@@ -656,6 +907,7 @@ impl DurableTable {
     /// How many data files the current version has: the compactor's trigger.
     pub fn file_count(&self) -> usize {
         self.current()
+            .delta
             .table
             .snapshot()
             .map(|s| s.log_data().num_files())
@@ -740,8 +992,7 @@ impl TableProvider for DurableTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        self.current()
-            .provider
+        self.provider_of(&self.current())
             .scan(state, projection, filters, limit)
             .await
     }
@@ -758,6 +1009,7 @@ impl TableProvider for DurableTable {
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
         Ok(self
             .current()
+            .delta
             .provider
             .supports_filters_pushdown(filters)?
             .into_iter()
@@ -971,7 +1223,7 @@ mod tests {
         assert_eq!(reopened.progress("app").await.unwrap(), Some(120));
         let ctx = datafusion::prelude::SessionContext::new();
         let rows = ctx
-            .read_table(reopened.current().provider.clone())
+            .read_table(reopened.current().delta.provider.clone())
             .unwrap()
             .count()
             .await
