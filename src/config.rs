@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::error::{BrookError, Result};
 use crate::scram::Verifier;
+use crate::storage::flusher::FlushPolicy;
 
 /// Sessions admitted at once unless `max_connections` says otherwise
 /// (PostgreSQL's default).
@@ -56,6 +57,12 @@ pub struct ServeArgs {
     /// How often a long INSERT, UPDATE or DELETE reports that it is still running, as a NOTICE ("10s", "0" for never) [default: 10s]
     #[arg(long, env = "BROOK_NOTICE_INTERVAL")]
     pub notice_interval: Option<String>,
+    /// How long committed rows may wait in memory (in the write-ahead log) before they are written to the table's files ("1s", "200ms") [default: 1s]
+    #[arg(long, env = "BROOK_FLUSH_INTERVAL")]
+    pub flush_interval: Option<String>,
+    /// Memory a table's unflushed rows may take before they are written ("32MB") [default: 32MB]
+    #[arg(long, env = "BROOK_FLUSH_SIZE")]
+    pub flush_size: Option<String>,
     /// Serve Prometheus metrics at http://ADDRESS/metrics (for example 127.0.0.1:9187) [default: off]
     #[arg(long, env = "BROOK_METRICS")]
     pub metrics: Option<String>,
@@ -71,6 +78,8 @@ struct FileSettings {
     statement_timeout: Option<String>,
     memory_limit: Option<String>,
     notice_interval: Option<String>,
+    flush_interval: Option<String>,
+    flush_size: Option<String>,
     metrics: Option<String>,
     /// Loopback connections skip the password even when users are configured.
     trust_loopback: Option<bool>,
@@ -136,6 +145,8 @@ pub struct Settings {
     pub metrics: Option<SocketAddr>,
     /// How often long DML sends a progress NOTICE (`None`: never).
     pub notice_interval: Option<Duration>,
+    /// When memtables are written to Delta.
+    pub flush: FlushPolicy,
 }
 
 impl Settings {
@@ -196,6 +207,17 @@ impl Settings {
             }
             None => Some(DEFAULT_NOTICE_INTERVAL),
         };
+        let mut flush = FlushPolicy::default();
+        if let Some(text) = args.flush_interval.clone().or(file.flush_interval) {
+            flush.age = parse_duration(&text)
+                .map_err(|e| invalid(format!("flush_interval: {e}")))?
+                .unwrap_or(Duration::ZERO);
+        }
+        if let Some(text) = args.flush_size.clone().or(file.flush_size) {
+            flush.bytes = parse_bytes(&text)
+                .map_err(|e| invalid(format!("flush_size: {e}")))?
+                .unwrap_or(0);
+        }
         let metrics = match args.metrics.clone().or(file.metrics) {
             Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
                 invalid(format!(
@@ -227,6 +249,7 @@ impl Settings {
             tls,
             metrics,
             notice_interval,
+            flush,
         })
     }
 }

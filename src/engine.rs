@@ -34,6 +34,7 @@ use crate::pipeline::{PipelineContext, Pipelines};
 use crate::semantics;
 use crate::storage::DurableTable;
 use crate::storage::commit::CommitLog;
+use crate::storage::flusher::FlushPolicy;
 
 /// The shared state of a running Brook: query engine and catalog.
 pub struct Engine {
@@ -50,6 +51,8 @@ pub struct Engine {
     pub data_dir: PathBuf,
     /// The write-ahead log every table commits through.
     pub commit_log: CommitLog,
+    /// When the flusher writes memtables to Delta.
+    pub flush: FlushPolicy,
 }
 
 impl Engine {
@@ -60,6 +63,7 @@ impl Engine {
         data_dir: &Path,
         kafka: Option<String>,
         memory_limit: Option<usize>,
+        flush: FlushPolicy,
     ) -> Result<Arc<Self>> {
         let config = SessionConfig::new()
             // Brook defines information_schema itself (catalog::information_schema).
@@ -135,6 +139,7 @@ impl Engine {
             roles,
             data_dir: data_dir.to_path_buf(),
             commit_log,
+            flush,
         }))
     }
 

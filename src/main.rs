@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server: Postgres wire protocol on --listen, data in --data-dir.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// The speed-dating story end to end: Kafka (an in-process mock cluster
     /// unless --kafka), an embedded server, the SQL of sql/speed_dating/, and a report.
     Demo(DemoArgs),

@@ -161,6 +161,7 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> Result<(
         &data_dir,
         Some(broker.bootstrap_servers()),
         settings.memory_limit,
+        settings.flush,
     )
     .await?;
     let admission = Admission::from_settings(&settings)?;

@@ -88,6 +88,7 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
         &settings.data_dir,
         settings.kafka.clone(),
         settings.memory_limit,
+        settings.flush,
     )
     .await?;
     engine
@@ -140,6 +141,7 @@ pub async fn run(
         background.spawn(crate::storage::flusher::run(
             move || tables.durable_tables(),
             engine.commit_log.clone(),
+            engine.flush,
             stop_rx.clone(),
         ));
     }

@@ -18,11 +18,26 @@ use super::commit::CommitLog;
 /// How often memtables are looked at.
 pub const CHECK_EVERY: Duration = Duration::from_millis(100);
 
-/// A memtable is flushed once its oldest commit is this old.
-pub const FLUSH_AGE: Duration = Duration::from_secs(1);
+/// When a table's memtable is written to Delta (`flush_interval` and
+/// `flush_size` in the settings).
+#[derive(Debug, Clone, Copy)]
+pub struct FlushPolicy {
+    /// Once its oldest commit is this old. A second keeps a table fed one
+    /// row at a time to one Parquet file a second, and a replay after a
+    /// crash to about a second of commits.
+    pub age: Duration,
+    /// Once its rows take this much memory.
+    pub bytes: usize,
+}
 
-/// A memtable is flushed once its rows take this much memory.
-pub const FLUSH_BYTES: usize = 32 << 20;
+impl Default for FlushPolicy {
+    fn default() -> Self {
+        Self {
+            age: Duration::from_secs(1),
+            bytes: 32 << 20,
+        }
+    }
+}
 
 /// Run until `shutdown` turns true, flushing the tables `tables()` lists.
 /// The server flushes everything once more after its sessions have ended
@@ -30,6 +45,7 @@ pub const FLUSH_BYTES: usize = 32 << 20;
 pub async fn run(
     tables: impl Fn() -> Vec<DurableTable> + Send + 'static,
     log: CommitLog,
+    policy: FlushPolicy,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -42,7 +58,7 @@ pub async fn run(
         let mark = log.durable_lsn();
         let tables = tables();
         for table in &tables {
-            if table.needs_flush(FLUSH_AGE, FLUSH_BYTES) {
+            if table.needs_flush(policy.age, policy.bytes) {
                 match table.flush().await {
                     Ok(commits) => debug!(table = table.name(), commits, "flushed"),
                     Err(e) => warn!(table = table.name(), error = %e, "flush failed; will retry"),

@@ -135,6 +135,12 @@ fn commit_properties(progress: Vec<Transaction>) -> CommitProperties {
         .with_cleanup_expired_logs(Some(false))
 }
 
+/// An append with at least this much data is committed to Delta directly
+/// (after a flush, so that commits stay in order) instead of through the
+/// log and the memtable: a bulk load is its own large file anyway, and
+/// logging it first would write it twice and hold it all in memory.
+const DIRECT_APPEND_BYTES: usize = 8 << 20;
+
 fn table_url(dir: &Path) -> Result<Url> {
     let dir = std::path::absolute(dir)?;
     Url::from_directory_path(&dir)
@@ -430,6 +436,10 @@ impl DurableTable {
         let Some(attached) = self.inner.log.get() else {
             return self.append_to_delta(batches, rows, progress).await;
         };
+        let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        if bytes >= DIRECT_APPEND_BYTES {
+            return self.append_to_delta(batches, rows, progress).await;
+        }
         let batch = datafusion::arrow::compute::concat_batches(&self.inner.schema, &batches)?;
         let keyed = rows > 0 && !self.inner.constraints.primary_key.is_empty();
         // A keyed append checks its keys against every commit before it, so
@@ -463,8 +473,8 @@ impl DurableTable {
         Ok(rows as u64)
     }
 
-    /// [`DurableTable::append`] as one Delta commit, before the table has a
-    /// log (start-up, unit tests).
+    /// [`DurableTable::append`] as one Delta commit: a bulk append, or one
+    /// before the table has a log (start-up, unit tests).
     async fn append_to_delta(
         &self,
         batches: Vec<RecordBatch>,

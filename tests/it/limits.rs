@@ -238,19 +238,9 @@ async fn a_full_or_read_only_disk_stops_the_pipeline_in_error_and_loses_nothing(
     .await;
     assert_eq!(committed, stuck, "the offsets moved past the rows");
 
-    // Read-only: the same.
-    disk.remount("ro");
-    let err = client
-        .batch_execute("INSERT INTO bulk VALUES (-1, 'x')")
-        .await
-        .unwrap_err();
-    assert_eq!(sqlstate(&err), "53100", "{}", message(&err));
-    assert!(
-        message(&err).contains("Read-only file system"),
-        "{}",
-        message(&err)
-    );
-    assert_eq!(count(&client, "SELECT count(*) FROM bulk").await, stuck);
+    // (A read-only remount cannot be tested on a live server: the kernel
+    // refuses it with EBUSY while the write-ahead log is open for writing.
+    // EROFS maps to 53100 like ENOSPC: `error::tests`.)
 
     // Room again: the pipeline resumes where it stopped, exactly once.
     disk.remount("rw,size=512m");
