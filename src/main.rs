@@ -8,6 +8,13 @@ use brook::demo::DemoArgs;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+/// Every statement allocates and frees many small objects (plans,
+/// expressions, batches) from many threads at once; under 64 clients glibc's
+/// malloc took about a quarter of the server's CPU (BENCHMARKS.md,
+/// bench/insert). mimalloc's thread-local free lists are built for that.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "brook",
