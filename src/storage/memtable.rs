@@ -37,17 +37,21 @@ pub struct Memtable {
 pub struct MemView {
     memtable: Arc<Memtable>,
     len: usize,
+    /// The memory of the rows of the first `len` entries.
+    bytes: usize,
 }
 
 impl MemView {
     /// A memtable holding `entries`, all visible.
     pub fn with(entries: Vec<Entry>) -> Self {
         let len = entries.len();
+        let bytes = entries.iter().map(|e| e.rows.get_array_memory_size()).sum();
         Self {
             memtable: Arc::new(Memtable {
                 entries: RwLock::new(entries),
             }),
             len,
+            bytes,
         }
     }
 
@@ -63,10 +67,12 @@ impl MemView {
             self.len,
             "a memtable grows from its latest view"
         );
+        let bytes = self.bytes + entry.rows.get_array_memory_size();
         entries.push(entry);
         Self {
             memtable: self.memtable.clone(),
             len: entries.len(),
+            bytes,
         }
     }
 
@@ -129,7 +135,7 @@ impl MemView {
 
     /// The memory the rows take.
     pub fn bytes(&self) -> usize {
-        self.read(|e| e.iter().map(|e| e.rows.get_array_memory_size()).sum())
+        self.bytes
     }
 }
 

@@ -181,4 +181,20 @@ mod tests {
         let (table, _log) = open(data.path(), false).await;
         assert_eq!(values(&table).await, (0..200).collect::<Vec<_>>());
     }
+
+    #[tokio::test]
+    async fn a_full_memtable_is_flushed_by_the_next_append_without_the_flusher() {
+        let data = tempfile::tempdir().unwrap();
+        let (table, _log) = open(data.path(), true).await;
+        // 1,000 rows of 8 bytes per append: past the test limit of 64 KiB.
+        for i in 0..20i64 {
+            table
+                .append(vec![rows((i * 1000..(i + 1) * 1000).collect())], vec![])
+                .await
+                .unwrap();
+        }
+        assert!(table.version() > Some(0), "nothing was flushed");
+        assert!(table.unflushed_bytes() < 64 << 10);
+        assert_eq!(values(&table).await, (0..20_000).collect::<Vec<_>>());
+    }
 }

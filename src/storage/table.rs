@@ -141,6 +141,12 @@ fn commit_properties(progress: Vec<Transaction>) -> CommitProperties {
 /// logging it first would write it twice and hold it all in memory.
 const DIRECT_APPEND_BYTES: usize = 8 << 20;
 
+/// A memtable holding this much makes the next append flush it first,
+/// whatever the flusher's schedule: memory stays bounded when the flusher
+/// falls behind, and when flushing fails (a full disk) appends fail with its
+/// error instead of filling memory (the log keeps every acknowledged commit).
+const MEMTABLE_LIMIT_BYTES: usize = if cfg!(test) { 64 << 10 } else { 256 << 20 };
+
 fn table_url(dir: &Path) -> Result<Url> {
     let dir = std::path::absolute(dir)?;
     Url::from_directory_path(&dir)
@@ -323,6 +329,11 @@ impl DurableTable {
                 || memtable.bytes() >= bytes)
     }
 
+    /// The memory the unflushed rows take.
+    pub fn unflushed_bytes(&self) -> usize {
+        self.current().memtable.bytes()
+    }
+
     /// The lowest LSN the table holds only in its memtable.
     pub fn oldest_unflushed_lsn(&self) -> Option<u64> {
         self.current().memtable.oldest_lsn()
@@ -439,6 +450,9 @@ impl DurableTable {
         let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
         if bytes >= DIRECT_APPEND_BYTES {
             return self.append_to_delta(batches, rows, progress).await;
+        }
+        if self.current().memtable.bytes() >= MEMTABLE_LIMIT_BYTES {
+            self.flush().await?;
         }
         let batch = datafusion::arrow::compute::concat_batches(&self.inner.schema, &batches)?;
         let keyed = rows > 0 && !self.inner.constraints.primary_key.is_empty();
