@@ -232,10 +232,21 @@ impl DurableTable {
         if version.memtable.is_empty() {
             return version.delta.provider.clone();
         }
+        // One batch instead of one per commit: thousands of one-row batches
+        // (single-row INSERTs) cost each operator a call per batch.
+        let batches = version.memtable.batches();
+        let memtable = if batches.len() > 1 {
+            match datafusion::arrow::compute::concat_batches(&self.inner.schema, &batches) {
+                Ok(one) => vec![one],
+                Err(_) => batches,
+            }
+        } else {
+            batches
+        };
         Arc::new(VersionScan {
             schema: self.inner.schema.clone(),
             delta: version.delta.provider.clone(),
-            memtable: version.memtable.batches(),
+            memtable,
         })
     }
 
