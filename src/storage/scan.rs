@@ -51,24 +51,31 @@ impl TableProvider for VersionScan {
         UnionExec::try_new(vec![files, rows])
     }
 
-    /// Delta's answer, never `Exact`: deltalake 1.1 calls a filter that
-    /// names no column (`WHERE a != 1 AND NULL` simplified to `NULL`) a
-    /// partition-only filter it applies exactly, DataFusion then drops it,
-    /// and the scan returns every row (docs/compatibility.md). Brook's tables
-    /// have no partitions, so Delta only ever prunes files: DataFusion keeps
-    /// every filter above the scan (which the memtable's rows need too).
+    /// [`never_exact`].
     fn supports_filters_pushdown(
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(self
-            .delta
-            .supports_filters_pushdown(filters)?
-            .into_iter()
-            .map(|p| match p {
-                TableProviderFilterPushDown::Exact => TableProviderFilterPushDown::Inexact,
-                other => other,
-            })
-            .collect())
+        never_exact(self.delta.as_ref(), filters)
     }
+}
+
+/// Delta's answer, never `Exact`: deltalake 1.1 calls a filter that names no
+/// column (`WHERE a != 1 AND NULL` simplified to `NULL`) a partition-only
+/// filter it applies exactly, DataFusion then drops it, and the scan returns
+/// every row (docs/compatibility.md). Brook's tables have no partitions, so
+/// Delta only ever prunes files: DataFusion keeps every filter above the
+/// scan (which the memtable's rows need too).
+pub fn never_exact(
+    delta: &dyn TableProvider,
+    filters: &[&Expr],
+) -> Result<Vec<TableProviderFilterPushDown>> {
+    Ok(delta
+        .supports_filters_pushdown(filters)?
+        .into_iter()
+        .map(|p| match p {
+            TableProviderFilterPushDown::Exact => TableProviderFilterPushDown::Inexact,
+            other => other,
+        })
+        .collect())
 }

@@ -1032,27 +1032,12 @@ impl TableProvider for DurableTable {
             .await
     }
 
-    /// Delta's answer, never `Exact`: deltalake 1.1 calls a filter that
-    /// names no column (`WHERE a != 1 AND NULL` simplified to `NULL`) a
-    /// partition-only filter it applies exactly, DataFusion then drops it,
-    /// and the scan returns every row (docs/compatibility.md). Brook's tables
-    /// have no partitions, so Delta only ever prunes files: DataFusion keeps
-    /// every filter above the scan.
+    /// [`super::scan::never_exact`], as a version's scan answers.
     fn supports_filters_pushdown(
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(self
-            .current()
-            .delta
-            .provider
-            .supports_filters_pushdown(filters)?
-            .into_iter()
-            .map(|p| match p {
-                TableProviderFilterPushDown::Exact => TableProviderFilterPushDown::Inexact,
-                other => other,
-            })
-            .collect())
+        super::scan::never_exact(self.current().delta.provider.as_ref(), filters)
     }
 
     async fn delete_from(

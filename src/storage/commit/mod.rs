@@ -154,7 +154,6 @@ impl CommitLog {
     /// records). Commits still between the log and their memtables hold
     /// their records too.
     pub fn release_below(&self, oldest_unflushed: Option<u64>, mark: u64) {
-        let durable = mark;
         let in_flight = self
             .inner
             .in_flight
@@ -165,7 +164,7 @@ impl CommitLog {
             .into_iter()
             .flatten()
             .min()
-            .unwrap_or(durable + 1);
+            .unwrap_or(mark + 1);
         if keep_from > 1 {
             self.inner.wal.release_through(keep_from - 1);
         }
