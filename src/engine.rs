@@ -35,6 +35,7 @@ use crate::semantics;
 use crate::storage::DurableTable;
 use crate::storage::commit::CommitLog;
 use crate::storage::flusher::FlushPolicy;
+use crate::storage::transaction::SessionTransaction;
 
 /// The shared state of a running Brook: query engine and catalog.
 pub struct Engine {
@@ -155,7 +156,13 @@ impl Engine {
     /// (memory pool) with a copy of the configuration, so that a session's
     /// SET changes its own options only.
     pub fn session_context(&self) -> SessionContext {
-        SessionContext::new_with_state(self.ctx.state())
+        let mut state = self.ctx.state();
+        // The session's transaction: tables find it where their scans and
+        // writes are planned (storage::transaction).
+        state
+            .config_mut()
+            .set_extension(Arc::new(SessionTransaction::default()));
+        SessionContext::new_with_state(state)
     }
 
     /// Start background work that needs the whole engine: pipelines that

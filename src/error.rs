@@ -41,6 +41,7 @@ impl SqlState {
     pub const INVALID_AUTHORIZATION_SPECIFICATION: Self = Self("28000");
     pub const INVALID_PASSWORD: Self = Self("28P01");
     pub const DEPENDENT_OBJECTS_STILL_EXIST: Self = Self("2BP01");
+    pub const INVALID_SAVEPOINT_SPECIFICATION: Self = Self("3B001");
     pub const INVALID_SCHEMA_NAME: Self = Self("3F000");
     pub const SERIALIZATION_FAILURE: Self = Self("40001");
     pub const SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: Self = Self("42000");
@@ -141,6 +142,12 @@ pub enum BrookError {
     /// A second row with a PRIMARY KEY's value.
     #[error("duplicate key value violates unique constraint \"{constraint}\"")]
     UniqueViolation { constraint: String, detail: String },
+    /// A transaction whose changes collide with a commit made after its
+    /// snapshot: the first committer wins, the second is told to retry.
+    #[error("could not serialize access due to concurrent update")]
+    SerializationFailure,
+    #[error("savepoint \"{0}\" does not exist")]
+    UndefinedSavepoint(String),
     /// A value larger than PostgreSQL allows (`requested length too large`).
     #[error("{0}")]
     ProgramLimit(String),
@@ -193,6 +200,8 @@ impl ErrorCode for BrookError {
             BrookError::OutOfMemory(_) => SqlState::OUT_OF_MEMORY,
             BrookError::StringTooLong(_) => SqlState::STRING_DATA_RIGHT_TRUNCATION,
             BrookError::UniqueViolation { .. } => SqlState::UNIQUE_VIOLATION,
+            BrookError::SerializationFailure => SqlState::SERIALIZATION_FAILURE,
+            BrookError::UndefinedSavepoint(_) => SqlState::INVALID_SAVEPOINT_SPECIFICATION,
             BrookError::DependentObjects(_) | BrookError::PipelineDepends { .. } => {
                 SqlState::DEPENDENT_OBJECTS_STILL_EXIST
             }

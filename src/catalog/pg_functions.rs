@@ -42,7 +42,7 @@ pub fn setting(name: &str) -> Option<&'static str> {
         "max_identifier_length" => "63",
         "integer_datetimes" => "on",
         "is_superuser" => "on",
-        "default_transaction_isolation" | "transaction_isolation" => "read committed",
+        "default_transaction_isolation" | "transaction_isolation" => "repeatable read",
         "default_transaction_read_only" | "transaction_read_only" => "off",
         "lc_collate" | "lc_ctype" => "en_US.UTF-8",
         "application_name" => "",

@@ -17,6 +17,7 @@ use super::errors::brook_to_pgwire;
 use crate::engine::Engine;
 use crate::error::BrookError;
 use crate::sql::copy::{self, CopySpec};
+use crate::storage::transaction::SessionTransaction;
 
 /// Largest COPY payload held for one statement; beyond it the COPY fails
 /// (SQLSTATE 54000) rather than exhausting the server's memory.
@@ -118,7 +119,9 @@ impl CopyHandler for CopyIn {
                 "COPY data arrived with no COPY in progress".into(),
             )));
         };
-        let rows = copy::load(&self.engine, &pending.spec, &pending.data)
+        let session = client.session_extensions().get::<Arc<SessionTransaction>>();
+        let session = session.as_deref().map(Arc::as_ref);
+        let rows = copy::load(&self.engine, session, &pending.spec, &pending.data)
             .await
             .map_err(brook_to_pgwire)?;
         let tag = Tag::new("COPY").with_rows(rows as usize);

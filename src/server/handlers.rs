@@ -21,9 +21,8 @@ use super::auth::{Access, Admission, BrookStartup};
 use super::cancel::{CancelRequests, Cancellable};
 use super::copy::CopyIn;
 use super::errors::SqlStateErrors;
-use super::hooks::{
-    BrookStatements, Cursors, DmlTags, PreparedStatements, Savepoints, Settings, Show,
-};
+use super::hooks::{BrookStatements, Cursors, DmlTags, PreparedStatements, Settings, Show};
+use super::transactions::Transactions;
 use crate::engine::Engine;
 use crate::observability::sessions::Sessions;
 
@@ -40,6 +39,7 @@ pub struct BrookHandlers {
 impl BrookHandlers {
     pub fn new(engine: Arc<Engine>, access: Arc<Access>) -> Self {
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
+            Arc::new(Transactions::new(engine.clone())),
             Arc::new(BrookStatements::new(engine.clone())),
             Arc::new(Show),
             Arc::new(DmlTags::new(access.notice_interval)),
@@ -47,7 +47,6 @@ impl BrookHandlers {
             Arc::new(CursorStatementHook),
             Arc::new(Settings),
             Arc::new(SetShowHook),
-            Arc::new(Savepoints),
             Arc::new(PreparedStatements),
             Arc::new(TransactionStatementHook),
         ];

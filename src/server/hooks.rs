@@ -20,7 +20,6 @@ use pgwire::api::portal::Format;
 use pgwire::api::results::{Response, Tag};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
-use pgwire::messages::response::TransactionStatus;
 
 mod cursors;
 mod prepared;
@@ -38,7 +37,7 @@ use crate::sql;
 
 /// The plan of a statement Brook answers itself: no rows, no parameters, so
 /// that Describe answers NoData.
-fn no_rows_plan() -> LogicalPlan {
+pub fn no_rows_plan() -> LogicalPlan {
     LogicalPlan::EmptyRelation(EmptyRelation {
         produce_one_row: false,
         schema: Arc::new(DFSchema::empty()),
@@ -200,73 +199,6 @@ impl QueryHook for Settings {
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
         set::respond(statement, ctx, client).await
-    }
-}
-
-/// `SAVEPOINT`, `RELEASE [SAVEPOINT]` and `ROLLBACK TO [SAVEPOINT]`, which
-/// psycopg and SQLAlchemy send on connect (psycopg's `conn.transaction()`
-/// inside a transaction). Brook commits each statement on its own and takes
-/// `BEGIN`/`COMMIT`/`ROLLBACK` as drivers send them (datafusion-postgres'
-/// transaction hook); savepoints are taken the same way, and `ROLLBACK TO`
-/// undoes nothing (each statement already committed). In a failed
-/// transaction it is refused: pgwire 0.41 cannot take a session from the
-/// failed state back into its transaction, so only `ROLLBACK` ends it.
-pub struct Savepoints;
-
-impl Savepoints {
-    fn tag(statement: &Statement) -> Option<&'static str> {
-        match statement {
-            Statement::Savepoint { .. } => Some("SAVEPOINT"),
-            Statement::ReleaseSavepoint { .. } => Some("RELEASE"),
-            Statement::Rollback {
-                savepoint: Some(_), ..
-            } => Some("ROLLBACK"),
-            _ => None,
-        }
-    }
-
-    fn respond(statement: &Statement, client: &dyn HookClient) -> Option<PgWireResult<Response>> {
-        let tag = Self::tag(statement)?;
-        if tag == "ROLLBACK" && client.transaction_status() == TransactionStatus::Error {
-            return Some(Err(super::errors::refuse(
-                SqlState::FEATURE_NOT_SUPPORTED,
-                "ROLLBACK TO SAVEPOINT cannot recover a failed transaction in Brook; \
-                 end it with ROLLBACK (every statement before the error is committed)",
-            )));
-        }
-        Some(Ok(Response::Execution(Tag::new(tag))))
-    }
-}
-
-#[async_trait]
-impl QueryHook for Savepoints {
-    async fn handle_simple_query(
-        &self,
-        statement: &Statement,
-        _ctx: &SessionContext,
-        client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        Self::respond(statement, client)
-    }
-
-    async fn handle_extended_parse_query(
-        &self,
-        statement: &Statement,
-        _ctx: &SessionContext,
-        _client: &(dyn ClientInfo + Send + Sync),
-    ) -> Option<PgWireResult<LogicalPlan>> {
-        Self::tag(statement).map(|_| Ok(no_rows_plan()))
-    }
-
-    async fn handle_extended_query(
-        &self,
-        statement: &Statement,
-        _plan: &LogicalPlan,
-        _params: &ParamValues,
-        _ctx: &SessionContext,
-        client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        Self::respond(statement, client)
     }
 }
 

@@ -11,6 +11,7 @@ pub mod hooks;
 pub mod statements;
 pub mod tls;
 pub mod transaction_block;
+pub mod transactions;
 pub mod wire_guard;
 
 use std::future::Future;

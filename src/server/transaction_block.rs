@@ -1,16 +1,17 @@
-//! Honest transaction blocks until Brook has real multi-statement
-//! transactions.
+//! Honest transaction blocks for the statements that do not take part in
+//! transactions yet.
 //!
-//! Brook commits each statement as it runs. Drivers open blocks all the time
-//! (psycopg and SQLAlchemy wrap every unit of work in `BEGIN … COMMIT`), and
-//! for them `COMMIT` is the truth: everything did commit. But a `ROLLBACK`
-//! that answers `ROLLBACK` while the rows stay is a lie, and so is a `COMMIT`
-//! after an error that answers `ROLLBACK` while the statements before the
-//! error stay. So this module follows each session's block from the
-//! responses that go out, counts the statements in it that wrote something,
-//! and turns a rollback that would have to undo them into an error that says
-//! what was kept. A block that only read rolls back as usual, and so does one
-//! whose writes were already reported.
+//! Rows written by `INSERT`, `UPDATE`, `DELETE` and `COPY` belong to the
+//! session's transaction (`storage::transaction`) and a `ROLLBACK` undoes
+//! them. Schema changes (`CREATE`, `DROP`, `ALTER`), `TRUNCATE`, pipeline
+//! and model statements still commit as they run. Drivers open blocks all
+//! the time (psycopg wraps every unit of work in `BEGIN … COMMIT`, Alembic
+//! runs its migrations in one), and for them `COMMIT` is the truth. But a
+//! `ROLLBACK` that answers `ROLLBACK` while a created table stays would be a
+//! lie. So this module follows each session's block from the responses that
+//! go out, counts the statements in it that committed on their own, and
+//! turns a rollback that would have to undo them into an error that says
+//! what was kept. A block without such statements rolls back as usual.
 
 use std::sync::Mutex;
 
@@ -46,16 +47,12 @@ fn command(tag: &Tag) -> String {
         .to_ascii_uppercase()
 }
 
-/// Whether a statement with this tag changed data or schema.
+/// Whether a statement with this tag committed on its own, outside the
+/// transaction (rows written by INSERT, UPDATE, DELETE and COPY did not).
 fn writes(tag: &Tag) -> bool {
     matches!(
         command(tag).as_str(),
-        "INSERT"
-            | "UPDATE"
-            | "DELETE"
-            | "MERGE"
-            | "COPY"
-            | "CREATE"
+        "CREATE"
             | "DROP"
             | "TRUNCATE"
             | "ALTER"
@@ -76,15 +73,16 @@ fn refusal(writes: usize, failed: bool) -> Response {
     };
     let message = if failed {
         format!(
-            "the transaction failed, but {statements} before the error already committed and \
-             cannot be rolled back: Brook commits each statement as it runs (multi-statement \
-             transactions are not supported yet); end the block with ROLLBACK"
+            "the transaction failed and its rows were discarded, but {statements} before the \
+             error (schema changes, TRUNCATE, pipeline or model statements) already committed \
+             and cannot be rolled back: Brook does not run those inside transactions yet; end \
+             the block with ROLLBACK"
         )
     } else {
         format!(
-            "ROLLBACK cannot undo {statements} of this transaction that already committed: Brook \
-             commits each statement as it runs (multi-statement transactions are not supported \
-             yet); end the block with ROLLBACK"
+            "ROLLBACK discarded the rows this transaction wrote but cannot undo {statements} \
+             that already committed (schema changes, TRUNCATE, pipeline or model statements: \
+             Brook does not run those inside transactions yet); end the block with ROLLBACK"
         )
     };
     super::errors::error_response(crate::error::SqlState::FEATURE_NOT_SUPPORTED, message)
@@ -147,10 +145,6 @@ pub fn observe<C: ClientInfo>(client: &C, response: Response) -> Response {
             state.writes += 1;
             response
         }
-        Response::CopyIn(_) if state.open => {
-            state.writes += 1;
-            response
-        }
         Response::Error(_) if state.open => {
             state.failed = true;
             response
@@ -165,9 +159,10 @@ mod tests {
 
     #[test]
     fn tags_that_write() {
-        assert!(writes(&Tag::new("INSERT").with_oid(0).with_rows(3)));
+        assert!(!writes(&Tag::new("INSERT").with_oid(0).with_rows(3)));
         assert!(writes(&Tag::new("CREATE TABLE")));
-        assert!(writes(&Tag::new("DELETE").with_rows(0)));
+        assert!(writes(&Tag::new("TRUNCATE TABLE")));
+        assert!(!writes(&Tag::new("DELETE").with_rows(0)));
         assert!(!writes(&Tag::new("SELECT").with_rows(1)));
         assert!(!writes(&Tag::new("SET")));
         assert!(!writes(&Tag::new("SAVEPOINT")));

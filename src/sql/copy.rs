@@ -21,6 +21,7 @@ use crate::catalog::QualifiedName;
 use crate::catalog::names::{normalize, qualify};
 use crate::engine::Engine;
 use crate::error::{BrookError, Result};
+use crate::storage::transaction::SessionTransaction;
 
 /// Rows parsed per Arrow batch before casting.
 const ROWS_PER_BATCH: usize = 8192;
@@ -219,8 +220,14 @@ impl CopyFrom {
     }
 }
 
-/// Parse `data` as `spec` says and append every row in one commit. Returns the row count.
-pub async fn load(engine: &Engine, spec: &CopySpec, data: &[u8]) -> Result<u64> {
+/// Parse `data` as `spec` says and append every row in one commit (into
+/// the session's transaction when it has one open). Returns the row count.
+pub async fn load(
+    engine: &Engine,
+    session: Option<&SessionTransaction>,
+    spec: &CopySpec,
+    data: &[u8],
+) -> Result<u64> {
     let table = engine
         .catalog
         .table(&spec.table)
@@ -281,7 +288,7 @@ pub async fn load(engine: &Engine, spec: &CopySpec, data: &[u8]) -> Result<u64> 
         first_line += chunk.len();
         batches.extend(typed);
     }
-    table.append(batches, vec![]).await
+    table.append_in(session, batches).await
 }
 
 type Row = Vec<Option<String>>;

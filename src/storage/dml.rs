@@ -23,12 +23,9 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::StreamExt;
 
 use super::DurableTable;
+use super::transaction::SessionTransaction;
 
-/// What a DML statement changes.
-pub enum Change {
-    Delete,
-    Update(Vec<(String, Expr)>),
-}
+pub use super::rewrite::Change;
 
 /// DataFusion qualifies columns with the table's name; Delta evaluates
 /// predicates against the bare columns of the table.
@@ -45,6 +42,7 @@ fn unqualified(expr: Expr) -> DfResult<Expr> {
 /// The plan DataFusion runs for `DELETE`/`UPDATE … WHERE filters`.
 pub fn plan(
     table: DurableTable,
+    session: Option<Arc<SessionTransaction>>,
     change: Change,
     filters: Vec<Expr>,
 ) -> DfResult<Arc<dyn ExecutionPlan>> {
@@ -66,6 +64,7 @@ pub fn plan(
     let empty: SchemaRef = Arc::new(Schema::empty());
     let sink = DmlSink {
         table,
+        session,
         change,
         predicate,
         schema: empty.clone(),
@@ -79,6 +78,8 @@ pub fn plan(
 
 struct DmlSink {
     table: DurableTable,
+    /// The session's transaction slot: the change goes there while one is open.
+    session: Option<Arc<SessionTransaction>>,
     change: Change,
     predicate: Option<Expr>,
     schema: SchemaRef,
@@ -116,14 +117,13 @@ impl DataSink for DmlSink {
         _context: &Arc<TaskContext>,
     ) -> DfResult<u64> {
         while data.next().await.transpose()?.is_some() {}
-        let result = match &self.change {
-            Change::Delete => self.table.delete_where(self.predicate.clone()).await,
-            Change::Update(assignments) => {
-                self.table
-                    .update_where(assignments.clone(), self.predicate.clone())
-                    .await
-            }
+        let change = match &self.change {
+            Change::Delete => Change::Delete,
+            Change::Update(assignments) => Change::Update(assignments.clone()),
         };
-        result.map_err(DataFusionError::from)
+        self.table
+            .rewrite_in(self.session.as_deref(), self.predicate.clone(), change)
+            .await
+            .map_err(DataFusionError::from)
     }
 }

@@ -10,8 +10,10 @@ pub mod flusher;
 pub mod memtable;
 pub mod orphans;
 pub mod recovery;
+pub mod rewrite;
 pub mod scan;
 pub mod table;
+pub mod transaction;
 pub mod types;
 pub mod wal;
 

@@ -31,7 +31,7 @@ pub async fn recover(data_dir: &Path, tables: &[DurableTable]) -> Result<CommitL
         for change in commit.changes {
             match by_id.get(&change.table) {
                 Some((table, applied)) if record.lsn > *applied => {
-                    table.replay(record.lsn, change.rows, change.progress)?;
+                    table.replay(record.lsn, change).await?;
                     replayed += 1;
                 }
                 // Flushed already, or the table was dropped since.
@@ -155,6 +155,100 @@ mod tests {
         drop((table, log));
         let (table, _log) = open(data.path(), false).await;
         assert_eq!(values(&table).await, vec![1, 3]);
+    }
+
+    #[tokio::test]
+    async fn rewrites_are_log_records_until_a_flush_makes_them_delta_commits() {
+        use datafusion::prelude::{col, lit};
+        let data = tempfile::tempdir().unwrap();
+        let (table, log) = open(data.path(), true).await;
+        table
+            .append(vec![rows(vec![1, 2, 3])], vec![])
+            .await
+            .unwrap();
+        table.flush().await.unwrap();
+        table.append(vec![rows(vec![4, 5])], vec![]).await.unwrap();
+        let delta_version = table.version();
+        // One row of the Delta file, one of the unflushed commit.
+        assert_eq!(
+            table
+                .delete_where(Some(col("n").eq(lit(2i64))))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            table
+                .update_where(
+                    vec![("n".into(), col("n") * lit(10i64))],
+                    Some(col("n").eq(lit(4i64)))
+                )
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(values(&table).await, vec![1, 3, 5, 40]);
+        assert_eq!(table.version(), delta_version, "a rewrite wrote to Delta");
+        // A crash: the rewrites come back from the log.
+        drop((table, log));
+        let (table, log) = open(data.path(), false).await;
+        assert_eq!(values(&table).await, vec![1, 3, 5, 40]);
+        // Flushed: the rewritten file is removed and its rows written again.
+        table.flush().await.unwrap();
+        assert_eq!(table.file_count(), 1);
+        assert_eq!(table.oldest_unflushed_lsn(), None);
+        drop((table, log));
+        let (table, log) = open(data.path(), false).await;
+        assert_eq!(values(&table).await, vec![1, 3, 5, 40]);
+        // TRUNCATE and DELETE without WHERE remove every unit.
+        table.append(vec![rows(vec![6])], vec![]).await.unwrap();
+        assert_eq!(table.delete_where(None).await.unwrap(), 5);
+        assert_eq!(values(&table).await, Vec::<i64>::new());
+        table.append(vec![rows(vec![7])], vec![]).await.unwrap();
+        table.truncate().await.unwrap();
+        table.append(vec![rows(vec![8])], vec![]).await.unwrap();
+        drop((table, log));
+        let (table, log) = open(data.path(), false).await;
+        assert_eq!(values(&table).await, vec![8]);
+        table.flush().await.unwrap();
+        drop((table, log));
+        let (table, _log) = open(data.path(), false).await;
+        assert_eq!(values(&table).await, vec![8]);
+        assert_eq!(table.file_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_update_that_breaks_a_rule_changes_nothing() {
+        use datafusion::prelude::{col, lit};
+        let data = tempfile::tempdir().unwrap();
+        let (table, _log) = open(data.path(), true).await;
+        table.append(vec![rows(vec![1, 2])], vec![]).await.unwrap();
+        let err = table
+            .update_where(
+                vec![(
+                    "n".into(),
+                    lit(datafusion::common::ScalarValue::Int64(None)),
+                )],
+                Some(col("n").eq(lit(1i64))),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not-null"), "{err}");
+        // A computed NULL is caught on the rewritten rows.
+        let err = table
+            .update_where(
+                vec![(
+                    "n".into(),
+                    datafusion::logical_expr::when(col("n").eq(lit(2i64)), lit(0i64))
+                        .end()
+                        .unwrap(),
+                )],
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not-null"), "{err}");
+        assert_eq!(values(&table).await, vec![1, 2]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

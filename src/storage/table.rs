@@ -41,10 +41,14 @@ use deltalake::protocol::SaveMode;
 use futures::TryStreamExt;
 use url::Url;
 
+mod transactional;
+
 use super::commit::{APPLIED_LSN_APP_ID, CommitLog, CommitRecord, TableChange};
 use super::constraints::{self, Constraints};
 use super::memtable::{Entry, MemView};
+use super::rewrite::{Change, Source};
 use super::scan::VersionScan;
+use super::transaction::SessionTransaction;
 use crate::error::{BrookError, Result};
 
 /// A Delta snapshot and the scan provider over its files.
@@ -54,10 +58,60 @@ struct DeltaVersion {
 }
 
 /// One published version of a table: a Delta snapshot and the commits
-/// after it that are still only in the memtable.
-struct Version {
+/// after it that are still only in the memtable, less what rewrites among
+/// those commits removed (whole Delta files and whole earlier commits,
+/// `storage::rewrite`) until a flush makes the removals Delta's.
+pub struct Version {
     delta: Arc<DeltaVersion>,
     memtable: MemView,
+    /// Delta files (by scan file id) this version no longer reads.
+    hidden: Arc<HashSet<String>>,
+    /// Memtable commits (by LSN) this version no longer reads.
+    dead: Arc<HashSet<u64>>,
+    /// The scan of the Delta files it reads: `delta.provider` unless
+    /// files are hidden.
+    files: Arc<dyn TableProvider>,
+}
+
+/// What a rewrite removed, ready to publish (see [`DurableTable::prepare_removal`]).
+struct Removal {
+    hidden: Arc<HashSet<String>>,
+    dead: Arc<HashSet<u64>>,
+    files: Arc<dyn TableProvider>,
+}
+
+impl Version {
+    /// `delta` with `memtable` and nothing removed.
+    fn clean(delta: Arc<DeltaVersion>, memtable: MemView) -> Self {
+        Version {
+            files: delta.provider.clone(),
+            delta,
+            memtable,
+            hidden: Arc::default(),
+            dead: Arc::default(),
+        }
+    }
+
+    /// This version with `memtable` in place of its own.
+    fn with_memtable(&self, memtable: MemView) -> Self {
+        Version {
+            delta: self.delta.clone(),
+            memtable,
+            hidden: self.hidden.clone(),
+            dead: self.dead.clone(),
+            files: self.files.clone(),
+        }
+    }
+
+    /// The unflushed commits it reads, with their rows.
+    fn live_commits(&self) -> Vec<(u64, RecordBatch)> {
+        self.memtable
+            .entries()
+            .into_iter()
+            .filter(|e| e.rows.num_rows() > 0 && !self.dead.contains(&e.lsn))
+            .map(|e| (e.lsn, e.rows))
+            .collect()
+    }
 }
 
 /// How a table reaches the write-ahead log once start-up has replayed it.
@@ -85,6 +139,23 @@ struct Inner {
     /// Set once start-up has replayed the log into this table; until then
     /// (and in unit tests) appends commit to Delta directly.
     log: OnceLock<Attached>,
+    /// Open transactions that removed units of this table: while there are
+    /// any, the flusher leaves the memtable alone (up to its memory limit),
+    /// because folding a commit they removed into a Delta file would make
+    /// their COMMIT fail with 40001.
+    pins: std::sync::atomic::AtomicUsize,
+}
+
+/// One open transaction's hold on a table (see `Inner::pins`).
+pub struct Pin(DurableTable);
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        self.0
+            .inner
+            .pins
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// A table whose rows live in a Delta Lake directory under the data directory.
@@ -105,7 +176,7 @@ impl fmt::Debug for DurableTable {
 /// The settings Delta's scan provider reads when it is built: strings stay
 /// `Utf8` (the type a table declares) instead of DataFusion's default `Utf8View`,
 /// so a scan's output type always equals its table's schema.
-fn scan_session() -> Arc<SessionState> {
+pub(super) fn scan_session() -> Arc<SessionState> {
     static SESSION: OnceLock<Arc<SessionState>> = OnceLock::new();
     SESSION
         .get_or_init(|| {
@@ -145,7 +216,22 @@ const DIRECT_APPEND_BYTES: usize = 8 << 20;
 /// whatever the flusher's schedule: memory stays bounded when the flusher
 /// falls behind, and when flushing fails (a full disk) appends fail with its
 /// error instead of filling memory (the log keeps every acknowledged commit).
+/// An UPDATE or DELETE that would rewrite more Delta data than this is
+/// handed to Delta's own update/delete, which streams it to new files,
+/// instead of becoming a log record held in memory until the next flush.
+const LARGE_REWRITE_BYTES: u64 = 64 << 20;
+
 const MEMTABLE_LIMIT_BYTES: usize = if cfg!(test) { 64 << 10 } else { 256 << 20 };
+
+/// A length check raised while the new rows are computed reaches here as
+/// text only (Delta's update keeps no more): it must keep its code.
+fn length_error(e: BrookError) -> BrookError {
+    let text = e.to_string();
+    match text.find("value too long for type character varying(") {
+        Some(at) => BrookError::StringTooLong(text[at..].to_string()),
+        None => e,
+    }
+}
 
 fn table_url(dir: &Path) -> Result<Url> {
     let dir = std::path::absolute(dir)?;
@@ -207,13 +293,14 @@ impl DurableTable {
                 schema,
                 defaults,
                 constraints,
-                current: RwLock::new(Arc::new(Version {
-                    delta: Arc::new(delta),
-                    memtable: MemView::default(),
-                })),
+                current: RwLock::new(Arc::new(Version::clean(
+                    Arc::new(delta),
+                    MemView::default(),
+                ))),
                 writer: tokio::sync::Mutex::new(()),
                 gate: tokio::sync::RwLock::new(()),
                 log: OnceLock::new(),
+                pins: std::sync::atomic::AtomicUsize::new(0),
             }),
         })
     }
@@ -230,11 +317,15 @@ impl DurableTable {
     /// What a scan of `version` reads: its Delta files and its memtable.
     fn provider_of(&self, version: &Version) -> Arc<dyn TableProvider> {
         if version.memtable.is_empty() {
-            return version.delta.provider.clone();
+            return version.files.clone();
         }
         // One batch instead of one per commit: thousands of one-row batches
         // (single-row INSERTs) cost each operator a call per batch.
-        let batches = version.memtable.batches();
+        let batches: Vec<RecordBatch> = version
+            .live_commits()
+            .into_iter()
+            .map(|(_, rows)| rows)
+            .collect();
         let memtable = if batches.len() > 1 {
             match datafusion::arrow::compute::concat_batches(&self.inner.schema, &batches) {
                 Ok(one) => vec![one],
@@ -245,9 +336,14 @@ impl DurableTable {
         };
         Arc::new(VersionScan {
             schema: self.inner.schema.clone(),
-            delta: version.delta.provider.clone(),
+            delta: version.files.clone(),
             memtable,
         })
+    }
+
+    /// The published version (what a transaction's snapshot holds).
+    pub(super) fn current_version(&self) -> Arc<Version> {
+        self.current()
     }
 
     fn current(&self) -> Arc<Version> {
@@ -270,21 +366,87 @@ impl DurableTable {
     }
 
     /// Publish a new Delta snapshot that changed no memtable row (a rewrite
-    /// after a flush, compaction).
+    /// after a flush, compaction). The caller has flushed every removal
+    /// (nothing hidden or dead), under the writer lock.
     fn publish(&self, delta: DeltaVersion) {
         let delta = Arc::new(delta);
-        self.publish_with(|v| Version {
-            delta,
-            memtable: v.memtable.clone(),
+        self.publish_with(|v| {
+            debug_assert!(v.hidden.is_empty() && v.dead.is_empty());
+            Version::clean(delta, v.memtable.clone())
         });
     }
 
     /// Publish one commit's entry in the memtable.
     fn publish_entry(&self, entry: Entry) {
+        self.publish_with(|v| v.with_memtable(v.memtable.push(entry)));
+    }
+
+    /// The hidden files, dead commits and file scan of `version` once a
+    /// rewrite removed `removed_files` and `removed_commits` from it: made
+    /// before the rewrite's log record, so that publishing after it cannot
+    /// fail. The caller holds the writer lock and the gate.
+    async fn prepare_removal(
+        &self,
+        version: &Version,
+        removed_files: &[String],
+        removed_commits: &[u64],
+    ) -> Result<Removal> {
+        let mut hidden = (*version.hidden).clone();
+        let existing: HashSet<String> = super::rewrite::file_ids(&version.delta.table)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        // A file already gone (a replayed record whose removal was flushed
+        // before a crash) stays gone.
+        hidden.extend(
+            removed_files
+                .iter()
+                .filter(|f| existing.contains(*f))
+                .cloned(),
+        );
+        let mut dead = (*version.dead).clone();
+        dead.extend(removed_commits.iter().copied());
+        let files = if hidden.len() == version.hidden.len() {
+            version.files.clone()
+        } else {
+            let live: Vec<String> = existing.difference(&hidden).cloned().collect();
+            self.live_files(&version.delta.table, live).await?
+        };
+        Ok(Removal {
+            hidden: Arc::new(hidden),
+            dead: Arc::new(dead),
+            files,
+        })
+    }
+
+    /// Publish a rewrite's entry with the removal prepared for it.
+    fn publish_removal(&self, entry: Entry, removal: Removal) {
         self.publish_with(|v| Version {
             delta: v.delta.clone(),
             memtable: v.memtable.push(entry),
+            hidden: removal.hidden,
+            dead: removal.dead,
+            files: removal.files,
         });
+    }
+
+    /// A scan of `live`, some of `delta`'s files.
+    async fn live_files(
+        &self,
+        delta: &DeltaTable,
+        live: Vec<String>,
+    ) -> Result<Arc<dyn TableProvider>> {
+        if live.is_empty() {
+            return Ok(Arc::new(datafusion::datasource::empty::EmptyTable::new(
+                self.inner.schema.clone(),
+            )));
+        }
+        delta
+            .table_provider()
+            .with_session(scan_session())
+            .with_file_paths(live)
+            .await
+            .map_err(|e| BrookError::Storage(e.to_string()))
     }
 
     /// The table's name in log records (its directory below the data directory).
@@ -303,22 +465,26 @@ impl DurableTable {
     }
 
     /// Put a logged commit back into the memtable at start-up (replay).
-    pub fn replay(
-        &self,
-        lsn: u64,
-        rows: Option<RecordBatch>,
-        progress: Vec<(String, i64)>,
-    ) -> Result<()> {
-        let rows = match rows {
+    pub async fn replay(&self, lsn: u64, change: TableChange) -> Result<()> {
+        let rows = match change.rows {
             Some(batch) => self.conform(vec![batch])?.pop(),
             None => None,
         };
-        self.publish_entry(Entry {
+        let entry = Entry {
             lsn,
             rows: rows.unwrap_or_else(|| RecordBatch::new_empty(self.inner.schema.clone())),
-            progress,
+            progress: change.progress,
             at: std::time::Instant::now(),
-        });
+        };
+        if change.removed_files.is_empty() && change.removed_commits.is_empty() {
+            self.publish_entry(entry);
+            return Ok(());
+        }
+        let version = self.current();
+        let removal = self
+            .prepare_removal(&version, &change.removed_files, &change.removed_commits)
+            .await?;
+        self.publish_removal(entry, removal);
         Ok(())
     }
 
@@ -335,6 +501,11 @@ impl DurableTable {
     /// its oldest commit is older than `age`.
     pub fn needs_flush(&self, age: std::time::Duration, bytes: usize) -> bool {
         let memtable = self.current().memtable.clone();
+        if self.inner.pins.load(std::sync::atomic::Ordering::SeqCst) > 0
+            && memtable.bytes() < MEMTABLE_LIMIT_BYTES
+        {
+            return false;
+        }
         !memtable.is_empty()
             && (memtable.oldest_at().is_some_and(|at| at.elapsed() >= age)
                 || memtable.bytes() >= bytes)
@@ -357,7 +528,7 @@ impl DurableTable {
             // Every append holding the gate has published once we have it, so
             // no commit is durable and missing from this snapshot.
             let _gate = self.inner.gate.write().await;
-            self.current().memtable.clone()
+            self.current()
         };
         self.flush_view(memtable).await
     }
@@ -372,13 +543,14 @@ impl DurableTable {
     )> {
         let writer = self.inner.writer.lock().await;
         let gate = self.inner.gate.write().await;
-        self.flush_view(self.current().memtable.clone()).await?;
+        self.flush_view(self.current()).await?;
         Ok((writer, gate))
     }
 
     /// Commit `memtable`'s entries to Delta with the highest LSN among them,
     /// and publish the rest. The caller holds the writer lock.
-    async fn flush_view(&self, memtable: MemView) -> Result<usize> {
+    async fn flush_view(&self, version: Arc<Version>) -> Result<usize> {
+        let memtable = &version.memtable;
         if memtable.is_empty() {
             return Ok(0);
         }
@@ -397,11 +569,19 @@ impl DurableTable {
             .into_iter()
             .map(|(app, (_, version))| Transaction::new(app, version))
             .collect();
-        txns.push(Transaction::new(
-            APPLIED_LSN_APP_ID,
-            i64::try_from(applied).unwrap_or(i64::MAX),
-        ));
-        let batches = memtable.batches();
+        // LSN 0: commits made before the table had a log (unit tests); a
+        // table's applied LSN never goes back.
+        if applied > 0 {
+            txns.push(Transaction::new(
+                APPLIED_LSN_APP_ID,
+                i64::try_from(applied).unwrap_or(i64::MAX),
+            ));
+        }
+        let batches: Vec<RecordBatch> = version
+            .live_commits()
+            .into_iter()
+            .map(|(_, rows)| rows)
+            .collect();
         let batches = if batches.len() > 1 {
             vec![datafusion::arrow::compute::concat_batches(
                 &self.inner.schema,
@@ -410,7 +590,7 @@ impl DurableTable {
         } else {
             batches
         };
-        let base = self.current().delta.table.clone();
+        let base = self.remove_hidden(&version).await?;
         let table = base
             .write(self.nonempty(batches))
             .with_save_mode(SaveMode::Append)
@@ -418,11 +598,47 @@ impl DurableTable {
             .await?;
         let delta = Arc::new(Self::version_of(table).await?);
         let flushed = memtable.len();
-        self.publish_with(|v| Version {
-            delta,
-            memtable: MemView::with(v.memtable.after(flushed)),
-        });
+        // Rewrites hold the writer lock, as the caller does: nothing was
+        // hidden or removed since `version`, and everything it had is flushed.
+        self.publish_with(|v| Version::clean(delta, MemView::with(v.memtable.after(flushed))));
         Ok(flushed)
+    }
+
+    /// Commit the removal of `version`'s hidden files to Delta, before the
+    /// flush's own commit. A crash between the two loses nothing: the
+    /// applied LSN has not moved, so replay puts back every unflushed
+    /// commit, including the rewrites that hold what the files' surviving
+    /// rows became (their removal of a file already gone is a no-op).
+    async fn remove_hidden(&self, version: &Version) -> Result<DeltaTable> {
+        let base = version.delta.table.clone();
+        if version.hidden.is_empty() {
+            return Ok(base);
+        }
+        let root = super::rewrite::table_root(&base);
+        let removes: Vec<deltalake::kernel::Action> = base
+            .snapshot()?
+            .log_data()
+            .into_iter()
+            .filter(|file| {
+                super::rewrite::file_id(&root, &file.path())
+                    .is_ok_and(|id| version.hidden.contains(&id))
+            })
+            .map(|file| deltalake::kernel::Action::Remove(file.remove_action(true)))
+            .collect();
+        if removes.is_empty() {
+            return Ok(base);
+        }
+        deltalake::kernel::transaction::CommitBuilder::from(commit_properties(Vec::new()))
+            .with_actions(removes)
+            .build(
+                Some(base.snapshot()?),
+                base.log_store(),
+                deltalake::protocol::DeltaOperation::Delete { predicate: None },
+            )
+            .await?;
+        let mut table = base;
+        table.update_state().await?;
+        Ok(table)
     }
 
     /// The name the table was created under (for error messages).
@@ -486,6 +702,8 @@ impl DurableTable {
                 table: attached.id.clone(),
                 rows: (rows > 0).then(|| batch.clone()),
                 progress: progress.clone(),
+                removed_files: vec![],
+                removed_commits: vec![],
             }],
         };
         let durable = attached.log.append(&record).await?;
@@ -525,6 +743,16 @@ impl DurableTable {
     /// stored already (23505, with PostgreSQL's message and DETAIL). Runs
     /// under the writer lock, so no other commit slips in between.
     async fn check_unique(&self, batches: &[RecordBatch]) -> Result<()> {
+        let current = self.provider_of(&self.current());
+        self.check_unique_in(&current, batches).await
+    }
+
+    /// [`DurableTable::check_unique`] against the rows `current` reads.
+    async fn check_unique_in(
+        &self,
+        current: &Arc<dyn TableProvider>,
+        batches: &[RecordBatch],
+    ) -> Result<()> {
         let key = &self.inner.constraints.primary_key;
         let key_index = self.key_index(key)?;
         let mut seen: HashSet<Vec<u8>> = HashSet::new();
@@ -538,9 +766,8 @@ impl DurableTable {
                 }
             }
         }
-        let current = self.provider_of(&self.current());
         for batch in batches.iter().filter(|b| b.num_rows() > 0) {
-            let found = Self::stored_keys(&current, batch, key, &key_index, Some(1)).await?;
+            let found = Self::stored_keys(current, batch, key, &key_index, Some(1)).await?;
             if let Some(b) = found.iter().find(|b| b.num_rows() > 0) {
                 return Err(self.duplicate(b.columns(), 0));
             }
@@ -715,40 +942,13 @@ impl DurableTable {
 
     /// Remove every row in one commit (older snapshots stay readable until vacuumed).
     pub async fn truncate(&self) -> Result<()> {
-        let _guard = self.quiesce().await?;
-        let base = self.current().delta.table.clone();
-        let (table, _metrics) = base
-            .delete()
-            .with_commit_properties(commit_properties(Vec::new()))
-            .await?;
-        self.publish(Self::version_of(table).await?);
-        Ok(())
+        self.rewrite(None, Change::Delete).await.map(|_| ())
     }
 
     /// Delete the rows matching `predicate` (all rows when `None`) in one
-    /// commit. Returns how many rows were deleted, counted on the snapshot the
-    /// delete starts from (under the writer lock, so nothing commits between).
+    /// commit. Returns how many rows were deleted.
     pub async fn delete_where(&self, predicate: Option<Expr>) -> Result<u64> {
-        let _guard = self.quiesce().await?;
-        let current = self.current();
-        let matched = self.count_matching(&current, predicate.clone()).await?;
-        if matched == 0 {
-            return Ok(0);
-        }
-        // Delta plans its own delete and update (they need its planner
-        // extensions), so they run in a session of its making.
-        let mut delete = current
-            .delta
-            .table
-            .clone()
-            .delete()
-            .with_commit_properties(commit_properties(Vec::new()));
-        if let Some(p) = predicate {
-            delete = delete.with_predicate(p);
-        }
-        let (table, _metrics) = delete.await?;
-        self.publish(Self::version_of(table).await?);
-        Ok(matched)
+        self.rewrite(predicate, Change::Delete).await
     }
 
     /// Set `assignments` on the rows matching `predicate` in one commit.
@@ -757,35 +957,29 @@ impl DurableTable {
         assignments: Vec<(String, Expr)>,
         predicate: Option<Expr>,
     ) -> Result<u64> {
-        let _guard = self.quiesce().await?;
-        let current = self.current();
-        for (column, _) in &assignments {
-            if self.inner.schema.field_with_name(column).is_err() {
+        let checked = self.checked_assignments(assignments)?;
+        self.rewrite(predicate, Change::Update(checked))
+            .await
+            .map_err(length_error)
+    }
+
+    /// `assignments` refused when they break a rule known before any row
+    /// is read, with length checks wrapped around `varchar(n)` values.
+    fn checked_assignments(&self, assignments: Vec<(String, Expr)>) -> Result<Vec<(String, Expr)>> {
+        let mut checked = Vec::with_capacity(assignments.len());
+        for (column, value) in assignments {
+            let Ok(field) = self.inner.schema.field_with_name(&column) else {
                 return Err(BrookError::UndefinedColumn {
                     table: self.inner.name.clone(),
-                    column: column.clone(),
+                    column,
                 });
-            }
-        }
-        let mut update = current
-            .delta
-            .table
-            .clone()
-            .update()
-            .with_commit_properties(commit_properties(Vec::new()));
-        if let Some(p) = predicate {
-            update = update.with_predicate(p);
-        }
-        for (column, value) in assignments {
+            };
             if self.inner.constraints.primary_key.contains(&column) {
                 return Err(BrookError::Unsupported(format!(
                     "UPDATE of PRIMARY KEY column \"{column}\" (delete the row and insert it with its new key)"
                 )));
             }
-            if let Ok(field) = self.inner.schema.field_with_name(&column)
-                && !field.is_nullable()
-                && matches!(&value, Expr::Literal(v, _) if v.is_null())
-            {
+            if !field.is_nullable() && matches!(&value, Expr::Literal(v, _) if v.is_null()) {
                 return Err(BrookError::NotNullViolation {
                     table: self.inner.name.clone(),
                     column,
@@ -801,19 +995,130 @@ impl DurableTable {
                 Some(length) => constraints::checked_length(value, length.max_chars),
                 None => value,
             };
-            update = update.with_update(column, value);
+            checked.push((column, value));
         }
-        let (table, metrics) = update.await.map_err(|e| {
-            // Delta's update keeps only the text of an error raised while
-            // it computes the new rows: a length check's must keep its code.
-            let text = e.to_string();
-            match text.find("value too long for type character varying(") {
-                Some(at) => BrookError::StringTooLong(text[at..].to_string()),
-                None => BrookError::from(e),
+        Ok(checked)
+    }
+
+    /// `change` the rows matching `predicate` as one commit, copy-on-write
+    /// over the units that hold them (`storage::rewrite`): one log record
+    /// that removes those units and adds what they become. Returns the rows
+    /// changed. A rewrite of more Delta data than [`LARGE_REWRITE_BYTES`]
+    /// is streamed by Delta itself instead, after a flush.
+    async fn rewrite(&self, predicate: Option<Expr>, change: Change) -> Result<u64> {
+        let _writer = self.inner.writer.lock().await;
+        let _gate = self.inner.gate.write().await;
+        let version = self.current();
+        let source = self.source_of(&version)?;
+        let touched = match (&predicate, &change) {
+            // TRUNCATE and DELETE without WHERE remove every unit unread.
+            (None, Change::Delete) => match source.everything()? {
+                Some(all) => all,
+                None => source.touched(None).await?,
+            },
+            _ => source.touched(predicate.as_ref()).await?,
+        };
+        if touched.matched == 0 && touched.files.is_empty() && touched.commits.is_empty() {
+            return Ok(0);
+        }
+        let Some(attached) = self.inner.log.get() else {
+            self.flush_view(version).await?;
+            return self.rewrite_in_delta(predicate, change).await;
+        };
+        if touched.file_bytes >= LARGE_REWRITE_BYTES {
+            self.flush_view(version).await?;
+            return self.rewrite_in_delta(predicate, change).await;
+        }
+        let rewrite = source.rewrite(touched, predicate.as_ref(), &change).await?;
+        let rows = self.conform(rewrite.rows)?;
+        let batch = datafusion::arrow::compute::concat_batches(&self.inner.schema, &rows)?;
+        let removal = self
+            .prepare_removal(&version, &rewrite.removed_files, &rewrite.removed_commits)
+            .await?;
+        let record = CommitRecord {
+            changes: vec![TableChange {
+                table: attached.id.clone(),
+                rows: (batch.num_rows() > 0).then(|| batch.clone()),
+                progress: vec![],
+                removed_files: rewrite.removed_files,
+                removed_commits: rewrite.removed_commits,
+            }],
+        };
+        let durable = attached.log.append(&record).await?;
+        self.publish_removal(
+            Entry {
+                lsn: durable.lsn,
+                rows: batch,
+                progress: vec![],
+                at: std::time::Instant::now(),
+            },
+            removal,
+        );
+        Ok(rewrite.matched)
+    }
+
+    /// What a rewrite reads of `version`.
+    fn source_of(&self, version: &Version) -> Result<Source> {
+        let live_files = if version.hidden.is_empty() {
+            None
+        } else {
+            Some(
+                super::rewrite::file_ids(&version.delta.table)?
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .filter(|id| !version.hidden.contains(id))
+                    .collect(),
+            )
+        };
+        Ok(Source {
+            schema: self.inner.schema.clone(),
+            delta: version.delta.table.clone(),
+            live_files,
+            commits: version.live_commits(),
+        })
+    }
+
+    /// [`DurableTable::rewrite`] as one Delta commit (Delta streams it): a
+    /// large rewrite, or one before the table has a log. The caller holds
+    /// the writer lock and the gate and has flushed.
+    async fn rewrite_in_delta(&self, predicate: Option<Expr>, change: Change) -> Result<u64> {
+        let current = self.current();
+        match change {
+            Change::Delete => {
+                let matched = self.count_matching(&current, predicate.clone()).await?;
+                // Delta plans its own delete and update (they need its
+                // planner extensions), so they run in a session of its making.
+                let mut delete = current
+                    .delta
+                    .table
+                    .clone()
+                    .delete()
+                    .with_commit_properties(commit_properties(Vec::new()));
+                if let Some(p) = predicate {
+                    delete = delete.with_predicate(p);
+                }
+                let (table, _metrics) = delete.await?;
+                self.publish(Self::version_of(table).await?);
+                Ok(matched)
             }
-        })?;
-        self.publish(Self::version_of(table).await?);
-        Ok(metrics.num_updated_rows as u64)
+            Change::Update(assignments) => {
+                let mut update = current
+                    .delta
+                    .table
+                    .clone()
+                    .update()
+                    .with_commit_properties(commit_properties(Vec::new()));
+                if let Some(p) = predicate {
+                    update = update.with_predicate(p);
+                }
+                for (column, value) in assignments {
+                    update = update.with_update(column, value);
+                }
+                let (table, metrics) = update.await?;
+                self.publish(Self::version_of(table).await?);
+                Ok(metrics.num_updated_rows as u64)
+            }
+        }
     }
 
     async fn count_matching(&self, version: &Version, predicate: Option<Expr>) -> Result<u64> {
@@ -828,7 +1133,17 @@ impl DurableTable {
 
     /// Rewrite small files into larger ones; a no-op commit-wise when there is nothing to merge.
     pub async fn compact(&self) -> Result<u64> {
+        if self.inner.pins.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            // An open transaction removed some of these files.
+            return Ok(0);
+        }
         let _guard = self.inner.writer.lock().await;
+        // Merging a hidden file would bring its removed rows back.
+        let version = self.current();
+        if !version.hidden.is_empty() {
+            let _gate = self.inner.gate.write().await;
+            self.flush_view(self.current()).await?;
+        }
         let base = self.current().delta.table.clone();
         let (table, metrics) = base
             .optimize()
@@ -1027,9 +1342,11 @@ impl TableProvider for DurableTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        self.provider_of(&self.current())
-            .scan(state, projection, filters, limit)
-            .await
+        let provider = match SessionTransaction::of(state.config()).and_then(|s| s.view(self)) {
+            Some(private) => self.private_provider(&private).await?,
+            None => self.provider_of(&self.current()),
+        };
+        provider.scan(state, projection, filters, limit).await
     }
 
     /// [`super::scan::never_exact`], as a version's scan answers.
@@ -1042,20 +1359,26 @@ impl TableProvider for DurableTable {
 
     async fn delete_from(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         filters: Vec<Expr>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        super::dml::plan(self.clone(), super::dml::Change::Delete, filters)
+        super::dml::plan(
+            self.clone(),
+            SessionTransaction::of(state.config()),
+            super::dml::Change::Delete,
+            filters,
+        )
     }
 
     async fn update(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         assignments: Vec<(String, Expr)>,
         filters: Vec<Expr>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         super::dml::plan(
             self.clone(),
+            SessionTransaction::of(state.config()),
             super::dml::Change::Update(assignments),
             filters,
         )
@@ -1063,7 +1386,7 @@ impl TableProvider for DurableTable {
 
     async fn insert_into(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
@@ -1082,6 +1405,7 @@ impl TableProvider for DurableTable {
         );
         let sink = TableSink {
             table: self.clone(),
+            session: SessionTransaction::of(state.config()),
             schema: Arc::new(relaxed),
         };
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
@@ -1091,6 +1415,8 @@ impl TableProvider for DurableTable {
 /// Collects an `INSERT`'s rows and writes them as one commit.
 struct TableSink {
     table: DurableTable,
+    /// The session's transaction slot: rows go there while one is open.
+    session: Option<Arc<SessionTransaction>>,
     schema: SchemaRef,
 }
 
@@ -1119,7 +1445,7 @@ impl DataSink for TableSink {
     ) -> DfResult<u64> {
         let batches: Vec<RecordBatch> = data.try_collect().await?;
         self.table
-            .append(batches, vec![])
+            .append_in(self.session.as_deref(), batches)
             .await
             .map_err(DataFusionError::from)
     }
@@ -1206,6 +1532,74 @@ mod tests {
                     .ends_with(".json")
             })
             .count()
+    }
+
+    /// A crash after a flush removed the rewritten files from Delta and
+    /// before its commit of the rows: replay puts them back, once.
+    #[tokio::test]
+    async fn a_crash_between_the_two_commits_of_a_flush_loses_nothing() {
+        let data = tempfile::tempdir().unwrap();
+        let dir = data.path().join("tables/000001_public_t");
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let open = |create: bool| {
+            let (dir, schema, data) = (dir.clone(), schema.clone(), data.path().to_path_buf());
+            async move {
+                let table = if create {
+                    DurableTable::create(&dir, "t", schema, HashMap::new(), Default::default())
+                        .await
+                } else {
+                    DurableTable::open(&dir, "t", schema, HashMap::new(), Default::default()).await
+                }
+                .unwrap();
+                let log = crate::storage::recovery::recover(&data, std::slice::from_ref(&table))
+                    .await
+                    .unwrap();
+                (table, log)
+            }
+        };
+        let values = |table: DurableTable| async move {
+            let ctx = datafusion::prelude::SessionContext::new();
+            let batches = ctx
+                .read_table(Arc::new(table))
+                .unwrap()
+                .sort(vec![datafusion::prelude::col("n").sort(true, false)])
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+            batches
+                .iter()
+                .flat_map(|b| {
+                    b.column(0)
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .unwrap()
+                        .values()
+                        .to_vec()
+                })
+                .collect::<Vec<i64>>()
+        };
+        let (table, log) = open(true).await;
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![1, 2, 3]))],
+        )
+        .unwrap();
+        table.append(vec![batch], vec![]).await.unwrap();
+        table.flush().await.unwrap();
+        table
+            .delete_where(Some(
+                datafusion::prelude::col("n").eq(datafusion::prelude::lit(2i64)),
+            ))
+            .await
+            .unwrap();
+        // The first half of a flush, then the crash.
+        table.remove_hidden(&table.current()).await.unwrap();
+        drop((table, log));
+        let (table, _log) = open(false).await;
+        assert_eq!(values(table.clone()).await, vec![1, 3]);
+        table.flush().await.unwrap();
+        assert_eq!(values(table).await, vec![1, 3]);
     }
 
     #[tokio::test]

@@ -21,4 +21,5 @@ mod postgres;
 mod security;
 mod slt;
 mod support;
+mod transactions;
 mod wrong_answers;

@@ -1,10 +1,14 @@
 //! A commit's bytes in the write-ahead log: what each table it touched gains.
 //!
 //! ```text
-//! record  = version:u8 (1) | changes:u32 | change*
-//! change  = table:str | progress:u32 | (app_id:str | version:i64)* | rows:u64 | Arrow IPC stream (rows bytes; 0 = none)
+//! record  = version:u8 (2) | changes:u32 | change*
+//! change  = table:str | progress:u32 | (app_id:str | version:i64)*
+//!           | removed files:u32 | str* | removed commits:u32 | lsn:u64*
+//!           | rows:u64 | Arrow IPC stream (rows bytes; 0 = none)
 //! str     = len:u32 | UTF-8 bytes
 //! ```
+//!
+//! Version 1 (appends only) had no removal lists; it is still read.
 //!
 //! Rows travel as an Arrow IPC stream (schema and one batch), the format
 //! Arrow itself defines for moving batches between processes, so the bytes
@@ -19,7 +23,7 @@ use datafusion::arrow::ipc::writer::StreamWriter;
 
 use super::CommitError;
 
-const FORMAT_VERSION: u8 = 1;
+const FORMAT_VERSION: u8 = 2;
 
 /// What one commit changed in one table.
 #[derive(Debug, Clone)]
@@ -33,6 +37,13 @@ pub struct TableChange {
     /// Application progress recorded with the rows (a pipeline's next
     /// offset per partition), as Delta `txn` actions are.
     pub progress: Vec<(String, i64)>,
+    /// Delta files of the table this commit removed (an UPDATE or DELETE
+    /// rewrites the files it touches: what survives is in `rows`), by the
+    /// file id a scan reports.
+    pub removed_files: Vec<String>,
+    /// Earlier commits (by LSN) whose rows, still unflushed, this commit
+    /// removed from the table in the same way.
+    pub removed_commits: Vec<u64>,
 }
 
 /// One commit: every table it changes.
@@ -51,6 +62,14 @@ impl CommitRecord {
             for (app, version) in &change.progress {
                 put_str(&mut out, app)?;
                 out.extend_from_slice(&version.to_le_bytes());
+            }
+            put_u32(&mut out, change.removed_files.len())?;
+            for file in &change.removed_files {
+                put_str(&mut out, file)?;
+            }
+            put_u32(&mut out, change.removed_commits.len())?;
+            for lsn in &change.removed_commits {
+                out.extend_from_slice(&lsn.to_le_bytes());
             }
             match &change.rows {
                 None => out.extend_from_slice(&0u64.to_le_bytes()),
@@ -72,7 +91,7 @@ impl CommitRecord {
     pub fn decode(lsn: u64, bytes: &[u8]) -> Result<Self, CommitError> {
         let mut input = Input { bytes, at: 0, lsn };
         let version = input.take(1)?[0];
-        if version != FORMAT_VERSION {
+        if version != 1 && version != FORMAT_VERSION {
             return Err(input.bad(format!("unknown record format {version}")));
         }
         let count = input.u32()?;
@@ -85,6 +104,17 @@ impl CommitRecord {
                 let app = input.str()?;
                 let version = i64::from_le_bytes(input.array()?);
                 progress.push((app, version));
+            }
+            let (mut removed_files, mut removed_commits) = (vec![], vec![]);
+            if version >= 2 {
+                let files = input.u32()?;
+                for _ in 0..files {
+                    removed_files.push(input.str()?);
+                }
+                let commits = input.u32()?;
+                for _ in 0..commits {
+                    removed_commits.push(u64::from_le_bytes(input.array()?));
+                }
             }
             let len = usize::try_from(u64::from_le_bytes(input.array()?))
                 .map_err(|_| input.bad("rows longer than memory".into()))?;
@@ -105,6 +135,8 @@ impl CommitRecord {
                 table,
                 rows,
                 progress,
+                removed_files,
+                removed_commits,
             });
         }
         if input.at != bytes.len() {
@@ -200,11 +232,15 @@ mod tests {
                     table: "tables/000001_public_a".into(),
                     rows: Some(batch()),
                     progress: vec![("brook.offsets.x.0".into(), 42), ("p".into(), -1)],
+                    removed_files: vec!["file:///d/part-1.parquet".into()],
+                    removed_commits: vec![3, 5],
                 },
                 TableChange {
                     table: "system/pipelines_errors".into(),
                     rows: None,
                     progress: vec![],
+                    removed_files: vec![],
+                    removed_commits: vec![],
                 },
             ],
         };
@@ -213,7 +249,26 @@ mod tests {
         assert_eq!(back.changes[0].table, "tables/000001_public_a");
         assert_eq!(back.changes[0].rows.as_ref().unwrap(), &batch());
         assert_eq!(back.changes[0].progress, record.changes[0].progress);
+        assert_eq!(
+            back.changes[0].removed_files,
+            record.changes[0].removed_files
+        );
+        assert_eq!(back.changes[0].removed_commits, vec![3, 5]);
         assert!(back.changes[1].rows.is_none());
+    }
+
+    #[test]
+    fn a_record_of_format_1_reads_as_an_append() {
+        let mut v1 = vec![1u8];
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        v1.push(b't');
+        v1.extend_from_slice(&0u32.to_le_bytes());
+        v1.extend_from_slice(&0u64.to_le_bytes());
+        let back = CommitRecord::decode(4, &v1).unwrap();
+        assert_eq!(back.changes[0].table, "t");
+        assert!(back.changes[0].removed_files.is_empty());
+        assert!(back.changes[0].removed_commits.is_empty());
     }
 
     #[test]
@@ -223,6 +278,8 @@ mod tests {
                 table: "t".into(),
                 rows: Some(batch()),
                 progress: vec![],
+                removed_files: vec![],
+                removed_commits: vec![],
             }],
         }
         .encode()
@@ -235,8 +292,8 @@ mod tests {
         padded.push(0);
         assert!(CommitRecord::decode(9, &padded).is_err());
         let mut future = bytes;
-        future[0] = 2;
+        future[0] = 3;
         let err = CommitRecord::decode(9, &future).unwrap_err();
-        assert!(err.to_string().contains("unknown record format 2"), "{err}");
+        assert!(err.to_string().contains("unknown record format 3"), "{err}");
     }
 }

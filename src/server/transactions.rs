@@ -1,0 +1,306 @@
+//! `BEGIN`, `COMMIT`, `ROLLBACK`, savepoints and `SET TRANSACTION` over
+//! the session's transaction (`storage::transaction`), and the rule of a
+//! failed transaction block: every statement but the ones that end it
+//! answers 25P02 until it ends.
+//!
+//! pgwire follows the block's state (idle, open, failed) from the kind of
+//! each response, which is what `ReadyForQuery` reports to the client:
+//! `TransactionStart` opens it, `TransactionEnd` closes it, an error in an
+//! open block fails it. This hook runs before every other, so it sees each
+//! statement first.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{
+    Ident, Set, Statement, TransactionIsolationLevel, TransactionMode,
+};
+use datafusion_postgres::QueryHook;
+use datafusion_postgres::hooks::HookClient;
+use pgwire::api::ClientInfo;
+use pgwire::api::results::{Response, Tag};
+use pgwire::error::PgWireResult;
+use pgwire::messages::response::TransactionStatus;
+
+use super::errors::{brook_to_pgwire, refuse};
+use crate::engine::Engine;
+use crate::error::SqlState;
+use crate::storage::transaction::SessionTransaction;
+
+pub struct Transactions {
+    engine: Arc<Engine>,
+}
+
+impl Transactions {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self { engine }
+    }
+}
+
+/// Whether the hook answers `statement` itself.
+fn controls(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. }
+            | Statement::Savepoint { .. }
+            | Statement::ReleaseSavepoint { .. }
+            | Statement::Set(Set::SetTransaction { .. })
+    )
+}
+
+/// A savepoint's name as PostgreSQL folds it.
+fn name(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
+}
+
+/// SERIALIZABLE is refused rather than silently run as snapshot isolation.
+fn refuse_serializable(modes: &[TransactionMode]) -> PgWireResult<()> {
+    if modes.iter().any(|m| {
+        matches!(
+            m,
+            TransactionMode::IsolationLevel(TransactionIsolationLevel::Serializable)
+        )
+    }) {
+        return Err(refuse(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "SERIALIZABLE isolation is not supported: Brook runs every transaction at \
+             REPEATABLE READ (snapshot isolation)",
+        ));
+    }
+    Ok(())
+}
+
+fn aborted() -> pgwire::error::PgWireError {
+    refuse(
+        SqlState::IN_FAILED_SQL_TRANSACTION,
+        "current transaction is aborted, commands ignored until end of transaction block",
+    )
+}
+
+fn outside(what: &str) -> pgwire::error::PgWireError {
+    refuse(
+        SqlState::NO_ACTIVE_SQL_TRANSACTION,
+        format!("{what} can only be used in transaction blocks"),
+    )
+}
+
+impl Transactions {
+    /// The session's slot, also kept where COPY's handler finds it.
+    fn slot(ctx: &SessionContext, client: &dyn ClientInfo) -> Option<Arc<SessionTransaction>> {
+        let slot = {
+            let state = ctx.state_ref();
+            let state = state.read();
+            SessionTransaction::of(state.config())
+        }?;
+        if client
+            .session_extensions()
+            .get::<Arc<SessionTransaction>>()
+            .is_none()
+        {
+            client.session_extensions().insert(slot.clone());
+        }
+        Some(slot)
+    }
+
+    async fn respond(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        let status = client.transaction_status();
+        let slot = Self::slot(ctx, &*client)?;
+        // pgwire updates the status once a whole message has run, so within
+        // `BEGIN; INSERT …; SAVEPOINT s` the slot is what knows the block is
+        // open. A failed block ends the message it failed in, so the status
+        // knows that one.
+        let failed = status == TransactionStatus::Error;
+        let open = !failed && (slot.is_open() || status == TransactionStatus::Transaction);
+        let answer = match statement {
+            Statement::StartTransaction { modes, .. } => {
+                if let Err(e) = refuse_serializable(modes) {
+                    return Some(Err(e));
+                }
+                if failed {
+                    return Some(Err(aborted()));
+                }
+                if open {
+                    // PostgreSQL warns and carries on in the open block.
+                    Response::Execution(Tag::new("BEGIN"))
+                } else {
+                    slot.begin();
+                    Response::TransactionStart(Tag::new("BEGIN"))
+                }
+            }
+            Statement::Commit { .. } => {
+                if failed || !open {
+                    slot.abort();
+                    let tag = if failed { "ROLLBACK" } else { "COMMIT" };
+                    return Some(Ok(Response::TransactionEnd(Tag::new(tag))));
+                }
+                if let Err(e) = slot.commit().await {
+                    return Some(Err(brook_to_pgwire(e)));
+                }
+                Response::TransactionEnd(Tag::new("COMMIT"))
+            }
+            Statement::Rollback {
+                savepoint: None, ..
+            } => {
+                slot.abort();
+                Response::TransactionEnd(Tag::new("ROLLBACK"))
+            }
+            Statement::Rollback {
+                savepoint: Some(savepoint),
+                ..
+            } => {
+                if !open && !failed {
+                    return Some(Err(outside("ROLLBACK TO SAVEPOINT")));
+                }
+                if failed {
+                    // pgwire keeps a failed block failed whatever is answered.
+                    return Some(Err(refuse(
+                        SqlState::FEATURE_NOT_SUPPORTED,
+                        "ROLLBACK TO SAVEPOINT cannot recover a failed transaction in Brook yet; \
+                         end it with ROLLBACK (nothing of it was committed)",
+                    )));
+                }
+                if let Err(e) = slot.rollback_to(&name(savepoint)) {
+                    return Some(Err(brook_to_pgwire(e)));
+                }
+                Response::Execution(Tag::new("ROLLBACK"))
+            }
+            Statement::Savepoint { name: savepoint } => {
+                if failed {
+                    return Some(Err(aborted()));
+                }
+                if !open {
+                    return Some(Err(outside("SAVEPOINT")));
+                }
+                if let Err(e) = slot.savepoint(&name(savepoint)) {
+                    return Some(Err(brook_to_pgwire(e)));
+                }
+                Response::Execution(Tag::new("SAVEPOINT"))
+            }
+            Statement::ReleaseSavepoint { name: savepoint } => {
+                if failed {
+                    return Some(Err(aborted()));
+                }
+                if !open {
+                    return Some(Err(outside("RELEASE SAVEPOINT")));
+                }
+                if let Err(e) = slot.release(&name(savepoint)) {
+                    return Some(Err(brook_to_pgwire(e)));
+                }
+                Response::Execution(Tag::new("RELEASE"))
+            }
+            Statement::Set(Set::SetTransaction { modes, .. }) => {
+                if let Err(e) = refuse_serializable(modes) {
+                    return Some(Err(e));
+                }
+                if failed {
+                    return Some(Err(aborted()));
+                }
+                Response::Execution(Tag::new("SET"))
+            }
+            _ => {
+                if failed {
+                    return Some(Err(aborted()));
+                }
+                if open {
+                    let catalog = self.engine.catalog.clone();
+                    slot.start_statement(|| catalog.all_tables());
+                }
+                return None;
+            }
+        };
+        Some(Ok(answer))
+    }
+}
+
+#[async_trait]
+impl QueryHook for Transactions {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        self.respond(statement, ctx, client).await
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        controls(statement).then(|| Ok(super::hooks::no_rows_plan()))
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _plan: &LogicalPlan,
+        _params: &ParamValues,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        self.respond(statement, ctx, client).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    use super::*;
+
+    fn parse(sql: &str) -> Statement {
+        Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn serializable_is_refused_and_the_other_levels_are_not() {
+        for sql in [
+            "BEGIN ISOLATION LEVEL SERIALIZABLE",
+            "START TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+            "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+        ] {
+            let modes = match parse(sql) {
+                Statement::StartTransaction { modes, .. } => modes,
+                Statement::Set(Set::SetTransaction { modes, .. }) => modes,
+                other => panic!("{other}"),
+            };
+            assert!(refuse_serializable(&modes).is_err(), "{sql}");
+        }
+        let Statement::StartTransaction { modes, .. } =
+            parse("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        else {
+            panic!()
+        };
+        assert!(refuse_serializable(&modes).is_ok());
+    }
+
+    #[test]
+    fn savepoint_names_fold_as_postgresql_folds_them() {
+        let Statement::Savepoint { name: plain } = parse("SAVEPOINT Sp1") else {
+            panic!()
+        };
+        let Statement::Savepoint { name: quoted } = parse("SAVEPOINT \"Sp1\"") else {
+            panic!()
+        };
+        assert_eq!(name(&plain), "sp1");
+        assert_eq!(name(&quoted), "Sp1");
+    }
+}

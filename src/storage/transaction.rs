@@ -1,0 +1,233 @@
+//! Multi-statement transactions: `BEGIN … COMMIT` over any number of
+//! tables, one write-ahead log record at COMMIT (docs/transactions.md).
+//!
+//! A session's transaction takes, at its first statement, the published
+//! version of every table under one read lock, so it reads a cut between
+//! commits (snapshot isolation, PostgreSQL's REPEATABLE READ). Its writes
+//! never touch a shared table until COMMIT: each table it writes gets a
+//! private version ([`Private`]) that reads as the snapshot plus the
+//! transaction's own changes: rows added, units removed, exactly what an
+//! autocommit statement would have logged. COMMIT locks the tables it
+//! changed in one order, checks that every unit it removed is still there
+//! (else 40001: another commit changed those rows first), writes one log
+//! record for all of them and publishes them together. ROLLBACK drops the
+//! private versions; a disconnect does the same.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::prelude::SessionConfig;
+
+use super::DurableTable;
+use crate::error::{BrookError, Result};
+
+/// Held shared to take a snapshot, exclusively to publish a commit that
+/// changes several tables: a snapshot sees all of such a commit or none.
+static PUBLISH: RwLock<()> = RwLock::new(());
+
+pub(super) fn publishing() -> std::sync::RwLockWriteGuard<'static, ()> {
+    match PUBLISH.write() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+fn snapshotting() -> std::sync::RwLockReadGuard<'static, ()> {
+    match PUBLISH.read() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Ids of a transaction's own (uncommitted) row batches: above every LSN
+/// a log will ever hand out, so they never meet a committed one.
+pub(super) const PRIVATE_IDS: u64 = 1 << 63;
+
+/// One table as a transaction sees it: its version at the snapshot and
+/// the transaction's changes to it.
+#[derive(Clone)]
+pub struct Private {
+    pub(super) table: DurableTable,
+    pub(super) base: Arc<super::table::Version>,
+    /// Rows the transaction added, by private id.
+    pub(super) added: Vec<(u64, RecordBatch)>,
+    /// Units of `base` it removed.
+    pub(super) removed_files: HashSet<String>,
+    pub(super) removed_commits: HashSet<u64>,
+    /// Keeps the flusher from folding the commits this transaction removes
+    /// into Delta files while it is open (which would fail its COMMIT).
+    pub(super) pin: Option<Arc<super::table::Pin>>,
+}
+
+impl Private {
+    fn changed(&self) -> bool {
+        !self.added.is_empty() || !self.removed_files.is_empty() || !self.removed_commits.is_empty()
+    }
+}
+
+/// An open transaction.
+#[derive(Default)]
+pub struct Transaction {
+    /// Every table's version at the first statement (by table directory).
+    snapshot: Option<BTreeMap<PathBuf, Arc<super::table::Version>>>,
+    /// The tables it read or wrote, by directory: COMMIT locks them in
+    /// this order, so two commits never wait for each other in a cycle.
+    tables: BTreeMap<PathBuf, Private>,
+    savepoints: Vec<(String, BTreeMap<PathBuf, Private>)>,
+    next_id: u64,
+}
+
+/// A session's slot for its transaction, shared by the session's query
+/// context (tables find it in the `SessionConfig` a scan or a write is
+/// planned with) and its protocol handlers.
+#[derive(Default)]
+pub struct SessionTransaction(Mutex<Option<Transaction>>);
+
+impl SessionTransaction {
+    /// The slot a session's queries are planned with, if any.
+    pub fn of(config: &SessionConfig) -> Option<Arc<SessionTransaction>> {
+        config.get_extension::<SessionTransaction>()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Transaction>> {
+        match self.0.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Whether a transaction is open.
+    pub fn is_open(&self) -> bool {
+        self.lock().is_some()
+    }
+
+    /// `BEGIN`: open a transaction (its snapshot waits for its first statement).
+    pub fn begin(&self) {
+        let mut slot = self.lock();
+        if slot.is_none() {
+            *slot = Some(Transaction::default());
+        }
+    }
+
+    /// Take the snapshot if the open transaction has none yet: its first
+    /// statement is about to run. `tables` are all the server's tables.
+    pub fn start_statement(&self, tables: impl FnOnce() -> Vec<DurableTable>) {
+        let mut slot = self.lock();
+        let Some(txn) = slot.as_mut() else {
+            return;
+        };
+        if txn.snapshot.is_some() {
+            return;
+        }
+        let tables = tables();
+        let _cut = snapshotting();
+        txn.snapshot = Some(
+            tables
+                .iter()
+                .map(|t| (t.dir().to_path_buf(), t.current_version()))
+                .collect(),
+        );
+    }
+
+    /// `ROLLBACK`, or a session that ends: forget the open transaction.
+    pub fn abort(&self) {
+        self.lock().take();
+    }
+
+    /// `table` as the open transaction sees it; `None` outside one.
+    pub fn view(&self, table: &DurableTable) -> Option<Private> {
+        let mut slot = self.lock();
+        let txn = slot.as_mut()?;
+        if let Some(private) = txn.tables.get(table.dir()) {
+            return Some(private.clone());
+        }
+        // A table created after the snapshot is read as it is now.
+        let base = txn
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.get(table.dir()).cloned())
+            .unwrap_or_else(|| table.current_version());
+        let private = Private {
+            table: table.clone(),
+            base,
+            added: vec![],
+            removed_files: HashSet::new(),
+            removed_commits: HashSet::new(),
+            pin: None,
+        };
+        txn.tables
+            .insert(table.dir().to_path_buf(), private.clone());
+        Some(private)
+    }
+
+    /// Keep `private` as the transaction's view of its table.
+    pub fn keep(&self, private: Private) {
+        if let Some(txn) = self.lock().as_mut() {
+            txn.tables
+                .insert(private.table.dir().to_path_buf(), private);
+        }
+    }
+
+    /// A fresh id for a batch of the transaction's own rows.
+    pub fn next_id(&self) -> u64 {
+        let mut slot = self.lock();
+        match slot.as_mut() {
+            Some(txn) => {
+                txn.next_id += 1;
+                PRIVATE_IDS + txn.next_id
+            }
+            None => PRIVATE_IDS,
+        }
+    }
+
+    /// `SAVEPOINT name`.
+    pub fn savepoint(&self, name: &str) -> Result<()> {
+        let mut slot = self.lock();
+        let txn = slot.as_mut().ok_or_else(no_transaction)?;
+        txn.savepoints.push((name.to_string(), txn.tables.clone()));
+        Ok(())
+    }
+
+    /// `ROLLBACK TO SAVEPOINT name`: the changes since it are undone; it stays.
+    pub fn rollback_to(&self, name: &str) -> Result<()> {
+        let mut slot = self.lock();
+        let txn = slot.as_mut().ok_or_else(no_transaction)?;
+        let at = find(&txn.savepoints, name)?;
+        txn.savepoints.truncate(at + 1);
+        txn.tables = txn.savepoints[at].1.clone();
+        Ok(())
+    }
+
+    /// `RELEASE SAVEPOINT name`: it and the savepoints after it are forgotten,
+    /// their changes kept.
+    pub fn release(&self, name: &str) -> Result<()> {
+        let mut slot = self.lock();
+        let txn = slot.as_mut().ok_or_else(no_transaction)?;
+        let at = find(&txn.savepoints, name)?;
+        txn.savepoints.truncate(at);
+        Ok(())
+    }
+
+    /// `COMMIT`: make the open transaction's changes durable and visible,
+    /// all of them or (with an error) none. The transaction ends either way.
+    pub async fn commit(&self) -> Result<()> {
+        let Some(txn) = self.lock().take() else {
+            return Ok(());
+        };
+        let changed: Vec<Private> = txn.tables.into_values().filter(Private::changed).collect();
+        DurableTable::commit_transaction(changed).await
+    }
+}
+
+fn no_transaction() -> BrookError {
+    BrookError::Unsupported("savepoints can only be used in transaction blocks".into())
+}
+
+fn find(savepoints: &[(String, BTreeMap<PathBuf, Private>)], name: &str) -> Result<usize> {
+    savepoints
+        .iter()
+        .rposition(|(n, _)| n == name)
+        .ok_or_else(|| BrookError::UndefinedSavepoint(name.to_string()))
+}

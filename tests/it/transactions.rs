@@ -1,0 +1,354 @@
+//! Transactions over the wire: what a BEGIN … COMMIT block promises a
+//! PostgreSQL user (docs/transactions.md), seen from real clients.
+
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+use crate::support::{Brook, count, message, sqlstate};
+
+/// The command tags a simple query answered with, and its first error.
+async fn tags(client: &Client, sql: &str) -> (Vec<String>, Option<String>) {
+    match client.simple_query(sql).await {
+        Ok(messages) => (
+            messages
+                .iter()
+                .filter_map(|m| match m {
+                    SimpleQueryMessage::CommandComplete(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .collect(),
+            None,
+        ),
+        Err(e) => (vec![], Some(format!("{} {}", sqlstate(&e), message(&e)))),
+    }
+}
+
+async fn ids(client: &Client, table: &str) -> Vec<i64> {
+    client
+        .query(&format!("SELECT id FROM {table} ORDER BY id"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, i64>(0))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_undoes_and_commit_publishes_everything_at_once() {
+    let brook = Brook::start();
+    let client = brook.client().await;
+    let other = brook.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE a (id BIGINT NOT NULL, v TEXT); CREATE TABLE b (id BIGINT NOT NULL)",
+        )
+        .await
+        .unwrap();
+    client
+        .batch_execute("INSERT INTO a VALUES (1, 'one'), (2, 'two'); INSERT INTO b VALUES (10)")
+        .await
+        .unwrap();
+
+    // ROLLBACK undoes an INSERT, an UPDATE and a DELETE over two tables.
+    client
+        .batch_execute(
+            "BEGIN; INSERT INTO a VALUES (3, 'three'); UPDATE a SET v = 'uno' WHERE id = 1; \
+             DELETE FROM b WHERE id = 10",
+        )
+        .await
+        .unwrap();
+    // Its own writes are visible to it, and to nobody else.
+    assert_eq!(ids(&client, "a").await, vec![1, 2, 3]);
+    assert_eq!(count(&client, "SELECT count(*) FROM b").await, 0);
+    assert_eq!(ids(&other, "a").await, vec![1, 2]);
+    assert_eq!(count(&other, "SELECT count(*) FROM b").await, 1);
+    client.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(ids(&client, "a").await, vec![1, 2]);
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM a WHERE v = 'one'").await,
+        1
+    );
+    assert_eq!(ids(&client, "b").await, vec![10]);
+
+    // COMMIT publishes all of it to the other session at once.
+    client
+        .batch_execute(
+            "BEGIN; INSERT INTO a VALUES (3, 'three'); UPDATE a SET v = 'uno' WHERE id = 1; \
+             DELETE FROM b WHERE id = 10; INSERT INTO b VALUES (11)",
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&other, "b").await, vec![10]);
+    client.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(ids(&other, "a").await, vec![1, 2, 3]);
+    assert_eq!(
+        count(&other, "SELECT count(*) FROM a WHERE v = 'uno'").await,
+        1
+    );
+    assert_eq!(ids(&other, "b").await, vec![11]);
+
+    // A COPY inside a block is rolled back with it.
+    client.batch_execute("BEGIN").await.unwrap();
+    let sink = client
+        .copy_in("COPY b (id) FROM STDIN")
+        .await
+        .expect("COPY starts");
+    futures::pin_mut!(sink);
+    futures::SinkExt::send(&mut sink, bytes::Bytes::from_static(b"20\n21\n"))
+        .await
+        .unwrap();
+    assert_eq!(sink.finish().await.unwrap(), 2);
+    assert_eq!(ids(&client, "b").await, vec![11, 20, 21]);
+    client.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(ids(&client, "b").await, vec![11]);
+
+    // The whole block in one simple-query message.
+    let (done, err) = tags(&client, "BEGIN; INSERT INTO b VALUES (12); ROLLBACK").await;
+    assert_eq!(err, None);
+    assert_eq!(done.len(), 3, "{done:?}");
+    assert_eq!(ids(&client, "b").await, vec![11]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_error_only_the_end_of_the_block_is_heard() {
+    let brook = Brook::start();
+    let client = brook.client().await;
+    client
+        .batch_execute("CREATE TABLE t (id BIGINT NOT NULL)")
+        .await
+        .unwrap();
+    client
+        .batch_execute("BEGIN; INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
+    assert!(client.batch_execute("SELECT * FROM nope").await.is_err());
+    let err = client.batch_execute("SELECT 1").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "25P02");
+    assert_eq!(
+        message(&err),
+        "current transaction is aborted, commands ignored until end of transaction block"
+    );
+    let err = client
+        .batch_execute("INSERT INTO t VALUES (2)")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "25P02");
+    // COMMIT of a failed block rolls it back, and says so.
+    let (done, err) = tags(&client, "COMMIT").await;
+    assert_eq!(err, None);
+    assert_eq!(done.len(), 1);
+    assert_eq!(count(&client, "SELECT count(*) FROM t").await, 0);
+    let script = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        script.path(),
+        "BEGIN;\nINSERT INTO t VALUES (1);\nSELECT * FROM nope;\nCOMMIT;\n",
+    )
+    .unwrap();
+    let (out, _, _) = brook.psql(&[
+        "-v",
+        "ON_ERROR_STOP=0",
+        "-f",
+        &script.path().to_string_lossy(),
+    ]);
+    assert!(out.ends_with("ROLLBACK\n"), "{out}");
+    assert_eq!(count(&client, "SELECT count(*) FROM t").await, 0);
+
+    // Savepoints: ROLLBACK TO undoes what came after, RELEASE keeps it.
+    client
+        .batch_execute(
+            "BEGIN; INSERT INTO t VALUES (1); SAVEPOINT s; INSERT INTO t VALUES (2); \
+             SAVEPOINT s2; DELETE FROM t WHERE id = 1; ROLLBACK TO SAVEPOINT s2",
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&client, "t").await, vec![1, 2]);
+    client
+        .batch_execute("ROLLBACK TO SAVEPOINT s; INSERT INTO t VALUES (3); RELEASE s; COMMIT")
+        .await
+        .unwrap();
+    assert_eq!(ids(&client, "t").await, vec![1, 3]);
+    let err = client
+        .batch_execute("BEGIN; ROLLBACK TO SAVEPOINT missing")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "3B001");
+    client.batch_execute("ROLLBACK").await.unwrap();
+    let err = client.batch_execute("SAVEPOINT s").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "25P01");
+
+    // SERIALIZABLE is refused, not silently downgraded.
+    let err = client
+        .batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "0A000");
+
+    // A schema change cannot be rolled back yet: ROLLBACK says so.
+    client
+        .batch_execute("BEGIN; INSERT INTO t VALUES (4); CREATE TABLE u (x int)")
+        .await
+        .unwrap();
+    let err = client.batch_execute("ROLLBACK").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "0A000");
+    assert!(
+        message(&err).contains("cannot undo 1 statement"),
+        "{}",
+        message(&err)
+    );
+    client.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(ids(&client, "t").await, vec![1, 3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_reads_one_snapshot() {
+    let brook = Brook::start();
+    let reader = brook.client().await;
+    let writer = brook.client().await;
+    reader
+        .batch_execute("CREATE TABLE t (id BIGINT NOT NULL); INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
+    reader.batch_execute("BEGIN").await.unwrap();
+    // The snapshot is taken at the first statement, not at BEGIN.
+    writer
+        .batch_execute("INSERT INTO t VALUES (2)")
+        .await
+        .unwrap();
+    assert_eq!(ids(&reader, "t").await, vec![1, 2]);
+    writer
+        .batch_execute("INSERT INTO t VALUES (3); DELETE FROM t WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(ids(&reader, "t").await, vec![1, 2]);
+    reader.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(ids(&reader, "t").await, vec![2, 3]);
+}
+
+/// Two sessions add 1 to a counter `n` times each: under autocommit
+/// (`SET v = v + 1`) and as read-then-write transactions that retry on
+/// 40001. No increment may be lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_increments_are_never_lost() {
+    const N: i64 = 150;
+    let brook = Brook::start();
+    let setup = brook.client().await;
+    setup
+        .batch_execute(
+            "CREATE TABLE counter (id BIGINT NOT NULL, v BIGINT NOT NULL); \
+             INSERT INTO counter VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    let mut tasks = vec![];
+    for _ in 0..2 {
+        let client = brook.client().await;
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..N {
+                client
+                    .batch_execute("UPDATE counter SET v = v + 1 WHERE id = 1")
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(count(&setup, "SELECT v FROM counter").await, 2 * N);
+
+    let mut tasks = vec![];
+    for _ in 0..2 {
+        let client = brook.client().await;
+        tasks.push(tokio::spawn(async move {
+            let mut conflicts = 0;
+            for _ in 0..N {
+                loop {
+                    client.batch_execute("BEGIN").await.unwrap();
+                    let v = count(&client, "SELECT v FROM counter WHERE id = 1").await;
+                    client
+                        .batch_execute(&format!("UPDATE counter SET v = {} WHERE id = 1", v + 1))
+                        .await
+                        .unwrap();
+                    match client.batch_execute("COMMIT").await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            assert_eq!(sqlstate(&e), "40001", "{}", message(&e));
+                            assert_eq!(
+                                message(&e),
+                                "could not serialize access due to concurrent update"
+                            );
+                            conflicts += 1;
+                            client.batch_execute("ROLLBACK").await.unwrap();
+                        }
+                    }
+                }
+            }
+            conflicts
+        }));
+    }
+    let mut conflicts = 0;
+    for task in tasks {
+        conflicts += task.await.unwrap();
+    }
+    assert_eq!(count(&setup, "SELECT v FROM counter").await, 4 * N);
+    eprintln!("{conflicts} commits answered 40001 and were retried");
+}
+
+#[test]
+fn drivers_that_wrap_work_in_transactions_roll_back() {
+    let brook = Brook::start();
+    let script = format!(
+        "import psycopg\n\
+         with psycopg.connect('{0}') as c:\n\
+         \x20   c.execute('CREATE TABLE t (id bigint)')\n\
+         \x20   c.commit()\n\
+         \x20   c.execute('INSERT INTO t VALUES (1)')\n\
+         \x20   c.commit()\n\
+         \x20   c.execute('INSERT INTO t VALUES (2)')\n\
+         \x20   c.rollback()\n\
+         \x20   with c.transaction():\n\
+         \x20       c.execute('INSERT INTO t VALUES (3)')\n\
+         \x20       try:\n\
+         \x20           with c.transaction():\n\
+         \x20               c.execute('INSERT INTO t VALUES (4)')\n\
+         \x20               raise RuntimeError('undo the inner block')\n\
+         \x20       except RuntimeError:\n\
+         \x20           pass\n\
+         \x20   print(sorted(r[0] for r in c.execute('SELECT id FROM t').fetchall()))\n\
+         import sqlalchemy as sa\n\
+         engine = sa.create_engine('{1}')\n\
+         with engine.connect() as conn:\n\
+         \x20   conn.execute(sa.text('INSERT INTO t VALUES (5)'))\n\
+         \x20   conn.rollback()\n\
+         \x20   conn.execute(sa.text('INSERT INTO t VALUES (6)'))\n\
+         \x20   conn.commit()\n\
+         \x20   print(sorted(r[0] for r in conn.execute(sa.text('SELECT id FROM t'))))\n",
+        brook.conn_string(),
+        brook
+            .url()
+            .replacen("postgresql://", "postgresql+psycopg://", 1),
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("[1, 3]\n[1, 3, 6]"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (out, err, ok) = brook.psql(&[
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        "\\set AUTOCOMMIT off",
+        "-c",
+        "INSERT INTO t VALUES (7)",
+        "-c",
+        "ROLLBACK",
+        "-c",
+        "SELECT count(*) FROM t WHERE id = 7",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains(" 0\n"), "{out}");
+}
