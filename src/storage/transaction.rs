@@ -77,6 +77,10 @@ pub struct Transaction {
     tables: BTreeMap<PathBuf, Private>,
     savepoints: Vec<(String, BTreeMap<PathBuf, Private>)>,
     next_id: u64,
+    /// Every snapshot table, pinned while the transaction is open: a flush
+    /// would fold the commits it read into Delta files, and its COMMIT
+    /// could then no longer remove them (40001 for nothing).
+    pins: Vec<Arc<super::table::Pin>>,
 }
 
 /// A session's slot for its transaction, shared by the session's query
@@ -122,6 +126,7 @@ impl SessionTransaction {
             return;
         }
         let tables = tables();
+        txn.pins = tables.iter().map(DurableTable::pin).collect();
         let _cut = snapshotting();
         txn.snapshot = Some(
             tables

@@ -117,7 +117,9 @@ impl DurableTable {
             .await
     }
 
-    fn pin(&self) -> Arc<Pin> {
+    /// Keep the flusher (below the memory limit) and compaction off this
+    /// table while the pin lives.
+    pub(in crate::storage) fn pin(&self) -> Arc<Pin> {
         self.inner
             .pins
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
