@@ -196,6 +196,26 @@ impl Source {
         Ok(Some(all.select(columns)?))
     }
 
+    /// The units `change` of the rows matching `predicate` rewrites;
+    /// `None` when it touches nothing. TRUNCATE and DELETE without WHERE
+    /// remove every unit unread.
+    pub async fn affected(
+        &self,
+        predicate: Option<&Expr>,
+        change: &Change,
+    ) -> Result<Option<Touched>> {
+        let touched = match (predicate, change) {
+            (None, Change::Delete) => match self.everything()? {
+                Some(all) => all,
+                None => self.touched(None).await?,
+            },
+            _ => self.touched(predicate).await?,
+        };
+        let nothing =
+            touched.matched == 0 && touched.files.is_empty() && touched.commits.is_empty();
+        Ok((!nothing).then_some(touched))
+    }
+
     /// Every unit, unread: what TRUNCATE and DELETE without WHERE remove.
     /// `None` when a file's row count is not in the Delta log (then the
     /// rows must be counted by [`Source::touched`]).

@@ -1010,17 +1010,9 @@ impl DurableTable {
         let _gate = self.inner.gate.write().await;
         let version = self.current();
         let source = self.source_of(&version)?;
-        let touched = match (&predicate, &change) {
-            // TRUNCATE and DELETE without WHERE remove every unit unread.
-            (None, Change::Delete) => match source.everything()? {
-                Some(all) => all,
-                None => source.touched(None).await?,
-            },
-            _ => source.touched(predicate.as_ref()).await?,
-        };
-        if touched.matched == 0 && touched.files.is_empty() && touched.commits.is_empty() {
+        let Some(touched) = source.affected(predicate.as_ref(), &change).await? else {
             return Ok(0);
-        }
+        };
         let Some(attached) = self.inner.log.get() else {
             self.flush_view(version).await?;
             return self.rewrite_in_delta(predicate, change).await;
@@ -1059,21 +1051,10 @@ impl DurableTable {
 
     /// What a rewrite reads of `version`.
     fn source_of(&self, version: &Version) -> Result<Source> {
-        let live_files = if version.hidden.is_empty() {
-            None
-        } else {
-            Some(
-                super::rewrite::file_ids(&version.delta.table)?
-                    .into_iter()
-                    .map(|(id, _)| id)
-                    .filter(|id| !version.hidden.contains(id))
-                    .collect(),
-            )
-        };
         Ok(Source {
             schema: self.inner.schema.clone(),
             delta: version.delta.table.clone(),
-            live_files,
+            live_files: Self::live_ids(version, &HashSet::new())?,
             commits: version.live_commits(),
         })
     }

@@ -56,7 +56,10 @@ impl DurableTable {
     }
 
     /// The live Delta file ids of `base` less `removed`, or `None` when that is all of them.
-    fn live_ids(base: &Version, removed: &HashSet<String>) -> Result<Option<Vec<String>>> {
+    pub(super) fn live_ids(
+        base: &Version,
+        removed: &HashSet<String>,
+    ) -> Result<Option<Vec<String>>> {
         if base.hidden.is_empty() && removed.is_empty() {
             return Ok(None);
         }
@@ -165,16 +168,9 @@ impl DurableTable {
             live_files: Self::live_ids(&p.base, &p.removed_files)?,
             commits: Self::commits_of(&p.base, &p.removed_commits, &p.added),
         };
-        let touched = match (&predicate, &change) {
-            (None, Change::Delete) => match source.everything()? {
-                Some(all) => all,
-                None => source.touched(None).await?,
-            },
-            _ => source.touched(predicate.as_ref()).await?,
-        };
-        if touched.matched == 0 && touched.files.is_empty() && touched.commits.is_empty() {
+        let Some(touched) = source.affected(predicate.as_ref(), &change).await? else {
             return Ok(0);
-        }
+        };
         let rewrite = source.rewrite(touched, predicate.as_ref(), &change).await?;
         let rows = self.conform(rewrite.rows)?;
         let batch = datafusion::arrow::compute::concat_batches(&self.inner.schema, &rows)?;
