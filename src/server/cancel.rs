@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use datafusion_postgres::DfSessionService;
 use futures::channel::oneshot;
 use futures::future::{BoxFuture, Shared};
-use futures::{FutureExt, Sink, StreamExt};
+use futures::{FutureExt, Sink, SinkExt, StreamExt};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{QueryResponse, Response};
@@ -25,15 +25,20 @@ use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionHandle};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::extendedquery::{Execute, Sync as PgSync};
+use pgwire::messages::response::ReadyForQuery;
+use pgwire::messages::simplequery::Query;
 
 use tokio::time::Instant;
 
 use super::auth::STATEMENT_TIMEOUT_KEY;
+use super::block_status::{self, Reporting};
 use super::statements::{self, BrookParser};
 use crate::engine::Engine;
 use crate::error::SqlState;
 use crate::observability::sessions::Registered;
 use crate::sql::{self, Statement};
+use crate::storage::transaction::{BlockState, SessionTransaction};
 
 /// The session service with cancellation extended to result streaming, and
 /// Brook's own statements recognised before datafusion-postgres parses.
@@ -41,16 +46,33 @@ pub struct Cancellable {
     inner: Arc<DfSessionService>,
     engine: Arc<Engine>,
     parser: Arc<BrookParser>,
+    /// The session's transaction: what each `ReadyForQuery` reports
+    /// (server::block_status), and whether Brook's own statements may run.
+    transaction: Arc<SessionTransaction>,
 }
 
 impl Cancellable {
-    pub fn new(inner: Arc<DfSessionService>, engine: Arc<Engine>) -> Self {
+    pub fn new(
+        inner: Arc<DfSessionService>,
+        engine: Arc<Engine>,
+        transaction: Arc<SessionTransaction>,
+    ) -> Self {
         let parser = Arc::new(BrookParser::new(engine.clone(), inner.query_parser()));
         Self {
             inner,
             engine,
             parser,
+            transaction,
         }
+    }
+
+    /// Brook's own statements (pipelines, models) bypass the statement
+    /// hooks, so the rule of a failed block is kept for them here.
+    fn refuse_in_failed_block(&self) -> PgWireResult<()> {
+        if self.transaction.state() == BlockState::Failed {
+            return Err(super::transactions::aborted());
+        }
+        Ok(())
     }
 
     /// One statement of a simple query: Brook's own here, the rest (with the
@@ -74,6 +96,7 @@ impl Cancellable {
         if piece.brook
             && let Some(statement) = statements::parse(sql)?
         {
+            self.refuse_in_failed_block()?;
             return statements::answer(&self.engine, statement, client, &Format::UnifiedText)
                 .await
                 .map(|r| vec![r]);
@@ -269,6 +292,21 @@ fn watch(
 
 #[async_trait]
 impl SimpleQueryHandler for Cancellable {
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        block_status::settle(client, &self.transaction, false);
+        let result = self
+            ._on_query(&mut Reporting::new(client, &self.transaction), query)
+            .await;
+        block_status::settle(client, &self.transaction, result.is_err());
+        result
+    }
+
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -353,6 +391,42 @@ impl ExtendedQueryHandler for Cancellable {
         self.parser.clone()
     }
 
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        block_status::settle(client, &self.transaction, false);
+        let result = self
+            ._on_execute(&mut Reporting::new(client, &self.transaction), message)
+            .await;
+        block_status::settle(client, &self.transaction, result.is_err());
+        result
+    }
+
+    /// The end of an extended-protocol exchange: the status after it is the
+    /// transaction's (an error while parsing or binding fails an open block).
+    async fn on_sync<C>(&self, client: &mut C, _message: PgSync) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        block_status::settle(client, &self.transaction, false);
+        client.portal_store().rm_portal(pgwire::api::DEFAULT_NAME);
+        let status = client.transaction_status();
+        client
+            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                status,
+            )))
+            .await?;
+        client.flush().await?;
+        Ok(())
+    }
+
     async fn do_query<C>(
         &self,
         client: &mut C,
@@ -366,6 +440,7 @@ impl ExtendedQueryHandler for Cancellable {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if let Some(statement) = self.parser.statement(&portal.statement.statement)? {
+            self.refuse_in_failed_block()?;
             let response = statements::answer(
                 &self.engine,
                 Statement::clone(&statement),

@@ -25,6 +25,7 @@ use super::hooks::{BrookStatements, Cursors, DmlTags, PreparedStatements, Settin
 use super::transactions::Transactions;
 use crate::engine::Engine;
 use crate::observability::sessions::Sessions;
+use crate::storage::transaction::SessionTransaction;
 
 /// Everything a connection needs, shared by all connections.
 pub struct BrookHandlers {
@@ -74,9 +75,15 @@ impl BrookHandlers {
         max: usize,
     ) -> ConnectionHandlers {
         let ctx = Arc::new(self.engine.session_context());
+        let transaction =
+            SessionTransaction::of(ctx.state_ref().read().config()).unwrap_or_default();
         let service = DfSessionService::new_with_hooks(ctx, self.hooks.clone());
         ConnectionHandlers {
-            service: Arc::new(Cancellable::new(Arc::new(service), self.engine.clone())),
+            service: Arc::new(Cancellable::new(
+                Arc::new(service),
+                self.engine.clone(),
+                transaction,
+            )),
             startup: Arc::new(BrookStartup::new(
                 self.access.clone(),
                 self.sessions.clone(),

@@ -2,6 +2,7 @@
 //! and the mapping of errors to SQLSTATE codes.
 
 pub mod auth;
+pub mod block_status;
 pub mod cancel;
 pub mod copy;
 pub mod copy_out;

@@ -65,32 +65,42 @@ fn writes(tag: &Tag) -> bool {
     )
 }
 
-fn refusal(writes: usize, failed: bool) -> Response {
+/// The error a rollback over `writes` committed statements answers; `ended`
+/// when it was a whole `ROLLBACK` (the session is idle after it), not a
+/// `ROLLBACK TO SAVEPOINT` (the block is failed after it).
+fn refusal(writes: usize, failed: bool, ended: bool) -> Response {
     let statements = if writes == 1 {
         "1 statement".to_string()
     } else {
         format!("{writes} statements")
     };
-    let message = if failed {
+    let what = if failed {
         format!(
             "the transaction failed and its rows were discarded, but {statements} before the \
              error (schema changes, TRUNCATE, pipeline or model statements) already committed \
-             and cannot be rolled back: Brook does not run those inside transactions yet; end \
-             the block with ROLLBACK"
+             and cannot be rolled back: Brook does not run those inside transactions yet"
         )
     } else {
         format!(
             "ROLLBACK discarded the rows this transaction wrote but cannot undo {statements} \
              that already committed (schema changes, TRUNCATE, pipeline or model statements: \
-             Brook does not run those inside transactions yet); end the block with ROLLBACK"
+             Brook does not run those inside transactions yet)"
         )
     };
-    super::errors::error_response(crate::error::SqlState::FEATURE_NOT_SUPPORTED, message)
+    let next = if ended {
+        "; the transaction has ended"
+    } else {
+        "; end the block with ROLLBACK"
+    };
+    super::errors::error_response(
+        crate::error::SqlState::FEATURE_NOT_SUPPORTED,
+        format!("{what}{next}"),
+    )
 }
 
 /// Follow `response` through the session's block; a rollback that would
-/// have to undo committed writes comes back as an error instead (the block
-/// then stays open and failed, and a second ROLLBACK ends it).
+/// have to undo committed writes comes back as an error instead (after a
+/// `ROLLBACK` the session is idle, after a `ROLLBACK TO` the block is failed).
 pub fn observe<C: ClientInfo>(client: &C, response: Response) -> Response {
     let slot = client
         .session_extensions()
@@ -111,9 +121,10 @@ pub fn observe<C: ClientInfo>(client: &C, response: Response) -> Response {
         Response::TransactionEnd(tag) => {
             let undo = command(tag) == "ROLLBACK" && state.writes > 0;
             if undo {
-                let refused = refusal(state.writes, state.failed);
-                state.writes = 0;
-                state.failed = true;
+                // The transaction has ended (its rows are discarded): the
+                // client is idle again, with this error to read.
+                let refused = refusal(state.writes, state.failed, true);
+                *state = State::default();
                 return refused;
             }
             *state = State::default();
@@ -135,7 +146,7 @@ pub fn observe<C: ClientInfo>(client: &C, response: Response) -> Response {
                 && state.writes > state.savepoints.first().copied().unwrap_or(0) =>
         {
             let mark = state.savepoints.first().copied().unwrap_or(0);
-            let refused = refusal(state.writes - mark, state.failed);
+            let refused = refusal(state.writes - mark, state.failed, false);
             // Reported: a later ROLLBACK speaks only of the writes before.
             state.writes = mark;
             state.failed = true;

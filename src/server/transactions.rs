@@ -3,11 +3,9 @@
 //! failed transaction block: every statement but the ones that end it
 //! answers 25P02 until it ends.
 //!
-//! pgwire follows the block's state (idle, open, failed) from the kind of
-//! each response, which is what `ReadyForQuery` reports to the client:
-//! `TransactionStart` opens it, `TransactionEnd` closes it, an error in an
-//! open block fails it. This hook runs before every other, so it sees each
-//! statement first.
+//! The block's state (idle, open, failed) is the session transaction's;
+//! `server::block_status` reports it to the client in each `ReadyForQuery`.
+//! This hook runs before every other, so it sees each statement first.
 
 use std::sync::Arc;
 
@@ -23,12 +21,11 @@ use datafusion_postgres::hooks::HookClient;
 use pgwire::api::ClientInfo;
 use pgwire::api::results::{Response, Tag};
 use pgwire::error::PgWireResult;
-use pgwire::messages::response::TransactionStatus;
 
 use super::errors::{brook_to_pgwire, refuse};
 use crate::engine::Engine;
 use crate::error::SqlState;
-use crate::storage::transaction::SessionTransaction;
+use crate::storage::transaction::{BlockState, SessionTransaction};
 
 pub struct Transactions {
     engine: Arc<Engine>,
@@ -78,7 +75,7 @@ fn refuse_serializable(modes: &[TransactionMode]) -> PgWireResult<()> {
     Ok(())
 }
 
-fn aborted() -> pgwire::error::PgWireError {
+pub fn aborted() -> pgwire::error::PgWireError {
     refuse(
         SqlState::IN_FAILED_SQL_TRANSACTION,
         "current transaction is aborted, commands ignored until end of transaction block",
@@ -116,14 +113,13 @@ impl Transactions {
         ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        let status = client.transaction_status();
         let slot = Self::slot(ctx, &*client)?;
-        // pgwire updates the status once a whole message has run, so within
-        // `BEGIN; INSERT …; SAVEPOINT s` the slot is what knows the block is
-        // open. A failed block ends the message it failed in, so the status
-        // knows that one.
-        let failed = status == TransactionStatus::Error;
-        let open = !failed && (slot.is_open() || status == TransactionStatus::Transaction);
+        // The slot knows the block's state, also within a message
+        // (`BEGIN; INSERT …; SAVEPOINT s`), where pgwire's status is the
+        // one of the message before (server::block_status).
+        let state = slot.state();
+        let failed = state == BlockState::Failed;
+        let open = state == BlockState::Open;
         let answer = match statement {
             Statement::StartTransaction { modes, .. } => {
                 if let Err(e) = refuse_serializable(modes) {
@@ -163,14 +159,6 @@ impl Transactions {
             } => {
                 if !open && !failed {
                     return Some(Err(outside("ROLLBACK TO SAVEPOINT")));
-                }
-                if failed {
-                    // pgwire keeps a failed block failed whatever is answered.
-                    return Some(Err(refuse(
-                        SqlState::FEATURE_NOT_SUPPORTED,
-                        "ROLLBACK TO SAVEPOINT cannot recover a failed transaction in Brook yet; \
-                         end it with ROLLBACK (nothing of it was committed)",
-                    )));
                 }
                 if let Err(e) = slot.rollback_to(&name(savepoint)) {
                     return Some(Err(brook_to_pgwire(e)));

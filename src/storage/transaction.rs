@@ -81,6 +81,17 @@ pub struct Transaction {
     /// would fold the commits it read into Delta files, and its COMMIT
     /// could then no longer remove them (40001 for nothing).
     pins: Vec<Arc<super::table::Pin>>,
+    /// A statement failed: until `ROLLBACK` (or `ROLLBACK TO` a savepoint)
+    /// every statement is refused, and `COMMIT` rolls back.
+    failed: bool,
+}
+
+/// Where a session stands, as `ReadyForQuery` reports it to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockState {
+    Idle,
+    Open,
+    Failed,
 }
 
 /// A session's slot for its transaction, shared by the session's query
@@ -105,6 +116,22 @@ impl SessionTransaction {
     /// Whether a transaction is open.
     pub fn is_open(&self) -> bool {
         self.lock().is_some()
+    }
+
+    /// Idle, in an open block, or in a failed one.
+    pub fn state(&self) -> BlockState {
+        match self.lock().as_ref() {
+            None => BlockState::Idle,
+            Some(txn) if txn.failed => BlockState::Failed,
+            Some(_) => BlockState::Open,
+        }
+    }
+
+    /// A statement of the open block failed (nothing outside a block).
+    pub fn fail(&self) {
+        if let Some(txn) = self.lock().as_mut() {
+            txn.failed = true;
+        }
     }
 
     /// `BEGIN`: open a transaction (its snapshot waits for its first statement).
@@ -195,13 +222,15 @@ impl SessionTransaction {
         Ok(())
     }
 
-    /// `ROLLBACK TO SAVEPOINT name`: the changes since it are undone; it stays.
+    /// `ROLLBACK TO SAVEPOINT name`: the changes since it are undone; it
+    /// stays, and a block that failed after it is usable again.
     pub fn rollback_to(&self, name: &str) -> Result<()> {
         let mut slot = self.lock();
         let txn = slot.as_mut().ok_or_else(no_transaction)?;
         let at = find(&txn.savepoints, name)?;
         txn.savepoints.truncate(at + 1);
         txn.tables = txn.savepoints[at].1.clone();
+        txn.failed = false;
         Ok(())
     }
 

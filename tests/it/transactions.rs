@@ -194,8 +194,116 @@ async fn after_an_error_only_the_end_of_the_block_is_heard() {
         "{}",
         message(&err)
     );
-    client.batch_execute("ROLLBACK").await.unwrap();
-    assert_eq!(ids(&client, "t").await, vec![1, 3]);
+    // The transaction has ended: the next statement runs on its own.
+    client
+        .batch_execute("INSERT INTO t VALUES (5)")
+        .await
+        .unwrap();
+    assert_eq!(ids(&client, "t").await, vec![1, 3, 5]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_to_savepoint_recovers_a_failed_block_and_a_failed_commit_ends_it() {
+    let brook = Brook::start();
+    let client = brook.client().await;
+    client
+        .batch_execute("CREATE TABLE t (id BIGINT NOT NULL, v BIGINT NOT NULL)")
+        .await
+        .unwrap();
+    client
+        .batch_execute(
+            "BEGIN; INSERT INTO t VALUES (1, 0); SAVEPOINT s; INSERT INTO t VALUES (2, 0)",
+        )
+        .await
+        .unwrap();
+    let err = client
+        .batch_execute("SELECT * FROM nope")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42P01");
+    // Over the simple protocol: the error undone, the block goes on.
+    client
+        .batch_execute("ROLLBACK TO SAVEPOINT s")
+        .await
+        .unwrap();
+    client
+        .batch_execute("INSERT INTO t VALUES (3, 0)")
+        .await
+        .unwrap();
+    // And over the extended protocol (a statement that fails to parse).
+    client.batch_execute("SAVEPOINT e").await.unwrap();
+    let err = client
+        .execute("SELECT * FROM nope WHERE x = $1", &[&1i64])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42P01");
+    let err = client.execute("SELECT 1", &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "25P02");
+    client
+        .execute("ROLLBACK TO SAVEPOINT e", &[])
+        .await
+        .unwrap();
+    client
+        .execute("INSERT INTO t VALUES ($1, 0)", &[&4i64])
+        .await
+        .unwrap();
+    client.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(ids(&client, "t").await, vec![1, 3, 4]);
+
+    // Two blocks update the same row: the second COMMIT fails with 40001,
+    // and its session is then idle, not in a failed block.
+    let other = brook.client().await;
+    for c in [&client, &other] {
+        c.batch_execute("BEGIN; UPDATE t SET v = v + 1 WHERE id = 1")
+            .await
+            .unwrap();
+    }
+    client.batch_execute("COMMIT").await.unwrap();
+    let err = other.batch_execute("COMMIT").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "40001");
+    other.batch_execute("SELECT 1").await.unwrap();
+    let (done, err) = tags(&other, "BEGIN; UPDATE t SET v = v + 1 WHERE id = 1; COMMIT").await;
+    assert_eq!(err, None);
+    assert_eq!(done, ["0", "1", "0"], "BEGIN, UPDATE 1, COMMIT");
+    assert_eq!(count(&client, "SELECT v FROM t WHERE id = 1").await, 2);
+
+    // What a driver sees in ReadyForQuery, and psycopg's nested blocks
+    // around a statement that fails.
+    let script = format!(
+        "import psycopg\n\
+         c = psycopg.connect('{0}', autocommit=True)\n\
+         s = lambda: c.info.transaction_status.name\n\
+         c.execute('BEGIN'); c.execute('SAVEPOINT a')\n\
+         try:\n\
+         \x20   c.execute('SELECT * FROM nope')\n\
+         except psycopg.Error as e:\n\
+         \x20   print(e.sqlstate, s())\n\
+         c.execute('ROLLBACK TO SAVEPOINT a'); print(s())\n\
+         c.execute('COMMIT'); print(s())\n\
+         d = psycopg.connect('{0}')\n\
+         with d.transaction():\n\
+         \x20   d.execute('INSERT INTO t VALUES (5, 0)')\n\
+         \x20   try:\n\
+         \x20       with d.transaction():\n\
+         \x20           d.execute('INSERT INTO t VALUES (6, 0)')\n\
+         \x20           d.execute('SELECT * FROM nope')\n\
+         \x20   except psycopg.errors.UndefinedTable:\n\
+         \x20       pass\n\
+         \x20   d.execute('INSERT INTO t VALUES (7, 0)')\n\
+         print(sorted(r[0] for r in d.execute('SELECT id FROM t').fetchall()))\n",
+        brook.conn_string(),
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout,
+        "42P01 INERROR\nINTRANS\nIDLE\n[1, 3, 4, 5, 7]\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
