@@ -36,8 +36,10 @@ impl SqlState {
     pub const INVALID_TEXT_REPRESENTATION: Self = Self("22P02");
     pub const NOT_NULL_VIOLATION: Self = Self("23502");
     pub const UNIQUE_VIOLATION: Self = Self("23505");
+    pub const ACTIVE_SQL_TRANSACTION: Self = Self("25001");
     pub const NO_ACTIVE_SQL_TRANSACTION: Self = Self("25P01");
     pub const IN_FAILED_SQL_TRANSACTION: Self = Self("25P02");
+    pub const IDLE_IN_TRANSACTION_SESSION_TIMEOUT: Self = Self("25P03");
     pub const INVALID_AUTHORIZATION_SPECIFICATION: Self = Self("28000");
     pub const INVALID_PASSWORD: Self = Self("28P01");
     pub const DEPENDENT_OBJECTS_STILL_EXIST: Self = Self("2BP01");

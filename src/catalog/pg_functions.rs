@@ -10,8 +10,6 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
 
-use crate::error::BrookError;
-
 /// The Postgres version Brook speaks for (wire protocol, catalog shape).
 pub const SERVER_VERSION: &str = "16.6";
 /// `server_version_num` for [`SERVER_VERSION`].
@@ -28,7 +26,8 @@ pub fn version_string() -> String {
     )
 }
 
-/// Server-wide settings as `current_setting()` reports them.
+/// Server-wide settings as `current_setting()` reports them to a session
+/// that has not changed them (catalog::settings).
 pub fn setting(name: &str) -> Option<&'static str> {
     Some(match name.to_ascii_lowercase().as_str() {
         "server_version" => SERVER_VERSION,
@@ -48,35 +47,6 @@ pub fn setting(name: &str) -> Option<&'static str> {
         "application_name" => "",
         _ => return None,
     })
-}
-
-fn current_setting(args: &[ColumnarValue]) -> datafusion::error::Result<ColumnarValue> {
-    let lookup = |name: &str| {
-        setting(name).ok_or_else(|| {
-            DataFusionError::from(BrookError::UndefinedObject(format!(
-                "unrecognized configuration parameter \"{name}\""
-            )))
-        })
-    };
-    match args.first() {
-        Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(name)))) => Ok(ColumnarValue::Scalar(
-            ScalarValue::Utf8(Some(lookup(name)?.to_string())),
-        )),
-        Some(ColumnarValue::Array(names)) => {
-            let names = as_string_array(names)?;
-            let values = (0..names.len())
-                .map(|i| {
-                    if names.is_null(i) {
-                        Ok(None)
-                    } else {
-                        lookup(names.value(i)).map(Some)
-                    }
-                })
-                .collect::<datafusion::error::Result<StringArray>>()?;
-            Ok(ColumnarValue::Array(Arc::new(values) as ArrayRef))
-        }
-        _ => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None))),
-    }
 }
 
 /// A function whose answer is always a text NULL, one per row.
@@ -214,13 +184,7 @@ pub fn register(ctx: &SessionContext) {
             ))))
         }),
     ));
-    ctx.register_udf(create_udf(
-        "current_setting",
-        vec![DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Stable,
-        Arc::new(current_setting),
-    ));
+    ctx.register_udf(super::settings::current_setting_udf());
     ctx.register_udf(pg_get_serial_sequence());
     ctx.register_udf(pg_get_expr());
     ctx.register_udf(super::pg_format::udf());

@@ -183,11 +183,12 @@ impl QueryHook for Settings {
 
     async fn handle_extended_parse_query(
         &self,
-        _statement: &Statement,
+        statement: &Statement,
         _ctx: &SessionContext,
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
-        None
+        // SET is planned by datafusion-postgres' hook; RESET by nobody else.
+        matches!(statement, Statement::Reset(_)).then(|| Ok(no_rows_plan()))
     }
 
     async fn handle_extended_query(

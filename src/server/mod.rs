@@ -9,6 +9,7 @@ pub mod copy_out;
 pub mod errors;
 pub mod handlers;
 pub mod hooks;
+pub mod session_settings;
 pub mod statements;
 pub mod tls;
 pub mod transaction_block;

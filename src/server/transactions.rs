@@ -23,6 +23,7 @@ use pgwire::api::results::{Response, Tag};
 use pgwire::error::PgWireResult;
 
 use super::errors::{brook_to_pgwire, refuse};
+use super::session_settings;
 use crate::engine::Engine;
 use crate::error::SqlState;
 use crate::storage::transaction::{BlockState, SessionTransaction};
@@ -89,6 +90,17 @@ fn outside(what: &str) -> pgwire::error::PgWireError {
     )
 }
 
+/// The block ended (`committed` or not): its settings end with it.
+async fn end(
+    ctx: &SessionContext,
+    client: &mut dyn HookClient,
+    committed: bool,
+) -> PgWireResult<()> {
+    let before = session_settings::current(&*client);
+    session_settings::end(client, committed);
+    session_settings::publish(ctx, client, &before).await
+}
+
 impl Transactions {
     /// The session's slot, also kept where COPY's handler finds it.
     fn slot(ctx: &SessionContext, client: &dyn ClientInfo) -> Option<Arc<SessionTransaction>> {
@@ -133,6 +145,7 @@ impl Transactions {
                     Response::Execution(Tag::new("BEGIN"))
                 } else {
                     slot.begin();
+                    session_settings::begin(&*client);
                     Response::TransactionStart(Tag::new("BEGIN"))
                 }
             }
@@ -140,9 +153,17 @@ impl Transactions {
                 if failed || !open {
                     slot.abort();
                     let tag = if failed { "ROLLBACK" } else { "COMMIT" };
-                    return Some(Ok(Response::TransactionEnd(Tag::new(tag))));
+                    return Some(
+                        end(ctx, client, !failed)
+                            .await
+                            .map(|()| Response::TransactionEnd(Tag::new(tag))),
+                    );
                 }
-                if let Err(e) = slot.commit().await {
+                let committed = slot.commit().await;
+                if let Err(e) = end(ctx, client, committed.is_ok()).await {
+                    return Some(Err(e));
+                }
+                if let Err(e) = committed {
                     return Some(Err(brook_to_pgwire(e)));
                 }
                 Response::TransactionEnd(Tag::new("COMMIT"))
@@ -151,6 +172,9 @@ impl Transactions {
                 savepoint: None, ..
             } => {
                 slot.abort();
+                if let Err(e) = end(ctx, client, false).await {
+                    return Some(Err(e));
+                }
                 Response::TransactionEnd(Tag::new("ROLLBACK"))
             }
             Statement::Rollback {
@@ -162,6 +186,11 @@ impl Transactions {
                 }
                 if let Err(e) = slot.rollback_to(&name(savepoint)) {
                     return Some(Err(brook_to_pgwire(e)));
+                }
+                let before = session_settings::current(&*client);
+                session_settings::rollback_to(client, &name(savepoint));
+                if let Err(e) = session_settings::publish(ctx, client, &before).await {
+                    return Some(Err(e));
                 }
                 Response::Execution(Tag::new("ROLLBACK"))
             }
@@ -175,6 +204,7 @@ impl Transactions {
                 if let Err(e) = slot.savepoint(&name(savepoint)) {
                     return Some(Err(brook_to_pgwire(e)));
                 }
+                session_settings::savepoint(&*client, &name(savepoint));
                 Response::Execution(Tag::new("SAVEPOINT"))
             }
             Statement::ReleaseSavepoint { name: savepoint } => {
@@ -187,6 +217,7 @@ impl Transactions {
                 if let Err(e) = slot.release(&name(savepoint)) {
                     return Some(Err(brook_to_pgwire(e)));
                 }
+                session_settings::release(&*client, &name(savepoint));
                 Response::Execution(Tag::new("RELEASE"))
             }
             Statement::Set(Set::SetTransaction { modes, .. }) => {

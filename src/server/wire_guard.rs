@@ -20,6 +20,7 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use futures::{SinkExt, StreamExt};
 use pgwire::api::{ClientInfo, ErrorHandler, PgWireConnectionState, PgWireServerHandlers};
+use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::tokio::TlsAcceptor;
 use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
@@ -350,6 +351,22 @@ pub async fn serve_connection<H: PgWireServerHandlers>(
                 _ = &mut startup_timeout => None,
                 message = socket.next() => message,
             }
+        } else if let Some(limit) = idle_in_transaction_limit(&socket) {
+            tokio::select! {
+                message = socket.next() => message,
+                _ = tokio::time::sleep(limit) => {
+                    // PostgreSQL ends the session; its transaction is rolled
+                    // back when the connection's handlers are dropped.
+                    let info = super::errors::fatal_info(
+                        SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
+                        "terminating connection due to idle-in-transaction timeout".to_string(),
+                    );
+                    let _ = socket
+                        .send(PgWireBackendMessage::ErrorResponse(info.into()))
+                        .await;
+                    break;
+                }
+            }
         } else {
             socket.next().await
         };
@@ -395,6 +412,21 @@ pub async fn serve_connection<H: PgWireServerHandlers>(
         }
     }
     Ok(())
+}
+
+/// How long the session may wait for its client inside a transaction
+/// block: its `idle_in_transaction_session_timeout`, when set and a block
+/// is open (an open transaction pins what background work would free).
+fn idle_in_transaction_limit(client: &impl ClientInfo) -> Option<Duration> {
+    if client.transaction_status() == TransactionStatus::Idle {
+        return None;
+    }
+    client
+        .metadata()
+        .get(super::session_settings::IDLE_IN_TRANSACTION_KEY)
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
 }
 
 /// How often a running statement looks for its client's hang-up.

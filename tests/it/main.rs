@@ -19,6 +19,7 @@ mod observability;
 mod pipelines;
 mod postgres;
 mod security;
+mod sessions;
 mod slt;
 mod support;
 mod transactions;

@@ -1,7 +1,8 @@
 //! `DEALLOCATE [PREPARE] name | ALL` and `DISCARD …` over the wire protocol's
 //! prepared statements, which live in the session's portal store, not in
 //! DataFusion (which would answer `Prepared statement 'all' does not
-//! exist`). psycopg sends `DEALLOCATE ALL` after any `DROP`, `ALTER` or
+//! exist`). `DISCARD ALL` also resets the session's settings, as the
+//! pooler that sends it between clients relies on. psycopg sends `DEALLOCATE ALL` after any `DROP`, `ALTER` or
 //! `ROLLBACK` once it has prepared statements (pandas' `to_sql` with
 //! `if_exists="replace"`), and connection pools send `DISCARD ALL`.
 
@@ -18,6 +19,10 @@ use pgwire::api::store::PortalStore;
 use pgwire::error::PgWireResult;
 
 use super::no_rows_plan;
+use crate::error::SqlState;
+use crate::server::errors::refuse;
+use crate::server::session_settings;
+use crate::storage::transaction::{BlockState, SessionTransaction};
 
 pub struct PreparedStatements;
 
@@ -45,7 +50,11 @@ impl PreparedStatements {
         }
     }
 
-    fn respond(statement: &Statement, client: &dyn HookClient) -> Option<PgWireResult<Response>> {
+    async fn respond(
+        statement: &Statement,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
         let tag = Self::tag(statement, client)?;
         let store = client.portal_store();
         match statement {
@@ -55,7 +64,27 @@ impl PreparedStatements {
             Statement::Deallocate { name, .. } if tag == "DEALLOCATE" => {
                 store.rm_statement(&name.value)
             }
-            Statement::Discard { .. } => store.clear_portals(),
+            Statement::Discard { object_type } => {
+                if *object_type == DiscardObject::ALL {
+                    let open = SessionTransaction::of(ctx.state_ref().read().config())
+                        .is_some_and(|t| t.state() != BlockState::Idle);
+                    if open {
+                        return Some(Err(refuse(
+                            SqlState::ACTIVE_SQL_TRANSACTION,
+                            "DISCARD ALL cannot run inside a transaction block",
+                        )));
+                    }
+                }
+                store.clear_portals();
+                if *object_type == DiscardObject::ALL {
+                    // What a pooled connection's next user must not inherit.
+                    let before = session_settings::current(&*client);
+                    session_settings::reset_all(client);
+                    if let Err(e) = session_settings::publish(ctx, client, &before).await {
+                        return Some(Err(e));
+                    }
+                }
+            }
             _ => {}
         }
         Some(Ok(Response::Execution(Tag::new(tag))))
@@ -67,10 +96,10 @@ impl QueryHook for PreparedStatements {
     async fn handle_simple_query(
         &self,
         statement: &Statement,
-        _ctx: &SessionContext,
+        ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        Self::respond(statement, client)
+        Self::respond(statement, ctx, client).await
     }
 
     async fn handle_extended_parse_query(
@@ -91,9 +120,9 @@ impl QueryHook for PreparedStatements {
         statement: &Statement,
         _plan: &LogicalPlan,
         _params: &ParamValues,
-        _ctx: &SessionContext,
+        ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        Self::respond(statement, client)
+        Self::respond(statement, ctx, client).await
     }
 }

@@ -9,18 +9,19 @@
 //! - `datafusion.runtime.*` and `datafusion.catalog.*` are the server's
 //!   (its memory limit, its spill directory): refused with 42501. Every other
 //!   `datafusion.*` option applies to the session's own context only;
-//! - `TimeZone` applies to this session's context, and is validated.
+//! - `TimeZone` applies to this session's context, and is validated;
+//! - `SET LOCAL` lasts to the end of the transaction, `RESET` goes back to
+//!   the session's start, and a `ROLLBACK` undoes the block's `SET`s
+//!   (server::session_settings keeps the scopes).
 
 use datafusion::prelude::SessionContext;
-use datafusion::sql::sqlparser::ast::{Expr, Set, Statement, Value};
+use datafusion::sql::sqlparser::ast::{ContextModifier, Expr, Reset, Set, Statement, Value};
 use pgwire::api::results::{Response, Tag};
 use pgwire::error::PgWireResult;
-use pgwire::messages::PgWireBackendMessage;
-use pgwire::messages::startup::ParameterStatus;
 
 use crate::error::SqlState;
-use crate::server::auth::STATEMENT_TIMEOUT_KEY;
 use crate::server::errors::refuse;
+use crate::server::session_settings;
 use datafusion_postgres::hooks::HookClient;
 
 /// PostgreSQL settings a client may SET that datafusion-postgres' hook
@@ -108,39 +109,103 @@ pub fn parse_duration_ms(text: &str) -> Option<u64> {
     (ms.is_finite() && (0.0..=i32::MAX as f64).contains(&ms)).then_some(ms as u64)
 }
 
-/// What `SET name = values` does in this session, or `None` to leave it to
-/// datafusion-postgres' hook.
+/// What `SET name = values`, `SET LOCAL …` and `RESET` do in this
+/// session, or `None` to leave the statement to datafusion-postgres' hook.
 pub async fn respond(
     statement: &Statement,
     ctx: &SessionContext,
     client: &mut dyn HookClient,
 ) -> Option<PgWireResult<Response>> {
-    let Statement::Set(set) = statement else {
-        return None;
+    let (name, value, local) = match statement {
+        Statement::Set(Set::SingleAssignment {
+            scope,
+            variable,
+            values,
+            ..
+        }) => {
+            // `SET search_path TO a, b` has two values.
+            let value = values.iter().map(value_text).collect::<Vec<_>>().join(", ");
+            (
+                variable.to_string().to_lowercase(),
+                value,
+                matches!(scope, Some(ContextModifier::Local)),
+            )
+        }
+        Statement::Set(Set::SetTimeZone { value, local }) => {
+            ("timezone".to_string(), value_text(value), *local)
+        }
+        Statement::Reset(reset) => return Some(respond_reset(&reset.reset, ctx, client).await),
+        _ => return None,
     };
-    match set {
-        Set::SingleAssignment {
-            variable, values, ..
-        } => {
-            let name = variable.to_string().to_lowercase();
-            let value = values.first().map(value_text).unwrap_or_default();
-            Some(assign(&name, &value, statement, ctx, client).await)
-        }
-        Set::SetTimeZone { value, .. } => {
-            Some(set_time_zone(&value_text(value), ctx, client).await)
-        }
-        _ => None,
+    let before = session_settings::current(&*client);
+    let done = match assign(&name, &value, local, statement, ctx, client).await {
+        Ok(done) => done,
+        Err(e) => return Some(Err(e)),
+    };
+    if let Err(e) = session_settings::publish(ctx, client, &before).await {
+        return Some(Err(e));
     }
+    Some(Ok(done))
+}
+
+/// `RESET name` / `RESET ALL`.
+async fn respond_reset(
+    reset: &Reset,
+    ctx: &SessionContext,
+    client: &mut dyn HookClient,
+) -> PgWireResult<Response> {
+    let before = session_settings::current(&*client);
+    match reset {
+        Reset::ALL => session_settings::reset_all(client),
+        Reset::ConfigurationParameter(name) => {
+            let name = name.to_string().to_lowercase();
+            if !(KNOWN.contains(&name.as_str()) || name == "time zone" || name.contains('.')) {
+                return Err(error(
+                    SqlState::UNDEFINED_OBJECT,
+                    format!("unrecognized configuration parameter \"{name}\""),
+                ));
+            }
+            session_settings::reset(client, session_settings::key(&name));
+        }
+    }
+    session_settings::publish(ctx, client, &before).await?;
+    Ok(Response::Execution(Tag::new("RESET")))
+}
+
+/// Store `value` under `name`'s key, unless it is a SET LOCAL outside a
+/// transaction block (PostgreSQL warns and leaves the setting alone).
+async fn store(
+    client: &mut dyn HookClient,
+    name: &str,
+    value: Option<String>,
+    local: bool,
+) -> PgWireResult<()> {
+    let key = session_settings::key(name).to_string();
+    if !session_settings::setting(&*client, &key, local) {
+        return crate::server::statements::notice_with(
+            client,
+            SqlState::NO_ACTIVE_SQL_TRANSACTION,
+            "SET LOCAL can only be used in transaction blocks".to_string(),
+        )
+        .await;
+    }
+    let metadata = client.metadata_mut();
+    match value {
+        Some(value) => metadata.insert(key, value),
+        None => metadata.remove(&key),
+    };
+    Ok(())
 }
 
 async fn assign(
     name: &str,
     value: &str,
+    local: bool,
     statement: &Statement,
     ctx: &SessionContext,
     client: &mut dyn HookClient,
 ) -> PgWireResult<Response> {
-    let done = || Ok(Response::Execution(Tag::new("SET")));
+    let done = Ok(Response::Execution(Tag::new("SET")));
     if name.starts_with("datafusion.runtime.") || name.starts_with("datafusion.catalog.") {
         return Err(error(
             SqlState::INSUFFICIENT_PRIVILEGE,
@@ -153,16 +218,17 @@ async fn assign(
     if name.starts_with("datafusion.") {
         // The session's own context (server::handlers gives each connection one).
         return match ctx.sql(&statement.to_string()).await {
-            Ok(_) => done(),
+            Ok(_) => done,
             Err(e) => Err(error(
                 SqlState::INVALID_PARAMETER_VALUE,
                 format!("invalid setting \"{name}\": {}", e.strip_backtrace()),
             )),
         };
     }
+    let is_default = value.eq_ignore_ascii_case("default");
     match name {
-        "statement_timeout" => {
-            let ms = if value.eq_ignore_ascii_case("default") {
+        "statement_timeout" | "idle_in_transaction_session_timeout" => {
+            let ms = if is_default {
                 Some(0)
             } else {
                 parse_duration_ms(value)
@@ -170,77 +236,58 @@ async fn assign(
             let Some(ms) = ms else {
                 return Err(error(
                     SqlState::INVALID_PARAMETER_VALUE,
-                    format!("invalid value for parameter \"statement_timeout\": \"{value}\""),
+                    format!("invalid value for parameter \"{name}\": \"{value}\""),
                 ));
             };
-            let metadata = client.metadata_mut();
-            if ms == 0 {
-                metadata.remove(STATEMENT_TIMEOUT_KEY);
+            store(client, name, (ms > 0).then(|| ms.to_string()), local).await?;
+            done
+        }
+        "timezone" | "time zone" => {
+            let zone = if is_default || value.eq_ignore_ascii_case("local") {
+                "UTC".to_string()
             } else {
-                metadata.insert(STATEMENT_TIMEOUT_KEY.to_string(), ms.to_string());
+                value.to_string()
+            };
+            if zone
+                .parse::<datafusion::arrow::array::timezone::Tz>()
+                .is_err()
+            {
+                return Err(error(
+                    SqlState::INVALID_PARAMETER_VALUE,
+                    format!("invalid value for parameter \"TimeZone\": \"{zone}\""),
+                ));
             }
-            done()
+            store(client, "timezone", Some(zone), local).await?;
+            done
         }
-        "timezone" | "time zone" => set_time_zone(value, ctx, client).await,
-        known if KNOWN.contains(&known) => {
-            // datafusion-postgres' hook stores what it knows of these.
-            let hook = datafusion_postgres::hooks::set_show::SetShowHook;
-            use datafusion_postgres::QueryHook;
-            match hook.handle_simple_query(statement, ctx, client).await {
-                Some(r) => r,
-                None => done(),
+        "extra_float_digits" => {
+            let digits = if is_default {
+                Some(1)
+            } else {
+                value.trim().parse::<i32>().ok()
+            };
+            match digits {
+                Some(d) if (-15..=3).contains(&d) => {
+                    store(client, name, Some(d.to_string()), local).await?;
+                    done
+                }
+                _ => Err(error(
+                    SqlState::INVALID_PARAMETER_VALUE,
+                    format!("invalid value for parameter \"{name}\": \"{value}\""),
+                )),
             }
         }
-        custom if custom.contains('.') => {
-            client
-                .metadata_mut()
-                .insert(custom.to_string(), value.to_string());
-            done()
+        known if KNOWN.contains(&known) || known.contains('.') => {
+            // DEFAULT: the server's value (RESET for this one setting).
+            let value = (!is_default).then(|| value.to_string());
+            store(client, known, value, local).await?;
+            done
         }
         unknown => Err(error(
             SqlState::UNDEFINED_OBJECT,
             format!("unrecognized configuration parameter \"{unknown}\""),
         )),
     }
-}
-
-/// `SET TIME ZONE` / `SET timezone`: this session's context and the value
-/// reported to the client (ParameterStatus), after checking the name.
-async fn set_time_zone(
-    zone: &str,
-    ctx: &SessionContext,
-    client: &mut dyn HookClient,
-) -> PgWireResult<Response> {
-    let zone = if zone.eq_ignore_ascii_case("default") || zone.eq_ignore_ascii_case("local") {
-        "UTC".to_string()
-    } else {
-        zone.to_string()
-    };
-    if zone
-        .parse::<datafusion::arrow::array::timezone::Tz>()
-        .is_err()
-    {
-        return Err(error(
-            SqlState::INVALID_PARAMETER_VALUE,
-            format!("invalid value for parameter \"TimeZone\": \"{zone}\""),
-        ));
-    }
-    ctx.state_ref()
-        .write()
-        .config_mut()
-        .options_mut()
-        .execution
-        .time_zone = Some(zone.clone());
-    client
-        .metadata_mut()
-        .insert("timezone".to_string(), zone.clone());
-    client
-        .send_message(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
-            "TimeZone".to_string(),
-            zone,
-        )))
-        .await?;
-    Ok(Response::Execution(Tag::new("SET")))
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use pgwire::api::Type;
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response};
 use pgwire::error::PgWireResult;
 
-use crate::catalog::pg_functions;
 use crate::error::SqlState;
 use crate::server::errors::refuse;
 
@@ -149,18 +148,7 @@ pub fn respond(statement: &Statement, client: &dyn ClientInfo) -> Option<PgWireR
 
 /// A setting's value in this session: what it SET, else the server's.
 fn value(name: &str, client: &dyn ClientInfo) -> Option<String> {
-    let metadata = client.metadata();
-    if name == "statement_timeout" {
-        return Some(
-            metadata
-                .get(crate::server::auth::STATEMENT_TIMEOUT_KEY)
-                .map_or("0".to_string(), |ms| format!("{ms}ms")),
-        );
-    }
-    if let Some(set) = metadata.get(name) {
-        return Some(set.clone());
-    }
-    pg_functions::setting(name).map(str::to_string)
+    crate::server::session_settings::value(client.metadata(), name)
 }
 
 fn show_all(client: &dyn ClientInfo) -> PgWireResult<Response> {

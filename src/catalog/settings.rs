@@ -1,0 +1,201 @@
+//! The PostgreSQL settings a session has changed, where the functions of
+//! its queries read them.
+//!
+//! `current_setting('TimeZone')` must answer what this session SET, not the
+//! server's default; a scalar function sees only the `ConfigOptions` its
+//! query runs with, so the session's values travel there, as a DataFusion
+//! config extension of the session's own context (server::session_settings
+//! keeps it up to date after every SET, RESET and transaction end).
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::common::cast::{as_boolean_array, as_string_array};
+use datafusion::common::config::{ConfigEntry, ConfigExtension, ConfigOptions, ExtensionOptions};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
+};
+
+use crate::error::BrookError;
+
+use super::pg_functions;
+
+/// Setting name (lower case) → value, for the settings the session changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionSettings(pub BTreeMap<String, String>);
+
+impl ExtensionOptions for SessionSettings {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    /// Only Brook's SET handling writes here; `SET brook_session.x` from SQL
+    /// is a custom placeholder and never reaches DataFusion.
+    fn set(&mut self, key: &str, _value: &str) -> Result<()> {
+        Err(DataFusionError::Configuration(format!(
+            "\"{key}\" is not a setting"
+        )))
+    }
+
+    fn entries(&self) -> Vec<ConfigEntry> {
+        vec![]
+    }
+}
+
+impl ConfigExtension for SessionSettings {
+    const PREFIX: &'static str = "brook_session";
+}
+
+/// A setting's value for the query running with `config`: the session's,
+/// else the server's. `None` for a name PostgreSQL would not recognise.
+pub fn value(config: &ConfigOptions, name: &str) -> Option<String> {
+    let name = name.to_ascii_lowercase();
+    if let Some(set) = config
+        .extensions
+        .get::<SessionSettings>()
+        .and_then(|s| s.0.get(&name))
+    {
+        return Some(set.clone());
+    }
+    pg_functions::setting(&name).map(str::to_string)
+}
+
+/// The schemas of a `search_path` value, in order, as names (`"$user"`
+/// and quotes handled as PostgreSQL does; Brook creates no schema per user,
+/// so `$user` names one only if the user made it).
+pub fn search_path_schemas(path: &str, user: &str) -> Vec<String> {
+    path.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if s == "\"$user\"" || s == "$user" {
+                user.to_string()
+            } else if let Some(quoted) = s.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+                quoted.replace("\"\"", "\"")
+            } else {
+                s.to_lowercase()
+            }
+        })
+        .collect()
+}
+
+/// `current_setting(name [, missing_ok])`: the value this session sees.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CurrentSetting {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for CurrentSetting {
+    fn name(&self) -> &str {
+        "current_setting"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let config = args.config_options.clone();
+        let scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let Some(names) = arrays.first() else {
+            return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)));
+        };
+        let names = as_string_array(names)?;
+        let missing_ok = match arrays.get(1) {
+            Some(flags) => Some(as_boolean_array(flags)?.clone()),
+            None => None,
+        };
+        let values = (0..names.len())
+            .map(|i| {
+                if names.is_null(i) {
+                    return Ok(None);
+                }
+                let name = names.value(i);
+                match value(&config, name) {
+                    Some(v) => Ok(Some(v)),
+                    None if missing_ok
+                        .as_ref()
+                        .is_some_and(|m| m.is_valid(i) && m.value(i)) =>
+                    {
+                        Ok(None)
+                    }
+                    None => Err(DataFusionError::from(BrookError::UndefinedObject(format!(
+                        "unrecognized configuration parameter \"{name}\""
+                    )))),
+                }
+            })
+            .collect::<Result<StringArray>>()?;
+        if scalar {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+                &values, 0,
+            )?));
+        }
+        Ok(ColumnarValue::Array(Arc::new(values) as ArrayRef))
+    }
+}
+
+/// `current_setting` as a function to register.
+pub fn current_setting_udf() -> ScalarUDF {
+    ScalarUDF::new_from_impl(CurrentSetting {
+        signature: Signature::one_of(
+            vec![
+                TypeSignature::Exact(vec![DataType::Utf8]),
+                TypeSignature::Exact(vec![DataType::Utf8, DataType::Boolean]),
+            ],
+            Volatility::Stable,
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_value_wins_over_the_servers() {
+        let mut config = ConfigOptions::new();
+        assert_eq!(value(&config, "TimeZone").as_deref(), Some("UTC"));
+        assert_eq!(value(&config, "no_such_setting"), None);
+        let mut set = SessionSettings::default();
+        set.0.insert("timezone".into(), "Asia/Tokyo".into());
+        set.0.insert("myapp.tenant".into(), "7".into());
+        config.extensions.insert(set);
+        assert_eq!(value(&config, "TimeZone").as_deref(), Some("Asia/Tokyo"));
+        assert_eq!(value(&config, "myapp.tenant").as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn search_paths_read_as_postgresql_reads_them() {
+        assert_eq!(
+            search_path_schemas("\"$user\", public", "ann"),
+            ["ann", "public"]
+        );
+        assert_eq!(
+            search_path_schemas("Sales, \"Mixed Case\"", "ann"),
+            ["sales", "Mixed Case"]
+        );
+        assert!(search_path_schemas("", "ann").is_empty());
+    }
+}

@@ -1,0 +1,265 @@
+//! A session's settings with PostgreSQL's scopes: what `SET` changes lasts
+//! for the session once its transaction commits, is undone by `ROLLBACK`
+//! (and by `ROLLBACK TO` a savepoint set before it); `SET LOCAL` lasts to
+//! the end of the transaction; `RESET` and `RESET ALL` go back to the
+//! session's start (the server's defaults and the startup packet's
+//! parameters); `DISCARD ALL` resets everything for the next user of a
+//! pooled connection.
+//!
+//! The values live in the connection's metadata, where datafusion-postgres
+//! reads the ones that shape its output (`datestyle`, `bytea_output`,
+//! `extra_float_digits`), under the setting's lower-case name. After every
+//! change [`publish`] carries them to the places that act on them: the
+//! session's DataFusion context (its time zone, the values
+//! `current_setting()` reads) and the client
+//! (`ParameterStatus` for the settings PostgreSQL reports).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use datafusion::prelude::SessionContext;
+use datafusion_postgres::hooks::HookClient;
+use pgwire::api::ClientInfo;
+use pgwire::error::PgWireResult;
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::startup::ParameterStatus;
+
+use super::auth::STATEMENT_TIMEOUT_KEY;
+use crate::catalog::pg_functions;
+use crate::catalog::settings::SessionSettings;
+
+/// Metadata key of `idle_in_transaction_session_timeout`, in milliseconds
+/// (read by the connection loop, server::wire_guard).
+pub const IDLE_IN_TRANSACTION_KEY: &str = "idle_in_transaction_session_timeout_ms";
+
+/// Settings PostgreSQL reports to the client when they change, with the
+/// name it reports them under.
+const REPORTED: &[(&str, &str)] = &[
+    ("application_name", "application_name"),
+    ("datestyle", "DateStyle"),
+    ("intervalstyle", "IntervalStyle"),
+    ("timezone", "TimeZone"),
+];
+
+/// Where a setting's session value is kept in the connection's metadata.
+pub fn key(name: &str) -> &str {
+    match name {
+        "statement_timeout" => STATEMENT_TIMEOUT_KEY,
+        "idle_in_transaction_session_timeout" => IDLE_IN_TRANSACTION_KEY,
+        "time zone" => "timezone",
+        other => other,
+    }
+}
+
+type Values = HashMap<String, String>;
+
+#[derive(Default)]
+struct Scopes {
+    /// The metadata at the session's first statement: what RESET returns to.
+    startup: Option<Values>,
+    /// The metadata when the open block began: what ROLLBACK restores.
+    block: Option<Values>,
+    /// The metadata at each savepoint of the block, oldest first.
+    savepoints: Vec<(String, Values)>,
+    /// Keys SET LOCAL changed, with the value (if any) they go back to when
+    /// the block ends.
+    local: HashMap<String, Option<String>>,
+}
+
+/// One session's scopes, kept in its pgwire session extensions.
+#[derive(Default)]
+pub struct SettingScopes(Mutex<Scopes>);
+
+fn scopes(client: &dyn ClientInfo) -> Arc<SettingScopes> {
+    let scopes = client
+        .session_extensions()
+        .get_or_insert_with(SettingScopes::default);
+    {
+        let mut s = lock(&scopes);
+        if s.startup.is_none() {
+            s.startup = Some(client.metadata().clone());
+        }
+    }
+    scopes
+}
+
+fn lock(scopes: &SettingScopes) -> std::sync::MutexGuard<'_, Scopes> {
+    match scopes.0.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// The settings as they are now, for [`publish`] to compare against.
+pub fn current(client: &dyn ClientInfo) -> Values {
+    scopes(client);
+    client.metadata().clone()
+}
+
+/// `BEGIN`.
+pub fn begin(client: &dyn ClientInfo) {
+    let scopes = scopes(client);
+    let mut s = lock(&scopes);
+    s.block = Some(client.metadata().clone());
+    s.savepoints.clear();
+    s.local.clear();
+}
+
+/// `SAVEPOINT name`.
+pub fn savepoint(client: &dyn ClientInfo, name: &str) {
+    let scopes = scopes(client);
+    let mut s = lock(&scopes);
+    if s.block.is_some() {
+        s.savepoints
+            .push((name.to_string(), client.metadata().clone()));
+    }
+}
+
+/// `ROLLBACK TO SAVEPOINT name`: the settings as they were at it.
+pub fn rollback_to(client: &mut dyn ClientInfo, name: &str) {
+    let scopes = scopes(client);
+    let mut s = lock(&scopes);
+    let Some(at) = s.savepoints.iter().rposition(|(n, _)| n == name) else {
+        return;
+    };
+    s.savepoints.truncate(at + 1);
+    *client.metadata_mut() = s.savepoints[at].1.clone();
+}
+
+/// `RELEASE SAVEPOINT name`.
+pub fn release(client: &dyn ClientInfo, name: &str) {
+    let scopes = scopes(client);
+    let mut s = lock(&scopes);
+    if let Some(at) = s.savepoints.iter().rposition(|(n, _)| n == name) {
+        s.savepoints.truncate(at);
+    }
+}
+
+/// The block ended: committed, SET LOCAL values go back; rolled back (or a
+/// COMMIT that failed), every setting is as it was at BEGIN.
+pub fn end(client: &mut dyn ClientInfo, committed: bool) {
+    let scopes = scopes(client);
+    let mut s = lock(&scopes);
+    let block = s.block.take();
+    let local = std::mem::take(&mut s.local);
+    s.savepoints.clear();
+    let metadata = client.metadata_mut();
+    match block {
+        Some(at_begin) if !committed => *metadata = at_begin,
+        _ => {
+            for (key, before) in local {
+                match before {
+                    Some(value) => metadata.insert(key, value),
+                    None => metadata.remove(&key),
+                };
+            }
+        }
+    }
+}
+
+/// A SET of `key` is about to be stored; `local` for SET LOCAL. `false`
+/// when it must have no effect (SET LOCAL outside a block, as PostgreSQL
+/// warns and ignores).
+pub fn setting(client: &dyn ClientInfo, key: &str, local: bool) -> bool {
+    let scopes = scopes(client);
+    let mut s = lock(&scopes);
+    if !local {
+        // A later SET outlives the block's SET LOCAL of the same setting.
+        s.local.remove(key);
+        return true;
+    }
+    if s.block.is_none() {
+        return false;
+    }
+    let before = client.metadata().get(key).cloned();
+    s.local.entry(key.to_string()).or_insert(before);
+    true
+}
+
+/// `RESET name`: the value the session started with.
+pub fn reset(client: &mut dyn ClientInfo, key: &str) {
+    let scopes = scopes(client);
+    let mut s = lock(&scopes);
+    s.local.remove(key);
+    let initial = s.startup.as_ref().and_then(|v| v.get(key)).cloned();
+    let metadata = client.metadata_mut();
+    match initial {
+        Some(value) => metadata.insert(key.to_string(), value),
+        None => metadata.remove(key),
+    };
+}
+
+/// `RESET ALL`: every setting as the session started.
+pub fn reset_all(client: &mut dyn ClientInfo) {
+    let scopes = scopes(client);
+    let mut s = lock(&scopes);
+    s.local.clear();
+    if let Some(initial) = s.startup.clone() {
+        *client.metadata_mut() = initial;
+    }
+}
+
+/// A setting's value in this session, as SHOW and `current_setting()`
+/// report it.
+pub fn value(metadata: &Values, name: &str) -> Option<String> {
+    match name {
+        "statement_timeout" | "idle_in_transaction_session_timeout" => Some(
+            metadata
+                .get(key(name))
+                .map_or("0".to_string(), |ms| format!("{ms}ms")),
+        ),
+        _ => metadata
+            .get(key(name))
+            .cloned()
+            .or_else(|| pg_functions::setting(name).map(str::to_string)),
+    }
+}
+
+/// Names in the metadata that are not settings.
+fn is_setting(key: &str) -> bool {
+    !matches!(key, "user" | "database" | "options" | "replication")
+}
+
+/// Carry the session's settings to what acts on them, and report to the
+/// client those PostgreSQL reports that differ from `before`.
+pub async fn publish(
+    ctx: &SessionContext,
+    client: &mut dyn HookClient,
+    before: &Values,
+) -> PgWireResult<()> {
+    let metadata = client.metadata().clone();
+    let mut settings = SessionSettings::default();
+    for (k, _) in metadata.iter().filter(|(k, _)| is_setting(k)) {
+        let name = match k.as_str() {
+            STATEMENT_TIMEOUT_KEY => "statement_timeout",
+            IDLE_IN_TRANSACTION_KEY => "idle_in_transaction_session_timeout",
+            other => other,
+        };
+        if let Some(v) = value(&metadata, name) {
+            settings.0.insert(name.to_lowercase(), v);
+        }
+    }
+    let zone = metadata
+        .get("timezone")
+        .cloned()
+        .unwrap_or_else(|| "UTC".to_string());
+    {
+        let state = ctx.state_ref();
+        let mut state = state.write();
+        let options = state.config_mut().options_mut();
+        options.execution.time_zone = Some(zone);
+        options.extensions.insert(settings);
+    }
+    for (name, reported) in REPORTED {
+        let now = value(&metadata, name);
+        if now != value(before, name) {
+            client
+                .send_message(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                    reported.to_string(),
+                    now.unwrap_or_default(),
+                )))
+                .await?;
+        }
+    }
+    Ok(())
+}

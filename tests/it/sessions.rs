@@ -1,0 +1,131 @@
+//! Per-session state over the wire: what one session SETs stays its own,
+//! a pooler's DISCARD ALL hands the next client a clean session, and a
+//! transaction left idle past its limit is ended.
+
+use tokio_postgres::SimpleQueryMessage;
+
+use crate::support::{Brook, count};
+
+async fn first_value(client: &tokio_postgres::Client, sql: &str) -> String {
+    client
+        .simple_query(sql)
+        .await
+        .unwrap()
+        .iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("NULL").to_string()),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_sessions_settings_never_reach_another() {
+    let brook = Brook::start();
+    let a = brook.client().await;
+    let b = brook.client().await;
+    a.batch_execute(
+        "SET TIME ZONE 'Asia/Tokyo'; SET application_name = 'a'; SET myapp.tenant = '7'; \
+         SET statement_timeout = '3s'",
+    )
+    .await
+    .unwrap();
+    for sql in [
+        "SHOW timezone",
+        "SELECT current_setting('TimeZone')",
+        "SELECT CAST(TIMESTAMPTZ '2024-01-01 00:00:00+00' AS TEXT)",
+    ] {
+        assert_ne!(
+            first_value(&a, sql).await,
+            first_value(&b, sql).await,
+            "{sql}"
+        );
+    }
+    assert_eq!(first_value(&b, "SHOW timezone").await, "UTC");
+    assert_eq!(first_value(&b, "SHOW statement_timeout").await, "0");
+    assert_eq!(
+        first_value(&b, "SELECT current_setting('myapp.tenant', true)").await,
+        "NULL"
+    );
+    assert_eq!(first_value(&a, "SHOW statement_timeout").await, "3000ms");
+}
+
+#[test]
+fn a_pooled_connection_is_clean_after_discard_all() {
+    let brook = Brook::start();
+    // psycopg_pool resets a returned connection with DISCARD ALL (its
+    // `reset` callback), as PgBouncer does between clients.
+    let script = format!(
+        "import psycopg\n\
+         c = psycopg.connect('{0}', autocommit=True)\n\
+         c.execute(\"SET TIME ZONE 'Asia/Tokyo'\")\n\
+         c.execute(\"SET myapp.user = 'alice'\")\n\
+         print(c.info.parameter_status('TimeZone'))\n\
+         c.execute('DISCARD ALL')\n\
+         print(c.info.parameter_status('TimeZone'))\n\
+         print(c.execute(\"SELECT current_setting('myapp.user', true)\").fetchone()[0])\n",
+        brook.conn_string(),
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3 runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Asia/Tokyo\nUTC\nNone\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_idle_past_its_limit_is_ended_and_rolled_back() {
+    let brook = Brook::start();
+    let setup = brook.client().await;
+    setup
+        .batch_execute("CREATE TABLE t (id BIGINT NOT NULL)")
+        .await
+        .unwrap();
+    let idle = brook.client().await;
+    idle.batch_execute("SET idle_in_transaction_session_timeout = '300ms'")
+        .await
+        .unwrap();
+    // Idle outside a block: nothing happens.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    idle.batch_execute("BEGIN; INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    let err = idle.batch_execute("COMMIT").await.unwrap_err();
+    let db = err
+        .as_db_error()
+        .map(|d| (d.code().code().to_string(), d.message().to_string()));
+    // The FATAL arrives before the client's next message, or the socket is
+    // already closed when it is sent.
+    if let Some((code, message)) = db {
+        assert_eq!(code, "25P03");
+        assert_eq!(
+            message,
+            "terminating connection due to idle-in-transaction timeout"
+        );
+    } else {
+        assert!(
+            err.is_closed() || err.to_string().contains("closed"),
+            "{err}"
+        );
+    }
+    assert_eq!(count(&setup, "SELECT count(*) FROM t").await, 0);
+    // A block that keeps working is not idle.
+    let busy = brook.client().await;
+    busy.batch_execute("SET idle_in_transaction_session_timeout = '400ms'; BEGIN")
+        .await
+        .unwrap();
+    for i in 0..6 {
+        busy.batch_execute(&format!("INSERT INTO t VALUES ({i})"))
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+    busy.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(count(&setup, "SELECT count(*) FROM t").await, 6);
+}
