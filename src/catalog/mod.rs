@@ -16,6 +16,7 @@ pub mod pg_overlay;
 pub mod pg_rewrites;
 pub mod pg_to_char;
 pub mod roles;
+pub mod search_path;
 pub mod settings;
 pub mod size_limits;
 pub mod system_table;

@@ -184,7 +184,9 @@ pub fn register(ctx: &SessionContext) {
             ))))
         }),
     ));
-    ctx.register_udf(super::settings::current_setting_udf());
+    for udf in super::settings::udfs() {
+        ctx.register_udf(udf);
+    }
     ctx.register_udf(pg_get_serial_sequence());
     ctx.register_udf(pg_get_expr());
     ctx.register_udf(super::pg_format::udf());

@@ -16,6 +16,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::common::cast::{as_boolean_array, as_string_array};
 use datafusion::common::config::{ConfigEntry, ConfigExtension, ConfigOptions, ExtensionOptions};
+use datafusion::error::Result as DfResult;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
@@ -26,9 +27,32 @@ use crate::error::BrookError;
 
 use super::pg_functions;
 
-/// Setting name (lower case) → value, for the settings the session changed.
+/// The settings the session changed, and where its search path leads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SessionSettings(pub BTreeMap<String, String>);
+pub struct SessionSettings {
+    /// Setting name (lower case) → value.
+    pub values: BTreeMap<String, String>,
+    /// `current_schema()`: the first schema of the path that exists.
+    pub current_schema: Option<String>,
+    /// The path's schemas that exist, in order (`pg_catalog` apart).
+    pub path: Vec<String>,
+}
+
+/// The session's settings in `config`, if it has any.
+pub fn of(config: &ConfigOptions) -> Option<&SessionSettings> {
+    config.extensions.get::<SessionSettings>()
+}
+
+/// The schemas a bare name is looked up in, in order, as a query running
+/// with `config` sees them (`pg_catalog` first, as PostgreSQL searches it).
+pub fn lookup_path(config: &ConfigOptions) -> Vec<String> {
+    let mut path = vec!["pg_catalog".to_string()];
+    match of(config) {
+        Some(s) => path.extend(s.path.iter().cloned()),
+        None => path.push(super::names::DEFAULT_SCHEMA.to_string()),
+    }
+    path
+}
 
 impl ExtensionOptions for SessionSettings {
     fn as_any(&self) -> &dyn Any {
@@ -64,11 +88,7 @@ impl ConfigExtension for SessionSettings {
 /// else the server's. `None` for a name PostgreSQL would not recognise.
 pub fn value(config: &ConfigOptions, name: &str) -> Option<String> {
     let name = name.to_ascii_lowercase();
-    if let Some(set) = config
-        .extensions
-        .get::<SessionSettings>()
-        .and_then(|s| s.0.get(&name))
-    {
+    if let Some(set) = of(config).and_then(|s| s.values.get(&name)) {
         return Some(set.clone());
     }
     pg_functions::setting(&name).map(str::to_string)
@@ -93,80 +113,172 @@ pub fn search_path_schemas(path: &str, user: &str) -> Vec<String> {
         .collect()
 }
 
-/// `current_setting(name [, missing_ok])`: the value this session sees.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct CurrentSetting {
+pub type SessionFunction =
+    Arc<dyn Fn(&[ColumnarValue], &ConfigOptions) -> DfResult<ColumnarValue> + Send + Sync>;
+
+/// A function whose answer depends on the calling session's settings,
+/// which a scalar function reads from the options its query runs with.
+pub struct WithSession {
+    name: String,
     signature: Signature,
+    returns: DataType,
+    function: SessionFunction,
 }
 
-impl ScalarUDFImpl for CurrentSetting {
+impl std::fmt::Debug for WithSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WithSession")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl PartialEq for WithSession {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.signature == other.signature
+    }
+}
+
+impl Eq for WithSession {}
+
+impl std::hash::Hash for WithSession {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for WithSession {
     fn name(&self) -> &str {
-        "current_setting"
+        &self.name
     }
 
     fn signature(&self) -> &Signature {
         &self.signature
     }
 
-    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(self.returns.clone())
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let config = args.config_options.clone();
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let Some(names) = arrays.first() else {
-            return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)));
-        };
-        let names = as_string_array(names)?;
-        let missing_ok = match arrays.get(1) {
-            Some(flags) => Some(as_boolean_array(flags)?.clone()),
-            None => None,
-        };
-        let values = (0..names.len())
-            .map(|i| {
-                if names.is_null(i) {
-                    return Ok(None);
-                }
-                let name = names.value(i);
-                match value(&config, name) {
-                    Some(v) => Ok(Some(v)),
-                    None if missing_ok
-                        .as_ref()
-                        .is_some_and(|m| m.is_valid(i) && m.value(i)) =>
-                    {
-                        Ok(None)
-                    }
-                    None => Err(DataFusionError::from(BrookError::UndefinedObject(format!(
-                        "unrecognized configuration parameter \"{name}\""
-                    )))),
-                }
-            })
-            .collect::<Result<StringArray>>()?;
-        if scalar {
-            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &values, 0,
-            )?));
-        }
-        Ok(ColumnarValue::Array(Arc::new(values) as ArrayRef))
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        (self.function)(&args.args, &args.config_options)
     }
 }
 
-/// `current_setting` as a function to register.
-pub fn current_setting_udf() -> ScalarUDF {
-    ScalarUDF::new_from_impl(CurrentSetting {
-        signature: Signature::one_of(
-            vec![
-                TypeSignature::Exact(vec![DataType::Utf8]),
-                TypeSignature::Exact(vec![DataType::Utf8, DataType::Boolean]),
-            ],
-            Volatility::Stable,
-        ),
+pub fn with_session(
+    name: &str,
+    signature: Signature,
+    returns: DataType,
+    function: SessionFunction,
+) -> ScalarUDF {
+    ScalarUDF::new_from_impl(WithSession {
+        name: name.to_string(),
+        signature,
+        returns,
+        function,
     })
+}
+
+/// `current_setting(name [, missing_ok])`: the value this session sees.
+fn current_setting(args: &[ColumnarValue], config: &ConfigOptions) -> Result<ColumnarValue> {
+    let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let Some(names) = arrays.first() else {
+        return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)));
+    };
+    let names = as_string_array(names)?;
+    let missing_ok = match arrays.get(1) {
+        Some(flags) => Some(as_boolean_array(flags)?.clone()),
+        None => None,
+    };
+    let values = (0..names.len())
+        .map(|i| {
+            if names.is_null(i) {
+                return Ok(None);
+            }
+            let name = names.value(i);
+            match value(config, name) {
+                Some(v) => Ok(Some(v)),
+                None if missing_ok
+                    .as_ref()
+                    .is_some_and(|m| m.is_valid(i) && m.value(i)) =>
+                {
+                    Ok(None)
+                }
+                None => Err(DataFusionError::from(BrookError::UndefinedObject(format!(
+                    "unrecognized configuration parameter \"{name}\""
+                )))),
+            }
+        })
+        .collect::<Result<StringArray>>()?;
+    if scalar {
+        return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+            &values, 0,
+        )?));
+    }
+    Ok(ColumnarValue::Array(Arc::new(values) as ArrayRef))
+}
+
+/// `current_setting`, `current_schema()` and `current_schemas(implicit)`,
+/// answered for the calling session.
+pub fn udfs() -> Vec<ScalarUDF> {
+    let current_schema = |_: &[ColumnarValue], config: &ConfigOptions| {
+        let schema = match of(config) {
+            Some(s) => s.current_schema.clone(),
+            None => Some(super::names::DEFAULT_SCHEMA.to_string()),
+        };
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(schema)))
+    };
+    let current_schemas = |args: &[ColumnarValue], config: &ConfigOptions| {
+        let implicit = match args.first() {
+            Some(ColumnarValue::Scalar(ScalarValue::Boolean(b))) => b.unwrap_or(false),
+            _ => false,
+        };
+        let mut schemas = if implicit {
+            vec!["pg_catalog".to_string()]
+        } else {
+            vec![]
+        };
+        match of(config) {
+            Some(s) => schemas.extend(s.path.iter().cloned()),
+            None => schemas.push(super::names::DEFAULT_SCHEMA.to_string()),
+        }
+        let values = StringArray::from(schemas);
+        Ok(ColumnarValue::Scalar(ScalarValue::List(Arc::new(
+            datafusion::common::utils::SingleRowListArrayBuilder::new(Arc::new(values))
+                .build_list_array(),
+        ))))
+    };
+    vec![
+        with_session(
+            "current_setting",
+            Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![DataType::Utf8]),
+                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Boolean]),
+                ],
+                Volatility::Stable,
+            ),
+            DataType::Utf8,
+            Arc::new(current_setting),
+        ),
+        with_session(
+            "current_schema",
+            Signature::exact(vec![], Volatility::Stable),
+            DataType::Utf8,
+            Arc::new(current_schema),
+        ),
+        with_session(
+            "current_schemas",
+            Signature::exact(vec![DataType::Boolean], Volatility::Stable),
+            DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new(
+                "item",
+                DataType::Utf8,
+                true,
+            ))),
+            Arc::new(current_schemas),
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -179,8 +291,8 @@ mod tests {
         assert_eq!(value(&config, "TimeZone").as_deref(), Some("UTC"));
         assert_eq!(value(&config, "no_such_setting"), None);
         let mut set = SessionSettings::default();
-        set.0.insert("timezone".into(), "Asia/Tokyo".into());
-        set.0.insert("myapp.tenant".into(), "7".into());
+        set.values.insert("timezone".into(), "Asia/Tokyo".into());
+        set.values.insert("myapp.tenant".into(), "7".into());
         config.extensions.insert(set);
         assert_eq!(value(&config, "TimeZone").as_deref(), Some("Asia/Tokyo"));
         assert_eq!(value(&config, "myapp.tenant").as_deref(), Some("7"));

@@ -34,6 +34,7 @@ use tokio::time::Instant;
 use super::auth::STATEMENT_TIMEOUT_KEY;
 use super::block_status::{self, Reporting};
 use super::statements::{self, BrookParser};
+use crate::catalog::DATABASE;
 use crate::engine::Engine;
 use crate::error::SqlState;
 use crate::observability::sessions::Registered;
@@ -101,6 +102,12 @@ impl Cancellable {
                 .await
                 .map(|r| vec![r]);
         }
+        let qualified = super::session_settings::nondefault_search_path(
+            self.engine.ctx.catalog(DATABASE),
+            &*client,
+        )
+        .and_then(|path| path.qualify_sql(sql));
+        let sql = qualified.as_deref().unwrap_or(sql);
         let backend_pid = Some(client.pid_and_secret_key().0);
         let sql = crate::catalog::pg_rewrites::rewrite_for(sql, backend_pid);
         SimpleQueryHandler::do_query(self.inner.as_ref(), client, &sql).await

@@ -10,8 +10,8 @@
 //! reads the ones that shape its output (`datestyle`, `bytea_output`,
 //! `extra_float_digits`), under the setting's lower-case name. After every
 //! change [`publish`] carries them to the places that act on them: the
-//! session's DataFusion context (its time zone, the values
-//! `current_setting()` reads) and the client
+//! session's DataFusion context (its time zone, the schema of bare names,
+//! the values `current_setting()` and `pg_table_is_visible()` read) and the client
 //! (`ParameterStatus` for the settings PostgreSQL reports).
 
 use std::collections::HashMap;
@@ -25,8 +25,11 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::startup::ParameterStatus;
 
 use super::auth::STATEMENT_TIMEOUT_KEY;
-use crate::catalog::pg_functions;
+use datafusion::catalog::CatalogProvider;
+
+use crate::catalog::search_path::SearchPath;
 use crate::catalog::settings::SessionSettings;
+use crate::catalog::{DATABASE, pg_functions};
 
 /// Metadata key of `idle_in_transaction_session_timeout`, in milliseconds
 /// (read by the connection loop, server::wire_guard).
@@ -236,18 +239,32 @@ pub async fn publish(
             other => other,
         };
         if let Some(v) = value(&metadata, name) {
-            settings.0.insert(name.to_lowercase(), v);
+            settings.values.insert(name.to_lowercase(), v);
         }
     }
+    let user = metadata.get("user").cloned().unwrap_or_default();
+    settings
+        .values
+        .insert("session_authorization".to_string(), user);
     let zone = metadata
         .get("timezone")
         .cloned()
         .unwrap_or_else(|| "UTC".to_string());
+    let path = ctx
+        .catalog(DATABASE)
+        .map(|catalog| search_path(catalog, &metadata));
+    if let Some(path) = &path {
+        settings.current_schema = path.current().map(str::to_string);
+        settings.path = path.schemas(false);
+    }
     {
         let state = ctx.state_ref();
         let mut state = state.write();
         let options = state.config_mut().options_mut();
         options.execution.time_zone = Some(zone);
+        if let Some(path) = &path {
+            options.catalog.default_schema = path.default_schema();
+        }
         options.extensions.insert(settings);
     }
     for (name, reported) in REPORTED {
@@ -262,4 +279,27 @@ pub async fn publish(
         }
     }
     Ok(())
+}
+
+/// The session's search path (`metadata` is its connection's) over the
+/// schemas of `catalog` as they are now.
+pub fn search_path(catalog: Arc<dyn CatalogProvider>, metadata: &Values) -> SearchPath {
+    let user = metadata.get("user").map(String::as_str).unwrap_or_default();
+    let path = value(metadata, "search_path").unwrap_or_default();
+    SearchPath::new(catalog, &path, user)
+}
+
+/// The session's search path when it is not the default one: bare names
+/// in its statements must then be written out (catalog::search_path).
+pub fn nondefault_search_path(
+    catalog: Option<Arc<dyn CatalogProvider>>,
+    client: &dyn ClientInfo,
+) -> Option<SearchPath> {
+    let metadata = client.metadata();
+    // The common case costs a lookup: no path SET, nothing to resolve.
+    if !metadata.contains_key("search_path") {
+        return None;
+    }
+    let path = search_path(catalog?, metadata);
+    (!path.is_default()).then_some(path)
 }

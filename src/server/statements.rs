@@ -58,6 +58,13 @@ pub async fn answer(
     client: &mut dyn HookClient,
     format: &Format,
 ) -> PgWireResult<Response> {
+    let mut statement = statement;
+    if let Some(path) = super::session_settings::nondefault_search_path(
+        engine.ctx.catalog(crate::catalog::DATABASE),
+        &*client,
+    ) {
+        statement.resolve_names(&path);
+    }
     let (notices, mut progress) = Notices::channel();
     let running = statement.execute(engine, notices);
     tokio::pin!(running);
@@ -193,6 +200,12 @@ impl QueryParser for BrookParser {
             self.parsed.keep(sql, statement);
             return Ok(Some((sql.to_string(), None)));
         }
+        let qualified = super::session_settings::nondefault_search_path(
+            self.engine.ctx.catalog(crate::catalog::DATABASE),
+            client,
+        )
+        .and_then(|path| path.qualify_sql(sql));
+        let sql = qualified.as_deref().unwrap_or(sql);
         let sql =
             crate::catalog::pg_rewrites::rewrite_for(sql, Some(client.pid_and_secret_key().0));
         self.inner.parse_sql(client, &sql, types).await

@@ -24,6 +24,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::sql::sqlparser::ast;
 use datafusion::sql::sqlparser::parser::ParserError;
 
+use crate::catalog::search_path::SearchPath;
 use crate::engine::Engine;
 use crate::error::Result;
 pub use copy::{CopyFrom, CopySpec};
@@ -148,6 +149,53 @@ impl Statement {
             Statement::TestPipeline(test) => test.columns(engine),
             Statement::ShowModels(_) => Some(ShowModels::columns()),
             _ => None,
+        }
+    }
+
+    /// Write out the bare table names of the statement as the session's
+    /// search path resolves them (catalog::search_path), for a session
+    /// whose path is not the default: Brook's catalog statements, and the
+    /// queries they run or store, otherwise read bare names as `public`.
+    pub fn resolve_names(&mut self, path: &SearchPath) {
+        match self {
+            Statement::CreateTable(s) => {
+                path.qualify(s.0.as_mut());
+            }
+            Statement::DropObjects(s) if s.object_type != ast::ObjectType::Schema => {
+                for name in &mut s.names {
+                    path.qualify_name(name);
+                }
+            }
+            Statement::Truncate(s) => {
+                path.qualify(&mut s.0);
+            }
+            Statement::CreateView(s) => {
+                // The stored text is the statement's: rewritten if a name was.
+                let changed = path.qualify(s.view.as_mut()) | path.qualify_name(&mut s.view.name);
+                s.sql = match changed {
+                    true => ast::Statement::CreateView(s.view.as_ref().clone()).to_string(),
+                    false => std::mem::take(&mut s.sql),
+                };
+            }
+            Statement::CopyFrom(CopyFrom { source, .. })
+            | Statement::CopyTo(CopyTo { source, .. }) => match source {
+                ast::CopySource::Table { table_name, .. } => {
+                    path.qualify_name(table_name);
+                }
+                ast::CopySource::Query(query) => {
+                    path.qualify(query.as_mut());
+                }
+            },
+            Statement::CreatePipeline(s) if s.bare_table => {
+                let name = &s.def.table_name;
+                s.def.table_schema = path.resolve(name).unwrap_or_else(|| path.default_schema());
+            }
+            Statement::CreateModel(s) => {
+                if let Some(query) = path.qualify_sql(&s.query) {
+                    s.query = query;
+                }
+            }
+            _ => {}
         }
     }
 

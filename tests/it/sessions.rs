@@ -129,3 +129,35 @@ async fn a_transaction_idle_past_its_limit_is_ended_and_rolled_back() {
     busy.batch_execute("COMMIT").await.unwrap();
     assert_eq!(count(&setup, "SELECT count(*) FROM t").await, 6);
 }
+
+#[test]
+fn psql_lists_what_the_search_path_makes_visible() {
+    let brook = Brook::start();
+    let (_, err, ok) = brook.psql(&[
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        "CREATE SCHEMA sales",
+        "-c",
+        "CREATE TABLE public_only (a int)",
+        "-c",
+        "CREATE TABLE sales.orders (a int)",
+    ]);
+    assert!(ok, "{err}");
+    let (out, err, ok) = brook.psql(&["-v", "ON_ERROR_STOP=1", "-c", "\\dt"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("public_only") && !out.contains("orders"), "{out}");
+    let (out, err, ok) = brook.psql(&[
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        "SET search_path TO sales",
+        "-c",
+        "\\dt",
+        "-c",
+        "SELECT count(*) AS n FROM orders",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("orders") && !out.contains("public_only"), "{out}");
+    assert!(out.contains(" n \n"), "{out}");
+}

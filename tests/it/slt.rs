@@ -166,6 +166,7 @@ slt_files! {
     errors => "errors.slt",
     models => "models.slt",
     pipelines => "pipelines.slt",
+    search_path => "search_path.slt",
     session_settings => "session_settings.slt",
     simple_query_rewrites => "simple_query_rewrites.slt",
     transactions => "transactions.slt",

@@ -11,6 +11,7 @@ use std::sync::{Arc, RwLock};
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::cast::as_int64_array;
+use datafusion::common::config::ConfigOptions;
 use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::expr_fn::SimpleScalarUDF;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Signature, TypeSignature, Volatility};
@@ -18,6 +19,7 @@ use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Signature, TypeSignatur
 use super::keys::{self, KeyObject};
 use super::relations::Relations;
 use crate::catalog::DeclaredTable;
+use crate::catalog::settings::{lookup_path, with_session};
 
 /// What the latest scan of an overlay table saw. A query that calls these
 /// functions on `c.oid` or `i.indexrelid` has scanned that table (at
@@ -57,28 +59,30 @@ fn arrays(args: &[ColumnarValue]) -> DfResult<(Vec<ArrayRef>, usize)> {
     Ok((arrays, rows))
 }
 
-/// NULL for an OID that names no relation, as in PostgreSQL.
+/// NULL for an OID that names no relation, as in PostgreSQL. Visibility
+/// follows the calling session's search path.
 pub fn pg_table_is_visible(snapshot: Arc<Snapshot>) -> ScalarUDF {
-    let function = move |args: &[ColumnarValue]| {
+    let function = move |args: &[ColumnarValue], config: &ConfigOptions| {
         let (arrays, _) = arrays(args)?;
         let oids = oids(&arrays[0])?;
         let current = snapshot.current()?;
+        let path = lookup_path(config);
         let answers: BooleanArray = oids
             .iter()
             .map(|oid| {
                 oid.and_then(|oid| i32::try_from(oid).ok())
-                    .and_then(|oid| current.0.is_visible(oid))
+                    .and_then(|oid| current.0.is_visible(oid, &path))
             })
             .collect();
         Ok(ColumnarValue::Array(Arc::new(answers) as ArrayRef))
     };
     // Volatile: never folded at planning, before pg_class has been scanned.
-    ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+    with_session(
         "pg_table_is_visible",
         oid_signature(&[]),
         DataType::Boolean,
         Arc::new(function),
-    ))
+    )
 }
 
 /// `CREATE UNIQUE INDEX … USING btree (…)` for a key's index, or with a
@@ -183,10 +187,11 @@ pub fn pg_get_constraintdef(snapshot: Arc<Snapshot>) -> ScalarUDF {
 /// search path) name, or the OID's digits for no relation, as PostgreSQL
 /// prints them. Reached through the rewrite of `::regclass::text`.
 pub fn regclass_text(snapshot: Arc<Snapshot>) -> ScalarUDF {
-    let function = move |args: &[ColumnarValue]| {
+    let function = move |args: &[ColumnarValue], config: &ConfigOptions| {
         let (arrays, _) = arrays(args)?;
         let oids = oids(&arrays[0])?;
         let current = snapshot.current()?;
+        let path = lookup_path(config);
         let texts: StringArray = oids
             .iter()
             .map(|oid| {
@@ -194,19 +199,19 @@ pub fn regclass_text(snapshot: Arc<Snapshot>) -> ScalarUDF {
                 Some(
                     i32::try_from(oid)
                         .ok()
-                        .and_then(|o| current.0.regclass_text(o))
+                        .and_then(|o| current.0.regclass_text(o, &path))
                         .unwrap_or_else(|| oid.to_string()),
                 )
             })
             .collect();
         Ok(ColumnarValue::Array(Arc::new(texts) as ArrayRef))
     };
-    ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+    with_session(
         REGCLASS_TEXT,
         oid_signature(&[]),
         DataType::Utf8,
         Arc::new(function),
-    ))
+    )
 }
 
 /// The name the `::regclass::text` rewrite calls.
@@ -216,25 +221,26 @@ pub const REGCLASS_TEXT: &str = "brook_regclass_text";
 /// resolves): the OID of the relation `name` or `schema.name` (quoted parts
 /// as PostgreSQL quotes them), a bare name looked up on the search path.
 pub fn regclass_of_name(snapshot: Arc<Snapshot>) -> ScalarUDF {
-    let function = move |args: &[ColumnarValue]| {
+    let function = move |args: &[ColumnarValue], config: &ConfigOptions| {
         let (arrays, _) = arrays(args)?;
         let names = datafusion::arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
         let names = datafusion::common::cast::as_string_array(&names)?;
         let current = snapshot.current()?;
+        let path = lookup_path(config);
         let oids = names
             .iter()
             .map(|name| {
                 let Some(name) = name else {
                     return Ok(None);
                 };
-                current.0.regclass(name).map(Some).ok_or_else(|| {
+                current.0.regclass(name, &path).map(Some).ok_or_else(|| {
                     DataFusionError::Execution(format!("relation \"{name}\" does not exist"))
                 })
             })
             .collect::<DfResult<datafusion::arrow::array::Int32Array>>()?;
         Ok(ColumnarValue::Array(Arc::new(oids) as ArrayRef))
     };
-    ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+    with_session(
         REGCLASS_OF_NAME,
         Signature::one_of(
             vec![
@@ -246,7 +252,7 @@ pub fn regclass_of_name(snapshot: Arc<Snapshot>) -> ScalarUDF {
         ),
         DataType::Int32,
         Arc::new(function),
-    ))
+    )
 }
 
 /// The name the rewrite of a computed `::regclass` calls.

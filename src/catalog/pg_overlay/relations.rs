@@ -7,17 +7,11 @@ use std::collections::HashMap;
 use datafusion::arrow::array::{Array, Int32Array, RecordBatch, StringArray};
 use datafusion::common::{DataFusionError, Result as DfResult};
 
-/// The schemas a bare table name is looked up in (`search_path` is
-/// `"$user", public`, with `pg_catalog` always searched).
-const SEARCH_PATH: [&str; 2] = ["pg_catalog", "public"];
-
 /// Relation and namespace OIDs, both ways.
 #[derive(Default)]
 pub struct Relations {
     by_name: HashMap<(String, String), i32>,
     namespace_oid: HashMap<String, i32>,
-    /// Relation OID → whether its schema is on the search path.
-    visible: HashMap<i32, bool>,
     /// Relation OID → (schema, name).
     names: HashMap<i32, (String, String)>,
 }
@@ -45,9 +39,6 @@ impl Relations {
                 continue;
             };
             relations
-                .visible
-                .insert(oid.value(i), SEARCH_PATH.contains(&schema.as_str()));
-            relations
                 .by_name
                 .insert((schema.clone(), name.value(i).to_string()), oid.value(i));
             relations
@@ -72,42 +63,42 @@ impl Relations {
     /// List relation `name` (an index Brook adds) beside `table`, visible
     /// where it is.
     pub fn add_like(&mut self, oid: i32, name: String, table: i32) {
-        if let Some(visible) = self.visible.get(&table).copied() {
-            self.visible.insert(oid, visible);
-        }
         if let Some((schema, _)) = self.names.get(&table).cloned() {
+            self.by_name.insert((schema.clone(), name.clone()), oid);
             self.names.insert(oid, (schema, name));
         }
     }
 
-    /// The OID `name` denotes as a `regclass` (`t`, `s.t`, `"My T"`).
-    pub fn regclass(&self, name: &str) -> Option<i32> {
+    /// The OID `name` denotes as a `regclass` (`t`, `s.t`, `"My T"`), a
+    /// bare name looked up along `path` (catalog::settings::lookup_path).
+    pub fn regclass(&self, name: &str, path: &[String]) -> Option<i32> {
         let parts = split_name(name);
         match parts.as_slice() {
-            [table] => SEARCH_PATH
-                .iter()
-                .find_map(|schema| self.oid(schema, table)),
+            [table] => path.iter().find_map(|schema| self.oid(schema, table)),
             [schema, table] => self.oid(schema, table),
             _ => None,
         }
     }
 
     /// A relation's name as `regclass` prints it: schema-qualified unless
-    /// the schema is on the search path.
-    pub fn regclass_text(&self, oid: i32) -> Option<String> {
+    /// its bare name finds it along `path`.
+    pub fn regclass_text(&self, oid: i32, path: &[String]) -> Option<String> {
+        let visible = self.is_visible(oid, path)?;
         let (schema, name) = self.names.get(&oid)?;
         let name = crate::catalog::pg_format::quote_ident(name);
-        Some(if self.visible.get(&oid).copied().unwrap_or(false) {
+        Some(if visible {
             name
         } else {
             format!("{}.{name}", crate::catalog::pg_format::quote_ident(schema))
         })
     }
 
-    /// Whether relation `oid`'s schema is on the search path (None: no such
-    /// relation).
-    pub fn is_visible(&self, oid: i32) -> Option<bool> {
-        self.visible.get(&oid).copied()
+    /// Whether relation `oid` is the one its bare name finds along `path`
+    /// (PostgreSQL's visibility: its schema is on the path and no schema
+    /// before it has a relation of that name). None: no such relation.
+    pub fn is_visible(&self, oid: i32, path: &[String]) -> Option<bool> {
+        let (_, name) = self.names.get(&oid)?;
+        Some(path.iter().find_map(|schema| self.oid(schema, name)) == Some(oid))
     }
 }
 

@@ -23,6 +23,8 @@ pub struct CreatePipeline {
     pub def: Box<PipelineDef>,
     pub or_replace: bool,
     pub if_not_exists: bool,
+    /// `INTO TABLE t` named no schema (the session's search path picks it).
+    pub bare_table: bool,
 }
 
 impl CreatePipeline {
@@ -33,11 +35,12 @@ impl CreatePipeline {
         let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
         let name = parse_name(parser)?;
         parser.expect_keyword(Keyword::AS)?;
-        let def = parse_definition(parser, name)?;
+        let (def, bare_table) = parse_definition(parser, name)?;
         Ok(Self {
             def: Box::new(def),
             or_replace,
             if_not_exists,
+            bare_table,
         })
     }
 
@@ -106,7 +109,8 @@ fn parse_source(text: &str) -> Result<(Option<String>, String), ParserError> {
     Ok((brokers, topic))
 }
 
-fn parse_definition(parser: &mut Parser, name: String) -> Result<PipelineDef, ParserError> {
+/// The pipeline, and whether its table's name was bare.
+fn parse_definition(parser: &mut Parser, name: String) -> Result<(PipelineDef, bool), ParserError> {
     parser.expect_keywords(&[Keyword::LOAD, Keyword::DATA])?;
     expect_word(parser, "KAFKA")?;
     let (brokers, topic) = parse_source(&parser.parse_literal_string()?)?;
@@ -161,6 +165,7 @@ fn parse_definition(parser: &mut Parser, name: String) -> Result<PipelineDef, Pa
     }
     parser.expect_keywords(&[Keyword::INTO, Keyword::TABLE])?;
     let table = parser.parse_object_name(false)?;
+    let bare = table.0.len() == 1;
     let table = qualify(&table).map_err(|e| error(e.to_string()))?;
     def.table_schema = table.schema;
     def.table_name = table.name;
@@ -178,7 +183,7 @@ fn parse_definition(parser: &mut Parser, name: String) -> Result<PipelineDef, Pa
     if parser.parse_keyword(Keyword::WHERE) {
         def.filter = Some(parse_expr_text(parser)?);
     }
-    Ok(def)
+    Ok((def, bare))
 }
 
 fn parse_format(parser: &mut Parser) -> Result<Format, ParserError> {
