@@ -21,6 +21,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 
 use crate::catalog::roles::Roles;
+use crate::catalog::session_catalog::SessionCatalogs;
 use crate::catalog::{
     Catalog, DATABASE, DEFAULT_SCHEMA, QualifiedName, information_schema, pg_functions, pg_json,
     pg_overlay,
@@ -35,6 +36,7 @@ use crate::semantics;
 use crate::storage::DurableTable;
 use crate::storage::commit::CommitLog;
 use crate::storage::flusher::FlushPolicy;
+use crate::storage::temp_tables::TempTables;
 use crate::storage::transaction::SessionTransaction;
 
 /// The shared state of a running Brook: query engine and catalog.
@@ -156,12 +158,22 @@ impl Engine {
     /// (memory pool) with a copy of the configuration, so that a session's
     /// SET changes its own options only.
     pub fn session_context(&self) -> SessionContext {
-        let mut state = self.ctx.state();
+        let state = self.ctx.state();
+        // The session's temporary tables, in a catalog view of its own.
+        let temp = Arc::new(TempTables::default());
+        let catalogs = Arc::new(SessionCatalogs::new(
+            state.catalog_list().clone(),
+            temp.clone(),
+        ));
+        let mut state = SessionStateBuilder::new_from_existing(state)
+            .with_catalog_list(catalogs)
+            .build();
         // The session's transaction: tables find it where their scans and
         // writes are planned (storage::transaction).
         state
             .config_mut()
             .set_extension(Arc::new(SessionTransaction::default()));
+        state.config_mut().set_extension(temp);
         SessionContext::new_with_state(state)
     }
 

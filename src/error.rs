@@ -62,6 +62,7 @@ impl SqlState {
     pub const UNDEFINED_TABLE: Self = Self("42P01");
     pub const DUPLICATE_SCHEMA: Self = Self("42P06");
     pub const DUPLICATE_TABLE: Self = Self("42P07");
+    pub const INVALID_TABLE_DEFINITION: Self = Self("42P16");
     pub const INVALID_COLUMN_REFERENCE: Self = Self("42P10");
     pub const INVALID_OBJECT_DEFINITION: Self = Self("42P17");
     pub const DISK_FULL: Self = Self("53100");

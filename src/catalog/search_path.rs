@@ -27,6 +27,8 @@ use super::settings::search_path_schemas;
 
 /// The schema PostgreSQL searches before the path.
 const SYSTEM: &str = "pg_catalog";
+/// The session's temporary tables, searched before everything.
+const TEMP: &str = crate::storage::temp_tables::TEMP_SCHEMA;
 
 /// A session's search path over the schemas that exist now.
 pub struct SearchPath {
@@ -34,6 +36,8 @@ pub struct SearchPath {
     schemas: Vec<String>,
     /// The first schema the path names, existing or not.
     named_first: Option<String>,
+    /// Whether the session has temporary tables (`pg_temp` comes first).
+    temp: bool,
     catalog: Arc<dyn CatalogProvider>,
 }
 
@@ -42,21 +46,22 @@ impl SearchPath {
     pub fn new(catalog: Arc<dyn CatalogProvider>, path: &str, user: &str) -> Self {
         let existing = catalog.schema_names();
         let named = search_path_schemas(path, user);
-        let named_first = named.iter().find(|s| *s != SYSTEM).cloned();
+        let named_first = named.iter().find(|s| *s != SYSTEM && *s != TEMP).cloned();
         let schemas = named
             .into_iter()
-            .filter(|s| s != SYSTEM && existing.contains(s))
+            .filter(|s| s != SYSTEM && s != TEMP && existing.contains(s))
             .collect();
         Self {
             schemas,
             named_first,
+            temp: existing.iter().any(|s| s == TEMP),
             catalog,
         }
     }
 
     /// Whether bare names mean what they mean without a path: `public`.
     pub fn is_default(&self) -> bool {
-        self.schemas.len() == 1 && self.schemas[0] == DEFAULT_SCHEMA
+        !self.temp && self.schemas.len() == 1 && self.schemas[0] == DEFAULT_SCHEMA
     }
 
     /// `current_schema()`: where a bare name is created; `None` when no
@@ -91,10 +96,13 @@ impl SearchPath {
             .is_some_and(|s| s.table_exist(name))
     }
 
-    /// The schema bare `name` means: `pg_catalog`'s relation if it has
-    /// one, else the first schema of the path holding it.
+    /// The schema bare `name` means: the session's temporary table of that
+    /// name, else `pg_catalog`'s relation, else the first schema of the
+    /// path holding it.
     pub fn resolve(&self, name: &str) -> Option<String> {
-        std::iter::once(SYSTEM)
+        let temp = self.temp.then_some(TEMP);
+        temp.into_iter()
+            .chain(std::iter::once(SYSTEM))
             .chain(self.schemas.iter().map(String::as_str))
             .find(|schema| self.holds(schema, name))
             .map(str::to_string)
@@ -147,7 +155,20 @@ impl SearchPath {
     /// [`Self::qualify`] over a whole statement, with the names sqlparser's
     /// relation visitor does not visit (a view's, those a DROP names).
     pub fn qualify_statement(&self, statement: &mut Statement) -> bool {
-        let mut changed = self.qualify(statement);
+        // A temporary table is created in the session's own schema.
+        let mut changed = false;
+        if let Statement::CreateTable(create) = statement
+            && create.temporary
+            && let [ObjectNamePart::Identifier(ident)] = create.name.0.as_slice()
+        {
+            let ident = ident.clone();
+            create.name.0 = vec![
+                ObjectNamePart::Identifier(Ident::new(TEMP)),
+                ObjectNamePart::Identifier(ident),
+            ];
+            changed = true;
+        }
+        changed |= self.qualify(statement);
         match statement {
             Statement::CreateView(view) => changed |= self.qualify_name(&mut view.name),
             Statement::Drop {

@@ -29,6 +29,7 @@ use pgwire::messages::extendedquery::{Execute, Sync as PgSync};
 use pgwire::messages::response::ReadyForQuery;
 use pgwire::messages::simplequery::Query;
 
+use datafusion::prelude::SessionContext;
 use tokio::time::Instant;
 
 use super::auth::STATEMENT_TIMEOUT_KEY;
@@ -50,20 +51,29 @@ pub struct Cancellable {
     /// The session's transaction: what each `ReadyForQuery` reports
     /// (server::block_status), and whether Brook's own statements may run.
     transaction: Arc<SessionTransaction>,
+    /// The session's context: its catalog (with its temporary tables) is
+    /// what bare names are resolved against.
+    ctx: Arc<SessionContext>,
 }
 
 impl Cancellable {
     pub fn new(
         inner: Arc<DfSessionService>,
         engine: Arc<Engine>,
+        ctx: Arc<SessionContext>,
         transaction: Arc<SessionTransaction>,
     ) -> Self {
-        let parser = Arc::new(BrookParser::new(engine.clone(), inner.query_parser()));
+        let parser = Arc::new(BrookParser::new(
+            engine.clone(),
+            ctx.clone(),
+            inner.query_parser(),
+        ));
         Self {
             inner,
             engine,
             parser,
             transaction,
+            ctx,
         }
     }
 
@@ -102,11 +112,9 @@ impl Cancellable {
                 .await
                 .map(|r| vec![r]);
         }
-        let qualified = super::session_settings::nondefault_search_path(
-            self.engine.ctx.catalog(DATABASE),
-            &*client,
-        )
-        .and_then(|path| path.qualify_sql(sql));
+        let qualified =
+            super::session_settings::nondefault_search_path(self.ctx.catalog(DATABASE), &*client)
+                .and_then(|path| path.qualify_sql(sql));
         let sql = qualified.as_deref().unwrap_or(sql);
         let backend_pid = Some(client.pid_and_secret_key().0);
         let sql = crate::catalog::pg_rewrites::rewrite_for(sql, backend_pid);

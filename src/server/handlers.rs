@@ -21,7 +21,9 @@ use super::auth::{Access, Admission, BrookStartup};
 use super::cancel::{CancelRequests, Cancellable};
 use super::copy::CopyIn;
 use super::errors::SqlStateErrors;
-use super::hooks::{BrookStatements, Cursors, DmlTags, PreparedStatements, Settings, Show};
+use super::hooks::{
+    BrookStatements, Cursors, DmlTags, PreparedStatements, Settings, Show, TempTableStatements,
+};
 use super::transactions::Transactions;
 use crate::engine::Engine;
 use crate::observability::sessions::Sessions;
@@ -41,6 +43,7 @@ impl BrookHandlers {
     pub fn new(engine: Arc<Engine>, access: Arc<Access>) -> Self {
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             Arc::new(Transactions::new(engine.clone())),
+            Arc::new(TempTableStatements),
             Arc::new(BrookStatements::new(engine.clone())),
             Arc::new(Show),
             Arc::new(DmlTags::new(access.notice_interval)),
@@ -77,11 +80,12 @@ impl BrookHandlers {
         let ctx = Arc::new(self.engine.session_context());
         let transaction =
             SessionTransaction::of(ctx.state_ref().read().config()).unwrap_or_default();
-        let service = DfSessionService::new_with_hooks(ctx, self.hooks.clone());
+        let service = DfSessionService::new_with_hooks(ctx.clone(), self.hooks.clone());
         ConnectionHandlers {
             service: Arc::new(Cancellable::new(
                 Arc::new(service),
                 self.engine.clone(),
+                ctx,
                 transaction,
             )),
             startup: Arc::new(BrookStartup::new(

@@ -25,6 +25,7 @@ mod cursors;
 mod prepared;
 mod set;
 mod show;
+mod temp_tables;
 
 pub use cursors::Cursors;
 pub use prepared::PreparedStatements;
@@ -88,6 +89,68 @@ impl QueryHook for BrookStatements {
     ) -> Option<PgWireResult<Response>> {
         let statement = sql::Statement::from_sql(statement)?;
         Some(answer(&self.engine, statement, client, &Format::UnifiedText).await)
+    }
+}
+
+/// `CREATE TEMP TABLE` and `DROP TABLE` of a temporary table
+/// ([`temp_tables`]), before Brook's durable catalog sees them.
+pub struct TempTableStatements;
+
+/// Whether [`TempTableStatements`] may answer `statement` (a DROP TABLE
+/// is answered only when it names the session's temporary tables).
+fn may_be_temporary(statement: &Statement) -> bool {
+    matches!(statement, Statement::CreateTable(c) if c.temporary)
+        || matches!(
+            statement,
+            Statement::Drop {
+                object_type: datafusion::sql::sqlparser::ast::ObjectType::Table,
+                ..
+            }
+        )
+}
+
+#[async_trait]
+impl QueryHook for TempTableStatements {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        let answer = temp_tables::respond(statement, ctx).await;
+        if answer.is_some() {
+            super::transaction_block::took_part(&*client);
+        }
+        answer
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        // A DROP TABLE is planned as empty by BrookStatements anyway.
+        (may_be_temporary(statement) && matches!(statement, Statement::CreateTable(_)))
+            .then(|| Ok(no_rows_plan()))
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _plan: &LogicalPlan,
+        _params: &ParamValues,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        if !may_be_temporary(statement) {
+            return None;
+        }
+        let answer = temp_tables::respond(statement, ctx).await;
+        if answer.is_some() {
+            super::transaction_block::took_part(&*client);
+        }
+        answer
     }
 }
 

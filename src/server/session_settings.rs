@@ -30,6 +30,7 @@ use datafusion::catalog::CatalogProvider;
 use crate::catalog::search_path::SearchPath;
 use crate::catalog::settings::SessionSettings;
 use crate::catalog::{DATABASE, pg_functions};
+use crate::storage::temp_tables::TEMP_SCHEMA;
 
 /// Metadata key of `idle_in_transaction_session_timeout`, in milliseconds
 /// (read by the connection loop, server::wire_guard).
@@ -296,10 +297,15 @@ pub fn nondefault_search_path(
     client: &dyn ClientInfo,
 ) -> Option<SearchPath> {
     let metadata = client.metadata();
-    // The common case costs a lookup: no path SET, nothing to resolve.
-    if !metadata.contains_key("search_path") {
+    let catalog = catalog?;
+    // The common case costs two lookups: no path SET, no temporary table.
+    if !metadata.contains_key("search_path")
+        && catalog
+            .schema(TEMP_SCHEMA)
+            .is_none_or(|t| t.table_names().is_empty())
+    {
         return None;
     }
-    let path = search_path(catalog?, metadata);
+    let path = search_path(catalog, metadata);
     (!path.is_default()).then_some(path)
 }

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use datafusion_postgres::Parser;
 use datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields;
@@ -152,14 +153,17 @@ impl Parsed {
 /// The extended protocol's parser: Brook's statements first, then datafusion-postgres'.
 pub struct BrookParser {
     engine: Arc<Engine>,
+    /// The session's context, whose catalog bare names resolve against.
+    ctx: Arc<SessionContext>,
     inner: Arc<Parser>,
     parsed: Parsed,
 }
 
 impl BrookParser {
-    pub fn new(engine: Arc<Engine>, inner: Arc<Parser>) -> Self {
+    pub fn new(engine: Arc<Engine>, ctx: Arc<SessionContext>, inner: Arc<Parser>) -> Self {
         Self {
             engine,
+            ctx,
             inner,
             parsed: Parsed::default(),
         }
@@ -201,7 +205,7 @@ impl QueryParser for BrookParser {
             return Ok(Some((sql.to_string(), None)));
         }
         let qualified = super::session_settings::nondefault_search_path(
-            self.engine.ctx.catalog(crate::catalog::DATABASE),
+            self.ctx.catalog(crate::catalog::DATABASE),
             client,
         )
         .and_then(|path| path.qualify_sql(sql));

@@ -14,6 +14,7 @@
 //! what was kept. A block without such statements rolls back as usual.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use pgwire::api::ClientInfo;
 use pgwire::api::results::{Response, Tag};
@@ -36,6 +37,21 @@ struct State {
 /// The per-session slot (in pgwire's session extensions).
 #[derive(Default)]
 pub struct TransactionBlock(Mutex<State>);
+
+/// Set by a statement that took part in the transaction although its tag
+/// says CREATE or DROP (a temporary table's): the next response observed
+/// is not counted as committed on its own.
+#[derive(Default)]
+pub struct TookPart(AtomicBool);
+
+/// The statement about to answer took part in the session's transaction.
+pub fn took_part(client: &dyn ClientInfo) {
+    client
+        .session_extensions()
+        .get_or_insert_with(TookPart::default)
+        .0
+        .store(true, Ordering::Relaxed);
+}
 
 /// The command a tag names: `INSERT 0 5` → `INSERT`, `CREATE TABLE` → `CREATE`.
 fn command(tag: &Tag) -> String {
@@ -102,6 +118,10 @@ fn refusal(writes: usize, failed: bool, ended: bool) -> Response {
 /// have to undo committed writes comes back as an error instead (after a
 /// `ROLLBACK` the session is idle, after a `ROLLBACK TO` the block is failed).
 pub fn observe<C: ClientInfo>(client: &C, response: Response) -> Response {
+    let took_part = client
+        .session_extensions()
+        .get::<TookPart>()
+        .is_some_and(|t| t.0.swap(false, Ordering::Relaxed));
     let slot = client
         .session_extensions()
         .get_or_insert_with(TransactionBlock::default);
@@ -152,7 +172,7 @@ pub fn observe<C: ClientInfo>(client: &C, response: Response) -> Response {
             state.failed = true;
             refused
         }
-        Response::Execution(tag) if state.open && writes(tag) => {
+        Response::Execution(tag) if state.open && writes(tag) && !took_part => {
             state.writes += 1;
             response
         }

@@ -26,6 +26,7 @@ use super::errors::{brook_to_pgwire, refuse};
 use super::session_settings;
 use crate::engine::Engine;
 use crate::error::SqlState;
+use crate::storage::temp_tables::TempTables;
 use crate::storage::transaction::{BlockState, SessionTransaction};
 
 pub struct Transactions {
@@ -90,12 +91,21 @@ fn outside(what: &str) -> pgwire::error::PgWireError {
     )
 }
 
-/// The block ended (`committed` or not): its settings end with it.
+/// The session's temporary tables.
+fn temp_tables(ctx: &SessionContext) -> Option<Arc<TempTables>> {
+    TempTables::of(ctx.state_ref().read().config())
+}
+
+/// The block ended (`committed` or not): its settings and the changes to
+/// its temporary tables end with it.
 async fn end(
     ctx: &SessionContext,
     client: &mut dyn HookClient,
     committed: bool,
 ) -> PgWireResult<()> {
+    if let Some(temp) = temp_tables(ctx) {
+        temp.end(committed).await;
+    }
     let before = session_settings::current(&*client);
     session_settings::end(client, committed);
     session_settings::publish(ctx, client, &before).await
@@ -146,6 +156,9 @@ impl Transactions {
                 } else {
                     slot.begin();
                     session_settings::begin(&*client);
+                    if let Some(temp) = temp_tables(ctx) {
+                        temp.begin().await;
+                    }
                     Response::TransactionStart(Tag::new("BEGIN"))
                 }
             }
@@ -187,6 +200,9 @@ impl Transactions {
                 if let Err(e) = slot.rollback_to(&name(savepoint)) {
                     return Some(Err(brook_to_pgwire(e)));
                 }
+                if let Some(temp) = temp_tables(ctx) {
+                    temp.rollback_to(&name(savepoint)).await;
+                }
                 let before = session_settings::current(&*client);
                 session_settings::rollback_to(client, &name(savepoint));
                 if let Err(e) = session_settings::publish(ctx, client, &before).await {
@@ -205,6 +221,9 @@ impl Transactions {
                     return Some(Err(brook_to_pgwire(e)));
                 }
                 session_settings::savepoint(&*client, &name(savepoint));
+                if let Some(temp) = temp_tables(ctx) {
+                    temp.savepoint(&name(savepoint)).await;
+                }
                 Response::Execution(Tag::new("SAVEPOINT"))
             }
             Statement::ReleaseSavepoint { name: savepoint } => {
@@ -218,6 +237,9 @@ impl Transactions {
                     return Some(Err(brook_to_pgwire(e)));
                 }
                 session_settings::release(&*client, &name(savepoint));
+                if let Some(temp) = temp_tables(ctx) {
+                    temp.release(&name(savepoint));
+                }
                 Response::Execution(Tag::new("RELEASE"))
             }
             Statement::Set(Set::SetTransaction { modes, .. }) => {

@@ -146,7 +146,10 @@ fn psql_lists_what_the_search_path_makes_visible() {
     assert!(ok, "{err}");
     let (out, err, ok) = brook.psql(&["-v", "ON_ERROR_STOP=1", "-c", "\\dt"]);
     assert!(ok, "{err}");
-    assert!(out.contains("public_only") && !out.contains("orders"), "{out}");
+    assert!(
+        out.contains("public_only") && !out.contains("orders"),
+        "{out}"
+    );
     let (out, err, ok) = brook.psql(&[
         "-v",
         "ON_ERROR_STOP=1",
@@ -158,6 +161,44 @@ fn psql_lists_what_the_search_path_makes_visible() {
         "SELECT count(*) AS n FROM orders",
     ]);
     assert!(ok, "{err}");
-    assert!(out.contains("orders") && !out.contains("public_only"), "{out}");
+    assert!(
+        out.contains("orders") && !out.contains("public_only"),
+        "{out}"
+    );
     assert!(out.contains(" n \n"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporary_table_is_its_sessions_alone_and_ends_with_it() {
+    let brook = Brook::start();
+    let a = brook.client().await;
+    a.batch_execute("CREATE TEMP TABLE mine (x INT); INSERT INTO mine VALUES (1), (2)")
+        .await
+        .unwrap();
+    assert_eq!(count(&a, "SELECT count(*) FROM mine").await, 2);
+    let b = brook.client().await;
+    let err = b.simple_query("SELECT * FROM mine").await.unwrap_err();
+    assert_eq!(crate::support::sqlstate(&err), "42P01");
+    // A table of the same name in another session is another table.
+    b.batch_execute("CREATE TEMP TABLE mine (x INT)")
+        .await
+        .unwrap();
+    assert_eq!(count(&b, "SELECT count(*) FROM mine").await, 0);
+    // Nothing of it reached the durable catalog.
+    assert_eq!(
+        count(
+            &b,
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'mine' \
+             AND table_schema <> 'pg_temp'"
+        )
+        .await,
+        0
+    );
+    drop(a);
+    let c = brook.client().await;
+    let err = c.simple_query("SELECT * FROM mine").await.unwrap_err();
+    assert_eq!(crate::support::sqlstate(&err), "42P01");
+    let restarted = brook.restart();
+    let d = restarted.client().await;
+    assert!(d.simple_query("SELECT * FROM mine").await.is_err());
 }

@@ -169,6 +169,7 @@ slt_files! {
     search_path => "search_path.slt",
     session_settings => "session_settings.slt",
     simple_query_rewrites => "simple_query_rewrites.slt",
+    temp_tables => "temp_tables.slt",
     transactions => "transactions.slt",
     types => "types.slt",
 }

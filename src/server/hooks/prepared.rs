@@ -22,6 +22,7 @@ use super::no_rows_plan;
 use crate::error::SqlState;
 use crate::server::errors::refuse;
 use crate::server::session_settings;
+use crate::storage::temp_tables::TempTables;
 use crate::storage::transaction::{BlockState, SessionTransaction};
 
 pub struct PreparedStatements;
@@ -76,6 +77,11 @@ impl PreparedStatements {
                     }
                 }
                 store.clear_portals();
+                if matches!(object_type, DiscardObject::ALL | DiscardObject::TEMP)
+                    && let Some(temp) = TempTables::of(ctx.state_ref().read().config())
+                {
+                    temp.clear();
+                }
                 if *object_type == DiscardObject::ALL {
                     // What a pooled connection's next user must not inherit.
                     let before = session_settings::current(&*client);

@@ -1,0 +1,130 @@
+//! `CREATE TEMP TABLE` and `DROP TABLE` of a temporary table, answered in
+//! the session's own `pg_temp` schema (storage::temp_tables), ahead of
+//! Brook's durable catalog: a temporary table must never become a table
+//! every session sees and a restart keeps.
+
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{Ident, ObjectName, ObjectNamePart, ObjectType, Statement};
+use pgwire::api::results::{Response, Tag};
+use pgwire::error::PgWireResult;
+
+use crate::catalog::names::normalize;
+use crate::error::SqlState;
+use crate::server::errors::{classify, refuse, to_pgwire};
+use crate::storage::temp_tables::{TEMP_SCHEMA, TempTables};
+
+fn temp_tables(ctx: &SessionContext) -> Option<std::sync::Arc<TempTables>> {
+    TempTables::of(ctx.state_ref().read().config())
+}
+
+/// The bare name of `name` if it is, or may be, one of the session's
+/// temporary tables: `pg_temp.t`, or `t` when the session has one.
+fn temp_name(name: &ObjectName, temp: &TempTables) -> Option<String> {
+    match name.0.as_slice() {
+        [
+            ObjectNamePart::Identifier(schema),
+            ObjectNamePart::Identifier(table),
+        ] if normalize(schema) == TEMP_SCHEMA => Some(normalize(table)),
+        [ObjectNamePart::Identifier(table)] if temp.has(&normalize(table)) => {
+            Some(normalize(table))
+        }
+        _ => None,
+    }
+}
+
+/// The answer to `statement` when it creates or drops a temporary table.
+pub async fn respond(
+    statement: &Statement,
+    ctx: &SessionContext,
+) -> Option<PgWireResult<Response>> {
+    match statement {
+        Statement::CreateTable(create) if create.temporary => Some(create_temp(create, ctx).await),
+        Statement::Drop {
+            object_type: ObjectType::Table,
+            names,
+            if_exists,
+            ..
+        } => {
+            let temp = temp_tables(ctx)?;
+            let temps: Vec<Option<String>> = names.iter().map(|n| temp_name(n, &temp)).collect();
+            if temps.iter().all(Option::is_none) {
+                return None;
+            }
+            if temps.iter().any(Option::is_none) {
+                return Some(Err(refuse(
+                    SqlState::FEATURE_NOT_SUPPORTED,
+                    "DROP TABLE of temporary and permanent tables in one statement is not \
+                     supported; drop them separately",
+                )));
+            }
+            for name in temps.into_iter().flatten() {
+                if !temp.has(&name) && !*if_exists {
+                    return Some(Err(refuse(
+                        SqlState::UNDEFINED_TABLE,
+                        format!("table \"{name}\" does not exist"),
+                    )));
+                }
+                temp.drop_table(&name);
+            }
+            Some(Ok(Response::Execution(Tag::new("DROP TABLE"))))
+        }
+        _ => None,
+    }
+}
+
+async fn create_temp(
+    create: &datafusion::sql::sqlparser::ast::CreateTable,
+    ctx: &SessionContext,
+) -> PgWireResult<Response> {
+    let name = match create.name.0.as_slice() {
+        [ObjectNamePart::Identifier(table)] => table.clone(),
+        [
+            ObjectNamePart::Identifier(schema),
+            ObjectNamePart::Identifier(table),
+        ] if normalize(schema) == TEMP_SCHEMA => table.clone(),
+        _ => {
+            return Err(refuse(
+                SqlState::INVALID_TABLE_DEFINITION,
+                "cannot create temporary relation in non-temporary schema",
+            ));
+        }
+    };
+    if create.on_commit.is_some() {
+        return Err(refuse(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "ON COMMIT for temporary tables is not supported",
+        ));
+    }
+    let Some(temp) = temp_tables(ctx) else {
+        return Err(refuse(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "this session cannot have temporary tables",
+        ));
+    };
+    let table = normalize(&name);
+    if temp.has(&table) {
+        if create.if_not_exists {
+            return Ok(Response::Execution(Tag::new("CREATE TABLE")));
+        }
+        return Err(refuse(
+            SqlState::DUPLICATE_TABLE,
+            format!("relation \"{table}\" already exists"),
+        ));
+    }
+    // DataFusion builds it (column types, defaults, CTAS rows) as a memory
+    // table in the session's temporary schema.
+    let mut plain = create.clone();
+    plain.temporary = false;
+    plain.name = ObjectName(vec![
+        ObjectNamePart::Identifier(Ident::new(TEMP_SCHEMA)),
+        ObjectNamePart::Identifier(name),
+    ]);
+    let sql = Statement::CreateTable(plain).to_string();
+    let created = async { ctx.sql(&sql).await?.collect().await };
+    created.await.map_err(|e| to_pgwire(classify(&e)))?;
+    if create.query.is_some() {
+        let rows = temp.rows(&table).await;
+        return Ok(Response::Execution(Tag::new("SELECT").with_rows(rows)));
+    }
+    Ok(Response::Execution(Tag::new("CREATE TABLE")))
+}
