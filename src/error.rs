@@ -139,6 +139,12 @@ pub enum BrookError {
     Cardinality(String),
     #[error("{0}")]
     UndefinedObject(String),
+    /// ON CONFLICT naming no unique key of the table.
+    #[error("{0}")]
+    InvalidColumnReference(String),
+    /// A state Brook's own code should never reach.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A text longer than its `varchar(n)`.
     #[error("{0}")]
     StringTooLong(String),
@@ -199,6 +205,8 @@ impl ErrorCode for BrookError {
             BrookError::Unsupported(_) => SqlState::FEATURE_NOT_SUPPORTED,
             BrookError::NotAllowed(_) => SqlState::INSUFFICIENT_PRIVILEGE,
             BrookError::UndefinedObject(_) => SqlState::UNDEFINED_OBJECT,
+            BrookError::InvalidColumnReference(_) => SqlState::INVALID_COLUMN_REFERENCE,
+            BrookError::Internal(_) => SqlState::INTERNAL_ERROR,
             BrookError::ProgramLimit(_) => SqlState::PROGRAM_LIMIT_EXCEEDED,
             BrookError::OutOfMemory(_) => SqlState::OUT_OF_MEMORY,
             BrookError::StringTooLong(_) => SqlState::STRING_DATA_RIGHT_TRUNCATION,

@@ -92,6 +92,95 @@ impl QueryHook for BrookStatements {
     }
 }
 
+/// `INSERT … ON CONFLICT` and `INSERT … RETURNING` ([`sql::upsert`]).
+pub struct Upserts {
+    engine: Arc<Engine>,
+}
+
+impl Upserts {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self { engine }
+    }
+
+    async fn run(
+        &self,
+        insert: &datafusion::sql::sqlparser::ast::Insert,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+        params: Option<&ParamValues>,
+    ) -> PgWireResult<Response> {
+        let inserted = sql::upsert::execute(&self.engine, ctx, insert, params)
+            .await
+            .map_err(brook_to_pgwire)?;
+        let Some(rows) = inserted.returning else {
+            return Ok(Response::Execution(dml_tag("INSERT", inserted.rows)));
+        };
+        let options = Arc::new(pgwire::types::format::FormatOptions::from_client_metadata(
+            client.metadata(),
+        ));
+        let mut response = datafusion_postgres::arrow_pg::datatypes::df::encode_dataframe(
+            rows,
+            &Format::UnifiedText,
+            Some(options),
+        )
+        .await?;
+        // pgwire appends the row count: `INSERT 0 n`.
+        response.set_command_tag("INSERT 0");
+        Ok(Response::Query(response))
+    }
+}
+
+fn upsert(statement: &Statement) -> Option<&datafusion::sql::sqlparser::ast::Insert> {
+    match statement {
+        Statement::Insert(insert) if sql::upsert::handles(insert) => Some(insert),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl QueryHook for Upserts {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        let insert = upsert(statement)?;
+        Some(self.run(insert, ctx, client, None).await)
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        let insert = upsert(statement)?;
+        // A plan whose parameters are the INSERT's and whose columns are
+        // RETURNING's (none without it), for Describe.
+        let plan = if insert.returning.is_some() {
+            sql::upsert::returning_plan(ctx, insert).await
+        } else {
+            sql::upsert::plain_plan(ctx, insert)
+                .await
+                .map(LogicalPlan::Dml)
+        };
+        Some(plan.map_err(brook_to_pgwire))
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _plan: &LogicalPlan,
+        params: &ParamValues,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        let insert = upsert(statement)?;
+        Some(self.run(insert, ctx, client, Some(params)).await)
+    }
+}
+
 /// `CREATE TEMP TABLE` and `DROP TABLE` of a temporary table
 /// ([`temp_tables`]), before Brook's durable catalog sees them.
 pub struct TempTableStatements;

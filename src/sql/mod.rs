@@ -19,6 +19,7 @@ pub mod outcome;
 pub mod parser;
 pub mod pipeline;
 pub mod truncate;
+pub mod upsert;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::sql::sqlparser::ast;

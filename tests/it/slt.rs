@@ -172,6 +172,7 @@ slt_files! {
     temp_tables => "temp_tables.slt",
     transactions => "transactions.slt",
     types => "types.slt",
+    upsert => "upsert.slt",
 }
 
 /// A file added to `sql/slt/` without a line above would never run.

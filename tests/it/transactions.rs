@@ -460,3 +460,94 @@ fn drivers_that_wrap_work_in_transactions_roll_back() {
     assert!(ok, "{err}");
     assert!(out.contains(" 0\n"), "{out}");
 }
+
+/// Two sessions count into one row with `INSERT … ON CONFLICT DO UPDATE`
+/// (the first one inserts it): every increment lands once, whichever
+/// session loses a race is told so (40001 or 23505) and retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_upserts_never_lose_an_increment() {
+    const N: i64 = 100;
+    let brook = Brook::start();
+    let setup = brook.client().await;
+    setup
+        .batch_execute("CREATE TABLE hits (page TEXT PRIMARY KEY, n BIGINT NOT NULL)")
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let client = brook.client().await;
+        tasks.push(tokio::spawn(async move {
+            let mut retries = 0;
+            for _ in 0..N {
+                loop {
+                    let result = client
+                        .execute(
+                            "INSERT INTO hits VALUES ($1, 1) ON CONFLICT (page) \
+                             DO UPDATE SET n = hits.n + excluded.n",
+                            &[&"home"],
+                        )
+                        .await;
+                    match result {
+                        Ok(rows) => {
+                            assert_eq!(rows, 1);
+                            break;
+                        }
+                        Err(e) if ["40001", "23505"].contains(&sqlstate(&e).as_str()) => {
+                            retries += 1;
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            retries
+        }));
+    }
+    let mut retries = 0;
+    for task in tasks {
+        retries += task.await.unwrap();
+    }
+    assert_eq!(
+        count(&setup, "SELECT n FROM hits WHERE page = 'home'").await,
+        2 * N
+    );
+    assert_eq!(count(&setup, "SELECT count(*) FROM hits").await, 1);
+    eprintln!("{retries} upserts lost a race and were retried");
+}
+
+/// What SQLAlchemy sends for an ORM insert that reads back its rows and
+/// for a PostgreSQL upsert (extended protocol, psycopg 3).
+#[test]
+fn sqlalchemy_upserts_and_reads_back_what_it_wrote() {
+    let brook = Brook::start();
+    let script = format!(
+        "import sqlalchemy as sa\n\
+         from sqlalchemy.dialects.postgresql import insert\n\
+         eng = sa.create_engine('{0}')\n\
+         md = sa.MetaData()\n\
+         items = sa.Table('items', md, sa.Column('id', sa.BigInteger, primary_key=True, autoincrement=False), sa.Column('name', sa.Text), sa.Column('qty', sa.Integer))\n\
+         md.create_all(eng)\n\
+         with eng.begin() as c:\n\
+         \x20   print(c.execute(items.insert().values(id=1, name='one', qty=1).returning(items.c.id, items.c.name)).fetchall())\n\
+         with eng.begin() as c:\n\
+         \x20   s = insert(items).values([dict(id=1, name='uno', qty=5), dict(id=2, name='two', qty=2)])\n\
+         \x20   s = s.on_conflict_do_update(index_elements=['id'], set_=dict(qty=items.c.qty + s.excluded.qty)).returning(items.c.id, items.c.qty)\n\
+         \x20   print(c.execute(s).fetchall())\n\
+         with eng.begin() as c:\n\
+         \x20   c.execute(insert(items).values(id=2, name='x', qty=0).on_conflict_do_nothing())\n\
+         with eng.connect() as c:\n\
+         \x20   print(c.execute(sa.select(items).order_by(items.c.id)).fetchall())\n",
+        brook
+            .url()
+            .replacen("postgresql://", "postgresql+psycopg://", 1),
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3 runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "[(1, 'one')]\n[(1, 6), (2, 2)]\n[(1, 'one', 6), (2, 'two', 2)]\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
