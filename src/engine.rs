@@ -21,6 +21,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 
 use crate::catalog::roles::Roles;
+use crate::catalog::sequences::{Sequences, SessionSequences};
 use crate::catalog::session_catalog::SessionCatalogs;
 use crate::catalog::{
     Catalog, DATABASE, DEFAULT_SCHEMA, QualifiedName, information_schema, pg_functions, pg_json,
@@ -56,6 +57,8 @@ pub struct Engine {
     pub commit_log: CommitLog,
     /// When the flusher writes memtables to Delta.
     pub flush: FlushPolicy,
+    /// `CREATE SEQUENCE`, `serial` and identity columns.
+    pub sequences: Arc<Sequences>,
 }
 
 impl Engine {
@@ -105,6 +108,11 @@ impl Engine {
             "models",
             Arc::new(crate::ml::system_table::models(models.registry.clone())),
         )?;
+        // Before the catalog: a column's DEFAULT may call nextval.
+        let sequences = Arc::new(Sequences::open(data_dir)?);
+        for udf in crate::catalog::sequences::udfs(sequences.clone()) {
+            ctx.register_udf(udf);
+        }
         let catalog = Arc::new(Catalog::open(data_dir, ctx.clone()).await?);
         overlay.attach(catalog.clone());
         let pipelines = Arc::new(
@@ -143,6 +151,7 @@ impl Engine {
             data_dir: data_dir.to_path_buf(),
             commit_log,
             flush,
+            sequences,
         }))
     }
 
@@ -174,6 +183,12 @@ impl Engine {
             .config_mut()
             .set_extension(Arc::new(SessionTransaction::default()));
         state.config_mut().set_extension(temp);
+        // What currval and lastval remember for this session.
+        state
+            .config_mut()
+            .options_mut()
+            .extensions
+            .insert(SessionSequences::default());
         SessionContext::new_with_state(state)
     }
 

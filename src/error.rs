@@ -33,6 +33,7 @@ impl SqlState {
     pub const NUMERIC_VALUE_OUT_OF_RANGE: Self = Self("22003");
     pub const DIVISION_BY_ZERO: Self = Self("22012");
     pub const INVALID_PARAMETER_VALUE: Self = Self("22023");
+    pub const SEQUENCE_GENERATOR_LIMIT_EXCEEDED: Self = Self("2200H");
     pub const INVALID_TEXT_REPRESENTATION: Self = Self("22P02");
     pub const NOT_NULL_VIOLATION: Self = Self("23502");
     pub const UNIQUE_VIOLATION: Self = Self("23505");
@@ -70,6 +71,7 @@ impl SqlState {
     pub const TOO_MANY_CONNECTIONS: Self = Self("53300");
     pub const PROGRAM_LIMIT_EXCEEDED: Self = Self("54000");
     pub const STATEMENT_TOO_COMPLEX: Self = Self("54001");
+    pub const OBJECT_NOT_IN_PREREQUISITE_STATE: Self = Self("55000");
     pub const OBJECT_IN_USE: Self = Self("55006");
     pub const QUERY_CANCELED: Self = Self("57014");
     pub const IO_ERROR: Self = Self("58030");
@@ -142,6 +144,12 @@ pub enum BrookError {
     /// ON CONFLICT naming no unique key of the table.
     #[error("{0}")]
     InvalidColumnReference(String),
+    /// A sequence past its bounds (`nextval: reached maximum value …`).
+    #[error("{0}")]
+    SequenceLimit(String),
+    /// `currval` before `nextval` in the session.
+    #[error("{0}")]
+    SequenceState(String),
     /// A state Brook's own code should never reach.
     #[error("internal error: {0}")]
     Internal(String),
@@ -207,6 +215,8 @@ impl ErrorCode for BrookError {
             BrookError::UndefinedObject(_) => SqlState::UNDEFINED_OBJECT,
             BrookError::InvalidColumnReference(_) => SqlState::INVALID_COLUMN_REFERENCE,
             BrookError::Internal(_) => SqlState::INTERNAL_ERROR,
+            BrookError::SequenceLimit(_) => SqlState::SEQUENCE_GENERATOR_LIMIT_EXCEEDED,
+            BrookError::SequenceState(_) => SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
             BrookError::ProgramLimit(_) => SqlState::PROGRAM_LIMIT_EXCEEDED,
             BrookError::OutOfMemory(_) => SqlState::OUT_OF_MEMORY,
             BrookError::StringTooLong(_) => SqlState::STRING_DATA_RIGHT_TRUNCATION,

@@ -17,6 +17,7 @@ pub mod pg_rewrites;
 pub mod pg_to_char;
 pub mod roles;
 pub mod search_path;
+pub mod sequences;
 pub mod session_catalog;
 pub mod settings;
 pub mod size_limits;

@@ -11,7 +11,9 @@ pub const DATABASE: &str = "brook";
 pub const DEFAULT_SCHEMA: &str = "public";
 
 /// A table or view name resolved to its schema.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct QualifiedName {
     pub schema: String,
     pub name: String,
@@ -66,5 +68,41 @@ pub fn qualify(name: &ObjectName) -> Result<QualifiedName> {
         _ => Err(BrookError::Syntax(format!(
             "improper qualified name: {name}"
         ))),
+    }
+}
+
+/// A name written as text (`'a."B c".d'`, as `regclass` and `nextval`
+/// take it), as `["a", "B c", "d"]` as `["a", "B c", "d"]`: unquoted parts fold to lower case.
+pub fn split_text_name(name: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut chars = name.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                current.push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            ('.', false) => parts.push(std::mem::take(&mut current)),
+            (c, true) => current.push(c),
+            (c, false) => current.push(c.to_ascii_lowercase()),
+        }
+    }
+    parts.push(current);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_text_name;
+
+    #[test]
+    fn names_split_as_postgres_reads_them() {
+        assert_eq!(split_text_name("Orders"), ["orders"]);
+        assert_eq!(split_text_name("lab.Readings"), ["lab", "readings"]);
+        assert_eq!(split_text_name("\"My T\""), ["My T"]);
+        assert_eq!(split_text_name("public.\"a.\"\"b\""), ["public", "a.\"b"]);
     }
 }

@@ -114,7 +114,7 @@ pub fn search_path_schemas(path: &str, user: &str) -> Vec<String> {
 }
 
 pub type SessionFunction =
-    Arc<dyn Fn(&[ColumnarValue], &ConfigOptions) -> DfResult<ColumnarValue> + Send + Sync>;
+    Arc<dyn Fn(&[ColumnarValue], &ConfigOptions, usize) -> DfResult<ColumnarValue> + Send + Sync>;
 
 /// A function whose answer depends on the calling session's settings,
 /// which a scalar function reads from the options its query runs with.
@@ -161,7 +161,7 @@ impl ScalarUDFImpl for WithSession {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        (self.function)(&args.args, &args.config_options)
+        (self.function)(&args.args, &args.config_options, args.number_rows)
     }
 }
 
@@ -180,7 +180,11 @@ pub fn with_session(
 }
 
 /// `current_setting(name [, missing_ok])`: the value this session sees.
-fn current_setting(args: &[ColumnarValue], config: &ConfigOptions) -> Result<ColumnarValue> {
+fn current_setting(
+    args: &[ColumnarValue],
+    config: &ConfigOptions,
+    _rows: usize,
+) -> Result<ColumnarValue> {
     let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
     let arrays = ColumnarValue::values_to_arrays(args)?;
     let Some(names) = arrays.first() else {
@@ -222,14 +226,14 @@ fn current_setting(args: &[ColumnarValue], config: &ConfigOptions) -> Result<Col
 /// `current_setting`, `current_schema()` and `current_schemas(implicit)`,
 /// answered for the calling session.
 pub fn udfs() -> Vec<ScalarUDF> {
-    let current_schema = |_: &[ColumnarValue], config: &ConfigOptions| {
+    let current_schema = |_: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
         let schema = match of(config) {
             Some(s) => s.current_schema.clone(),
             None => Some(super::names::DEFAULT_SCHEMA.to_string()),
         };
         Ok(ColumnarValue::Scalar(ScalarValue::Utf8(schema)))
     };
-    let current_schemas = |args: &[ColumnarValue], config: &ConfigOptions| {
+    let current_schemas = |args: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
         let implicit = match args.first() {
             Some(ColumnarValue::Scalar(ScalarValue::Boolean(b))) => b.unwrap_or(false),
             _ => false,

@@ -466,6 +466,11 @@ impl ExtendedQueryHandler for Cancellable {
             return Ok(super::transaction_block::observe(client, response));
         }
         let deadline = deadline(client);
+        // The hooks that answer with rows of their own (INSERT … RETURNING)
+        // find there the formats the client asked its results in.
+        client
+            .session_extensions()
+            .insert(ResultFormat(portal.result_column_format.clone()));
         let timer = QueryTimer::start_in("extended", client, &portal.statement.statement.0);
         let response = match within(
             deadline,
@@ -487,6 +492,9 @@ impl ExtendedQueryHandler for Cancellable {
         Ok(watch(response, stop, timer))
     }
 }
+
+/// The result formats of the portal being executed (extended protocol).
+pub struct ResultFormat(pub Format);
 
 /// The protocol's CancelRequest: pgwire checks the pid and secret key and
 /// fires the connection's signal; Brook then also records the request on the

@@ -118,9 +118,18 @@ impl Upserts {
         let options = Arc::new(pgwire::types::format::FormatOptions::from_client_metadata(
             client.metadata(),
         ));
+        // Text on the simple protocol; the portal's formats on the extended.
+        let format = match params {
+            Some(_) => client
+                .session_extensions()
+                .get::<super::cancel::ResultFormat>()
+                .map(|f| f.0.clone())
+                .unwrap_or_default(),
+            None => Format::UnifiedText,
+        };
         let mut response = datafusion_postgres::arrow_pg::datatypes::df::encode_dataframe(
             rows,
-            &Format::UnifiedText,
+            &format,
             Some(options),
         )
         .await?;

@@ -1,12 +1,15 @@
 //! `CREATE TABLE name (col type [NOT NULL] [DEFAULT expr], …)` and
 //! `CREATE TABLE name AS SELECT …`: a durable Delta table.
 
-use datafusion::sql::sqlparser::ast::{self, ColumnOption, Query, TableConstraint};
+use datafusion::sql::sqlparser::ast::{self, ColumnOption, GeneratedAs, Query, TableConstraint};
 
+use super::create_sequence;
 use super::outcome::Outcome;
 use crate::catalog::ColumnDef;
 use crate::catalog::QualifiedName;
 use crate::catalog::names::{normalize, qualify};
+use crate::catalog::pg_format::quote_ident;
+use crate::catalog::sequences::SequenceOptions;
 use crate::engine::Engine;
 use crate::error::{BrookError, Result};
 use crate::storage::types::{column_type, column_type_for_arrow};
@@ -28,12 +31,43 @@ impl CreateTable {
         if let Some(query) = &create.query {
             return create_as(engine, &name, query, create.if_not_exists).await;
         }
-        let (columns, primary_key) = declared_columns(create, &name)?;
-        engine
+        let (columns, primary_key, sequences) = declared_columns(create, &name)?;
+        if create.if_not_exists && engine.catalog.relation_exists(&name).await {
+            return Ok(Outcome::done("CREATE TABLE"));
+        }
+        // The sequences first: the columns' defaults name them.
+        let mut created = Vec::new();
+        for s in &sequences {
+            let owner = Some((name.clone(), s.column.clone()));
+            match engine
+                .sequences
+                .create(&s.name, &s.options, s.max, owner, false)
+            {
+                Ok(_) => created.push(s.name.clone()),
+                Err(e) => {
+                    forget(engine, &created);
+                    return Err(e);
+                }
+            }
+        }
+        if let Err(e) = engine
             .catalog
             .create_table(&name, columns, primary_key, create.if_not_exists)
-            .await?;
+            .await
+        {
+            forget(engine, &created);
+            return Err(e);
+        }
         Ok(Outcome::done("CREATE TABLE"))
+    }
+}
+
+/// Remove the sequences made for a table that was then not created.
+fn forget(engine: &Engine, sequences: &[QualifiedName]) {
+    for s in sequences {
+        if let Err(e) = engine.sequences.remove(s) {
+            tracing::warn!(sequence = %s, error = %e, "a sequence of a table not created stays");
+        }
     }
 }
 
@@ -81,11 +115,21 @@ async fn create_as(
     })
 }
 
-/// The columns a `CREATE TABLE (…)` declares, and its primary key.
+/// A sequence a `serial` or identity column owns.
+struct OwnedSequence {
+    name: QualifiedName,
+    options: SequenceOptions,
+    max: i64,
+    column: String,
+}
+
+/// The columns a `CREATE TABLE (…)` declares, its primary key, and the
+/// sequences its serial and identity columns own.
 fn declared_columns(
     create: &ast::CreateTable,
     name: &QualifiedName,
-) -> Result<(Vec<ColumnDef>, Vec<String>)> {
+) -> Result<(Vec<ColumnDef>, Vec<String>, Vec<OwnedSequence>)> {
+    let mut sequences = Vec::new();
     let mut primary_key: Vec<String> = create
         .constraints
         .iter()
@@ -109,7 +153,17 @@ fn declared_columns(
                 "column \"{col_name}\" specified more than once"
             )));
         }
-        let ty = column_type(&col.data_type.to_string())?;
+        let spelled = col.data_type.to_string().to_ascii_lowercase();
+        // serial: an integer column whose DEFAULT takes the next value of a
+        // sequence it owns.
+        let serial = match spelled.as_str() {
+            "smallserial" | "serial2" => Some("smallint"),
+            "serial" | "serial4" => Some("integer"),
+            "bigserial" | "serial8" => Some("bigint"),
+            _ => None,
+        };
+        let ty = column_type(serial.unwrap_or(&spelled))?;
+        let mut generated = serial.map(|_| SequenceOptions::default());
         if ty.pg_name.starts_with("character") && !ty.pg_name.starts_with("character varying") {
             // PostgreSQL pads character(n) with spaces and ignores them in
             // comparisons; stored as text, the same rows would compare and
@@ -132,6 +186,26 @@ fn declared_columns(
                 }
                 ColumnOption::Null => nullable = true,
                 ColumnOption::Default(expr) => default = Some(expr.to_string()),
+                ColumnOption::Generated {
+                    generated_as: GeneratedAs::ByDefault,
+                    sequence_options,
+                    generation_expr: None,
+                    ..
+                } => {
+                    generated = Some(create_sequence::options(
+                        sequence_options.as_deref().unwrap_or_default(),
+                    )?);
+                }
+                ColumnOption::Generated {
+                    generated_as: GeneratedAs::Always,
+                    generation_expr: None,
+                    ..
+                } => {
+                    return Err(BrookError::Unsupported(
+                        "GENERATED ALWAYS AS IDENTITY (use GENERATED BY DEFAULT AS IDENTITY)"
+                            .into(),
+                    ));
+                }
                 ColumnOption::Unique(_) | ColumnOption::Comment(_) => {}
                 other => {
                     return Err(BrookError::Unsupported(format!(
@@ -139,6 +213,31 @@ fn declared_columns(
                     )));
                 }
             }
+        }
+        if let Some(options) = generated {
+            if default.is_some() {
+                return Err(BrookError::Syntax(format!(
+                    "multiple default values specified for column \"{col_name}\" of table \"{}\"",
+                    name.name
+                )));
+            }
+            let sequence = QualifiedName {
+                schema: name.schema.clone(),
+                name: format!("{}_{col_name}_seq", name.name),
+            };
+            default = Some(format!(
+                "nextval('{}.{}')",
+                quote_ident(&sequence.schema).replace('\'', "''"),
+                quote_ident(&sequence.name).replace('\'', "''")
+            ));
+            nullable = false;
+            let max = create_sequence::max_of(Some(&ty.pg_name))?;
+            sequences.push(OwnedSequence {
+                name: sequence,
+                options,
+                max,
+                column: col_name.clone(),
+            });
         }
         columns.push(ColumnDef {
             name: col_name,
@@ -156,5 +255,5 @@ fn declared_columns(
             column: missing.clone(),
         });
     }
-    Ok((columns, primary_key))
+    Ok((columns, primary_key, sequences))
 }

@@ -21,7 +21,7 @@ impl DropObjects {
     pub fn is_brooks(object_type: ObjectType) -> bool {
         matches!(
             object_type,
-            ObjectType::Table | ObjectType::View | ObjectType::Schema
+            ObjectType::Table | ObjectType::View | ObjectType::Schema | ObjectType::Sequence
         )
     }
 
@@ -37,6 +37,7 @@ impl DropObjects {
         }
         Ok(Outcome::done(match object_type {
             ObjectType::View => "DROP VIEW",
+            ObjectType::Sequence => "DROP SEQUENCE",
             ObjectType::Schema => "DROP SCHEMA",
             _ => "DROP TABLE",
         }))
@@ -66,6 +67,16 @@ async fn drop_one(
                 });
             }
             engine.catalog.drop_table(&name, if_exists).await?;
+            // Its serial and identity columns' sequences go with it.
+            engine.sequences.drop_owned_by(&name)?;
+        }
+        ObjectType::Sequence => {
+            let name = qualify(name)?;
+            if !engine.sequences.remove(&name)? && !if_exists {
+                return Err(BrookError::UndefinedObject(format!(
+                    "sequence \"{name}\" does not exist"
+                )));
+            }
         }
         ObjectType::View => {
             let name = qualify(name)?;

@@ -10,6 +10,7 @@
 pub mod copy;
 pub mod copy_out;
 pub mod create_schema;
+pub mod create_sequence;
 pub mod create_table;
 pub mod create_view;
 pub mod dml_subqueries;
@@ -31,6 +32,7 @@ use crate::error::Result;
 pub use copy::{CopyFrom, CopySpec};
 pub use copy_out::{CopyOutSpec, CopyTo};
 pub use create_schema::CreateSchema;
+pub use create_sequence::CreateSequence;
 pub use create_table::CreateTable;
 pub use create_view::CreateView;
 pub use drop::DropObjects;
@@ -51,6 +53,7 @@ pub enum Statement {
     Truncate(Truncate),
     CreateView(CreateView),
     CreateSchema(CreateSchema),
+    CreateSequence(CreateSequence),
     CopyFrom(CopyFrom),
     CopyTo(CopyTo),
     CreatePipeline(CreatePipeline),
@@ -98,6 +101,21 @@ impl Statement {
             } => Statement::CreateSchema(CreateSchema {
                 name: schema_name.clone(),
                 if_not_exists: *if_not_exists,
+            }),
+            ast::Statement::CreateSequence {
+                temporary,
+                if_not_exists,
+                name,
+                data_type,
+                sequence_options,
+                owned_by,
+            } => Statement::CreateSequence(CreateSequence {
+                name: name.clone(),
+                if_not_exists: *if_not_exists,
+                data_type: data_type.clone(),
+                options: sequence_options.clone(),
+                temporary: *temporary,
+                owned_by: owned_by.clone(),
             }),
             ast::Statement::Drop {
                 object_type,
@@ -162,6 +180,9 @@ impl Statement {
             Statement::CreateTable(s) => {
                 path.qualify(s.0.as_mut());
             }
+            Statement::CreateSequence(s) => {
+                path.qualify_name(&mut s.name);
+            }
             Statement::DropObjects(s) if s.object_type != ast::ObjectType::Schema => {
                 for name in &mut s.names {
                     path.qualify_name(name);
@@ -209,6 +230,7 @@ impl Statement {
             Statement::Truncate(s) => s.execute(engine).await,
             Statement::CreateView(s) => s.execute(engine).await,
             Statement::CreateSchema(s) => s.execute(engine).await,
+            Statement::CreateSequence(s) => s.execute(engine).await,
             Statement::CopyFrom(s) => s.execute(engine).await,
             Statement::CopyTo(s) => s.execute(),
             Statement::CreatePipeline(s) => s.execute(engine).await,

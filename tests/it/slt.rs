@@ -167,6 +167,7 @@ slt_files! {
     models => "models.slt",
     pipelines => "pipelines.slt",
     search_path => "search_path.slt",
+    sequences => "sequences.slt",
     session_settings => "session_settings.slt",
     simple_query_rewrites => "simple_query_rewrites.slt",
     temp_tables => "temp_tables.slt",

@@ -62,7 +62,7 @@ fn arrays(args: &[ColumnarValue]) -> DfResult<(Vec<ArrayRef>, usize)> {
 /// NULL for an OID that names no relation, as in PostgreSQL. Visibility
 /// follows the calling session's search path.
 pub fn pg_table_is_visible(snapshot: Arc<Snapshot>) -> ScalarUDF {
-    let function = move |args: &[ColumnarValue], config: &ConfigOptions| {
+    let function = move |args: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
         let (arrays, _) = arrays(args)?;
         let oids = oids(&arrays[0])?;
         let current = snapshot.current()?;
@@ -187,7 +187,7 @@ pub fn pg_get_constraintdef(snapshot: Arc<Snapshot>) -> ScalarUDF {
 /// search path) name, or the OID's digits for no relation, as PostgreSQL
 /// prints them. Reached through the rewrite of `::regclass::text`.
 pub fn regclass_text(snapshot: Arc<Snapshot>) -> ScalarUDF {
-    let function = move |args: &[ColumnarValue], config: &ConfigOptions| {
+    let function = move |args: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
         let (arrays, _) = arrays(args)?;
         let oids = oids(&arrays[0])?;
         let current = snapshot.current()?;
@@ -221,7 +221,7 @@ pub const REGCLASS_TEXT: &str = "brook_regclass_text";
 /// resolves): the OID of the relation `name` or `schema.name` (quoted parts
 /// as PostgreSQL quotes them), a bare name looked up on the search path.
 pub fn regclass_of_name(snapshot: Arc<Snapshot>) -> ScalarUDF {
-    let function = move |args: &[ColumnarValue], config: &ConfigOptions| {
+    let function = move |args: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
         let (arrays, _) = arrays(args)?;
         let names = datafusion::arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
         let names = datafusion::common::cast::as_string_array(&names)?;

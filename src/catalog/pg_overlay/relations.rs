@@ -72,7 +72,7 @@ impl Relations {
     /// The OID `name` denotes as a `regclass` (`t`, `s.t`, `"My T"`), a
     /// bare name looked up along `path` (catalog::settings::lookup_path).
     pub fn regclass(&self, name: &str, path: &[String]) -> Option<i32> {
-        let parts = split_name(name);
+        let parts = crate::catalog::names::split_text_name(name);
         match parts.as_slice() {
             [table] => path.iter().find_map(|schema| self.oid(schema, table)),
             [schema, table] => self.oid(schema, table),
@@ -115,39 +115,4 @@ pub fn int32<'a>(batch: &'a RecordBatch, name: &str) -> DfResult<&'a Int32Array>
 
 pub fn text<'a>(batch: &'a RecordBatch, name: &str) -> DfResult<&'a StringArray> {
     column(batch, name)
-}
-
-/// `a."B c".d` as `["a", "B c", "d"]`: unquoted parts fold to lower case.
-fn split_name(name: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    let mut chars = name.trim().chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                current.push('"');
-            }
-            ('"', _) => quoted = !quoted,
-            ('.', false) => parts.push(std::mem::take(&mut current)),
-            (c, true) => current.push(c),
-            (c, false) => current.push(c.to_ascii_lowercase()),
-        }
-    }
-    parts.push(current);
-    parts
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_name;
-
-    #[test]
-    fn names_split_as_postgres_reads_them() {
-        assert_eq!(split_name("Orders"), ["orders"]);
-        assert_eq!(split_name("lab.Readings"), ["lab", "readings"]);
-        assert_eq!(split_name("\"My T\""), ["My T"]);
-        assert_eq!(split_name("public.\"a.\"\"b\""), ["public", "a.\"b"]);
-    }
 }

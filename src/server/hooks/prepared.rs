@@ -19,6 +19,7 @@ use pgwire::api::store::PortalStore;
 use pgwire::error::PgWireResult;
 
 use super::no_rows_plan;
+use crate::catalog::sequences::SessionSequences;
 use crate::error::SqlState;
 use crate::server::errors::refuse;
 use crate::server::session_settings;
@@ -81,6 +82,17 @@ impl PreparedStatements {
                     && let Some(temp) = TempTables::of(ctx.state_ref().read().config())
                 {
                     temp.clear();
+                }
+                if matches!(object_type, DiscardObject::ALL | DiscardObject::SEQUENCES)
+                    && let Some(sequences) = ctx
+                        .state_ref()
+                        .read()
+                        .config()
+                        .options()
+                        .extensions
+                        .get::<SessionSequences>()
+                {
+                    sequences.forget();
                 }
                 if *object_type == DiscardObject::ALL {
                     // What a pooled connection's next user must not inherit.

@@ -1,0 +1,569 @@
+//! Sequences (`CREATE SEQUENCE`, `serial`, identity columns) and
+//! `nextval`/`currval`/`setval`/`lastval`.
+//!
+//! A value is never handed out twice, also across a crash: before a value
+//! beyond what the file on disk allows is handed out, the file is
+//! rewritten (atomically, fsynced) to allow the next [`PREFETCH`] values,
+//! and on open every sequence continues after what the file allowed. A
+//! crash therefore skips at most that many values (PostgreSQL's sequences
+//! skip their cache the same way), and one write covers many inserts. As
+//! in PostgreSQL, `nextval` is not undone by a ROLLBACK.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::common::cast::{as_boolean_array, as_int64_array, as_string_array};
+use datafusion::common::config::{ConfigEntry, ConfigExtension, ConfigOptions, ExtensionOptions};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Signature, TypeSignature, Volatility};
+use serde::{Deserialize, Serialize};
+
+use super::QualifiedName;
+use super::settings::{lookup_path, with_session};
+use crate::error::{BrookError, Result};
+
+/// How many values one write of the file allows ahead.
+pub const PREFETCH: i64 = 1024;
+
+const FILE: &str = "sequences.json";
+
+/// One sequence as kept on disk.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Sequence {
+    pub increment: i64,
+    pub min: i64,
+    pub max: i64,
+    pub start: i64,
+    /// The last value handed out (or set), if any.
+    pub last: Option<i64>,
+    /// Whether the next value is after `last` (false after `setval(…, false)`).
+    pub called: bool,
+    /// The furthest value the file allows handing out without a write.
+    pub reserved: Option<i64>,
+    /// The column that owns it (`serial`, identity): dropped with its table.
+    pub owned_by: Option<(QualifiedName, String)>,
+}
+
+/// The options of `CREATE SEQUENCE` (and of an identity column).
+#[derive(Debug, Clone, Default)]
+pub struct SequenceOptions {
+    pub increment: Option<i64>,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub start: Option<i64>,
+}
+
+impl Sequence {
+    fn new(options: &SequenceOptions, max_of_type: i64) -> Result<Self> {
+        let increment = options.increment.unwrap_or(1);
+        if increment == 0 {
+            return Err(BrookError::InvalidText("INCREMENT must not be zero".into()));
+        }
+        let (min, max) = if increment > 0 {
+            (options.min.unwrap_or(1), options.max.unwrap_or(max_of_type))
+        } else {
+            (
+                options.min.unwrap_or(-max_of_type),
+                options.max.unwrap_or(-1),
+            )
+        };
+        let start = options
+            .start
+            .unwrap_or(if increment > 0 { min } else { max });
+        if !(min..=max).contains(&start) {
+            return Err(BrookError::InvalidText(format!(
+                "START value ({start}) cannot be outside MINVALUE ({min}) and MAXVALUE ({max})"
+            )));
+        }
+        Ok(Self {
+            increment,
+            min,
+            max,
+            start,
+            last: None,
+            called: false,
+            reserved: None,
+            owned_by: None,
+        })
+    }
+
+    /// The value `nextval` hands out next, without handing it out.
+    fn following(&self, name: &QualifiedName) -> Result<i64> {
+        if !self.called {
+            return Ok(self.last.unwrap_or(self.start));
+        }
+        let last = self.last.unwrap_or(self.start);
+        match last.checked_add(self.increment) {
+            Some(v) if (self.min..=self.max).contains(&v) => Ok(v),
+            _ => Err(BrookError::SequenceLimit(format!(
+                "nextval: reached {} value of sequence \"{}\" ({})",
+                if self.increment > 0 {
+                    "maximum"
+                } else {
+                    "minimum"
+                },
+                name.name,
+                if self.increment > 0 {
+                    self.max
+                } else {
+                    self.min
+                },
+            ))),
+        }
+    }
+
+    /// Whether the file allows handing out `value`.
+    fn allows(&self, value: i64) -> bool {
+        match self.reserved {
+            Some(r) if self.increment > 0 => value <= r,
+            Some(r) => value >= r,
+            None => false,
+        }
+    }
+}
+
+/// The server's sequences, by qualified name.
+#[derive(Debug)]
+pub struct Sequences {
+    file: PathBuf,
+    all: Mutex<BTreeMap<QualifiedName, Sequence>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct SequencesFile {
+    sequences: Vec<(QualifiedName, Sequence)>,
+}
+
+impl Sequences {
+    /// Read `data_dir`'s sequences; each continues after what its file
+    /// allowed, so no value handed out before a crash comes again.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        let file = data_dir.join(FILE);
+        let mut all = BTreeMap::new();
+        match std::fs::read(&file) {
+            Ok(bytes) => {
+                let read: SequencesFile = serde_json::from_slice(&bytes)
+                    .map_err(|e| BrookError::CatalogCorrupt(format!("{FILE}: {e}")))?;
+                for (name, mut sequence) in read.sequences {
+                    if let Some(reserved) = sequence.reserved {
+                        sequence.last = Some(reserved);
+                        sequence.called = true;
+                    }
+                    all.insert(name, sequence);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(Self {
+            file,
+            all: Mutex::new(all),
+        })
+    }
+
+    fn save(&self, all: &BTreeMap<QualifiedName, Sequence>) -> Result<()> {
+        let file = SequencesFile {
+            sequences: all.iter().map(|(n, s)| (n.clone(), s.clone())).collect(),
+        };
+        let bytes = serde_json::to_vec_pretty(&file)
+            .map_err(|e| BrookError::Storage(format!("{FILE}: {e}")))?;
+        crate::durable_file::write_atomically(&self.file, &bytes)
+            .map_err(|e| BrookError::Storage(format!("{FILE}: {e}")))
+    }
+
+    /// `CREATE SEQUENCE name …`; `false` when it existed (IF NOT EXISTS).
+    pub fn create(
+        &self,
+        name: &QualifiedName,
+        options: &SequenceOptions,
+        max_of_type: i64,
+        owned_by: Option<(QualifiedName, String)>,
+        if_not_exists: bool,
+    ) -> Result<bool> {
+        let mut all = lock(&self.all);
+        if all.contains_key(name) {
+            if if_not_exists {
+                return Ok(false);
+            }
+            return Err(BrookError::DuplicateTable(name.to_string()));
+        }
+        let mut sequence = Sequence::new(options, max_of_type)?;
+        sequence.owned_by = owned_by;
+        all.insert(name.clone(), sequence);
+        if let Err(e) = self.save(&all) {
+            all.remove(name);
+            return Err(e);
+        }
+        Ok(true)
+    }
+
+    /// `DROP SEQUENCE name`; `false` when there was none.
+    pub fn remove(&self, name: &QualifiedName) -> Result<bool> {
+        let mut all = lock(&self.all);
+        let Some(gone) = all.remove(name) else {
+            return Ok(false);
+        };
+        if let Err(e) = self.save(&all) {
+            all.insert(name.clone(), gone);
+            return Err(e);
+        }
+        Ok(true)
+    }
+
+    /// Drop the sequences `table`'s columns own (its `serial` columns).
+    pub fn drop_owned_by(&self, table: &QualifiedName) -> Result<()> {
+        let mut all = lock(&self.all);
+        let before = all.len();
+        all.retain(|_, s| s.owned_by.as_ref().is_none_or(|(t, _)| t != table));
+        if all.len() != before {
+            self.save(&all)?;
+        }
+        Ok(())
+    }
+
+    /// Whether sequence `name` exists.
+    pub fn exists(&self, name: &QualifiedName) -> bool {
+        lock(&self.all).contains_key(name)
+    }
+
+    /// The sequence `table.column` owns, if any (`pg_get_serial_sequence`).
+    pub fn owned_by(&self, table: &QualifiedName, column: &str) -> Option<QualifiedName> {
+        lock(&self.all)
+            .iter()
+            .find(|(_, s)| {
+                s.owned_by
+                    .as_ref()
+                    .is_some_and(|(t, c)| t == table && c == column)
+            })
+            .map(|(n, _)| n.clone())
+    }
+
+    /// `nextval(name)`.
+    pub fn next(&self, name: &QualifiedName) -> Result<i64> {
+        let mut all = lock(&self.all);
+        let sequence = all
+            .get(name)
+            .ok_or_else(|| BrookError::UndefinedTable(name.to_string()))?;
+        let value = sequence.following(name)?;
+        if !sequence.allows(value) {
+            let ahead = sequence
+                .increment
+                .saturating_mul(PREFETCH - 1)
+                .saturating_add(value)
+                .clamp(sequence.min, sequence.max);
+            let mut reserved = all.clone();
+            if let Some(s) = reserved.get_mut(name) {
+                s.reserved = Some(ahead);
+            }
+            self.save(&reserved)?;
+            if let Some(s) = all.get_mut(name) {
+                s.reserved = Some(ahead);
+            }
+        }
+        if let Some(s) = all.get_mut(name) {
+            s.last = Some(value);
+            s.called = true;
+        }
+        Ok(value)
+    }
+
+    /// `setval(name, value, called)`: saved before it is answered.
+    pub fn set(&self, name: &QualifiedName, value: i64, called: bool) -> Result<i64> {
+        let mut all = lock(&self.all);
+        let sequence = all
+            .get_mut(name)
+            .ok_or_else(|| BrookError::UndefinedTable(name.to_string()))?;
+        if !(sequence.min..=sequence.max).contains(&value) {
+            return Err(BrookError::SequenceLimit(format!(
+                "setval: value {value} is out of bounds for sequence \"{}\" ({}..{})",
+                name.name, sequence.min, sequence.max
+            )));
+        }
+        sequence.last = Some(value);
+        sequence.called = called;
+        sequence.reserved = Some(value);
+        let snapshot = all.clone();
+        self.save(&snapshot)?;
+        Ok(value)
+    }
+
+    /// The sequence named `text` (`'s'`, `'sch.s'`, `'"S"'`) along `path`.
+    fn resolve(&self, text: &str, path: &[String]) -> Result<QualifiedName> {
+        let parts = super::names::split_text_name(text);
+        let all = lock(&self.all);
+        let found = match parts.as_slice() {
+            [name] => path
+                .iter()
+                .map(|schema| QualifiedName {
+                    schema: schema.clone(),
+                    name: name.clone(),
+                })
+                .find(|q| all.contains_key(q)),
+            [schema, name] => Some(QualifiedName {
+                schema: schema.clone(),
+                name: name.clone(),
+            })
+            .filter(|q| all.contains_key(q)),
+            _ => None,
+        };
+        found.ok_or_else(|| BrookError::UndefinedTable(text.to_string()))
+    }
+}
+
+/// What `currval` and `lastval` remember in one session.
+#[derive(Debug, Clone, Default)]
+pub struct SessionSequences(Arc<Mutex<SessionValues>>);
+
+#[derive(Debug, Default)]
+struct SessionValues {
+    by_name: HashMap<QualifiedName, i64>,
+    last: Option<i64>,
+}
+
+impl SessionSequences {
+    fn remember(&self, name: QualifiedName, value: i64) {
+        let mut values = lock(&self.0);
+        values.by_name.insert(name, value);
+        values.last = Some(value);
+    }
+
+    /// `DISCARD SEQUENCES` / `DISCARD ALL`.
+    pub fn forget(&self) {
+        *lock(&self.0) = SessionValues::default();
+    }
+}
+
+impl ExtensionOptions for SessionSequences {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, _value: &str) -> DfResult<()> {
+        Err(DataFusionError::Configuration(format!(
+            "\"{key}\" is not a setting"
+        )))
+    }
+
+    fn entries(&self) -> Vec<ConfigEntry> {
+        vec![]
+    }
+}
+
+impl ConfigExtension for SessionSequences {
+    const PREFIX: &'static str = "brook_sequences";
+}
+
+fn df(e: BrookError) -> DataFusionError {
+    crate::error::external(e)
+}
+
+fn session(config: &ConfigOptions) -> Option<&SessionSequences> {
+    config.extensions.get::<SessionSequences>()
+}
+
+/// `nextval`, `currval`, `setval` and `lastval` over `sequences`.
+pub fn udfs(sequences: Arc<Sequences>) -> Vec<ScalarUDF> {
+    let next = {
+        let sequences = sequences.clone();
+        move |args: &[ColumnarValue], config: &ConfigOptions, rows: usize| {
+            let names = ColumnarValue::values_to_arrays(args)?;
+            let names = as_string_array(&names[0])?;
+            let path = lookup_path(config);
+            let mut out = Vec::with_capacity(rows);
+            for i in 0..rows {
+                let at = if names.len() == 1 { 0 } else { i };
+                if names.is_null(at) {
+                    out.push(None);
+                    continue;
+                }
+                let name = sequences.resolve(names.value(at), &path).map_err(df)?;
+                let value = sequences.next(&name).map_err(df)?;
+                if let Some(s) = session(config) {
+                    s.remember(name, value);
+                }
+                out.push(Some(value));
+            }
+            Ok(ColumnarValue::Array(
+                Arc::new(Int64Array::from(out)) as ArrayRef
+            ))
+        }
+    };
+    let current = {
+        let sequences = sequences.clone();
+        move |args: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
+            let names = ColumnarValue::values_to_arrays(args)?;
+            let names = as_string_array(&names[0])?;
+            let path = lookup_path(config);
+            let mut out = Vec::with_capacity(names.len());
+            for i in 0..names.len() {
+                if names.is_null(i) {
+                    out.push(None);
+                    continue;
+                }
+                let name = sequences.resolve(names.value(i), &path).map_err(df)?;
+                let value = session(config)
+                    .and_then(|s| lock(&s.0).by_name.get(&name).copied())
+                    .ok_or_else(|| {
+                        df(BrookError::SequenceState(format!(
+                            "currval of sequence \"{}\" is not yet defined in this session",
+                            name.name
+                        )))
+                    })?;
+                out.push(Some(value));
+            }
+            Ok(ColumnarValue::Array(
+                Arc::new(Int64Array::from(out)) as ArrayRef
+            ))
+        }
+    };
+    let set = {
+        let sequences = sequences.clone();
+        move |args: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let names = as_string_array(&arrays[0])?;
+            let values = as_int64_array(&arrays[1])?;
+            let called = match arrays.get(2) {
+                Some(c) => Some(as_boolean_array(c)?.clone()),
+                None => None,
+            };
+            let path = lookup_path(config);
+            let mut out = Vec::with_capacity(names.len());
+            for i in 0..names.len() {
+                if names.is_null(i) || values.is_null(i) {
+                    out.push(None);
+                    continue;
+                }
+                let name = sequences.resolve(names.value(i), &path).map_err(df)?;
+                let called = called.as_ref().is_none_or(|c| c.is_null(i) || c.value(i));
+                let value = sequences.set(&name, values.value(i), called).map_err(df)?;
+                if called && let Some(s) = session(config) {
+                    s.remember(name, value);
+                }
+                out.push(Some(value));
+            }
+            Ok(ColumnarValue::Array(
+                Arc::new(Int64Array::from(out)) as ArrayRef
+            ))
+        }
+    };
+    let last = move |_: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
+        let value = session(config)
+            .and_then(|s| lock(&s.0).last)
+            .ok_or_else(|| {
+                df(BrookError::SequenceState(
+                    "lastval is not yet defined in this session".into(),
+                ))
+            })?;
+        Ok(ColumnarValue::Scalar(ScalarValue::Int64(Some(value))))
+    };
+    let text = Signature::exact(vec![DataType::Utf8], Volatility::Volatile);
+    vec![
+        with_session("nextval", text.clone(), DataType::Int64, Arc::new(next)),
+        with_session("currval", text, DataType::Int64, Arc::new(current)),
+        with_session(
+            "setval",
+            Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Int64]),
+                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Int64, DataType::Boolean]),
+                ],
+                Volatility::Volatile,
+            ),
+            DataType::Int64,
+            Arc::new(set),
+        ),
+        with_session(
+            "lastval",
+            Signature::exact(vec![], Volatility::Volatile),
+            DataType::Int64,
+            Arc::new(last),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(n: &str) -> QualifiedName {
+        QualifiedName {
+            schema: "public".into(),
+            name: n.into(),
+        }
+    }
+
+    #[test]
+    fn values_are_never_handed_out_twice_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let sequences = Sequences::open(dir.path()).unwrap();
+        sequences
+            .create(
+                &name("s"),
+                &SequenceOptions::default(),
+                i64::MAX,
+                None,
+                false,
+            )
+            .unwrap();
+        let first: Vec<i64> = (0..5)
+            .map(|_| sequences.next(&name("s")).unwrap())
+            .collect();
+        assert_eq!(first, [1, 2, 3, 4, 5]);
+        drop(sequences);
+        // As after a crash: the values the file allowed are skipped.
+        let reopened = Sequences::open(dir.path()).unwrap();
+        let next = reopened.next(&name("s")).unwrap();
+        assert_eq!(next, PREFETCH + 1);
+        reopened.set(&name("s"), 100, false).unwrap();
+        assert_eq!(reopened.next(&name("s")).unwrap(), 100);
+        assert_eq!(reopened.next(&name("s")).unwrap(), 101);
+        drop(reopened);
+        let again = Sequences::open(dir.path()).unwrap();
+        assert!(again.next(&name("s")).unwrap() > 101);
+    }
+
+    #[test]
+    fn bounds_and_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let sequences = Sequences::open(dir.path()).unwrap();
+        let options = SequenceOptions {
+            increment: Some(-2),
+            max: Some(10),
+            min: Some(5),
+            start: None,
+        };
+        sequences
+            .create(&name("down"), &options, i64::MAX, None, false)
+            .unwrap();
+        let got: Vec<i64> = (0..3)
+            .map(|_| sequences.next(&name("down")).unwrap())
+            .collect();
+        assert_eq!(got, [10, 8, 6]);
+        let err = sequences.next(&name("down")).unwrap_err();
+        assert!(err.to_string().contains("reached minimum value"), "{err}");
+        assert!(
+            sequences
+                .create(&name("down"), &options, i64::MAX, None, false)
+                .is_err()
+        );
+    }
+}
