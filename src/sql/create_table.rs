@@ -130,6 +130,15 @@ fn declared_columns(
     name: &QualifiedName,
 ) -> Result<(Vec<ColumnDef>, Vec<String>, Vec<OwnedSequence>)> {
     let mut sequences = Vec::new();
+    if let Some(other) = create
+        .constraints
+        .iter()
+        .find(|c| !matches!(c, TableConstraint::PrimaryKey(_)))
+    {
+        return Err(BrookError::Unsupported(format!(
+            "table constraint {other} (only a PRIMARY KEY is enforced)"
+        )));
+    }
     let mut primary_key: Vec<String> = create
         .constraints
         .iter()
@@ -206,7 +215,14 @@ fn declared_columns(
                             .into(),
                     ));
                 }
-                ColumnOption::Unique(_) | ColumnOption::Comment(_) => {}
+                ColumnOption::Comment(_) => {}
+                ColumnOption::Unique(_) => {
+                    // Accepting it unenforced would let duplicates in that
+                    // the schema says cannot be there.
+                    return Err(BrookError::Unsupported(format!(
+                        "UNIQUE on column \"{col_name}\" (only a PRIMARY KEY is enforced)"
+                    )));
+                }
                 other => {
                     return Err(BrookError::Unsupported(format!(
                         "column constraint {other}"
