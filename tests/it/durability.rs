@@ -218,9 +218,19 @@ async fn files_no_commit_names_are_removed_at_start_up() {
         names.sort();
         names
     };
-    // The rows reach a Parquet file when the flusher writes the memtable.
+    // The rows reach a Parquet file when the flusher writes the memtable,
+    // and are committed when a Delta log entry names that file (the file
+    // is written first: waiting for it alone raced the commit).
+    let logged = |dir: &std::path::Path, file: &str| -> bool {
+        std::fs::read_dir(dir.join("_delta_log"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(file)))
+    };
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while parquet(&dir).is_empty() {
+    while parquet(&dir).is_empty() || !parquet(&dir).iter().all(|f| logged(&dir, f)) {
         assert!(std::time::Instant::now() < deadline, "no flush within 30 s");
         std::thread::sleep(Duration::from_millis(100));
     }
