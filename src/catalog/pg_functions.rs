@@ -80,17 +80,6 @@ fn no_text_for_oid(name: &str) -> datafusion::logical_expr::ScalarUDF {
     )
 }
 
-/// `pg_get_serial_sequence(table, column)`: NULL, the answer for a column
-/// that owns no sequence; Brook has no sequences (SQLAlchemy's
-/// `get_columns()` asks for identity columns with it).
-fn pg_get_serial_sequence() -> datafusion::logical_expr::ScalarUDF {
-    use datafusion::logical_expr::Signature;
-    always_null_text(
-        "pg_get_serial_sequence",
-        Signature::exact(vec![DataType::Utf8, DataType::Utf8], Volatility::Stable),
-    )
-}
-
 /// `pg_get_expr(expr, relation [, pretty])`: Brook keeps defaults and other
 /// stored expressions as their SQL text already, so the text is the answer
 /// (datafusion-pg-catalog's answers '' for everything).
@@ -187,7 +176,6 @@ pub fn register(ctx: &SessionContext) {
     for udf in super::settings::udfs() {
         ctx.register_udf(udf);
     }
-    ctx.register_udf(pg_get_serial_sequence());
     ctx.register_udf(pg_get_expr());
     ctx.register_udf(super::pg_format::udf());
     ctx.register_udf(super::pg_to_char::udf());

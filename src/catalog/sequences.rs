@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use datafusion::arrow::array::{Array, ArrayRef, Int64Array};
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::common::cast::{as_boolean_array, as_int64_array, as_string_array};
@@ -23,6 +23,7 @@ use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Signature, TypeSignatur
 use serde::{Deserialize, Serialize};
 
 use super::QualifiedName;
+use super::pg_format::quote_ident;
 use super::settings::{lookup_path, with_session};
 use crate::error::{BrookError, Result};
 
@@ -475,6 +476,43 @@ pub fn udfs(sequences: Arc<Sequences>) -> Vec<ScalarUDF> {
             })?;
         Ok(ColumnarValue::Scalar(ScalarValue::Int64(Some(value))))
     };
+    let serial = {
+        let sequences = sequences.clone();
+        move |args: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let tables = as_string_array(&arrays[0])?;
+            let columns = as_string_array(&arrays[1])?;
+            let path = lookup_path(config);
+            let names: StringArray = (0..tables.len())
+                .map(|i| {
+                    if tables.is_null(i) || columns.is_null(i) {
+                        return None;
+                    }
+                    let column = columns.value(i);
+                    let candidates: Vec<QualifiedName> =
+                        match super::names::split_text_name(tables.value(i)).as_slice() {
+                            [table] => path
+                                .iter()
+                                .map(|schema| QualifiedName {
+                                    schema: schema.clone(),
+                                    name: table.clone(),
+                                })
+                                .collect(),
+                            [schema, table] => vec![QualifiedName {
+                                schema: schema.clone(),
+                                name: table.clone(),
+                            }],
+                            _ => vec![],
+                        };
+                    candidates
+                        .iter()
+                        .find_map(|t| sequences.owned_by(t, column))
+                        .map(|s| format!("{}.{}", quote_ident(&s.schema), quote_ident(&s.name)))
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(names) as ArrayRef))
+        }
+    };
     let text = Signature::exact(vec![DataType::Utf8], Volatility::Volatile);
     vec![
         with_session("nextval", text.clone(), DataType::Int64, Arc::new(next)),
@@ -490,6 +528,12 @@ pub fn udfs(sequences: Arc<Sequences>) -> Vec<ScalarUDF> {
             ),
             DataType::Int64,
             Arc::new(set),
+        ),
+        with_session(
+            "pg_get_serial_sequence",
+            Signature::exact(vec![DataType::Utf8, DataType::Utf8], Volatility::Volatile),
+            DataType::Utf8,
+            Arc::new(serial),
         ),
         with_session(
             "lastval",
