@@ -202,3 +202,21 @@ async fn a_temporary_table_is_its_sessions_alone_and_ends_with_it() {
     let d = restarted.client().await;
     assert!(d.simple_query("SELECT * FROM mine").await.is_err());
 }
+
+#[test]
+fn sql_level_prepare_answers_with_postgresqls_tags() {
+    let brook = Brook::start();
+    let (out, err, ok) = brook.psql(&[
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        "PREPARE next_one(INT) AS SELECT $1 + 1 AS n",
+        "-c",
+        "EXECUTE next_one(1)",
+        "-c",
+        "DEALLOCATE next_one",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("PREPARE\n"), "{out}");
+    assert!(out.ends_with("DEALLOCATE\n"), "{out}");
+}

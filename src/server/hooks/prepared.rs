@@ -1,4 +1,4 @@
-//! `DEALLOCATE [PREPARE] name | ALL` and `DISCARD …` over the wire protocol's
+//! `PREPARE`, `DEALLOCATE [PREPARE] name | ALL` and `DISCARD …` over the wire protocol's
 //! prepared statements, which live in the session's portal store, not in
 //! DataFusion (which would answer `Prepared statement 'all' does not
 //! exist`). `DISCARD ALL` also resets the session's settings, as the
@@ -21,7 +21,7 @@ use pgwire::error::PgWireResult;
 use super::no_rows_plan;
 use crate::catalog::sequences::SessionSequences;
 use crate::error::SqlState;
-use crate::server::errors::refuse;
+use crate::server::errors::{classify, refuse, to_pgwire};
 use crate::server::session_settings;
 use crate::storage::temp_tables::TempTables;
 use crate::storage::transaction::{BlockState, SessionTransaction};
@@ -57,6 +57,24 @@ impl PreparedStatements {
         ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
+        // SQL-level PREPARE and DEALLOCATE: DataFusion keeps the plans in
+        // the session's context; the answer is PostgreSQL's tag, not an
+        // empty result.
+        let sql_level = match statement {
+            Statement::Prepare { .. } => Some("PREPARE"),
+            Statement::Deallocate { .. } if Self::tag(statement, client).is_none() => {
+                Some("DEALLOCATE")
+            }
+            _ => None,
+        };
+        if let Some(tag) = sql_level {
+            let run = async { ctx.sql(&statement.to_string()).await?.collect().await };
+            return Some(
+                run.await
+                    .map(|_| Response::Execution(Tag::new(tag)))
+                    .map_err(|e| to_pgwire(classify(&e))),
+            );
+        }
         let tag = Self::tag(statement, client)?;
         let store = client.portal_store();
         match statement {
@@ -128,7 +146,7 @@ impl QueryHook for PreparedStatements {
     ) -> Option<PgWireResult<LogicalPlan>> {
         matches!(
             statement,
-            Statement::Deallocate { .. } | Statement::Discard { .. }
+            Statement::Deallocate { .. } | Statement::Discard { .. } | Statement::Prepare { .. }
         )
         .then(|| Ok(no_rows_plan()))
     }
