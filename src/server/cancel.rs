@@ -117,7 +117,8 @@ impl Cancellable {
                 .and_then(|path| path.qualify_sql(sql));
         let sql = qualified.as_deref().unwrap_or(sql);
         let backend_pid = Some(client.pid_and_secret_key().0);
-        let sql = crate::catalog::pg_rewrites::rewrite_for(sql, backend_pid);
+        let path = client.metadata().get("search_path").cloned();
+        let sql = crate::catalog::pg_rewrites::rewrite_for(sql, backend_pid, path.as_deref());
         SimpleQueryHandler::do_query(self.inner.as_ref(), client, &sql).await
     }
 }

@@ -210,8 +210,11 @@ impl QueryParser for BrookParser {
         )
         .and_then(|path| path.qualify_sql(sql));
         let sql = qualified.as_deref().unwrap_or(sql);
-        let sql =
-            crate::catalog::pg_rewrites::rewrite_for(sql, Some(client.pid_and_secret_key().0));
+        let sql = crate::catalog::pg_rewrites::rewrite_for(
+            sql,
+            Some(client.pid_and_secret_key().0),
+            client.metadata().get("search_path").map(String::as_str),
+        );
         self.inner.parse_sql(client, &sql, types).await
     }
 

@@ -76,13 +76,18 @@ const HOLE: &str = "\u{1}";
 /// `sql` with the rewrites applied; unchanged (and not re-printed) when it
 /// needs none of them or does not parse.
 pub fn rewrite(sql: &str) -> Cow<'_, str> {
-    rewrite_for(sql, None)
+    rewrite_for(sql, None, None)
 }
 
 /// [`rewrite`] in a session: `pg_backend_pid()` becomes the session's pid
 /// (one DataFusion context serves every session, so a function cannot know
-/// whose query it is in).
-pub fn rewrite_for(sql: &str, backend_pid: Option<i32>) -> Cow<'_, str> {
+/// whose query it is in), and Grafana's search-path subquery lists the
+/// session's `search_path` (none: the server's default).
+pub fn rewrite_for<'s>(
+    sql: &'s str,
+    backend_pid: Option<i32>,
+    search_path: Option<&str>,
+) -> Cow<'s, str> {
     let bytes = sql.as_bytes();
     let mentions = |word: &[u8]| {
         bytes
@@ -99,7 +104,7 @@ pub fn rewrite_for(sql: &str, backend_pid: Option<i32>) -> Cow<'_, str> {
         return Cow::Borrowed(sql);
     };
     let mut statements = parsed.clone();
-    if !apply(&mut statements, false, backend_pid) {
+    if !apply(&mut statements, false, backend_pid, search_path) {
         return Cow::Borrowed(sql);
     }
     // A query datafusion-pg-catalog answers with a canned reply keeps its
@@ -108,7 +113,7 @@ pub fn rewrite_for(sql: &str, backend_pid: Option<i32>) -> Cow<'_, str> {
     // that would change: it costs a second parse.
     if substituted_whole(sql, &parsed) {
         statements = parsed;
-        if !apply(&mut statements, true, backend_pid) {
+        if !apply(&mut statements, true, backend_pid, search_path) {
             return Cow::Borrowed(sql);
         }
     }
@@ -123,13 +128,19 @@ pub fn rewrite_for(sql: &str, backend_pid: Option<i32>) -> Cow<'_, str> {
 
 /// Apply the rewrites (only the search-path one if `only_search_path`);
 /// whether anything changed.
-fn apply(statements: &mut [Statement], only_search_path: bool, backend_pid: Option<i32>) -> bool {
+fn apply(
+    statements: &mut [Statement],
+    only_search_path: bool,
+    backend_pid: Option<i32>,
+    search_path: Option<&str>,
+) -> bool {
     let mut changed = false;
     for statement in statements {
         let _ = statement.visit(&mut Rewrites {
             changed: &mut changed,
             only_search_path,
             backend_pid,
+            search_path,
         });
     }
     changed
@@ -209,6 +220,8 @@ struct Rewrites<'a> {
     /// Only the search-path rewrite (the query is otherwise canned).
     only_search_path: bool,
     backend_pid: Option<i32>,
+    /// The session's `search_path` setting, if it set one.
+    search_path: Option<&'a str>,
 }
 
 impl VisitorMut for Rewrites<'_> {
@@ -236,7 +249,7 @@ impl VisitorMut for Rewrites<'_> {
             *expr = replacement;
             *self.changed = true;
         }
-        if let Some(replacement) = search_path::rewrite(expr) {
+        if let Some(replacement) = search_path::rewrite(expr, self.search_path) {
             *expr = replacement;
             *self.changed = true;
             return ControlFlow::Continue(());
@@ -812,12 +825,17 @@ ORDER BY 1;";
             rewrite(grafana),
             "SELECT CASE WHEN quote_ident(table_schema) IN ('public') THEN quote_ident(table_name) ELSE quote_ident(table_schema) || '.' || quote_ident(table_name) END AS \"table\" FROM information_schema.tables"
         );
+        // A session that SET its path gets its own schemas.
+        assert_eq!(
+            rewrite_for(grafana, None, Some("sales, public")),
+            "SELECT CASE WHEN quote_ident(table_schema) IN ('sales', 'public') THEN quote_ident(table_name) ELSE quote_ident(table_schema) || '.' || quote_ident(table_name) END AS \"table\" FROM information_schema.tables"
+        );
     }
 
     #[test]
     fn pg_backend_pid_is_the_sessions_pid() {
         assert_eq!(
-            rewrite_for("SELECT pg_backend_pid()", Some(4242)),
+            rewrite_for("SELECT pg_backend_pid()", Some(4242), None),
             "SELECT CAST(4242 AS INTEGER)"
         );
         assert!(matches!(

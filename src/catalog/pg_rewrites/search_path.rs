@@ -11,8 +11,9 @@ use datafusion::sql::sqlparser::ast::{Expr, Query};
 use super::string;
 use crate::catalog::pg_functions;
 
-/// `expr IN (the search-path subquery)` as `expr IN ('public', …)`.
-pub(super) fn rewrite(expr: &Expr) -> Option<Expr> {
+/// `expr IN (the search-path subquery)` as `expr IN ('public', …)`, the
+/// schemas of `path` (the session's setting; none: the server's).
+pub(super) fn rewrite(expr: &Expr, path: Option<&str>) -> Option<Expr> {
     let Expr::InSubquery {
         expr: needle,
         subquery,
@@ -26,7 +27,7 @@ pub(super) fn rewrite(expr: &Expr) -> Option<Expr> {
     }
     Some(Expr::InList {
         expr: needle.clone(),
-        list: schemas().iter().map(|s| string(s)).collect(),
+        list: schemas(path).iter().map(|s| string(s)).collect(),
         negated: *negated,
     })
 }
@@ -38,8 +39,8 @@ fn lists_the_search_path(query: &Query) -> bool {
 
 /// The schemas of `search_path` (`"$user"` is a schema of the user's name,
 /// which Brook does not create).
-fn schemas() -> Vec<String> {
-    pg_functions::setting("search_path")
+fn schemas(path: Option<&str>) -> Vec<String> {
+    path.or_else(|| pg_functions::setting("search_path"))
         .unwrap_or("public")
         .split(',')
         .map(|s| s.trim().to_string())
