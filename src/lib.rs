@@ -11,6 +11,7 @@ pub mod demo;
 pub mod durable_file;
 pub mod engine;
 pub mod error;
+pub mod locks;
 pub mod ml;
 pub mod observability;
 pub mod pipeline;

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{Array, ArrayRef, Int64Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
@@ -26,6 +26,7 @@ use super::QualifiedName;
 use super::pg_format::quote_ident;
 use super::settings::{lookup_path, with_session};
 use crate::error::{BrookError, Result};
+use crate::locks::lock;
 
 /// How many values one write of the file allows ahead.
 pub const PREFETCH: i64 = 1024;
@@ -132,13 +133,6 @@ impl Sequence {
 pub struct Sequences {
     file: PathBuf,
     all: Mutex<BTreeMap<QualifiedName, Sequence>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -253,37 +247,33 @@ impl Sequences {
     /// `nextval(name)`.
     pub fn next(&self, name: &QualifiedName) -> Result<i64> {
         let mut all = lock(&self.all);
-        let sequence = all
+        let mut sequence = all
             .get(name)
+            .cloned()
             .ok_or_else(|| BrookError::UndefinedTable(name.to_string()))?;
         let value = sequence.following(name)?;
-        if !sequence.allows(value) {
-            let ahead = sequence
-                .increment
-                .saturating_mul(PREFETCH - 1)
-                .saturating_add(value)
-                .clamp(sequence.min, sequence.max);
-            let mut reserved = all.clone();
-            if let Some(s) = reserved.get_mut(name) {
-                s.reserved = Some(ahead);
-            }
-            self.save(&reserved)?;
-            if let Some(s) = all.get_mut(name) {
-                s.reserved = Some(ahead);
-            }
+        let write = !sequence.allows(value);
+        if write {
+            sequence.reserved = Some(
+                sequence
+                    .increment
+                    .saturating_mul(PREFETCH - 1)
+                    .saturating_add(value)
+                    .clamp(sequence.min, sequence.max),
+            );
         }
-        if let Some(s) = all.get_mut(name) {
-            s.last = Some(value);
-            s.called = true;
-        }
+        sequence.last = Some(value);
+        sequence.called = true;
+        self.replace(&mut all, name, sequence, write)?;
         Ok(value)
     }
 
     /// `setval(name, value, called)`: saved before it is answered.
     pub fn set(&self, name: &QualifiedName, value: i64, called: bool) -> Result<i64> {
         let mut all = lock(&self.all);
-        let sequence = all
-            .get_mut(name)
+        let mut sequence = all
+            .get(name)
+            .cloned()
             .ok_or_else(|| BrookError::UndefinedTable(name.to_string()))?;
         if !(sequence.min..=sequence.max).contains(&value) {
             return Err(BrookError::SequenceLimit(format!(
@@ -294,9 +284,27 @@ impl Sequences {
         sequence.last = Some(value);
         sequence.called = called;
         sequence.reserved = Some(value);
-        let snapshot = all.clone();
-        self.save(&snapshot)?;
+        self.replace(&mut all, name, sequence, true)?;
         Ok(value)
+    }
+
+    /// Put `sequence` in place of `name`'s; with `write`, only once the
+    /// file says so (the old one stays if it cannot be written).
+    fn replace(
+        &self,
+        all: &mut BTreeMap<QualifiedName, Sequence>,
+        name: &QualifiedName,
+        sequence: Sequence,
+        write: bool,
+    ) -> Result<()> {
+        let old = all.insert(name.clone(), sequence);
+        if write && let Err(e) = self.save(all) {
+            if let Some(old) = old {
+                all.insert(name.clone(), old);
+            }
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// The sequence named `text` (`'s'`, `'sch.s'`, `'"S"'`) along `path`.

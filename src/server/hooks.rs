@@ -194,17 +194,20 @@ impl QueryHook for Upserts {
 /// ([`temp_tables`]), before Brook's durable catalog sees them.
 pub struct TempTableStatements;
 
-/// Whether [`TempTableStatements`] may answer `statement` (a DROP TABLE
-/// is answered only when it names the session's temporary tables).
-fn may_be_temporary(statement: &Statement) -> bool {
-    matches!(statement, Statement::CreateTable(c) if c.temporary)
-        || matches!(
-            statement,
-            Statement::Drop {
-                object_type: datafusion::sql::sqlparser::ast::ObjectType::Table,
-                ..
-            }
-        )
+impl TempTableStatements {
+    /// The answer when `statement` creates or drops a temporary table; it
+    /// then took part in the session's transaction (a ROLLBACK undoes it).
+    async fn answer(
+        statement: &Statement,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        let answer = temp_tables::respond(statement, ctx).await;
+        if answer.is_some() {
+            super::transaction_block::took_part(&*client);
+        }
+        answer
+    }
 }
 
 #[async_trait]
@@ -215,11 +218,7 @@ impl QueryHook for TempTableStatements {
         ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        let answer = temp_tables::respond(statement, ctx).await;
-        if answer.is_some() {
-            super::transaction_block::took_part(&*client);
-        }
-        answer
+        Self::answer(statement, ctx, client).await
     }
 
     async fn handle_extended_parse_query(
@@ -229,8 +228,7 @@ impl QueryHook for TempTableStatements {
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
         // A DROP TABLE is planned as empty by BrookStatements anyway.
-        (may_be_temporary(statement) && matches!(statement, Statement::CreateTable(_)))
-            .then(|| Ok(no_rows_plan()))
+        matches!(statement, Statement::CreateTable(c) if c.temporary).then(|| Ok(no_rows_plan()))
     }
 
     async fn handle_extended_query(
@@ -241,14 +239,7 @@ impl QueryHook for TempTableStatements {
         ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        if !may_be_temporary(statement) {
-            return None;
-        }
-        let answer = temp_tables::respond(statement, ctx).await;
-        if answer.is_some() {
-            super::transaction_block::took_part(&*client);
-        }
-        answer
+        Self::answer(statement, ctx, client).await
     }
 }
 

@@ -25,6 +25,7 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::startup::ParameterStatus;
 
 use super::auth::STATEMENT_TIMEOUT_KEY;
+use crate::locks::lock;
 use datafusion::catalog::CatalogProvider;
 
 use crate::catalog::search_path::SearchPath;
@@ -79,19 +80,12 @@ fn scopes(client: &dyn ClientInfo) -> Arc<SettingScopes> {
         .session_extensions()
         .get_or_insert_with(SettingScopes::default);
     {
-        let mut s = lock(&scopes);
+        let mut s = lock(&scopes.0);
         if s.startup.is_none() {
             s.startup = Some(client.metadata().clone());
         }
     }
     scopes
-}
-
-fn lock(scopes: &SettingScopes) -> std::sync::MutexGuard<'_, Scopes> {
-    match scopes.0.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }
 
 /// The settings as they are now, for [`publish`] to compare against.
@@ -103,7 +97,7 @@ pub fn current(client: &dyn ClientInfo) -> Values {
 /// `BEGIN`.
 pub fn begin(client: &dyn ClientInfo) {
     let scopes = scopes(client);
-    let mut s = lock(&scopes);
+    let mut s = lock(&scopes.0);
     s.block = Some(client.metadata().clone());
     s.savepoints.clear();
     s.local.clear();
@@ -112,7 +106,7 @@ pub fn begin(client: &dyn ClientInfo) {
 /// `SAVEPOINT name`.
 pub fn savepoint(client: &dyn ClientInfo, name: &str) {
     let scopes = scopes(client);
-    let mut s = lock(&scopes);
+    let mut s = lock(&scopes.0);
     if s.block.is_some() {
         s.savepoints
             .push((name.to_string(), client.metadata().clone()));
@@ -122,7 +116,7 @@ pub fn savepoint(client: &dyn ClientInfo, name: &str) {
 /// `ROLLBACK TO SAVEPOINT name`: the settings as they were at it.
 pub fn rollback_to(client: &mut dyn ClientInfo, name: &str) {
     let scopes = scopes(client);
-    let mut s = lock(&scopes);
+    let mut s = lock(&scopes.0);
     let Some(at) = s.savepoints.iter().rposition(|(n, _)| n == name) else {
         return;
     };
@@ -133,7 +127,7 @@ pub fn rollback_to(client: &mut dyn ClientInfo, name: &str) {
 /// `RELEASE SAVEPOINT name`.
 pub fn release(client: &dyn ClientInfo, name: &str) {
     let scopes = scopes(client);
-    let mut s = lock(&scopes);
+    let mut s = lock(&scopes.0);
     if let Some(at) = s.savepoints.iter().rposition(|(n, _)| n == name) {
         s.savepoints.truncate(at);
     }
@@ -143,7 +137,7 @@ pub fn release(client: &dyn ClientInfo, name: &str) {
 /// COMMIT that failed), every setting is as it was at BEGIN.
 pub fn end(client: &mut dyn ClientInfo, committed: bool) {
     let scopes = scopes(client);
-    let mut s = lock(&scopes);
+    let mut s = lock(&scopes.0);
     let block = s.block.take();
     let local = std::mem::take(&mut s.local);
     s.savepoints.clear();
@@ -166,7 +160,7 @@ pub fn end(client: &mut dyn ClientInfo, committed: bool) {
 /// warns and ignores).
 pub fn setting(client: &dyn ClientInfo, key: &str, local: bool) -> bool {
     let scopes = scopes(client);
-    let mut s = lock(&scopes);
+    let mut s = lock(&scopes.0);
     if !local {
         // A later SET outlives the block's SET LOCAL of the same setting.
         s.local.remove(key);
@@ -183,7 +177,7 @@ pub fn setting(client: &dyn ClientInfo, key: &str, local: bool) -> bool {
 /// `RESET name`: the value the session started with.
 pub fn reset(client: &mut dyn ClientInfo, key: &str) {
     let scopes = scopes(client);
-    let mut s = lock(&scopes);
+    let mut s = lock(&scopes.0);
     s.local.remove(key);
     let initial = s.startup.as_ref().and_then(|v| v.get(key)).cloned();
     let metadata = client.metadata_mut();
@@ -196,7 +190,7 @@ pub fn reset(client: &mut dyn ClientInfo, key: &str) {
 /// `RESET ALL`: every setting as the session started.
 pub fn reset_all(client: &mut dyn ClientInfo) {
     let scopes = scopes(client);
-    let mut s = lock(&scopes);
+    let mut s = lock(&scopes.0);
     s.local.clear();
     if let Some(initial) = s.startup.clone() {
         *client.metadata_mut() = initial;

@@ -91,11 +91,6 @@ fn outside(what: &str) -> pgwire::error::PgWireError {
     )
 }
 
-/// The session's temporary tables.
-fn temp_tables(ctx: &SessionContext) -> Option<Arc<TempTables>> {
-    TempTables::of(ctx.state_ref().read().config())
-}
-
 /// The block ended (`committed` or not): its settings and the changes to
 /// its temporary tables end with it.
 async fn end(
@@ -103,7 +98,7 @@ async fn end(
     client: &mut dyn HookClient,
     committed: bool,
 ) -> PgWireResult<()> {
-    if let Some(temp) = temp_tables(ctx) {
+    if let Some(temp) = TempTables::of(ctx) {
         temp.end(committed).await;
     }
     let before = session_settings::current(&*client);
@@ -156,7 +151,7 @@ impl Transactions {
                 } else {
                     slot.begin();
                     session_settings::begin(&*client);
-                    if let Some(temp) = temp_tables(ctx) {
+                    if let Some(temp) = TempTables::of(ctx) {
                         temp.begin().await;
                     }
                     Response::TransactionStart(Tag::new("BEGIN"))
@@ -200,7 +195,7 @@ impl Transactions {
                 if let Err(e) = slot.rollback_to(&name(savepoint)) {
                     return Some(Err(brook_to_pgwire(e)));
                 }
-                if let Some(temp) = temp_tables(ctx) {
+                if let Some(temp) = TempTables::of(ctx) {
                     temp.rollback_to(&name(savepoint)).await;
                 }
                 let before = session_settings::current(&*client);
@@ -221,7 +216,7 @@ impl Transactions {
                     return Some(Err(brook_to_pgwire(e)));
                 }
                 session_settings::savepoint(&*client, &name(savepoint));
-                if let Some(temp) = temp_tables(ctx) {
+                if let Some(temp) = TempTables::of(ctx) {
                     temp.savepoint(&name(savepoint)).await;
                 }
                 Response::Execution(Tag::new("SAVEPOINT"))
@@ -237,7 +232,7 @@ impl Transactions {
                     return Some(Err(brook_to_pgwire(e)));
                 }
                 session_settings::release(&*client, &name(savepoint));
-                if let Some(temp) = temp_tables(ctx) {
+                if let Some(temp) = TempTables::of(ctx) {
                     temp.release(&name(savepoint));
                 }
                 Response::Execution(Tag::new("RELEASE"))

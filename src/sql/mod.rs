@@ -194,10 +194,9 @@ impl Statement {
             Statement::CreateView(s) => {
                 // The stored text is the statement's: rewritten if a name was.
                 let changed = path.qualify(s.view.as_mut()) | path.qualify_name(&mut s.view.name);
-                s.sql = match changed {
-                    true => ast::Statement::CreateView(s.view.as_ref().clone()).to_string(),
-                    false => std::mem::take(&mut s.sql),
-                };
+                if changed {
+                    s.sql = ast::Statement::CreateView(s.view.as_ref().clone()).to_string();
+                }
             }
             Statement::CopyFrom(CopyFrom { source, .. })
             | Statement::CopyTo(CopyTo { source, .. }) => match source {

@@ -346,17 +346,14 @@ async fn updated_rows(
         return Ok(conflicting);
     }
     let names: Vec<&str> = key.iter().map(String::as_str).collect();
-    let target = ctx
-        .table(dml.table_name.clone())
-        .await?
-        .alias(&alias(insert, &dml.table_name))?;
+    let table = alias(insert, &dml.table_name);
+    let target = ctx.table(dml.table_name.clone()).await?.alias(&table)?;
     let excluded = ctx.read_batch(conflicting)?.alias("excluded")?;
     let mut joined = target.join(excluded, JoinType::Inner, &names, &names, None)?;
     if let Some(selection) = &update.selection {
         let condition = joined.parse_sql_expr(&selection.to_string())?;
         joined = joined.filter(condition)?;
     }
-    let table = alias(insert, &dml.table_name);
     let mut columns = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
         let assigned = update.assignments.iter().find(|a| match &a.target {

@@ -50,7 +50,7 @@ pub async fn recover(data_dir: &Path, tables: &[DurableTable]) -> Result<CommitL
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::collections::HashMap;
     use std::sync::Arc;
 
@@ -83,7 +83,8 @@ mod tests {
         (table, log)
     }
 
-    async fn values(table: &DurableTable) -> Vec<i64> {
+    /// Column `n` of `table`, sorted (the storage tests' tables hold one).
+    pub(in crate::storage) async fn values(table: &DurableTable) -> Vec<i64> {
         let ctx = SessionContext::new();
         let batches = ctx
             .read_table(Arc::new(table.clone()))

@@ -1538,28 +1538,6 @@ mod tests {
                 (table, log)
             }
         };
-        let values = |table: DurableTable| async move {
-            let ctx = datafusion::prelude::SessionContext::new();
-            let batches = ctx
-                .read_table(Arc::new(table))
-                .unwrap()
-                .sort(vec![datafusion::prelude::col("n").sort(true, false)])
-                .unwrap()
-                .collect()
-                .await
-                .unwrap();
-            batches
-                .iter()
-                .flat_map(|b| {
-                    b.column(0)
-                        .as_any()
-                        .downcast_ref::<Int64Array>()
-                        .unwrap()
-                        .values()
-                        .to_vec()
-                })
-                .collect::<Vec<i64>>()
-        };
         let (table, log) = open(true).await;
         let batch = RecordBatch::try_new(
             schema.clone(),
@@ -1578,9 +1556,15 @@ mod tests {
         table.remove_hidden(&table.current()).await.unwrap();
         drop((table, log));
         let (table, _log) = open(false).await;
-        assert_eq!(values(table.clone()).await, vec![1, 3]);
+        assert_eq!(
+            crate::storage::recovery::tests::values(&table).await,
+            vec![1, 3]
+        );
         table.flush().await.unwrap();
-        assert_eq!(values(table).await, vec![1, 3]);
+        assert_eq!(
+            crate::storage::recovery::tests::values(&table).await,
+            vec![1, 3]
+        );
     }
 
     #[tokio::test]

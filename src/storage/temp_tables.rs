@@ -11,14 +11,16 @@
 //! returns with its rows.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::prelude::SessionConfig;
+use datafusion::prelude::SessionContext;
+
+use crate::locks::lock;
 
 /// The schema name a session's temporary tables live in.
 pub const TEMP_SCHEMA: &str = "pg_temp";
@@ -36,17 +38,13 @@ pub struct TempTables {
     saved: Mutex<Vec<(Option<String>, Saved)>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
-
 impl TempTables {
-    /// The session's temporary tables, from the config its queries run with.
-    pub fn of(config: &SessionConfig) -> Option<Arc<TempTables>> {
-        config.get_extension::<TempTables>()
+    /// The temporary tables of the session `ctx` belongs to.
+    pub fn of(ctx: &SessionContext) -> Option<Arc<TempTables>> {
+        ctx.state_ref()
+            .read()
+            .config()
+            .get_extension::<TempTables>()
     }
 
     /// Whether the session has any.
@@ -118,11 +116,6 @@ impl TempTables {
 
     /// `BEGIN`.
     pub async fn begin(&self) {
-        if self.is_empty() {
-            // Nothing to copy: restoring means dropping what gets created.
-            *lock(&self.saved) = vec![(None, Saved::new())];
-            return;
-        }
         let saved = self.save().await;
         *lock(&self.saved) = vec![(None, saved)];
     }

@@ -107,10 +107,7 @@ impl SessionTransaction {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Transaction>> {
-        match self.0.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        crate::locks::lock(&self.0)
     }
 
     /// Whether a transaction is open.

@@ -4,7 +4,7 @@
 
 use tokio_postgres::SimpleQueryMessage;
 
-use crate::support::{Brook, count};
+use crate::support::{Brook, count, python};
 
 async fn first_value(client: &tokio_postgres::Client, sql: &str) -> String {
     client
@@ -66,16 +66,8 @@ fn a_pooled_connection_is_clean_after_discard_all() {
          print(c.execute(\"SELECT current_setting('myapp.user', true)\").fetchone()[0])\n",
         brook.conn_string(),
     );
-    let out = std::process::Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .expect("python3 runs");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "Asia/Tokyo\nUTC\nNone\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (stdout, stderr) = python(&script);
+    assert_eq!(stdout, "Asia/Tokyo\nUTC\nNone\n", "{}", stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

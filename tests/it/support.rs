@@ -252,6 +252,18 @@ pub fn setting(name: &str, default: u64) -> u64 {
 }
 
 /// The SQLSTATE of a failed statement, or a panic naming what happened instead.
+/// Run a Python script (`python3 -c`); its stdout and stderr.
+pub fn python(script: &str) -> (String, String) {
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .expect("python3 runs");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 pub fn sqlstate(err: &tokio_postgres::Error) -> String {
     err.as_db_error()
         .map(|e| e.code().code().to_string())

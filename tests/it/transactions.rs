@@ -3,7 +3,7 @@
 
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use crate::support::{Brook, count, message, sqlstate};
+use crate::support::{Brook, count, message, python, sqlstate};
 
 /// The command tags a simple query answered with, and its first error.
 async fn tags(client: &Client, sql: &str) -> (Vec<String>, Option<String>) {
@@ -293,16 +293,11 @@ async fn rollback_to_savepoint_recovers_a_failed_block_and_a_failed_commit_ends_
          print(sorted(r[0] for r in d.execute('SELECT id FROM t').fetchall()))\n",
         brook.conn_string(),
     );
-    let out = std::process::Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (stdout, stderr) = python(&script);
     assert_eq!(
-        stdout,
-        "42P01 INERROR\nINTRANS\nIDLE\n[1, 3, 4, 5, 7]\n",
+        stdout, "42P01 INERROR\nINTRANS\nIDLE\n[1, 3, 4, 5, 7]\n",
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr
     );
 }
 
@@ -435,16 +430,8 @@ fn drivers_that_wrap_work_in_transactions_roll_back() {
             .url()
             .replacen("postgresql://", "postgresql+psycopg://", 1),
     );
-    let out = std::process::Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("[1, 3]\n[1, 3, 6]"),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (stdout, stderr) = python(&script);
+    assert!(stdout.contains("[1, 3]\n[1, 3, 6]"), "{stdout}{}", stderr);
     let (out, err, ok) = brook.psql(&[
         "-v",
         "ON_ERROR_STOP=1",
@@ -540,14 +527,10 @@ fn sqlalchemy_upserts_and_reads_back_what_it_wrote() {
             .url()
             .replacen("postgresql://", "postgresql+psycopg://", 1),
     );
-    let out = std::process::Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .expect("python3 runs");
+    let (stdout, stderr) = python(&script);
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "[(1, 'one')]\n[(1, 6), (2, 2)]\n[(1, 'one', 6), (2, 'two', 2)]\n",
+        stdout, "[(1, 'one')]\n[(1, 6), (2, 2)]\n[(1, 'one', 6), (2, 'two', 2)]\n",
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr
     );
 }

@@ -97,7 +97,7 @@ impl PreparedStatements {
                 }
                 store.clear_portals();
                 if matches!(object_type, DiscardObject::ALL | DiscardObject::TEMP)
-                    && let Some(temp) = TempTables::of(ctx.state_ref().read().config())
+                    && let Some(temp) = TempTables::of(ctx)
                 {
                     temp.clear();
                 }

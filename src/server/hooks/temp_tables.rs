@@ -13,10 +13,6 @@ use crate::error::SqlState;
 use crate::server::errors::{classify, refuse, to_pgwire};
 use crate::storage::temp_tables::{TEMP_SCHEMA, TempTables};
 
-fn temp_tables(ctx: &SessionContext) -> Option<std::sync::Arc<TempTables>> {
-    TempTables::of(ctx.state_ref().read().config())
-}
-
 /// The bare name of `name` if it is, or may be, one of the session's
 /// temporary tables: `pg_temp.t`, or `t` when the session has one.
 fn temp_name(name: &ObjectName, temp: &TempTables) -> Option<String> {
@@ -45,7 +41,7 @@ pub async fn respond(
             if_exists,
             ..
         } => {
-            let temp = temp_tables(ctx)?;
+            let temp = TempTables::of(ctx)?;
             let temps: Vec<Option<String>> = names.iter().map(|n| temp_name(n, &temp)).collect();
             if temps.iter().all(Option::is_none) {
                 return None;
@@ -95,7 +91,7 @@ async fn create_temp(
             "ON COMMIT for temporary tables is not supported",
         ));
     }
-    let Some(temp) = temp_tables(ctx) else {
+    let Some(temp) = TempTables::of(ctx) else {
         return Err(refuse(
             SqlState::FEATURE_NOT_SUPPORTED,
             "this session cannot have temporary tables",
