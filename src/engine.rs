@@ -130,8 +130,23 @@ impl Engine {
         // logs back into their memtables before anything reads or writes.
         let mut tables = catalog.all_tables();
         tables.push(pipelines.error_log().table().clone());
-        let commit_log = crate::storage::recovery::recover(data_dir, &tables).await?;
+        let (commit_log, records) =
+            crate::storage::recovery::open(data_dir, &tables, catalog.lsn().await).await?;
+        // Schema changes a transaction committed that the catalog file
+        // missed (a stop between the log record and the file) first, so
+        // that the tables they create are there for their rows.
+        for (lsn, record) in &records {
+            if let Some(changes) = &record.catalog {
+                catalog.replay_changes(*lsn, changes).await?;
+            }
+        }
+        let mut tables = catalog.all_tables();
+        tables.push(pipelines.error_log().table().clone());
+        crate::storage::recovery::replay(&commit_log, &records, &tables).await?;
         catalog.set_commit_log(commit_log.clone());
+        // Sequences of serial columns whose table is gone (a transaction
+        // that created it never committed).
+        sequences.drop_orphans(|owner| catalog.table(owner).is_some())?;
         let model_context = ModelContext {
             ctx: ctx.clone(),
             catalog: catalog.clone(),
@@ -170,18 +185,18 @@ impl Engine {
         let state = self.ctx.state();
         // The session's temporary tables, in a catalog view of its own.
         let temp = Arc::new(TempTables::default());
+        let transaction = Arc::new(SessionTransaction::default());
         let catalogs = Arc::new(SessionCatalogs::new(
             state.catalog_list().clone(),
             temp.clone(),
+            transaction.clone(),
         ));
         let mut state = SessionStateBuilder::new_from_existing(state)
             .with_catalog_list(catalogs)
             .build();
         // The session's transaction: tables find it where their scans and
         // writes are planned (storage::transaction).
-        state
-            .config_mut()
-            .set_extension(Arc::new(SessionTransaction::default()));
+        state.config_mut().set_extension(transaction);
         state.config_mut().set_extension(temp);
         // What currval and lastval remember for this session.
         state

@@ -165,6 +165,9 @@ pub enum BrookError {
     SerializationFailure,
     #[error("savepoint \"{0}\" does not exist")]
     UndefinedSavepoint(String),
+    /// A statement that cannot take part in a transaction, inside one.
+    #[error("{0} cannot run inside a transaction block")]
+    InTransactionBlock(String),
     /// A value larger than PostgreSQL allows (`requested length too large`).
     #[error("{0}")]
     ProgramLimit(String),
@@ -223,6 +226,7 @@ impl ErrorCode for BrookError {
             BrookError::UniqueViolation { .. } => SqlState::UNIQUE_VIOLATION,
             BrookError::SerializationFailure => SqlState::SERIALIZATION_FAILURE,
             BrookError::UndefinedSavepoint(_) => SqlState::INVALID_SAVEPOINT_SPECIFICATION,
+            BrookError::InTransactionBlock(_) => SqlState::ACTIVE_SQL_TRANSACTION,
             BrookError::DependentObjects(_) | BrookError::PipelineDepends { .. } => {
                 SqlState::DEPENDENT_OBJECTS_STILL_EXIST
             }

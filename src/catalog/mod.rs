@@ -6,6 +6,7 @@
 //! every DDL statement. The same objects are mirrored into DataFusion's in-memory
 //! catalog, which is what queries and `pg_catalog`/`information_schema` read.
 
+mod in_transaction;
 pub mod information_schema;
 pub mod names;
 pub mod pg_expandarray;
@@ -98,6 +99,11 @@ struct ViewEntry {
 struct CatalogFile {
     format: u32,
     next_id: u64,
+    /// The write-ahead log record whose schema changes (a transaction's
+    /// `CREATE TABLE`, …) this file last took in: recovery applies the
+    /// later ones it finds in the log.
+    #[serde(default)]
+    lsn: u64,
     schemas: Vec<String>,
     tables: Vec<TableEntry>,
     views: Vec<ViewEntry>,
@@ -108,6 +114,7 @@ impl Default for CatalogFile {
         Self {
             format: 1,
             next_id: 1,
+            lsn: 0,
             schemas: vec![DEFAULT_SCHEMA.to_string()],
             tables: vec![],
             views: vec![],
@@ -307,9 +314,25 @@ impl Catalog {
         if columns.is_empty() {
             return Err(BrookError::Unsupported("a table with no columns".into()));
         }
-        let schema = Self::arrow_schema(&columns)?;
-        let defaults = self.defaults(&columns)?;
-        let dir_name = format!("{:06}_{}_{}", file.next_id, name.schema, name.name)
+        let mut next = file.clone();
+        let entry = TableEntry {
+            schema: name.schema.clone(),
+            name: name.name.clone(),
+            dir: Self::allocate_dir(&mut next, name),
+            columns,
+            primary_key,
+        };
+        let table = self.create_files(&entry).await?;
+        next.tables.push(entry);
+        self.save(&next)?;
+        *file = next;
+        self.register_table(name.schema.clone(), name.name.clone(), table)?;
+        Ok(true)
+    }
+
+    /// A directory name for a new table, unique for the data directory's life.
+    fn allocate_dir(file: &mut CatalogFile, name: &QualifiedName) -> String {
+        let dir = format!("{:06}_{}_{}", file.next_id, name.schema, name.name)
             .chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() || c == '_' {
@@ -319,25 +342,21 @@ impl Catalog {
                 }
             })
             .collect::<String>();
-        let dir = self.data_dir.join(TABLES_DIR).join(&dir_name);
-        let constraints = Self::constraints(&schema, &columns, &primary_key);
-        let table = DurableTable::create(&dir, &name.name, schema, defaults, constraints).await?;
+        file.next_id += 1;
+        dir
+    }
+
+    /// Make the files of a new table `entry` declares, attached to the log.
+    async fn create_files(&self, entry: &TableEntry) -> Result<DurableTable> {
+        let schema = Self::arrow_schema(&entry.columns)?;
+        let defaults = self.defaults(&entry.columns)?;
+        let dir = self.data_dir.join(TABLES_DIR).join(&entry.dir);
+        let constraints = Self::constraints(&schema, &entry.columns, &entry.primary_key);
+        let table = DurableTable::create(&dir, &entry.name, schema, defaults, constraints).await?;
         if let Some(log) = self.commit_log.get() {
             table.attach(log);
         }
-        let mut next = file.clone();
-        next.next_id += 1;
-        next.tables.push(TableEntry {
-            schema: name.schema.clone(),
-            name: name.name.clone(),
-            dir: dir_name,
-            columns,
-            primary_key,
-        });
-        self.save(&next)?;
-        *file = next;
-        self.register_table(name.schema.clone(), name.name.clone(), table)?;
-        Ok(true)
+        Ok(table)
     }
 
     /// Drop a table; its files are removed after the catalog no longer names them.
@@ -358,17 +377,22 @@ impl Catalog {
         let entry = next.tables.remove(pos);
         self.save(&next)?;
         *file = next;
+        self.forget_table(name);
+        let dir = self.data_dir.join(TABLES_DIR).join(&entry.dir);
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            warn!(dir = %dir.display(), error = %e, "dropped table's files remain; removed at next start");
+        }
+        Ok(())
+    }
+
+    /// Take a dropped table out of the DataFusion mirror and the table map.
+    fn forget_table(&self, name: &QualifiedName) {
         if let Ok(schema) = self.df_schema(&name.schema) {
             let _ = schema.deregister_table(&name.name);
         }
         if let Ok(mut tables) = self.tables.write() {
             tables.remove(name);
         }
-        let dir = self.data_dir.join(TABLES_DIR).join(&entry.dir);
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            warn!(dir = %dir.display(), error = %e, "dropped table's files remain; removed at next start");
-        }
-        Ok(())
     }
 
     /// Record a view that DataFusion has just created from `sql`.
@@ -440,6 +464,11 @@ impl Catalog {
         self.save(&next)?;
         *file = next;
         self.register_schema(schema)
+    }
+
+    /// Whether schema `schema` exists.
+    pub async fn schema_exists(&self, schema: &str) -> bool {
+        self.file.lock().await.schemas.iter().any(|s| s == schema)
     }
 
     /// Drop an empty schema (or, with `cascade`, everything in it).

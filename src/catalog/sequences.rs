@@ -227,6 +227,19 @@ impl Sequences {
         Ok(())
     }
 
+    /// Drop the sequences whose owning table `is_table` does not know: a
+    /// transaction that created the table (and its serial columns'
+    /// sequences) ended without committing while the server stopped.
+    pub fn drop_orphans(&self, is_table: impl Fn(&QualifiedName) -> bool) -> Result<()> {
+        let mut all = lock(&self.all);
+        let before = all.len();
+        all.retain(|_, s| s.owned_by.as_ref().is_none_or(|(t, _)| is_table(t)));
+        if all.len() != before {
+            self.save(&all)?;
+        }
+        Ok(())
+    }
+
     /// Whether sequence `name` exists.
     pub fn exists(&self, name: &QualifiedName) -> bool {
         lock(&self.all).contains_key(name)

@@ -1,25 +1,38 @@
-//! What one session's queries see of the catalog: every shared schema, and
+//! What one session's queries see of the catalog: every shared schema as
+//! its open transaction changed it (tables and views it created or dropped,
+//! which no other session sees before COMMIT: catalog::in_transaction), and
 //! its own `pg_temp` schema of temporary tables, which no other session's
 //! queries can name (storage::temp_tables).
 
 use std::sync::Arc;
 
-use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider};
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
 use datafusion::error::Result;
 
 use super::DATABASE;
 use crate::storage::temp_tables::{TEMP_SCHEMA, TempTables};
+use crate::storage::transaction::SessionTransaction;
 
 /// The server's catalogs, with the session's temporary schema in Brook's.
 #[derive(Debug)]
 pub struct SessionCatalogs {
     shared: Arc<dyn CatalogProviderList>,
     temp: Arc<TempTables>,
+    transaction: Arc<SessionTransaction>,
 }
 
 impl SessionCatalogs {
-    pub fn new(shared: Arc<dyn CatalogProviderList>, temp: Arc<TempTables>) -> Self {
-        Self { shared, temp }
+    pub fn new(
+        shared: Arc<dyn CatalogProviderList>,
+        temp: Arc<TempTables>,
+        transaction: Arc<SessionTransaction>,
+    ) -> Self {
+        Self {
+            shared,
+            temp,
+            transaction,
+        }
     }
 }
 
@@ -44,6 +57,7 @@ impl CatalogProviderList for SessionCatalogs {
         Some(Arc::new(SessionCatalog {
             shared,
             temp: self.temp.clone(),
+            transaction: self.transaction.clone(),
         }))
     }
 }
@@ -53,6 +67,7 @@ impl CatalogProviderList for SessionCatalogs {
 struct SessionCatalog {
     shared: Arc<dyn CatalogProvider>,
     temp: Arc<TempTables>,
+    transaction: Arc<SessionTransaction>,
 }
 
 impl CatalogProvider for SessionCatalog {
@@ -68,7 +83,15 @@ impl CatalogProvider for SessionCatalog {
         if name == TEMP_SCHEMA {
             return Some(self.temp.clone());
         }
-        self.shared.schema(name)
+        let shared = self.shared.schema(name)?;
+        if self.transaction.staged_names(name).is_empty() {
+            return Some(shared);
+        }
+        Some(Arc::new(TransactionSchema {
+            name: name.to_string(),
+            shared,
+            transaction: self.transaction.clone(),
+        }))
     }
 
     fn register_schema(
@@ -85,5 +108,59 @@ impl CatalogProvider for SessionCatalog {
         cascade: bool,
     ) -> Result<Option<Arc<dyn SchemaProvider>>> {
         self.shared.deregister_schema(name, cascade)
+    }
+}
+
+/// A shared schema as the session's open transaction changed it.
+#[derive(Debug)]
+struct TransactionSchema {
+    name: String,
+    shared: Arc<dyn SchemaProvider>,
+    transaction: Arc<SessionTransaction>,
+}
+
+#[async_trait]
+impl SchemaProvider for TransactionSchema {
+    fn table_names(&self) -> Vec<String> {
+        let staged = self.transaction.staged_names(&self.name);
+        let mut names: Vec<String> = self
+            .shared
+            .table_names()
+            .into_iter()
+            .filter(|n| !staged.iter().any(|(s, _)| s == n))
+            .collect();
+        names.extend(
+            staged
+                .into_iter()
+                .filter(|(_, exists)| *exists)
+                .map(|(n, _)| n),
+        );
+        names
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        match self.transaction.staged_relation(&self.name, name) {
+            Some(relation) => Ok(relation),
+            None => self.shared.table(name).await,
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        match self.transaction.staged_relation(&self.name, name) {
+            Some(relation) => relation.is_some(),
+            None => self.shared.table_exist(name),
+        }
+    }
+
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> Result<Option<Arc<dyn TableProvider>>> {
+        self.shared.register_table(name, table)
+    }
+
+    fn deregister_table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        self.shared.deregister_table(name)
     }
 }

@@ -108,9 +108,15 @@ impl Cancellable {
             && let Some(statement) = statements::parse(sql)?
         {
             self.refuse_in_failed_block()?;
-            return statements::answer(&self.engine, statement, client, &Format::UnifiedText)
-                .await
-                .map(|r| vec![r]);
+            return statements::answer(
+                &self.engine,
+                &self.ctx,
+                statement,
+                client,
+                &Format::UnifiedText,
+            )
+            .await
+            .map(|r| vec![r]);
         }
         let qualified =
             super::session_settings::nondefault_search_path(self.ctx.catalog(DATABASE), &*client)
@@ -363,7 +369,6 @@ impl SimpleQueryHandler for Cancellable {
             let mut timer = Some(timer);
             let mut failed = false;
             for response in responses {
-                let response = super::transaction_block::observe(client, response);
                 failed |= matches!(response, Response::Error(_));
                 let timer = timer.take().unwrap_or_else(|| QueryTimer::start("simple"));
                 pending.push((response, deadline, Some(timer)));
@@ -457,14 +462,14 @@ impl ExtendedQueryHandler for Cancellable {
     {
         if let Some(statement) = self.parser.statement(&portal.statement.statement)? {
             self.refuse_in_failed_block()?;
-            let response = statements::answer(
+            return statements::answer(
                 &self.engine,
+                &self.ctx,
                 Statement::clone(&statement),
                 client,
                 &portal.result_column_format,
             )
-            .await?;
-            return Ok(super::transaction_block::observe(client, response));
+            .await;
         }
         let deadline = deadline(client);
         // The hooks that answer with rows of their own (INSERT … RETURNING)
@@ -485,7 +490,6 @@ impl ExtendedQueryHandler for Cancellable {
                 return Err(e);
             }
         };
-        let response = super::transaction_block::observe(client, response);
         let stop = match &response {
             Response::Query(_) => stopper(fired(arm(client).await), deadline),
             _ => None,

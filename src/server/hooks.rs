@@ -61,11 +61,11 @@ impl QueryHook for BrookStatements {
     async fn handle_simple_query(
         &self,
         statement: &Statement,
-        _ctx: &SessionContext,
+        ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
         let statement = sql::Statement::from_sql(statement)?;
-        Some(answer(&self.engine, statement, client, &Format::UnifiedText).await)
+        Some(answer(&self.engine, ctx, statement, client, &Format::UnifiedText).await)
     }
 
     async fn handle_extended_parse_query(
@@ -84,11 +84,11 @@ impl QueryHook for BrookStatements {
         statement: &Statement,
         _plan: &LogicalPlan,
         _params: &ParamValues,
-        _ctx: &SessionContext,
+        ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
         let statement = sql::Statement::from_sql(statement)?;
-        Some(answer(&self.engine, statement, client, &Format::UnifiedText).await)
+        Some(answer(&self.engine, ctx, statement, client, &Format::UnifiedText).await)
     }
 }
 
@@ -194,31 +194,16 @@ impl QueryHook for Upserts {
 /// ([`temp_tables`]), before Brook's durable catalog sees them.
 pub struct TempTableStatements;
 
-impl TempTableStatements {
-    /// The answer when `statement` creates or drops a temporary table; it
-    /// then took part in the session's transaction (a ROLLBACK undoes it).
-    async fn answer(
-        statement: &Statement,
-        ctx: &SessionContext,
-        client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        let answer = temp_tables::respond(statement, ctx).await;
-        if answer.is_some() {
-            super::transaction_block::took_part(&*client);
-        }
-        answer
-    }
-}
-
 #[async_trait]
 impl QueryHook for TempTableStatements {
     async fn handle_simple_query(
         &self,
         statement: &Statement,
         ctx: &SessionContext,
-        client: &mut dyn HookClient,
+        _client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        Self::answer(statement, ctx, client).await
+        // It takes part in the session's transaction: a ROLLBACK undoes it.
+        temp_tables::respond(statement, ctx).await
     }
 
     async fn handle_extended_parse_query(
@@ -237,9 +222,10 @@ impl QueryHook for TempTableStatements {
         _plan: &LogicalPlan,
         _params: &ParamValues,
         ctx: &SessionContext,
-        client: &mut dyn HookClient,
+        _client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        Self::answer(statement, ctx, client).await
+        // It takes part in the session's transaction: a ROLLBACK undoes it.
+        temp_tables::respond(statement, ctx).await
     }
 }
 

@@ -12,7 +12,6 @@ pub mod hooks;
 pub mod session_settings;
 pub mod statements;
 pub mod tls;
-pub mod transaction_block;
 pub mod transactions;
 pub mod wire_guard;
 

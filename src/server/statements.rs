@@ -55,6 +55,7 @@ pub fn parse(sql: &str) -> PgWireResult<Option<Statement>> {
 /// it runs.
 pub async fn answer(
     engine: &Engine,
+    ctx: &SessionContext,
     statement: Statement,
     client: &mut dyn HookClient,
     format: &Format,
@@ -67,7 +68,7 @@ pub async fn answer(
         statement.resolve_names(&path);
     }
     let (notices, mut progress) = Notices::channel();
-    let running = statement.execute(engine, notices);
+    let running = statement.execute(engine, ctx, notices);
     tokio::pin!(running);
     let outcome = loop {
         tokio::select! {

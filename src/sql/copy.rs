@@ -160,7 +160,11 @@ pub struct CopyFrom {
 impl CopyFrom {
     /// Check the table and options, and tell the protocol layer what data to
     /// ask the client for; [`load`] loads it when it has arrived.
-    pub async fn execute(self, engine: &Engine) -> Result<Outcome> {
+    pub async fn execute(
+        self,
+        engine: &Engine,
+        session: Option<&SessionTransaction>,
+    ) -> Result<Outcome> {
         if !matches!(self.target, CopyTarget::Stdin) {
             return Err(BrookError::NotAllowed(
                 "COPY FROM a file or a program reads the server's files; \
@@ -178,18 +182,23 @@ impl CopyFrom {
             ));
         };
         let table = qualify(table_name)?;
-        let declared = engine
+        // The table as the session sees it (one its transaction created, too).
+        let declared: Vec<String> = engine
             .catalog
-            .columns(&table)
-            .await
-            .ok_or_else(|| BrookError::UndefinedTable(table.to_string()))?;
+            .table_for(session, &table)
+            .ok_or_else(|| BrookError::UndefinedTable(table.to_string()))?
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         let columns: Vec<String> = if columns.is_empty() {
-            declared.iter().map(|c| c.name.clone()).collect()
+            declared.clone()
         } else {
             columns.iter().map(normalize).collect()
         };
         for c in &columns {
-            if !declared.iter().any(|d| &d.name == c) {
+            if !declared.contains(c) {
                 return Err(BrookError::UndefinedColumn {
                     table: table.name.clone(),
                     column: c.clone(),
@@ -230,7 +239,7 @@ pub async fn load(
 ) -> Result<u64> {
     let table = engine
         .catalog
-        .table(&spec.table)
+        .table_for(session, &spec.table)
         .ok_or_else(|| BrookError::UndefinedTable(spec.table.to_string()))?;
     let rows = match spec.format {
         CopyFormat::Csv => parse_csv(spec, data)?,

@@ -63,7 +63,10 @@ pub fn max_of(name: Option<&str>) -> Result<i64> {
 }
 
 impl CreateSequence {
-    pub async fn execute(self, engine: &Engine) -> Result<Outcome> {
+    /// `in_block`: inside a transaction, where only a sequence that exists
+    /// already (IF NOT EXISTS) is accepted: sequences do not take part in
+    /// transactions.
+    pub async fn execute(self, engine: &Engine, in_block: bool) -> Result<Outcome> {
         if self.temporary {
             return Err(BrookError::Unsupported("temporary sequences".into()));
         }
@@ -73,6 +76,12 @@ impl CreateSequence {
             ));
         }
         let name: QualifiedName = qualify(&self.name)?;
+        if in_block {
+            if self.if_not_exists && engine.sequences.exists(&name) {
+                return Ok(Outcome::done("CREATE SEQUENCE"));
+            }
+            return Err(BrookError::InTransactionBlock("CREATE SEQUENCE".into()));
+        }
         if engine.catalog.relation_exists(&name).await {
             return Err(BrookError::DuplicateTable(name.to_string()));
         }

@@ -1,6 +1,9 @@
 //! `CREATE TABLE name (col type [NOT NULL] [DEFAULT expr], …)` and
 //! `CREATE TABLE name AS SELECT …`: a durable Delta table.
 
+use std::sync::Arc;
+
+use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{self, ColumnOption, GeneratedAs, Query, TableConstraint};
 
 use super::create_sequence;
@@ -9,9 +12,10 @@ use crate::catalog::ColumnDef;
 use crate::catalog::QualifiedName;
 use crate::catalog::names::{normalize, qualify};
 use crate::catalog::pg_format::quote_ident;
-use crate::catalog::sequences::SequenceOptions;
+use crate::catalog::sequences::{SequenceOptions, Sequences};
 use crate::engine::Engine;
 use crate::error::{BrookError, Result};
+use crate::storage::transaction::SessionTransaction;
 use crate::storage::types::{column_type, column_type_for_arrow};
 
 /// A `CREATE TABLE` as sqlparser parsed it.
@@ -19,20 +23,32 @@ use crate::storage::types::{column_type, column_type_for_arrow};
 pub struct CreateTable(pub Box<ast::CreateTable>);
 
 impl CreateTable {
-    pub async fn execute(self, engine: &Engine) -> Result<Outcome> {
+    /// Create the table; inside `session`'s open transaction it is staged
+    /// there (catalog::in_transaction) and exists for others from COMMIT on.
+    pub async fn execute(
+        self,
+        engine: &Engine,
+        ctx: &SessionContext,
+        session: Option<&SessionTransaction>,
+    ) -> Result<Outcome> {
         let create = &self.0;
         if create.external {
             return Err(BrookError::Unsupported("CREATE EXTERNAL TABLE".into()));
         }
         let name = qualify(&create.name)?;
         if create.or_replace {
-            engine.catalog.drop_table(&name, true).await?;
+            match session {
+                Some(s) => {
+                    engine.catalog.stage_drop_table(s, &name).await?;
+                }
+                None => engine.catalog.drop_table(&name, true).await?,
+            }
         }
         if let Some(query) = &create.query {
-            return create_as(engine, &name, query, create.if_not_exists).await;
+            return create_as(engine, ctx, session, &name, query, create.if_not_exists).await;
         }
         let (columns, primary_key, sequences) = declared_columns(create, &name)?;
-        if create.if_not_exists && engine.catalog.relation_exists(&name).await {
+        if create.if_not_exists && engine.catalog.exists_for(session, &name).await {
             return Ok(Outcome::done("CREATE TABLE"));
         }
         // The sequences first: the columns' defaults name them.
@@ -45,17 +61,32 @@ impl CreateTable {
             {
                 Ok(_) => created.push(s.name.clone()),
                 Err(e) => {
-                    forget(engine, &created);
+                    forget(&engine.sequences, &created);
                     return Err(e);
                 }
             }
         }
-        if let Err(e) = engine
-            .catalog
-            .create_table(&name, columns, primary_key, create.if_not_exists)
-            .await
-        {
-            forget(engine, &created);
+        let made = match session {
+            Some(session) => {
+                // A transaction that does not commit takes them back.
+                let undo = (!created.is_empty()).then(|| {
+                    let (all, created) = (engine.sequences.clone(), created.clone());
+                    Arc::new(move || forget(&all, &created)) as Arc<dyn Fn() + Send + Sync>
+                });
+                engine
+                    .catalog
+                    .stage_create_table(session, &name, columns, primary_key, undo)
+                    .await
+                    .map(|_| ())
+            }
+            None => engine
+                .catalog
+                .create_table(&name, columns, primary_key, create.if_not_exists)
+                .await
+                .map(|_| ()),
+        };
+        if let Err(e) = made {
+            forget(&engine.sequences, &created);
             return Err(e);
         }
         Ok(Outcome::done("CREATE TABLE"))
@@ -63,29 +94,33 @@ impl CreateTable {
 }
 
 /// Remove the sequences made for a table that was then not created.
-fn forget(engine: &Engine, sequences: &[QualifiedName]) {
+fn forget(all: &Sequences, sequences: &[QualifiedName]) {
     for s in sequences {
-        if let Err(e) = engine.sequences.remove(s) {
+        if let Err(e) = all.remove(s) {
             tracing::warn!(sequence = %s, error = %e, "a sequence of a table not created stays");
         }
     }
 }
 
-/// `CREATE TABLE name AS SELECT …`: the query's columns, nullable, and its rows in one commit.
+/// `CREATE TABLE name AS SELECT …`: the query's columns, nullable, and its
+/// rows in one commit (the session's transaction's, if one is open).
 async fn create_as(
     engine: &Engine,
+    ctx: &SessionContext,
+    session: Option<&SessionTransaction>,
     name: &QualifiedName,
     query: &Query,
     if_not_exists: bool,
 ) -> Result<Outcome> {
-    if engine.catalog.relation_exists(name).await {
+    if engine.catalog.exists_for(session, name).await {
         return if if_not_exists {
             Ok(Outcome::done("CREATE TABLE AS"))
         } else {
             Err(BrookError::DuplicateTable(name.name.clone()))
         };
     }
-    let df = engine.ctx.sql(&query.to_string()).await?;
+    // In the session: its transaction's rows and tables, its temporary tables.
+    let df = ctx.sql(&query.to_string()).await?;
     let columns = df
         .schema()
         .fields()
@@ -99,16 +134,26 @@ async fn create_as(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    engine
-        .catalog
-        .create_table(name, columns, vec![], false)
-        .await?;
-    let table = engine
-        .catalog
-        .table(name)
-        .ok_or_else(|| BrookError::UndefinedTable(name.to_string()))?;
+    let table = match session {
+        Some(session) => {
+            engine
+                .catalog
+                .stage_create_table(session, name, columns, vec![], None)
+                .await?
+        }
+        None => {
+            engine
+                .catalog
+                .create_table(name, columns, vec![], false)
+                .await?;
+            engine
+                .catalog
+                .table(name)
+                .ok_or_else(|| BrookError::UndefinedTable(name.to_string()))?
+        }
+    };
     let batches = df.collect().await?;
-    let rows = table.append(batches, vec![]).await?;
+    let rows = table.append_in(session, batches).await?;
     Ok(Outcome::Done {
         tag: "SELECT",
         rows: Some(rows as usize),

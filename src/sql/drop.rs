@@ -6,6 +6,7 @@ use super::outcome::Outcome;
 use crate::catalog::names::{normalize, qualify};
 use crate::engine::Engine;
 use crate::error::{BrookError, Result};
+use crate::storage::transaction::SessionTransaction;
 
 /// The objects one `DROP` names, all of one kind.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,7 +26,13 @@ impl DropObjects {
         )
     }
 
-    pub async fn execute(self, engine: &Engine) -> Result<Outcome> {
+    /// Drop the objects; tables and views inside `session`'s open
+    /// transaction are dropped at its COMMIT (catalog::in_transaction).
+    pub async fn execute(
+        self,
+        engine: &Engine,
+        session: Option<&SessionTransaction>,
+    ) -> Result<Outcome> {
         let Self {
             object_type,
             names,
@@ -33,7 +40,10 @@ impl DropObjects {
             cascade,
         } = self;
         for name in &names {
-            drop_one(engine, object_type, name, if_exists, cascade).await?;
+            match session {
+                Some(session) => drop_in(engine, session, object_type, name, if_exists).await?,
+                None => drop_one(engine, object_type, name, if_exists, cascade).await?,
+            }
         }
         Ok(Outcome::done(match object_type {
             ObjectType::View => "DROP VIEW",
@@ -41,6 +51,41 @@ impl DropObjects {
             ObjectType::Schema => "DROP SCHEMA",
             _ => "DROP TABLE",
         }))
+    }
+}
+
+/// Drop a table or view in `session`'s open transaction.
+async fn drop_in(
+    engine: &Engine,
+    session: &SessionTransaction,
+    object_type: ObjectType,
+    name: &ObjectName,
+    if_exists: bool,
+) -> Result<()> {
+    let name = qualify(name)?;
+    let is_view = engine.catalog.is_view_for(Some(session), &name).await;
+    let exists = engine.catalog.exists_for(Some(session), &name).await;
+    match object_type {
+        ObjectType::Table if is_view => Err(BrookError::Syntax(format!(
+            "\"{name}\" is not a table; use DROP VIEW"
+        ))),
+        ObjectType::View if exists && !is_view => Err(BrookError::Syntax(format!(
+            "\"{name}\" is not a view; use DROP TABLE"
+        ))),
+        _ if !exists && if_exists => Ok(()),
+        _ if !exists => Err(BrookError::UndefinedTable(name.to_string())),
+        ObjectType::Table => {
+            let readers = engine.pipelines.readers_of(&name.schema, &name.name).await;
+            if let Some(pipeline) = readers.first() {
+                return Err(BrookError::PipelineDepends {
+                    table: name.to_string(),
+                    pipeline: pipeline.clone(),
+                });
+            }
+            engine.catalog.stage_drop_table(session, &name).await?;
+            Ok(())
+        }
+        _ => engine.catalog.stage_drop_view(session, &name),
     }
 }
 

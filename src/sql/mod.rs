@@ -23,12 +23,14 @@ pub mod truncate;
 pub mod upsert;
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast;
 use datafusion::sql::sqlparser::parser::ParserError;
 
 use crate::catalog::search_path::SearchPath;
 use crate::engine::Engine;
-use crate::error::Result;
+use crate::error::{BrookError, Result};
+use crate::storage::transaction::SessionTransaction;
 pub use copy::{CopyFrom, CopySpec};
 pub use copy_out::{CopyOutSpec, CopyTo};
 pub use create_schema::CreateSchema;
@@ -220,17 +222,65 @@ impl Statement {
         }
     }
 
-    /// Execute the statement. Progress a long one reports (a model
-    /// training) goes to `notices`.
-    pub async fn execute(self, engine: &Engine, notices: Notices) -> Result<Outcome> {
+    /// What a statement that cannot take part in a transaction is called in
+    /// the error refusing it inside one; `None` for the ones that take part
+    /// (or only read). Pipelines, models, schemas and sequences change
+    /// state outside the tables' write-ahead log, which a ROLLBACK could
+    /// not undo.
+    fn outside_transactions(&self) -> Option<&'static str> {
+        Some(match self {
+            Statement::CreateTable(_)
+            | Statement::Truncate(_)
+            | Statement::CreateView(_)
+            | Statement::CopyFrom(_)
+            | Statement::CopyTo(_)
+            | Statement::ShowPipelines(_)
+            | Statement::TestPipeline(_)
+            | Statement::ShowModels(_)
+            // Refused inside their execution when they would change anything.
+            | Statement::CreateSchema(_)
+            | Statement::CreateSequence(_) => return None,
+            Statement::DropObjects(d) => match d.object_type {
+                ast::ObjectType::Table | ast::ObjectType::View => return None,
+                ast::ObjectType::Schema => "DROP SCHEMA",
+                _ => "DROP SEQUENCE",
+            },
+            Statement::CreatePipeline(_) => "CREATE PIPELINE",
+            Statement::StartPipeline(_) => "START PIPELINE",
+            Statement::StopPipeline(_) => "STOP PIPELINE",
+            Statement::SetPipelineOffsets(_) => "ALTER PIPELINE",
+            Statement::RetryPipelineErrors(_) => "RETRY PIPELINE ERRORS",
+            Statement::DropPipeline(_) => "DROP PIPELINE",
+            Statement::CreateModel(_) => "CREATE MODEL",
+            Statement::RefreshModel(_) => "REFRESH MODEL",
+            Statement::DropModel(_) => "DROP MODEL",
+        })
+    }
+
+    /// Execute the statement in the session whose context is `ctx` (inside
+    /// its open transaction, if it has one). Progress a long one reports
+    /// (a model training) goes to `notices`.
+    pub async fn execute(
+        self,
+        engine: &Engine,
+        ctx: &SessionContext,
+        notices: Notices,
+    ) -> Result<Outcome> {
+        let session = SessionTransaction::open_in(ctx);
+        let session = session.as_deref();
+        if session.is_some()
+            && let Some(command) = self.outside_transactions()
+        {
+            return Err(BrookError::InTransactionBlock(command.to_string()));
+        }
         match self {
-            Statement::CreateTable(s) => s.execute(engine).await,
-            Statement::DropObjects(s) => s.execute(engine).await,
-            Statement::Truncate(s) => s.execute(engine).await,
-            Statement::CreateView(s) => s.execute(engine).await,
-            Statement::CreateSchema(s) => s.execute(engine).await,
-            Statement::CreateSequence(s) => s.execute(engine).await,
-            Statement::CopyFrom(s) => s.execute(engine).await,
+            Statement::CreateTable(s) => s.execute(engine, ctx, session).await,
+            Statement::DropObjects(s) => s.execute(engine, session).await,
+            Statement::Truncate(s) => s.execute(engine, session).await,
+            Statement::CreateView(s) => s.execute(engine, ctx, session).await,
+            Statement::CreateSchema(s) => s.execute(engine, session.is_some()).await,
+            Statement::CreateSequence(s) => s.execute(engine, session.is_some()).await,
+            Statement::CopyFrom(s) => s.execute(engine, session).await,
             Statement::CopyTo(s) => s.execute(),
             Statement::CreatePipeline(s) => s.execute(engine).await,
             Statement::StartPipeline(s) => s.execute(engine).await,

@@ -251,10 +251,11 @@ async fn conflict_key(
                 .into(),
         )
     };
+    let session = SessionTransaction::open_in(ctx);
     let key = engine
         .catalog
-        .primary_key(&name)
-        .await
+        .table_for(session.as_deref(), &name)
+        .map(|t| t.primary_key().to_vec())
         .filter(|k| !k.is_empty())
         .ok_or_else(no_match)?;
     match &conflict.conflict_target {

@@ -14,24 +14,50 @@ use crate::error::Result;
 /// Replay the log of `data_dir` into `tables` (every table the server has)
 /// and attach them to it. Returns the log for tables created later.
 pub async fn recover(data_dir: &Path, tables: &[DurableTable]) -> Result<CommitLog> {
-    let mut applied = Vec::with_capacity(tables.len());
+    let (log, records) = open(data_dir, tables, 0).await?;
+    replay(&log, &records, tables).await?;
+    Ok(log)
+}
+
+/// Open the log of `data_dir` above the highest LSN `tables` or the
+/// catalog (`catalog_lsn`) already hold, and read its records. Between
+/// this and [`replay`], the catalog applies the schema changes records
+/// carry that it lacks, so that the tables they create exist.
+pub async fn open(
+    data_dir: &Path,
+    tables: &[DurableTable],
+    catalog_lsn: u64,
+) -> Result<(CommitLog, Vec<(u64, CommitRecord)>)> {
+    let mut floor = catalog_lsn;
     for table in tables {
-        applied.push(table.applied_lsn().await?);
+        floor = floor.max(table.applied_lsn().await?);
     }
-    let floor = applied.iter().copied().max().unwrap_or(0);
     let (log, opened) = CommitLog::open(data_dir, floor)?;
-    let by_id: HashMap<String, (&DurableTable, u64)> = tables
+    let records = opened
+        .records
         .iter()
-        .zip(applied)
-        .map(|(t, lsn)| (t.log_id(&log), (t, lsn)))
-        .collect();
+        .map(|r| Ok((r.lsn, CommitRecord::decode(r.lsn, &r.payload)?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((log, records))
+}
+
+/// Put every record's changes a table's Delta log lacks back into its
+/// memtable, and attach `tables` (every table the server has) to `log`.
+pub async fn replay(
+    log: &CommitLog,
+    records: &[(u64, CommitRecord)],
+    tables: &[DurableTable],
+) -> Result<()> {
+    let mut by_id: HashMap<String, (&DurableTable, u64)> = HashMap::with_capacity(tables.len());
+    for table in tables {
+        by_id.insert(table.log_id(log), (table, table.applied_lsn().await?));
+    }
     let (mut replayed, mut skipped) = (0usize, 0usize);
-    for record in &opened.records {
-        let commit = CommitRecord::decode(record.lsn, &record.payload)?;
-        for change in commit.changes {
+    for (lsn, commit) in records {
+        for change in &commit.changes {
             match by_id.get(&change.table) {
-                Some((table, applied)) if record.lsn > *applied => {
-                    table.replay(record.lsn, change).await?;
+                Some((table, applied)) if lsn > applied => {
+                    table.replay(*lsn, change.clone()).await?;
                     replayed += 1;
                 }
                 // Flushed already, or the table was dropped since.
@@ -40,13 +66,13 @@ pub async fn recover(data_dir: &Path, tables: &[DurableTable]) -> Result<CommitL
         }
     }
     for table in tables {
-        table.attach(&log);
+        table.attach(log);
     }
     info!(
-        records = opened.records.len(),
+        records = records.len(),
         replayed, skipped, "write-ahead log recovered"
     );
-    Ok(log)
+    Ok(())
 }
 
 #[cfg(test)]

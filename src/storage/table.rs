@@ -646,6 +646,11 @@ impl DurableTable {
         &self.inner.name
     }
 
+    /// The PRIMARY KEY columns, in key order (empty: none).
+    pub fn primary_key(&self) -> &[String] {
+        &self.inner.constraints.primary_key
+    }
+
     /// Where the table's Delta log and Parquet files live.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
@@ -705,6 +710,7 @@ impl DurableTable {
                 removed_files: vec![],
                 removed_commits: vec![],
             }],
+            catalog: None,
         };
         let durable = attached.log.append(&record).await?;
         self.publish_entry(Entry {
@@ -1035,6 +1041,7 @@ impl DurableTable {
                 removed_files: rewrite.removed_files,
                 removed_commits: rewrite.removed_commits,
             }],
+            catalog: None,
         };
         let durable = attached.log.append(&record).await?;
         self.publish_removal(

@@ -18,9 +18,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::catalog::TableProvider;
 use datafusion::prelude::SessionConfig;
 
 use super::DurableTable;
+use super::commit::CommitLog;
 use crate::error::{BrookError, Result};
 
 /// Held shared to take a snapshot, exclusively to publish a commit that
@@ -67,6 +69,85 @@ impl Private {
     }
 }
 
+/// A schema change a transaction made (`CREATE TABLE`, `DROP TABLE`, a
+/// view): what the session's own statements see of it until COMMIT, and
+/// what the catalog logs and applies at COMMIT. Other sessions see nothing
+/// of it before then. Storage keeps the changes in statement order with
+/// the savepoints; only the catalog reads `change`.
+#[derive(Clone)]
+pub struct Staged {
+    pub schema: String,
+    pub name: String,
+    /// What the name stands for in the session from now on: the relation
+    /// created, or nothing (dropped).
+    pub relation: Option<Arc<dyn TableProvider>>,
+    /// The table it created, if it did: its files exist, but no catalog
+    /// names them, so a crash leaves only files start-up sweeps away.
+    pub created: Option<DurableTable>,
+    /// The change in the catalog's encoding.
+    pub change: serde_json::Value,
+    /// Called when the change is discarded (ROLLBACK, ROLLBACK TO, a COMMIT
+    /// that fails): removes what it made ahead (files, sequences).
+    pub undo: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl Staged {
+    fn discard(&self) {
+        if let Some(undo) = &self.undo {
+            undo();
+        }
+    }
+}
+
+/// The catalog's part of a COMMIT that changed the schema.
+pub struct CatalogCommit<'a> {
+    /// The log to write to when no table's rows changed.
+    pub log: CommitLog,
+    /// The schema changes, as the record carries them.
+    pub bytes: Vec<u8>,
+    /// Directories of the tables the transaction dropped: their rows are
+    /// not written.
+    pub dropped: HashSet<PathBuf>,
+    /// Called with the record's LSN once it is durable, while the
+    /// transaction's rows are published: makes the catalog's new state
+    /// current (and durable in its own file).
+    pub apply: &'a mut (dyn FnMut(u64) -> Result<()> + Send),
+}
+
+/// A transaction COMMIT has taken from its session.
+pub struct Finished {
+    changed: Vec<Private>,
+    staged: Vec<Staged>,
+}
+
+impl Finished {
+    /// The schema changes, in statement order.
+    pub fn staged(&self) -> &[Staged] {
+        &self.staged
+    }
+
+    /// Make it durable and visible, all of it or (with an error) none; a
+    /// schema change comes with `catalog`.
+    pub async fn commit(self, catalog: Option<CatalogCommit<'_>>) -> Result<()> {
+        let dropped = catalog.as_ref().map(|c| &c.dropped);
+        let changed: Vec<Private> = self
+            .changed
+            .into_iter()
+            .filter(|p| dropped.is_none_or(|d| !d.contains(p.table.dir())))
+            .collect();
+        let result = DurableTable::commit_transaction(changed, catalog).await;
+        if result.is_err() {
+            self.staged.iter().for_each(Staged::discard);
+        }
+        result
+    }
+
+    /// Forget it (a COMMIT refused before anything was written).
+    pub fn discard(self) {
+        self.staged.iter().for_each(Staged::discard);
+    }
+}
+
 /// An open transaction.
 #[derive(Default)]
 pub struct Transaction {
@@ -75,7 +156,11 @@ pub struct Transaction {
     /// The tables it read or wrote, by directory: COMMIT locks them in
     /// this order, so two commits never wait for each other in a cycle.
     tables: BTreeMap<PathBuf, Private>,
-    savepoints: Vec<(String, BTreeMap<PathBuf, Private>)>,
+    /// Its schema changes, in statement order.
+    staged: Vec<Staged>,
+    /// Each savepoint: its name, the private versions and how many schema
+    /// changes there were when it was set.
+    savepoints: Vec<Savepoint>,
     next_id: u64,
     /// Every snapshot table, pinned while the transaction is open: a flush
     /// would fold the commits it read into Delta files, and its COMMIT
@@ -84,6 +169,12 @@ pub struct Transaction {
     /// A statement failed: until `ROLLBACK` (or `ROLLBACK TO` a savepoint)
     /// every statement is refused, and `COMMIT` rolls back.
     failed: bool,
+}
+
+struct Savepoint {
+    name: String,
+    tables: BTreeMap<PathBuf, Private>,
+    staged: usize,
 }
 
 /// Where a session stands, as `ReadyForQuery` reports it to the client.
@@ -100,10 +191,36 @@ pub enum BlockState {
 #[derive(Default)]
 pub struct SessionTransaction(Mutex<Option<Transaction>>);
 
+/// A session that ends with a transaction open (a client that went away)
+/// rolls it back: what it made ahead for its schema changes goes too.
+impl Drop for SessionTransaction {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
+impl std::fmt::Debug for SessionTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionTransaction")
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
 impl SessionTransaction {
     /// The slot a session's queries are planned with, if any.
     pub fn of(config: &SessionConfig) -> Option<Arc<SessionTransaction>> {
         config.get_extension::<SessionTransaction>()
+    }
+
+    /// The session's transaction, if `ctx` is a session's and one is open.
+    pub fn open_in(ctx: &datafusion::prelude::SessionContext) -> Option<Arc<SessionTransaction>> {
+        let slot = {
+            let state = ctx.state_ref();
+            let state = state.read();
+            Self::of(state.config())
+        }?;
+        slot.is_open().then_some(slot)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Transaction>> {
@@ -162,7 +279,73 @@ impl SessionTransaction {
 
     /// `ROLLBACK`, or a session that ends: forget the open transaction.
     pub fn abort(&self) {
-        self.lock().take();
+        let txn = self.lock().take();
+        if let Some(txn) = txn {
+            txn.staged.iter().for_each(Staged::discard);
+        }
+    }
+
+    /// Record a schema change of the open transaction.
+    pub fn stage(&self, staged: Staged) -> Result<()> {
+        let mut slot = self.lock();
+        let txn = slot
+            .as_mut()
+            .ok_or_else(|| BrookError::Storage("no transaction is open".into()))?;
+        txn.staged.push(staged);
+        Ok(())
+    }
+
+    /// What the open transaction's schema changes made of `schema.name`:
+    /// `Some(Some(_))` created, `Some(None)` dropped, `None` untouched.
+    pub fn staged_relation(
+        &self,
+        schema: &str,
+        name: &str,
+    ) -> Option<Option<Arc<dyn TableProvider>>> {
+        self.latest(schema, name).map(|s| s.relation)
+    }
+
+    /// The table `schema.name` is in the open transaction when one of its
+    /// schema changes names it: `Some(None)` when it dropped it (or made it a view).
+    pub fn staged_table(&self, schema: &str, name: &str) -> Option<Option<DurableTable>> {
+        self.latest(schema, name).map(|s| s.created)
+    }
+
+    /// The names in `schema` the open transaction's schema changes touch,
+    /// each with whether it exists after them.
+    pub fn staged_names(&self, schema: &str) -> Vec<(String, bool)> {
+        let slot = self.lock();
+        let Some(txn) = slot.as_ref() else {
+            return vec![];
+        };
+        let mut names: BTreeMap<&str, bool> = BTreeMap::new();
+        for s in txn.staged.iter().filter(|s| s.schema == schema) {
+            names.insert(&s.name, s.relation.is_some());
+        }
+        names
+            .into_iter()
+            .map(|(n, exists)| (n.to_string(), exists))
+            .collect()
+    }
+
+    fn latest(&self, schema: &str, name: &str) -> Option<Staged> {
+        let slot = self.lock();
+        slot.as_ref()?
+            .staged
+            .iter()
+            .rev()
+            .find(|s| s.schema == schema && s.name == name)
+            .cloned()
+    }
+
+    /// `COMMIT`: take the open transaction out of the session (it has
+    /// ended, whatever the commit then answers). `None` outside one.
+    pub fn finish(&self) -> Option<Finished> {
+        let txn = self.lock().take()?;
+        Some(Finished {
+            changed: txn.tables.into_values().filter(Private::changed).collect(),
+            staged: txn.staged,
+        })
     }
 
     /// `table` as the open transaction sees it; `None` outside one.
@@ -215,7 +398,12 @@ impl SessionTransaction {
     pub fn savepoint(&self, name: &str) -> Result<()> {
         let mut slot = self.lock();
         let txn = slot.as_mut().ok_or_else(no_transaction)?;
-        txn.savepoints.push((name.to_string(), txn.tables.clone()));
+        let savepoint = Savepoint {
+            name: name.to_string(),
+            tables: txn.tables.clone(),
+            staged: txn.staged.len(),
+        };
+        txn.savepoints.push(savepoint);
         Ok(())
     }
 
@@ -226,8 +414,11 @@ impl SessionTransaction {
         let txn = slot.as_mut().ok_or_else(no_transaction)?;
         let at = find(&txn.savepoints, name)?;
         txn.savepoints.truncate(at + 1);
-        txn.tables = txn.savepoints[at].1.clone();
+        txn.tables = txn.savepoints[at].tables.clone();
+        let undone = txn.staged.split_off(txn.savepoints[at].staged);
         txn.failed = false;
+        drop(slot);
+        undone.iter().rev().for_each(Staged::discard);
         Ok(())
     }
 
@@ -241,14 +432,14 @@ impl SessionTransaction {
         Ok(())
     }
 
-    /// `COMMIT`: make the open transaction's changes durable and visible,
-    /// all of them or (with an error) none. The transaction ends either way.
+    /// `COMMIT` of a transaction without schema changes: make its changes
+    /// durable and visible, all of them or (with an error) none. The
+    /// transaction ends either way.
     pub async fn commit(&self) -> Result<()> {
-        let Some(txn) = self.lock().take() else {
-            return Ok(());
-        };
-        let changed: Vec<Private> = txn.tables.into_values().filter(Private::changed).collect();
-        DurableTable::commit_transaction(changed).await
+        match self.finish() {
+            Some(finished) => finished.commit(None).await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -256,9 +447,9 @@ fn no_transaction() -> BrookError {
     BrookError::Unsupported("savepoints can only be used in transaction blocks".into())
 }
 
-fn find(savepoints: &[(String, BTreeMap<PathBuf, Private>)], name: &str) -> Result<usize> {
+fn find(savepoints: &[Savepoint], name: &str) -> Result<usize> {
     savepoints
         .iter()
-        .rposition(|(n, _)| n == name)
+        .rposition(|s| s.name == name)
         .ok_or_else(|| BrookError::UndefinedSavepoint(name.to_string()))
 }

@@ -182,24 +182,203 @@ async fn after_an_error_only_the_end_of_the_block_is_heard() {
         .unwrap_err();
     assert_eq!(sqlstate(&err), "0A000");
 
-    // A schema change cannot be rolled back yet: ROLLBACK says so.
+    // A schema change takes part: ROLLBACK undoes the table with the rows.
     client
         .batch_execute("BEGIN; INSERT INTO t VALUES (4); CREATE TABLE u (x int)")
         .await
         .unwrap();
-    let err = client.batch_execute("ROLLBACK").await.unwrap_err();
-    assert_eq!(sqlstate(&err), "0A000");
-    assert!(
-        message(&err).contains("cannot undo 1 statement"),
-        "{}",
-        message(&err)
-    );
-    // The transaction has ended: the next statement runs on its own.
+    client.batch_execute("ROLLBACK").await.unwrap();
     client
         .batch_execute("INSERT INTO t VALUES (5)")
         .await
         .unwrap();
     assert_eq!(ids(&client, "t").await, vec![1, 3, 5]);
+    let err = client.batch_execute("SELECT * FROM u").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "42P01");
+}
+
+/// CREATE TABLE, CREATE TABLE AS, DROP TABLE, TRUNCATE and views inside a
+/// block: the session sees them at once, nobody else before COMMIT, and a
+/// ROLLBACK leaves nothing of them (files and serial sequences included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_changes_take_part_in_transactions() {
+    let brook = Brook::start();
+    let client = brook.client().await;
+    let other = brook.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE keep (id BIGINT NOT NULL); INSERT INTO keep VALUES (1), (2); \
+             CREATE TABLE gone (id BIGINT NOT NULL); INSERT INTO gone VALUES (7)",
+        )
+        .await
+        .unwrap();
+    let tables_dir = brook.data_dir().join("tables");
+    let dirs = || std::fs::read_dir(&tables_dir).unwrap().count();
+    let before = dirs();
+
+    // Created, filled, read and indexed by name in the block; invisible outside.
+    client
+        .batch_execute(
+            "BEGIN; CREATE TABLE fresh (id bigserial PRIMARY KEY, v text); \
+             INSERT INTO fresh (v) VALUES ('a'), ('b'); \
+             CREATE TABLE copy AS SELECT id * 10 AS id FROM keep; \
+             CREATE VIEW both_ids AS SELECT id FROM fresh UNION ALL SELECT id FROM copy; \
+             DROP TABLE gone; TRUNCATE keep",
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&client, "both_ids").await, vec![1, 2, 10, 20]);
+    assert_eq!(count(&client, "SELECT count(*) FROM keep").await, 0);
+    let err = client
+        .batch_execute("SELECT * FROM gone")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42P01");
+    for missing in ["fresh", "copy", "both_ids"] {
+        let err = other
+            .batch_execute(&format!("SELECT * FROM {missing}"))
+            .await
+            .unwrap_err();
+        assert_eq!(sqlstate(&err), "42P01", "{missing}");
+    }
+    assert_eq!(ids(&other, "gone").await, vec![7]);
+    assert_eq!(ids(&other, "keep").await, vec![1, 2]);
+
+    // ROLLBACK: all of it undone, its files and its sequence gone.
+    client.batch_execute("ROLLBACK").await.unwrap();
+    for missing in ["fresh", "copy", "both_ids"] {
+        let err = client
+            .batch_execute(&format!("SELECT * FROM {missing}"))
+            .await
+            .unwrap_err();
+        assert_eq!(sqlstate(&err), "42P01", "{missing}");
+    }
+    assert_eq!(ids(&client, "gone").await, vec![7]);
+    assert_eq!(ids(&client, "keep").await, vec![1, 2]);
+    let err = client
+        .batch_execute("SELECT nextval('fresh_id_seq')")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42P01");
+    assert_eq!(dirs(), before, "the rolled-back tables' files remain");
+
+    // The same block committed: everything at once, for everyone.
+    client
+        .batch_execute(
+            "BEGIN; CREATE TABLE fresh (id bigserial PRIMARY KEY, v text); \
+             INSERT INTO fresh (v) VALUES ('a'), ('b'); \
+             CREATE TABLE copy AS SELECT id * 10 AS id FROM keep; \
+             CREATE VIEW both_ids AS SELECT id FROM fresh UNION ALL SELECT id FROM copy; \
+             DROP TABLE gone; TRUNCATE keep; COMMIT",
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&other, "both_ids").await, vec![1, 2, 10, 20]);
+    assert_eq!(count(&other, "SELECT count(*) FROM keep").await, 0);
+    let err = other.batch_execute("SELECT * FROM gone").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "42P01");
+    // The serial column goes on from where the block left it.
+    other
+        .batch_execute("INSERT INTO fresh (v) VALUES ('c')")
+        .await
+        .unwrap();
+    assert_eq!(ids(&other, "fresh").await, vec![1, 2, 3]);
+
+    // ROLLBACK TO SAVEPOINT undoes the schema changes after it only.
+    client
+        .batch_execute(
+            "BEGIN; CREATE TABLE s1 (id BIGINT); SAVEPOINT sp; CREATE TABLE s2 (id BIGINT); \
+             DROP TABLE fresh; ROLLBACK TO SAVEPOINT sp; COMMIT",
+        )
+        .await
+        .unwrap();
+    assert_eq!(count(&other, "SELECT count(*) FROM s1").await, 0);
+    assert_eq!(ids(&other, "fresh").await, vec![1, 2, 3]);
+    let err = other.batch_execute("SELECT * FROM s2").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "42P01");
+
+    // A name another session took first: COMMIT fails and applies nothing.
+    client
+        .batch_execute("BEGIN; INSERT INTO keep VALUES (9); CREATE TABLE race (id BIGINT)")
+        .await
+        .unwrap();
+    other
+        .batch_execute("CREATE TABLE race (other text)")
+        .await
+        .unwrap();
+    let err = client.batch_execute("COMMIT").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "42P07", "{}", message(&err));
+    assert_eq!(count(&other, "SELECT count(*) FROM keep").await, 0);
+    assert_eq!(
+        count(
+            &other,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'race'"
+        )
+        .await,
+        1
+    );
+
+    // What cannot take part is refused inside a block, before it does anything.
+    client.batch_execute("BEGIN").await.unwrap();
+    let err = client
+        .batch_execute("CREATE SCHEMA elsewhere")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "25001");
+    assert_eq!(
+        message(&err),
+        "CREATE SCHEMA cannot run inside a transaction block"
+    );
+    client.batch_execute("ROLLBACK; BEGIN").await.unwrap();
+    let err = client
+        .batch_execute("CREATE PIPELINE p AS LOAD DATA KAFKA 'localhost:1/x' INTO TABLE keep")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "25001", "{}", message(&err));
+    client.batch_execute("ROLLBACK").await.unwrap();
+    // A schema that exists already is fine (dbt's `create schema if not exists`).
+    client
+        .batch_execute("BEGIN; CREATE SCHEMA IF NOT EXISTS public; COMMIT")
+        .await
+        .unwrap();
+}
+
+/// A client that goes away inside a block takes its schema changes with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnect_rolls_back_a_created_table() {
+    let brook = Brook::start();
+    let before = std::fs::read_dir(brook.data_dir().join("tables"))
+        .unwrap()
+        .count();
+    {
+        let client = brook.client().await;
+        client
+            .batch_execute("BEGIN; CREATE TABLE left_behind (id serial, v text); INSERT INTO left_behind (v) VALUES ('x')")
+            .await
+            .unwrap();
+    }
+    let client = brook.client().await;
+    let mut waited = 0;
+    loop {
+        let dirs = std::fs::read_dir(brook.data_dir().join("tables"))
+            .unwrap()
+            .count();
+        if dirs == before || waited > 100 {
+            assert_eq!(dirs, before, "the files of the abandoned table remain");
+            break;
+        }
+        waited += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let err = client
+        .batch_execute("SELECT * FROM left_behind")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42P01");
+    client
+        .batch_execute("CREATE TABLE left_behind (id serial, v text)")
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,14 +1,19 @@
 //! A commit's bytes in the write-ahead log: what each table it touched gains.
 //!
 //! ```text
-//! record  = version:u8 (2) | changes:u32 | change*
+//! record  = version:u8 (3) | changes:u32 | change* | catalog:u64 | bytes
 //! change  = table:str | progress:u32 | (app_id:str | version:i64)*
 //!           | removed files:u32 | str* | removed commits:u32 | lsn:u64*
 //!           | rows:u64 | Arrow IPC stream (rows bytes; 0 = none)
 //! str     = len:u32 | UTF-8 bytes
 //! ```
 //!
-//! Version 1 (appends only) had no removal lists; it is still read.
+//! The catalog bytes (0 = none) are the schema changes of a transaction
+//! that made some (`CREATE TABLE`, `DROP TABLE`, views inside `BEGIN …
+//! COMMIT`), in the catalog's own encoding: the log carries them so that
+//! they commit in the same record as the rows (docs/transactions.md).
+//! Version 1 (appends only) had no removal lists, version 2 no catalog
+//! bytes; both are still read.
 //!
 //! Rows travel as an Arrow IPC stream (schema and one batch), the format
 //! Arrow itself defines for moving batches between processes, so the bytes
@@ -23,7 +28,7 @@ use datafusion::arrow::ipc::writer::StreamWriter;
 
 use super::CommitError;
 
-const FORMAT_VERSION: u8 = 2;
+const FORMAT_VERSION: u8 = 3;
 
 /// What one commit changed in one table.
 #[derive(Debug, Clone)]
@@ -50,6 +55,9 @@ pub struct TableChange {
 #[derive(Debug, Clone, Default)]
 pub struct CommitRecord {
     pub changes: Vec<TableChange>,
+    /// Schema changes committed with the rows, as the catalog encodes them
+    /// (storage does not read them; recovery hands them back to the catalog).
+    pub catalog: Option<Vec<u8>>,
 }
 
 impl CommitRecord {
@@ -84,6 +92,9 @@ impl CommitRecord {
                 }
             }
         }
+        let catalog = self.catalog.as_deref().unwrap_or_default();
+        out.extend_from_slice(&(catalog.len() as u64).to_le_bytes());
+        out.extend_from_slice(catalog);
         Ok(out)
     }
 
@@ -91,7 +102,7 @@ impl CommitRecord {
     pub fn decode(lsn: u64, bytes: &[u8]) -> Result<Self, CommitError> {
         let mut input = Input { bytes, at: 0, lsn };
         let version = input.take(1)?[0];
-        if version != 1 && version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&version) {
             return Err(input.bad(format!("unknown record format {version}")));
         }
         let count = input.u32()?;
@@ -139,10 +150,18 @@ impl CommitRecord {
                 removed_commits,
             });
         }
+        let mut catalog = None;
+        if version >= 3 {
+            let len = usize::try_from(u64::from_le_bytes(input.array()?))
+                .map_err(|_| input.bad("catalog changes longer than memory".into()))?;
+            if len > 0 {
+                catalog = Some(input.take(len)?.to_vec());
+            }
+        }
         if input.at != bytes.len() {
             return Err(input.bad("bytes after the last change".into()));
         }
-        Ok(Self { changes })
+        Ok(Self { changes, catalog })
     }
 }
 
@@ -243,8 +262,10 @@ mod tests {
                     removed_commits: vec![],
                 },
             ],
+            catalog: Some(br#"[{"drop":"t"}]"#.to_vec()),
         };
         let back = CommitRecord::decode(7, &record.encode().unwrap()).unwrap();
+        assert_eq!(back.catalog, record.catalog);
         assert_eq!(back.changes.len(), 2);
         assert_eq!(back.changes[0].table, "tables/000001_public_a");
         assert_eq!(back.changes[0].rows.as_ref().unwrap(), &batch());
@@ -269,6 +290,7 @@ mod tests {
         assert_eq!(back.changes[0].table, "t");
         assert!(back.changes[0].removed_files.is_empty());
         assert!(back.changes[0].removed_commits.is_empty());
+        assert!(back.catalog.is_none());
     }
 
     #[test]
@@ -281,6 +303,7 @@ mod tests {
                 removed_files: vec![],
                 removed_commits: vec![],
             }],
+            catalog: None,
         }
         .encode()
         .unwrap();
@@ -292,8 +315,8 @@ mod tests {
         padded.push(0);
         assert!(CommitRecord::decode(9, &padded).is_err());
         let mut future = bytes;
-        future[0] = 3;
+        future[0] = 4;
         let err = CommitRecord::decode(9, &future).unwrap_err();
-        assert!(err.to_string().contains("unknown record format 3"), "{err}");
+        assert!(err.to_string().contains("unknown record format 4"), "{err}");
     }
 }

@@ -14,7 +14,7 @@ use crate::error::{BrookError, Result};
 use crate::storage::commit::{CommitRecord, TableChange};
 use crate::storage::rewrite::{Change, Source, file_ids};
 use crate::storage::scan::VersionScan;
-use crate::storage::transaction::{PRIVATE_IDS, Private, SessionTransaction};
+use crate::storage::transaction::{CatalogCommit, PRIVATE_IDS, Private, SessionTransaction};
 
 impl DurableTable {
     /// Append `batches`: into the session's open transaction if it has
@@ -196,9 +196,13 @@ impl DurableTable {
     /// one log record: all of them become durable and visible together,
     /// or none does. A unit one of them removed that is no longer in its
     /// table means another commit changed those rows after the snapshot:
-    /// 40001, and nothing is written.
-    pub(in crate::storage) async fn commit_transaction(changed: Vec<Private>) -> Result<()> {
-        if changed.is_empty() {
+    /// 40001, and nothing is written. Schema changes (`catalog`) go into
+    /// the same record and are applied while the rows are published.
+    pub(in crate::storage) async fn commit_transaction(
+        changed: Vec<Private>,
+        mut catalog: Option<CatalogCommit<'_>>,
+    ) -> Result<()> {
+        if changed.is_empty() && catalog.is_none() {
             return Ok(());
         }
         let mut guards = Vec::with_capacity(changed.len());
@@ -261,10 +265,16 @@ impl DurableTable {
             });
             publish.push((table, batch, removal));
         }
-        let Some(log) = log else {
-            return Ok(());
+        let log = match (log, &catalog) {
+            (Some(log), _) => log,
+            (None, Some(c)) => c.log.clone(),
+            (None, None) => return Ok(()),
         };
-        let durable = log.append(&CommitRecord { changes }).await?;
+        let record = CommitRecord {
+            changes,
+            catalog: catalog.as_ref().map(|c| c.bytes.clone()),
+        };
+        let durable = log.append(&record).await?;
         let at = std::time::Instant::now();
         let _all_at_once = crate::storage::transaction::publishing();
         for (table, rows, removal) in publish {
@@ -277,6 +287,16 @@ impl DurableTable {
                 },
                 removal,
             );
+        }
+        if let Some(c) = catalog.as_mut() {
+            // The record is durable: the transaction has happened, and a
+            // restart would apply these changes from it if this fails.
+            (c.apply)(durable.lsn).map_err(|e| {
+                BrookError::Storage(format!(
+                    "the transaction is committed, but its schema changes could not be \
+                     applied until the server restarts: {e}"
+                ))
+            })?;
         }
         drop(guards);
         Ok(())

@@ -1,0 +1,503 @@
+//! Schema changes inside `BEGIN … COMMIT`: `CREATE TABLE`, `DROP TABLE`,
+//! `CREATE VIEW` and `DROP VIEW` take part in the transaction, as in
+//! PostgreSQL (docs/transactions.md, "Schema changes").
+//!
+//! A change is *staged* in the session's transaction
+//! (`storage::transaction::Staged`): the session's own statements see it at
+//! once (a created table can be filled, read and dropped again), no other
+//! session sees anything of it. A created table's files are made at once,
+//! in a directory no catalog entry names, so that a crash leaves nothing
+//! but files start-up sweeps away. At COMMIT the changes are checked again
+//! against the catalog as it is then (a name another session took since
+//! answers 42P07, and nothing of the transaction is applied), written into
+//! the transaction's one write-ahead log record together with its rows,
+//! and applied to the catalog while the rows are published. A crash after
+//! the record is durable and before `catalog.json` took the changes in is
+//! repaired at start-up from the record ([`Catalog::replay_changes`]): the
+//! record is the commit point of the rows and the schema changes alike.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+
+use super::{Catalog, CatalogFile, QualifiedName, TABLES_DIR, TableEntry, ViewEntry};
+use crate::error::{BrookError, Result};
+use crate::storage::DurableTable;
+use crate::storage::transaction::{CatalogCommit, SessionTransaction, Staged};
+
+/// One schema change as the log carries it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+enum Change {
+    CreateTable {
+        entry: TableEntry,
+    },
+    DropTable {
+        schema: String,
+        name: String,
+        dir: String,
+    },
+    CreateView {
+        view: ViewEntry,
+        replace: bool,
+    },
+    DropView {
+        schema: String,
+        name: String,
+    },
+}
+
+fn encode(change: &Change) -> Result<serde_json::Value> {
+    serde_json::to_value(change).map_err(|e| BrookError::Internal(e.to_string()))
+}
+
+fn decode(value: &serde_json::Value) -> Result<Change> {
+    serde_json::from_value(value.clone()).map_err(|e| BrookError::Internal(e.to_string()))
+}
+
+/// `session`'s transaction, when one is open.
+fn open(session: Option<&SessionTransaction>) -> Option<&SessionTransaction> {
+    session.filter(|s| s.is_open())
+}
+
+impl Catalog {
+    /// The durable table `name` is for `session`: its transaction's schema
+    /// changes first (a table it created, none for one it dropped).
+    pub fn table_for(
+        &self,
+        session: Option<&SessionTransaction>,
+        name: &QualifiedName,
+    ) -> Option<DurableTable> {
+        match open(session).and_then(|s| s.staged_table(&name.schema, &name.name)) {
+            Some(staged) => staged,
+            None => self.table(name),
+        }
+    }
+
+    /// Whether a table or view called `name` exists for `session`.
+    pub async fn exists_for(
+        &self,
+        session: Option<&SessionTransaction>,
+        name: &QualifiedName,
+    ) -> bool {
+        match open(session).and_then(|s| s.staged_relation(&name.schema, &name.name)) {
+            Some(relation) => relation.is_some(),
+            None => self.relation_exists(name).await,
+        }
+    }
+
+    /// Whether `name` is a view for `session`.
+    pub async fn is_view_for(
+        &self,
+        session: Option<&SessionTransaction>,
+        name: &QualifiedName,
+    ) -> bool {
+        match open(session).and_then(|s| s.staged_relation(&name.schema, &name.name)) {
+            Some(relation) => relation.is_some() && self.table_for(session, name).is_none(),
+            None => self.is_view(name).await,
+        }
+    }
+
+    /// `CREATE TABLE` in `session`'s open transaction: the table's files
+    /// are made now, the catalog takes it in at COMMIT. `undo` runs as well
+    /// if the transaction does not commit (the sequences of its serial
+    /// columns). Returns the new table, for `CREATE TABLE AS` to fill.
+    pub async fn stage_create_table(
+        &self,
+        session: &SessionTransaction,
+        name: &QualifiedName,
+        columns: Vec<super::ColumnDef>,
+        primary_key: Vec<String>,
+        undo: Option<Arc<dyn Fn() + Send + Sync>>,
+    ) -> Result<DurableTable> {
+        if columns.is_empty() {
+            return Err(BrookError::Unsupported("a table with no columns".into()));
+        }
+        let entry = {
+            let mut file = self.file.lock().await;
+            if !file.schemas.contains(&name.schema) {
+                return Err(BrookError::UndefinedSchema(name.schema.clone()));
+            }
+            let exists = match session.staged_relation(&name.schema, &name.name) {
+                Some(relation) => relation.is_some(),
+                None => Self::exists(&file, name),
+            };
+            if exists {
+                return Err(BrookError::DuplicateTable(name.name.clone()));
+            }
+            // The directory's number is taken for good (kept in the file),
+            // whatever becomes of the transaction.
+            let mut next = file.clone();
+            let dir = Self::allocate_dir(&mut next, name);
+            self.save(&next)?;
+            *file = next;
+            TableEntry {
+                schema: name.schema.clone(),
+                name: name.name.clone(),
+                dir,
+                columns,
+                primary_key,
+            }
+        };
+        let table = self.create_files(&entry).await?;
+        let files = table.dir().to_path_buf();
+        let undo: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+            if let Err(e) = std::fs::remove_dir_all(&files) {
+                warn!(dir = %files.display(), error = %e, "files of a table never committed remain; removed at next start");
+            }
+            if let Some(undo) = &undo {
+                undo();
+            }
+        });
+        session.stage(Staged {
+            schema: name.schema.clone(),
+            name: name.name.clone(),
+            relation: Some(Arc::new(table.clone())),
+            created: Some(table.clone()),
+            change: encode(&Change::CreateTable { entry })?,
+            undo: Some(undo),
+        })?;
+        Ok(table)
+    }
+
+    /// `DROP TABLE` in `session`'s open transaction: the session no longer
+    /// sees the table; the catalog drops it at COMMIT. Returns whether
+    /// there was one.
+    pub async fn stage_drop_table(
+        &self,
+        session: &SessionTransaction,
+        name: &QualifiedName,
+    ) -> Result<bool> {
+        let dir = match session.staged_table(&name.schema, &name.name) {
+            Some(Some(created)) => created.dir().to_path_buf(),
+            Some(None) => return Ok(false),
+            None => {
+                let file = self.file.lock().await;
+                let Some(entry) = file
+                    .tables
+                    .iter()
+                    .find(|t| t.schema == name.schema && t.name == name.name)
+                else {
+                    return Ok(false);
+                };
+                self.data_dir.join(TABLES_DIR).join(&entry.dir)
+            }
+        };
+        let dir = dir
+            .file_name()
+            .map(|d| d.to_string_lossy().to_string())
+            .ok_or_else(|| BrookError::Internal(format!("table directory {}", dir.display())))?;
+        session.stage(Staged {
+            schema: name.schema.clone(),
+            name: name.name.clone(),
+            relation: None,
+            created: None,
+            change: encode(&Change::DropTable {
+                schema: name.schema.clone(),
+                name: name.name.clone(),
+                dir,
+            })?,
+            undo: None,
+        })?;
+        Ok(true)
+    }
+
+    /// `CREATE [OR REPLACE] VIEW` in `session`'s open transaction: `view`
+    /// is what the session reads under the name until COMMIT, which
+    /// records `sql`.
+    pub fn stage_create_view(
+        &self,
+        session: &SessionTransaction,
+        name: &QualifiedName,
+        sql: String,
+        view: Arc<dyn datafusion::catalog::TableProvider>,
+        replace: bool,
+    ) -> Result<()> {
+        session.stage(Staged {
+            schema: name.schema.clone(),
+            name: name.name.clone(),
+            relation: Some(view),
+            created: None,
+            change: encode(&Change::CreateView {
+                view: ViewEntry {
+                    schema: name.schema.clone(),
+                    name: name.name.clone(),
+                    sql,
+                },
+                replace,
+            })?,
+            undo: None,
+        })
+    }
+
+    /// `DROP VIEW` in `session`'s open transaction.
+    pub fn stage_drop_view(
+        &self,
+        session: &SessionTransaction,
+        name: &QualifiedName,
+    ) -> Result<()> {
+        session.stage(Staged {
+            schema: name.schema.clone(),
+            name: name.name.clone(),
+            relation: None,
+            created: None,
+            change: encode(&Change::DropView {
+                schema: name.schema.clone(),
+                name: name.name.clone(),
+            })?,
+            undo: None,
+        })
+    }
+
+    /// `COMMIT` of `session`'s transaction, its schema changes with its
+    /// rows in one log record. Returns the tables it dropped (their owned
+    /// sequences go too).
+    pub async fn commit(&self, session: &SessionTransaction) -> Result<Vec<QualifiedName>> {
+        let Some(finished) = session.finish() else {
+            return Ok(vec![]);
+        };
+        if finished.staged().is_empty() {
+            finished.commit(None).await?;
+            return Ok(vec![]);
+        }
+        let changes = match finished
+            .staged()
+            .iter()
+            .map(|s| decode(&s.change))
+            .collect::<Result<Vec<_>>>()
+        {
+            Ok(changes) => changes,
+            Err(e) => {
+                finished.discard();
+                return Err(e);
+            }
+        };
+        let Some(log) = self.commit_log.get().cloned() else {
+            finished.discard();
+            return Err(BrookError::Storage(
+                "the write-ahead log is not open".into(),
+            ));
+        };
+        let mut file = self.file.lock().await;
+        let mut next = file.clone();
+        if let Err(e) = Self::plan(&mut next, &changes) {
+            finished.discard();
+            return Err(e);
+        }
+        let bytes = match serde_json::to_vec(&changes) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                finished.discard();
+                return Err(BrookError::Internal(e.to_string()));
+            }
+        };
+        let dropped: HashSet<std::path::PathBuf> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::DropTable { dir, .. } => Some(self.data_dir.join(TABLES_DIR).join(dir)),
+                _ => None,
+            })
+            .collect();
+        let staged: Vec<Staged> = finished.staged().to_vec();
+        let mut apply = |lsn: u64| -> Result<()> {
+            next.lsn = lsn;
+            self.save(&next)?;
+            *file = next.clone();
+            for (change, staged) in changes.iter().zip(&staged) {
+                self.apply_in_memory(change, staged.created.clone(), staged.relation.clone())?;
+            }
+            Ok(())
+        };
+        finished
+            .commit(Some(CatalogCommit {
+                log,
+                bytes,
+                dropped: dropped.clone(),
+                apply: &mut apply,
+            }))
+            .await?;
+        for dir in &dropped {
+            if let Err(e) = std::fs::remove_dir_all(dir) {
+                warn!(dir = %dir.display(), error = %e, "dropped table's files remain; removed at next start");
+            }
+        }
+        Ok(changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::DropTable { schema, name, .. } => Some(QualifiedName {
+                    schema: schema.clone(),
+                    name: name.clone(),
+                }),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Apply `changes` to `file`, checking each against it as it then is.
+    fn plan(file: &mut CatalogFile, changes: &[Change]) -> Result<()> {
+        for change in changes {
+            match change {
+                Change::CreateTable { entry } => {
+                    let name = QualifiedName {
+                        schema: entry.schema.clone(),
+                        name: entry.name.clone(),
+                    };
+                    if !file.schemas.contains(&entry.schema) {
+                        return Err(BrookError::UndefinedSchema(entry.schema.clone()));
+                    }
+                    if Self::exists(file, &name) {
+                        return Err(BrookError::DuplicateTable(entry.name.clone()));
+                    }
+                    // Never hand its directory's number out again.
+                    if let Some(n) = entry
+                        .dir
+                        .split('_')
+                        .next()
+                        .and_then(|n| n.parse::<u64>().ok())
+                    {
+                        file.next_id = file.next_id.max(n + 1);
+                    }
+                    file.tables.push(entry.clone());
+                }
+                Change::DropTable { dir, .. } => file.tables.retain(|t| &t.dir != dir),
+                Change::CreateView { view, replace } => {
+                    let same = |v: &ViewEntry| v.schema == view.schema && v.name == view.name;
+                    let is_table = file
+                        .tables
+                        .iter()
+                        .any(|t| t.schema == view.schema && t.name == view.name);
+                    if is_table || (!replace && file.views.iter().any(same)) {
+                        return Err(BrookError::DuplicateTable(view.name.clone()));
+                    }
+                    if !file.schemas.contains(&view.schema) {
+                        return Err(BrookError::UndefinedSchema(view.schema.clone()));
+                    }
+                    file.views.retain(|v| !same(v));
+                    file.views.push(view.clone());
+                }
+                Change::DropView { schema, name } => file
+                    .views
+                    .retain(|v| !(&v.schema == schema && &v.name == name)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Make one committed change current in the DataFusion mirror.
+    fn apply_in_memory(
+        &self,
+        change: &Change,
+        created: Option<DurableTable>,
+        relation: Option<Arc<dyn datafusion::catalog::TableProvider>>,
+    ) -> Result<()> {
+        match change {
+            Change::CreateTable { entry } => {
+                let table = created.ok_or_else(|| {
+                    BrookError::Internal(format!("table \"{}\" without its files", entry.name))
+                })?;
+                self.register_table(entry.schema.clone(), entry.name.clone(), table)
+            }
+            Change::DropTable { schema, name, dir } => {
+                let name = QualifiedName {
+                    schema: schema.clone(),
+                    name: name.clone(),
+                };
+                let ours = self
+                    .table(&name)
+                    .is_some_and(|t| t.dir().file_name().is_some_and(|d| d == dir.as_str()));
+                if ours {
+                    self.forget_table(&name);
+                }
+                Ok(())
+            }
+            Change::CreateView { view, .. } => {
+                let schema = self.df_schema(&view.schema)?;
+                let _ = schema.deregister_table(&view.name);
+                let relation = relation.ok_or_else(|| {
+                    BrookError::Internal(format!("view \"{}\" without its plan", view.name))
+                })?;
+                schema
+                    .register_table(view.name.clone(), relation)
+                    .map_err(|e| BrookError::Storage(e.to_string()))?;
+                Ok(())
+            }
+            Change::DropView { schema, name } => {
+                if let Ok(schema) = self.df_schema(schema) {
+                    let _ = schema.deregister_table(name);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The LSN of the last log record whose schema changes the catalog file holds.
+    pub async fn lsn(&self) -> u64 {
+        self.file.lock().await.lsn
+    }
+
+    /// At start-up: apply the schema changes a log record at `lsn` carries,
+    /// if the catalog file does not hold them yet (the server stopped
+    /// between the record and the file).
+    pub async fn replay_changes(&self, lsn: u64, bytes: &[u8]) -> Result<()> {
+        let mut file = self.file.lock().await;
+        if lsn <= file.lsn {
+            return Ok(());
+        }
+        let changes: Vec<Change> = serde_json::from_slice(bytes).map_err(|e| {
+            BrookError::CatalogCorrupt(format!("schema changes of log record {lsn}: {e}"))
+        })?;
+        let mut next = file.clone();
+        Self::plan(&mut next, &changes)?;
+        next.lsn = lsn;
+        for change in &changes {
+            match change {
+                Change::CreateTable { entry } => {
+                    if !next.tables.iter().any(|t| t.dir == entry.dir) {
+                        continue;
+                    }
+                    // Files a crash left half made: the record has every row.
+                    let dir = self.data_dir.join(TABLES_DIR).join(&entry.dir);
+                    if dir.exists() {
+                        std::fs::remove_dir_all(&dir)?;
+                    }
+                    let table = self.create_files(entry).await?;
+                    self.register_table(entry.schema.clone(), entry.name.clone(), table)?;
+                }
+                Change::DropTable { schema, name, dir } => {
+                    let name = QualifiedName {
+                        schema: schema.clone(),
+                        name: name.clone(),
+                    };
+                    if self
+                        .table(&name)
+                        .is_some_and(|t| t.dir().file_name().is_some_and(|d| d == dir.as_str()))
+                    {
+                        self.forget_table(&name);
+                    }
+                    let files = self.data_dir.join(TABLES_DIR).join(dir);
+                    if files.exists() {
+                        std::fs::remove_dir_all(&files)?;
+                    }
+                }
+                Change::CreateView { view, .. } => {
+                    if let Ok(schema) = self.df_schema(&view.schema) {
+                        let _ = schema.deregister_table(&view.name);
+                    }
+                    if let Err(e) = self.ctx.sql(&view.sql).await {
+                        warn!(view = %view.name, error = %e, "view could not be restored");
+                    }
+                }
+                Change::DropView { schema, name } => {
+                    if let Ok(schema) = self.df_schema(schema) {
+                        let _ = schema.deregister_table(name);
+                    }
+                }
+            }
+        }
+        self.save(&next)?;
+        *file = next;
+        Ok(())
+    }
+}
