@@ -37,6 +37,7 @@ impl SqlState {
     pub const INVALID_TEXT_REPRESENTATION: Self = Self("22P02");
     pub const NOT_NULL_VIOLATION: Self = Self("23502");
     pub const UNIQUE_VIOLATION: Self = Self("23505");
+    pub const CHECK_VIOLATION: Self = Self("23514");
     pub const ACTIVE_SQL_TRANSACTION: Self = Self("25001");
     pub const NO_ACTIVE_SQL_TRANSACTION: Self = Self("25P01");
     pub const IN_FAILED_SQL_TRANSACTION: Self = Self("25P02");
@@ -156,6 +157,13 @@ pub enum BrookError {
     /// A text longer than its `varchar(n)`.
     #[error("{0}")]
     StringTooLong(String),
+    /// A row for which a CHECK constraint's condition is false.
+    #[error("new row for relation \"{table}\" violates check constraint \"{constraint}\"")]
+    CheckViolation {
+        table: String,
+        constraint: String,
+        detail: String,
+    },
     /// A second row with a PRIMARY KEY's value.
     #[error("duplicate key value violates unique constraint \"{constraint}\"")]
     UniqueViolation { constraint: String, detail: String },
@@ -224,6 +232,7 @@ impl ErrorCode for BrookError {
             BrookError::OutOfMemory(_) => SqlState::OUT_OF_MEMORY,
             BrookError::StringTooLong(_) => SqlState::STRING_DATA_RIGHT_TRUNCATION,
             BrookError::UniqueViolation { .. } => SqlState::UNIQUE_VIOLATION,
+            BrookError::CheckViolation { .. } => SqlState::CHECK_VIOLATION,
             BrookError::SerializationFailure => SqlState::SERIALIZATION_FAILURE,
             BrookError::UndefinedSavepoint(_) => SqlState::INVALID_SAVEPOINT_SPECIFICATION,
             BrookError::InTransactionBlock(_) => SqlState::ACTIVE_SQL_TRANSACTION,
@@ -242,7 +251,8 @@ impl ErrorCode for BrookError {
 
     fn detail(&self) -> Option<String> {
         match self {
-            BrookError::UniqueViolation { detail, .. } => Some(detail.clone()),
+            BrookError::UniqueViolation { detail, .. }
+            | BrookError::CheckViolation { detail, .. } => Some(detail.clone()),
             BrookError::Module(e) => e.detail(),
             _ => None,
         }

@@ -110,6 +110,7 @@ impl Catalog {
         name: &QualifiedName,
         columns: Vec<super::ColumnDef>,
         primary_key: Vec<String>,
+        checks: Vec<super::CheckDef>,
         undo: Option<Arc<dyn Fn() + Send + Sync>>,
     ) -> Result<DurableTable> {
         if columns.is_empty() {
@@ -139,6 +140,7 @@ impl Catalog {
                 dir,
                 columns,
                 primary_key,
+                checks,
             }
         };
         let table = self.create_files(&entry).await?;

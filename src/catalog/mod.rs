@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::Expr;
@@ -39,7 +39,7 @@ use tracing::{info, warn};
 use crate::error::{BrookError, Result};
 use crate::storage::DurableTable;
 use crate::storage::commit::CommitLog;
-use crate::storage::constraints::Constraints;
+use crate::storage::constraints::{Check, Constraints};
 use crate::storage::types::column_type;
 pub use names::{DATABASE, DEFAULT_SCHEMA, QualifiedName};
 
@@ -55,6 +55,13 @@ pub struct ColumnDef {
     pub nullable: bool,
     /// The DEFAULT expression as SQL text, evaluated at insert time.
     pub default: Option<String>,
+}
+
+/// A CHECK constraint as declared: its name and its condition as SQL text.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CheckDef {
+    pub name: String,
+    pub expr: String,
 }
 
 /// A table's declaration: columns in order and its PRIMARY KEY.
@@ -85,6 +92,9 @@ struct TableEntry {
     /// `REPLACE`/`IGNORE` use it to find the row a message replaces.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     primary_key: Vec<String>,
+    /// CHECK constraints, evaluated on every row written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    checks: Vec<CheckDef>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -224,18 +234,48 @@ impl Catalog {
         Ok(Arc::new(Schema::new(fields)))
     }
 
-    fn constraints(
-        schema: &SchemaRef,
-        columns: &[ColumnDef],
-        primary_key: &[String],
-    ) -> Constraints {
-        Constraints::new(
+    /// What the table's writes are checked against; a CHECK condition that
+    /// does not plan over the columns is refused here, at CREATE TABLE.
+    fn constraints(&self, schema: &SchemaRef, entry: &TableEntry) -> Result<Constraints> {
+        let mut constraints = Constraints::new(
             schema,
-            columns
+            entry
+                .columns
                 .iter()
                 .map(|c| (c.name.as_str(), c.pg_type.as_str())),
-            primary_key.to_vec(),
-        )
+            entry.primary_key.clone(),
+        );
+        if entry.checks.is_empty() {
+            return Ok(constraints);
+        }
+        let state = self.ctx.state();
+        let columns = DFSchema::try_from(schema.as_ref().clone())?;
+        for check in &entry.checks {
+            let invalid = |e: datafusion::error::DataFusionError| {
+                BrookError::InvalidText(format!(
+                    "check constraint \"{}\": {}",
+                    check.name,
+                    e.strip_backtrace()
+                ))
+            };
+            let expr = state
+                .create_logical_expr(&check.expr, &columns)
+                .map_err(invalid)?;
+            let condition = state
+                .create_physical_expr(expr, &columns)
+                .map_err(invalid)?;
+            if condition.data_type(schema).map_err(invalid)? != DataType::Boolean {
+                return Err(BrookError::Syntax(format!(
+                    "argument of CHECK must be type boolean (constraint \"{}\")",
+                    check.name
+                )));
+            }
+            constraints.checks.push(Check {
+                name: check.name.clone(),
+                condition,
+            });
+        }
+        Ok(constraints)
     }
 
     fn defaults(&self, columns: &[ColumnDef]) -> Result<HashMap<String, Expr>> {
@@ -256,7 +296,7 @@ impl Catalog {
     async fn open_table(&self, entry: &TableEntry) -> Result<DurableTable> {
         let schema = Self::arrow_schema(&entry.columns)?;
         let defaults = self.defaults(&entry.columns)?;
-        let constraints = Self::constraints(&schema, &entry.columns, &entry.primary_key);
+        let constraints = self.constraints(&schema, entry)?;
         let dir = self.data_dir.join(TABLES_DIR).join(&entry.dir);
         DurableTable::open(&dir, &entry.name, schema, defaults, constraints).await
     }
@@ -298,6 +338,7 @@ impl Catalog {
         name: &QualifiedName,
         columns: Vec<ColumnDef>,
         primary_key: Vec<String>,
+        checks: Vec<CheckDef>,
         if_not_exists: bool,
     ) -> Result<bool> {
         let mut file = self.file.lock().await;
@@ -321,6 +362,7 @@ impl Catalog {
             dir: Self::allocate_dir(&mut next, name),
             columns,
             primary_key,
+            checks,
         };
         let table = self.create_files(&entry).await?;
         next.tables.push(entry);
@@ -351,7 +393,7 @@ impl Catalog {
         let schema = Self::arrow_schema(&entry.columns)?;
         let defaults = self.defaults(&entry.columns)?;
         let dir = self.data_dir.join(TABLES_DIR).join(&entry.dir);
-        let constraints = Self::constraints(&schema, &entry.columns, &entry.primary_key);
+        let constraints = self.constraints(&schema, entry)?;
         let table = DurableTable::create(&dir, &entry.name, schema, defaults, constraints).await?;
         if let Some(log) = self.commit_log.get() {
             table.attach(log);

@@ -158,42 +158,55 @@ fn octet_length() -> datafusion::logical_expr::ScalarUDF {
     ))
 }
 
+/// Register `udf` in place of any function of the same name. DataFusion's
+/// registry keeps a replaced function under its aliases (`to_char` stays as
+/// `date_format`), and a session state copied from this one registers every
+/// entry again in hash order, so the old function could win back its name in
+/// some sessions: it is removed with its aliases first.
+pub fn replace_udf(ctx: &SessionContext, udf: datafusion::logical_expr::ScalarUDF) {
+    ctx.deregister_udf(udf.name());
+    ctx.register_udf(udf);
+}
+
 /// Register `version()`, `current_setting(name)` and the catalog functions
 /// psql's `\df` and drivers' reflection call.
 pub fn register(ctx: &SessionContext) {
     let version = version_string();
-    ctx.register_udf(create_udf(
-        "version",
-        vec![],
-        DataType::Utf8,
-        Volatility::Stable,
-        Arc::new(move |_args: &[ColumnarValue]| {
-            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
-                version.clone(),
-            ))))
-        }),
-    ));
+    replace_udf(
+        ctx,
+        create_udf(
+            "version",
+            vec![],
+            DataType::Utf8,
+            Volatility::Stable,
+            Arc::new(move |_args: &[ColumnarValue]| {
+                Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+                    version.clone(),
+                ))))
+            }),
+        ),
+    );
     for udf in super::settings::udfs() {
-        ctx.register_udf(udf);
+        replace_udf(ctx, udf);
     }
-    ctx.register_udf(pg_get_expr());
-    ctx.register_udf(super::pg_format::udf());
-    ctx.register_udf(super::pg_to_char::udf());
+    replace_udf(ctx, pg_get_expr());
+    replace_udf(ctx, super::pg_format::udf());
+    replace_udf(ctx, super::pg_to_char::udf());
     for udf in super::size_limits::udfs() {
-        ctx.register_udf(udf);
+        replace_udf(ctx, udf);
     }
-    ctx.register_udf(octet_length());
+    replace_udf(ctx, octet_length());
     // Brook keeps no comments on objects.
-    ctx.register_udf(no_description("col_description", &[2]));
-    ctx.register_udf(no_description("obj_description", &[1, 2]));
-    ctx.register_udf(no_description("shobj_description", &[2]));
-    ctx.register_udf(super::pg_expandarray::udf());
-    ctx.register_udf(no_text_for_oid("pg_get_function_result"));
-    ctx.register_udf(no_text_for_oid("pg_get_function_arguments"));
-    ctx.register_udf(no_text_for_oid("pg_get_function_identity_arguments"));
+    replace_udf(ctx, no_description("col_description", &[2]));
+    replace_udf(ctx, no_description("obj_description", &[1, 2]));
+    replace_udf(ctx, no_description("shobj_description", &[2]));
+    replace_udf(ctx, super::pg_expandarray::udf());
+    replace_udf(ctx, no_text_for_oid("pg_get_function_result"));
+    replace_udf(ctx, no_text_for_oid("pg_get_function_arguments"));
+    replace_udf(ctx, no_text_for_oid("pg_get_function_identity_arguments"));
     // Every function and collation Brook has is on the search path.
-    ctx.register_udf(always_visible("pg_function_is_visible"));
-    ctx.register_udf(always_visible("pg_collation_is_visible"));
+    replace_udf(ctx, always_visible("pg_function_is_visible"));
+    replace_udf(ctx, always_visible("pg_collation_is_visible"));
 }
 
 fn always_visible(name: &str) -> datafusion::logical_expr::ScalarUDF {
@@ -212,4 +225,35 @@ fn always_visible(name: &str) -> datafusion::logical_expr::ScalarUDF {
             })
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::execution::SessionStateBuilder;
+
+    use super::*;
+
+    /// Every session copies the server's state; in each copy `to_char` must
+    /// be PostgreSQL's, never DataFusion's (which refuses numbers).
+    #[tokio::test]
+    async fn replaced_functions_stay_replaced_in_copied_states() {
+        // A state's copies all share its hash order: each round starts anew.
+        for _ in 0..32 {
+            let ctx = SessionContext::new();
+            register(&ctx);
+            let copy = SessionContext::new_with_state(
+                SessionStateBuilder::new_from_existing(ctx.state()).build(),
+            );
+            let df = copy
+                .sql("SELECT to_char(1234.5, '9,999.99')")
+                .await
+                .expect("to_char of a number plans");
+            let batches = df.collect().await.expect("to_char of a number runs");
+            assert_eq!(
+                batches[0].column(0).as_string::<i32>().value(0),
+                " 1,234.50"
+            );
+        }
+    }
 }

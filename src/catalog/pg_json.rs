@@ -13,14 +13,15 @@ use datafusion::prelude::SessionContext;
 use serde_json::{Map, Number, Value};
 
 pub fn register(ctx: &SessionContext) {
-    ctx.register_udf(ScalarUDF::new_from_impl(
-        SimpleScalarUDF::new_with_signature(
+    super::pg_functions::replace_udf(
+        ctx,
+        ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
             "json_build_object",
             Signature::variadic_any(Volatility::Immutable),
             DataType::Utf8,
             Arc::new(json_build_object),
-        ),
-    ));
+        )),
+    );
 }
 
 fn json_build_object(args: &[ColumnarValue]) -> DfResult<ColumnarValue> {

@@ -97,7 +97,13 @@ impl Job {
             .columns(&name)
             .await
             .ok_or_else(|| PipelineError::UndefinedTable(def.table()))?;
-        let transform = Transform::plan(&context.ctx, &def, &columns, table_schema(&table))?;
+        let transform = Transform::plan(
+            &context.ctx,
+            &def,
+            &columns,
+            table_schema(&table),
+            table.checks().to_vec(),
+        )?;
         let mode = match def.duplicates {
             DuplicateMode::Append => {
                 // Appending would break the key's promise on the first
@@ -609,7 +615,7 @@ mod tests {
             Field::new("id", DataType::Int64, false),
             Field::new("city", DataType::Utf8, true),
         ]));
-        let plan = Transform::plan(&SessionContext::new(), &def, &columns, schema);
+        let plan = Transform::plan(&SessionContext::new(), &def, &columns, schema, vec![]);
         (def, plan.expect("the definition plans"))
     }
 

@@ -58,6 +58,9 @@ pub struct Transform {
     not_null: Vec<(usize, String)>,
     /// `varchar(n)` columns: position, name and `n`.
     lengths: Vec<(usize, String, usize)>,
+    /// The table's CHECK constraints: a failing row is set aside, as a
+    /// NULL in a NOT NULL column is.
+    checks: Vec<constraints::Check>,
     table: String,
 }
 
@@ -93,6 +96,7 @@ impl Transform {
         def: &PipelineDef,
         columns: &[ColumnDef],
         table_schema: SchemaRef,
+        checks: Vec<constraints::Check>,
     ) -> Result<Self, PipelineError> {
         let table = def.table();
         let column_index: HashMap<&str, usize> = columns
@@ -270,6 +274,7 @@ impl Transform {
             table_schema,
             not_null,
             lengths,
+            checks,
             table,
         })
     }
@@ -345,7 +350,7 @@ impl Transform {
         };
 
         let table_batch = self.fill(ctx, &rows_batch)?;
-        let (table_batch, violations) = self.check_not_null(table_batch, &kept_rows);
+        let (table_batch, violations) = self.check_constraints(table_batch, &kept_rows)?;
         errors.extend(violations);
         errors.sort_by_key(|e| e.entry);
         Ok(Transformed {
@@ -454,12 +459,12 @@ impl Transform {
     }
 
     /// Remove rows with NULL in a NOT NULL column; each becomes an error.
-    fn check_not_null(
+    fn check_constraints(
         &self,
         batch: RecordBatch,
         rows: &[usize],
-    ) -> (RecordBatch, Vec<MessageError>) {
-        let mut bad = vec![None::<&str>; batch.num_rows()];
+    ) -> Result<(RecordBatch, Vec<MessageError>), PipelineError> {
+        let mut bad = vec![None::<String>; batch.num_rows()];
         for (i, name) in &self.not_null {
             let column = batch.column(*i);
             if column.null_count() == 0 {
@@ -467,52 +472,50 @@ impl Transform {
             }
             for (row, b) in bad.iter_mut().enumerate() {
                 if b.is_none() && column.is_null(row) {
-                    *b = Some(name);
+                    *b = Some(format!(
+                        "null value in column \"{name}\" of relation \"{}\" violates not-null constraint",
+                        self.table
+                    ));
                 }
             }
         }
-        let mut too_long = vec![None::<usize>; batch.num_rows()];
         for (i, _, n) in &self.lengths {
             for (row, misfit) in constraints::misfits(batch.column(*i), *n)
                 .into_iter()
                 .enumerate()
             {
-                if misfit && bad[row].is_none() && too_long[row].is_none() {
-                    too_long[row] = Some(*n);
+                if misfit && bad[row].is_none() {
+                    bad[row] = Some(constraints::too_long(*n).to_string());
                 }
             }
         }
-        if bad.iter().all(Option::is_none) && too_long.iter().all(Option::is_none) {
-            return (batch, vec![]);
+        let failing = constraints::failing_checks(&self.checks, &batch)
+            .map_err(|e| PipelineError::Storage(e.to_string()))?;
+        for (b, check) in bad.iter_mut().zip(failing) {
+            if let (None, Some(check)) = (&b, check) {
+                *b = Some(format!(
+                    "new row for relation \"{}\" violates check constraint \"{check}\"",
+                    self.table
+                ));
+            }
+        }
+        if bad.iter().all(Option::is_none) {
+            return Ok((batch, vec![]));
         }
         let errors = bad
             .iter()
-            .zip(&too_long)
             .zip(rows)
-            .filter_map(|((b, long), entry)| {
-                let reason = match (b, long) {
-                    (Some(column), _) => format!(
-                        "null value in column \"{column}\" of relation \"{}\" violates not-null constraint",
-                        self.table
-                    ),
-                    (None, Some(n)) => constraints::too_long(*n).to_string(),
-                    (None, None) => return None,
-                };
+            .filter_map(|(reason, entry)| {
                 Some(MessageError {
                     entry: *entry,
                     kind: ErrorKind::Convert,
-                    reason,
+                    reason: reason.clone()?,
                 })
             })
             .collect();
-        let keep = BooleanArray::from(
-            bad.iter()
-                .zip(&too_long)
-                .map(|(b, l)| b.is_none() && l.is_none())
-                .collect::<Vec<_>>(),
-        );
+        let keep = BooleanArray::from(bad.iter().map(Option::is_none).collect::<Vec<_>>());
         let batch = filter_record_batch(&batch, &keep).unwrap_or_else(|_| batch.slice(0, 0));
-        (batch, errors)
+        Ok((batch, errors))
     }
 
     /// The table's columns, for TEST PIPELINE's result.

@@ -8,11 +8,11 @@ use datafusion::sql::sqlparser::ast::{self, ColumnOption, GeneratedAs, Query, Ta
 
 use super::create_sequence;
 use super::outcome::Outcome;
-use crate::catalog::ColumnDef;
 use crate::catalog::QualifiedName;
 use crate::catalog::names::{normalize, qualify};
 use crate::catalog::pg_format::quote_ident;
 use crate::catalog::sequences::{SequenceOptions, Sequences};
+use crate::catalog::{CheckDef, ColumnDef};
 use crate::engine::Engine;
 use crate::error::{BrookError, Result};
 use crate::storage::transaction::SessionTransaction;
@@ -47,7 +47,12 @@ impl CreateTable {
         if let Some(query) = &create.query {
             return create_as(engine, ctx, session, &name, query, create.if_not_exists).await;
         }
-        let (columns, primary_key, sequences) = declared_columns(create, &name)?;
+        let Declared {
+            columns,
+            primary_key,
+            checks,
+            sequences,
+        } = declared_columns(create, &name)?;
         if create.if_not_exists && engine.catalog.exists_for(session, &name).await {
             return Ok(Outcome::done("CREATE TABLE"));
         }
@@ -75,13 +80,13 @@ impl CreateTable {
                 });
                 engine
                     .catalog
-                    .stage_create_table(session, &name, columns, primary_key, undo)
+                    .stage_create_table(session, &name, columns, primary_key, checks, undo)
                     .await
                     .map(|_| ())
             }
             None => engine
                 .catalog
-                .create_table(&name, columns, primary_key, create.if_not_exists)
+                .create_table(&name, columns, primary_key, checks, create.if_not_exists)
                 .await
                 .map(|_| ()),
         };
@@ -138,13 +143,13 @@ async fn create_as(
         Some(session) => {
             engine
                 .catalog
-                .stage_create_table(session, name, columns, vec![], None)
+                .stage_create_table(session, name, columns, vec![], vec![], None)
                 .await?
         }
         None => {
             engine
                 .catalog
-                .create_table(name, columns, vec![], false)
+                .create_table(name, columns, vec![], vec![], false)
                 .await?;
             engine
                 .catalog
@@ -168,20 +173,88 @@ struct OwnedSequence {
     column: String,
 }
 
-/// The columns a `CREATE TABLE (…)` declares, its primary key, and the
-/// sequences its serial and identity columns own.
-fn declared_columns(
-    create: &ast::CreateTable,
-    name: &QualifiedName,
-) -> Result<(Vec<ColumnDef>, Vec<String>, Vec<OwnedSequence>)> {
-    let mut sequences = Vec::new();
-    if let Some(other) = create
-        .constraints
+/// What a `CREATE TABLE (…)` declares.
+struct Declared {
+    columns: Vec<ColumnDef>,
+    primary_key: Vec<String>,
+    checks: Vec<CheckDef>,
+    /// The sequences its serial and identity columns own.
+    sequences: Vec<OwnedSequence>,
+}
+
+/// A CHECK constraint's name: the one given, else PostgreSQL's
+/// `<table>_<column>_check` (the one column it names) or `<table>_check`,
+/// numbered when taken.
+fn check_name(
+    given: Option<&ast::Ident>,
+    table: &str,
+    expr: &ast::Expr,
+    columns: &[String],
+    taken: &[CheckDef],
+) -> String {
+    if let Some(given) = given {
+        return normalize(given);
+    }
+    let text = expr.to_string().to_lowercase();
+    let words: Vec<&str> = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .collect();
+    let named: Vec<&String> = columns
         .iter()
-        .find(|c| !matches!(c, TableConstraint::PrimaryKey(_)))
-    {
+        .filter(|c| words.contains(&c.as_str()))
+        .collect();
+    let base = match named.as_slice() {
+        [one] => format!("{table}_{one}_check"),
+        _ => format!("{table}_check"),
+    };
+    let mut name = base.clone();
+    let mut n = 0;
+    while taken.iter().any(|c| c.name == name) {
+        n += 1;
+        name = format!("{base}{n}");
+    }
+    name
+}
+
+/// A CHECK constraint as the catalog keeps it.
+fn check(
+    constraint: &ast::CheckConstraint,
+    table: &str,
+    column: Option<&str>,
+    columns: &[String],
+    taken: &[CheckDef],
+) -> Result<CheckDef> {
+    if constraint.enforced == Some(false) {
+        return Err(BrookError::Unsupported("NOT ENFORCED constraints".into()));
+    }
+    let scope: Vec<String> = match column {
+        Some(c) => vec![c.to_string()],
+        None => columns.to_vec(),
+    };
+    Ok(CheckDef {
+        name: check_name(
+            constraint.name.as_ref(),
+            table,
+            &constraint.expr,
+            &scope,
+            taken,
+        ),
+        expr: constraint.expr.to_string(),
+    })
+}
+
+/// The columns, keys, checks and owned sequences a `CREATE TABLE (…)` declares.
+fn declared_columns(create: &ast::CreateTable, name: &QualifiedName) -> Result<Declared> {
+    let mut sequences = Vec::new();
+    let mut checks: Vec<CheckDef> = Vec::new();
+    if let Some(other) = create.constraints.iter().find(|c| {
+        !matches!(
+            c,
+            TableConstraint::PrimaryKey(_) | TableConstraint::Check(_)
+        )
+    }) {
         return Err(BrookError::Unsupported(format!(
-            "table constraint {other} (only a PRIMARY KEY is enforced)"
+            "table constraint {other} (only PRIMARY KEY and CHECK constraints are enforced)"
         )));
     }
     let mut primary_key: Vec<String> = create
@@ -261,11 +334,15 @@ fn declared_columns(
                     ));
                 }
                 ColumnOption::Comment(_) => {}
+                ColumnOption::Check(constraint) => {
+                    let made = check(constraint, &name.name, Some(&col_name), &[], &checks)?;
+                    checks.push(made);
+                }
                 ColumnOption::Unique(_) => {
                     // Accepting it unenforced would let duplicates in that
                     // the schema says cannot be there.
                     return Err(BrookError::Unsupported(format!(
-                        "UNIQUE on column \"{col_name}\" (only a PRIMARY KEY is enforced)"
+                        "UNIQUE on column \"{col_name}\" (only PRIMARY KEY and CHECK constraints are enforced)"
                     )));
                 }
                 other => {
@@ -316,5 +393,17 @@ fn declared_columns(
             column: missing.clone(),
         });
     }
-    Ok((columns, primary_key, sequences))
+    let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+    for constraint in &create.constraints {
+        if let TableConstraint::Check(constraint) = constraint {
+            let made = check(constraint, &name.name, None, &names, &checks)?;
+            checks.push(made);
+        }
+    }
+    Ok(Declared {
+        columns,
+        primary_key,
+        checks,
+        sequences,
+    })
 }

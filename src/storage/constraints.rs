@@ -10,14 +10,16 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::common::Result as DfResult;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, cast,
 };
+use datafusion::physical_expr::PhysicalExpr;
 
 use crate::error::{BrookError, Result};
 
@@ -29,12 +31,20 @@ pub struct Length {
     pub max_chars: usize,
 }
 
+/// A CHECK constraint, ready to evaluate over a batch of the table's rows.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: String,
+    pub condition: Arc<dyn PhysicalExpr>,
+}
+
 /// The checks a table's writes go through.
 #[derive(Debug, Clone, Default)]
 pub struct Constraints {
     /// The PRIMARY KEY's columns, empty without one.
     pub primary_key: Vec<String>,
     pub lengths: Vec<Length>,
+    pub checks: Vec<Check>,
 }
 
 impl Constraints {
@@ -59,8 +69,79 @@ impl Constraints {
         Self {
             primary_key,
             lengths,
+            checks: vec![],
         }
     }
+}
+
+/// Refuse `batch` (rows about to be written to `table`) if a CHECK
+/// condition is FALSE for one of its rows; NULL passes, as in SQL.
+pub fn check_rows(table: &str, checks: &[Check], batch: &RecordBatch) -> Result<()> {
+    let failing = failing_checks(checks, batch)?;
+    match failing
+        .iter()
+        .enumerate()
+        .find_map(|(row, c)| Some((row, (*c)?)))
+    {
+        Some((row, constraint)) => Err(BrookError::CheckViolation {
+            table: table.to_string(),
+            constraint: constraint.to_string(),
+            detail: format!("Failing row contains ({}).", row_text(batch, row)),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// For each row of `batch`, the name of the first CHECK it fails (FALSE;
+/// NULL passes). A pipeline sets those rows aside instead of failing the
+/// batch.
+pub fn failing_checks<'a>(
+    checks: &'a [Check],
+    batch: &RecordBatch,
+) -> Result<Vec<Option<&'a str>>> {
+    let mut failing = vec![None; batch.num_rows()];
+    for check in checks {
+        let value = check
+            .condition
+            .evaluate(batch)
+            .and_then(|v| v.into_array(batch.num_rows()))
+            .map_err(|e| {
+                BrookError::InvalidText(format!(
+                    "check constraint \"{}\": {}",
+                    check.name,
+                    e.strip_backtrace()
+                ))
+            })?;
+        let Some(verdicts) = value.as_boolean_opt() else {
+            return Err(BrookError::Internal(format!(
+                "check constraint \"{}\" is not boolean",
+                check.name
+            )));
+        };
+        for (row, slot) in failing.iter_mut().enumerate() {
+            if slot.is_none() && verdicts.is_valid(row) && !verdicts.value(row) {
+                *slot = Some(check.name.as_str());
+            }
+        }
+    }
+    Ok(failing)
+}
+
+/// A row as PostgreSQL prints it in a DETAIL: values separated by `, `,
+/// NULL as `null`.
+fn row_text(batch: &RecordBatch, row: usize) -> String {
+    batch
+        .columns()
+        .iter()
+        .map(|c| {
+            if c.is_null(row) {
+                "null".to_string()
+            } else {
+                array_value_to_string(c, row).unwrap_or_default()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `n` of `character varying(n)`.

@@ -44,7 +44,7 @@ use url::Url;
 mod transactional;
 
 use super::commit::{APPLIED_LSN_APP_ID, CommitLog, CommitRecord, TableChange};
-use super::constraints::{self, Constraints};
+use super::constraints::{self, Check, Constraints};
 use super::memtable::{Entry, MemView};
 use super::rewrite::{Change, Source};
 use super::scan::VersionScan;
@@ -651,6 +651,12 @@ impl DurableTable {
         &self.inner.constraints.primary_key
     }
 
+    /// The table's CHECK constraints, compiled: a pipeline evaluates them per
+    /// row to set violating messages aside.
+    pub fn checks(&self) -> &[Check] {
+        &self.inner.constraints.checks
+    }
+
     /// Where the table's Delta log and Parquet files live.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
@@ -1023,7 +1029,10 @@ impl DurableTable {
             self.flush_view(version).await?;
             return self.rewrite_in_delta(predicate, change).await;
         };
-        if touched.file_bytes >= LARGE_REWRITE_BYTES {
+        // Delta's own UPDATE would write rows no CHECK constraint has seen.
+        let checked_here =
+            matches!(change, Change::Update(_)) && !self.inner.constraints.checks.is_empty();
+        if touched.file_bytes >= LARGE_REWRITE_BYTES && !checked_here {
             self.flush_view(version).await?;
             return self.rewrite_in_delta(predicate, change).await;
         }
@@ -1302,8 +1311,10 @@ impl DurableTable {
                         *column = constraints::conform_length(column, length.max_chars)?;
                     }
                 }
-                RecordBatch::try_new(schema.clone(), columns)
-                    .map_err(|e| BrookError::Storage(e.to_string()))
+                let batch = RecordBatch::try_new(schema.clone(), columns)
+                    .map_err(|e| BrookError::Storage(e.to_string()))?;
+                constraints::check_rows(&self.inner.name, &self.inner.constraints.checks, &batch)?;
+                Ok(batch)
             })
             .collect()
     }

@@ -505,12 +505,12 @@ async fn a_transaction_reads_one_snapshot() {
     assert_eq!(ids(&reader, "t").await, vec![2, 3]);
 }
 
-/// Two sessions add 1 to a counter `n` times each: under autocommit
+/// Two sessions add 1 to a counter 1,000 times each: under autocommit
 /// (`SET v = v + 1`) and as read-then-write transactions that retry on
 /// 40001. No increment may be lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_increments_are_never_lost() {
-    const N: i64 = 150;
+    const N: i64 = 1_000;
     let brook = Brook::start();
     let setup = brook.client().await;
     setup

@@ -1,6 +1,7 @@
 //! Answers that used to differ silently from PostgreSQL's (issue #19), each
 //! now PostgreSQL's answer or a clear error, over the wire.
 
+use futures::SinkExt;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::support::{Brook, count, message, sqlstate};
@@ -415,4 +416,65 @@ async fn declared_lengths_and_keys_are_kept() {
     // Blank-padded character(n) would compare unlike PostgreSQL's: refused.
     let (code, _) = refused(&client, "CREATE TABLE c (x character(4))").await;
     assert_eq!(code, "0A000");
+}
+
+/// A CHECK constraint is kept with the table, across a restart, and holds for
+/// every way rows arrive: a violating INSERT, UPDATE or COPY is 23514 with
+/// PostgreSQL's DETAIL and writes nothing; in a transaction the block fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_constraints_hold_for_every_write_and_survive_a_restart() {
+    let brook = Brook::start();
+    let client = brook.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE stock (sku text, qty int CHECK (qty >= 0), \
+             CONSTRAINT sku_shape CHECK (length(sku) = 4));
+             INSERT INTO stock VALUES ('ab12', 3), ('cd34', NULL);",
+        )
+        .await
+        .unwrap();
+    let brook = brook.restart();
+    let client = brook.client().await;
+    let err = client
+        .simple_query("INSERT INTO stock VALUES ('ef56', 1), ('gh78', -1)")
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "23514");
+    assert_eq!(
+        message(&err),
+        "new row for relation \"stock\" violates check constraint \"stock_qty_check\""
+    );
+    assert_eq!(
+        err.as_db_error().and_then(|d| d.detail()),
+        Some("Failing row contains (gh78, -1).")
+    );
+    let (code, text) = refused(&client, "UPDATE stock SET sku = 'toolong' WHERE qty = 3").await;
+    assert_eq!(
+        (code.as_str(), text.as_str()),
+        (
+            "23514",
+            "new row for relation \"stock\" violates check constraint \"sku_shape\""
+        )
+    );
+    // COPY goes through the same check.
+    let sink = client.copy_in("COPY stock FROM STDIN").await.unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(b"ij90\t5\nkl12\t-7\n"))
+        .await
+        .unwrap();
+    let err = sink.finish().await.unwrap_err();
+    assert_eq!(sqlstate(&err), "23514", "{}", message(&err));
+    // In a transaction the failed statement fails the block; nothing lands.
+    client
+        .batch_execute("BEGIN; INSERT INTO stock VALUES ('mn34', 2)")
+        .await
+        .unwrap();
+    let (code, _) = refused(&client, "INSERT INTO stock VALUES ('op56', -2)").await;
+    assert_eq!(code, "23514");
+    client.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(
+        rows(&client, "SELECT sku, qty FROM stock ORDER BY sku").await,
+        ["ab12|3", "cd34|"]
+    );
 }

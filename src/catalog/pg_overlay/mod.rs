@@ -50,11 +50,15 @@ pub fn install(ctx: &SessionContext) -> Result<PgOverlay> {
     let database = ctx.catalog(DATABASE).ok_or_else(missing)?;
     let inner = database.schema(PG_CATALOG).ok_or_else(missing)?;
     let snapshot = Arc::new(Snapshot::default());
-    ctx.register_udf(functions::pg_table_is_visible(snapshot.clone()));
-    ctx.register_udf(functions::pg_get_indexdef(snapshot.clone()));
-    ctx.register_udf(functions::pg_get_constraintdef(snapshot.clone()));
-    ctx.register_udf(functions::regclass_text(snapshot.clone()));
-    ctx.register_udf(functions::regclass_of_name(snapshot.clone()));
+    for udf in [
+        functions::pg_table_is_visible(snapshot.clone()),
+        functions::pg_get_indexdef(snapshot.clone()),
+        functions::pg_get_constraintdef(snapshot.clone()),
+        functions::regclass_text(snapshot.clone()),
+        functions::regclass_of_name(snapshot.clone()),
+    ] {
+        crate::catalog::pg_functions::replace_udf(ctx, udf);
+    }
     let shared = Arc::new(Shared {
         inner,
         catalog: OnceLock::new(),

@@ -4,7 +4,9 @@
 //! every session sees and a restart keeps.
 
 use datafusion::prelude::SessionContext;
-use datafusion::sql::sqlparser::ast::{Ident, ObjectName, ObjectNamePart, ObjectType, Statement};
+use datafusion::sql::sqlparser::ast::{
+    ColumnOption, Ident, ObjectName, ObjectNamePart, ObjectType, Statement,
+};
 use pgwire::api::results::{Response, Tag};
 use pgwire::error::PgWireResult;
 
@@ -89,6 +91,24 @@ async fn create_temp(
         return Err(refuse(
             SqlState::FEATURE_NOT_SUPPORTED,
             "ON COMMIT for temporary tables is not supported",
+        ));
+    }
+    // DataFusion's memory tables keep keys and checks as information only:
+    // refused rather than declared and then broken.
+    let constrained = !create.constraints.is_empty()
+        || create.columns.iter().any(|c| {
+            c.options.iter().any(|o| {
+                matches!(
+                    o.option,
+                    ColumnOption::PrimaryKey(_) | ColumnOption::Unique(_) | ColumnOption::Check(_)
+                )
+            })
+        });
+    if constrained {
+        return Err(refuse(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "PRIMARY KEY, UNIQUE and CHECK constraints on temporary tables are not supported \
+             (they would not be enforced)",
         ));
     }
     let Some(temp) = TempTables::of(ctx) else {
