@@ -195,14 +195,15 @@ fn check_name(
     if let Some(given) = given {
         return normalize(given);
     }
-    let text = expr.to_string().to_lowercase();
-    let words: Vec<&str> = text
-        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .collect();
-    let named: Vec<&String> = columns
-        .iter()
-        .filter(|c| words.contains(&c.as_str()))
-        .collect();
+    // The columns the condition names (not words in its string literals).
+    let mut referenced: Vec<String> = Vec::new();
+    let _ = ast::visit_expressions(expr, |e| {
+        if let ast::Expr::Identifier(ident) = e {
+            referenced.push(normalize(ident));
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    let named: Vec<&String> = columns.iter().filter(|c| referenced.contains(c)).collect();
     let base = match named.as_slice() {
         [one] => format!("{table}_{one}_check"),
         _ => format!("{table}_check"),

@@ -1025,14 +1025,20 @@ impl DurableTable {
         let Some(touched) = source.affected(predicate.as_ref(), &change).await? else {
             return Ok(0);
         };
+        // Delta's own UPDATE would write rows no CHECK constraint has seen.
+        let delta_may_write =
+            self.inner.constraints.checks.is_empty() || !matches!(change, Change::Update(_));
         let Some(attached) = self.inner.log.get() else {
+            if !delta_may_write {
+                return Err(BrookError::Internal(format!(
+                    "table \"{}\" has CHECK constraints and no commit log to update it through",
+                    self.inner.name
+                )));
+            }
             self.flush_view(version).await?;
             return self.rewrite_in_delta(predicate, change).await;
         };
-        // Delta's own UPDATE would write rows no CHECK constraint has seen.
-        let checked_here =
-            matches!(change, Change::Update(_)) && !self.inner.constraints.checks.is_empty();
-        if touched.file_bytes >= LARGE_REWRITE_BYTES && !checked_here {
+        if touched.file_bytes >= LARGE_REWRITE_BYTES && delta_may_write {
             self.flush_view(version).await?;
             return self.rewrite_in_delta(predicate, change).await;
         }
