@@ -109,8 +109,7 @@ impl Catalog {
         session: &SessionTransaction,
         name: &QualifiedName,
         columns: Vec<super::ColumnDef>,
-        primary_key: Vec<String>,
-        checks: Vec<super::CheckDef>,
+        rules: super::TableRules,
         undo: Option<Arc<dyn Fn() + Send + Sync>>,
     ) -> Result<DurableTable> {
         if columns.is_empty() {
@@ -139,8 +138,9 @@ impl Catalog {
                 name: name.name.clone(),
                 dir,
                 columns,
-                primary_key,
-                checks,
+                primary_key: rules.primary_key,
+                unique: rules.unique,
+                checks: rules.checks,
             }
         };
         let table = self.create_files(&entry).await?;

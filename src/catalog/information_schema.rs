@@ -45,17 +45,18 @@ const VIEWS: &[&str] = &[
      LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
      LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
      WHERE c.relkind IN ('r', 'v') AND a.attnum > 0",
-    // Primary keys, the only constraint besides NOT NULL Brook declares.
+    // Primary keys and UNIQUE constraints.
     "CREATE VIEW information_schema.table_constraints AS
      SELECT 'brook' AS constraint_catalog, n.nspname AS constraint_schema,
             k.conname AS constraint_name, 'brook' AS table_catalog,
             n.nspname AS table_schema, c.relname AS table_name,
-            'PRIMARY KEY' AS constraint_type, 'NO' AS is_deferrable,
+            CASE k.contype WHEN 'p' THEN 'PRIMARY KEY' ELSE 'UNIQUE' END AS constraint_type,
+            'NO' AS is_deferrable,
             'NO' AS initially_deferred, 'YES' AS enforced
      FROM pg_catalog.pg_constraint k
      JOIN pg_catalog.pg_class c ON k.conrelid = c.oid
      JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid
-     WHERE k.contype = 'p'",
+     WHERE k.contype IN ('p', 'u')",
     "CREATE VIEW information_schema.key_column_usage AS
      SELECT 'brook' AS constraint_catalog, n.nspname AS constraint_schema,
             k.conname AS constraint_name, 'brook' AS table_catalog,
@@ -64,7 +65,7 @@ const VIEWS: &[&str] = &[
             CAST(NULL AS integer) AS position_in_unique_constraint
      FROM (SELECT conname, conrelid, unnest(conkey) AS attnum,
                   unnest(generate_series(1, array_length(conkey, 1))) AS position
-           FROM pg_catalog.pg_constraint WHERE contype = 'p') k
+           FROM pg_catalog.pg_constraint WHERE contype IN ('p', 'u')) k
      JOIN pg_catalog.pg_class c ON k.conrelid = c.oid
      JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid
      JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.attnum",

@@ -39,7 +39,7 @@ use tracing::{info, warn};
 use crate::error::{BrookError, Result};
 use crate::storage::DurableTable;
 use crate::storage::commit::CommitLog;
-use crate::storage::constraints::{Check, Constraints};
+use crate::storage::constraints::{Check, Constraints, UniqueKey};
 use crate::storage::types::column_type;
 pub use names::{DATABASE, DEFAULT_SCHEMA, QualifiedName};
 
@@ -64,12 +64,42 @@ pub struct CheckDef {
     pub expr: String,
 }
 
-/// A table's declaration: columns in order and its PRIMARY KEY.
+/// A UNIQUE constraint as declared: its name, its columns in key order,
+/// and whether NULLs are distinct (PostgreSQL's default: rows whose key has
+/// a NULL never conflict).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UniqueDef {
+    pub name: String,
+    pub columns: Vec<String>,
+    #[serde(default = "nulls_distinct", skip_serializing_if = "is_true")]
+    pub nulls_distinct: bool,
+}
+
+fn nulls_distinct() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+/// What a `CREATE TABLE` declares beyond its columns: the rules every
+/// write is checked against.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TableRules {
+    /// The PRIMARY KEY columns, in key order (empty: none).
+    pub primary_key: Vec<String>,
+    pub unique: Vec<UniqueDef>,
+    pub checks: Vec<CheckDef>,
+}
+
+/// A table's declaration: columns in order and its keys.
 #[derive(Debug, Clone)]
 pub struct DeclaredTable {
     pub name: QualifiedName,
     pub columns: Vec<ColumnDef>,
     pub primary_key: Vec<String>,
+    pub unique: Vec<UniqueDef>,
 }
 
 impl DeclaredTable {
@@ -92,6 +122,9 @@ struct TableEntry {
     /// `REPLACE`/`IGNORE` use it to find the row a message replaces.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     primary_key: Vec<String>,
+    /// UNIQUE constraints besides the PRIMARY KEY.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    unique: Vec<UniqueDef>,
     /// CHECK constraints, evaluated on every row written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     checks: Vec<CheckDef>,
@@ -243,7 +276,13 @@ impl Catalog {
                 .columns
                 .iter()
                 .map(|c| (c.name.as_str(), c.pg_type.as_str())),
+            &entry.name,
             entry.primary_key.clone(),
+            entry.unique.iter().map(|u| UniqueKey {
+                name: u.name.clone(),
+                columns: u.columns.clone(),
+                nulls_distinct: u.nulls_distinct,
+            }),
         );
         if entry.checks.is_empty() {
             return Ok(constraints);
@@ -337,8 +376,7 @@ impl Catalog {
         &self,
         name: &QualifiedName,
         columns: Vec<ColumnDef>,
-        primary_key: Vec<String>,
-        checks: Vec<CheckDef>,
+        rules: TableRules,
         if_not_exists: bool,
     ) -> Result<bool> {
         let mut file = self.file.lock().await;
@@ -361,8 +399,9 @@ impl Catalog {
             name: name.name.clone(),
             dir: Self::allocate_dir(&mut next, name),
             columns,
-            primary_key,
-            checks,
+            primary_key: rules.primary_key,
+            unique: rules.unique,
+            checks: rules.checks,
         };
         let table = self.create_files(&entry).await?;
         next.tables.push(entry);
@@ -599,6 +638,7 @@ impl Catalog {
                 },
                 columns: t.columns.clone(),
                 primary_key: t.primary_key.clone(),
+                unique: t.unique.clone(),
             })
             .collect()
     }

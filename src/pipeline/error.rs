@@ -48,6 +48,12 @@ pub enum PipelineError {
         "table \"{table}\" has a PRIMARY KEY: load into it with REPLACE INTO TABLE (a message replaces the row with its key) or IGNORE INTO TABLE (the first row with a key stays)"
     )]
     KeyNeedsMode { table: String },
+    /// Pipelines find a row by the PRIMARY KEY only; a second key could be
+    /// broken by a replacing or appended message.
+    #[error(
+        "table \"{table}\" has UNIQUE constraints besides its PRIMARY KEY ({constraints}), which pipelines cannot keep: load into a table whose only key is its PRIMARY KEY"
+    )]
+    UniqueKeys { table: String, constraints: String },
     #[error("{0}")]
     Storage(String),
     #[error("pipeline \"{0}\" was changed by another session meanwhile; try again")]
@@ -73,6 +79,7 @@ impl ErrorCode for PipelineError {
             PipelineError::NoPrimaryKey { .. } | PipelineError::KeyNeedsMode { .. } => {
                 SqlState::INVALID_COLUMN_REFERENCE
             }
+            PipelineError::UniqueKeys { .. } => SqlState::FEATURE_NOT_SUPPORTED,
             PipelineError::Storage(m) => storage_failure(m),
             PipelineError::Forbidden(_) => SqlState::INSUFFICIENT_PRIVILEGE,
             PipelineError::Concurrent(_) => SqlState::SERIALIZATION_FAILURE,

@@ -104,6 +104,18 @@ impl Job {
             table_schema(&table),
             table.checks().to_vec(),
         )?;
+        let unique: Vec<&str> = table
+            .keys()
+            .iter()
+            .filter(|k| k.columns.as_slice() != table.primary_key())
+            .map(|k| k.name.as_str())
+            .collect();
+        if !unique.is_empty() {
+            return Err(PipelineError::UniqueKeys {
+                table: def.table(),
+                constraints: unique.join(", "),
+            });
+        }
         let mode = match def.duplicates {
             DuplicateMode::Append => {
                 // Appending would break the key's promise on the first

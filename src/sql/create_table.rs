@@ -12,7 +12,7 @@ use crate::catalog::QualifiedName;
 use crate::catalog::names::{normalize, qualify};
 use crate::catalog::pg_format::quote_ident;
 use crate::catalog::sequences::{SequenceOptions, Sequences};
-use crate::catalog::{CheckDef, ColumnDef};
+use crate::catalog::{CheckDef, ColumnDef, TableRules, UniqueDef};
 use crate::engine::Engine;
 use crate::error::{BrookError, Result};
 use crate::storage::transaction::SessionTransaction;
@@ -49,8 +49,7 @@ impl CreateTable {
         }
         let Declared {
             columns,
-            primary_key,
-            checks,
+            rules,
             sequences,
         } = declared_columns(create, &name)?;
         if create.if_not_exists && engine.catalog.exists_for(session, &name).await {
@@ -80,13 +79,13 @@ impl CreateTable {
                 });
                 engine
                     .catalog
-                    .stage_create_table(session, &name, columns, primary_key, checks, undo)
+                    .stage_create_table(session, &name, columns, rules, undo)
                     .await
                     .map(|_| ())
             }
             None => engine
                 .catalog
-                .create_table(&name, columns, primary_key, checks, create.if_not_exists)
+                .create_table(&name, columns, rules, create.if_not_exists)
                 .await
                 .map(|_| ()),
         };
@@ -143,13 +142,13 @@ async fn create_as(
         Some(session) => {
             engine
                 .catalog
-                .stage_create_table(session, name, columns, vec![], vec![], None)
+                .stage_create_table(session, name, columns, TableRules::default(), None)
                 .await?
         }
         None => {
             engine
                 .catalog
-                .create_table(name, columns, vec![], vec![], false)
+                .create_table(name, columns, TableRules::default(), false)
                 .await?;
             engine
                 .catalog
@@ -176,8 +175,7 @@ struct OwnedSequence {
 /// What a `CREATE TABLE (…)` declares.
 struct Declared {
     columns: Vec<ColumnDef>,
-    primary_key: Vec<String>,
-    checks: Vec<CheckDef>,
+    rules: TableRules,
     /// The sequences its serial and identity columns own.
     sequences: Vec<OwnedSequence>,
 }
@@ -217,6 +215,47 @@ fn check_name(
     name
 }
 
+/// A UNIQUE constraint over `columns` as the catalog keeps it, named as
+/// given or as PostgreSQL names it: `<table>_<columns>_key`, numbered when
+/// taken.
+fn unique_key(
+    constraint: &ast::UniqueConstraint,
+    table: &str,
+    columns: Vec<String>,
+    taken: &[UniqueDef],
+) -> Result<UniqueDef> {
+    if constraint
+        .characteristics
+        .as_ref()
+        .is_some_and(|c| c.deferrable == Some(true) || c.enforced == Some(false))
+    {
+        return Err(BrookError::Unsupported(
+            "DEFERRABLE or NOT ENFORCED UNIQUE constraints".into(),
+        ));
+    }
+    let name = match &constraint.name {
+        Some(given) => normalize(given),
+        None => {
+            let base = format!("{table}_{}_key", columns.join("_"));
+            let mut name = base.clone();
+            let mut n = 0;
+            while name == format!("{table}_pkey") || taken.iter().any(|u| u.name == name) {
+                n += 1;
+                name = format!("{base}{n}");
+            }
+            name
+        }
+    };
+    if taken.iter().any(|u| u.name == name) {
+        return Err(BrookError::DuplicateTable(name));
+    }
+    Ok(UniqueDef {
+        name,
+        columns,
+        nulls_distinct: constraint.nulls_distinct != ast::NullsDistinctOption::NotDistinct,
+    })
+}
+
 /// A CHECK constraint as the catalog keeps it.
 fn check(
     constraint: &ast::CheckConstraint,
@@ -248,14 +287,15 @@ fn check(
 fn declared_columns(create: &ast::CreateTable, name: &QualifiedName) -> Result<Declared> {
     let mut sequences = Vec::new();
     let mut checks: Vec<CheckDef> = Vec::new();
+    let mut unique: Vec<UniqueDef> = Vec::new();
     if let Some(other) = create.constraints.iter().find(|c| {
         !matches!(
             c,
-            TableConstraint::PrimaryKey(_) | TableConstraint::Check(_)
+            TableConstraint::PrimaryKey(_) | TableConstraint::Check(_) | TableConstraint::Unique(_)
         )
     }) {
         return Err(BrookError::Unsupported(format!(
-            "table constraint {other} (only PRIMARY KEY and CHECK constraints are enforced)"
+            "table constraint {other} (only PRIMARY KEY, UNIQUE and CHECK constraints are enforced)"
         )));
     }
     let mut primary_key: Vec<String> = create
@@ -336,15 +376,18 @@ fn declared_columns(create: &ast::CreateTable, name: &QualifiedName) -> Result<D
                 }
                 ColumnOption::Comment(_) => {}
                 ColumnOption::Check(constraint) => {
-                    let made = check(constraint, &name.name, Some(&col_name), &[], &checks)?;
+                    // `CONSTRAINT n CHECK (…)` on a column: the name is the option's.
+                    let mut constraint = constraint.clone();
+                    constraint.name = constraint.name.or_else(|| opt.name.clone());
+                    let made = check(&constraint, &name.name, Some(&col_name), &[], &checks)?;
                     checks.push(made);
                 }
-                ColumnOption::Unique(_) => {
-                    // Accepting it unenforced would let duplicates in that
-                    // the schema says cannot be there.
-                    return Err(BrookError::Unsupported(format!(
-                        "UNIQUE on column \"{col_name}\" (only PRIMARY KEY and CHECK constraints are enforced)"
-                    )));
+                ColumnOption::Unique(constraint) => {
+                    let mut constraint = constraint.clone();
+                    constraint.name = constraint.name.or_else(|| opt.name.clone());
+                    let made =
+                        unique_key(&constraint, &name.name, vec![col_name.clone()], &unique)?;
+                    unique.push(made);
                 }
                 other => {
                     return Err(BrookError::Unsupported(format!(
@@ -396,15 +439,36 @@ fn declared_columns(create: &ast::CreateTable, name: &QualifiedName) -> Result<D
     }
     let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
     for constraint in &create.constraints {
-        if let TableConstraint::Check(constraint) = constraint {
-            let made = check(constraint, &name.name, None, &names, &checks)?;
-            checks.push(made);
+        match constraint {
+            TableConstraint::Check(constraint) => {
+                let made = check(constraint, &name.name, None, &names, &checks)?;
+                checks.push(made);
+            }
+            TableConstraint::Unique(constraint) => {
+                let key: Vec<String> = constraint
+                    .columns
+                    .iter()
+                    .map(|c| c.column.expr.to_string().to_lowercase())
+                    .collect();
+                if let Some(missing) = key.iter().find(|k| !names.contains(k)) {
+                    return Err(BrookError::UndefinedColumn {
+                        table: name.name.clone(),
+                        column: missing.clone(),
+                    });
+                }
+                let made = unique_key(constraint, &name.name, key, &unique)?;
+                unique.push(made);
+            }
+            _ => {}
         }
     }
     Ok(Declared {
         columns,
-        primary_key,
-        checks,
+        rules: TableRules {
+            primary_key,
+            unique,
+            checks,
+        },
         sequences,
     })
 }

@@ -4,7 +4,8 @@
 //!
 //! DataFusion plans the INSERT without them; its input is exactly the rows
 //! to be written (defaults filled, values cast to the columns). Brook runs
-//! that input once, then decides per row against the table's PRIMARY KEY
+//! that input once, then decides per row against the table's key that the
+//! clause names (PRIMARY KEY or UNIQUE; every key for a bare DO NOTHING)
 //! as the session sees it (its snapshot inside a transaction): DO NOTHING
 //! drops the rows whose key exists (or came earlier in the statement); DO
 //! UPDATE replaces each existing row by the SET expressions over it and
@@ -36,6 +37,7 @@ use crate::catalog::QualifiedName;
 use crate::catalog::names::normalize;
 use crate::engine::Engine;
 use crate::error::{BrookError, Result};
+use crate::storage::constraints::UniqueKey;
 use crate::storage::transaction::{BlockState, SessionTransaction};
 
 /// Whether `insert` needs this module.
@@ -170,24 +172,51 @@ async fn write(
             "ON DUPLICATE KEY UPDATE (MySQL); use ON CONFLICT (key) DO UPDATE".into(),
         ));
     };
-    let key = conflict_key(engine, ctx, dml, conflict).await?;
-    let keys = key_rows(&proposed, &key)?;
-    let existing = existing_keys(ctx, dml, &proposed, &key).await?;
+    let arbiters = conflict_keys(engine, ctx, dml, conflict).await?;
     match &conflict.action {
         OnConflictAction::DoNothing => {
-            let mut seen = HashSet::new();
-            let keep: BooleanArray = keys
-                .into_iter()
-                .map(|k| Some(!existing.contains(&k) && seen.insert(k)))
+            // Row by row, as PostgreSQL does: a row conflicting on any
+            // arbiter, with a stored row or an earlier one of the
+            // statement, is skipped; the others are written.
+            let mut checks = Vec::with_capacity(arbiters.len());
+            for key in &arbiters {
+                let keys = key_rows(&proposed, &key.columns)?;
+                let existing = existing_keys(ctx, dml, &proposed, &key.columns).await?;
+                let nulls = null_keys(&proposed, key)?;
+                checks.push((keys, existing, nulls, HashSet::new()));
+            }
+            let keep: BooleanArray = (0..proposed.num_rows())
+                .map(|row| {
+                    let conflicts = checks.iter().any(|(keys, existing, nulls, seen)| {
+                        !nulls[row] && (existing.contains(&keys[row]) || seen.contains(&keys[row]))
+                    });
+                    if !conflicts {
+                        for (keys, _, nulls, seen) in &mut checks {
+                            if !nulls[row] {
+                                seen.insert(keys[row].clone());
+                            }
+                        }
+                    }
+                    Some(!conflicts)
+                })
                 .collect();
             let fresh = filter_record_batch(&proposed, &keep)?;
             append(ctx, dml, fresh.clone()).await?;
             Ok(fresh)
         }
         OnConflictAction::DoUpdate(update) => {
+            let [key] = arbiters.as_slice() else {
+                return Err(BrookError::Internal(
+                    "DO UPDATE with more than one arbiter key".into(),
+                ));
+            };
+            let key = key.columns.as_slice();
+            let keys = key_rows(&proposed, key)?;
+            let existing = existing_keys(ctx, dml, &proposed, key).await?;
+            let nulls = null_keys(&proposed, &arbiters[0])?;
             let mut seen = HashSet::new();
-            for k in &keys {
-                if !seen.insert(k.clone()) {
+            for (k, null) in keys.iter().zip(&nulls) {
+                if !null && !seen.insert(k.clone()) {
                     return Err(BrookError::Cardinality(
                         "ON CONFLICT DO UPDATE command cannot affect row a second time".into(),
                     ));
@@ -197,14 +226,33 @@ async fn write(
             let fresh: BooleanArray = keys.iter().map(|k| Some(!existing.contains(k))).collect();
             let conflicting = filter_record_batch(&proposed, &conflicts)?;
             let fresh = filter_record_batch(&proposed, &fresh)?;
-            let updated = updated_rows(ctx, insert, dml, &key, conflicting, update).await?;
-            remove_keys(ctx, dml, &updated, &key).await?;
+            let (updated, replaced) =
+                updated_rows(ctx, insert, dml, key, conflicting, update).await?;
+            remove_keys(ctx, dml, &replaced, key).await?;
             let written = concat(&proposed.schema(), &[fresh, updated])?;
-            let written = in_input_order(written, &keys, &key)?;
+            let written = in_input_order(written, &keys, key)?;
             append(ctx, dml, written.clone()).await?;
             Ok(written)
         }
     }
+}
+
+/// For each row of `batch`, whether its `key` has a NULL that makes it
+/// distinct from every other row (it then conflicts with none).
+fn null_keys(batch: &RecordBatch, key: &UniqueKey) -> Result<Vec<bool>> {
+    let mut nulls = vec![false; batch.num_rows()];
+    if !key.nulls_distinct {
+        return Ok(nulls);
+    }
+    for k in &key.columns {
+        let column = batch
+            .column_by_name(k)
+            .ok_or_else(|| BrookError::Internal(format!("key column {k} missing")))?;
+        for (row, null) in nulls.iter_mut().enumerate() {
+            *null |= column.is_null(row);
+        }
+    }
+    Ok(nulls)
 }
 
 /// `written` in the order its rows were proposed (`keys`, unique here), as
@@ -229,13 +277,15 @@ fn in_input_order(written: RecordBatch, keys: &[OwnedRow], key: &[String]) -> Re
     )?)
 }
 
-/// The PRIMARY KEY an ON CONFLICT clause names (Brook's only unique key).
-async fn conflict_key(
+/// The keys (PRIMARY KEY, UNIQUE) an ON CONFLICT clause arbitrates on:
+/// the one its columns or constraint name; all of them for a DO NOTHING
+/// that names none, as in PostgreSQL.
+async fn conflict_keys(
     engine: &Engine,
     ctx: &SessionContext,
     dml: &DmlStatement,
     conflict: &ast::OnConflict,
-) -> Result<Vec<String>> {
+) -> Result<Vec<UniqueKey>> {
     let schema = dml
         .table_name
         .schema()
@@ -252,32 +302,37 @@ async fn conflict_key(
         )
     };
     let session = SessionTransaction::open_in(ctx);
-    let key = engine
+    let keys = engine
         .catalog
         .table_for(session.as_deref(), &name)
-        .map(|t| t.primary_key().to_vec())
-        .filter(|k| !k.is_empty())
-        .ok_or_else(no_match)?;
+        .map(|t| t.keys().to_vec())
+        .unwrap_or_default();
     match &conflict.conflict_target {
         Some(ConflictTarget::Columns(columns)) => {
             let named: HashSet<String> = columns.iter().map(normalize).collect();
-            if named != key.iter().cloned().collect() {
-                return Err(no_match());
-            }
+            let key = keys
+                .into_iter()
+                .find(|k| named == k.columns.iter().cloned().collect())
+                .ok_or_else(no_match)?;
+            Ok(vec![key])
         }
-        Some(ConflictTarget::OnConstraint(constraint))
-            if constraint.to_string().trim_matches('"') != format!("{}_pkey", name.name) =>
-        {
-            return Err(no_match());
+        Some(ConflictTarget::OnConstraint(constraint)) => {
+            let named = constraint.to_string().trim_matches('"').to_string();
+            let key = keys.into_iter().find(|k| k.name == named).ok_or_else(|| {
+                BrookError::UndefinedObject(format!(
+                    "constraint \"{named}\" for table \"{}\" does not exist",
+                    name.name
+                ))
+            })?;
+            Ok(vec![key])
         }
         None if matches!(conflict.action, OnConflictAction::DoUpdate(_)) => {
-            return Err(BrookError::Syntax(
+            Err(BrookError::Syntax(
                 "ON CONFLICT DO UPDATE requires inference specification or constraint name".into(),
-            ));
+            ))
         }
-        _ => {}
+        None => Ok(keys),
     }
-    Ok(key)
 }
 
 /// Each row's key, comparable and hashable.
@@ -333,7 +388,8 @@ async fn existing_keys(
 }
 
 /// What the SET of DO UPDATE makes of each existing row that `conflicting`
-/// (the proposed rows, `excluded`) collides with, in the table's columns.
+/// (the proposed rows, `excluded`) collides with, in the table's columns,
+/// and the keys those rows had (the SET may change the key itself).
 async fn updated_rows(
     ctx: &SessionContext,
     insert: &ast::Insert,
@@ -341,10 +397,17 @@ async fn updated_rows(
     key: &[String],
     conflicting: RecordBatch,
     update: &ast::DoUpdate,
-) -> Result<RecordBatch> {
+) -> Result<(RecordBatch, RecordBatch)> {
     let schema = conflicting.schema();
+    let key_schema = Arc::new(
+        schema.project(
+            &key.iter()
+                .map(|k| schema.index_of(k))
+                .collect::<std::result::Result<Vec<_>, _>>()?,
+        )?,
+    );
     if conflicting.num_rows() == 0 {
-        return Ok(conflicting);
+        return Ok((conflicting, RecordBatch::new_empty(key_schema)));
     }
     let names: Vec<&str> = key.iter().map(String::as_str).collect();
     let table = alias(insert, &dml.table_name);
@@ -355,7 +418,13 @@ async fn updated_rows(
         let condition = joined.parse_sql_expr(&selection.to_string())?;
         joined = joined.filter(condition)?;
     }
-    let mut columns = Vec::with_capacity(schema.fields().len());
+    let stored = |name: &str| {
+        col(datafusion::common::Column::new(
+            Some(TableReference::bare(table.as_str())),
+            name,
+        ))
+    };
+    let mut columns = Vec::with_capacity(schema.fields().len() + key.len());
     for field in schema.fields() {
         let assigned = update.assignments.iter().find(|a| match &a.target {
             ast::AssignmentTarget::ColumnName(c) => {
@@ -367,10 +436,7 @@ async fn updated_rows(
         });
         let value = match assigned {
             Some(a) => joined.parse_sql_expr(&a.value.to_string())?,
-            None => col(datafusion::common::Column::new(
-                Some(TableReference::bare(table.as_str())),
-                field.name(),
-            )),
+            None => stored(field.name()),
         };
         columns.push(
             value
@@ -378,8 +444,24 @@ async fn updated_rows(
                 .alias(field.name()),
         );
     }
+    for (i, k) in key.iter().enumerate() {
+        columns.push(stored(k).alias(format!("brook_replaced_{i}")));
+    }
     let rows = joined.select(columns)?.collect().await?;
-    concat(&schema, &rows)
+    let width = schema.fields().len();
+    let mut updated = Vec::with_capacity(rows.len());
+    let mut replaced = Vec::with_capacity(rows.len());
+    for batch in rows {
+        updated.push(RecordBatch::try_new(
+            schema.clone(),
+            batch.columns()[..width].to_vec(),
+        )?);
+        replaced.push(RecordBatch::try_new(
+            key_schema.clone(),
+            batch.columns()[width..].to_vec(),
+        )?);
+    }
+    Ok((concat(&schema, &updated)?, concat(&key_schema, &replaced)?))
 }
 
 /// Delete the table's rows whose key is one of `rows`' keys.

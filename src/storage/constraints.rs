@@ -1,7 +1,8 @@
-//! What a table promises about its rows beyond their types and NOT NULL: a
-//! PRIMARY KEY's uniqueness and `varchar(n)`'s length, checked on every SQL
-//! write (INSERT, COPY, CREATE TABLE AS, UPDATE) before anything is
-//! committed, with PostgreSQL's codes (23505, 22001).
+//! What a table promises about its rows beyond their types and NOT NULL: the
+//! uniqueness of its PRIMARY KEY and UNIQUE keys, CHECK conditions and
+//! `varchar(n)`'s length, checked on every SQL write (INSERT, COPY, CREATE
+//! TABLE AS, UPDATE) before anything is committed, with PostgreSQL's codes
+//! (23505, 23514, 22001).
 //!
 //! Pipelines do not come here for keys: a keyed pipeline replaces or skips
 //! duplicates by design (`REPLACE` / `IGNORE`), and they check lengths per
@@ -38,21 +39,39 @@ pub struct Check {
     pub condition: Arc<dyn PhysicalExpr>,
 }
 
+/// A set of columns no two rows may share values in: the PRIMARY KEY or a
+/// UNIQUE constraint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UniqueKey {
+    /// The constraint's name, which a violation reports (`t_pkey`, `t_a_key`).
+    pub name: String,
+    pub columns: Vec<String>,
+    /// Whether two rows whose key has a NULL are distinct (SQL's default):
+    /// such rows never conflict.
+    pub nulls_distinct: bool,
+}
+
 /// The checks a table's writes go through.
 #[derive(Debug, Clone, Default)]
 pub struct Constraints {
     /// The PRIMARY KEY's columns, empty without one.
     pub primary_key: Vec<String>,
+    /// Every key writes must keep unique: the PRIMARY KEY first, then the
+    /// UNIQUE constraints in declaration order.
+    pub keys: Vec<UniqueKey>,
     pub lengths: Vec<Length>,
     pub checks: Vec<Check>,
 }
 
 impl Constraints {
-    /// The constraints of columns named with their PostgreSQL types.
+    /// The constraints of table `table`'s columns, named with their
+    /// PostgreSQL types, with its PRIMARY KEY and `unique` keys.
     pub fn new<'a>(
         schema: &SchemaRef,
         pg_types: impl IntoIterator<Item = (&'a str, &'a str)>,
+        table: &str,
         primary_key: Vec<String>,
+        unique: impl IntoIterator<Item = UniqueKey>,
     ) -> Self {
         let lengths = pg_types
             .into_iter()
@@ -66,11 +85,29 @@ impl Constraints {
                 })
             })
             .collect();
+        let mut keys = Vec::new();
+        if !primary_key.is_empty() {
+            keys.push(UniqueKey {
+                name: format!("{table}_pkey"),
+                columns: primary_key.clone(),
+                nulls_distinct: true,
+            });
+        }
+        keys.extend(unique);
         Self {
             primary_key,
+            keys,
             lengths,
             checks: vec![],
         }
+    }
+
+    /// The key, if any, that `column` is part of (an UPDATE of it must
+    /// keep the key unique).
+    pub fn key_with(&self, column: &str) -> Option<&UniqueKey> {
+        self.keys
+            .iter()
+            .find(|k| k.columns.iter().any(|c| c == column))
     }
 }
 

@@ -44,7 +44,7 @@ use url::Url;
 mod transactional;
 
 use super::commit::{APPLIED_LSN_APP_ID, CommitLog, CommitRecord, TableChange};
-use super::constraints::{self, Check, Constraints};
+use super::constraints::{self, Check, Constraints, UniqueKey};
 use super::memtable::{Entry, MemView};
 use super::rewrite::{Change, Source};
 use super::scan::VersionScan;
@@ -651,6 +651,12 @@ impl DurableTable {
         &self.inner.constraints.primary_key
     }
 
+    /// The keys writes keep unique: the PRIMARY KEY first, then the UNIQUE
+    /// constraints (what an ON CONFLICT clause may name).
+    pub fn keys(&self) -> &[UniqueKey] {
+        &self.inner.constraints.keys
+    }
+
     /// The table's CHECK constraints, compiled: a pipeline evaluates them per
     /// row to set violating messages aside.
     pub fn checks(&self) -> &[Check] {
@@ -693,7 +699,7 @@ impl DurableTable {
             self.flush().await?;
         }
         let batch = datafusion::arrow::compute::concat_batches(&self.inner.schema, &batches)?;
-        let keyed = rows > 0 && !self.inner.constraints.primary_key.is_empty();
+        let keyed = rows > 0 && !self.inner.constraints.keys.is_empty();
         // A keyed append checks its keys against every commit before it, so
         // it waits for those in flight and keeps others out until it is
         // published; plain appends only keep flushes out and share fsyncs.
@@ -738,7 +744,7 @@ impl DurableTable {
     ) -> Result<u64> {
         let batches = self.nonempty(batches);
         let _guard = self.quiesce().await?;
-        if rows > 0 && !self.inner.constraints.primary_key.is_empty() {
+        if rows > 0 && !self.inner.constraints.keys.is_empty() {
             self.check_unique(&batches).await?;
         }
         let base = self.current().delta.table.clone();
@@ -751,9 +757,10 @@ impl DurableTable {
         Ok(rows as u64)
     }
 
-    /// Refuse `batches` if a PRIMARY KEY value comes twice in them or is
-    /// stored already (23505, with PostgreSQL's message and DETAIL). Runs
-    /// under the writer lock, so no other commit slips in between.
+    /// Refuse `batches` if a value of one of the table's keys (PRIMARY KEY,
+    /// UNIQUE) comes twice in them or is stored already (23505, with
+    /// PostgreSQL's message and DETAIL). Runs under the writer lock, so no
+    /// other commit slips in between.
     async fn check_unique(&self, batches: &[RecordBatch]) -> Result<()> {
         let current = self.provider_of(&self.current());
         self.check_unique_in(&current, batches).await
@@ -765,23 +772,53 @@ impl DurableTable {
         current: &Arc<dyn TableProvider>,
         batches: &[RecordBatch],
     ) -> Result<()> {
-        let key = &self.inner.constraints.primary_key;
-        let key_index = self.key_index(key)?;
+        for key in &self.inner.constraints.keys {
+            self.check_key_in(current, batches, key).await?;
+        }
+        Ok(())
+    }
+
+    /// [`DurableTable::check_unique_in`] for one key. Rows whose key has a
+    /// NULL take no part when the key's NULLs are distinct.
+    ///
+    /// The stored rows are found by the batch's key values (an IN list, or
+    /// a disjunction per row for a key of several columns), which Parquet
+    /// statistics prune whole files and row groups with: the table is not
+    /// scanned once per row.
+    async fn check_key_in(
+        &self,
+        current: &Arc<dyn TableProvider>,
+        batches: &[RecordBatch],
+        key: &UniqueKey,
+    ) -> Result<()> {
+        let key_index = self.key_index(&key.columns)?;
         let mut seen: HashSet<Vec<u8>> = HashSet::new();
-        for batch in batches {
+        let mut candidates = Vec::with_capacity(batches.len());
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
             let columns: Vec<ArrayRef> =
                 key_index.iter().map(|i| batch.column(*i).clone()).collect();
             let rows = key_rows(&columns)?;
+            let mut keep: Vec<u32> = Vec::with_capacity(batch.num_rows());
             for i in 0..batch.num_rows() {
-                if !seen.insert(rows.row(i).data().to_vec()) {
-                    return Err(self.duplicate(&columns, i));
+                if key.nulls_distinct && columns.iter().any(|c| c.is_null(i)) {
+                    continue;
                 }
+                if !seen.insert(rows.row(i).data().to_vec()) {
+                    return Err(self.duplicate(key, &columns, i));
+                }
+                keep.push(i as u32);
+            }
+            if keep.len() == batch.num_rows() {
+                candidates.push(batch.clone());
+            } else if !keep.is_empty() {
+                candidates.push(take_record_batch(batch, &UInt32Array::from(keep))?);
             }
         }
-        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
-            let found = Self::stored_keys(current, batch, key, &key_index, Some(1)).await?;
+        for batch in &candidates {
+            let found =
+                Self::stored_keys(current, batch, &key.columns, &key_index, Some(1)).await?;
             if let Some(b) = found.iter().find(|b| b.num_rows() > 0) {
-                return Err(self.duplicate(b.columns(), 0));
+                return Err(self.duplicate(key, b.columns(), 0));
             }
         }
         Ok(())
@@ -823,19 +860,23 @@ impl DurableTable {
         Ok(found.collect().await?)
     }
 
-    /// PostgreSQL's unique violation for the key in row `row` of `columns`.
-    fn duplicate(&self, columns: &[ArrayRef], row: usize) -> BrookError {
+    /// PostgreSQL's unique violation of `key` by the key in row `row` of
+    /// `columns`.
+    fn duplicate(&self, key: &UniqueKey, columns: &[ArrayRef], row: usize) -> BrookError {
         let values: Vec<String> = columns
             .iter()
             .map(|c| {
+                if c.is_null(row) {
+                    return "null".to_string();
+                }
                 datafusion::arrow::util::display::array_value_to_string(c, row).unwrap_or_default()
             })
             .collect();
         BrookError::UniqueViolation {
-            constraint: format!("{}_pkey", self.inner.name),
+            constraint: key.name.clone(),
             detail: format!(
                 "Key ({})=({}) already exists.",
-                self.inner.constraints.primary_key.join(", "),
+                key.columns.join(", "),
                 values.join(", ")
             ),
         }
@@ -986,11 +1027,6 @@ impl DurableTable {
                     column,
                 });
             };
-            if self.inner.constraints.primary_key.contains(&column) {
-                return Err(BrookError::Unsupported(format!(
-                    "UPDATE of PRIMARY KEY column \"{column}\" (delete the row and insert it with its new key)"
-                )));
-            }
             if !field.is_nullable() && matches!(&value, Expr::Literal(v, _) if v.is_null()) {
                 return Err(BrookError::NotNullViolation {
                     table: self.inner.name.clone(),
@@ -1025,9 +1061,11 @@ impl DurableTable {
         let Some(touched) = source.affected(predicate.as_ref(), &change).await? else {
             return Ok(0);
         };
-        // Delta's own UPDATE would write rows no CHECK constraint has seen.
-        let delta_may_write =
-            self.inner.constraints.checks.is_empty() || !matches!(change, Change::Update(_));
+        // Delta's own UPDATE would write rows no CHECK constraint and no
+        // key check has seen.
+        let keys = self.keys_updated_by(&change);
+        let delta_may_write = !matches!(change, Change::Update(_))
+            || (self.inner.constraints.checks.is_empty() && keys.is_empty());
         let Some(attached) = self.inner.log.get() else {
             if !delta_may_write {
                 return Err(BrookError::Internal(format!(
@@ -1045,6 +1083,21 @@ impl DurableTable {
         let rewrite = source.rewrite(touched, predicate.as_ref(), &change).await?;
         let rows = self.conform(rewrite.rows)?;
         let batch = datafusion::arrow::compute::concat_batches(&self.inner.schema, &rows)?;
+        if !keys.is_empty() && batch.num_rows() > 0 {
+            // The rewritten units against the rest of the table.
+            let rest = self
+                .provider_with(
+                    &version,
+                    &rewrite.removed_files.iter().cloned().collect(),
+                    &rewrite.removed_commits.iter().copied().collect(),
+                    &[],
+                )
+                .await?;
+            for key in keys {
+                self.check_key_in(&rest, std::slice::from_ref(&batch), key)
+                    .await?;
+            }
+        }
         let removal = self
             .prepare_removal(&version, &rewrite.removed_files, &rewrite.removed_commits)
             .await?;
@@ -1069,6 +1122,20 @@ impl DurableTable {
             removal,
         );
         Ok(rewrite.matched)
+    }
+
+    /// The keys an UPDATE's assignments change a column of: their
+    /// uniqueness is checked again over the rewritten rows.
+    fn keys_updated_by(&self, change: &Change) -> Vec<&UniqueKey> {
+        let Change::Update(assignments) = change else {
+            return vec![];
+        };
+        self.inner
+            .constraints
+            .keys
+            .iter()
+            .filter(|k| assignments.iter().any(|(c, _)| k.columns.contains(c)))
+            .collect()
     }
 
     /// What a rewrite reads of `version`.
@@ -1485,17 +1552,32 @@ fn keys_predicate(batch: &RecordBatch, key: &[String], key_index: &[usize]) -> R
             None,
         ))
     };
+    // A NULL in a key matches a stored NULL (a key whose NULLs are not
+    // distinct; other keys' NULL rows never come here).
+    let matches = |name: &str, index: usize, row: usize| -> Result<Expr> {
+        if batch.column(index).is_null(row) {
+            Ok(column(name).is_null())
+        } else {
+            Ok(column(name).eq(value(index, row)?))
+        }
+    };
     if let [only] = key_index {
         let values = (0..batch.num_rows())
+            .filter(|row| batch.column(*only).is_valid(*row))
             .map(|row| value(*only, row))
             .collect::<Result<Vec<_>>>()?;
-        return Ok(column(&key[0]).in_list(values, false));
+        let listed = column(&key[0]).in_list(values, false);
+        return Ok(if batch.column(*only).null_count() > 0 {
+            listed.or(column(&key[0]).is_null())
+        } else {
+            listed
+        });
     }
     let mut terms = (0..batch.num_rows())
         .map(|row| {
             key.iter()
                 .zip(key_index)
-                .map(|(name, index)| Ok(column(name).eq(value(*index, row)?)))
+                .map(|(name, index)| matches(name, *index, row))
                 .reduce(|a: Result<Expr>, b| Ok(a?.and(b?)))
                 .unwrap_or_else(|| Ok(lit(false)))
         })

@@ -173,6 +173,7 @@ slt_files! {
     temp_tables => "temp_tables.slt",
     transactions => "transactions.slt",
     types => "types.slt",
+    unique => "unique.slt",
     upsert => "upsert.slt",
 }
 

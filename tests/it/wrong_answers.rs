@@ -418,6 +418,84 @@ async fn declared_lengths_and_keys_are_kept() {
     assert_eq!(code, "0A000");
 }
 
+/// A UNIQUE constraint is kept with the table across a restart and holds for
+/// INSERT, UPDATE and COPY (23505 with PostgreSQL's DETAIL, nothing
+/// written); of sessions racing to insert the same value, exactly one wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unique_constraints_hold_for_every_write_and_survive_a_restart() {
+    let brook = Brook::start();
+    let client = brook.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE users (id serial PRIMARY KEY, email text UNIQUE, nick text);
+             INSERT INTO users (email, nick) VALUES ('ann@x', 'ann'), (NULL, 'anon');",
+        )
+        .await
+        .unwrap();
+    let brook = brook.restart();
+    let client = brook.client().await;
+    let err = client
+        .simple_query("INSERT INTO users (email) VALUES ('bob@x'), ('ann@x')")
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "23505");
+    assert_eq!(
+        message(&err),
+        "duplicate key value violates unique constraint \"users_email_key\""
+    );
+    assert_eq!(
+        err.as_db_error().and_then(|d| d.detail()),
+        Some("Key (email)=(ann@x) already exists.")
+    );
+    let (code, _) = refused(
+        &client,
+        "UPDATE users SET email = 'ann@x' WHERE nick = 'anon'",
+    )
+    .await;
+    assert_eq!(code, "23505");
+    // COPY goes through the same check, within the data and against the table.
+    for data in [&b"10\tcat@x\tc\n11\tcat@x\td\n"[..], b"12\tann@x\te\n"] {
+        let sink = client.copy_in("COPY users FROM STDIN").await.unwrap();
+        futures::pin_mut!(sink);
+        sink.send(bytes::Bytes::copy_from_slice(data))
+            .await
+            .unwrap();
+        let err = sink.finish().await.unwrap_err();
+        assert_eq!(sqlstate(&err), "23505", "{}", message(&err));
+    }
+    assert_eq!(
+        rows(&client, "SELECT email, nick FROM users ORDER BY nick").await,
+        ["ann@x|ann", "|anon"]
+    );
+    // Eight sessions insert the same new address at once: one row lands.
+    let mut racers = Vec::new();
+    for n in 0..8 {
+        let client = brook.client().await;
+        racers.push(tokio::spawn(async move {
+            client
+                .simple_query(&format!(
+                    "INSERT INTO users (email, nick) VALUES ('race@x', 'r{n}')"
+                ))
+                .await
+                .map(|_| ())
+                .map_err(|e| sqlstate(&e))
+        }));
+    }
+    let mut won = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(code) => assert!(code == "23505" || code == "40001", "{code}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(
+        rows(&client, "SELECT count(*) FROM users WHERE email = 'race@x'").await,
+        ["1"]
+    );
+}
+
 /// A CHECK constraint is kept with the table, across a restart, and holds for
 /// every way rows arrive: a violating INSERT, UPDATE or COPY is 23514 with
 /// PostgreSQL's DETAIL and writes nothing; in a transaction the block fails.

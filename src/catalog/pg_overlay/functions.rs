@@ -106,14 +106,14 @@ pub fn pg_get_indexdef(snapshot: Arc<Snapshot>) -> ScalarUDF {
                     .map_or(0, |c| if c.is_null(row) { 0 } else { c.value(row) });
                 if column > 0 {
                     let index = usize::try_from(column - 1).ok()?;
-                    return key.table.primary_key.get(index).cloned();
+                    return key.columns.get(index).cloned();
                 }
                 Some(format!(
-                    "CREATE UNIQUE INDEX {}_pkey ON {}.{} USING btree ({})",
-                    key.table.name.name,
+                    "CREATE UNIQUE INDEX {} ON {}.{} USING btree ({})",
+                    key.name,
                     key.table.name.schema,
                     key.table.name.name,
-                    key.table.primary_key.join(", ")
+                    key.columns.join(", ")
                 ))
             })
             .collect();
@@ -155,7 +155,8 @@ fn oid_signature(extra: &[DataType]) -> Signature {
     Signature::one_of(forms, Volatility::Volatile)
 }
 
-/// `PRIMARY KEY (a, b)` for a key's constraint; NULL for any other OID.
+/// `PRIMARY KEY (a, b)` / `UNIQUE (a)` for a key's constraint; NULL for
+/// any other OID.
 pub fn pg_get_constraintdef(snapshot: Arc<Snapshot>) -> ScalarUDF {
     let function = move |args: &[ColumnarValue]| {
         let (arrays, _) = arrays(args)?;
@@ -167,10 +168,7 @@ pub fn pg_get_constraintdef(snapshot: Arc<Snapshot>) -> ScalarUDF {
             .map(|oid| {
                 let oid = i32::try_from(oid?).ok()?;
                 let key = keys::key_owning(oid, KeyObject::Constraint, &keys)?;
-                Some(format!(
-                    "PRIMARY KEY ({})",
-                    key.table.primary_key.join(", ")
-                ))
+                Some(key.definition())
             })
             .collect();
         Ok(ColumnarValue::Array(Arc::new(defs) as ArrayRef))

@@ -1,7 +1,8 @@
-//! `pg_constraint` and `pg_index` rows for PRIMARY KEYs: what
-//! SQLAlchemy's `get_pk_constraint()`, pgJDBC's `getPrimaryKeys()` and
-//! DBeaver read a table's key from. Brook has no secondary indexes, so the
-//! only index rows are the keys' own.
+//! `pg_constraint` and `pg_index` rows for PRIMARY KEYs and UNIQUE
+//! constraints: what SQLAlchemy's `get_pk_constraint()` and
+//! `get_unique_constraints()`, pgJDBC's `getPrimaryKeys()` and DBeaver read
+//! a table's keys from. Brook has no secondary indexes, so the only index
+//! rows are the keys' own.
 
 use std::sync::Arc;
 
@@ -18,9 +19,12 @@ use super::relations::Relations;
 use crate::catalog::DeclaredTable;
 
 /// Synthetic OIDs for a key's constraint and index, offset from the
-/// table's own (which pg_class hands out from 16384 up, far below these).
+/// table's own (which pg_class hands out from 16384 up, far below these):
+/// `base + table_oid * KEYS_PER_TABLE + the key's position`.
 const CONSTRAINT_OID_BASE: i32 = 1_000_000_000;
 const INDEX_OID_BASE: i32 = 1_500_000_000;
+/// Keys per table that get catalog rows (the PRIMARY KEY and 63 UNIQUE).
+const KEYS_PER_TABLE: i32 = 64;
 
 /// The inner table's schema with the key columns as arrays of attribute
 /// numbers (PostgreSQL's `int2[]`/`int2vector`), which clients `unnest`.
@@ -56,41 +60,83 @@ fn list_of(item: DataType) -> DataType {
 /// One declared key with the OIDs its rows use.
 pub(super) struct Key<'a> {
     pub table: &'a DeclaredTable,
+    /// The constraint's (and its index's) name.
+    pub name: String,
+    pub columns: &'a [String],
+    pub primary: bool,
+    /// This key's offset from the OID bases.
+    offset: i32,
     table_oid: i32,
     namespace_oid: i32,
     attnums: Vec<i16>,
 }
 
+impl Key<'_> {
+    /// `PRIMARY KEY (a, b)` / `UNIQUE (a)`, as `pg_get_constraintdef` says.
+    pub fn definition(&self) -> String {
+        let kind = if self.primary {
+            "PRIMARY KEY"
+        } else {
+            "UNIQUE"
+        };
+        let nulls = match self.table.unique.iter().find(|u| u.name == self.name) {
+            Some(u) if !u.nulls_distinct => " NULLS NOT DISTINCT",
+            _ => "",
+        };
+        format!("{kind}{nulls} ({})", self.columns.join(", "))
+    }
+}
+
 pub(super) fn keys<'a>(relations: &Relations, declared: &'a [DeclaredTable]) -> Vec<Key<'a>> {
-    declared
-        .iter()
-        .filter(|t| !t.primary_key.is_empty())
-        .filter_map(|table| {
-            Some(Key {
+    let mut keys = Vec::new();
+    for table in declared {
+        let (Some(table_oid), Some(namespace_oid)) = (
+            relations.oid(&table.name.schema, &table.name.name),
+            relations.namespace(&table.name.schema),
+        ) else {
+            continue;
+        };
+        let primary = (!table.primary_key.is_empty()).then(|| {
+            (
+                format!("{}_pkey", table.name.name),
+                &table.primary_key,
+                true,
+            )
+        });
+        let unique = table
+            .unique
+            .iter()
+            .map(|u| (u.name.clone(), &u.columns, false));
+        for (position, (name, columns, primary)) in primary.into_iter().chain(unique).enumerate() {
+            let Ok(position) = i32::try_from(position) else {
+                break;
+            };
+            if position >= KEYS_PER_TABLE {
+                break;
+            }
+            let Some(attnums) = columns.iter().map(|c| table.attnum(c)).collect() else {
+                continue;
+            };
+            keys.push(Key {
                 table,
-                table_oid: relations.oid(&table.name.schema, &table.name.name)?,
-                namespace_oid: relations.namespace(&table.name.schema)?,
-                attnums: table
-                    .primary_key
-                    .iter()
-                    .map(|c| table.attnum(c))
-                    .collect::<Option<_>>()?,
-            })
-        })
-        .collect()
+                name,
+                columns,
+                primary,
+                offset: table_oid.saturating_mul(KEYS_PER_TABLE) + position,
+                table_oid,
+                namespace_oid,
+                attnums,
+            });
+        }
+    }
+    keys
 }
 
 /// Give the keys' indexes the visibility of their tables (psql's `\di`).
 pub(super) fn show_indexes(relations: &mut Relations, declared: &[DeclaredTable]) {
     let indexes: Vec<(i32, String, i32)> = keys(relations, declared)
         .iter()
-        .map(|k| {
-            (
-                INDEX_OID_BASE + k.table_oid,
-                format!("{}_pkey", k.table.name.name),
-                k.table_oid,
-            )
-        })
+        .map(|k| (INDEX_OID_BASE + k.offset, k.name.clone(), k.table_oid))
         .collect();
     for (index, name, table) in indexes {
         relations.add_like(index, name, table);
@@ -114,8 +160,8 @@ pub(super) fn key_owning<'k, 'a>(
         KeyObject::Constraint => CONSTRAINT_OID_BASE,
         KeyObject::Index => INDEX_OID_BASE,
     };
-    let table_oid = oid.checked_sub(base)?;
-    keys.iter().find(|k| k.table_oid == table_oid)
+    let offset = oid.checked_sub(base)?;
+    keys.iter().find(|k| k.offset == offset)
 }
 
 /// Each key's number of columns (`indnatts`, `relnatts` of its index).
@@ -172,16 +218,16 @@ pub(super) fn constraints(
         schema,
         keys.len(),
         vec![
-            ("oid", int32s(&keys, |k| CONSTRAINT_OID_BASE + k.table_oid)),
-            (
-                "conname",
-                texts(&keys, |k| format!("{}_pkey", k.table.name.name)),
-            ),
+            ("oid", int32s(&keys, |k| CONSTRAINT_OID_BASE + k.offset)),
+            ("conname", texts(&keys, |k| k.name.clone())),
             ("connamespace", int32s(&keys, |k| k.namespace_oid)),
-            ("contype", texts(&keys, |_| "p".to_string())),
+            (
+                "contype",
+                texts(&keys, |k| if k.primary { "p" } else { "u" }.to_string()),
+            ),
             ("convalidated", bools(&keys, true)),
             ("conrelid", int32s(&keys, |k| k.table_oid)),
-            ("conindid", int32s(&keys, |k| INDEX_OID_BASE + k.table_oid)),
+            ("conindid", int32s(&keys, |k| INDEX_OID_BASE + k.offset)),
             ("confupdtype", texts(&keys, |_| " ".to_string())),
             ("confdeltype", texts(&keys, |_| " ".to_string())),
             ("confmatchtype", texts(&keys, |_| " ".to_string())),
@@ -207,11 +253,8 @@ pub(super) fn index_classes(
         schema,
         keys.len(),
         vec![
-            ("oid", int32s(&keys, |k| INDEX_OID_BASE + k.table_oid)),
-            (
-                "relname",
-                texts(&keys, |k| format!("{}_pkey", k.table.name.name)),
-            ),
+            ("oid", int32s(&keys, |k| INDEX_OID_BASE + k.offset)),
+            ("relname", texts(&keys, |k| k.name.clone())),
             ("relnamespace", int32s(&keys, |k| k.namespace_oid)),
             ("relam", int32s(&keys, |_| BTREE)),
             ("relkind", texts(&keys, |_| "i".to_string())),
@@ -234,15 +277,19 @@ pub(super) fn indexes(
         schema,
         keys.len(),
         vec![
-            (
-                "indexrelid",
-                int32s(&keys, |k| INDEX_OID_BASE + k.table_oid),
-            ),
+            ("indexrelid", int32s(&keys, |k| INDEX_OID_BASE + k.offset)),
             ("indrelid", int32s(&keys, |k| k.table_oid)),
             ("indnatts", widths.clone()),
             ("indnkeyatts", widths),
             ("indisunique", bools(&keys, true)),
-            ("indisprimary", bools(&keys, true)),
+            (
+                "indisprimary",
+                Arc::new(
+                    keys.iter()
+                        .map(|k| Some(k.primary))
+                        .collect::<BooleanArray>(),
+                ),
+            ),
             ("indimmediate", bools(&keys, true)),
             ("indisvalid", bools(&keys, true)),
             ("indisready", bools(&keys, true)),

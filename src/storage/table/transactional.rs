@@ -86,7 +86,7 @@ impl DurableTable {
     }
 
     /// A scan of `base` with the units `removed_*` gone and `added` in.
-    async fn provider_with(
+    pub(super) async fn provider_with(
         &self,
         base: &Version,
         removed_files: &HashSet<String>,
@@ -143,7 +143,7 @@ impl DurableTable {
             return Ok(0);
         }
         let batch = datafusion::arrow::compute::concat_batches(&self.inner.schema, &batches)?;
-        if !self.inner.constraints.primary_key.is_empty() {
+        if !self.inner.constraints.keys.is_empty() {
             let view = self.private_provider(&p).await?;
             self.check_unique_in(&view, std::slice::from_ref(&batch))
                 .await?;
@@ -184,6 +184,15 @@ impl DurableTable {
         }
         if p.pin.is_none() && !(p.removed_files.is_empty() && p.removed_commits.is_empty()) {
             p.pin = Some(self.pin());
+        }
+        let keys = self.keys_updated_by(&change);
+        if !keys.is_empty() && batch.num_rows() > 0 {
+            // The rewritten units against the rest of what the transaction sees.
+            let rest = self.private_provider(&p).await?;
+            for key in keys {
+                self.check_key_in(&rest, std::slice::from_ref(&batch), key)
+                    .await?;
+            }
         }
         if batch.num_rows() > 0 {
             p.added.push((session.next_id(), batch));
@@ -240,7 +249,7 @@ impl DurableTable {
             }
             let rows: Vec<RecordBatch> = p.added.iter().map(|(_, b)| b.clone()).collect();
             let batch = datafusion::arrow::compute::concat_batches(&table.inner.schema, &rows)?;
-            if batch.num_rows() > 0 && !table.inner.constraints.primary_key.is_empty() {
+            if batch.num_rows() > 0 && !table.inner.constraints.keys.is_empty() {
                 // Against what the table holds now, less what this transaction removed.
                 let now = table
                     .provider_with(&current, &p.removed_files, &p.removed_commits, &[])
