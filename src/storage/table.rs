@@ -783,8 +783,10 @@ impl DurableTable {
     ///
     /// The stored rows are found by the batch's key values (an IN list, or
     /// a disjunction per row for a key of several columns), which Parquet
-    /// statistics prune whole files and row groups with: the table is not
-    /// scanned once per row.
+    /// statistics prune whole files and row groups with; more than
+    /// [`LOOKUP_ROWS`] keys (a COPY) are found by one hash join of the
+    /// table's key columns with them. Either way the table is read at most
+    /// once per statement, never once per row.
     async fn check_key_in(
         &self,
         current: &Arc<dyn TableProvider>,
@@ -814,6 +816,19 @@ impl DurableTable {
                 candidates.push(take_record_batch(batch, &UInt32Array::from(keep))?);
             }
         }
+        let rows: usize = candidates.iter().map(RecordBatch::num_rows).sum();
+        let has_nulls = candidates
+            .iter()
+            .any(|b| key_index.iter().any(|i| b.column(*i).null_count() > 0));
+        if rows > LOOKUP_ROWS && !has_nulls {
+            // Many keys (a COPY, a large INSERT … SELECT): one hash join of
+            // the stored keys with them, instead of a scan per batch.
+            let found = Self::stored_keys_joined(current, &candidates, &key.columns).await?;
+            if let Some(b) = found.iter().find(|b| b.num_rows() > 0) {
+                return Err(self.duplicate(key, b.columns(), 0));
+            }
+            return Ok(());
+        }
         for batch in &candidates {
             let found =
                 Self::stored_keys(current, batch, &key.columns, &key_index, Some(1)).await?;
@@ -822,6 +837,58 @@ impl DurableTable {
             }
         }
         Ok(())
+    }
+
+    /// The first stored key of `current` that one of `batches` also has,
+    /// found by a hash join of the stored keys with the batches' keys.
+    async fn stored_keys_joined(
+        current: &Arc<dyn TableProvider>,
+        batches: &[RecordBatch],
+        key: &[String],
+    ) -> Result<Vec<RecordBatch>> {
+        let ctx =
+            datafusion::prelude::SessionContext::new_with_state(scan_session().as_ref().clone());
+        let names: Vec<&str> = key.iter().map(String::as_str).collect();
+        let proposed_names: Vec<String> = key.iter().map(|k| format!("brook_new_{k}")).collect();
+        let proposed_refs: Vec<&str> = proposed_names.iter().map(String::as_str).collect();
+        let mut projected = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let columns = key
+                .iter()
+                .map(|k| {
+                    batch
+                        .column_by_name(k)
+                        .cloned()
+                        .ok_or_else(|| BrookError::Internal(format!("key column {k} missing")))
+                })
+                .collect::<Result<Vec<ArrayRef>>>()?;
+            let fields: Vec<datafusion::arrow::datatypes::Field> = key
+                .iter()
+                .zip(&proposed_names)
+                .map(|(k, name)| {
+                    let field = batch.schema().field_with_name(k).cloned()?;
+                    Ok(field.with_name(name))
+                })
+                .collect::<Result<_>>()?;
+            let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
+            projected.push(RecordBatch::try_new(schema, columns)?);
+        }
+        let Some(first) = projected.first() else {
+            return Ok(vec![]);
+        };
+        let proposed = datafusion::datasource::MemTable::try_new(first.schema(), vec![projected])?;
+        let found = ctx
+            .read_table(current.clone())?
+            .select_columns(&names)?
+            .join(
+                ctx.read_table(Arc::new(proposed))?,
+                datafusion::common::JoinType::LeftSemi,
+                &names,
+                &proposed_refs,
+                None,
+            )?
+            .limit(0, Some(1))?;
+        Ok(found.collect().await?)
     }
 
     /// Positions of the `key` columns in the table's schema.
@@ -1544,6 +1611,10 @@ fn key_rows(columns: &[ArrayRef]) -> Result<Rows> {
 /// `key IN (the batch's keys)`: one IN list for a single-column key, a
 /// balanced OR of conjunctions for a composite one (balanced so that the
 /// expression tree stays shallow however large the batch).
+/// Up to this many keys, a key check looks them up by value (an IN list
+/// that Parquet statistics prune files with); beyond it, by a hash join.
+const LOOKUP_ROWS: usize = 1024;
+
 fn keys_predicate(batch: &RecordBatch, key: &[String], key_index: &[usize]) -> Result<Expr> {
     let column = |name: &str| Expr::Column(datafusion::common::Column::new_unqualified(name));
     let value = |index: usize, row: usize| -> Result<Expr> {
