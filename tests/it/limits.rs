@@ -260,3 +260,75 @@ async fn a_full_or_read_only_disk_stops_the_pipeline_in_error_and_loses_nothing(
     drop(restarted);
     drop(disk);
 }
+
+/// Fill the file system holding `path` to its last byte.
+fn fill(path: &Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).unwrap();
+    let mut chunk = 1 << 20;
+    while chunk > 0 {
+        if file.write_all(&vec![0x5a; chunk]).is_err() {
+            chunk /= 2;
+        }
+    }
+    let _ = file.sync_all();
+}
+
+/// A COMMIT that cannot be written (the disk is full) answers 53100 and
+/// applies nothing of the transaction: both tables are as they were before
+/// BEGIN, for the session, for another one and after a restart. With room
+/// again, the next transaction commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_on_a_full_disk_fails_whole_with_53100() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SmallDisk::mount(&dir.path().join("data"), "32m");
+    let brook = Brook::start_on(&disk.path);
+    let client = brook.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE a (id int, pad text); CREATE TABLE b (id int, n int);
+             INSERT INTO a VALUES (1, 'x'); INSERT INTO b VALUES (1, 10);",
+        )
+        .await
+        .unwrap();
+    let filler = disk.path.join("filler");
+    fill(&filler);
+    client
+        .batch_execute(
+            "BEGIN;
+             INSERT INTO a SELECT v, repeat('y', 2000) FROM generate_series(2, 3000) t(v);
+             UPDATE b SET n = n + 1;
+             DELETE FROM a WHERE id = 1;",
+        )
+        .await
+        .unwrap();
+    let err = client.batch_execute("COMMIT").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "53100", "{}", message(&err));
+    assert!(
+        message(&err).contains("No space left on device"),
+        "{}",
+        message(&err)
+    );
+    let other = brook.client().await;
+    for session in [&client, &other] {
+        assert_eq!(
+            count(session, "SELECT count(*) FROM a WHERE id = 1").await,
+            1
+        );
+        assert_eq!(count(session, "SELECT count(*) FROM a").await, 1);
+        assert_eq!(count(session, "SELECT sum(n) FROM b").await, 10);
+    }
+    std::fs::remove_file(&filler).unwrap();
+    client
+        .batch_execute("BEGIN; UPDATE b SET n = n + 5; INSERT INTO a VALUES (2, 'z'); COMMIT")
+        .await
+        .unwrap();
+    drop((client, other));
+    let restarted = brook.restart();
+    let client = restarted.client().await;
+    assert_eq!(count(&client, "SELECT count(*) FROM a").await, 2);
+    assert_eq!(count(&client, "SELECT sum(n) FROM b").await, 15);
+    drop(client);
+    drop(restarted);
+    drop(disk);
+}
