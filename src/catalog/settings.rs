@@ -36,6 +36,9 @@ pub struct SessionSettings {
     pub current_schema: Option<String>,
     /// The path's schemas that exist, in order (`pg_catalog` apart).
     pub path: Vec<String>,
+    /// Each `datafusion.*` option the session set, with the value it had
+    /// before: what a ROLLBACK or RESET of the SET puts back.
+    pub replaced_options: BTreeMap<String, Option<String>>,
 }
 
 /// The session's settings in `config`, if it has any.

@@ -256,6 +256,7 @@ pub async fn publish(
         let state = ctx.state_ref();
         let mut state = state.write();
         let options = state.config_mut().options_mut();
+        settings.replaced_options = apply_datafusion_options(options, &metadata);
         options.execution.time_zone = Some(zone);
         if let Some(path) = &path {
             options.catalog.default_schema = path.default_schema();
@@ -274,6 +275,50 @@ pub async fn publish(
         }
     }
     Ok(())
+}
+
+/// Set the session's `datafusion.*` options in `options` as `metadata`
+/// holds them, and put back the value each had before for those it no
+/// longer holds (a SET undone by ROLLBACK, RESET). Returns what the next
+/// call needs to do that.
+fn apply_datafusion_options(
+    options: &mut datafusion::config::ConfigOptions,
+    metadata: &Values,
+) -> std::collections::BTreeMap<String, Option<String>> {
+    let mut replaced = crate::catalog::settings::of(options)
+        .map(|s| s.replaced_options.clone())
+        .unwrap_or_default();
+    let set: HashMap<&String, &String> = metadata
+        .iter()
+        .filter(|(k, _)| k.starts_with("datafusion."))
+        .collect();
+    replaced.retain(|key, original| {
+        if set.contains_key(key) {
+            return true;
+        }
+        let restored = match original {
+            Some(value) => options.set(key, value),
+            None => Ok(()),
+        };
+        if let Err(e) = restored {
+            tracing::warn!(option = %key, error = %e, "could not restore a DataFusion option");
+        }
+        false
+    });
+    for (key, value) in set {
+        if !replaced.contains_key(key) {
+            let original = options
+                .entries()
+                .into_iter()
+                .find(|e| &e.key == key)
+                .and_then(|e| e.value);
+            replaced.insert(key.clone(), original);
+        }
+        if let Err(e) = options.set(key, value) {
+            tracing::warn!(option = %key, error = %e, "a DataFusion option the session set no longer applies");
+        }
+    }
+    replaced
 }
 
 /// The session's search path (`metadata` is its connection's) over the

@@ -138,7 +138,7 @@ pub async fn respond(
         _ => return None,
     };
     let before = session_settings::current(&*client);
-    let done = match assign(&name, &value, local, statement, ctx, client).await {
+    let done = match assign(&name, &value, local, ctx, client).await {
         Ok(done) => done,
         Err(e) => return Some(Err(e)),
     };
@@ -201,7 +201,6 @@ async fn assign(
     name: &str,
     value: &str,
     local: bool,
-    statement: &Statement,
     ctx: &SessionContext,
     client: &mut dyn HookClient,
 ) -> PgWireResult<Response> {
@@ -215,17 +214,29 @@ async fn assign(
             ),
         ));
     }
-    if name.starts_with("datafusion.") {
-        // The session's own context (server::handlers gives each connection one).
-        return match ctx.sql(&statement.to_string()).await {
-            Ok(_) => done,
-            Err(e) => Err(error(
-                SqlState::INVALID_PARAMETER_VALUE,
-                format!("invalid setting \"{name}\": {}", e.strip_backtrace()),
-            )),
-        };
-    }
     let is_default = value.eq_ignore_ascii_case("default");
+    if name.starts_with("datafusion.") {
+        // Kept with the session's other settings (so that ROLLBACK and RESET
+        // undo it) and carried to its own context by `publish`; tried on a
+        // copy of the options first, so a bad value changes nothing.
+        if !is_default {
+            let mut options = ctx.state().config_options().as_ref().clone();
+            if let Err(e) = options.set(name, value) {
+                return Err(error(
+                    SqlState::INVALID_PARAMETER_VALUE,
+                    format!("invalid setting \"{name}\": {}", e.strip_backtrace()),
+                ));
+            }
+        }
+        store(
+            client,
+            name,
+            (!is_default).then(|| value.to_string()),
+            local,
+        )
+        .await?;
+        return done;
+    }
     match name {
         "statement_timeout" | "idle_in_transaction_session_timeout" => {
             let ms = if is_default {
