@@ -848,40 +848,22 @@ impl DurableTable {
     ) -> Result<Vec<RecordBatch>> {
         let ctx =
             datafusion::prelude::SessionContext::new_with_state(scan_session().as_ref().clone());
+        let column = |name: &str| Expr::Column(datafusion::common::Column::new_unqualified(name));
         let names: Vec<&str> = key.iter().map(String::as_str).collect();
+        // The new keys under names of their own, so the join's sides differ.
         let proposed_names: Vec<String> = key.iter().map(|k| format!("brook_new_{k}")).collect();
         let proposed_refs: Vec<&str> = proposed_names.iter().map(String::as_str).collect();
-        let mut projected = Vec::with_capacity(batches.len());
-        for batch in batches {
-            let columns = key
-                .iter()
-                .map(|k| {
-                    batch
-                        .column_by_name(k)
-                        .cloned()
-                        .ok_or_else(|| BrookError::Internal(format!("key column {k} missing")))
-                })
-                .collect::<Result<Vec<ArrayRef>>>()?;
-            let fields: Vec<datafusion::arrow::datatypes::Field> = key
-                .iter()
+        let proposed = ctx.read_batches(batches.iter().cloned())?.select(
+            key.iter()
                 .zip(&proposed_names)
-                .map(|(k, name)| {
-                    let field = batch.schema().field_with_name(k).cloned()?;
-                    Ok(field.with_name(name))
-                })
-                .collect::<Result<_>>()?;
-            let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
-            projected.push(RecordBatch::try_new(schema, columns)?);
-        }
-        let Some(first) = projected.first() else {
-            return Ok(vec![]);
-        };
-        let proposed = datafusion::datasource::MemTable::try_new(first.schema(), vec![projected])?;
+                .map(|(k, name)| column(k).alias(name))
+                .collect::<Vec<_>>(),
+        )?;
         let found = ctx
             .read_table(current.clone())?
             .select_columns(&names)?
             .join(
-                ctx.read_table(Arc::new(proposed))?,
+                proposed,
                 datafusion::common::JoinType::LeftSemi,
                 &names,
                 &proposed_refs,
