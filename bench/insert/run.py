@@ -17,18 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ports import free_port, wait_port  # noqa: E402
+from postgres import psql, start_postgres  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 TABLE = "CREATE TABLE events (client int NOT NULL, seq bigint NOT NULL, payload text)"
-
-
-def psql(port, user, *args):
-    cmd = ["psql", "-X", "-h", "127.0.0.1", "-p", str(port), "-U", user, "-d", user, "-v", "ON_ERROR_STOP=1", "-At", *args]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"psql failed: {' '.join(cmd)}\n{out.stderr}")
-    return out.stdout.strip()
 
 
 def measure(name, port, user, load_bin, clients, seconds):
@@ -66,19 +58,8 @@ def main():
     try:
         print(f"machine: {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
               f"{args.clients} clients x {args.seconds} s each", flush=True)
-        pg_port = free_port()
-        pg_data = work / "pg"
-        pg_data.mkdir()
-        shutil.chown(pg_data, "postgres", "postgres")
-        as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run(as_pg + [str(PG_BIN / "initdb"), "-D", str(pg_data), "-U", "postgres", "--auth=trust"],
-                       check=True, capture_output=True)
-        pg = subprocess.Popen(as_pg + [str(PG_BIN / "postgres"), "-D", str(pg_data), "-p", str(pg_port), "-k", str(work),
-                                       "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"],
-                              stdout=subprocess.DEVNULL, stderr=open(work / "pg.log", "w"))
+        pg, pg_port = start_postgres(work, "max_connections=200")
         procs.append(pg)
-        wait_port(pg_port, "postgres")
-        time.sleep(1)
         print("PostgreSQL:", psql(pg_port, "postgres", "-c", "SHOW synchronous_commit"),
               "synchronous_commit,", psql(pg_port, "postgres", "-c", "SHOW fsync"), "fsync", flush=True)
         results.append(("PostgreSQL 15", measure("PostgreSQL 15", pg_port, "postgres", load_bin, args.clients, args.seconds)))
