@@ -221,6 +221,16 @@ async fn refused(client: &Client, sql: &str) -> (String, String) {
     (sqlstate(&err), message(&err))
 }
 
+/// [`refused`] with the error's DETAIL line.
+async fn refused_with_detail(client: &Client, sql: &str) -> (String, String, Option<String>) {
+    let err = client.simple_query(sql).await.map(|_| ()).expect_err(sql);
+    let detail = err
+        .as_db_error()
+        .and_then(|d| d.detail())
+        .map(str::to_string);
+    (sqlstate(&err), message(&err), detail)
+}
+
 // Every expected answer below is what PostgreSQL 15 printed for the same SQL.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -393,19 +403,13 @@ async fn declared_lengths_and_keys_are_kept() {
     .await;
     assert_eq!(code, "22001", "{text}");
     // A duplicate key, stored or within the statement, is 23505 and writes nothing.
-    let err = client
-        .simple_query("INSERT INTO people VALUES (1, 'x')")
-        .await
-        .map(|_| ())
-        .unwrap_err();
-    assert_eq!(sqlstate(&err), "23505");
     assert_eq!(
-        message(&err),
-        "duplicate key value violates unique constraint \"people_pkey\""
-    );
-    assert_eq!(
-        err.as_db_error().and_then(|d| d.detail()),
-        Some("Key (id)=(1) already exists.")
+        refused_with_detail(&client, "INSERT INTO people VALUES (1, 'x')").await,
+        (
+            "23505".to_string(),
+            "duplicate key value violates unique constraint \"people_pkey\"".to_string(),
+            Some("Key (id)=(1) already exists.".to_string())
+        )
     );
     let (code, _) = refused(&client, "INSERT INTO people VALUES (7, 'x'), (7, 'y')").await;
     assert_eq!(code, "23505");
@@ -434,19 +438,17 @@ async fn unique_constraints_hold_for_every_write_and_survive_a_restart() {
         .unwrap();
     let brook = brook.restart();
     let client = brook.client().await;
-    let err = client
-        .simple_query("INSERT INTO users (email) VALUES ('bob@x'), ('ann@x')")
-        .await
-        .map(|_| ())
-        .unwrap_err();
-    assert_eq!(sqlstate(&err), "23505");
     assert_eq!(
-        message(&err),
-        "duplicate key value violates unique constraint \"users_email_key\""
-    );
-    assert_eq!(
-        err.as_db_error().and_then(|d| d.detail()),
-        Some("Key (email)=(ann@x) already exists.")
+        refused_with_detail(
+            &client,
+            "INSERT INTO users (email) VALUES ('bob@x'), ('ann@x')"
+        )
+        .await,
+        (
+            "23505".to_string(),
+            "duplicate key value violates unique constraint \"users_email_key\"".to_string(),
+            Some("Key (email)=(ann@x) already exists.".to_string())
+        )
     );
     let (code, _) = refused(
         &client,
@@ -513,19 +515,18 @@ async fn check_constraints_hold_for_every_write_and_survive_a_restart() {
         .unwrap();
     let brook = brook.restart();
     let client = brook.client().await;
-    let err = client
-        .simple_query("INSERT INTO stock VALUES ('ef56', 1), ('gh78', -1)")
-        .await
-        .map(|_| ())
-        .unwrap_err();
-    assert_eq!(sqlstate(&err), "23514");
     assert_eq!(
-        message(&err),
-        "new row for relation \"stock\" violates check constraint \"stock_qty_check\""
-    );
-    assert_eq!(
-        err.as_db_error().and_then(|d| d.detail()),
-        Some("Failing row contains (gh78, -1).")
+        refused_with_detail(
+            &client,
+            "INSERT INTO stock VALUES ('ef56', 1), ('gh78', -1)"
+        )
+        .await,
+        (
+            "23514".to_string(),
+            "new row for relation \"stock\" violates check constraint \"stock_qty_check\""
+                .to_string(),
+            Some("Failing row contains (gh78, -1).".to_string())
+        )
     );
     let (code, text) = refused(&client, "UPDATE stock SET sku = 'toolong' WHERE qty = 3").await;
     assert_eq!(
