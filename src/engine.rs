@@ -186,8 +186,9 @@ impl Engine {
         // The session's temporary tables, in a catalog view of its own.
         let temp = Arc::new(TempTables::default());
         let transaction = Arc::new(SessionTransaction::default());
+        let shared = state.catalog_list().clone();
         let catalogs = Arc::new(SessionCatalogs::new(
-            state.catalog_list().clone(),
+            shared.clone(),
             temp.clone(),
             transaction.clone(),
         ));
@@ -196,15 +197,19 @@ impl Engine {
             .build();
         // The session's transaction: tables find it where their scans and
         // writes are planned (storage::transaction).
-        state.config_mut().set_extension(transaction);
-        state.config_mut().set_extension(temp);
+        state.config_mut().set_extension(transaction.clone());
+        state.config_mut().set_extension(temp.clone());
         // What currval and lastval remember for this session.
         state
             .config_mut()
             .options_mut()
             .extensions
             .insert(SessionSequences::default());
-        SessionContext::new_with_state(state)
+        let ctx = SessionContext::new_with_state(state);
+        // What its pg_catalog shows of its own: temporary tables, the
+        // transaction's schema changes.
+        crate::catalog::pg_overlay::SessionRelations::install(&ctx, shared, temp, transaction);
+        ctx
     }
 
     /// Start background work that needs the whole engine: pipelines that

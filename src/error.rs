@@ -38,6 +38,7 @@ impl SqlState {
     pub const NOT_NULL_VIOLATION: Self = Self("23502");
     pub const UNIQUE_VIOLATION: Self = Self("23505");
     pub const CHECK_VIOLATION: Self = Self("23514");
+    pub const GENERATED_ALWAYS: Self = Self("428C9");
     pub const ACTIVE_SQL_TRANSACTION: Self = Self("25001");
     pub const NO_ACTIVE_SQL_TRANSACTION: Self = Self("25P01");
     pub const IN_FAILED_SQL_TRANSACTION: Self = Self("25P02");
@@ -135,6 +136,9 @@ pub enum BrookError {
     NotNullViolation { table: String, column: String },
     #[error("{0}")]
     InvalidText(String),
+    /// An option's value outside what it may be (a sequence's bounds).
+    #[error("{0}")]
+    InvalidParameter(String),
     #[error("{0}")]
     Syntax(String),
     /// A subquery used as a value returned more than one row.
@@ -164,6 +168,9 @@ pub enum BrookError {
         constraint: String,
         detail: String,
     },
+    /// A value of its own for a `GENERATED ALWAYS AS IDENTITY` column.
+    #[error("{message}")]
+    GeneratedAlways { message: String, detail: String },
     /// A second row with a PRIMARY KEY's value.
     #[error("duplicate key value violates unique constraint \"{constraint}\"")]
     UniqueViolation { constraint: String, detail: String },
@@ -219,6 +226,7 @@ impl ErrorCode for BrookError {
             BrookError::UndefinedColumn { .. } => SqlState::UNDEFINED_COLUMN,
             BrookError::NotNullViolation { .. } => SqlState::NOT_NULL_VIOLATION,
             BrookError::InvalidText(_) => SqlState::INVALID_TEXT_REPRESENTATION,
+            BrookError::InvalidParameter(_) => SqlState::INVALID_PARAMETER_VALUE,
             BrookError::Syntax(_) => SqlState::SYNTAX_ERROR,
             BrookError::Cardinality(_) => SqlState::CARDINALITY_VIOLATION,
             BrookError::Unsupported(_) => SqlState::FEATURE_NOT_SUPPORTED,
@@ -233,6 +241,7 @@ impl ErrorCode for BrookError {
             BrookError::StringTooLong(_) => SqlState::STRING_DATA_RIGHT_TRUNCATION,
             BrookError::UniqueViolation { .. } => SqlState::UNIQUE_VIOLATION,
             BrookError::CheckViolation { .. } => SqlState::CHECK_VIOLATION,
+            BrookError::GeneratedAlways { .. } => SqlState::GENERATED_ALWAYS,
             BrookError::SerializationFailure => SqlState::SERIALIZATION_FAILURE,
             BrookError::UndefinedSavepoint(_) => SqlState::INVALID_SAVEPOINT_SPECIFICATION,
             BrookError::InTransactionBlock(_) => SqlState::ACTIVE_SQL_TRANSACTION,
@@ -252,7 +261,8 @@ impl ErrorCode for BrookError {
     fn detail(&self) -> Option<String> {
         match self {
             BrookError::UniqueViolation { detail, .. }
-            | BrookError::CheckViolation { detail, .. } => Some(detail.clone()),
+            | BrookError::CheckViolation { detail, .. }
+            | BrookError::GeneratedAlways { detail, .. } => Some(detail.clone()),
             BrookError::Module(e) => e.detail(),
             _ => None,
         }

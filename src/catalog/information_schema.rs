@@ -37,7 +37,9 @@ const VIEWS: &[&str] = &[
             CAST(NULL AS integer) AS numeric_precision,
             CAST(NULL AS integer) AS numeric_scale,
             'brook' AS udt_catalog, 'pg_catalog' AS udt_schema, t.typname AS udt_name,
-            'NO' AS is_identity, 'NEVER' AS is_generated,
+            CASE WHEN a.attidentity = 'a' THEN 'YES' ELSE 'NO' END AS is_identity,
+            CASE WHEN a.attidentity = 'a' THEN 'ALWAYS' END AS identity_generation,
+            'NEVER' AS is_generated,
             CASE WHEN c.relkind = 'r' THEN 'YES' ELSE 'NO' END AS is_updatable
      FROM pg_catalog.pg_attribute a
      JOIN pg_catalog.pg_class c ON a.attrelid = c.oid

@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::Expr;
@@ -55,6 +55,11 @@ pub struct ColumnDef {
     pub nullable: bool,
     /// The DEFAULT expression as SQL text, evaluated at insert time.
     pub default: Option<String>,
+    /// `GENERATED ALWAYS AS IDENTITY`: only its sequence writes it (an
+    /// INSERT's or UPDATE's own value is refused, 428C9); `BY DEFAULT`
+    /// identity columns are plain defaults and say false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub always_identity: bool,
 }
 
 /// A CHECK constraint as declared: its name and its condition as SQL text.
@@ -284,35 +289,20 @@ impl Catalog {
                 nulls_distinct: u.nulls_distinct,
             }),
         );
+        constraints.always_identity = entry
+            .columns
+            .iter()
+            .filter(|c| c.always_identity)
+            .map(|c| c.name.clone())
+            .collect();
         if entry.checks.is_empty() {
             return Ok(constraints);
         }
         let state = self.ctx.state();
-        let columns = DFSchema::try_from(schema.as_ref().clone())?;
         for check in &entry.checks {
-            let invalid = |e: datafusion::error::DataFusionError| {
-                BrookError::InvalidText(format!(
-                    "check constraint \"{}\": {}",
-                    check.name,
-                    e.strip_backtrace()
-                ))
-            };
-            let expr = state
-                .create_logical_expr(&check.expr, &columns)
-                .map_err(invalid)?;
-            let condition = state
-                .create_physical_expr(expr, &columns)
-                .map_err(invalid)?;
-            if condition.data_type(schema).map_err(invalid)? != DataType::Boolean {
-                return Err(BrookError::Syntax(format!(
-                    "argument of CHECK must be type boolean (constraint \"{}\")",
-                    check.name
-                )));
-            }
-            constraints.checks.push(Check {
-                name: check.name.clone(),
-                condition,
-            });
+            constraints
+                .checks
+                .push(Check::compile(&state, schema, &check.name, &check.expr)?);
         }
         Ok(constraints)
     }

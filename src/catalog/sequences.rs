@@ -48,6 +48,14 @@ pub struct Sequence {
     pub reserved: Option<i64>,
     /// The column that owns it (`serial`, identity): dropped with its table.
     pub owned_by: Option<(QualifiedName, String)>,
+    /// Whether it starts over at its minimum (maximum, counting down) past
+    /// its end instead of failing.
+    #[serde(default)]
+    pub cycle: bool,
+    /// The largest value its type holds (`AS integer`: 2³¹-1); absent in
+    /// files written before it was kept, then read from `max`.
+    #[serde(default)]
+    pub type_max: Option<i64>,
 }
 
 /// The options of `CREATE SEQUENCE` (and of an identity column).
@@ -57,13 +65,31 @@ pub struct SequenceOptions {
     pub min: Option<i64>,
     pub max: Option<i64>,
     pub start: Option<i64>,
+    pub cycle: bool,
+}
+
+/// What `ALTER SEQUENCE` changes; `None` leaves a property as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SequenceChanges {
+    /// `AS type`: the largest value of the new type.
+    pub type_max: Option<i64>,
+    pub increment: Option<i64>,
+    /// `MINVALUE n` (`Some(Some(n))`) or `NO MINVALUE` (`Some(None)`).
+    pub min: Option<Option<i64>>,
+    pub max: Option<Option<i64>>,
+    pub start: Option<i64>,
+    /// `RESTART` (`Some(None)`: at the start) or `RESTART WITH n`.
+    pub restart: Option<Option<i64>>,
+    pub cycle: Option<bool>,
 }
 
 impl Sequence {
     fn new(options: &SequenceOptions, max_of_type: i64) -> Result<Self> {
         let increment = options.increment.unwrap_or(1);
         if increment == 0 {
-            return Err(BrookError::InvalidText("INCREMENT must not be zero".into()));
+            return Err(BrookError::InvalidParameter(
+                "INCREMENT must not be zero".into(),
+            ));
         }
         let (min, max) = if increment > 0 {
             (options.min.unwrap_or(1), options.max.unwrap_or(max_of_type))
@@ -76,11 +102,12 @@ impl Sequence {
         let start = options
             .start
             .unwrap_or(if increment > 0 { min } else { max });
-        if !(min..=max).contains(&start) {
-            return Err(BrookError::InvalidText(format!(
-                "START value ({start}) cannot be outside MINVALUE ({min}) and MAXVALUE ({max})"
+        if min >= max {
+            return Err(BrookError::InvalidParameter(format!(
+                "MINVALUE ({min}) must be less than MAXVALUE ({max})"
             )));
         }
+        out_of_bounds("START", start, min, max)?;
         Ok(Self {
             increment,
             min,
@@ -90,7 +117,102 @@ impl Sequence {
             called: false,
             reserved: None,
             owned_by: None,
+            cycle: options.cycle,
+            type_max: Some(max_of_type),
         })
+    }
+
+    /// The largest value of the sequence's type.
+    fn type_max(&self) -> i64 {
+        self.type_max.unwrap_or(
+            if self.max <= i16::MAX.into() && self.min >= i16::MIN.into() {
+                i16::MAX.into()
+            } else if self.max <= i32::MAX.into() && self.min >= i32::MIN.into() {
+                i32::MAX.into()
+            } else {
+                i64::MAX
+            },
+        )
+    }
+
+    /// This sequence as `ALTER SEQUENCE … changes` leaves it, checked as
+    /// PostgreSQL checks it; values already handed out stay handed out.
+    fn altered(&self, changes: &SequenceChanges) -> Result<Self> {
+        let mut next = self.clone();
+        let old_type_max = self.type_max();
+        let type_max = changes.type_max.unwrap_or(old_type_max);
+        next.type_max = Some(type_max);
+        if let Some(increment) = changes.increment {
+            if increment == 0 {
+                return Err(BrookError::InvalidParameter(
+                    "INCREMENT must not be zero".into(),
+                ));
+            }
+            next.increment = increment;
+        }
+        let ascending = next.increment > 0;
+        // A bound that was the old type's default follows the new type, as
+        // in PostgreSQL; NO MINVALUE / NO MAXVALUE return to the default.
+        next.min = match changes.min {
+            Some(Some(min)) => min,
+            Some(None) => {
+                if ascending {
+                    1
+                } else {
+                    -type_max
+                }
+            }
+            None if !ascending && self.min == -old_type_max => -type_max,
+            None => self.min,
+        };
+        next.max = match changes.max {
+            Some(Some(max)) => max,
+            Some(None) => {
+                if ascending {
+                    type_max
+                } else {
+                    -1
+                }
+            }
+            None if ascending && self.max == old_type_max => type_max,
+            None => self.max,
+        };
+        if next.min < -type_max - 1 || next.max > type_max {
+            return Err(BrookError::InvalidParameter(format!(
+                "MINVALUE ({}) and MAXVALUE ({}) must fit the sequence's type (largest {type_max})",
+                next.min, next.max
+            )));
+        }
+        if next.min >= next.max {
+            return Err(BrookError::InvalidParameter(format!(
+                "MINVALUE ({}) must be less than MAXVALUE ({})",
+                next.min, next.max
+            )));
+        }
+        if let Some(start) = changes.start {
+            next.start = start;
+        }
+        out_of_bounds("START", next.start, next.min, next.max)?;
+        if let Some(cycle) = changes.cycle {
+            next.cycle = cycle;
+        }
+        match changes.restart {
+            Some(restart) => {
+                let value = restart.unwrap_or(next.start);
+                out_of_bounds("RESTART", value, next.min, next.max)?;
+                next.last = Some(value);
+                next.called = false;
+                // Nothing after the restart is handed out yet.
+                next.reserved = None;
+            }
+            None => {
+                // Whatever the file allowed was counted with the old
+                // increment: allow nothing past what was handed out, so that
+                // the next value is written (and survives a crash) first.
+                next.reserved = if next.called { next.last } else { None };
+            }
+        }
+        Ok(next)
     }
 
     /// The value `nextval` hands out next, without handing it out.
@@ -101,6 +223,11 @@ impl Sequence {
         let last = self.last.unwrap_or(self.start);
         match last.checked_add(self.increment) {
             Some(v) if (self.min..=self.max).contains(&v) => Ok(v),
+            _ if self.cycle => Ok(if self.increment > 0 {
+                self.min
+            } else {
+                self.max
+            }),
             _ => Err(BrookError::SequenceLimit(format!(
                 "nextval: reached {} value of sequence \"{}\" ({})",
                 if self.increment > 0 {
@@ -126,6 +253,21 @@ impl Sequence {
             None => false,
         }
     }
+}
+
+/// PostgreSQL's refusal of a START or RESTART value outside the bounds.
+fn out_of_bounds(what: &str, value: i64, min: i64, max: i64) -> Result<()> {
+    if value < min {
+        return Err(BrookError::InvalidParameter(format!(
+            "{what} value ({value}) cannot be less than MINVALUE ({min})"
+        )));
+    }
+    if value > max {
+        return Err(BrookError::InvalidParameter(format!(
+            "{what} value ({value}) cannot be greater than MAXVALUE ({max})"
+        )));
+    }
+    Ok(())
 }
 
 /// The server's sequences, by qualified name.
@@ -265,7 +407,14 @@ impl Sequences {
             .cloned()
             .ok_or_else(|| BrookError::UndefinedTable(name.to_string()))?;
         let value = sequence.following(name)?;
-        let write = !sequence.allows(value);
+        // A cycle that starts over lands inside what the file allowed for
+        // the last round: write again, or a crash would hand it out twice.
+        let wrapped = sequence.called
+            && sequence.last.is_some_and(|last| {
+                (sequence.increment > 0 && value <= last)
+                    || (sequence.increment < 0 && value >= last)
+            });
+        let write = wrapped || !sequence.allows(value);
         if write {
             sequence.reserved = Some(
                 sequence
@@ -279,6 +428,16 @@ impl Sequences {
         sequence.called = true;
         self.replace(&mut all, name, sequence, write)?;
         Ok(value)
+    }
+
+    /// `ALTER SEQUENCE name …`: saved before it is answered.
+    pub fn alter(&self, name: &QualifiedName, changes: &SequenceChanges) -> Result<()> {
+        let mut all = lock(&self.all);
+        let sequence = all
+            .get(name)
+            .ok_or_else(|| BrookError::UndefinedTable(name.to_string()))?
+            .altered(changes)?;
+        self.replace(&mut all, name, sequence, true)
     }
 
     /// `setval(name, value, called)`: saved before it is answered.
@@ -615,6 +774,7 @@ mod tests {
             max: Some(10),
             min: Some(5),
             start: None,
+            cycle: false,
         };
         sequences
             .create(&name("down"), &options, i64::MAX, None, false)
@@ -630,5 +790,92 @@ mod tests {
                 .create(&name("down"), &options, i64::MAX, None, false)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_cycle_starts_over_and_a_reopen_never_goes_back_in_a_round() {
+        let dir = tempfile::tempdir().unwrap();
+        let sequences = Sequences::open(dir.path()).unwrap();
+        let options = SequenceOptions {
+            max: Some(3),
+            cycle: true,
+            ..SequenceOptions::default()
+        };
+        sequences
+            .create(&name("c"), &options, i64::MAX, None, false)
+            .unwrap();
+        let got: Vec<i64> = (0..5)
+            .map(|_| sequences.next(&name("c")).unwrap())
+            .collect();
+        assert_eq!(got, [1, 2, 3, 1, 2]);
+        let long = SequenceOptions {
+            max: Some(2000),
+            cycle: true,
+            ..SequenceOptions::default()
+        };
+        sequences
+            .create(&name("long"), &long, i64::MAX, None, false)
+            .unwrap();
+        for _ in 0..2002 {
+            sequences.next(&name("long")).unwrap();
+        }
+        drop(sequences);
+        // As after a crash in the second round, which has handed out 1 and 2:
+        // the round goes on past what the file allowed, never back to them.
+        let reopened = Sequences::open(dir.path()).unwrap();
+        let next = reopened.next(&name("long")).unwrap();
+        assert!((3..=2000).contains(&next), "{next}");
+    }
+
+    #[test]
+    fn alter_restarts_changes_steps_and_checks_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let sequences = Sequences::open(dir.path()).unwrap();
+        sequences
+            .create(
+                &name("a"),
+                &SequenceOptions::default(),
+                i32::MAX.into(),
+                None,
+                false,
+            )
+            .unwrap();
+        for _ in 0..3 {
+            sequences.next(&name("a")).unwrap();
+        }
+        let step = SequenceChanges {
+            increment: Some(10),
+            ..SequenceChanges::default()
+        };
+        sequences.alter(&name("a"), &step).unwrap();
+        assert_eq!(sequences.next(&name("a")).unwrap(), 13);
+        drop(sequences);
+        let sequences = Sequences::open(dir.path()).unwrap();
+        assert!(sequences.next(&name("a")).unwrap() > 13);
+        let restart = SequenceChanges {
+            restart: Some(Some(100)),
+            ..SequenceChanges::default()
+        };
+        sequences.alter(&name("a"), &restart).unwrap();
+        assert_eq!(sequences.next(&name("a")).unwrap(), 100);
+        assert_eq!(sequences.next(&name("a")).unwrap(), 110);
+        // AS bigint: the default maximum follows the type.
+        let wider = SequenceChanges {
+            type_max: Some(i64::MAX),
+            ..SequenceChanges::default()
+        };
+        sequences.alter(&name("a"), &wider).unwrap();
+        let too_low = SequenceChanges {
+            restart: Some(Some(0)),
+            ..SequenceChanges::default()
+        };
+        let err = sequences.alter(&name("a"), &too_low).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("RESTART value (0) cannot be less than MINVALUE (1)"),
+            "{err}"
+        );
+        // The refused change left the sequence as it was.
+        assert_eq!(sequences.next(&name("a")).unwrap(), 120);
     }
 }

@@ -613,6 +613,7 @@ mod tests {
             pg_type: pg_type.into(),
             nullable,
             default: None,
+            always_identity: false,
         }
     }
 

@@ -22,8 +22,8 @@ use super::cancel::{CancelRequests, Cancellable};
 use super::copy::CopyIn;
 use super::errors::SqlStateErrors;
 use super::hooks::{
-    BrookStatements, Cursors, DmlTags, PreparedStatements, Settings, Show, TempTableStatements,
-    Upserts,
+    BrookStatements, Cursors, DmlTags, IdentityColumns, PreparedStatements, Settings, Show,
+    TempTableStatements, Upserts,
 };
 use super::transactions::Transactions;
 use crate::engine::Engine;
@@ -47,6 +47,7 @@ impl BrookHandlers {
             Arc::new(TempTableStatements),
             Arc::new(BrookStatements::new(engine.clone())),
             Arc::new(Show),
+            Arc::new(IdentityColumns::new(engine.clone())),
             Arc::new(Upserts::new(engine.clone())),
             Arc::new(DmlTags::new(access.notice_interval)),
             Arc::new(Cursors),

@@ -190,7 +190,71 @@ impl QueryHook for Upserts {
     }
 }
 
-/// `CREATE TEMP TABLE` and `DROP TABLE` of a temporary table
+/// `GENERATED ALWAYS AS IDENTITY` columns ([`sql::identity`]): an INSERT
+/// or UPDATE that writes one is refused (428C9) before DataFusion plans it.
+pub struct IdentityColumns {
+    engine: Arc<Engine>,
+}
+
+impl IdentityColumns {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self { engine }
+    }
+
+    /// The refusal of `statement`, if it writes an always-identity column.
+    fn refusal(&self, statement: &Statement, ctx: &SessionContext) -> Option<PgWireError> {
+        use datafusion::catalog::TableProvider;
+        let name = sql::identity::written_table(statement)?;
+        let session = crate::storage::transaction::SessionTransaction::open_in(ctx);
+        let table = self.engine.catalog.table_for(session.as_deref(), &name)?;
+        if table.always_identity().is_empty() {
+            return None;
+        }
+        let columns: Vec<String> = table
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        sql::identity::check(statement, &columns, table.always_identity())
+            .err()
+            .map(brook_to_pgwire)
+    }
+}
+
+#[async_trait]
+impl QueryHook for IdentityColumns {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        self.refusal(statement, ctx).map(Err)
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        self.refusal(statement, ctx).map(Err)
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _plan: &LogicalPlan,
+        _params: &ParamValues,
+        ctx: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        self.refusal(statement, ctx).map(Err)
+    }
+}
+
+/// `CREATE TEMP TABLE`, `DROP TABLE` and `TRUNCATE` of a temporary table
 /// ([`temp_tables`]), before Brook's durable catalog sees them.
 pub struct TempTableStatements;
 

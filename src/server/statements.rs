@@ -61,8 +61,9 @@ pub async fn answer(
     format: &Format,
 ) -> PgWireResult<Response> {
     let mut statement = statement;
+    // The session's catalog: its temporary tables come first in the path.
     if let Some(path) = super::session_settings::nondefault_search_path(
-        engine.ctx.catalog(crate::catalog::DATABASE),
+        ctx.catalog(crate::catalog::DATABASE),
         &*client,
     ) {
         statement.resolve_names(&path);

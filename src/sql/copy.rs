@@ -9,9 +9,13 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::catalog::SchemaProvider;
 use datafusion::catalog::TableProvider;
-use datafusion::common::{Column, ScalarValue};
-use datafusion::logical_expr::{Expr, cast, lit};
+use datafusion::common::{Column, ScalarValue, TableReference};
+use datafusion::datasource::provider_as_source;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, lit};
+use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
     CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget,
 };
@@ -21,6 +25,7 @@ use crate::catalog::QualifiedName;
 use crate::catalog::names::{normalize, qualify};
 use crate::engine::Engine;
 use crate::error::{BrookError, Result};
+use crate::storage::temp_tables::{TEMP_SCHEMA, TempTables};
 use crate::storage::transaction::SessionTransaction;
 
 /// Rows parsed per Arrow batch before casting.
@@ -38,6 +43,9 @@ pub enum CopyFormat {
 #[derive(Debug, Clone)]
 pub struct CopySpec {
     pub table: QualifiedName,
+    /// The session's temporary table of that name (schema `pg_temp`), which
+    /// lives in the session's memory rather than in the durable catalog.
+    pub temp: Option<Arc<dyn TableProvider>>,
     /// The target columns in the order the data has them.
     pub columns: Vec<String>,
     pub format: CopyFormat,
@@ -163,6 +171,7 @@ impl CopyFrom {
     pub async fn execute(
         self,
         engine: &Engine,
+        ctx: &SessionContext,
         session: Option<&SessionTransaction>,
     ) -> Result<Outcome> {
         if !matches!(self.target, CopyTarget::Stdin) {
@@ -182,16 +191,18 @@ impl CopyFrom {
             ));
         };
         let table = qualify(table_name)?;
-        // The table as the session sees it (one its transaction created, too).
-        let declared: Vec<String> = engine
-            .catalog
-            .table_for(session, &table)
-            .ok_or_else(|| BrookError::UndefinedTable(table.to_string()))?
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
+        // The table as the session sees it: one its transaction created, or
+        // one of its temporary tables (search_path wrote `pg_temp` out).
+        let temp = temp_table(ctx, &table).await;
+        let schema = match &temp {
+            Some(temp) => temp.schema(),
+            None => engine
+                .catalog
+                .table_for(session, &table)
+                .ok_or_else(|| BrookError::UndefinedTable(table.to_string()))?
+                .schema(),
+        };
+        let declared: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         let columns: Vec<String> = if columns.is_empty() {
             declared.clone()
         } else {
@@ -218,6 +229,7 @@ impl CopyFrom {
         }
         Ok(Outcome::CopyIn(CopySpec {
             table,
+            temp,
             columns,
             format: options.format,
             delimiter: options.delimiter,
@@ -237,10 +249,20 @@ pub async fn load(
     spec: &CopySpec,
     data: &[u8],
 ) -> Result<u64> {
-    let table = engine
-        .catalog
-        .table_for(session, &spec.table)
-        .ok_or_else(|| BrookError::UndefinedTable(spec.table.to_string()))?;
+    let durable = match &spec.temp {
+        Some(_) => None,
+        None => Some(
+            engine
+                .catalog
+                .table_for(session, &spec.table)
+                .ok_or_else(|| BrookError::UndefinedTable(spec.table.to_string()))?,
+        ),
+    };
+    let table: Arc<dyn TableProvider> = match (&spec.temp, &durable) {
+        (Some(temp), _) => temp.clone(),
+        (None, Some(durable)) => Arc::new(durable.clone()),
+        (None, None) => return Err(BrookError::UndefinedTable(spec.table.to_string())),
+    };
     let rows = match spec.format {
         CopyFormat::Csv => parse_csv(spec, data)?,
         CopyFormat::Text => parse_text(spec, data)?,
@@ -297,7 +319,48 @@ pub async fn load(
         first_line += chunk.len();
         batches.extend(typed);
     }
-    table.append_in(session, batches).await
+    match durable {
+        Some(durable) => durable.append_in(session, batches).await,
+        None => append_temp(engine, spec, table, batches).await,
+    }
+}
+
+/// The session's temporary table `name` names, if it names one.
+async fn temp_table(ctx: &SessionContext, name: &QualifiedName) -> Option<Arc<dyn TableProvider>> {
+    if name.schema != TEMP_SCHEMA {
+        return None;
+    }
+    TempTables::of(ctx)?.table(&name.name).await.ok().flatten()
+}
+
+/// Append to a temporary table through DataFusion's INSERT, which checks
+/// its NOT NULL columns; a ROLLBACK of the session's block undoes it as it
+/// undoes an INSERT (storage::temp_tables).
+async fn append_temp(
+    engine: &Engine,
+    spec: &CopySpec,
+    table: Arc<dyn TableProvider>,
+    batches: Vec<RecordBatch>,
+) -> Result<u64> {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if rows == 0 {
+        return Ok(0);
+    }
+    let input = engine.ctx.read_batches(batches)?.into_unoptimized_plan();
+    let plan = LogicalPlanBuilder::insert_into(
+        input,
+        TableReference::partial(TEMP_SCHEMA, spec.table.name.as_str()),
+        provider_as_source(table),
+        InsertOp::Append,
+    )?
+    .build()?;
+    engine
+        .ctx
+        .execute_logical_plan(plan)
+        .await?
+        .collect()
+        .await?;
+    Ok(rows as u64)
 }
 
 type Row = Vec<Option<String>>;
@@ -405,6 +468,7 @@ mod tests {
                 schema: "public".into(),
                 name: "t".into(),
             },
+            temp: None,
             columns: vec!["a".into(), "b".into()],
             format,
             delimiter: if format == CopyFormat::Csv {

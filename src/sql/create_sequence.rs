@@ -40,10 +40,7 @@ pub fn options(given: &[Option_]) -> Result<SequenceOptions> {
             // gives every session the same guarantees.
             Option_::Cache(_) => {}
             // sqlparser's flag says whether `NO` came before CYCLE.
-            Option_::Cycle(true) => {}
-            Option_::Cycle(false) => {
-                return Err(BrookError::Unsupported("CYCLE sequences".into()));
-            }
+            Option_::Cycle(no) => options.cycle = !no,
         }
     }
     Ok(options)

@@ -7,6 +7,7 @@
 //! names them all; it is recognised once, here, and dispatched from here.
 //! Everything else goes to DataFusion unchanged.
 
+pub mod alter_sequence;
 pub mod copy;
 pub mod copy_out;
 pub mod create_schema;
@@ -15,6 +16,7 @@ pub mod create_table;
 pub mod create_view;
 pub mod dml_subqueries;
 pub mod drop;
+pub mod identity;
 pub mod model;
 pub mod outcome;
 pub mod parser;
@@ -31,6 +33,7 @@ use crate::catalog::search_path::SearchPath;
 use crate::engine::Engine;
 use crate::error::{BrookError, Result};
 use crate::storage::transaction::SessionTransaction;
+pub use alter_sequence::AlterSequence;
 pub use copy::{CopyFrom, CopySpec};
 pub use copy_out::{CopyOutSpec, CopyTo};
 pub use create_schema::CreateSchema;
@@ -56,6 +59,7 @@ pub enum Statement {
     CreateView(CreateView),
     CreateSchema(CreateSchema),
     CreateSequence(CreateSequence),
+    AlterSequence(AlterSequence),
     CopyFrom(CopyFrom),
     CopyTo(CopyTo),
     CreatePipeline(CreatePipeline),
@@ -81,6 +85,7 @@ impl Statement {
         parser::parse_brook_grammar(sql, |parser, object| match object {
             BrookObject::Pipeline => pipeline::parse(parser),
             BrookObject::Model => model::parse(parser),
+            BrookObject::Sequence => alter_sequence::parse(parser).map(Statement::AlterSequence),
         })
     }
 
@@ -185,6 +190,9 @@ impl Statement {
             Statement::CreateSequence(s) => {
                 path.qualify_name(&mut s.name);
             }
+            Statement::AlterSequence(s) => {
+                path.qualify_name(&mut s.name);
+            }
             Statement::DropObjects(s) if s.object_type != ast::ObjectType::Schema => {
                 for name in &mut s.names {
                     path.qualify_name(name);
@@ -245,6 +253,8 @@ impl Statement {
                 ast::ObjectType::Schema => "DROP SCHEMA",
                 _ => "DROP SEQUENCE",
             },
+            // Sequences are not transactional in Brook (see CREATE SEQUENCE).
+            Statement::AlterSequence(_) => "ALTER SEQUENCE",
             Statement::CreatePipeline(_) => "CREATE PIPELINE",
             Statement::StartPipeline(_) => "START PIPELINE",
             Statement::StopPipeline(_) => "STOP PIPELINE",
@@ -280,7 +290,8 @@ impl Statement {
             Statement::CreateView(s) => s.execute(engine, ctx, session).await,
             Statement::CreateSchema(s) => s.execute(engine, session.is_some()).await,
             Statement::CreateSequence(s) => s.execute(engine, session.is_some()).await,
-            Statement::CopyFrom(s) => s.execute(engine, session).await,
+            Statement::AlterSequence(s) => s.execute(engine).await,
+            Statement::CopyFrom(s) => s.execute(engine, ctx, session).await,
             Statement::CopyTo(s) => s.execute(),
             Statement::CreatePipeline(s) => s.execute(engine).await,
             Statement::StartPipeline(s) => s.execute(engine).await,

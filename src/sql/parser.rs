@@ -18,6 +18,8 @@ use crate::catalog::names::normalize;
 pub enum BrookObject {
     Pipeline,
     Model,
+    /// `ALTER SEQUENCE`, which sqlparser does not parse.
+    Sequence,
 }
 
 /// The words that open a Brook statement (after optional `CREATE [OR REPLACE]`).
@@ -63,6 +65,9 @@ fn opens_extension(tokens: &[TokenWithSpan]) -> bool {
             } else {
                 object_at(1)
             }
+        }
+        Some(t) if word_is(t, "ALTER") && words.get(1).is_some_and(|t| word_is(t, "SEQUENCE")) => {
+            true
         }
         Some(t)
             if ["START", "STOP", "ALTER", "DROP", "TEST", "REFRESH"]
@@ -134,7 +139,10 @@ pub fn parse_brook_grammar<T>(
     if !opens_extension(&tokens) {
         return Ok(None);
     }
-    let object = if is_model_statement(&tokens) {
+    let words = leading_words(&tokens);
+    let object = if words.get(1).is_some_and(|t| word_is(t, "SEQUENCE")) {
+        BrookObject::Sequence
+    } else if is_model_statement(&tokens) {
         BrookObject::Model
     } else {
         BrookObject::Pipeline
@@ -465,16 +473,18 @@ pub(crate) fn expect_word(parser: &mut Parser, expected: &str) -> Result<(), Par
 
 /// Consume the words `expected` in sequence, or none of them.
 pub(crate) fn parse_words(parser: &mut Parser, expected: &[&str]) -> bool {
-    let start = parser.index();
-    for w in expected {
-        if !parse_word(parser, w) {
-            while parser.index() > start {
-                parser.prev_token();
-            }
-            return false;
+    // Looked at before any is consumed: stepping back over whitespace
+    // could land before where the words began.
+    let all = expected
+        .iter()
+        .enumerate()
+        .all(|(i, w)| word_is(&parser.peek_nth_token_ref(i).token, w));
+    if all {
+        for _ in expected {
+            parser.next_token();
         }
     }
-    true
+    all
 }
 
 /// An object name folded as Postgres folds identifiers.

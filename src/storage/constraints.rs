@@ -39,6 +39,39 @@ pub struct Check {
     pub condition: Arc<dyn PhysicalExpr>,
 }
 
+impl Check {
+    /// Compile the condition `expr` (SQL text) of check `name` over the
+    /// columns of `schema`; one that does not plan, or is not boolean, is
+    /// refused (at CREATE TABLE).
+    pub fn compile(
+        state: &datafusion::execution::SessionState,
+        schema: &SchemaRef,
+        name: &str,
+        expr: &str,
+    ) -> Result<Self> {
+        let columns = datafusion::common::DFSchema::try_from(schema.as_ref().clone())?;
+        let invalid = |e: datafusion::error::DataFusionError| {
+            BrookError::InvalidText(format!(
+                "check constraint \"{name}\": {}",
+                e.strip_backtrace()
+            ))
+        };
+        let expr = state.create_logical_expr(expr, &columns).map_err(invalid)?;
+        let condition = state
+            .create_physical_expr(expr, &columns)
+            .map_err(invalid)?;
+        if condition.data_type(schema).map_err(invalid)? != DataType::Boolean {
+            return Err(BrookError::Syntax(format!(
+                "argument of CHECK must be type boolean (constraint \"{name}\")"
+            )));
+        }
+        Ok(Self {
+            name: name.to_string(),
+            condition,
+        })
+    }
+}
+
 /// A set of columns no two rows may share values in: the PRIMARY KEY or a
 /// UNIQUE constraint.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +94,9 @@ pub struct Constraints {
     pub keys: Vec<UniqueKey>,
     pub lengths: Vec<Length>,
     pub checks: Vec<Check>,
+    /// The `GENERATED ALWAYS AS IDENTITY` columns: an INSERT or UPDATE may
+    /// not give them a value of its own (COPY may, as in PostgreSQL).
+    pub always_identity: Vec<String>,
 }
 
 impl Constraints {
@@ -99,6 +135,7 @@ impl Constraints {
             keys,
             lengths,
             checks: vec![],
+            always_identity: vec![],
         }
     }
 

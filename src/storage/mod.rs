@@ -13,6 +13,7 @@ pub mod recovery;
 pub mod rewrite;
 pub mod scan;
 pub mod table;
+pub mod temp_constraints;
 pub mod temp_tables;
 pub mod transaction;
 pub mod types;

@@ -657,6 +657,11 @@ impl DurableTable {
         &self.inner.constraints.keys
     }
 
+    /// The columns only their identity sequence writes.
+    pub fn always_identity(&self) -> &[String] {
+        &self.inner.constraints.always_identity
+    }
+
     /// The table's CHECK constraints, compiled: a pipeline evaluates them per
     /// row to set violating messages aside.
     pub fn checks(&self) -> &[Check] {

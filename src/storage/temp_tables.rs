@@ -20,7 +20,17 @@ use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::SessionContext;
 
+use super::temp_constraints::ConstrainedTemp;
 use crate::locks::lock;
+
+/// The rows of a temporary table, with or without constraints.
+fn memory(table: &Arc<dyn TableProvider>) -> Option<&MemTable> {
+    table.downcast_ref::<MemTable>().or_else(|| {
+        table
+            .downcast_ref::<ConstrainedTemp>()
+            .map(ConstrainedTemp::memory)
+    })
+}
 
 /// The schema name a session's temporary tables live in.
 pub const TEMP_SCHEMA: &str = "pg_temp";
@@ -62,10 +72,20 @@ impl TempTables {
         lock(&self.tables).remove(name);
     }
 
+    /// `TRUNCATE name` (undone by a ROLLBACK of the block, like the rest).
+    pub async fn truncate(&self, name: &str) {
+        let table = lock(&self.tables).get(name).cloned();
+        if let Some(memory) = table.as_ref().and_then(memory) {
+            for partition in &memory.batches {
+                partition.write().await.clear();
+            }
+        }
+    }
+
     /// How many rows table `name` holds (the tag of a CREATE TEMP TABLE AS).
     pub async fn rows(&self, name: &str) -> usize {
         let table = lock(&self.tables).get(name).cloned();
-        let Some(memory) = table.as_ref().and_then(|t| t.downcast_ref::<MemTable>()) else {
+        let Some(memory) = table.as_ref().and_then(memory) else {
             return 0;
         };
         let mut rows = 0;
@@ -91,7 +111,7 @@ impl TempTables {
         let mut saved = Saved::new();
         for (name, table) in tables {
             let mut partitions = vec![];
-            if let Some(memory) = table.downcast_ref::<MemTable>() {
+            if let Some(memory) = memory(&table) {
                 for partition in &memory.batches {
                     partitions.push(partition.read().await.clone());
                 }
@@ -104,7 +124,7 @@ impl TempTables {
     async fn restore(&self, saved: Saved) {
         let mut tables = BTreeMap::new();
         for (name, (table, partitions)) in saved {
-            if let Some(memory) = table.downcast_ref::<MemTable>() {
+            if let Some(memory) = memory(&table) {
                 for (partition, rows) in memory.batches.iter().zip(partitions) {
                     *partition.write().await = rows;
                 }
@@ -160,6 +180,18 @@ impl TempTables {
         if let Some((_, at_begin)) = saved.into_iter().next() {
             self.restore(at_begin).await;
         }
+    }
+
+    /// Put `table` (the same rows, with its constraints kept) in place of
+    /// the memory table `name` that DataFusion's CREATE made.
+    pub fn constrain(&self, name: &str, table: ConstrainedTemp) {
+        lock(&self.tables).insert(name.to_string(), Arc::new(table));
+    }
+
+    /// The memory table `name`, as DataFusion's CREATE made it.
+    pub fn memory_table(&self, name: &str) -> Option<Arc<MemTable>> {
+        let table: Arc<dyn std::any::Any + Send + Sync> = lock(&self.tables).get(name).cloned()?;
+        table.downcast::<MemTable>().ok()
     }
 
     /// `DISCARD TEMP` / `DISCARD ALL`.

@@ -1079,3 +1079,102 @@ async fn retry_errors_loads_what_the_fixed_definition_accepts_and_keeps_the_rest
         .unwrap_err();
     assert_eq!(sqlstate(&err), "42704");
 }
+
+/// A table's CHECK constraint holds for what a pipeline loads from a real
+/// broker: a message whose row fails it is set aside in pipelines_errors
+/// (with the constraint's name and the raw payload), the rest of its batch
+/// loads, and without SKIP the pipeline stops on it, loading nothing of
+/// that batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_constraint_sets_violating_messages_aside_or_stops_the_pipeline() {
+    let kafka = Tansu::start();
+    kafka.create_topic("stock", 1).await;
+    // Every fifth message has a negative quantity.
+    let messages = (0..25).map(|i: i64| {
+        let qty = if i % 5 == 4 { -i } else { i };
+        (
+            0,
+            json(serde_json::json!({"sku": format!("s{i:03}"), "qty": qty})),
+        )
+    });
+    kafka.produce("stock", messages).await;
+    let brook = Brook::start();
+    let client = brook.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE stock (sku text NOT NULL, qty int CONSTRAINT qty_not_negative CHECK (qty >= 0)); \
+             CREATE TABLE strict_stock (sku text NOT NULL, qty int CHECK (qty >= 0))",
+        )
+        .await
+        .unwrap();
+    client
+        .batch_execute(&format!(
+            "CREATE PIPELINE st AS LOAD DATA KAFKA '{}/stock' BATCH_INTERVAL 50 \
+             SKIP ALL ERRORS INTO TABLE stock FORMAT JSON; \
+             START PIPELINE st FOREGROUND",
+            kafka.brokers()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(count(&client, "SELECT count(*) FROM stock").await, 20);
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM stock WHERE qty < 0").await,
+        0
+    );
+    let rows = client
+        .query(
+            "SELECT \"offset\", error, payload FROM information_schema.pipelines_errors \
+             WHERE pipeline_name = 'st' ORDER BY \"offset\"",
+            &[],
+        )
+        .await
+        .unwrap();
+    let offsets: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(offsets, vec![4, 9, 14, 19, 24]);
+    for r in &rows {
+        let reason: String = r.get(1);
+        assert!(reason.contains("qty_not_negative"), "{reason}");
+        let payload: Vec<u8> = r.get(2);
+        assert!(String::from_utf8_lossy(&payload).contains("\"qty\":-"));
+    }
+
+    // Without SKIP, the first violating message stops the pipeline with the
+    // constraint named, and nothing of its batch is in the table.
+    client
+        .batch_execute(&format!(
+            "CREATE PIPELINE strict_st AS LOAD DATA KAFKA '{}/stock' BATCH_INTERVAL 50 \
+             INTO TABLE strict_stock FORMAT JSON",
+            kafka.brokers()
+        ))
+        .await
+        .unwrap();
+    client
+        .batch_execute("START PIPELINE strict_st")
+        .await
+        .unwrap();
+    let error = wait_state(&brook, &client, "strict_st", "Error")
+        .await
+        .unwrap_or_default();
+    assert!(
+        error.contains("strict_stock_qty_check") && error.contains("offset 4"),
+        "{error}"
+    );
+    let committed = count(
+        &client,
+        "SELECT coalesce(max(committed_offset), 0) FROM information_schema.pipelines_cursors \
+         WHERE pipeline_name = 'strict_st'",
+    )
+    .await;
+    assert!(
+        committed <= 4,
+        "committed past the violating message: {committed}"
+    );
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM strict_stock").await,
+        committed
+    );
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM strict_stock WHERE qty < 0").await,
+        0
+    );
+}

@@ -195,6 +195,119 @@ async fn a_temporary_table_is_its_sessions_alone_and_ends_with_it() {
     assert!(d.simple_query("SELECT * FROM mine").await.is_err());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sessions_catalog_shows_its_own_relations_and_no_one_elses() {
+    use futures::SinkExt;
+    let brook = Brook::start();
+    let a = brook.client().await;
+    a.batch_execute(
+        "CREATE TABLE shared (x INT); \
+         CREATE TEMP TABLE scratch (id INT NOT NULL, note TEXT)",
+    )
+    .await
+    .unwrap();
+    // COPY loads a temporary table, in one piece.
+    let sink = a
+        .copy_in("COPY scratch FROM STDIN (FORMAT csv)")
+        .await
+        .unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(b"1,one\n2,two\n"))
+        .await
+        .unwrap();
+    assert_eq!(sink.finish().await.unwrap(), 2);
+    let sink = a
+        .copy_in("COPY scratch FROM STDIN (FORMAT csv)")
+        .await
+        .unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(b"3,three\n,none\n"))
+        .await
+        .unwrap();
+    let err = sink.finish().await.unwrap_err();
+    assert!(
+        crate::support::message(&err).contains("id"),
+        "a NULL id is refused: {err}"
+    );
+    assert_eq!(count(&a, "SELECT count(*) FROM scratch").await, 2);
+
+    // The session's catalog lists its temporary table, as PostgreSQL's does.
+    assert_eq!(
+        first_value(
+            &a,
+            "SELECT relpersistence FROM pg_class WHERE relname = 'scratch'"
+        )
+        .await,
+        "t"
+    );
+    assert_eq!(
+        count(
+            &a,
+            "SELECT count(*) FROM pg_class c WHERE relname = 'scratch' AND pg_table_is_visible(c.oid)"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        first_value(
+            &a,
+            "SELECT string_agg(column_name || ':' || is_nullable, ',' ORDER BY ordinal_position) \
+             FROM information_schema.columns WHERE table_name = 'scratch'"
+        )
+        .await,
+        "id:NO,note:YES"
+    );
+    let b = brook.client().await;
+    assert_eq!(
+        count(
+            &b,
+            "SELECT count(*) FROM pg_class WHERE relname = 'scratch'"
+        )
+        .await,
+        0
+    );
+
+    // A block's own schema changes: seen by it at once, by others after COMMIT.
+    let listed = "SELECT string_agg(table_name, ',' ORDER BY table_name) \
+                  FROM information_schema.tables WHERE table_name IN ('fresh', 'shared')";
+    a.batch_execute("BEGIN; CREATE TABLE fresh (y INT); DROP TABLE shared")
+        .await
+        .unwrap();
+    assert_eq!(first_value(&a, listed).await, "fresh");
+    assert_eq!(first_value(&b, listed).await, "shared");
+    assert_eq!(
+        count(
+            &a,
+            "SELECT count(*) FROM pg_attribute a JOIN pg_class c ON a.attrelid = c.oid \
+             WHERE c.relname = 'fresh' AND a.attname = 'y'"
+        )
+        .await,
+        1
+    );
+    a.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(first_value(&a, listed).await, "shared");
+
+    // TRUNCATE empties it (and a ROLLBACK would undo that, as any write).
+    a.batch_execute("BEGIN; TRUNCATE scratch").await.unwrap();
+    assert_eq!(count(&a, "SELECT count(*) FROM scratch").await, 0);
+    a.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(count(&a, "SELECT count(*) FROM scratch").await, 2);
+    a.batch_execute("TRUNCATE scratch").await.unwrap();
+    assert_eq!(count(&a, "SELECT count(*) FROM scratch").await, 0);
+
+    // psql's \dt lists a session's temporary tables in its pg_temp schema.
+    let (out, err, ok) = brook.psql(&[
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        "CREATE TEMP TABLE listed (a int)",
+        "-c",
+        "\\dt",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("pg_temp") && out.contains("listed"), "{out}");
+}
+
 #[test]
 fn sql_level_prepare_answers_with_postgresqls_tags() {
     let brook = Brook::start();

@@ -24,6 +24,7 @@ pub(super) fn mark_attributes(
     declared: &[DeclaredTable],
 ) -> DfResult<RecordBatch> {
     let mut with_default: HashMap<i32, Vec<&str>> = HashMap::new();
+    let mut always: HashMap<i32, Vec<&str>> = HashMap::new();
     for table in declared {
         if let Some(oid) = relations.oid(&table.name.schema, &table.name.name) {
             let names = table
@@ -32,6 +33,12 @@ pub(super) fn mark_attributes(
                 .filter(|c| c.default.is_some())
                 .map(|c| c.name.as_str());
             with_default.entry(oid).or_default().extend(names);
+            let identity = table
+                .columns
+                .iter()
+                .filter(|c| c.always_identity)
+                .map(|c| c.name.as_str());
+            always.entry(oid).or_default().extend(identity);
         }
     }
     let relid = relations::int32(&attributes, "attrelid")?;
@@ -45,10 +52,22 @@ pub(super) fn mark_attributes(
             )
         })
         .collect();
+    // `attidentity`: 'a' for GENERATED ALWAYS AS IDENTITY (BY DEFAULT
+    // identity columns are kept as a nextval() default, as serial ones).
+    let identity: StringArray = (0..attributes.num_rows())
+        .map(|i| {
+            let is_always = always
+                .get(&relid.value(i))
+                .is_some_and(|names| names.contains(&name.value(i)));
+            Some(if is_always { "a" } else { "" })
+        })
+        .collect();
     let schema = attributes.schema();
-    let index = schema.index_of("atthasdef")?;
     let mut columns = attributes.columns().to_vec();
-    columns[index] = Arc::new(has_default);
+    columns[schema.index_of("atthasdef")?] = Arc::new(has_default);
+    if let Ok(index) = schema.index_of("attidentity") {
+        columns[index] = Arc::new(identity);
+    }
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 

@@ -13,19 +13,26 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::cast::as_int64_array;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::{DataFusionError, Result as DfResult};
-use datafusion::logical_expr::expr_fn::SimpleScalarUDF;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Signature, TypeSignature, Volatility};
 
 use super::keys::{self, KeyObject};
 use super::relations::Relations;
+use super::session_rows::SessionRelations;
 use crate::catalog::DeclaredTable;
 use crate::catalog::settings::{lookup_path, with_session};
+use crate::storage::temp_tables::TEMP_SCHEMA;
 
 /// What the latest scan of an overlay table saw. A query that calls these
 /// functions on `c.oid` or `i.indexrelid` has scanned that table (at
 /// planning, before any function runs), so the answer is current.
 #[derive(Default)]
 pub struct Snapshot(RwLock<Arc<Snapshotted>>);
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Snapshot")
+    }
+}
 
 /// Relation OIDs and the declared tables, seen together.
 pub type Snapshotted = (Relations, Vec<DeclaredTable>);
@@ -51,6 +58,23 @@ impl Snapshot {
     }
 }
 
+/// The snapshot the calling session's last read of the relations left,
+/// and its search path for relations: `pg_temp` first when it has
+/// temporary tables, as PostgreSQL searches it before `pg_catalog`.
+/// `shared` serves contexts that are not a session's.
+fn seen(shared: &Snapshot, config: &ConfigOptions) -> DfResult<(Arc<Snapshotted>, Vec<String>)> {
+    let mut path = lookup_path(config);
+    match config.extensions.get::<SessionRelations>() {
+        Some(session) => {
+            if session.has_temp() {
+                path.insert(0, TEMP_SCHEMA.to_string());
+            }
+            Ok((session.snapshot().current()?, path))
+        }
+        None => Ok((shared.current()?, path)),
+    }
+}
+
 /// The arguments as arrays (DataFusion has checked their number against the
 /// signature) and the row count.
 fn arrays(args: &[ColumnarValue]) -> DfResult<(Vec<ArrayRef>, usize)> {
@@ -65,8 +89,7 @@ pub fn pg_table_is_visible(snapshot: Arc<Snapshot>) -> ScalarUDF {
     let function = move |args: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
         let (arrays, _) = arrays(args)?;
         let oids = oids(&arrays[0])?;
-        let current = snapshot.current()?;
-        let path = lookup_path(config);
+        let (current, path) = seen(&snapshot, config)?;
         let answers: BooleanArray = oids
             .iter()
             .map(|oid| {
@@ -88,11 +111,11 @@ pub fn pg_table_is_visible(snapshot: Arc<Snapshot>) -> ScalarUDF {
 /// `CREATE UNIQUE INDEX … USING btree (…)` for a key's index, or with a
 /// column number the name of that key column; NULL for any other OID.
 pub fn pg_get_indexdef(snapshot: Arc<Snapshot>) -> ScalarUDF {
-    let function = move |args: &[ColumnarValue]| {
+    let function = move |args: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
         let (arrays, rows) = arrays(args)?;
         let columns = arrays.get(1).map(oids).transpose()?;
         let oids = oids(&arrays[0])?;
-        let current = snapshot.current()?;
+        let (current, _) = seen(&snapshot, config)?;
         let keys = keys::keys(&current.0, &current.1);
         let defs: StringArray = (0..rows)
             .map(|row| {
@@ -129,12 +152,12 @@ pub fn pg_get_indexdef(snapshot: Arc<Snapshot>) -> ScalarUDF {
         ],
         Volatility::Volatile,
     );
-    ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+    with_session(
         "pg_get_indexdef",
         signature,
         DataType::Utf8,
         Arc::new(function),
-    ))
+    )
 }
 
 /// An OID argument as i32 (Int32 or Int64 on the wire).
@@ -158,10 +181,10 @@ fn oid_signature(extra: &[DataType]) -> Signature {
 /// `PRIMARY KEY (a, b)` / `UNIQUE (a)` for a key's constraint; NULL for
 /// any other OID.
 pub fn pg_get_constraintdef(snapshot: Arc<Snapshot>) -> ScalarUDF {
-    let function = move |args: &[ColumnarValue]| {
+    let function = move |args: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
         let (arrays, _) = arrays(args)?;
         let oids = oids(&arrays[0])?;
-        let current = snapshot.current()?;
+        let (current, _) = seen(&snapshot, config)?;
         let keys = keys::keys(&current.0, &current.1);
         let defs: StringArray = oids
             .iter()
@@ -173,12 +196,12 @@ pub fn pg_get_constraintdef(snapshot: Arc<Snapshot>) -> ScalarUDF {
             .collect();
         Ok(ColumnarValue::Array(Arc::new(defs) as ArrayRef))
     };
-    ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+    with_session(
         "pg_get_constraintdef",
         oid_signature(&[DataType::Boolean]),
         DataType::Utf8,
         Arc::new(function),
-    ))
+    )
 }
 
 /// `oid::regclass::text`: the relation's (schema-qualified when not on the
@@ -188,8 +211,7 @@ pub fn regclass_text(snapshot: Arc<Snapshot>) -> ScalarUDF {
     let function = move |args: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
         let (arrays, _) = arrays(args)?;
         let oids = oids(&arrays[0])?;
-        let current = snapshot.current()?;
-        let path = lookup_path(config);
+        let (current, path) = seen(&snapshot, config)?;
         let texts: StringArray = oids
             .iter()
             .map(|oid| {
@@ -223,8 +245,7 @@ pub fn regclass_of_name(snapshot: Arc<Snapshot>) -> ScalarUDF {
         let (arrays, _) = arrays(args)?;
         let names = datafusion::arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
         let names = datafusion::common::cast::as_string_array(&names)?;
-        let current = snapshot.current()?;
-        let path = lookup_path(config);
+        let (current, path) = seen(&snapshot, config)?;
         let oids = names
             .iter()
             .map(|name| {

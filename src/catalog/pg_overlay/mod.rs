@@ -15,6 +15,7 @@ mod functions;
 mod keys;
 mod relations;
 mod rows;
+mod session_rows;
 mod types;
 
 use std::fmt;
@@ -34,9 +35,12 @@ use datafusion::prelude::SessionContext;
 
 use super::{Catalog, DATABASE};
 use crate::error::{BrookError, Result};
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
 pub use functions::{REGCLASS_OF_NAME, REGCLASS_TEXT};
 use functions::{Snapshot, Snapshotted};
 use relations::Relations;
+pub use session_rows::SessionRelations;
+use session_rows::SessionView;
 
 const PG_CATALOG: &str = "pg_catalog";
 
@@ -59,10 +63,14 @@ pub fn install(ctx: &SessionContext) -> Result<PgOverlay> {
     ] {
         crate::catalog::pg_functions::replace_udf(ctx, udf);
     }
+    let static_tables = PgCatalogStaticTables::try_new()
+        .map(Arc::new)
+        .map_err(|e| BrookError::CatalogCorrupt(format!("pg_catalog: {e}")))?;
     let shared = Arc::new(Shared {
         inner,
         catalog: OnceLock::new(),
         snapshot,
+        static_tables,
     });
     database
         .register_schema(PG_CATALOG, Arc::new(Overlay(shared.clone())))
@@ -85,7 +93,11 @@ impl PgOverlay {
 struct Shared {
     inner: Arc<dyn SchemaProvider>,
     catalog: OnceLock<Arc<Catalog>>,
+    /// Answers the catalog functions of contexts that are not a session's.
     snapshot: Arc<Snapshot>,
+    /// datafusion-pg-catalog's fixed tables, for the providers of the
+    /// sessions' own relations ([`SessionRelations`]).
+    static_tables: Arc<PgCatalogStaticTables>,
 }
 
 impl Shared {
@@ -99,20 +111,46 @@ impl Shared {
         Ok(concat_batches(&table.schema(), &batches)?)
     }
 
-    /// Every relation's OID and namespace as `pg_class` numbers them now,
-    /// the declared tables, and the whole of `pg_class`; kept as the
-    /// [`Snapshot`] the catalog functions answer from.
-    async fn read(&self, state: &dyn Session) -> DfResult<(Arc<Snapshotted>, RecordBatch)> {
+    /// Every relation's OID and namespace as `pg_class` numbers them now
+    /// for the session of `state` (its temporary tables and its open
+    /// transaction's changes included), the declared tables, and the whole
+    /// of `pg_class` and `pg_namespace`; kept as the [`Snapshot`] the
+    /// session's catalog functions answer from.
+    async fn read(&self, state: &dyn Session) -> DfResult<Seen> {
         let class = self.scan_inner("pg_class", state).await?;
         let namespaces = self.scan_inner("pg_namespace", state).await?;
-        let mut relations = Relations::read(&class, &namespaces)?;
+        let session = SessionRelations::of(state);
+        let view = match &session {
+            Some(session) => {
+                session
+                    .relations(&self.static_tables, class, namespaces, state)
+                    .await?
+            }
+            None => SessionView::shared(class, namespaces),
+        };
+        let mut relations = Relations::read(&view.class, &view.namespaces)?;
         let declared = match self.catalog.get() {
             Some(catalog) => catalog.declared_tables().await,
             None => Vec::new(),
         };
         keys::show_indexes(&mut relations, &declared);
-        Ok((self.snapshot.update(relations, declared), class))
+        let snapshot = match &session {
+            Some(session) => session.snapshot(),
+            None => self.snapshot.clone(),
+        };
+        Ok(Seen {
+            snapshot: snapshot.update(relations, declared),
+            view,
+            session,
+        })
     }
+}
+
+/// One read of the relations, as [`Shared::read`] returns it.
+struct Seen {
+    snapshot: Arc<Snapshotted>,
+    view: SessionView,
+    session: Option<SessionRelations>,
 }
 
 struct Overlay(Arc<Shared>);
@@ -138,6 +176,7 @@ enum RelationTable {
     Constraint,
     Index,
     Attrdef,
+    Namespace,
 }
 
 impl Derived {
@@ -149,6 +188,7 @@ impl Derived {
             "pg_constraint" => Self::Relations(Constraint),
             "pg_index" => Self::Relations(Index),
             "pg_attrdef" => Self::Relations(Attrdef),
+            "pg_namespace" => Self::Relations(Namespace),
             "pg_type" => Self::Type,
             _ => return None,
         })
@@ -238,13 +278,24 @@ impl DerivedTable {
         table: RelationTable,
         state: &dyn Session,
     ) -> DfResult<RecordBatch> {
-        let (seen, class) = self.shared.read(state).await?;
-        let (relations, declared) = (&seen.0, &seen.1);
+        let Seen {
+            snapshot,
+            view,
+            session,
+        } = self.shared.read(state).await?;
+        let (relations, declared) = (&snapshot.0, &snapshot.1);
+        let class = &view.class;
         match table {
             RelationTable::Attribute => {
-                let attributes = self.shared.scan_inner("pg_attribute", state).await?;
+                let mut attributes = self.shared.scan_inner("pg_attribute", state).await?;
+                if let Some(session) = &session {
+                    attributes = session
+                        .attributes(&self.shared.static_tables, attributes, &view, state)
+                        .await?;
+                }
                 defaults::mark_attributes(attributes, relations, declared)
             }
+            RelationTable::Namespace => Ok(view.namespaces.clone()),
             RelationTable::Attrdef => defaults::attrdef(&self.schema, relations, declared),
             RelationTable::Constraint => keys::constraints(&self.schema, relations, declared),
             RelationTable::Index => keys::indexes(&self.schema, relations, declared),
