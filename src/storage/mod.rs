@@ -7,6 +7,7 @@ pub mod compaction;
 pub mod constraints;
 pub mod dml;
 pub mod flusher;
+pub mod integer_keys;
 pub mod memtable;
 pub mod orphans;
 pub mod recovery;

@@ -790,8 +790,10 @@ impl DurableTable {
     /// a disjunction per row for a key of several columns), which Parquet
     /// statistics prune whole files and row groups with; more than
     /// [`LOOKUP_ROWS`] keys (a COPY) are found by one hash join of the
-    /// table's key columns with them. Either way the table is read at most
-    /// once per statement, never once per row.
+    /// table's key columns with them, or, for a key of one integer column,
+    /// by one read of that column against a hash set of the new keys
+    /// (storage::integer_keys). Either way the table is read at most once
+    /// per statement, never once per row.
     async fn check_key_in(
         &self,
         current: &Arc<dyn TableProvider>,
@@ -799,6 +801,21 @@ impl DurableTable {
         key: &UniqueKey,
     ) -> Result<()> {
         let key_index = self.key_index(&key.columns)?;
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if let [column] = key_index[..]
+            && rows > LOOKUP_ROWS
+            && super::integer_keys::applies(self.inner.schema.field(column).data_type())
+        {
+            let ctx = datafusion::prelude::SessionContext::new_with_state(
+                scan_session().as_ref().clone(),
+            );
+            let found =
+                super::integer_keys::first_duplicate(current, batches, column, key, &ctx).await?;
+            return match found {
+                Some((values, row)) => Err(self.duplicate(key, &[values], row)),
+                None => Ok(()),
+            };
+        }
         let mut seen: HashSet<Vec<u8>> = HashSet::new();
         let mut candidates = Vec::with_capacity(batches.len());
         for batch in batches.iter().filter(|b| b.num_rows() > 0) {
@@ -821,7 +838,7 @@ impl DurableTable {
                 candidates.push(take_record_batch(batch, &UInt32Array::from(keep))?);
             }
         }
-        let rows: usize = candidates.iter().map(RecordBatch::num_rows).sum();
+        let rows: usize = candidates.iter().map(RecordBatch::num_rows).sum::<usize>();
         let has_nulls = candidates
             .iter()
             .any(|b| key_index.iter().any(|i| b.column(*i).null_count() > 0));
