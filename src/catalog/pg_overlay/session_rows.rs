@@ -43,13 +43,15 @@ use crate::storage::temp_tables::{TEMP_SCHEMA, TempTables};
 use crate::storage::transaction::SessionTransaction;
 
 /// First OID of the sessions' ranges: above what the shared catalog hands
-/// out (from 16,384, one per relation and schema ever seen).
-const FIRST_SESSION_OID: i32 = 1_000_000_000;
-/// OIDs per session; sessions beyond 50,000 reuse ranges, which is safe
-/// because a session's OIDs are seen only by that session. All of them
-/// stay below the synthetic OIDs of `pg_attrdef` (1.9 × 10⁹).
+/// out (from 16,384, one per relation and schema ever seen) and above the
+/// synthetic OIDs of the keys' indexes in `pg_class` (1.5 × 10⁹ + 64 per
+/// table OID: catalog::pg_overlay::keys), below those of `pg_attrdef`
+/// (1.9 × 10⁹).
+const FIRST_SESSION_OID: i32 = 1_600_000_000;
+/// OIDs per session; sessions beyond 25,000 reuse ranges, which is safe
+/// because a session's OIDs are seen only by that session.
 const SESSION_SPAN: i32 = 10_000;
-const SESSION_RANGES: u32 = 50_000;
+const SESSION_RANGES: u32 = 25_000;
 /// Where datafusion-pg-catalog starts numbering.
 const FIRST_DYNAMIC_OID: i32 = 16_384;
 
@@ -88,7 +90,7 @@ impl SessionRelations {
         transaction: Arc<SessionTransaction>,
     ) -> Self {
         let session = SESSIONS.fetch_add(1, Ordering::Relaxed) % SESSION_RANGES;
-        // At most 50,000 × 10,000 above 10⁹.
+        // At most 25,000 × 10,000 above 1.6 × 10⁹: below 1.9 × 10⁹.
         let base = FIRST_SESSION_OID + session as i32 * SESSION_SPAN;
         Self(Arc::new(Inner {
             only: SessionOnly {

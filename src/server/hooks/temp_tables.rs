@@ -132,6 +132,17 @@ async fn create_temp(
             "ON COMMIT for temporary tables is not supported",
         ));
     }
+    // DataFusion would accept an identity column and never fill it.
+    if create.columns.iter().any(|c| {
+        c.options
+            .iter()
+            .any(|o| matches!(o.option, ColumnOption::Generated { .. }))
+    }) {
+        return Err(refuse(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "identity and generated columns in temporary tables are not supported",
+        ));
+    }
     // DataFusion's memory tables keep keys and checks as information only:
     // a constrained table is wrapped so that its writes keep them.
     let constrained = !create.constraints.is_empty()
