@@ -8,7 +8,8 @@
 //! plans the write, a `DEFAULT` and an explicit value look the same.
 
 use datafusion::sql::sqlparser::ast::{
-    Assignment, AssignmentTarget, Expr, Insert, OnConflictAction, OnInsert, SetExpr, Statement,
+    Assignment, AssignmentTarget, Expr, Insert, ObjectName, ObjectNamePart, OnConflictAction,
+    OnInsert, SetExpr, Statement,
 };
 
 use crate::catalog::QualifiedName;
@@ -60,11 +61,7 @@ fn check_insert(insert: &Insert, columns: &[String], always: &[String]) -> Resul
     let targets: Vec<String> = if insert.columns.is_empty() {
         columns.to_vec()
     } else {
-        insert
-            .columns
-            .iter()
-            .map(|c| normalize_name(&c.to_string()))
-            .collect()
+        insert.columns.iter().map(column_name).collect()
     };
     let Some(source) = &insert.source else {
         return Ok(());
@@ -95,11 +92,10 @@ fn check_insert(insert: &Insert, columns: &[String], always: &[String]) -> Resul
 fn check_assignments(assignments: &[Assignment], always: &[String]) -> Result<()> {
     for assignment in assignments {
         let names: Vec<String> = match &assignment.target {
-            AssignmentTarget::ColumnName(name) => vec![name.to_string()],
-            AssignmentTarget::Tuple(names) => names.iter().map(ToString::to_string).collect(),
+            AssignmentTarget::ColumnName(name) => vec![column_name(name)],
+            AssignmentTarget::Tuple(names) => names.iter().map(column_name).collect(),
         };
-        for name in names {
-            let column = normalize_name(&name);
+        for column in names {
             if always.contains(&column) && !is_default(&assignment.value) {
                 return Err(generated_always(
                     format!("column \"{column}\" can only be updated to DEFAULT"),
@@ -111,15 +107,13 @@ fn check_assignments(assignments: &[Assignment], always: &[String]) -> Result<()
     Ok(())
 }
 
-/// A column name as written (`"Id"`, `id`, `t.id`), folded as PostgreSQL
-/// folds it, without a table prefix.
-fn normalize_name(written: &str) -> String {
-    let last = written.rsplit('.').next().unwrap_or(written);
-    let ident = match last.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-        Some(quoted) => datafusion::sql::sqlparser::ast::Ident::with_quote('"', quoted),
-        None => datafusion::sql::sqlparser::ast::Ident::new(last),
-    };
-    normalize(&ident)
+/// A column named `name` (`id`, `"Id"`, `t.id`) as PostgreSQL folds it,
+/// without a table prefix.
+fn column_name(name: &ObjectName) -> String {
+    match name.0.last() {
+        Some(ObjectNamePart::Identifier(ident)) => normalize(ident),
+        _ => name.to_string(),
+    }
 }
 
 fn generated_always(message: String, column: &str) -> BrookError {
