@@ -22,7 +22,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use super::{Catalog, CatalogFile, QualifiedName, TABLES_DIR, TableEntry, ViewEntry};
+use super::{
+    Catalog, CatalogFile, DeclaredTable, QualifiedName, TABLES_DIR, TableEntry, ViewEntry,
+};
 use crate::error::{BrookError, Result};
 use crate::storage::DurableTable;
 use crate::storage::transaction::{CatalogCommit, SessionTransaction, Staged};
@@ -55,6 +57,41 @@ fn encode(change: &Change) -> Result<serde_json::Value> {
 
 fn decode(value: &serde_json::Value) -> Result<Change> {
     serde_json::from_value(value.clone()).map_err(|e| BrookError::Internal(e.to_string()))
+}
+
+impl Catalog {
+    /// The declared tables as `session` sees them: the committed ones with
+    /// its open transaction's schema changes applied (what its
+    /// `pg_constraint` and `pg_index` list).
+    pub async fn declared_tables_in(&self, session: &SessionTransaction) -> Vec<DeclaredTable> {
+        let mut tables = self.declared_tables().await;
+        for change in session
+            .staged_changes()
+            .iter()
+            .filter_map(|c| decode(c).ok())
+        {
+            let (schema, name) = match &change {
+                Change::CreateTable { entry } => (&entry.schema, &entry.name),
+                Change::DropTable { schema, name, .. } | Change::DropView { schema, name } => {
+                    (schema, name)
+                }
+                Change::CreateView { view, .. } => (&view.schema, &view.name),
+            };
+            tables.retain(|t| &t.name.schema != schema || &t.name.name != name);
+            if let Change::CreateTable { entry } = change {
+                tables.push(DeclaredTable {
+                    name: QualifiedName {
+                        schema: entry.schema,
+                        name: entry.name,
+                    },
+                    columns: entry.columns,
+                    primary_key: entry.primary_key,
+                    unique: entry.unique,
+                });
+            }
+        }
+        tables
+    }
 }
 
 /// `session`'s transaction, when one is open.

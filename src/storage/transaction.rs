@@ -311,6 +311,15 @@ impl SessionTransaction {
         self.latest(schema, name).map(|s| s.created)
     }
 
+    /// The open transaction's schema changes in the catalog's encoding, in
+    /// the order they were made (none outside a block).
+    pub fn staged_changes(&self) -> Vec<serde_json::Value> {
+        let slot = self.lock();
+        slot.as_ref()
+            .map(|txn| txn.staged.iter().map(|s| s.change.clone()).collect())
+            .unwrap_or_default()
+    }
+
     /// The names in `schema` the open transaction's schema changes touch,
     /// each with whether it exists after them.
     pub fn staged_names(&self, schema: &str) -> Vec<(String, bool)> {

@@ -270,9 +270,18 @@ async fn a_sessions_catalog_shows_its_own_relations_and_no_one_elses() {
     // A block's own schema changes: seen by it at once, by others after COMMIT.
     let listed = "SELECT string_agg(table_name, ',' ORDER BY table_name) \
                   FROM information_schema.tables WHERE table_name IN ('fresh', 'shared')";
-    a.batch_execute("BEGIN; CREATE TABLE fresh (y INT); DROP TABLE shared")
+    a.batch_execute("BEGIN; CREATE TABLE fresh (y INT PRIMARY KEY); DROP TABLE shared")
         .await
         .unwrap();
+    assert_eq!(
+        first_value(
+            &a,
+            "SELECT pg_get_constraintdef(k.oid) FROM pg_constraint k \
+             JOIN pg_class c ON k.conrelid = c.oid WHERE c.relname = 'fresh'"
+        )
+        .await,
+        "PRIMARY KEY (y)"
+    );
     assert_eq!(first_value(&a, listed).await, "fresh");
     assert_eq!(first_value(&b, listed).await, "shared");
     assert_eq!(

@@ -26,6 +26,24 @@ const INDEX_OID_BASE: i32 = 1_500_000_000;
 /// Keys per table that get catalog rows (the PRIMARY KEY and 63 UNIQUE).
 const KEYS_PER_TABLE: i32 = 64;
 
+/// Where a session's own tables' keys are numbered from (the shared
+/// tables' offsets, table OID × 64, stay below it while table OIDs stay
+/// below 1.56 million).
+const SESSION_KEYS: i32 = 100_000_000;
+
+/// A key's offset from the OID bases: by its table's OID, and for a table
+/// only one session sees (its OID in that session's range) by the table's
+/// place in that range, so that the sum never leaves `i32`.
+fn key_offset(table_oid: i32, position: i32) -> i32 {
+    if table_oid >= super::session_rows::FIRST_SESSION_OID {
+        let place = (table_oid - super::session_rows::FIRST_SESSION_OID)
+            .rem_euclid(super::session_rows::SESSION_SPAN);
+        SESSION_KEYS + place * KEYS_PER_TABLE + position
+    } else {
+        table_oid.saturating_mul(KEYS_PER_TABLE) + position
+    }
+}
+
 /// The inner table's schema with the key columns as arrays of attribute
 /// numbers (PostgreSQL's `int2[]`/`int2vector`), which clients `unnest`.
 pub(super) fn schema(table: RelationTable, inner: &SchemaRef) -> SchemaRef {
@@ -122,7 +140,7 @@ pub(super) fn keys<'a>(relations: &Relations, declared: &'a [DeclaredTable]) -> 
                 name,
                 columns,
                 primary,
-                offset: table_oid.saturating_mul(KEYS_PER_TABLE) + position,
+                offset: key_offset(table_oid, position),
                 table_oid,
                 namespace_oid,
                 attnums,

@@ -129,9 +129,12 @@ impl Shared {
             None => SessionView::shared(class, namespaces),
         };
         let mut relations = Relations::read(&view.class, &view.namespaces)?;
-        let declared = match self.catalog.get() {
-            Some(catalog) => catalog.declared_tables().await,
-            None => Vec::new(),
+        let declared = match (self.catalog.get(), &session) {
+            (Some(catalog), Some(session)) => {
+                catalog.declared_tables_in(session.transaction()).await
+            }
+            (Some(catalog), None) => catalog.declared_tables().await,
+            (None, _) => Vec::new(),
         };
         keys::show_indexes(&mut relations, &declared);
         let snapshot = match &session {

@@ -44,14 +44,13 @@ use crate::storage::transaction::SessionTransaction;
 
 /// First OID of the sessions' ranges: above what the shared catalog hands
 /// out (from 16,384, one per relation and schema ever seen) and above the
-/// synthetic OIDs of the keys' indexes in `pg_class` (1.5 × 10⁹ + 64 per
-/// table OID: catalog::pg_overlay::keys), below those of `pg_attrdef`
-/// (1.9 × 10⁹).
-const FIRST_SESSION_OID: i32 = 1_600_000_000;
-/// OIDs per session; sessions beyond 25,000 reuse ranges, which is safe
+/// synthetic OIDs of the keys' indexes in `pg_class` (below 1.61 × 10⁹:
+/// catalog::pg_overlay::keys), below those of `pg_attrdef` (1.9 × 10⁹).
+pub(super) const FIRST_SESSION_OID: i32 = 1_650_000_000;
+/// OIDs per session; sessions beyond 20,000 reuse ranges, which is safe
 /// because a session's OIDs are seen only by that session.
-const SESSION_SPAN: i32 = 10_000;
-const SESSION_RANGES: u32 = 25_000;
+pub(super) const SESSION_SPAN: i32 = 10_000;
+const SESSION_RANGES: u32 = 20_000;
 /// Where datafusion-pg-catalog starts numbering.
 const FIRST_DYNAMIC_OID: i32 = 16_384;
 
@@ -90,7 +89,7 @@ impl SessionRelations {
         transaction: Arc<SessionTransaction>,
     ) -> Self {
         let session = SESSIONS.fetch_add(1, Ordering::Relaxed) % SESSION_RANGES;
-        // At most 25,000 × 10,000 above 1.6 × 10⁹: below 1.9 × 10⁹.
+        // At most 20,000 × 10,000 above 1.65 × 10⁹: below 1.9 × 10⁹.
         let base = FIRST_SESSION_OID + session as i32 * SESSION_SPAN;
         Self(Arc::new(Inner {
             only: SessionOnly {
@@ -138,6 +137,11 @@ impl SessionRelations {
     /// The snapshot the session's catalog functions answer from.
     pub(super) fn snapshot(&self) -> Arc<Snapshot> {
         self.0.snapshot.clone()
+    }
+
+    /// The session's transaction (its staged schema changes).
+    pub(super) fn transaction(&self) -> &SessionTransaction {
+        &self.0.only.transaction
     }
 
     /// Whether the session has temporary tables (`pg_temp` leads its path).
