@@ -122,6 +122,8 @@ impl Cancellable {
             super::session_settings::nondefault_search_path(self.ctx.catalog(DATABASE), &*client)
                 .and_then(|path| path.qualify_sql(sql));
         let sql = qualified.as_deref().unwrap_or(sql);
+        let defaults = sql::insert_defaults::apply(&self.engine, &self.ctx, sql).await;
+        let sql = defaults.as_deref().unwrap_or(sql);
         let backend_pid = Some(client.pid_and_secret_key().0);
         let path = client.metadata().get("search_path").cloned();
         let sql = crate::catalog::pg_rewrites::rewrite_for(sql, backend_pid, path.as_deref());

@@ -212,6 +212,8 @@ impl QueryParser for BrookParser {
         )
         .and_then(|path| path.qualify_sql(sql));
         let sql = qualified.as_deref().unwrap_or(sql);
+        let defaults = crate::sql::insert_defaults::apply(&self.engine, &self.ctx, sql).await;
+        let sql = defaults.as_deref().unwrap_or(sql);
         let sql = crate::catalog::pg_rewrites::rewrite_for(
             sql,
             Some(client.pid_and_secret_key().0),

@@ -17,6 +17,7 @@ pub mod create_view;
 pub mod dml_subqueries;
 pub mod drop;
 pub mod identity;
+pub mod insert_defaults;
 pub mod model;
 pub mod outcome;
 pub mod parser;
