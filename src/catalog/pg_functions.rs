@@ -207,6 +207,7 @@ pub fn register(ctx: &SessionContext) {
     // Every function and collation Brook has is on the search path.
     replace_udf(ctx, always_visible("pg_function_is_visible"));
     replace_udf(ctx, always_visible("pg_collation_is_visible"));
+    super::pg_scalar_functions::register(ctx);
 }
 
 fn always_visible(name: &str) -> datafusion::logical_expr::ScalarUDF {
