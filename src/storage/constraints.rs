@@ -84,6 +84,30 @@ pub struct UniqueKey {
     pub nulls_distinct: bool,
 }
 
+impl UniqueKey {
+    /// PostgreSQL's unique violation of this key by the key in row `row` of
+    /// `columns` (the key's columns, in key order).
+    pub fn violation(&self, columns: &[ArrayRef], row: usize) -> BrookError {
+        let values: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                if c.is_null(row) {
+                    return "null".to_string();
+                }
+                array_value_to_string(c, row).unwrap_or_default()
+            })
+            .collect();
+        BrookError::UniqueViolation {
+            constraint: self.name.clone(),
+            detail: format!(
+                "Key ({})=({}) already exists.",
+                self.columns.join(", "),
+                values.join(", ")
+            ),
+        }
+    }
+}
+
 /// The checks a table's writes go through.
 #[derive(Debug, Clone, Default)]
 pub struct Constraints {

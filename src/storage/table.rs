@@ -812,7 +812,7 @@ impl DurableTable {
             let found =
                 super::integer_keys::first_duplicate(current, batches, column, key, &ctx).await?;
             return match found {
-                Some((values, row)) => Err(self.duplicate(key, &[values], row)),
+                Some((values, row)) => Err(key.violation(&[values], row)),
                 None => Ok(()),
             };
         }
@@ -828,7 +828,7 @@ impl DurableTable {
                     continue;
                 }
                 if !seen.insert(rows.row(i).data().to_vec()) {
-                    return Err(self.duplicate(key, &columns, i));
+                    return Err(key.violation(&columns, i));
                 }
                 keep.push(i as u32);
             }
@@ -847,7 +847,7 @@ impl DurableTable {
             // the stored keys with them, instead of a scan per batch.
             let found = Self::stored_keys_joined(current, &candidates, &key.columns).await?;
             if let Some(b) = found.iter().find(|b| b.num_rows() > 0) {
-                return Err(self.duplicate(key, b.columns(), 0));
+                return Err(key.violation(b.columns(), 0));
             }
             return Ok(());
         }
@@ -855,7 +855,7 @@ impl DurableTable {
             let found =
                 Self::stored_keys(current, batch, &key.columns, &key_index, Some(1)).await?;
             if let Some(b) = found.iter().find(|b| b.num_rows() > 0) {
-                return Err(self.duplicate(key, b.columns(), 0));
+                return Err(key.violation(b.columns(), 0));
             }
         }
         Ok(())
@@ -929,28 +929,6 @@ impl DurableTable {
             found = found.limit(0, limit)?;
         }
         Ok(found.collect().await?)
-    }
-
-    /// PostgreSQL's unique violation of `key` by the key in row `row` of
-    /// `columns`.
-    fn duplicate(&self, key: &UniqueKey, columns: &[ArrayRef], row: usize) -> BrookError {
-        let values: Vec<String> = columns
-            .iter()
-            .map(|c| {
-                if c.is_null(row) {
-                    return "null".to_string();
-                }
-                datafusion::arrow::util::display::array_value_to_string(c, row).unwrap_or_default()
-            })
-            .collect();
-        BrookError::UniqueViolation {
-            constraint: key.name.clone(),
-            detail: format!(
-                "Key ({})=({}) already exists.",
-                key.columns.join(", "),
-                values.join(", ")
-            ),
-        }
     }
 
     /// Write `batch` as one commit where rows are identified by the `key`

@@ -29,7 +29,7 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::StreamExt;
 
 use super::constraints::{Check, UniqueKey, check_rows};
-use crate::error::{BrookError, external};
+use crate::error::external;
 
 /// A temporary table whose writes keep its keys and checks.
 #[derive(Debug)]
@@ -97,32 +97,11 @@ impl Rules {
                     continue;
                 }
                 if !seen.insert(encoded.row(row).data().to_vec()) {
-                    return Err(external(duplicate(key, &columns, row)));
+                    return Err(external(key.violation(&columns, row)));
                 }
             }
         }
         Ok(())
-    }
-}
-
-/// PostgreSQL's unique violation of `key` by row `row` of its `columns`.
-fn duplicate(key: &UniqueKey, columns: &[ArrayRef], row: usize) -> BrookError {
-    let values: Vec<String> = columns
-        .iter()
-        .map(|c| {
-            if c.is_null(row) {
-                return "null".to_string();
-            }
-            datafusion::arrow::util::display::array_value_to_string(c, row).unwrap_or_default()
-        })
-        .collect();
-    BrookError::UniqueViolation {
-        constraint: key.name.clone(),
-        detail: format!(
-            "Key ({})=({}) already exists.",
-            key.columns.join(", "),
-            values.join(", ")
-        ),
     }
 }
 
