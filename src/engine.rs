@@ -170,6 +170,28 @@ impl Engine {
         }))
     }
 
+    /// COMMIT `slot`'s open transaction, schema changes and rows together,
+    /// then what hangs on the tables it changed outside the catalog: the
+    /// sequences a table's columns own follow an `ALTER TABLE` (rename,
+    /// dropped column) and go with a dropped table.
+    pub async fn commit(&self, slot: &SessionTransaction) -> Result<()> {
+        let committed = self.catalog.commit(slot).await?;
+        for moved in &committed.moved {
+            if let Err(e) = self.sequences.follow(moved) {
+                tracing::warn!(table = %moved.to, error = %e, "sequences of an altered table keep their old owner");
+            }
+        }
+        // Unless one of the same name, created after the drop, owns them.
+        for table in &committed.dropped {
+            if self.catalog.table(table).is_none()
+                && let Err(e) = self.sequences.drop_owned_by(table)
+            {
+                tracing::warn!(table = %table, error = %e, "sequences of a dropped table remain");
+            }
+        }
+        Ok(())
+    }
+
     /// Every table whose commits go through the log: the catalog's and the
     /// pipelines' error log.
     pub fn durable_tables(&self) -> Vec<DurableTable> {

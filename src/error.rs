@@ -60,6 +60,7 @@ impl SqlState {
     pub const DUPLICATE_OBJECT: Self = Self("42710");
     pub const AMBIGUOUS_FUNCTION: Self = Self("42725");
     pub const DATATYPE_MISMATCH: Self = Self("42804");
+    pub const WRONG_OBJECT_TYPE: Self = Self("42809");
     pub const CANNOT_COERCE: Self = Self("42846");
     pub const UNDEFINED_FUNCTION: Self = Self("42883");
     pub const UNDEFINED_TABLE: Self = Self("42P01");
@@ -178,6 +179,38 @@ pub enum BrookError {
     /// snapshot: the first committer wins, the second is told to retry.
     #[error("could not serialize access due to concurrent update")]
     SerializationFailure,
+    /// A write that waited for a table an `ALTER TABLE` or `DROP TABLE`
+    /// replaced meanwhile: it would have gone into files no catalog names.
+    #[error(
+        "table \"{0}\" was altered or dropped by another transaction while this statement waited for it; run the statement again"
+    )]
+    TableReplaced(String),
+    /// A column named without its table (`RENAME COLUMN nope TO …`).
+    #[error("column \"{0}\" does not exist")]
+    UndefinedColumnName(String),
+    /// `ADD CONSTRAINT … UNIQUE` (or PRIMARY KEY) over rows whose key repeats.
+    #[error("could not create unique index \"{constraint}\"")]
+    UniqueIndexFailed { constraint: String, detail: String },
+    #[error("column \"{column}\" of relation \"{table}\" already exists")]
+    DuplicateColumn { table: String, column: String },
+    /// `ALTER TABLE … SET NOT NULL` (or `ADD COLUMN … NOT NULL`) over rows
+    /// that hold NULL there.
+    #[error("column \"{column}\" of relation \"{table}\" contains null values")]
+    ColumnHasNulls { table: String, column: String },
+    #[error("{0}")]
+    DuplicateObject(String),
+    /// Something else uses the object (55006): a pipeline loading a table.
+    #[error("{0}")]
+    ObjectInUse(String),
+    /// A second PRIMARY KEY, a key column made nullable (42P16).
+    #[error("{0}")]
+    InvalidTableDefinition(String),
+    /// A statement for one kind of relation named another (`ALTER VIEW` of a table).
+    #[error("{0}")]
+    WrongObjectType(String),
+    /// A change a view depends on (2BP01), with PostgreSQL's DETAIL.
+    #[error("{message}")]
+    ViewDepends { message: String, detail: String },
     #[error("savepoint \"{0}\" does not exist")]
     UndefinedSavepoint(String),
     /// A statement that cannot take part in a transaction, inside one.
@@ -242,7 +275,18 @@ impl ErrorCode for BrookError {
             BrookError::UniqueViolation { .. } => SqlState::UNIQUE_VIOLATION,
             BrookError::CheckViolation { .. } => SqlState::CHECK_VIOLATION,
             BrookError::GeneratedAlways { .. } => SqlState::GENERATED_ALWAYS,
-            BrookError::SerializationFailure => SqlState::SERIALIZATION_FAILURE,
+            BrookError::SerializationFailure | BrookError::TableReplaced(_) => {
+                SqlState::SERIALIZATION_FAILURE
+            }
+            BrookError::DuplicateColumn { .. } => SqlState::DUPLICATE_COLUMN,
+            BrookError::UndefinedColumnName(_) => SqlState::UNDEFINED_COLUMN,
+            BrookError::UniqueIndexFailed { .. } => SqlState::UNIQUE_VIOLATION,
+            BrookError::DuplicateObject(_) => SqlState::DUPLICATE_OBJECT,
+            BrookError::ObjectInUse(_) => SqlState::OBJECT_IN_USE,
+            BrookError::ColumnHasNulls { .. } => SqlState::NOT_NULL_VIOLATION,
+            BrookError::InvalidTableDefinition(_) => SqlState::INVALID_TABLE_DEFINITION,
+            BrookError::WrongObjectType(_) => SqlState::WRONG_OBJECT_TYPE,
+            BrookError::ViewDepends { .. } => SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
             BrookError::UndefinedSavepoint(_) => SqlState::INVALID_SAVEPOINT_SPECIFICATION,
             BrookError::InTransactionBlock(_) => SqlState::ACTIVE_SQL_TRANSACTION,
             BrookError::DependentObjects(_) | BrookError::PipelineDepends { .. } => {
@@ -262,7 +306,9 @@ impl ErrorCode for BrookError {
         match self {
             BrookError::UniqueViolation { detail, .. }
             | BrookError::CheckViolation { detail, .. }
-            | BrookError::GeneratedAlways { detail, .. } => Some(detail.clone()),
+            | BrookError::GeneratedAlways { detail, .. }
+            | BrookError::ViewDepends { detail, .. }
+            | BrookError::UniqueIndexFailed { detail, .. } => Some(detail.clone()),
             BrookError::Module(e) => e.detail(),
             _ => None,
         }

@@ -35,6 +35,9 @@ use crate::storage::transaction::{CatalogCommit, SessionTransaction, Staged};
 enum Change {
     CreateTable {
         entry: TableEntry,
+        /// Set when an `ALTER TABLE` made this table from another one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaces: Option<Replaces>,
     },
     DropTable {
         schema: String,
@@ -49,6 +52,35 @@ enum Change {
         schema: String,
         name: String,
     },
+}
+
+/// The table an `ALTER TABLE` replaced, and which of its columns live on
+/// under which name: what the sequences its columns own follow at COMMIT.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Replaces {
+    schema: String,
+    name: String,
+    /// (old name, new name) of every column kept.
+    columns: Vec<(String, String)>,
+}
+
+/// A table an `ALTER TABLE` replaced, as COMMIT reports it: the sequences
+/// owned by its columns follow them to `to` (or go with a dropped column).
+#[derive(Debug, Clone)]
+pub struct Moved {
+    pub from: QualifiedName,
+    pub to: QualifiedName,
+    /// (old name, new name) of every column kept.
+    pub columns: Vec<(String, String)>,
+}
+
+/// What a COMMIT with schema changes did to tables, for what hangs on
+/// them outside the catalog (sequences).
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    /// Tables dropped (an `ALTER TABLE`'s replaced table among them).
+    pub dropped: Vec<QualifiedName>,
+    pub moved: Vec<Moved>,
 }
 
 fn encode(change: &Change) -> Result<serde_json::Value> {
@@ -71,14 +103,14 @@ impl Catalog {
             .filter_map(|c| decode(c).ok())
         {
             let (schema, name) = match &change {
-                Change::CreateTable { entry } => (&entry.schema, &entry.name),
+                Change::CreateTable { entry, .. } => (&entry.schema, &entry.name),
                 Change::DropTable { schema, name, .. } | Change::DropView { schema, name } => {
                     (schema, name)
                 }
                 Change::CreateView { view, .. } => (&view.schema, &view.name),
             };
             tables.retain(|t| &t.name.schema != schema || &t.name.name != name);
-            if let Change::CreateTable { entry } = change {
+            if let Change::CreateTable { entry, .. } = change {
                 tables.push(DeclaredTable {
                     name: QualifiedName {
                         schema: entry.schema,
@@ -87,10 +119,77 @@ impl Catalog {
                     columns: entry.columns,
                     primary_key: entry.primary_key,
                     unique: entry.unique,
+                    indexes: entry.indexes,
                 });
             }
         }
         tables
+    }
+}
+
+impl Catalog {
+    /// Table `name`'s columns and rules as `session` sees them (its open
+    /// transaction's `CREATE TABLE`/`ALTER TABLE` first), for `ALTER TABLE`.
+    pub async fn declaration_for(
+        &self,
+        session: Option<&SessionTransaction>,
+        name: &QualifiedName,
+    ) -> Option<(Vec<super::ColumnDef>, super::TableRules)> {
+        let of = |entry: &TableEntry| {
+            (
+                entry.columns.clone(),
+                super::TableRules {
+                    primary_key: entry.primary_key.clone(),
+                    unique: entry.unique.clone(),
+                    checks: entry.checks.clone(),
+                    indexes: entry.indexes.clone(),
+                },
+            )
+        };
+        if let Some(session) = open(session) {
+            match session.staged_relation(&name.schema, &name.name) {
+                Some(None) => return None,
+                Some(Some(_)) => {
+                    return session
+                        .staged_changes()
+                        .iter()
+                        .rev()
+                        .filter_map(|c| decode(c).ok())
+                        .find_map(|c| match c {
+                            Change::CreateTable { entry, .. }
+                                if entry.schema == name.schema && entry.name == name.name =>
+                            {
+                                Some(of(&entry))
+                            }
+                            _ => None,
+                        });
+                }
+                None => {}
+            }
+        }
+        let file = self.file.lock().await;
+        file.tables
+            .iter()
+            .find(|t| t.schema == name.schema && t.name == name.name)
+            .map(of)
+    }
+
+    /// Every committed view, in the order they were made (a view after
+    /// the views it reads): its name and its `CREATE VIEW` text.
+    pub async fn views(&self) -> Vec<(QualifiedName, String)> {
+        let file = self.file.lock().await;
+        file.views
+            .iter()
+            .map(|v| {
+                (
+                    QualifiedName {
+                        schema: v.schema.clone(),
+                        name: v.name.clone(),
+                    },
+                    v.sql.clone(),
+                )
+            })
+            .collect()
     }
 }
 
@@ -149,6 +248,50 @@ impl Catalog {
         rules: super::TableRules,
         undo: Option<Arc<dyn Fn() + Send + Sync>>,
     ) -> Result<DurableTable> {
+        self.stage_new_table(session, name, columns, rules, undo, None)
+            .await
+    }
+
+    /// `ALTER TABLE` in `session`'s open transaction: `old` is dropped and
+    /// a table `name` with `columns` and `rules` made in new files, for the
+    /// caller to fill with `old`'s rows (returned, with the new table).
+    /// `kept` pairs each column that lives on with its new name.
+    pub async fn stage_replace_table(
+        &self,
+        session: &SessionTransaction,
+        old: &QualifiedName,
+        name: &QualifiedName,
+        columns: Vec<super::ColumnDef>,
+        rules: super::TableRules,
+        kept: Vec<(String, String)>,
+    ) -> Result<(DurableTable, DurableTable)> {
+        let previous = self
+            .table_for(Some(session), old)
+            .ok_or_else(|| BrookError::UndefinedTable(old.name.clone()))?;
+        if !self.stage_drop_table(session, old).await? {
+            return Err(BrookError::UndefinedTable(old.name.clone()));
+        }
+        session.copied(&previous);
+        let replaces = Replaces {
+            schema: old.schema.clone(),
+            name: old.name.clone(),
+            columns: kept,
+        };
+        let table = self
+            .stage_new_table(session, name, columns, rules, None, Some(replaces))
+            .await?;
+        Ok((previous, table))
+    }
+
+    async fn stage_new_table(
+        &self,
+        session: &SessionTransaction,
+        name: &QualifiedName,
+        columns: Vec<super::ColumnDef>,
+        rules: super::TableRules,
+        undo: Option<Arc<dyn Fn() + Send + Sync>>,
+        replaces: Option<Replaces>,
+    ) -> Result<DurableTable> {
         if columns.is_empty() {
             return Err(BrookError::Unsupported("a table with no columns".into()));
         }
@@ -178,6 +321,7 @@ impl Catalog {
                 primary_key: rules.primary_key,
                 unique: rules.unique,
                 checks: rules.checks,
+                indexes: rules.indexes,
             }
         };
         let table = self.create_files(&entry).await?;
@@ -195,7 +339,7 @@ impl Catalog {
             name: name.name.clone(),
             relation: Some(Arc::new(table.clone())),
             created: Some(table.clone()),
-            change: encode(&Change::CreateTable { entry })?,
+            change: encode(&Change::CreateTable { entry, replaces })?,
             undo: Some(undo),
         })?;
         Ok(table)
@@ -293,13 +437,13 @@ impl Catalog {
     /// `COMMIT` of `session`'s transaction, its schema changes with its
     /// rows in one log record. Returns the tables it dropped (their owned
     /// sequences go too).
-    pub async fn commit(&self, session: &SessionTransaction) -> Result<Vec<QualifiedName>> {
+    pub async fn commit(&self, session: &SessionTransaction) -> Result<Committed> {
         let Some(finished) = session.finish() else {
-            return Ok(vec![]);
+            return Ok(Committed::default());
         };
         if finished.staged().is_empty() {
             finished.commit(None).await?;
-            return Ok(vec![]);
+            return Ok(Committed::default());
         }
         let changes = match finished
             .staged()
@@ -362,23 +506,38 @@ impl Catalog {
                 warn!(dir = %dir.display(), error = %e, "dropped table's files remain; removed at next start");
             }
         }
-        Ok(changes
-            .iter()
-            .filter_map(|c| match c {
-                Change::DropTable { schema, name, .. } => Some(QualifiedName {
+        let mut committed = Committed::default();
+        for change in &changes {
+            match change {
+                Change::DropTable { schema, name, .. } => committed.dropped.push(QualifiedName {
                     schema: schema.clone(),
                     name: name.clone(),
                 }),
-                _ => None,
-            })
-            .collect())
+                Change::CreateTable {
+                    entry,
+                    replaces: Some(replaces),
+                } => committed.moved.push(Moved {
+                    from: QualifiedName {
+                        schema: replaces.schema.clone(),
+                        name: replaces.name.clone(),
+                    },
+                    to: QualifiedName {
+                        schema: entry.schema.clone(),
+                        name: entry.name.clone(),
+                    },
+                    columns: replaces.columns.clone(),
+                }),
+                _ => {}
+            }
+        }
+        Ok(committed)
     }
 
     /// Apply `changes` to `file`, checking each against it as it then is.
     fn plan(file: &mut CatalogFile, changes: &[Change]) -> Result<()> {
         for change in changes {
             match change {
-                Change::CreateTable { entry } => {
+                Change::CreateTable { entry, .. } => {
                     let name = QualifiedName {
                         schema: entry.schema.clone(),
                         name: entry.name.clone(),
@@ -432,7 +591,7 @@ impl Catalog {
         relation: Option<Arc<dyn datafusion::catalog::TableProvider>>,
     ) -> Result<()> {
         match change {
-            Change::CreateTable { entry } => {
+            Change::CreateTable { entry, .. } => {
                 let table = created.ok_or_else(|| {
                     BrookError::Internal(format!("table \"{}\" without its files", entry.name))
                 })?;
@@ -492,7 +651,7 @@ impl Catalog {
         next.lsn = lsn;
         for change in &changes {
             match change {
-                Change::CreateTable { entry } => {
+                Change::CreateTable { entry, .. } => {
                     if !next.tables.iter().any(|t| t.dir == entry.dir) {
                         continue;
                     }

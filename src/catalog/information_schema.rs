@@ -32,10 +32,17 @@ const VIEWS: &[&str] = &[
             a.attname AS column_name, CAST(a.attnum AS integer) AS ordinal_position,
             d.adbin AS column_default,
             CASE WHEN a.attnotnull THEN 'NO' ELSE 'YES' END AS is_nullable,
-            format_type(a.atttypid, a.atttypmod) AS data_type,
-            CAST(NULL AS integer) AS character_maximum_length,
-            CAST(NULL AS integer) AS numeric_precision,
-            CAST(NULL AS integer) AS numeric_scale,
+            format_type(a.atttypid, -1) AS data_type,
+            CAST(CASE WHEN a.atttypid = 1043 AND a.atttypmod > 4
+                      THEN a.atttypmod - 4 END AS integer) AS character_maximum_length,
+            CAST(CASE WHEN a.atttypid = 1700 AND a.atttypmod > 4
+                      THEN (a.atttypmod - 4) / 65536
+                      WHEN a.atttypid = 21 THEN 16 WHEN a.atttypid = 23 THEN 32
+                      WHEN a.atttypid = 20 THEN 64 WHEN a.atttypid = 700 THEN 24
+                      WHEN a.atttypid = 701 THEN 53 END AS integer) AS numeric_precision,
+            CAST(CASE WHEN a.atttypid = 1700 AND a.atttypmod > 4
+                      THEN (a.atttypmod - 4) % 65536
+                      WHEN a.atttypid IN (21, 23, 20) THEN 0 END AS integer) AS numeric_scale,
             'brook' AS udt_catalog, 'pg_catalog' AS udt_schema, t.typname AS udt_name,
             CASE WHEN a.attidentity = 'a' THEN 'YES' ELSE 'NO' END AS is_identity,
             CASE WHEN a.attidentity = 'a' THEN 'ALWAYS' END AS identity_generation,

@@ -42,6 +42,7 @@ use crate::storage::DurableTable;
 use crate::storage::commit::CommitLog;
 use crate::storage::constraints::{Check, Constraints, UniqueKey};
 use crate::storage::types::column_type;
+pub use in_transaction::{Committed, Moved};
 pub use names::{DATABASE, DEFAULT_SCHEMA, QualifiedName};
 
 const CATALOG_FILE: &str = "catalog.json";
@@ -89,14 +90,24 @@ fn is_true(value: &bool) -> bool {
     *value
 }
 
+/// A `CREATE INDEX` that is not UNIQUE: recorded with its table (so that
+/// migrations that make and drop it work, and the catalog lists it), not
+/// built — Brook's scans prune by the files' statistics instead.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IndexDef {
+    pub name: String,
+    pub columns: Vec<String>,
+}
+
 /// What a `CREATE TABLE` declares beyond its columns: the rules every
-/// write is checked against.
+/// write is checked against, and the indexes recorded on it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TableRules {
     /// The PRIMARY KEY columns, in key order (empty: none).
     pub primary_key: Vec<String>,
     pub unique: Vec<UniqueDef>,
     pub checks: Vec<CheckDef>,
+    pub indexes: Vec<IndexDef>,
 }
 
 /// A table's declaration: columns in order and its keys.
@@ -106,6 +117,7 @@ pub struct DeclaredTable {
     pub columns: Vec<ColumnDef>,
     pub primary_key: Vec<String>,
     pub unique: Vec<UniqueDef>,
+    pub indexes: Vec<IndexDef>,
 }
 
 impl DeclaredTable {
@@ -134,6 +146,9 @@ struct TableEntry {
     /// CHECK constraints, evaluated on every row written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     checks: Vec<CheckDef>,
+    /// Indexes recorded, not built (see [`IndexDef`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    indexes: Vec<IndexDef>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -393,6 +408,7 @@ impl Catalog {
             primary_key: rules.primary_key,
             unique: rules.unique,
             checks: rules.checks,
+            indexes: rules.indexes,
         };
         let table = self.create_files(&entry).await?;
         next.tables.push(entry);
@@ -630,6 +646,7 @@ impl Catalog {
                 columns: t.columns.clone(),
                 primary_key: t.primary_key.clone(),
                 unique: t.unique.clone(),
+                indexes: t.indexes.clone(),
             })
             .collect()
     }

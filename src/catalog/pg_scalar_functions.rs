@@ -1,7 +1,8 @@
 //! PostgreSQL functions clients and hand-written SQL call that DataFusion
 //! lacks or names otherwise: `pg_typeof`, `sign`, `mod`,
-//! `pg_is_other_temp_schema`, and the `variance` aggregate (DataFusion's
-//! `var_samp`, which is what PostgreSQL's `variance` is).
+//! `pg_is_other_temp_schema`, `set_config` (its planning side), and the
+//! `variance` aggregate (DataFusion's `var_samp`, which is what
+//! PostgreSQL's `variance` is).
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ pub fn register(ctx: &SessionContext) {
     super::pg_functions::replace_udf(ctx, ScalarUDF::new_from_impl(Sign::new()));
     super::pg_functions::replace_udf(ctx, ScalarUDF::new_from_impl(Mod::new()));
     super::pg_functions::replace_udf(ctx, ScalarUDF::new_from_impl(OtherTempSchema::new()));
+    super::pg_functions::replace_udf(ctx, ScalarUDF::new_from_impl(SetConfig::new()));
     let variance = datafusion::functions_aggregate::variance::var_samp_udaf()
         .as_ref()
         .clone()
@@ -211,5 +213,52 @@ impl ScalarUDFImpl for OtherTempSchema {
             .map(|i| (!oids.is_null(i)).then_some(false))
             .collect();
         Ok(ColumnarValue::Array(Arc::new(answers)))
+    }
+}
+
+/// `set_config(name, value, is_local)`. The protocol layer carries it out
+/// where a client calls it, as a statement of its own
+/// (`SELECT pg_catalog.set_config('search_path', '', false)`, pg_dump's
+/// first statement; `server::hooks::set`): a function has no hold on the
+/// session's settings. Registered so that such a statement plans (a
+/// prepared one is described before it runs); anywhere else (per row, in
+/// a larger query) it is refused rather than silently changing nothing.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct SetConfig {
+    signature: Signature,
+}
+
+impl SetConfig {
+    fn new() -> Self {
+        Self {
+            signature: Signature::exact(
+                vec![DataType::Utf8, DataType::Utf8, DataType::Boolean],
+                Volatility::Volatile,
+            ),
+        }
+    }
+}
+
+impl ScalarUDFImpl for SetConfig {
+    fn name(&self) -> &str {
+        "set_config"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        Err(crate::error::external(
+            crate::error::BrookError::Unsupported(
+                "set_config() other than alone in a SELECT with constant arguments \
+             (SELECT set_config('name', 'value', false))"
+                    .into(),
+            ),
+        ))
     }
 }

@@ -369,6 +369,36 @@ impl Sequences {
         Ok(())
     }
 
+    /// After an `ALTER TABLE`: the sequences owned by a column of
+    /// `moved.from` are owned by the column's new name in `moved.to`; those
+    /// of a column it dropped are dropped (as PostgreSQL drops them).
+    pub fn follow(&self, moved: &super::Moved) -> Result<()> {
+        let mut all = lock(&self.all);
+        let before = all.clone();
+        all.retain(|_, s| match &s.owned_by {
+            Some((table, column)) if table == &moved.from => {
+                moved.columns.iter().any(|(old, _)| old == column)
+            }
+            _ => true,
+        });
+        for sequence in all.values_mut() {
+            if let Some((table, column)) = &mut sequence.owned_by
+                && *table == moved.from
+                && let Some((_, new)) = moved.columns.iter().find(|(old, _)| old == column)
+            {
+                *table = moved.to.clone();
+                *column = new.clone();
+            }
+        }
+        if *all != before
+            && let Err(e) = self.save(&all)
+        {
+            *all = before;
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Drop the sequences whose owning table `is_table` does not know: a
     /// transaction that created the table (and its serial columns'
     /// sequences) ended without committing while the server stopped.

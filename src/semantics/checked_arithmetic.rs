@@ -5,9 +5,10 @@
 //! never asks it to, so `9223372036854775807 + 1` wraps to the most negative
 //! bigint. After type coercion both operands of an integer operator have the
 //! same type; this rule replaces such an operator by a function that runs
-//! Arrow's checked kernel for that type. Arrow's cast from a float to an
-//! integer truncates (`2.5::int` is 2); PostgreSQL rounds a numeric literal
-//! half away from zero (3) and a `double precision` value half to even.
+//! Arrow's checked kernel for that type. Arrow's cast from a float or a
+//! decimal to an integer truncates (`2.5::int` is 2); PostgreSQL rounds a
+//! numeric half away from zero (3) and a `double precision` value half to
+//! even.
 
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
@@ -102,6 +103,20 @@ fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         }
         Expr::Cast(Cast { expr, field }) if is_signed_integer(field.data_type()) => {
             let source = expr.get_type(schema).unwrap_or(DataType::Null);
+            if let DataType::Decimal128(_, scale) | DataType::Decimal256(_, scale) = source
+                && scale > 0
+            {
+                // numeric to an integer rounds half away from zero, which
+                // is DataFusion's round of a decimal; Arrow's cast truncates.
+                let rounded = Expr::ScalarFunction(ScalarFunction::new_udf(
+                    datafusion::functions::math::round(),
+                    vec![*expr],
+                ));
+                return Ok(Transformed::yes(Expr::Cast(Cast {
+                    expr: Box::new(rounded),
+                    field,
+                })));
+            }
             if !matches!(
                 source,
                 DataType::Float16 | DataType::Float32 | DataType::Float64

@@ -167,18 +167,7 @@ impl Transactions {
                             .map(|()| Response::TransactionEnd(Tag::new(tag))),
                     );
                 }
-                let committed = self.engine.catalog.commit(&slot).await;
-                if let Ok(dropped) = &committed {
-                    // The sequences of the tables it dropped (unless one of
-                    // the same name, created after the drop, now owns them).
-                    for table in dropped {
-                        if self.engine.catalog.table(table).is_none()
-                            && let Err(e) = self.engine.sequences.drop_owned_by(table)
-                        {
-                            tracing::warn!(table = %table, error = %e, "sequences of a dropped table remain");
-                        }
-                    }
-                }
+                let committed = self.engine.commit(&slot).await;
                 if let Err(e) = end(ctx, client, committed.is_ok()).await {
                     return Some(Err(e));
                 }

@@ -301,6 +301,99 @@ pub fn temp_rules(create: &ast::CreateTable, table: &str) -> Result<TableRules> 
     Ok(declared.rules)
 }
 
+/// PostgreSQL pads character(n) with spaces and ignores them in
+/// comparisons; stored as text, the same rows would compare and measure
+/// differently: refused rather than answered wrongly.
+pub(super) fn refuse_blank_padded(pg_type: &str) -> Result<()> {
+    if pg_type.starts_with("character") && !pg_type.starts_with("character varying") {
+        return Err(BrookError::Unsupported(format!(
+            "column type {pg_type} (blank-padded character); use varchar(n) or text"
+        )));
+    }
+    Ok(())
+}
+
+/// The column `ALTER TABLE … ADD COLUMN` declares, with the keys and
+/// checks written on it, read as `CREATE TABLE` reads a column.
+pub(super) fn declare_added_column(
+    column: &ast::ColumnDef,
+    table: &QualifiedName,
+) -> Result<(ColumnDef, TableRules)> {
+    let create =
+        ast::helpers::stmt_create_table::CreateTableBuilder::new(ast::ObjectName::from(vec![
+            ast::Ident::with_quote('"', &table.name),
+        ]))
+        .columns(vec![column.clone()])
+        .build();
+    let Declared {
+        mut columns,
+        rules,
+        sequences,
+    } = declared_columns(&create, table)?;
+    if !sequences.is_empty() {
+        return Err(BrookError::Unsupported(
+            "serial and identity columns in ADD COLUMN".into(),
+        ));
+    }
+    let column = columns
+        .pop()
+        .ok_or_else(|| BrookError::Internal("ADD COLUMN declared no column".into()))?;
+    Ok((column, rules))
+}
+
+/// The key or check `ALTER TABLE … ADD CONSTRAINT` declares over a table
+/// with `columns` and the rules `existing` (whose names it must not take).
+pub(super) fn declare_constraint(
+    constraint: &TableConstraint,
+    table: &QualifiedName,
+    columns: &[String],
+    existing: &TableRules,
+) -> Result<TableRules> {
+    let key_columns = |named: Vec<String>| -> Result<Vec<String>> {
+        match named.iter().find(|k| !columns.contains(k)) {
+            Some(missing) => Err(BrookError::UndefinedColumn {
+                table: table.name.clone(),
+                column: missing.clone(),
+            }),
+            None => Ok(named),
+        }
+    };
+    let mut rules = TableRules::default();
+    match constraint {
+        TableConstraint::PrimaryKey(pk) => {
+            rules.primary_key = key_columns(
+                pk.columns
+                    .iter()
+                    .map(|c| c.column.expr.to_string().to_lowercase())
+                    .collect(),
+            )?;
+        }
+        TableConstraint::Unique(unique) => {
+            let key = key_columns(
+                unique
+                    .columns
+                    .iter()
+                    .map(|c| c.column.expr.to_string().to_lowercase())
+                    .collect(),
+            )?;
+            rules
+                .unique
+                .push(unique_key(unique, &table.name, key, &existing.unique)?);
+        }
+        TableConstraint::Check(c) => {
+            rules
+                .checks
+                .push(check(c, &table.name, None, columns, &existing.checks)?);
+        }
+        other => {
+            return Err(BrookError::Unsupported(format!(
+                "table constraint {other} (only PRIMARY KEY, UNIQUE and CHECK constraints are enforced)"
+            )));
+        }
+    }
+    Ok(rules)
+}
+
 /// The columns, keys, checks and owned sequences a `CREATE TABLE (…)` declares.
 fn declared_columns(create: &ast::CreateTable, name: &QualifiedName) -> Result<Declared> {
     let mut sequences = Vec::new();
@@ -350,15 +443,7 @@ fn declared_columns(create: &ast::CreateTable, name: &QualifiedName) -> Result<D
         };
         let ty = column_type(serial.unwrap_or(&spelled))?;
         let mut generated = serial.map(|_| SequenceOptions::default());
-        if ty.pg_name.starts_with("character") && !ty.pg_name.starts_with("character varying") {
-            // PostgreSQL pads character(n) with spaces and ignores them in
-            // comparisons; stored as text, the same rows would compare and
-            // measure differently: refused rather than answered wrongly.
-            return Err(BrookError::Unsupported(format!(
-                "column type {} (blank-padded character); use varchar(n) or text",
-                ty.pg_name
-            )));
-        }
+        refuse_blank_padded(&ty.pg_name)?;
         let mut nullable = !primary_key.contains(&col_name);
         let mut default = None;
         let mut always_identity = false;
@@ -479,6 +564,7 @@ fn declared_columns(create: &ast::CreateTable, name: &QualifiedName) -> Result<D
             primary_key,
             unique,
             checks,
+            indexes: vec![],
         },
         sequences,
     })

@@ -22,7 +22,11 @@ impl DropObjects {
     pub fn is_brooks(object_type: ObjectType) -> bool {
         matches!(
             object_type,
-            ObjectType::Table | ObjectType::View | ObjectType::Schema | ObjectType::Sequence
+            ObjectType::Table
+                | ObjectType::View
+                | ObjectType::Schema
+                | ObjectType::Sequence
+                | ObjectType::Index
         )
     }
 

@@ -8,6 +8,7 @@
 //! Everything else goes to DataFusion unchanged.
 
 pub mod alter_sequence;
+pub mod alter_table;
 pub mod copy;
 pub mod copy_out;
 pub mod create_schema;
@@ -17,6 +18,7 @@ pub mod create_view;
 pub mod dml_subqueries;
 pub mod drop;
 pub mod identity;
+pub mod index;
 pub mod insert_defaults;
 pub mod model;
 pub mod outcome;
@@ -35,6 +37,7 @@ use crate::engine::Engine;
 use crate::error::{BrookError, Result};
 use crate::storage::transaction::SessionTransaction;
 pub use alter_sequence::AlterSequence;
+pub use alter_table::{AlterTable, AlterView};
 pub use copy::{CopyFrom, CopySpec};
 pub use copy_out::{CopyOutSpec, CopyTo};
 pub use create_schema::CreateSchema;
@@ -42,6 +45,7 @@ pub use create_sequence::CreateSequence;
 pub use create_table::CreateTable;
 pub use create_view::CreateView;
 pub use drop::DropObjects;
+pub use index::CreateIndex;
 pub use model::{CreateModel, DropModel, RefreshModel, ShowModels};
 pub use outcome::{Notices, Outcome};
 pub use parser::BrookObject;
@@ -61,6 +65,9 @@ pub enum Statement {
     CreateSchema(CreateSchema),
     CreateSequence(CreateSequence),
     AlterSequence(AlterSequence),
+    AlterTable(AlterTable),
+    AlterView(AlterView),
+    CreateIndex(CreateIndex),
     CopyFrom(CopyFrom),
     CopyTo(CopyTo),
     CreatePipeline(CreatePipeline),
@@ -87,6 +94,7 @@ impl Statement {
             BrookObject::Pipeline => pipeline::parse(parser),
             BrookObject::Model => model::parse(parser),
             BrookObject::Sequence => alter_sequence::parse(parser).map(Statement::AlterSequence),
+            BrookObject::View => alter_table::parse_alter_view(parser).map(Statement::AlterView),
         })
     }
 
@@ -98,6 +106,12 @@ impl Statement {
                 Statement::CreateTable(CreateTable(Box::new(create.clone())))
             }
             ast::Statement::Truncate(truncate) => Statement::Truncate(Truncate(truncate.clone())),
+            ast::Statement::CreateIndex(create) => {
+                Statement::CreateIndex(CreateIndex(Box::new(create.clone())))
+            }
+            ast::Statement::AlterTable(alter) => {
+                Statement::AlterTable(AlterTable(Box::new(alter.clone())))
+            }
             ast::Statement::CreateView(view) => Statement::CreateView(CreateView {
                 view: Box::new(view.clone()),
                 sql: statement.to_string(),
@@ -194,6 +208,15 @@ impl Statement {
             Statement::AlterSequence(s) => {
                 path.qualify_name(&mut s.name);
             }
+            Statement::AlterTable(s) => {
+                path.qualify_name(&mut s.0.name);
+            }
+            Statement::AlterView(s) => {
+                path.qualify_name(&mut s.name);
+            }
+            Statement::CreateIndex(s) => {
+                path.qualify_name(&mut s.0.table_name);
+            }
             Statement::DropObjects(s) if s.object_type != ast::ObjectType::Schema => {
                 for name in &mut s.names {
                     path.qualify_name(name);
@@ -248,9 +271,14 @@ impl Statement {
             | Statement::ShowModels(_)
             // Refused inside their execution when they would change anything.
             | Statement::CreateSchema(_)
-            | Statement::CreateSequence(_) => return None,
+            | Statement::CreateSequence(_)
+            | Statement::AlterTable(_)
+            | Statement::AlterView(_)
+            | Statement::CreateIndex(_) => return None,
             Statement::DropObjects(d) => match d.object_type {
-                ast::ObjectType::Table | ast::ObjectType::View => return None,
+                ast::ObjectType::Table | ast::ObjectType::View | ast::ObjectType::Index => {
+                    return None;
+                }
                 ast::ObjectType::Schema => "DROP SCHEMA",
                 _ => "DROP SEQUENCE",
             },
@@ -286,12 +314,18 @@ impl Statement {
         }
         match self {
             Statement::CreateTable(s) => s.execute(engine, ctx, session).await,
+            Statement::DropObjects(s) if s.object_type == ast::ObjectType::Index => {
+                index::drop_indexes(engine, ctx, session, &notices, &s.names, s.if_exists).await
+            }
             Statement::DropObjects(s) => s.execute(engine, session).await,
             Statement::Truncate(s) => s.execute(engine, session).await,
             Statement::CreateView(s) => s.execute(engine, ctx, session).await,
             Statement::CreateSchema(s) => s.execute(engine, session.is_some()).await,
             Statement::CreateSequence(s) => s.execute(engine, session.is_some()).await,
             Statement::AlterSequence(s) => s.execute(engine).await,
+            Statement::AlterTable(s) => s.execute(engine, ctx, session, &notices).await,
+            Statement::AlterView(s) => s.execute(engine, ctx, session, &notices).await,
+            Statement::CreateIndex(s) => s.execute(engine, ctx, session, &notices).await,
             Statement::CopyFrom(s) => s.execute(engine, ctx, session).await,
             Statement::CopyTo(s) => s.execute(),
             Statement::CreatePipeline(s) => s.execute(engine).await,

@@ -20,6 +20,8 @@ pub enum BrookObject {
     Model,
     /// `ALTER SEQUENCE`, which sqlparser does not parse.
     Sequence,
+    /// `ALTER VIEW … RENAME TO`, which sqlparser does not parse.
+    View,
 }
 
 /// The words that open a Brook statement (after optional `CREATE [OR REPLACE]`).
@@ -66,7 +68,12 @@ fn opens_extension(tokens: &[TokenWithSpan]) -> bool {
                 object_at(1)
             }
         }
-        Some(t) if word_is(t, "ALTER") && words.get(1).is_some_and(|t| word_is(t, "SEQUENCE")) => {
+        Some(t)
+            if word_is(t, "ALTER")
+                && words
+                    .get(1)
+                    .is_some_and(|t| word_is(t, "SEQUENCE") || word_is(t, "VIEW")) =>
+        {
             true
         }
         Some(t)
@@ -142,6 +149,10 @@ pub fn parse_brook_grammar<T>(
     let words = leading_words(&tokens);
     let object = if words.get(1).is_some_and(|t| word_is(t, "SEQUENCE")) {
         BrookObject::Sequence
+    } else if words.first().is_some_and(|t| word_is(t, "ALTER"))
+        && words.get(1).is_some_and(|t| word_is(t, "VIEW"))
+    {
+        BrookObject::View
     } else if is_model_statement(&tokens) {
         BrookObject::Model
     } else {

@@ -144,6 +144,10 @@ struct Inner {
     /// because folding a commit they removed into a Delta file would make
     /// their COMMIT fail with 40001.
     pins: std::sync::atomic::AtomicUsize,
+    /// Set when a committed `ALTER TABLE` replaced this table with new
+    /// files (or a DROP removed it) while holding its locks: a writer that
+    /// was waiting for them must not write where no query will ever read.
+    retired: std::sync::atomic::AtomicBool,
 }
 
 /// One open transaction's hold on a table (see `Inner::pins`).
@@ -301,6 +305,7 @@ impl DurableTable {
                 gate: tokio::sync::RwLock::new(()),
                 log: OnceLock::new(),
                 pins: std::sync::atomic::AtomicUsize::new(0),
+                retired: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -533,6 +538,24 @@ impl DurableTable {
         self.flush_view(memtable).await
     }
 
+    /// Refuse a write to a table that a committed `ALTER TABLE` or `DROP
+    /// TABLE` took away while the writer waited for its locks (40001: run
+    /// again, the statement finds the table as it is now). Called with the
+    /// gate held, which the committing change held while retiring it.
+    pub(super) fn ensure_live(&self) -> Result<()> {
+        if self.inner.retired.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(BrookError::TableReplaced(self.inner.name.clone()));
+        }
+        Ok(())
+    }
+
+    /// Mark the table as replaced or dropped (see [`Self::ensure_live`]).
+    pub(super) fn retire(&self) {
+        self.inner
+            .retired
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Flush and keep this table's writers out: what a rewrite starts with,
     /// so that it works on a Delta snapshot that holds every commit.
     async fn quiesce(
@@ -543,6 +566,7 @@ impl DurableTable {
     )> {
         let writer = self.inner.writer.lock().await;
         let gate = self.inner.gate.write().await;
+        self.ensure_live()?;
         self.flush_view(self.current()).await?;
         Ok((writer, gate))
     }
@@ -710,10 +734,13 @@ impl DurableTable {
         // published; plain appends only keep flushes out and share fsyncs.
         let (_exclusive, _shared) = if keyed {
             let gate = self.inner.gate.write().await;
+            self.ensure_live()?;
             self.check_unique(std::slice::from_ref(&batch)).await?;
             (Some(gate), None)
         } else {
-            (None, Some(self.inner.gate.read().await))
+            let gate = self.inner.gate.read().await;
+            self.ensure_live()?;
+            (None, Some(gate))
         };
         let progress: Vec<(String, i64)> = progress
             .into_iter()
@@ -1105,6 +1132,7 @@ impl DurableTable {
     async fn rewrite(&self, predicate: Option<Expr>, change: Change) -> Result<u64> {
         let _writer = self.inner.writer.lock().await;
         let _gate = self.inner.gate.write().await;
+        self.ensure_live()?;
         let version = self.current();
         let source = self.source_of(&version)?;
         let Some(touched) = source.affected(predicate.as_ref(), &change).await? else {

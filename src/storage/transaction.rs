@@ -61,11 +61,17 @@ pub struct Private {
     /// Keeps the flusher from folding the commits this transaction removes
     /// into Delta files while it is open (which would fail its COMMIT).
     pub(super) pin: Option<Arc<super::table::Pin>>,
+    /// An `ALTER TABLE` of the transaction copied the table as this view
+    /// shows it into new files (see [`SessionTransaction::copied`]).
+    pub(super) copied: bool,
 }
 
 impl Private {
     fn changed(&self) -> bool {
-        !self.added.is_empty() || !self.removed_files.is_empty() || !self.removed_commits.is_empty()
+        self.copied
+            || !self.added.is_empty()
+            || !self.removed_files.is_empty()
+            || !self.removed_commits.is_empty()
     }
 }
 
@@ -130,12 +136,11 @@ impl Finished {
     /// schema change comes with `catalog`.
     pub async fn commit(self, catalog: Option<CatalogCommit<'_>>) -> Result<()> {
         let dropped = catalog.as_ref().map(|c| &c.dropped);
-        let changed: Vec<Private> = self
-            .changed
-            .into_iter()
-            .filter(|p| dropped.is_none_or(|d| !d.contains(p.table.dir())))
-            .collect();
-        let result = DurableTable::commit_transaction(changed, catalog).await;
+        let gone = |p: &Private| dropped.is_some_and(|d| d.contains(p.table.dir()));
+        let (gone, changed): (Vec<Private>, Vec<Private>) =
+            self.changed.into_iter().partition(|p| gone(p));
+        let replaced: Vec<Private> = gone.into_iter().filter(|p| p.copied).collect();
+        let result = DurableTable::commit_transaction(changed, replaced, catalog).await;
         if result.is_err() {
             self.staged.iter().for_each(Staged::discard);
         }
@@ -377,10 +382,21 @@ impl SessionTransaction {
             removed_files: HashSet::new(),
             removed_commits: HashSet::new(),
             pin: None,
+            copied: false,
         };
         txn.tables
             .insert(table.dir().to_path_buf(), private.clone());
         Some(private)
+    }
+
+    /// Record that the open transaction copied `table`, as it sees it,
+    /// into a table that replaces it (`ALTER TABLE`): its COMMIT fails
+    /// with 40001 if another commit changed `table` since the snapshot.
+    pub fn copied(&self, table: &DurableTable) {
+        if let Some(mut private) = self.view(table) {
+            private.copied = true;
+            self.keep(private);
+        }
     }
 
     /// Keep `private` as the transaction's view of its table.

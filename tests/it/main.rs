@@ -22,5 +22,6 @@ mod security;
 mod sessions;
 mod slt;
 mod support;
+mod tools;
 mod transactions;
 mod wrong_answers;

@@ -155,6 +155,7 @@ macro_rules! slt_files {
 }
 
 slt_files! {
+    alter_table => "alter_table.slt",
     catalog => "catalog.slt",
     client_dbeaver => "client_dbeaver.slt",
     client_grafana => "client_grafana.slt",

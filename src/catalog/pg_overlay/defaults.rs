@@ -1,6 +1,9 @@
 //! Column defaults in `pg_attrdef` and `pg_attribute.atthasdef`, where
 //! SQLAlchemy's `get_columns()` and pgJDBC's `getColumns()` (COLUMN_DEF)
-//! read them.
+//! read them; and each column's declared type in `pg_attribute.atttypid`
+//! and `atttypmod` (`varchar(80)`, `numeric(10,2)`, `uuid`), where the same
+//! drivers, `\d` and `information_schema.columns` read it: the inner
+//! provider knows only the Arrow type (`text` for all three).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,8 +28,14 @@ pub(super) fn mark_attributes(
 ) -> DfResult<RecordBatch> {
     let mut with_default: HashMap<i32, Vec<&str>> = HashMap::new();
     let mut always: HashMap<i32, Vec<&str>> = HashMap::new();
+    let mut types: HashMap<(i32, &str), (i32, i32)> = HashMap::new();
     for table in declared {
         if let Some(oid) = relations.oid(&table.name.schema, &table.name.name) {
+            for column in &table.columns {
+                if let Some(declared) = declared_type(&column.pg_type) {
+                    types.insert((oid, column.name.as_str()), declared);
+                }
+            }
             let names = table
                 .columns
                 .iter()
@@ -64,11 +73,53 @@ pub(super) fn mark_attributes(
         .collect();
     let schema = attributes.schema();
     let mut columns = attributes.columns().to_vec();
+    if let (Ok(type_at), Ok(mod_at)) = (schema.index_of("atttypid"), schema.index_of("atttypmod"))
+        && let (Some(inner_type), Some(inner_mod)) = (
+            columns[type_at].as_any().downcast_ref::<Int32Array>(),
+            columns[mod_at].as_any().downcast_ref::<Int32Array>(),
+        )
+    {
+        let declared: Vec<Option<(i32, i32)>> = (0..attributes.num_rows())
+            .map(|i| types.get(&(relid.value(i), name.value(i))).copied())
+            .collect();
+        let type_oids: Int32Array = (0..attributes.num_rows())
+            .map(|i| declared[i].map_or(inner_type.value(i), |d| d.0))
+            .collect();
+        let typmods: Int32Array = (0..attributes.num_rows())
+            .map(|i| declared[i].map_or(inner_mod.value(i), |d| d.1))
+            .collect();
+        columns[type_at] = Arc::new(type_oids);
+        columns[mod_at] = Arc::new(typmods);
+    }
     columns[schema.index_of("atthasdef")?] = Arc::new(has_default);
     if let Ok(index) = schema.index_of("attidentity") {
         columns[index] = Arc::new(identity);
     }
     Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// The PostgreSQL type OID and typmod of a declared column type, where
+/// they say more than its Arrow type: a length, a precision and scale, or
+/// a type stored as text (json, jsonb, uuid).
+fn declared_type(pg_type: &str) -> Option<(i32, i32)> {
+    let (base, args) = match pg_type.split_once('(') {
+        Some((base, rest)) => (base.trim(), rest.trim_end_matches(')')),
+        None => (pg_type.trim(), ""),
+    };
+    let numbers: Vec<i32> = args
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    match (base, numbers.as_slice()) {
+        ("character varying", [n]) => Some((1043, n + 4)),
+        ("character varying", []) => Some((1043, -1)),
+        ("numeric", [p]) => Some((1700, (p << 16) + 4)),
+        ("numeric", [p, s]) => Some((1700, ((p << 16) | s) + 4)),
+        ("json", []) => Some((114, -1)),
+        ("jsonb", []) => Some((3802, -1)),
+        ("uuid", []) => Some((2950, -1)),
+        _ => None,
+    }
 }
 
 pub(super) fn attrdef(
@@ -102,4 +153,18 @@ pub(super) fn attrdef(
             ("adbin", Arc::new(StringArray::from(expr))),
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::declared_type;
+
+    #[test]
+    fn typmods_are_postgresqls() {
+        assert_eq!(declared_type("character varying(80)"), Some((1043, 84)));
+        assert_eq!(declared_type("numeric(10,2)"), Some((1700, 655_366)));
+        assert_eq!(declared_type("numeric(5)"), Some((1700, 327_684)));
+        assert_eq!(declared_type("uuid"), Some((2950, -1)));
+        assert_eq!(declared_type("integer"), None);
+    }
 }

@@ -116,6 +116,9 @@ pub async fn respond(
     ctx: &SessionContext,
     client: &mut dyn HookClient,
 ) -> Option<PgWireResult<Response>> {
+    if let Some(call) = set_config_call(statement) {
+        return Some(respond_set_config(call, ctx, client).await);
+    }
     let (name, value, local) = match statement {
         Statement::Set(Set::SingleAssignment {
             scope,
@@ -146,6 +149,98 @@ pub async fn respond(
         return Some(Err(e));
     }
     Some(Ok(done))
+}
+
+/// `SELECT [pg_catalog.]set_config('name', 'value', is_local) [AS c]`.
+struct SetConfigCall {
+    column: String,
+    name: String,
+    value: String,
+    local: bool,
+}
+
+/// The call, if `statement` is a `SELECT` of `set_config` with constant
+/// arguments and nothing else (how pg_dump and ORMs call it).
+fn set_config_call(statement: &Statement) -> Option<SetConfigCall> {
+    use datafusion::sql::sqlparser::ast::{
+        FunctionArg, FunctionArgExpr, FunctionArguments, SelectItem, SetExpr,
+    };
+    let Statement::Query(query) = statement else {
+        return None;
+    };
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    if !select.from.is_empty() || select.selection.is_some() || select.projection.len() != 1 {
+        return None;
+    }
+    let (expr, column) = match &select.projection[0] {
+        SelectItem::UnnamedExpr(e) => (e, "set_config".to_string()),
+        SelectItem::ExprWithAlias { expr, alias } => {
+            (expr, crate::catalog::names::normalize(alias))
+        }
+        _ => return None,
+    };
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    let parts: Vec<String> = function
+        .name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident().map(|i| i.value.to_lowercase()))
+        .collect();
+    if !matches!(parts.as_slice(), [f] | [_, f] if f == "set_config")
+        || parts.len() == 2 && parts[0] != "pg_catalog"
+    {
+        return None;
+    }
+    let FunctionArguments::List(list) = &function.args else {
+        return None;
+    };
+    let args: Vec<&Expr> = list
+        .args
+        .iter()
+        .filter_map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect();
+    let [name, value, local] = args.as_slice() else {
+        return None;
+    };
+    let text = |e: &Expr| match e {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let local = match local {
+        Expr::Value(v) => match &v.value {
+            Value::Boolean(b) => *b,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(SetConfigCall {
+        column,
+        name: text(name)?.to_lowercase(),
+        value: text(value)?,
+        local,
+    })
+}
+
+/// `set_config` as `SET [LOCAL]`, answered with the value it set.
+async fn respond_set_config(
+    call: SetConfigCall,
+    ctx: &SessionContext,
+    client: &mut dyn HookClient,
+) -> PgWireResult<Response> {
+    let before = session_settings::current(&*client);
+    assign(&call.name, &call.value, call.local, ctx, client).await?;
+    session_settings::publish(ctx, client, &before).await?;
+    super::show::text_rows(&[call.column.as_str()], &[vec![call.value]])
 }
 
 /// `RESET name` / `RESET ALL`.

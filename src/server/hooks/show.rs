@@ -138,7 +138,7 @@ pub fn respond(statement: &Statement, client: &dyn ClientInfo) -> Option<PgWireR
         return Some(show_all(client));
     }
     match value(&name, client) {
-        Some(value) => Some(rows(&[display_name(&name)], &[vec![value]])),
+        Some(value) => Some(text_rows(&[display_name(&name)], &[vec![value]])),
         None => Some(Err(refuse(
             SqlState::UNDEFINED_OBJECT,
             format!("unrecognized configuration parameter \"{name}\""),
@@ -162,10 +162,11 @@ fn show_all(client: &dyn ClientInfo) -> PgWireResult<Response> {
             ]
         })
         .collect();
-    rows(&["name", "setting", "description"], &table)
+    text_rows(&["name", "setting", "description"], &table)
 }
 
-fn rows(columns: &[&str], table: &[Vec<String>]) -> PgWireResult<Response> {
+/// Rows of text columns, as SHOW and `set_config` answer.
+pub(super) fn text_rows(columns: &[&str], table: &[Vec<String>]) -> PgWireResult<Response> {
     let fields = Arc::new(
         columns
             .iter()

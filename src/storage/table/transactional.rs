@@ -207,18 +207,39 @@ impl DurableTable {
     /// table means another commit changed those rows after the snapshot:
     /// 40001, and nothing is written. Schema changes (`catalog`) go into
     /// the same record and are applied while the rows are published.
+    ///
+    /// `replaced` are the tables an `ALTER TABLE` of the transaction copied
+    /// into new files: they must not have changed since its snapshot (a
+    /// write the copy did not see would be lost: 40001), and they are
+    /// retired under their locks, so a writer that waited for them fails
+    /// rather than writing into files no catalog names any more.
     pub(in crate::storage) async fn commit_transaction(
         changed: Vec<Private>,
+        replaced: Vec<Private>,
         mut catalog: Option<CatalogCommit<'_>>,
     ) -> Result<()> {
-        if changed.is_empty() && catalog.is_none() {
+        if changed.is_empty() && replaced.is_empty() && catalog.is_none() {
             return Ok(());
         }
-        let mut guards = Vec::with_capacity(changed.len());
-        for p in &changed {
-            let writer = p.table.inner.writer.lock().await;
-            let gate = p.table.inner.gate.write().await;
+        // Every table's locks in directory order, so two commits never
+        // wait for each other in a cycle.
+        let mut locked: Vec<&DurableTable> = changed
+            .iter()
+            .chain(replaced.iter())
+            .map(|p| &p.table)
+            .collect();
+        locked.sort_by(|a, b| a.dir().cmp(b.dir()));
+        let mut guards = Vec::with_capacity(locked.len());
+        for table in locked {
+            let writer = table.inner.writer.lock().await;
+            let gate = table.inner.gate.write().await;
+            table.ensure_live()?;
             guards.push((writer, gate));
+        }
+        for p in &replaced {
+            if !Arc::ptr_eq(&p.table.current(), &p.base) {
+                return Err(BrookError::SerializationFailure);
+            }
         }
         let mut changes = Vec::with_capacity(changed.len());
         let mut publish = Vec::with_capacity(changed.len());
@@ -306,6 +327,9 @@ impl DurableTable {
                      applied until the server restarts: {e}"
                 ))
             })?;
+        }
+        for p in &replaced {
+            p.table.retire();
         }
         drop(guards);
         Ok(())

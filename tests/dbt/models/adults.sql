@@ -1,0 +1,2 @@
+{{ config(materialized='table') }}
+select id, upper(name) as name, age from {{ ref('people_view') }} where age >= 21
