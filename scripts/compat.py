@@ -79,16 +79,22 @@ def dbt(server, work, name):
     steps = ["debug", "seed", "run", "run", "test", "snapshot", "docs generate"]
     results = []
     for step in steps:
-        ok, text = run([str(VENV / "bin" / "dbt"), *step.split(), "--profiles-dir", "."],
-                       cwd=project)
+        ok, text = run([str(VENV / "bin" / "dbt"), "--no-use-colors", *step.split(),
+                        "--profiles-dir", "."], cwd=project)
         results.append((f"dbt {step}", ok, first_error(text)))
     return results
 
 
 def first_error(text):
-    for line in text.splitlines():
-        if "rror" in line and "0 errors" not in line.lower() and "ERROR=0" not in line:
-            return line.strip()[:200]
+    """The server's message, where a tool printed one: the line after dbt's
+    `Database Error in …`, a line with `ERROR:` or `error:`."""
+    lines = [l.strip() for l in text.splitlines()]
+    for i, line in enumerate(lines):
+        if "Database Error" in line or "Runtime Error" in line or "Compilation Error" in line:
+            return " ".join(lines[i:i + 3])[:300]
+    for line in lines:
+        if "ERROR:" in line or "error:" in line:
+            return line[:300]
     return ""
 
 

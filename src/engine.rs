@@ -99,6 +99,7 @@ impl Engine {
         pg_functions::register(&ctx);
         pg_json::register(&ctx);
         information_schema::register(&ctx).await?;
+        pg_overlay::register_views(&ctx).await?;
         // Models first: a view may call PREDICT or EVALUATE.
         let models = Models::open(data_dir)?;
         models.register(&ctx);

@@ -52,6 +52,9 @@ enum Change {
         schema: String,
         name: String,
     },
+    CreateSchema {
+        schema: String,
+    },
 }
 
 /// The table an `ALTER TABLE` replaced, and which of its columns live on
@@ -108,6 +111,7 @@ impl Catalog {
                     (schema, name)
                 }
                 Change::CreateView { view, .. } => (&view.schema, &view.name),
+                Change::CreateSchema { .. } => continue,
             };
             tables.retain(|t| &t.name.schema != schema || &t.name.name != name);
             if let Change::CreateTable { entry, .. } = change {
@@ -174,6 +178,41 @@ impl Catalog {
             .map(of)
     }
 
+    /// The `CREATE VIEW` text of view `name` as `session` sees it (one its
+    /// open transaction made first).
+    pub async fn view_sql_for(
+        &self,
+        session: Option<&SessionTransaction>,
+        name: &QualifiedName,
+    ) -> Option<String> {
+        if let Some(session) = open(session) {
+            match session.staged_relation(&name.schema, &name.name) {
+                Some(None) => return None,
+                Some(Some(_)) => {
+                    return session
+                        .staged_changes()
+                        .iter()
+                        .rev()
+                        .filter_map(|c| decode(c).ok())
+                        .find_map(|c| match c {
+                            Change::CreateView { view, .. }
+                                if view.schema == name.schema && view.name == name.name =>
+                            {
+                                Some(view.sql)
+                            }
+                            _ => None,
+                        });
+                }
+                None => {}
+            }
+        }
+        let file = self.file.lock().await;
+        file.views
+            .iter()
+            .find(|v| v.schema == name.schema && v.name == name.name)
+            .map(|v| v.sql.clone())
+    }
+
     /// Every committed view, in the order they were made (a view after
     /// the views it reads): its name and its `CREATE VIEW` text.
     pub async fn views(&self) -> Vec<(QualifiedName, String)> {
@@ -190,6 +229,67 @@ impl Catalog {
                 )
             })
             .collect()
+    }
+}
+
+/// Whether `session`'s open transaction created schema `schema`.
+fn staged_schema(session: &SessionTransaction, schema: &str) -> bool {
+    session
+        .staged_changes()
+        .iter()
+        .filter_map(|c| decode(c).ok())
+        .any(|c| matches!(c, Change::CreateSchema { schema: s } if s == schema))
+}
+
+impl Catalog {
+    /// Whether schema `schema` exists for `session` (its open transaction's
+    /// `CREATE SCHEMA` included).
+    pub async fn schema_exists_for(
+        &self,
+        session: Option<&SessionTransaction>,
+        schema: &str,
+    ) -> bool {
+        open(session).is_some_and(|s| staged_schema(s, schema)) || self.schema_exists(schema).await
+    }
+
+    /// `CREATE SCHEMA` in `session`'s open transaction: the catalog takes it
+    /// in at COMMIT. Its namespace is made in DataFusion now, empty, so that
+    /// the session can create tables in it; others cannot (the catalog does
+    /// not list it), and a ROLLBACK takes the empty namespace away again.
+    pub async fn stage_create_schema(
+        &self,
+        session: &SessionTransaction,
+        schema: &str,
+        if_not_exists: bool,
+    ) -> Result<()> {
+        if self.schema_exists_for(Some(session), schema).await {
+            return if if_not_exists {
+                Ok(())
+            } else {
+                Err(BrookError::DuplicateSchema(schema.to_string()))
+            };
+        }
+        self.register_schema(schema)?;
+        let database = self.df_catalog()?;
+        let name = schema.to_string();
+        let undo: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+            let empty = database
+                .schema(&name)
+                .is_some_and(|s| s.table_names().is_empty());
+            if empty {
+                let _ = database.deregister_schema(&name, false);
+            }
+        });
+        session.stage(Staged {
+            schema: schema.to_string(),
+            name: String::new(),
+            relation: None,
+            created: None,
+            change: encode(&Change::CreateSchema {
+                schema: schema.to_string(),
+            })?,
+            undo: Some(undo),
+        })
     }
 }
 
@@ -297,7 +397,7 @@ impl Catalog {
         }
         let entry = {
             let mut file = self.file.lock().await;
-            if !file.schemas.contains(&name.schema) {
+            if !file.schemas.contains(&name.schema) && !staged_schema(session, &name.schema) {
                 return Err(BrookError::UndefinedSchema(name.schema.clone()));
             }
             let exists = match session.staged_relation(&name.schema, &name.name) {
@@ -578,6 +678,11 @@ impl Catalog {
                 Change::DropView { schema, name } => file
                     .views
                     .retain(|v| !(&v.schema == schema && &v.name == name)),
+                Change::CreateSchema { schema } => {
+                    if !file.schemas.contains(schema) {
+                        file.schemas.push(schema.clone());
+                    }
+                }
             }
         }
         Ok(())
@@ -627,6 +732,7 @@ impl Catalog {
                 }
                 Ok(())
             }
+            Change::CreateSchema { schema } => self.register_schema(schema),
         }
     }
 
@@ -692,6 +798,7 @@ impl Catalog {
                         let _ = schema.deregister_table(name);
                     }
                 }
+                Change::CreateSchema { schema } => self.register_schema(schema)?,
             }
         }
         self.save(&next)?;

@@ -10,10 +10,13 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
 
-/// The Postgres version Brook speaks for (wire protocol, catalog shape).
-pub const SERVER_VERSION: &str = "16.6";
+/// The Postgres version Brook speaks for (wire protocol, catalog shape,
+/// answers): PostgreSQL 15, the oracle of its differential tests. Tools
+/// check it: pg_dump refuses a server newer than itself, so a 16 here
+/// shut out every pg_dump 15 (Debian 12's).
+pub const SERVER_VERSION: &str = "15.18";
 /// `server_version_num` for [`SERVER_VERSION`].
-pub const SERVER_VERSION_NUM: &str = "160006";
+pub const SERVER_VERSION_NUM: &str = "150018";
 
 /// What `SELECT version()` answers. Drivers (SQLAlchemy, pgJDBC, Metabase) parse
 /// the leading `PostgreSQL <major>.<minor>` to pick their dialect.
@@ -207,6 +210,20 @@ pub fn register(ctx: &SessionContext) {
     // Every function and collation Brook has is on the search path.
     replace_udf(ctx, always_visible("pg_function_is_visible"));
     replace_udf(ctx, always_visible("pg_collation_is_visible"));
+    // A Brook server is never a standby replaying another's log (pg_dump
+    // asks before it starts).
+    replace_udf(
+        ctx,
+        create_udf(
+            "pg_is_in_recovery",
+            vec![],
+            DataType::Boolean,
+            Volatility::Stable,
+            Arc::new(|_args: &[ColumnarValue]| {
+                Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(false))))
+            }),
+        ),
+    );
     super::pg_scalar_functions::register(ctx);
 }
 

@@ -500,7 +500,7 @@ where
 /// INDEX` and `DROP INDEX` do to the indexes recorded with it.
 #[derive(Debug, Clone)]
 pub(super) enum Step {
-    Alter(Op),
+    Alter(Box<Op>),
     AddIndex(IndexDef),
     /// `CREATE UNIQUE INDEX`: a UNIQUE constraint under the index's name.
     AddUnique(UniqueDef),
@@ -524,7 +524,11 @@ impl AlterTable {
         if engine.catalog.is_view_for(session, &name).await {
             return alter_view_as_table(engine, ctx, session, &name, &alter.operations).await;
         }
-        let steps = alter.operations.into_iter().map(Step::Alter).collect();
+        let steps = alter
+            .operations
+            .into_iter()
+            .map(|op| Step::Alter(Box::new(op)))
+            .collect();
         change_table(engine, ctx, session, notices, &name, alter.if_exists, steps).await?;
         Ok(Outcome::done("ALTER TABLE"))
     }
@@ -760,16 +764,8 @@ async fn rename_view(
     if engine.catalog.exists_for(session, &to).await {
         return Err(BrookError::DuplicateTable(to.name));
     }
-    let Some((_, sql)) = engine
-        .catalog
-        .views()
-        .await
-        .into_iter()
-        .find(|(v, _)| v == name)
-    else {
-        return Err(BrookError::Unsupported(
-            "renaming a view created in the same transaction".into(),
-        ));
+    let Some(sql) = engine.catalog.view_sql_for(session, name).await else {
+        return Err(BrookError::UndefinedTable(name.name.clone()));
     };
     in_transaction(engine, ctx, session, |slot| async move {
         let mut statement = parse_view(&sql)?;

@@ -6,6 +6,7 @@ use super::outcome::Outcome;
 use crate::catalog::names::normalize;
 use crate::engine::Engine;
 use crate::error::{BrookError, Result};
+use crate::storage::transaction::SessionTransaction;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateSchema {
@@ -14,30 +15,42 @@ pub struct CreateSchema {
 }
 
 impl CreateSchema {
-    /// `in_block`: inside a transaction, where only a schema that exists
-    /// already (IF NOT EXISTS) is accepted: schemas do not take part in
-    /// transactions yet.
-    pub async fn execute(self, engine: &Engine, in_block: bool) -> Result<Outcome> {
+    /// Create the schema; inside `session`'s open transaction it is staged
+    /// there (catalog::in_transaction) and exists for others from COMMIT on.
+    pub async fn execute(
+        self,
+        engine: &Engine,
+        session: Option<&SessionTransaction>,
+    ) -> Result<Outcome> {
         let name = match &self.name {
             SchemaName::Simple(name) | SchemaName::NamedAuthorization(name, _) => {
-                match name.0.as_slice() {
-                    [part] => part.as_ident().map(normalize),
+                let parts: Vec<String> = name
+                    .0
+                    .iter()
+                    .filter_map(|p| p.as_ident().map(normalize))
+                    .collect();
+                match parts.as_slice() {
+                    [schema] => Some(schema.clone()),
                     _ => None,
                 }
             }
             SchemaName::UnnamedAuthorization(ident) => Some(normalize(ident)),
         }
         .ok_or_else(|| BrookError::Syntax(format!("invalid schema name {}", self.name)))?;
-        if in_block {
-            if self.if_not_exists && engine.catalog.schema_exists(&name).await {
-                return Ok(Outcome::done("CREATE SCHEMA"));
+        match session {
+            Some(session) => {
+                engine
+                    .catalog
+                    .stage_create_schema(session, &name, self.if_not_exists)
+                    .await?
             }
-            return Err(BrookError::InTransactionBlock("CREATE SCHEMA".into()));
+            None => {
+                engine
+                    .catalog
+                    .create_schema(&name, self.if_not_exists)
+                    .await?
+            }
         }
-        engine
-            .catalog
-            .create_schema(&name, self.if_not_exists)
-            .await?;
         Ok(Outcome::done("CREATE SCHEMA"))
     }
 }

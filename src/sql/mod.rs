@@ -320,7 +320,7 @@ impl Statement {
             Statement::DropObjects(s) => s.execute(engine, session).await,
             Statement::Truncate(s) => s.execute(engine, session).await,
             Statement::CreateView(s) => s.execute(engine, ctx, session).await,
-            Statement::CreateSchema(s) => s.execute(engine, session.is_some()).await,
+            Statement::CreateSchema(s) => s.execute(engine, session).await,
             Statement::CreateSequence(s) => s.execute(engine, session.is_some()).await,
             Statement::AlterSequence(s) => s.execute(engine).await,
             Statement::AlterTable(s) => s.execute(engine, ctx, session, &notices).await,

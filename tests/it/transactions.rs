@@ -318,18 +318,25 @@ async fn schema_changes_take_part_in_transactions() {
         1
     );
 
-    // What cannot take part is refused inside a block, before it does anything.
-    client.batch_execute("BEGIN").await.unwrap();
-    let err = client
-        .batch_execute("CREATE SCHEMA elsewhere")
+    // A schema made in a block is no one else's until COMMIT: they cannot
+    // create tables in it.
+    client
+        .batch_execute("BEGIN; CREATE SCHEMA elsewhere")
+        .await
+        .unwrap();
+    let err = other
+        .batch_execute("CREATE TABLE elsewhere.t (x int)")
         .await
         .unwrap_err();
-    assert_eq!(sqlstate(&err), "25001");
-    assert_eq!(
-        message(&err),
-        "CREATE SCHEMA cannot run inside a transaction block"
-    );
-    client.batch_execute("ROLLBACK; BEGIN").await.unwrap();
+    assert_eq!(sqlstate(&err), "3F000", "{}", message(&err));
+    client
+        .batch_execute("CREATE TABLE elsewhere.t (x int); COMMIT")
+        .await
+        .unwrap();
+    assert_eq!(count(&other, "SELECT count(*) FROM elsewhere.t").await, 0);
+
+    // What cannot take part is refused inside a block, before it does anything.
+    client.batch_execute("BEGIN").await.unwrap();
     let err = client
         .batch_execute("CREATE PIPELINE p AS LOAD DATA KAFKA 'localhost:1/x' INTO TABLE keep")
         .await

@@ -67,6 +67,7 @@ pub fn install(ctx: &SessionContext) -> Result<PgOverlay> {
         .map(Arc::new)
         .map_err(|e| BrookError::CatalogCorrupt(format!("pg_catalog: {e}")))?;
     let shared = Arc::new(Shared {
+        views: Default::default(),
         inner,
         catalog: OnceLock::new(),
         snapshot,
@@ -89,8 +90,37 @@ impl PgOverlay {
     }
 }
 
+/// `pg_tables` and `pg_views` as PostgreSQL defines them, over `pg_class`:
+/// datafusion-pg-catalog lists views among the tables and no view in
+/// `pg_views`, and dbt decides from these two whether to DROP TABLE or
+/// DROP VIEW.
+const VIEWS: &[&str] = &[
+    "CREATE OR REPLACE VIEW pg_catalog.pg_tables AS
+     SELECT n.nspname AS schemaname, c.relname AS tablename, 'brook' AS tableowner,
+            CAST(NULL AS text) AS tablespace, c.relhasindex AS hasindexes,
+            false AS hasrules, false AS hastriggers, false AS rowsecurity
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'p')",
+    "CREATE OR REPLACE VIEW pg_catalog.pg_views AS
+     SELECT n.nspname AS schemaname, c.relname AS viewname, 'brook' AS viewowner,
+            CAST(NULL AS text) AS definition
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind = 'v'",
+];
+
+/// Define the views of [`VIEWS`] in `ctx`'s `pg_catalog` (after [`install`]).
+pub async fn register_views(ctx: &SessionContext) -> Result<()> {
+    for view in VIEWS {
+        ctx.sql(view).await?.collect().await?;
+    }
+    Ok(())
+}
+
 /// What the overlay's tables read at scan time.
 struct Shared {
+    /// Views defined over the overlay's own tables ([`VIEWS`]), in front
+    /// of the inner tables of their names.
+    views: std::sync::RwLock<std::collections::HashMap<String, Arc<dyn TableProvider>>>,
     inner: Arc<dyn SchemaProvider>,
     catalog: OnceLock<Arc<Catalog>>,
     /// Answers the catalog functions of contexts that are not a session's.
@@ -205,6 +235,9 @@ impl SchemaProvider for Overlay {
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if let Some(view) = self.0.views.read().ok().and_then(|v| v.get(name).cloned()) {
+            return Ok(Some(view));
+        }
         let Some(inner) = self.0.inner.table(name).await? else {
             return Ok(None);
         };
@@ -229,6 +262,30 @@ impl SchemaProvider for Overlay {
 
     fn table_exist(&self, name: &str) -> bool {
         self.0.inner.table_exist(name)
+    }
+
+    /// Only [`register_views`] defines tables here (as `CREATE OR REPLACE
+    /// VIEW pg_catalog.…`, planned once at start-up).
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let mut views = self
+            .0
+            .views
+            .write()
+            .map_err(|_| DataFusionError::Internal("pg_catalog views poisoned".into()))?;
+        Ok(views.insert(name, table))
+    }
+
+    fn deregister_table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let mut views = self
+            .0
+            .views
+            .write()
+            .map_err(|_| DataFusionError::Internal("pg_catalog views poisoned".into()))?;
+        Ok(views.remove(name))
     }
 }
 

@@ -237,7 +237,11 @@ impl BrookStartup {
                 .entry(STATEMENT_TIMEOUT_KEY.to_string())
                 .or_insert_with(|| timeout.as_millis().to_string());
         }
-        finish_authentication(client, &DefaultServerParameterProvider::default()).await
+        // pgwire announces 16.6; tools act on it (pg_dump refuses a server
+        // newer than itself), so the version Brook answers for is sent.
+        let mut parameters = DefaultServerParameterProvider::default();
+        parameters.server_version = crate::catalog::pg_functions::SERVER_VERSION.to_string();
+        finish_authentication(client, &parameters).await
     }
 }
 

@@ -68,6 +68,10 @@ const KNOWN: &[&str] = &[
     "temp_tablespaces",
     "statement_timeout",
     "timezone",
+    // pg_dump's session settings.
+    "synchronize_seqscans",
+    "quote_all_identifiers",
+    "lo_compat_privileges",
 ];
 
 fn error(code: SqlState, message: String) -> pgwire::error::PgWireError {
