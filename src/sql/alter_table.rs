@@ -465,7 +465,7 @@ fn rename_column_in_expr(sql: &str, old: &str, new: &str) -> Option<String> {
 
 /// Run `work` in `session`'s open transaction, or, outside a block, in a
 /// transaction of its own that commits when it succeeds.
-async fn in_transaction<F, Fut>(
+pub(super) async fn in_transaction<F, Fut>(
     engine: &Engine,
     ctx: &SessionContext,
     session: Option<&SessionTransaction>,

@@ -20,6 +20,7 @@ pub mod drop;
 pub mod identity;
 pub mod index;
 pub mod insert_defaults;
+pub mod merge;
 pub mod model;
 pub mod outcome;
 pub mod parser;
@@ -46,6 +47,7 @@ pub use create_table::CreateTable;
 pub use create_view::CreateView;
 pub use drop::DropObjects;
 pub use index::CreateIndex;
+pub use merge::Merge;
 pub use model::{CreateModel, DropModel, RefreshModel, ShowModels};
 pub use outcome::{Notices, Outcome};
 pub use parser::BrookObject;
@@ -68,6 +70,7 @@ pub enum Statement {
     AlterTable(AlterTable),
     AlterView(AlterView),
     CreateIndex(CreateIndex),
+    Merge(Merge),
     CopyFrom(CopyFrom),
     CopyTo(CopyTo),
     CreatePipeline(CreatePipeline),
@@ -106,6 +109,7 @@ impl Statement {
                 Statement::CreateTable(CreateTable(Box::new(create.clone())))
             }
             ast::Statement::Truncate(truncate) => Statement::Truncate(Truncate(truncate.clone())),
+            ast::Statement::Merge(merge) => Statement::Merge(Merge(Box::new(merge.clone()))),
             ast::Statement::CreateIndex(create) => {
                 Statement::CreateIndex(CreateIndex(Box::new(create.clone())))
             }
@@ -217,6 +221,9 @@ impl Statement {
             Statement::CreateIndex(s) => {
                 path.qualify_name(&mut s.0.table_name);
             }
+            Statement::Merge(s) => {
+                path.qualify(s.0.as_mut());
+            }
             Statement::DropObjects(s) if s.object_type != ast::ObjectType::Schema => {
                 for name in &mut s.names {
                     path.qualify_name(name);
@@ -274,7 +281,8 @@ impl Statement {
             | Statement::CreateSequence(_)
             | Statement::AlterTable(_)
             | Statement::AlterView(_)
-            | Statement::CreateIndex(_) => return None,
+            | Statement::CreateIndex(_)
+            | Statement::Merge(_) => return None,
             Statement::DropObjects(d) => match d.object_type {
                 ast::ObjectType::Table | ast::ObjectType::View | ast::ObjectType::Index => {
                     return None;
@@ -326,6 +334,7 @@ impl Statement {
             Statement::AlterTable(s) => s.execute(engine, ctx, session, &notices).await,
             Statement::AlterView(s) => s.execute(engine, ctx, session, &notices).await,
             Statement::CreateIndex(s) => s.execute(engine, ctx, session, &notices).await,
+            Statement::Merge(s) => s.execute(engine, ctx, session).await,
             Statement::CopyFrom(s) => s.execute(engine, ctx, session).await,
             Statement::CopyTo(s) => s.execute(),
             Statement::CreatePipeline(s) => s.execute(engine).await,

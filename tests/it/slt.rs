@@ -165,6 +165,7 @@ slt_files! {
     ddl => "ddl.slt",
     dml => "dml.slt",
     errors => "errors.slt",
+    merge => "merge.slt",
     models => "models.slt",
     pipelines => "pipelines.slt",
     search_path => "search_path.slt",
