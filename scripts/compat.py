@@ -85,6 +85,19 @@ def dbt(server, work, name):
     return results
 
 
+DBT_MODELS = ["people_view", "adults", "people_merge", "people_delete_insert"]
+
+
+def dbt_rows(server):
+    """What the dbt models hold, as psql prints it (sorted), to compare."""
+    conn = ["-h", "127.0.0.1", "-p", str(server["port"]), "-U", server["user"], "-d", server["db"]]
+    out = []
+    for model in DBT_MODELS:
+        ok, text = run(["psql", *conn, "-X", "-At", "-c", f"SELECT * FROM {model} ORDER BY 1"])
+        out.append(f"{model}: {text.strip() if ok else 'error: ' + text.strip()}")
+    return "\n".join(out)
+
+
 def first_error(text):
     """The server's message, where a tool printed one: the line after dbt's
     `Database Error in …`, a line with `ERROR:` or `error:`."""
@@ -141,9 +154,15 @@ def main():
         brook, server = start_brook(work)
         try:
             table = {}
+            rows = {}
             for name, target in [("PostgreSQL 15", oracle), ("Brook", server)]:
-                table[name] = dbt(target, work, name.split()[0]) + alembic(target) \
-                    + pg_dump(target, oracle)
+                table[name] = dbt(target, work, name.split()[0])
+                rows[name] = dbt_rows(target)
+                table[name] += alembic(target) + pg_dump(target, oracle)
+            same = rows["Brook"] == rows["PostgreSQL 15"]
+            table["PostgreSQL 15"].insert(7, ("dbt models hold PostgreSQL's rows", True, ""))
+            table["Brook"].insert(7, ("dbt models hold PostgreSQL's rows", same,
+                                      "" if same else rows["Brook"][:200]))
         finally:
             brook.terminate()
             pg.terminate()
