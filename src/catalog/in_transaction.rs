@@ -67,6 +67,17 @@ struct Replaces {
     columns: Vec<(String, String)>,
 }
 
+/// What an `ALTER TABLE` makes of a table.
+#[derive(Debug, Clone)]
+pub struct Replacement {
+    pub columns: Vec<super::ColumnDef>,
+    pub rules: super::TableRules,
+    /// (old name, new name) of every column that lives on.
+    pub kept: Vec<(String, String)>,
+    /// The caller keeps the old table's writers out until COMMIT.
+    pub held: bool,
+}
+
 /// A table an `ALTER TABLE` replaced, as COMMIT reports it: the sequences
 /// owned by its columns follow them to `to` (or go with a dropped column).
 #[derive(Debug, Clone)]
@@ -353,17 +364,14 @@ impl Catalog {
     }
 
     /// `ALTER TABLE` in `session`'s open transaction: `old` is dropped and
-    /// a table `name` with `columns` and `rules` made in new files, for the
-    /// caller to fill with `old`'s rows (returned, with the new table).
-    /// `kept` pairs each column that lives on with its new name.
+    /// a table `name` as `replacement` declares it made in new files, for
+    /// the caller to fill with `old`'s rows (returned, with the new table).
     pub async fn stage_replace_table(
         &self,
         session: &SessionTransaction,
         old: &QualifiedName,
         name: &QualifiedName,
-        columns: Vec<super::ColumnDef>,
-        rules: super::TableRules,
-        kept: Vec<(String, String)>,
+        replacement: Replacement,
     ) -> Result<(DurableTable, DurableTable)> {
         let previous = self
             .table_for(Some(session), old)
@@ -371,14 +379,21 @@ impl Catalog {
         if !self.stage_drop_table(session, old).await? {
             return Err(BrookError::UndefinedTable(old.name.clone()));
         }
-        session.copied(&previous);
+        session.copied(&previous, replacement.held);
         let replaces = Replaces {
             schema: old.schema.clone(),
             name: old.name.clone(),
-            columns: kept,
+            columns: replacement.kept,
         };
         let table = self
-            .stage_new_table(session, name, columns, rules, None, Some(replaces))
+            .stage_new_table(
+                session,
+                name,
+                replacement.columns,
+                replacement.rules,
+                None,
+                Some(replaces),
+            )
             .await?;
         Ok((previous, table))
     }

@@ -42,7 +42,7 @@ use crate::storage::DurableTable;
 use crate::storage::commit::CommitLog;
 use crate::storage::constraints::{Check, Constraints, UniqueKey};
 use crate::storage::types::column_type;
-pub use in_transaction::{Committed, Moved};
+pub use in_transaction::{Committed, Moved, Replacement};
 pub use names::{DATABASE, DEFAULT_SCHEMA, QualifiedName};
 
 const CATALOG_FILE: &str = "catalog.json";

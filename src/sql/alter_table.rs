@@ -34,7 +34,7 @@ use super::create_table;
 use super::outcome::{Notices, Outcome};
 use crate::catalog::names::{normalize, qualify};
 use crate::catalog::pg_format::quote_ident;
-use crate::catalog::{ColumnDef, IndexDef, QualifiedName, TableRules, UniqueDef};
+use crate::catalog::{ColumnDef, IndexDef, QualifiedName, Replacement, TableRules, UniqueDef};
 use crate::engine::Engine;
 use crate::error::{BrookError, Result};
 use crate::storage::transaction::SessionTransaction;
@@ -616,8 +616,22 @@ pub(super) async fn change_table(
         if altered.name != altered.old && engine.catalog.exists_for(session, &altered.name).await {
             return Err(BrookError::DuplicateTable(altered.name.name.clone()));
         }
+        // Outside a block the statement keeps the table's writers out from
+        // before its snapshot to its COMMIT (PostgreSQL's exclusive lock):
+        // under a steady stream of inserts the copy could otherwise never
+        // commit. Inside a block it cannot hold them across statements; a
+        // write after its snapshot makes its COMMIT fail with 40001.
+        let held = match SessionTransaction::open_in(ctx) {
+            Some(_) => None,
+            None => engine.catalog.table(&altered.old),
+        };
+        let _hold = match &held {
+            Some(table) => Some(table.hold_writes().await),
+            None => None,
+        };
+        let holding = held.is_some();
         in_transaction(engine, ctx, session, |slot| {
-            replace_table(engine, ctx, slot, altered, notices)
+            replace_table(engine, ctx, slot, altered, notices, holding)
         })
         .await
     }
@@ -630,6 +644,7 @@ async fn replace_table(
     slot: Arc<SessionTransaction>,
     altered: Altered,
     notices: &Notices,
+    held: bool,
 ) -> Result<()> {
     // Read while the name is still the old table's for this session (its
     // own uncommitted rows included).
@@ -658,9 +673,12 @@ async fn replace_table(
             &slot,
             &altered.old,
             &altered.name,
-            columns,
-            altered.rules.clone(),
-            kept,
+            Replacement {
+                columns,
+                rules: altered.rules.clone(),
+                kept,
+                held,
+            },
         )
         .await?;
     // Keys already there cannot repeat in their own rows: a repeat is one

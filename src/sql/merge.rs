@@ -53,12 +53,15 @@ enum Act {
     Delete,
 }
 
+/// (column, value as SQL text) pairs of a SET or an INSERT.
+type Values = Vec<(String, String)>;
+
 /// The clauses, as SQL text over the target's and the source's names.
 struct Clauses {
     /// WHEN MATCHED: condition, action, SET column = value.
-    matched: Vec<(String, Act, Vec<(String, String)>)>,
+    matched: Vec<(String, Act, Values)>,
     /// WHEN NOT MATCHED: condition, INSERT column = value.
-    inserts: Vec<(String, Vec<(String, String)>)>,
+    inserts: Vec<(String, Values)>,
 }
 
 impl Merge {

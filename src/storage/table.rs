@@ -549,6 +549,15 @@ impl DurableTable {
         Ok(())
     }
 
+    /// Keep this table's writers (appends, rewrites, flushes, commits)
+    /// out while the guard lives: an `ALTER TABLE` outside a block holds
+    /// it from before its snapshot through its COMMIT, so that the copy
+    /// it makes is the table's last state, as PostgreSQL's exclusive lock
+    /// makes it (readers are not held).
+    pub async fn hold_writes(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.inner.gate.write().await
+    }
+
     /// Mark the table as replaced or dropped (see [`Self::ensure_live`]).
     pub(super) fn retire(&self) {
         self.inner

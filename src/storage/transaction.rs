@@ -64,6 +64,9 @@ pub struct Private {
     /// An `ALTER TABLE` of the transaction copied the table as this view
     /// shows it into new files (see [`SessionTransaction::copied`]).
     pub(super) copied: bool,
+    /// The statement that copied it keeps its writers out until COMMIT
+    /// ([`DurableTable::hold_writes`]): COMMIT must not wait for that lock.
+    pub(super) held: bool,
 }
 
 impl Private {
@@ -383,6 +386,7 @@ impl SessionTransaction {
             removed_commits: HashSet::new(),
             pin: None,
             copied: false,
+            held: false,
         };
         txn.tables
             .insert(table.dir().to_path_buf(), private.clone());
@@ -392,9 +396,11 @@ impl SessionTransaction {
     /// Record that the open transaction copied `table`, as it sees it,
     /// into a table that replaces it (`ALTER TABLE`): its COMMIT fails
     /// with 40001 if another commit changed `table` since the snapshot.
-    pub fn copied(&self, table: &DurableTable) {
+    /// `held`: the caller holds the table's writers out until the COMMIT.
+    pub fn copied(&self, table: &DurableTable, held: bool) {
         if let Some(mut private) = self.view(table) {
             private.copied = true;
+            private.held = held;
             self.keep(private);
         }
     }

@@ -225,7 +225,7 @@ impl DurableTable {
         // wait for each other in a cycle.
         let mut locked: Vec<&DurableTable> = changed
             .iter()
-            .chain(replaced.iter())
+            .chain(replaced.iter().filter(|p| !p.held))
             .map(|p| &p.table)
             .collect();
         locked.sort_by(|a, b| a.dir().cmp(b.dir()));
