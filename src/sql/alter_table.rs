@@ -11,9 +11,12 @@
 //! of columns costs a copy of the table (the statement reads it into
 //! memory, as `CREATE TABLE AS` does).
 //!
-//! A write another session commits to the table between the copy and the
+//! Outside a block the statement keeps the table's writers out from its
+//! snapshot to its COMMIT, as PostgreSQL's exclusive lock does, so the copy
+//! is the table's last state. Inside a block it cannot hold them across
+//! statements: a write another session commits between the copy and the
 //! COMMIT would be lost with the old files, so that COMMIT fails with 40001
-//! instead, and a writer still waiting for the old table when it goes is
+//! instead. A writer still waiting for the old table when it goes is
 //! refused with 40001 (`storage::table`, `ensure_live`). Views reading the
 //! table are planned again over the new one; a view the change breaks
 //! stops it (2BP01), unless `DROP COLUMN … CASCADE` drops the view too.
