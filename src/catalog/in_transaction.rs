@@ -161,26 +161,16 @@ impl Catalog {
                 },
             )
         };
-        if let Some(session) = open(session) {
-            match session.staged_relation(&name.schema, &name.name) {
-                Some(None) => return None,
-                Some(Some(_)) => {
-                    return session
-                        .staged_changes()
-                        .iter()
-                        .rev()
-                        .filter_map(|c| decode(c).ok())
-                        .find_map(|c| match c {
-                            Change::CreateTable { entry, .. }
-                                if entry.schema == name.schema && entry.name == name.name =>
-                            {
-                                Some(of(&entry))
-                            }
-                            _ => None,
-                        });
-                }
-                None => {}
+        let staged = staged(session, name, |c| match c {
+            Change::CreateTable { entry, .. }
+                if entry.schema == name.schema && entry.name == name.name =>
+            {
+                Some(of(&entry))
             }
+            _ => None,
+        });
+        if let Some(staged) = staged {
+            return staged;
         }
         let file = self.file.lock().await;
         file.tables
@@ -196,26 +186,16 @@ impl Catalog {
         session: Option<&SessionTransaction>,
         name: &QualifiedName,
     ) -> Option<String> {
-        if let Some(session) = open(session) {
-            match session.staged_relation(&name.schema, &name.name) {
-                Some(None) => return None,
-                Some(Some(_)) => {
-                    return session
-                        .staged_changes()
-                        .iter()
-                        .rev()
-                        .filter_map(|c| decode(c).ok())
-                        .find_map(|c| match c {
-                            Change::CreateView { view, .. }
-                                if view.schema == name.schema && view.name == name.name =>
-                            {
-                                Some(view.sql)
-                            }
-                            _ => None,
-                        });
-                }
-                None => {}
+        let staged = staged(session, name, |c| match c {
+            Change::CreateView { view, .. }
+                if view.schema == name.schema && view.name == name.name =>
+            {
+                Some(view.sql)
             }
+            _ => None,
+        });
+        if let Some(staged) = staged {
+            return staged;
         }
         let file = self.file.lock().await;
         file.views
@@ -241,6 +221,27 @@ impl Catalog {
             })
             .collect()
     }
+}
+
+/// What `session`'s open transaction made of relation `name`, when one of
+/// its schema changes names it: the latest change `pick` takes, or
+/// `Some(None)` when it dropped the relation. `None`: the committed
+/// catalog answers.
+fn staged<T>(
+    session: Option<&SessionTransaction>,
+    name: &QualifiedName,
+    pick: impl Fn(Change) -> Option<T>,
+) -> Option<Option<T>> {
+    let session = open(session)?;
+    let relation = session.staged_relation(&name.schema, &name.name)?;
+    Some(relation.and_then(|_| {
+        session
+            .staged_changes()
+            .iter()
+            .rev()
+            .filter_map(|c| decode(c).ok())
+            .find_map(pick)
+    }))
 }
 
 /// Whether `session`'s open transaction created schema `schema`.

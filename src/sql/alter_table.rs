@@ -101,8 +101,6 @@ struct Altered {
     rules: TableRules,
     /// Anything to do beyond `OWNER TO`.
     changed: bool,
-    /// Columns that must hold no NULL in the rows copied.
-    not_null: Vec<String>,
     /// Columns dropped, for the dependent views' error.
     dropped: Vec<String>,
     /// `DROP COLUMN … CASCADE`: views it breaks are dropped.
@@ -159,10 +157,6 @@ impl Altered {
                 }
                 self.columns[at].def.name = new.clone();
                 rename_in(&mut self.rules, &old, &new);
-                self.not_null
-                    .iter_mut()
-                    .filter(|c| **c == old)
-                    .for_each(|c| *c = new.clone());
             }
             Op::AddColumn {
                 if_not_exists,
@@ -194,9 +188,6 @@ impl Altered {
                     Some(default) => format!("CAST(({default}) AS {})", def.pg_type),
                     None => format!("CAST(NULL AS {})", def.pg_type),
                 };
-                if !def.nullable {
-                    self.not_null.push(def.name.clone());
-                }
                 self.columns.push(Column {
                     def,
                     source,
@@ -234,7 +225,6 @@ impl Altered {
                     self.rules
                         .checks
                         .retain(|c| !expr_columns(&c.expr).contains(&name));
-                    self.not_null.retain(|c| *c != name);
                     self.dropped.push(name);
                 }
                 if self.columns.is_empty() {
@@ -305,10 +295,7 @@ impl Altered {
         let column = &mut self.columns[at];
         let name = column.def.name.clone();
         match op {
-            AlterColumnOperation::SetNotNull => {
-                column.def.nullable = false;
-                self.not_null.push(name);
-            }
+            AlterColumnOperation::SetNotNull => column.def.nullable = false,
             AlterColumnOperation::DropNotNull => {
                 if self.rules.primary_key.contains(&name) {
                     return Err(BrookError::InvalidTableDefinition(format!(
@@ -322,7 +309,6 @@ impl Altered {
                     )));
                 }
                 column.def.nullable = true;
-                self.not_null.retain(|c| *c != name);
             }
             AlterColumnOperation::SetDefault { value } => {
                 column.def.default = Some(value.to_string());
@@ -367,7 +353,6 @@ impl Altered {
             for key in &rules.primary_key {
                 if let Some(at) = self.position(key) {
                     self.columns[at].def.nullable = false;
-                    self.not_null.push(key.clone());
                 }
             }
             self.rules.primary_key = rules.primary_key;
@@ -573,7 +558,6 @@ pub(super) async fn change_table(
                 .collect(),
             rules,
             changed: false,
-            not_null: vec![],
             dropped: vec![],
             cascade: false,
         };
@@ -652,15 +636,17 @@ async fn replace_table(
     // Read while the name is still the old table's for this session (its
     // own uncommitted rows included).
     let batches = ctx.sql(&altered.copy_query()).await?.collect().await?;
-    for column in &altered.not_null {
+    // Every NOT NULL column of the new declaration (a column NOT NULL
+    // before holds no NULL, unless its new type's cast made one).
+    for column in altered.columns.iter().filter(|c| !c.def.nullable) {
         let nulls = batches
             .iter()
-            .filter_map(|b| b.column_by_name(column))
+            .filter_map(|b| b.column_by_name(&column.def.name))
             .any(|c| c.null_count() > 0);
         if nulls {
             return Err(BrookError::ColumnHasNulls {
                 table: altered.name.name.clone(),
-                column: column.clone(),
+                column: column.def.name.clone(),
             });
         }
     }

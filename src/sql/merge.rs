@@ -199,6 +199,17 @@ fn clauses(merge: &ast::Merge, table: &QualifiedName, columns: &[ColumnDef]) -> 
     Ok(out)
 }
 
+/// The position of the first of `conditions` that holds, -1 for none, as
+/// SQL: which clause acts on a row.
+fn first_holding<'a>(conditions: impl Iterator<Item = &'a String>) -> String {
+    let mut chosen = String::from("CASE");
+    for (i, when) in conditions.enumerate() {
+        chosen.push_str(&format!(" WHEN {when} THEN {i}"));
+    }
+    chosen.push_str(" ELSE -1 END");
+    chosen
+}
+
 /// `SELECT * FROM <source>` under the source's name, as a DataFrame.
 async fn source_frame(ctx: &SessionContext, source: &TableFactor) -> Result<DataFrame> {
     let (query, alias) = match source {
@@ -284,11 +295,7 @@ async fn merged_rows(
     let mut updated = Vec::new();
     if !clauses.matched.is_empty() {
         let pairs = both.clone().filter(on_expr.clone())?;
-        let mut chosen = String::from("CASE");
-        for (i, (when, _, _)) in clauses.matched.iter().enumerate() {
-            chosen.push_str(&format!(" WHEN {when} THEN {i}"));
-        }
-        chosen.push_str(" ELSE -1 END");
+        let chosen = first_holding(clauses.matched.iter().map(|(when, _, _)| when));
         let mut select: Vec<Expr> = vec![
             col(format!("{}.{ROW}", quote_ident(alias))),
             pairs.parse_sql_expr(&chosen)?.alias("__brook_clause"),
@@ -346,11 +353,7 @@ async fn merged_rows(
     // Source rows no target row matches, through the first NOT MATCHED clause.
     if !clauses.inserts.is_empty() {
         let unmatched = source.join_on(target, JoinType::LeftAnti, [on_expr])?;
-        let mut chosen = String::from("CASE");
-        for (i, (when, _)) in clauses.inserts.iter().enumerate() {
-            chosen.push_str(&format!(" WHEN {when} THEN {i}"));
-        }
-        chosen.push_str(" ELSE -1 END");
+        let chosen = first_holding(clauses.inserts.iter().map(|(when, _)| when));
         let mut select = vec![unmatched.parse_sql_expr(&chosen)?.alias("__brook_clause")];
         for c in columns {
             let mut value = String::from("CASE");

@@ -16,17 +16,23 @@ pub struct ColumnType {
     pub pg_name: String,
 }
 
-/// Map a SQL type spelling (`"varchar(20)"`, `"numeric(10, 2)"`) to its storage type.
-pub fn column_type(sql_type: &str) -> Result<ColumnType> {
+/// A type spelling's name and its modifiers: `("varchar", [20])`.
+fn split_spelling(sql_type: &str) -> Result<(String, Vec<u32>)> {
     let spelled = sql_type.trim().to_ascii_lowercase();
-    let (base, args) = match spelled.find('(') {
+    Ok(match spelled.find('(') {
         Some(open) => {
             let close = spelled.rfind(')').unwrap_or(spelled.len());
             let inner = spelled.get(open + 1..close).unwrap_or("");
             (spelled[..open].trim().to_string(), parse_args(inner)?)
         }
-        None => (spelled.clone(), vec![]),
-    };
+        None => (spelled, vec![]),
+    })
+}
+
+/// Map a SQL type spelling (`"varchar(20)"`, `"numeric(10, 2)"`) to its storage type.
+pub fn column_type(sql_type: &str) -> Result<ColumnType> {
+    let spelled = sql_type.trim().to_ascii_lowercase();
+    let (base, args) = split_spelling(&spelled)?;
     let (arrow, pg_name) = match base.as_str() {
         "boolean" | "bool" => (DataType::Boolean, "boolean".to_string()),
         "smallint" | "int2" => (DataType::Int16, "smallint".to_string()),
@@ -107,6 +113,28 @@ fn decimal(precision: u8, scale: i8) -> ColumnType {
     }
 }
 
+/// The PostgreSQL type OID and typmod of a column's Postgres name
+/// ([`ColumnType::pg_name`]) where they say more than its Arrow type does:
+/// a length, a precision and scale, or a type stored as text (json, jsonb,
+/// uuid). What `pg_attribute.atttypid`/`atttypmod` show.
+pub fn pg_oid_and_typmod(pg_name: &str) -> Option<(i32, i32)> {
+    let (base, args) = split_spelling(pg_name).ok()?;
+    let args: Vec<i32> = args
+        .iter()
+        .map(|&a| i32::try_from(a).ok())
+        .collect::<Option<_>>()?;
+    match (base.as_str(), args.as_slice()) {
+        ("character varying", [n]) => Some((1043, n + 4)),
+        ("character varying", []) => Some((1043, -1)),
+        ("numeric", [p]) => Some((1700, (p << 16) + 4)),
+        ("numeric", [p, s]) => Some((1700, ((p << 16) | s) + 4)),
+        ("json", []) => Some((114, -1)),
+        ("jsonb", []) => Some((3802, -1)),
+        ("uuid", []) => Some((2950, -1)),
+        _ => None,
+    }
+}
+
 fn with_length(name: &str, args: &[u32]) -> String {
     match args.first() {
         Some(n) => format!("{name}({n})"),
@@ -130,6 +158,15 @@ fn parse_args(inner: &str) -> Result<Vec<u32>> {
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
+
+    #[test]
+    fn typmods_are_postgresqls() {
+        assert_eq!(pg_oid_and_typmod("character varying(80)"), Some((1043, 84)));
+        assert_eq!(pg_oid_and_typmod("numeric(10,2)"), Some((1700, 655_366)));
+        assert_eq!(pg_oid_and_typmod("numeric(5)"), Some((1700, 327_684)));
+        assert_eq!(pg_oid_and_typmod("uuid"), Some((2950, -1)));
+        assert_eq!(pg_oid_and_typmod("integer"), None);
+    }
 
     #[test]
     fn aliases_map_to_one_storage_type() {

@@ -16,6 +16,7 @@ use datafusion::common::Result as DfResult;
 
 use super::relations::{self, Relations};
 use crate::catalog::DeclaredTable;
+use crate::storage::types::pg_oid_and_typmod;
 
 /// Synthetic OIDs of `pg_attrdef` rows (numbered in order).
 const ATTRDEF_OID_BASE: i32 = 1_900_000_000;
@@ -32,7 +33,7 @@ pub(super) fn mark_attributes(
     for table in declared {
         if let Some(oid) = relations.oid(&table.name.schema, &table.name.name) {
             for column in &table.columns {
-                if let Some(declared) = declared_type(&column.pg_type) {
+                if let Some(declared) = pg_oid_and_typmod(&column.pg_type) {
                     types.insert((oid, column.name.as_str()), declared);
                 }
             }
@@ -98,30 +99,6 @@ pub(super) fn mark_attributes(
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
-/// The PostgreSQL type OID and typmod of a declared column type, where
-/// they say more than its Arrow type: a length, a precision and scale, or
-/// a type stored as text (json, jsonb, uuid).
-fn declared_type(pg_type: &str) -> Option<(i32, i32)> {
-    let (base, args) = match pg_type.split_once('(') {
-        Some((base, rest)) => (base.trim(), rest.trim_end_matches(')')),
-        None => (pg_type.trim(), ""),
-    };
-    let numbers: Vec<i32> = args
-        .split(',')
-        .filter_map(|n| n.trim().parse().ok())
-        .collect();
-    match (base, numbers.as_slice()) {
-        ("character varying", [n]) => Some((1043, n + 4)),
-        ("character varying", []) => Some((1043, -1)),
-        ("numeric", [p]) => Some((1700, (p << 16) + 4)),
-        ("numeric", [p, s]) => Some((1700, ((p << 16) | s) + 4)),
-        ("json", []) => Some((114, -1)),
-        ("jsonb", []) => Some((3802, -1)),
-        ("uuid", []) => Some((2950, -1)),
-        _ => None,
-    }
-}
-
 pub(super) fn attrdef(
     schema: &SchemaRef,
     relations: &Relations,
@@ -153,18 +130,4 @@ pub(super) fn attrdef(
             ("adbin", Arc::new(StringArray::from(expr))),
         ],
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::declared_type;
-
-    #[test]
-    fn typmods_are_postgresqls() {
-        assert_eq!(declared_type("character varying(80)"), Some((1043, 84)));
-        assert_eq!(declared_type("numeric(10,2)"), Some((1700, 655_366)));
-        assert_eq!(declared_type("numeric(5)"), Some((1700, 327_684)));
-        assert_eq!(declared_type("uuid"), Some((2950, -1)));
-        assert_eq!(declared_type("integer"), None);
-    }
 }
