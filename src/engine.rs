@@ -95,8 +95,9 @@ impl Engine {
         let roles = Roles::default();
         setup_pg_catalog(&ctx, DATABASE, roles.clone())
             .map_err(|e| BrookError::CatalogCorrupt(format!("pg_catalog: {e}")))?;
-        let overlay = pg_overlay::install(&ctx)?;
+        let overlay = pg_overlay::install(&ctx, roles.clone())?;
         pg_functions::register(&ctx);
+        crate::catalog::pg_acl::register(&ctx, roles.clone());
         pg_json::register(&ctx);
         information_schema::register(&ctx).await?;
         pg_overlay::register_views(&ctx).await?;

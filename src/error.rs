@@ -216,6 +216,9 @@ pub enum BrookError {
     /// A statement that cannot take part in a transaction, inside one.
     #[error("{0} cannot run inside a transaction block")]
     InTransactionBlock(String),
+    /// A statement that means something only inside a transaction block.
+    #[error("{0} can only be used in transaction blocks")]
+    NoTransactionBlock(String),
     /// A value larger than PostgreSQL allows (`requested length too large`).
     #[error("{0}")]
     ProgramLimit(String),
@@ -289,6 +292,7 @@ impl ErrorCode for BrookError {
             BrookError::ViewDepends { .. } => SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
             BrookError::UndefinedSavepoint(_) => SqlState::INVALID_SAVEPOINT_SPECIFICATION,
             BrookError::InTransactionBlock(_) => SqlState::ACTIVE_SQL_TRANSACTION,
+            BrookError::NoTransactionBlock(_) => SqlState::NO_ACTIVE_SQL_TRANSACTION,
             BrookError::DependentObjects(_) | BrookError::PipelineDepends { .. } => {
                 SqlState::DEPENDENT_OBJECTS_STILL_EXIST
             }

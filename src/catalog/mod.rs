@@ -9,6 +9,7 @@
 mod in_transaction;
 pub mod information_schema;
 pub mod names;
+pub mod pg_acl;
 pub mod pg_expandarray;
 pub mod pg_format;
 pub mod pg_functions;

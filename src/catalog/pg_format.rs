@@ -56,6 +56,47 @@ fn text(value: &ScalarValue) -> Option<String> {
     })
 }
 
+/// A string constant of `text`, as PostgreSQL's `quote_literal` writes it:
+/// quotes doubled, and an `E''` string with doubled backslashes when it
+/// has any.
+pub fn quote_literal(text: &str) -> String {
+    let quoted = text.replace('\'', "''");
+    if text.contains('\\') {
+        format!("E'{}'", quoted.replace('\\', "\\\\"))
+    } else {
+        format!("'{quoted}'")
+    }
+}
+
+/// `quote_literal(text)` (NULL for NULL) and `quote_nullable(text)` (the
+/// word NULL for NULL), which pg_dump and generated SQL call.
+pub fn quoting_udfs() -> Vec<ScalarUDF> {
+    let make = |name: &'static str, null: Option<&'static str>| {
+        ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+            name,
+            Signature::any(1, Volatility::Immutable),
+            DataType::Utf8,
+            Arc::new(move |args: &[ColumnarValue]| -> DfResult<ColumnarValue> {
+                let arrays = ColumnarValue::values_to_arrays(args)?;
+                let text = datafusion::arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+                let text = datafusion::common::cast::as_string_array(&text)?;
+                let out: datafusion::arrow::array::StringArray = text
+                    .iter()
+                    .map(|v| match v {
+                        Some(v) => Some(quote_literal(v)),
+                        None => null.map(str::to_string),
+                    })
+                    .collect();
+                Ok(ColumnarValue::Array(Arc::new(out)))
+            }),
+        ))
+    };
+    vec![
+        make("quote_literal", None),
+        make("quote_nullable", Some("NULL")),
+    ]
+}
+
 /// `"name"` unless the name is a plain lower-case identifier.
 pub fn quote_ident(name: &str) -> String {
     let plain = name
@@ -107,7 +148,7 @@ fn render(template: &str, values: &[ScalarValue]) -> DfResult<String> {
                     "null values cannot be formatted as an SQL identifier".to_string(),
                 ));
             }
-            ('L', Some(v)) => out.push_str(&format!("'{}'", v.replace('\'', "''"))),
+            ('L', Some(v)) => out.push_str(&quote_literal(&v)),
             _ => out.push_str("NULL"),
         }
     }
@@ -117,6 +158,12 @@ fn render(template: &str, values: &[ScalarValue]) -> DfResult<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn literals_quote_as_postgresql_does() {
+        assert_eq!(quote_literal("O'Reilly"), "'O''Reilly'");
+        assert_eq!(quote_literal(r"C:\x"), r"E'C:\\x'");
+    }
 
     fn s(v: &str) -> ScalarValue {
         ScalarValue::Utf8(Some(v.to_string()))

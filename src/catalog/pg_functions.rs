@@ -194,6 +194,9 @@ pub fn register(ctx: &SessionContext) {
     }
     replace_udf(ctx, pg_get_expr());
     replace_udf(ctx, super::pg_format::udf());
+    for udf in super::pg_format::quoting_udfs() {
+        replace_udf(ctx, udf);
+    }
     replace_udf(ctx, super::pg_to_char::udf());
     for udf in super::size_limits::udfs() {
         replace_udf(ctx, udf);

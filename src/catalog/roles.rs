@@ -20,6 +20,19 @@ use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::{
 #[derive(Debug, Clone)]
 pub struct Roles(Arc<RwLock<Vec<String>>>);
 
+/// The OID `pg_roles` lists the `index`-th role (in name order) with: the
+/// first is the bootstrap superuser, 10 as in PostgreSQL, which every
+/// object's owner column names (Brook does not track owners yet); the
+/// others follow from 16384, the first OID PostgreSQL gives user objects.
+/// datafusion-pg-catalog lists every role with OID 0, and pg_dump stopped
+/// at "role with OID 10 does not exist".
+pub fn role_oid(index: usize) -> i32 {
+    match index {
+        0 => 10,
+        i => 16383_i32.saturating_add(i32::try_from(i).unwrap_or(i32::MAX)),
+    }
+}
+
 /// The name listed when the server has no configured users.
 const DEFAULT_ROLE: &str = "brook";
 
@@ -41,6 +54,17 @@ impl Roles {
         if let Ok(mut held) = self.0.write() {
             *held = names;
         }
+    }
+
+    /// The name of the role `pg_roles` lists with `oid`, or the digits, as
+    /// PostgreSQL prints a role that does not exist.
+    pub fn name_of(&self, oid: i32) -> String {
+        self.names()
+            .into_iter()
+            .enumerate()
+            .find(|(i, _)| role_oid(*i) == oid)
+            .map(|(_, name)| name)
+            .unwrap_or_else(|| oid.to_string())
     }
 
     fn names(&self) -> Vec<String> {

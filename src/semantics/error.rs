@@ -17,6 +17,9 @@ pub enum SemanticsError {
     /// A scalar subquery that found more than one row.
     #[error("more than one row returned by a subquery used as an expression")]
     TooManyRows,
+    /// A string constant compared with an array that is no array constant.
+    #[error("malformed array literal: \"{0}\"")]
+    MalformedArray(String),
 }
 
 /// The SQLSTATE PostgreSQL reports for the same failure.
@@ -26,6 +29,7 @@ impl ErrorCode for SemanticsError {
             SemanticsError::OutOfRange(_) => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
             SemanticsError::TooManyRows => SqlState::CARDINALITY_VIOLATION,
             SemanticsError::AmbiguousOperator(_) => SqlState::AMBIGUOUS_FUNCTION,
+            SemanticsError::MalformedArray(_) => SqlState::INVALID_TEXT_REPRESENTATION,
         }
     }
 }

@@ -11,6 +11,8 @@
 //! - [`IntegerLiterals`] (before type coercion): an integer literal that fits
 //!   32 bits and is an operand of arithmetic is `integer`, so that
 //!   `2147483647::int + 1` is `integer + integer` as in PostgreSQL.
+//! - [`ArrayLiterals`] (before type coercion): a string constant in array
+//!   syntax beside an array is that array (`polroles = '{0}'`).
 //! - [`SetOperationsAll`] (before type coercion): `INTERSECT ALL` and
 //!   `EXCEPT ALL` keep PostgreSQL's counts of duplicate rows.
 //! - [`CheckedArithmetic`] (after type coercion): `+`, `-` and `*` over
@@ -24,6 +26,7 @@
 //! The rules keep every expression's name (DataFusion's `NamePreserver`), so
 //! a column called `a + 1` keeps its name and the plan's schema its shape.
 
+mod array_literals;
 mod checked_arithmetic;
 mod correlated_subqueries;
 mod error;
@@ -38,6 +41,7 @@ use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::optimizer::AnalyzerRule;
 
+pub use array_literals::ArrayLiterals;
 pub use checked_arithmetic::CheckedArithmetic;
 pub use correlated_subqueries::{CorrelatedSubqueries, PerRowSubqueries};
 pub use error::SemanticsError;
@@ -59,8 +63,11 @@ fn input_schema(plan: &LogicalPlan) -> DFSchema {
 /// `state` with PostgreSQL's literal typing before DataFusion's type
 /// coercion and checked arithmetic after it.
 pub fn install(state: SessionState) -> SessionState {
-    let mut rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> =
-        vec![Arc::new(IntegerLiterals), Arc::new(SetOperationsAll)];
+    let mut rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> = vec![
+        Arc::new(IntegerLiterals),
+        Arc::new(SetOperationsAll),
+        Arc::new(ArrayLiterals),
+    ];
     rules.extend(state.analyzer().rules.iter().cloned());
     rules.push(Arc::new(CheckedArithmetic));
     let runtime = state.runtime_env().clone();

@@ -7,6 +7,7 @@
 //! names them all; it is recognised once, here, and dispatched from here.
 //! Everything else goes to DataFusion unchanged.
 
+pub mod alter_schema;
 pub mod alter_sequence;
 pub mod alter_table;
 pub mod copy;
@@ -20,6 +21,7 @@ pub mod drop;
 pub mod identity;
 pub mod index;
 pub mod insert_defaults;
+pub mod lock_table;
 pub mod merge;
 pub mod model;
 pub mod outcome;
@@ -37,6 +39,7 @@ use crate::catalog::search_path::SearchPath;
 use crate::engine::Engine;
 use crate::error::{BrookError, Result};
 use crate::storage::transaction::SessionTransaction;
+pub use alter_schema::AlterSchema;
 pub use alter_sequence::AlterSequence;
 pub use alter_table::{AlterTable, AlterView};
 pub use copy::{CopyFrom, CopySpec};
@@ -47,6 +50,7 @@ pub use create_table::CreateTable;
 pub use create_view::CreateView;
 pub use drop::DropObjects;
 pub use index::CreateIndex;
+pub use lock_table::LockTable;
 pub use merge::Merge;
 pub use model::{CreateModel, DropModel, RefreshModel, ShowModels};
 pub use outcome::{Notices, Outcome};
@@ -67,9 +71,11 @@ pub enum Statement {
     CreateSchema(CreateSchema),
     CreateSequence(CreateSequence),
     AlterSequence(AlterSequence),
+    AlterSchema(AlterSchema),
     AlterTable(AlterTable),
     AlterView(AlterView),
     CreateIndex(CreateIndex),
+    LockTable(LockTable),
     Merge(Merge),
     CopyFrom(CopyFrom),
     CopyTo(CopyTo),
@@ -110,6 +116,10 @@ impl Statement {
             }
             ast::Statement::Truncate(truncate) => Statement::Truncate(Truncate(truncate.clone())),
             ast::Statement::Merge(merge) => Statement::Merge(Merge(Box::new(merge.clone()))),
+            ast::Statement::Lock(lock) => Statement::LockTable(LockTable(lock.clone())),
+            ast::Statement::AlterSchema(alter) => {
+                Statement::AlterSchema(AlterSchema(alter.clone()))
+            }
             ast::Statement::CreateIndex(create) => {
                 Statement::CreateIndex(CreateIndex(Box::new(create.clone())))
             }
@@ -224,6 +234,11 @@ impl Statement {
             Statement::Merge(s) => {
                 path.qualify(s.0.as_mut());
             }
+            Statement::LockTable(s) => {
+                for target in &mut s.0.tables {
+                    path.qualify_name(&mut target.name);
+                }
+            }
             Statement::DropObjects(s) if s.object_type != ast::ObjectType::Schema => {
                 for name in &mut s.names {
                     path.qualify_name(name);
@@ -282,6 +297,8 @@ impl Statement {
             | Statement::AlterTable(_)
             | Statement::AlterView(_)
             | Statement::CreateIndex(_)
+            | Statement::LockTable(_)
+            | Statement::AlterSchema(_)
             | Statement::Merge(_) => return None,
             Statement::DropObjects(d) => match d.object_type {
                 ast::ObjectType::Table | ast::ObjectType::View | ast::ObjectType::Index => {
@@ -335,6 +352,8 @@ impl Statement {
             Statement::AlterView(s) => s.execute(engine, ctx, session, &notices).await,
             Statement::CreateIndex(s) => s.execute(engine, ctx, session, &notices).await,
             Statement::Merge(s) => s.execute(engine, ctx, session).await,
+            Statement::LockTable(s) => s.execute(engine, ctx, session).await,
+            Statement::AlterSchema(s) => s.execute(engine, session).await,
             Statement::CopyFrom(s) => s.execute(engine, ctx, session).await,
             Statement::CopyTo(s) => s.execute(),
             Statement::CreatePipeline(s) => s.execute(engine).await,

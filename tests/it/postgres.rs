@@ -18,7 +18,7 @@ pub struct Postgres {
 }
 
 /// Where Debian puts PostgreSQL 15's server programs.
-fn bin_dir() -> PathBuf {
+pub fn bin_dir() -> PathBuf {
     let dir = std::env::var("BROOK_PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
     let dir = PathBuf::from(dir);
     assert!(

@@ -19,6 +19,8 @@ use super::keys::{self, KeyObject};
 use super::relations::Relations;
 use super::session_rows::SessionRelations;
 use crate::catalog::DeclaredTable;
+use crate::catalog::names::QualifiedName;
+use crate::catalog::search_path::SearchPath;
 use crate::catalog::settings::{lookup_path, with_session};
 use crate::storage::temp_tables::TEMP_SCHEMA;
 
@@ -34,16 +36,18 @@ impl std::fmt::Debug for Snapshot {
     }
 }
 
-/// Relation OIDs and the declared tables, seen together.
-pub type Snapshotted = (Relations, Vec<DeclaredTable>);
+/// Relation OIDs, the declared tables and the committed views (name and
+/// `CREATE VIEW` text), seen together.
+pub type Snapshotted = (Relations, Vec<DeclaredTable>, Vec<(QualifiedName, String)>);
 
 impl Snapshot {
     pub(super) fn update(
         &self,
         relations: Relations,
         declared: Vec<DeclaredTable>,
+        views: Vec<(QualifiedName, String)>,
     ) -> Arc<Snapshotted> {
-        let seen = Arc::new((relations, declared));
+        let seen = Arc::new((relations, declared, views));
         if let Ok(mut current) = self.0.write() {
             *current = seen.clone();
         }
@@ -276,3 +280,106 @@ pub fn regclass_of_name(snapshot: Arc<Snapshot>) -> ScalarUDF {
 
 /// The name the rewrite of a computed `::regclass` calls.
 pub const REGCLASS_OF_NAME: &str = "brook_regclass";
+
+/// The name the rewrite of a constant `'name'::regclass` calls.
+pub const REGCLASS_FOUND: &str = "brook_regclass_found";
+
+/// `brook_regclass_found(oid, name)`: the OID a constant `name::regclass`
+/// looked up in `pg_class`, or PostgreSQL's 42P01 when the lookup found
+/// none (a NULL would make `classid = 'pg_nope'::regclass` quietly false).
+pub fn regclass_found() -> ScalarUDF {
+    let function = |args: &[ColumnarValue]| -> DfResult<ColumnarValue> {
+        let (arrays, _) = arrays(args)?;
+        let oids = datafusion::arrow::compute::cast(&arrays[0], &DataType::Int32)?;
+        let oids = datafusion::common::cast::as_int32_array(&oids)?;
+        let names = datafusion::arrow::compute::cast(&arrays[1], &DataType::Utf8)?;
+        let names = datafusion::common::cast::as_string_array(&names)?;
+        for i in 0..oids.len() {
+            if oids.is_null(i) {
+                let name = if names.is_null(i) { "" } else { names.value(i) };
+                return Err(DataFusionError::Execution(format!(
+                    "relation \"{name}\" does not exist"
+                )));
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(oids.clone()) as ArrayRef))
+    };
+    datafusion::logical_expr::create_udf(
+        REGCLASS_FOUND,
+        vec![DataType::Int32, DataType::Utf8],
+        DataType::Int32,
+        Volatility::Immutable,
+        Arc::new(function),
+    )
+}
+
+/// `pg_get_viewdef(oid [, pretty])`: the query of view `oid` with its
+/// relation names written out in full (as bound when the view was made),
+/// so that pg_dump's `CREATE VIEW … AS <this>` restores under its empty
+/// search path. NULL for an OID that is no view, as in PostgreSQL. Views
+/// created in the calling session's open transaction are not seen yet.
+pub fn pg_get_viewdef(
+    snapshot: Arc<Snapshot>,
+    database: Arc<dyn datafusion::catalog::CatalogProvider>,
+) -> ScalarUDF {
+    let function = move |args: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
+        let (arrays, _) = arrays(args)?;
+        let oids = oids(&arrays[0])?;
+        let (current, _) = seen(&snapshot, config)?;
+        let path = SearchPath::new(database.clone(), crate::catalog::names::DEFAULT_SCHEMA, "");
+        let defs: StringArray = oids
+            .iter()
+            .map(|oid| {
+                let oid = i32::try_from(oid?).ok()?;
+                let (schema, name) = current.0.name_of(oid)?;
+                let (_, sql) = current
+                    .2
+                    .iter()
+                    .find(|(view, _)| view.schema == schema && view.name == name)?;
+                view_query(sql, &path)
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(defs) as ArrayRef))
+    };
+    with_session(
+        "pg_get_viewdef",
+        oid_signature(&[DataType::Boolean]),
+        DataType::Utf8,
+        Arc::new(function),
+    )
+}
+
+/// The query of `CREATE VIEW … AS query` with its bare relation names
+/// resolved as they were when the view was made (the default path).
+fn view_query(create_view: &str, path: &SearchPath) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::Statement;
+    let statements = datafusion::sql::sqlparser::parser::Parser::parse_sql(
+        &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+        create_view,
+    )
+    .ok()?;
+    let Some(Statement::CreateView(view)) = statements.into_iter().next() else {
+        return None;
+    };
+    let mut query = *view.query;
+    path.qualify(&mut query);
+    Some(format!(" {query};"))
+}
+
+/// `pg_get_triggerdef(oid [, pretty])`: Brook has no triggers, so no OID
+/// names one and the answer is NULL, as PostgreSQL's for an unknown OID.
+pub fn pg_get_triggerdef() -> ScalarUDF {
+    ScalarUDF::new_from_impl(
+        datafusion::logical_expr::SimpleScalarUDF::new_with_signature(
+            "pg_get_triggerdef",
+            oid_signature(&[DataType::Boolean]),
+            DataType::Utf8,
+            Arc::new(|args: &[ColumnarValue]| -> DfResult<ColumnarValue> {
+                let (_, rows) = arrays(args)?;
+                Ok(ColumnarValue::Array(
+                    datafusion::arrow::array::new_null_array(&DataType::Utf8, rows),
+                ))
+            }),
+        ),
+    )
+}

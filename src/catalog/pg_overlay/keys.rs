@@ -84,7 +84,7 @@ pub(super) struct Key<'a> {
     pub primary: bool,
     /// This key's offset from the OID bases.
     offset: i32,
-    table_oid: i32,
+    pub(super) table_oid: i32,
     namespace_oid: i32,
     attnums: Vec<i16>,
 }

@@ -10,7 +10,10 @@
 //! the search path shows ([`functions`]). Everything else is the inner
 //! provider's, unchanged.
 
+mod catalog_oids;
 mod defaults;
+mod depends;
+mod empty_tables;
 mod functions;
 mod keys;
 mod relations;
@@ -22,7 +25,7 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{RecordBatch, new_null_array};
+use datafusion::arrow::array::{Array, RecordBatch, new_null_array};
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
@@ -36,7 +39,7 @@ use datafusion::prelude::SessionContext;
 use super::{Catalog, DATABASE};
 use crate::error::{BrookError, Result};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
-pub use functions::{REGCLASS_OF_NAME, REGCLASS_TEXT};
+pub use functions::{REGCLASS_FOUND, REGCLASS_OF_NAME, REGCLASS_TEXT};
 use functions::{Snapshot, Snapshotted};
 use relations::Relations;
 pub use session_rows::SessionRelations;
@@ -49,7 +52,7 @@ const PG_CATALOG: &str = "pg_catalog";
 /// that read them. Installed before anything plans against `pg_catalog`
 /// (the `information_schema` views bind its tables when created); the
 /// durable catalog it reads is attached once open ([`PgOverlay::attach`]).
-pub fn install(ctx: &SessionContext) -> Result<PgOverlay> {
+pub fn install(ctx: &SessionContext, roles: crate::catalog::roles::Roles) -> Result<PgOverlay> {
     let missing = || BrookError::CatalogCorrupt("pg_catalog is not registered".to_string());
     let database = ctx.catalog(DATABASE).ok_or_else(missing)?;
     let inner = database.schema(PG_CATALOG).ok_or_else(missing)?;
@@ -60,6 +63,9 @@ pub fn install(ctx: &SessionContext) -> Result<PgOverlay> {
         functions::pg_get_constraintdef(snapshot.clone()),
         functions::regclass_text(snapshot.clone()),
         functions::regclass_of_name(snapshot.clone()),
+        functions::regclass_found(),
+        functions::pg_get_viewdef(snapshot.clone(), database.clone()),
+        functions::pg_get_triggerdef(),
     ] {
         crate::catalog::pg_functions::replace_udf(ctx, udf);
     }
@@ -72,11 +78,18 @@ pub fn install(ctx: &SessionContext) -> Result<PgOverlay> {
         catalog: OnceLock::new(),
         snapshot,
         static_tables,
+        renumbering: OnceLock::new(),
+        roles,
     });
     database
         .register_schema(PG_CATALOG, Arc::new(Overlay(shared.clone())))
         .map_err(|e| BrookError::CatalogCorrupt(format!("pg_catalog: {e}")))?;
     Ok(PgOverlay(shared))
+}
+
+/// Whether `pg_catalog.<table>` is one Brook never has a row in.
+pub fn is_always_empty(table: &str) -> bool {
+    empty_tables::names().any(|name| name == table)
 }
 
 /// The installed overlay, waiting for the durable catalog.
@@ -128,17 +141,68 @@ struct Shared {
     /// datafusion-pg-catalog's fixed tables, for the providers of the
     /// sessions' own relations ([`SessionRelations`]).
     static_tables: Arc<PgCatalogStaticTables>,
+    /// [`Shared::catalog_renumbering`], once read.
+    renumbering: OnceLock<Arc<Renumbering>>,
+    /// Who owns what (the bootstrap role owns everything for now).
+    roles: crate::catalog::roles::Roles,
 }
+
+/// (relations, schemas): OID as datafusion-pg-catalog numbered it → fixed.
+type Renumbering = (
+    std::collections::HashMap<i32, i32>,
+    std::collections::HashMap<i32, i32>,
+);
 
 impl Shared {
     /// The whole of an inner table, as one batch.
+    /// Catalog relations and the fixed schemas keep PostgreSQL's OIDs
+    /// ([`catalog_oids`]).
     async fn scan_inner(&self, name: &str, state: &dyn Session) -> DfResult<RecordBatch> {
+        let batch = self.scan_unnumbered(name, state).await?;
+        let (relation_column, schema_column) = match name {
+            "pg_class" => (Some("oid"), Some("relnamespace")),
+            "pg_attribute" => (Some("attrelid"), None),
+            "pg_type" => (Some("typrelid"), Some("typnamespace")),
+            "pg_namespace" => (None, Some("oid")),
+            _ => return Ok(batch),
+        };
+        let maps = self.catalog_renumbering(state).await?;
+        let batch = match relation_column {
+            Some(column) => catalog_oids::renumber(batch, column, &maps.0)?,
+            None => batch,
+        };
+        match schema_column {
+            Some(column) => catalog_oids::renumber(batch, column, &maps.1),
+            None => Ok(batch),
+        }
+    }
+
+    async fn scan_unnumbered(&self, name: &str, state: &dyn Session) -> DfResult<RecordBatch> {
         let table = self.inner.table(name).await?.ok_or_else(|| {
             DataFusionError::Internal(format!("pg_catalog.{name} is not registered"))
         })?;
         let plan = table.scan(state, None, &[], None).await?;
         let batches = datafusion::physical_plan::collect(plan, state.task_ctx()).await?;
         Ok(concat_batches(&table.schema(), &batches)?)
+    }
+
+    /// The OIDs of the catalog relations and of the fixed schemas as
+    /// datafusion-pg-catalog numbered them → PostgreSQL's; read once (they
+    /// never change while the server runs).
+    async fn catalog_renumbering(&self, state: &dyn Session) -> DfResult<Arc<Renumbering>> {
+        if let Some(maps) = self.renumbering.get() {
+            return Ok(maps.clone());
+        }
+        let class = self.scan_unnumbered("pg_class", state).await?;
+        let namespaces = self.scan_unnumbered("pg_namespace", state).await?;
+        let catalog_namespace = Relations::read(&class, &namespaces)?
+            .namespace(PG_CATALOG)
+            .unwrap_or(11);
+        let maps = Arc::new((
+            catalog_oids::renumbering(&class, catalog_namespace),
+            catalog_oids::schema_renumbering(&namespaces),
+        ));
+        Ok(self.renumbering.get_or_init(|| maps).clone())
     }
 
     /// Every relation's OID and namespace as `pg_class` numbers them now
@@ -167,12 +231,16 @@ impl Shared {
             (None, _) => Vec::new(),
         };
         keys::show_indexes(&mut relations, &declared);
+        let views = match self.catalog.get() {
+            Some(catalog) => catalog.views().await,
+            None => Vec::new(),
+        };
         let snapshot = match &session {
             Some(session) => session.snapshot(),
             None => self.snapshot.clone(),
         };
         Ok(Seen {
-            snapshot: snapshot.update(relations, declared),
+            snapshot: snapshot.update(relations, declared, views),
             view,
             session,
         })
@@ -200,6 +268,11 @@ enum Derived {
     /// Tables about relations, read from one snapshot of them.
     Relations(RelationTable),
     Type,
+    /// `pg_roles` with OIDs that other tables' owner columns can name.
+    Roles,
+    /// A table whose array columns datafusion-pg-catalog holds as text
+    /// ([`RETYPED`]).
+    Retyped(&'static str),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -210,6 +283,7 @@ enum RelationTable {
     Index,
     Attrdef,
     Namespace,
+    Depend,
 }
 
 impl Derived {
@@ -222,8 +296,13 @@ impl Derived {
             "pg_index" => Self::Relations(Index),
             "pg_attrdef" => Self::Relations(Attrdef),
             "pg_namespace" => Self::Relations(Namespace),
+            "pg_depend" => Self::Relations(Depend),
             "pg_type" => Self::Type,
-            _ => return None,
+            "pg_roles" => Self::Roles,
+            other => {
+                let (table, _) = RETYPED.iter().find(|(table, _)| *table == other)?;
+                Self::Retyped(table)
+            }
         })
     }
 }
@@ -231,12 +310,21 @@ impl Derived {
 #[async_trait]
 impl SchemaProvider for Overlay {
     fn table_names(&self) -> Vec<String> {
-        self.0.inner.table_names()
+        let mut names = self.0.inner.table_names();
+        for empty in empty_tables::names() {
+            if !names.iter().any(|n| n == empty) {
+                names.push(empty.to_string());
+            }
+        }
+        names
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         if let Some(view) = self.0.views.read().ok().and_then(|v| v.get(name).cloned()) {
             return Ok(Some(view));
+        }
+        if let Some(empty) = empty_tables::table(&name.to_ascii_lowercase()) {
+            return Ok(Some(empty));
         }
         let Some(inner) = self.0.inner.table(name).await? else {
             return Ok(None);
@@ -249,7 +337,12 @@ impl SchemaProvider for Overlay {
                 keys::schema(table, &inner.schema())
             }
             Derived::Relations(RelationTable::Class) => class_schema(&inner.schema()),
+            Derived::Relations(RelationTable::Attribute) => {
+                retyped_schema("pg_attribute", &inner.schema())
+            }
             Derived::Type => types::schema(&inner.schema()),
+            Derived::Roles => inner.schema(),
+            Derived::Retyped(table) => retyped_schema(table, &inner.schema()),
             Derived::Relations(_) => inner.schema(),
         };
         Ok(Some(Arc::new(DerivedTable {
@@ -261,7 +354,7 @@ impl SchemaProvider for Overlay {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.0.inner.table_exist(name)
+        self.0.inner.table_exist(name) || empty_tables::names().any(|n| n == name)
     }
 
     /// Only [`register_views`] defines tables here (as `CREATE OR REPLACE
@@ -303,6 +396,246 @@ fn class_schema(inner: &SchemaRef) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// Every relation's owner is the bootstrap superuser (Brook does not track
+/// owners yet); datafusion-pg-catalog says 0, an OID no role has.
+fn owned_by_bootstrap_role(class: RecordBatch) -> DfResult<RecordBatch> {
+    let Ok(position) = class.schema().index_of("relowner") else {
+        return Ok(class);
+    };
+    let owners: datafusion::arrow::array::Int32Array = (0..class.num_rows())
+        .map(|_| Some(crate::catalog::roles::role_oid(0)))
+        .collect();
+    let mut columns = class.columns().to_vec();
+    columns[position] = Arc::new(owners);
+    Ok(RecordBatch::try_new(class.schema(), columns)?)
+}
+
+/// `relhasindex` true for the tables with a key (whose index `pg_index`
+/// lists): pg_dump reads a table's indexes, and so its PRIMARY KEY, only
+/// when it is set, and `pg_tables.hasindexes` reads it.
+fn with_index_flags(
+    class: RecordBatch,
+    indexed: &std::collections::HashSet<i32>,
+) -> DfResult<RecordBatch> {
+    let Ok(flag) = class.schema().index_of("relhasindex") else {
+        return Ok(class);
+    };
+    let oids = relations::int32(&class, "oid")?;
+    let flags = class
+        .column(flag)
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::BooleanArray>()
+        .ok_or_else(|| DataFusionError::Internal("pg_class.relhasindex changed type".into()))?;
+    let set: datafusion::arrow::array::BooleanArray = (0..class.num_rows())
+        .map(|i| {
+            let was = flags.is_valid(i) && flags.value(i);
+            Some(was || indexed.contains(&oids.value(i)))
+        })
+        .collect();
+    let mut columns = class.columns().to_vec();
+    columns[flag] = Arc::new(set);
+    Ok(RecordBatch::try_new(class.schema(), columns)?)
+}
+
+/// `pg_roles` with [`crate::catalog::roles::role_oid`]'s OIDs.
+fn with_role_oids(roles: RecordBatch) -> DfResult<RecordBatch> {
+    let Ok(position) = roles.schema().index_of("oid") else {
+        return Ok(roles);
+    };
+    let oids: datafusion::arrow::array::Int32Array = (0..roles.num_rows())
+        .map(|i| Some(crate::catalog::roles::role_oid(i)))
+        .collect();
+    let mut columns = roles.columns().to_vec();
+    columns[position] = Arc::new(oids);
+    Ok(RecordBatch::try_new(roles.schema(), columns)?)
+}
+
+/// Array columns datafusion-pg-catalog holds as text, with the element
+/// type PostgreSQL gives them (`aclitem[]` and `"char"[]` as text arrays):
+/// pg_dump's `array_to_string(a.attoptions, ', ')` and `p.proacl IS
+/// DISTINCT FROM pip.initprivs` need arrays on both sides.
+const RETYPED: &[(&str, &[(&str, ArrayOf)])] = &[
+    (
+        "pg_attribute",
+        &[
+            ("attacl", ArrayOf::Acl),
+            ("attoptions", ArrayOf::Text),
+            ("attfdwoptions", ArrayOf::Text),
+        ],
+    ),
+    (
+        "pg_proc",
+        &[
+            ("proacl", ArrayOf::Acl),
+            ("proallargtypes", ArrayOf::Oid),
+            ("proargmodes", ArrayOf::Text),
+            ("proargnames", ArrayOf::Text),
+            ("proconfig", ArrayOf::Text),
+        ],
+    ),
+    ("pg_language", &[("lanacl", ArrayOf::Acl)]),
+    (
+        "pg_database",
+        &[
+            ("datacl", ArrayOf::Acl),
+            ("datcollversion", ArrayOf::MissingText),
+        ],
+    ),
+];
+
+#[derive(Clone, Copy, PartialEq)]
+enum ArrayOf {
+    Text,
+    Oid,
+    /// Privileges: NULL, PostgreSQL's "the default". Brook grants every
+    /// user everything (roles and GRANT are still to come), which is no
+    /// object's explicit ACL; datafusion-pg-catalog copied PostgreSQL's
+    /// own, and pg_dump took them for grants made here.
+    Acl,
+    /// Not an array: a text column datafusion-pg-catalog lacks, NULL
+    /// (pg_dump -Fc reads `pg_database.datcollversion`).
+    MissingText,
+}
+
+/// `public`'s privileges as initdb sets them in PostgreSQL 15 (its owner
+/// may use and create in it, everyone may use it), which is what pg_dump
+/// compares with: a NULL made it write `REVOKE USAGE ON SCHEMA public FROM
+/// PUBLIC` into every dump, which a restore would then carry out.
+fn public_schema_privileges(
+    namespaces: RecordBatch,
+    roles: &crate::catalog::roles::Roles,
+) -> DfResult<RecordBatch> {
+    let (Ok(acl), Ok(name)) = (
+        namespaces.schema().index_of("nspacl"),
+        namespaces.schema().index_of("nspname"),
+    ) else {
+        return Ok(namespaces);
+    };
+    if namespaces.column(acl).data_type() != &DataType::Utf8 {
+        return Ok(namespaces);
+    }
+    let names = datafusion::common::cast::as_string_array(namespaces.column(name))?;
+    let acls = datafusion::common::cast::as_string_array(namespaces.column(acl))?;
+    let owner = roles.name_of(crate::catalog::roles::role_oid(0));
+    let public_acl = format!("{{{owner}=UC/{owner},=U/{owner}}}");
+    let set: datafusion::arrow::array::StringArray = (0..namespaces.num_rows())
+        .map(|i| match names.is_valid(i) && names.value(i) == "public" {
+            true => Some(public_acl.clone()),
+            false => acls.is_valid(i).then(|| acls.value(i).to_string()),
+        })
+        .collect();
+    let mut columns = namespaces.columns().to_vec();
+    columns[acl] = Arc::new(set);
+    Ok(RecordBatch::try_new(namespaces.schema(), columns)?)
+}
+
+/// `pg_database.datlocprovider` as PostgreSQL's one-letter code (`c` for
+/// libc, `i` for ICU); datafusion-pg-catalog wrote `libc`, and pg_dump -Fc
+/// stopped at "unrecognized locale provider: libc".
+fn locale_provider_codes(databases: RecordBatch) -> DfResult<RecordBatch> {
+    let Ok(position) = databases.schema().index_of("datlocprovider") else {
+        return Ok(databases);
+    };
+    let Ok(providers) = datafusion::common::cast::as_string_array(databases.column(position))
+    else {
+        return Ok(databases);
+    };
+    let codes: datafusion::arrow::array::StringArray = providers
+        .iter()
+        .map(|p| {
+            p.map(|p| match p {
+                "libc" => "c",
+                "icu" => "i",
+                other => other,
+            })
+        })
+        .collect();
+    let mut columns = databases.columns().to_vec();
+    columns[position] = Arc::new(codes);
+    Ok(RecordBatch::try_new(databases.schema(), columns)?)
+}
+
+/// Field metadata marking a privileges column that is always NULL.
+const DEFAULT_ACL: &str = "brook.default_acl";
+
+fn retyped_schema(table: &str, inner: &SchemaRef) -> SchemaRef {
+    let columns = RETYPED
+        .iter()
+        .find(|(name, _)| *name == table)
+        .map_or(&[][..], |(_, columns)| *columns);
+    let mut fields: Vec<Field> = inner
+        .fields()
+        .iter()
+        .map(
+            |f| match columns.iter().find(|(name, _)| name == f.name()) {
+                Some((_, ArrayOf::MissingText)) | None => f.as_ref().clone(),
+                Some((_, element)) => {
+                    let element_type = match element {
+                        ArrayOf::Oid => DataType::Int32,
+                        _ => DataType::Utf8,
+                    };
+                    let mut metadata = std::collections::HashMap::new();
+                    if *element == ArrayOf::Acl {
+                        metadata.insert(DEFAULT_ACL.to_string(), "true".to_string());
+                    }
+                    Field::new(
+                        f.name(),
+                        DataType::List(Arc::new(Field::new_list_field(element_type, true))),
+                        true,
+                    )
+                    .with_metadata(metadata)
+                }
+            },
+        )
+        .collect();
+    for (name, kind) in columns {
+        if *kind == ArrayOf::MissingText && inner.field_with_name(name).is_err() {
+            fields.push(Field::new(*name, DataType::Utf8, true));
+        }
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// `batch` in `schema`, whose text-array columns `batch` holds as
+/// PostgreSQL's array text (`{a,b}`).
+fn as_text_arrays(schema: &SchemaRef, batch: RecordBatch) -> DfResult<RecordBatch> {
+    use datafusion::arrow::array::{Array, ListBuilder, StringBuilder};
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let Some(column) = batch.column_by_name(field.name()) else {
+            // A column the inner table lacks.
+            columns.push(new_null_array(field.data_type(), batch.num_rows()));
+            continue;
+        };
+        if field.metadata().contains_key(DEFAULT_ACL) {
+            columns.push(new_null_array(field.data_type(), batch.num_rows()));
+            continue;
+        }
+        if field.data_type() == column.data_type() {
+            columns.push(column.clone());
+            continue;
+        }
+        let text = datafusion::arrow::compute::cast(column, &DataType::Utf8)?;
+        let text = datafusion::common::cast::as_string_array(&text)?;
+        let mut list = ListBuilder::new(StringBuilder::new());
+        for i in 0..text.len() {
+            if text.is_null(i) {
+                list.append_null();
+                continue;
+            }
+            let inner = text.value(i).trim_start_matches('{').trim_end_matches('}');
+            for item in inner.split(',').filter(|item| !item.is_empty()) {
+                list.values().append_value(item.trim_matches('"'));
+            }
+            list.append(true);
+        }
+        let list: datafusion::arrow::array::ArrayRef = Arc::new(list.finish());
+        // Elements of another type (OIDs) from their text.
+        columns.push(datafusion::arrow::compute::cast(&list, field.data_type())?);
+    }
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
 /// A `pg_catalog` table computed at scan time from the inner catalog and
 /// Brook's durable one.
 struct DerivedTable {
@@ -322,6 +655,18 @@ impl fmt::Debug for DerivedTable {
 impl DerivedTable {
     async fn rows(&self, state: &dyn Session) -> DfResult<RecordBatch> {
         match self.kind {
+            Derived::Retyped(table) => {
+                let rows = self.shared.scan_inner(table, state).await?;
+                let rows = as_text_arrays(&self.schema, rows)?;
+                match table {
+                    "pg_database" => locale_provider_codes(rows),
+                    _ => Ok(rows),
+                }
+            }
+            Derived::Roles => {
+                let roles = self.shared.scan_inner("pg_roles", state).await?;
+                with_role_oids(roles)
+            }
             Derived::Type => {
                 // Types do not depend on relations: no pg_class scan.
                 let types = self.shared.scan_inner("pg_type", state).await?;
@@ -353,9 +698,16 @@ impl DerivedTable {
                         .attributes(&self.shared.static_tables, attributes, &view, state)
                         .await?;
                 }
-                defaults::mark_attributes(attributes, relations, declared)
+                let marked = defaults::mark_attributes(attributes, relations, declared)?;
+                as_text_arrays(&self.schema, marked)
             }
-            RelationTable::Namespace => Ok(view.namespaces.clone()),
+            RelationTable::Namespace => {
+                public_schema_privileges(view.namespaces.clone(), &self.shared.roles)
+            }
+            RelationTable::Depend => {
+                let inner = self.shared.scan_inner("pg_depend", state).await?;
+                depends::with_view_dependencies(inner, relations, &snapshot.2)
+            }
             RelationTable::Attrdef => defaults::attrdef(&self.schema, relations, declared),
             RelationTable::Constraint => keys::constraints(&self.schema, relations, declared),
             RelationTable::Index => keys::indexes(&self.schema, relations, declared),
@@ -366,10 +718,12 @@ impl DerivedTable {
                 }
                 let relations_rows = RecordBatch::try_new(self.schema.clone(), columns)?;
                 let index_rows = keys::index_classes(&self.schema, relations, declared)?;
-                Ok(concat_batches(
-                    &self.schema,
-                    [&relations_rows, &index_rows],
-                )?)
+                let all = concat_batches(&self.schema, [&relations_rows, &index_rows])?;
+                let indexed: std::collections::HashSet<i32> = keys::keys(relations, declared)
+                    .iter()
+                    .map(|k| k.table_oid)
+                    .collect();
+                with_index_flags(owned_by_bootstrap_role(all)?, &indexed)
             }
         }
     }

@@ -55,6 +55,11 @@ impl Relations {
             .copied()
     }
 
+    /// Relation `oid`'s schema and name.
+    pub fn name_of(&self, oid: i32) -> Option<(String, String)> {
+        self.names.get(&oid).cloned()
+    }
+
     /// The OID of namespace `schema`.
     pub fn namespace(&self, schema: &str) -> Option<i32> {
         self.namespace_oid.get(schema).copied()

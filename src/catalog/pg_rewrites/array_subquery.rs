@@ -6,6 +6,10 @@
 //!   ARRAY(SELECT 'toast.' || x FROM unnest(tc.reloptions) x)` where `tc` is
 //!   the table's TOAST relation; Brook has none, so that array is always
 //!   NULL and is written so.
+//! - pg_dump lists a column's, wrapper's or server's foreign-data options as
+//!   `ARRAY(SELECT … FROM pg_options_to_table(attfdwoptions) …)`. Brook has
+//!   no foreign data: every options column is NULL, which
+//!   `pg_options_to_table` turns into no rows, so that array is `{}`.
 
 use datafusion::sql::sqlparser::ast::{
     CastKind, DataType, Expr, FunctionArguments, Query, Select, SelectItem, SetExpr, TableFactor,
@@ -27,20 +31,47 @@ pub(super) fn rewrite(expr: &Expr) -> Option<Expr> {
         return None;
     };
     if unnests_toast_options(select) {
-        return Some(Expr::Cast {
-            kind: CastKind::DoubleColon,
-            expr: Box::new(Expr::value(Value::Null)),
-            data_type: DataType::Array(
-                datafusion::sql::sqlparser::ast::ArrayElemTypeDef::SquareBracket(
-                    Box::new(DataType::Text),
-                    None,
-                ),
-            ),
-            array: false,
-            format: None,
-        });
+        return Some(text_array(Expr::value(Value::Null)));
+    }
+    if lists_foreign_options(select) {
+        return Some(text_array(Expr::Array(
+            datafusion::sql::sqlparser::ast::Array {
+                elem: vec![],
+                named: true,
+            },
+        )));
     }
     aggregated(query, select)
+}
+
+/// `expr::text[]`.
+fn text_array(expr: Expr) -> Expr {
+    Expr::Cast {
+        kind: CastKind::DoubleColon,
+        expr: Box::new(expr),
+        data_type: DataType::Array(
+            datafusion::sql::sqlparser::ast::ArrayElemTypeDef::SquareBracket(
+                Box::new(DataType::Text),
+                None,
+            ),
+        ),
+        array: false,
+        format: None,
+    }
+}
+
+/// `FROM [pg_catalog.]pg_options_to_table(…)`.
+fn lists_foreign_options(select: &Select) -> bool {
+    let [from] = select.from.as_slice() else {
+        return false;
+    };
+    let name = match &from.relation {
+        TableFactor::Function { name, .. } | TableFactor::Table { name, .. } => name,
+        _ => return false,
+    };
+    name.0
+        .last()
+        .is_some_and(|part| part.to_string().eq_ignore_ascii_case("pg_options_to_table"))
 }
 
 /// `FROM unnest(<alias>.reloptions)` where the alias is not the subquery's.

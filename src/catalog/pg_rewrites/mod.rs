@@ -18,9 +18,9 @@
 //!   unnested series; pgJDBC's `getPrimaryKeys()` numbers key columns so.
 //! - `(composite).field` becomes `get_field(composite, 'field')`, the
 //!   struct access DataFusion plans (pgJDBC reads `(result.keys).x`).
-//! - Repeated unnamed items (`SELECT NULL, NULL, NULL`, psqlODBC's probe):
-//!   PostgreSQL names each `?column?`; DataFusion refuses duplicate names, so
-//!   they are aliased `?column?`, `?column?_1`, ….
+//! - Unnamed select items get PostgreSQL's names ([`output_names`]):
+//!   `count(*)` is `count`, `1 + 1` is `?column?`; repeated ones
+//!   (`SELECT NULL, NULL`, psqlODBC's probe) `?column?`, `?column?_1`, ….
 //! - `x::regclass::text`, `x::regtype::text`: the name, not the OID.
 //! - `ARRAY(SELECT …)` ([`array_subquery`]).
 //! - Grafana's search-path subquery ([`search_path`]).
@@ -33,7 +33,11 @@
 
 mod array_subquery;
 mod correlated;
+mod oid_aliases;
+mod operator_syntax;
+mod output_names;
 mod search_path;
+mod system_columns;
 
 use std::borrow::Cow;
 use std::ops::ControlFlow;
@@ -68,6 +72,11 @@ const TRIGGERS: &[&[u8]] = &[
     b"generate_subscripts",
     b"_pg_expandarray",
     b").",
+    b"tableoid",
+    b"regproc",
+    b"pg_options_to_table",
+    b"\"char\"",
+    b"name[",
 ];
 
 /// Stands for an escaped escape character while the pattern is translated.
@@ -88,6 +97,19 @@ pub fn rewrite_for<'s>(
     backend_pid: Option<i32>,
     search_path: Option<&str>,
 ) -> Cow<'s, str> {
+    match operator_syntax::plain_operators(sql) {
+        Cow::Borrowed(_) => rewrite_text(sql, backend_pid, search_path),
+        Cow::Owned(plain) => {
+            Cow::Owned(rewrite_text(&plain, backend_pid, search_path).into_owned())
+        }
+    }
+}
+
+fn rewrite_text<'s>(
+    sql: &'s str,
+    backend_pid: Option<i32>,
+    search_path: Option<&str>,
+) -> Cow<'s, str> {
     let bytes = sql.as_bytes();
     let mentions = |word: &[u8]| {
         bytes
@@ -95,6 +117,7 @@ pub fn rewrite_for<'s>(
             .any(|w| w.eq_ignore_ascii_case(word))
     };
     if !TRIGGERS.iter().any(|word| mentions(word))
+        && !mentions(b"select")
         && !has_scalar_subquery(bytes)
         && !has_sign_chain(bytes)
     {
@@ -227,14 +250,29 @@ struct Rewrites<'a> {
 impl VisitorMut for Rewrites<'_> {
     type Break = ();
 
+    /// Before the items' expressions are rewritten, which would change the
+    /// names PostgreSQL gives them.
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if !self.only_search_path && output_names::name_items(query) {
+            *self.changed = true;
+        }
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         if !self.only_search_path
             && let SetExpr::Select(select) = query.body.as_mut()
         {
-            if alias_repeated_items(&mut select.projection) {
+            if shield_subquery_items(&mut select.projection) {
                 *self.changed = true;
             }
-            if shield_subquery_items(&mut select.projection) {
+            if system_columns::rewrite_select(select) {
+                *self.changed = true;
+            }
+            if system_columns::skip_subqueries_over_empty(select) {
+                *self.changed = true;
+            }
+            if system_columns::vectors_as_text(select) {
                 *self.changed = true;
             }
         }
@@ -256,6 +294,15 @@ impl VisitorMut for Rewrites<'_> {
         }
         if self.only_search_path {
             return ControlFlow::Continue(());
+        }
+        // Before the `::regclass` inside becomes a lookup of its OID.
+        if let Some(replacement) = oid_alias_text(expr) {
+            *expr = replacement;
+            *self.changed = true;
+        }
+        if let Some(replacement) = system_columns::name_subscript(expr) {
+            *expr = replacement;
+            *self.changed = true;
         }
         if let Expr::CompoundFieldAccess { root, access_chain } = expr
             && let [AccessExpr::Dot(Expr::Identifier(key))] = access_chain.as_slice()
@@ -295,8 +342,8 @@ impl VisitorMut for Rewrites<'_> {
             }),
             Expr::Function(f) => rewrite_function(f).or_else(|| array_subquery::rewrite(expr)),
             Expr::Subquery(_) => correlated::rewrite(expr),
-            Expr::Cast { .. } => oid_alias_text(expr)
-                .or_else(|| computed_regclass(expr))
+            Expr::Cast { .. } => oid_aliases::rewrite(expr, self.search_path)
+                .or_else(|| single_char_cast(expr))
                 .or_else(|| varchar_cast(expr)),
             Expr::Like {
                 pattern,
@@ -437,38 +484,6 @@ fn distinct_from_precedence(expr: &Expr) -> Option<Expr> {
     })
 }
 
-/// Alias unnamed literal items whose text repeats; true if any was.
-fn alias_repeated_items(items: &mut [SelectItem]) -> bool {
-    let text = |item: &SelectItem| match item {
-        SelectItem::UnnamedExpr(e @ Expr::Value(_)) => Some(e.to_string()),
-        _ => None,
-    };
-    let texts: Vec<Option<String>> = items.iter().map(text).collect();
-    let repeated = |t: &String| texts.iter().flatten().filter(|o| *o == t).count() > 1;
-    let mut n = 0;
-    let mut changed = false;
-    for (item, t) in items.iter_mut().zip(&texts) {
-        let (Some(t), SelectItem::UnnamedExpr(e)) = (t, &*item) else {
-            continue;
-        };
-        if !repeated(t) {
-            continue;
-        }
-        let alias = if n == 0 {
-            "?column?".to_string()
-        } else {
-            format!("?column?_{n}")
-        };
-        n += 1;
-        *item = SelectItem::ExprWithAlias {
-            expr: e.clone(),
-            alias: Ident::with_quote('"', alias),
-        };
-        changed = true;
-    }
-    changed
-}
-
 fn is_backend_pid(f: &Function) -> bool {
     f.name
         .0
@@ -551,27 +566,32 @@ fn oid_alias_text(expr: &Expr) -> Option<Expr> {
     }
 }
 
-/// `expr::regclass` where `expr` is computed (`format('%I.%I', s, t)`, as
-/// Metabase writes it): looked up at run time. A constant name is left to
-/// datafusion-pg-catalog, which resolves it when planning.
-fn computed_regclass(expr: &Expr) -> Option<Expr> {
+/// `x::"char"`, PostgreSQL's one-byte type of catalog codes (`relkind`),
+/// which Brook's catalog holds as text: a cast to text (pg_dump writes
+/// `'r'::"char"`).
+fn single_char_cast(expr: &Expr) -> Option<Expr> {
     let Expr::Cast {
+        kind,
         expr: inner,
-        data_type: DataType::Regclass,
-        ..
+        data_type: DataType::Custom(name, modifiers),
+        array,
+        format,
     } = expr
     else {
         return None;
     };
-    let computed = matches!(
-        inner.as_ref(),
-        Expr::Function(_) | Expr::BinaryOp { .. } | Expr::Cast { .. } | Expr::Nested(_)
-    );
-    computed.then(|| {
-        call(
-            crate::catalog::pg_overlay::REGCLASS_OF_NAME,
-            vec![(**inner).clone()],
-        )
+    let [part] = name.0.as_slice() else {
+        return None;
+    };
+    let quoted_char = part
+        .as_ident()
+        .is_some_and(|i| i.quote_style == Some('"') && i.value == "char");
+    (quoted_char && modifiers.is_empty()).then(|| Expr::Cast {
+        kind: kind.clone(),
+        expr: inner.clone(),
+        data_type: DataType::Text,
+        array: *array,
+        format: format.clone(),
     })
 }
 
@@ -680,7 +700,7 @@ fn varchar_cast(expr: &Expr) -> Option<Expr> {
     Some(call("left", vec![text, number(&length.to_string())]))
 }
 
-fn number(n: &str) -> Expr {
+pub(super) fn number(n: &str) -> Expr {
     Expr::value(Value::Number(n.to_string(), false))
 }
 
@@ -696,11 +716,11 @@ mod tests {
         );
         assert_eq!(
             rewrite("SELECT pg_catalog.to_regtype('int4')"),
-            "SELECT 'int4'::regtype"
+            "SELECT 'int4'::regtype AS \"to_regtype\""
         );
-        let untouched = "SELECT 'to_regtype' ";
+        let untouched = "SELECT 'to_regtype' AS name";
         assert!(matches!(rewrite(untouched), Cow::Borrowed(_)));
-        assert!(matches!(rewrite("SELECT 1"), Cow::Borrowed(_)));
+        assert!(matches!(rewrite("SELECT 1 AS one"), Cow::Borrowed(_)));
     }
 
     #[test]
@@ -708,7 +728,7 @@ mod tests {
         let out = rewrite("SELECT 1 WHERE 'a' NOT LIKE 'pg/_' || '%' ESCAPE '/'");
         assert!(!out.contains("ESCAPE"), "{out}");
         assert!(out.contains("replace("), "{out}");
-        let backslash = "SELECT 1 WHERE 'a' LIKE 'a\\_' ESCAPE '\\'";
+        let backslash = "SELECT 1 AS one WHERE 'a' LIKE 'a\\_' ESCAPE '\\'";
         assert!(matches!(rewrite(backslash), Cow::Borrowed(_)));
     }
 
@@ -718,17 +738,17 @@ mod tests {
             rewrite(
                 "SELECT a.attname, (SELECT d.adbin FROM pg_attrdef d WHERE d.adrelid = a.attrelid) FROM pg_attribute a"
             ),
-            "SELECT a.attname, ((SELECT first_value(d.adbin) FROM pg_attrdef d WHERE d.adrelid = a.attrelid)) FROM pg_attribute a"
+            "SELECT a.attname, ((SELECT first_value(d.adbin) FROM pg_attrdef d WHERE d.adrelid = a.attrelid)) AS \"adbin\" FROM pg_attribute a"
         );
         assert_eq!(
             rewrite(
                 "SELECT (SELECT d.adbin FROM pg_attrdef d WHERE d.adrelid = a.attrelid AND a.atthasdef) FROM pg_attribute a"
             ),
-            "SELECT CASE WHEN a.atthasdef THEN ((SELECT first_value(d.adbin) FROM pg_attrdef d WHERE d.adrelid = a.attrelid)) END FROM pg_attribute a"
+            "SELECT CASE WHEN a.atthasdef THEN ((SELECT first_value(d.adbin) FROM pg_attrdef d WHERE d.adrelid = a.attrelid)) END AS \"adbin\" FROM pg_attribute a"
         );
         assert_eq!(
             rewrite("SELECT (SELECT max(x) FROM t WHERE t.k = o.k) FROM o"),
-            "SELECT ((SELECT max(x) FROM t WHERE t.k = o.k)) FROM o"
+            "SELECT ((SELECT max(x) AS \"max\" FROM t WHERE t.k = o.k)) AS \"max\" FROM o"
         );
         assert_eq!(
             rewrite(
@@ -814,7 +834,7 @@ ORDER BY 1;";
     fn composite_field_access_becomes_get_field() {
         assert_eq!(
             rewrite("SELECT (r.keys).x FROM r WHERE (r.keys).n = 1"),
-            "SELECT get_field(r.keys, 'x') FROM r WHERE get_field(r.keys, 'n') = 1"
+            "SELECT get_field(r.keys, 'x') AS \"x\" FROM r WHERE get_field(r.keys, 'n') = 1"
         );
     }
 
@@ -836,10 +856,10 @@ ORDER BY 1;";
     fn pg_backend_pid_is_the_sessions_pid() {
         assert_eq!(
             rewrite_for("SELECT pg_backend_pid()", Some(4242), None),
-            "SELECT CAST(4242 AS INTEGER)"
+            "SELECT CAST(4242 AS INTEGER) AS \"pg_backend_pid\""
         );
         assert!(matches!(
-            rewrite("SELECT pg_backend_pid()"),
+            rewrite("SELECT pg_backend_pid() AS pid"),
             Cow::Borrowed(_)
         ));
     }
@@ -848,16 +868,22 @@ ORDER BY 1;";
     fn casts_to_varchar_n_cut_the_text() {
         assert_eq!(
             rewrite("SELECT CAST(s AS VARCHAR(2)), s::varchar(3) FROM t"),
-            "SELECT left(CAST(s AS VARCHAR), 2), left(s::VARCHAR, 3) FROM t"
+            "SELECT left(CAST(s AS VARCHAR), 2) AS \"s\", left(s::VARCHAR, 3) AS \"s_1\" FROM t"
         );
     }
 
     #[test]
     fn chains_of_signs_read_back_as_written() {
-        assert_eq!(rewrite("SELECT - + 11"), "SELECT -(+11)");
-        assert_eq!(rewrite("SELECT - - 1, 2"), "SELECT -(-1), 2");
-        assert_eq!(rewrite("SELECT 1 - + 11"), "SELECT 1 - (+11)");
-        assert!(matches!(rewrite("SELECT 1 - 2, -3"), Cow::Borrowed(_)));
+        assert_eq!(rewrite("SELECT - + 11"), "SELECT -(+11) AS \"?column?\"");
+        assert_eq!(
+            rewrite("SELECT - - 1, 2"),
+            "SELECT -(-1) AS \"?column?\", 2 AS \"?column?_1\""
+        );
+        assert_eq!(rewrite("SELECT 1 - + 11 AS n"), "SELECT 1 - (+11) AS n");
+        assert!(matches!(
+            rewrite("SELECT 1 - 2 AS a, -3 AS b"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
@@ -880,7 +906,7 @@ ORDER BY 1;";
     fn array_subqueries_become_aggregates() {
         assert_eq!(
             rewrite("SELECT array(SELECT x FROM t WHERE x > 1)"),
-            "SELECT ((SELECT array_agg(x) FROM t WHERE x > 1)) AS \"array_agg\""
+            "SELECT ((SELECT array_agg(x) FROM t WHERE x > 1)) AS \"array\""
         );
         let psql = "SELECT pg_catalog.array_to_string(c.reloptions || array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x), ', ') FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_class tc ON (c.reltoastrelid = tc.oid)";
         assert!(
@@ -894,20 +920,21 @@ ORDER BY 1;";
     fn regclass_and_regtype_text_are_names() {
         assert_eq!(
             rewrite("select c.oid::regclass::text, 'int4'::regtype::text from pg_class c"),
-            "SELECT brook_regclass_text(c.oid::REGCLASS), format_type('int4'::regtype, NULL) FROM pg_class c"
+            "SELECT brook_regclass_text(c.oid::REGCLASS) AS \"oid\", format_type('int4'::regtype, NULL) AS \"text\" FROM pg_class c"
         );
     }
+
+    const REGCLASS_FOUND_NAME: &str = crate::catalog::pg_overlay::REGCLASS_FOUND;
 
     #[test]
     fn computed_regclass_is_looked_up_at_run_time() {
         assert_eq!(
             rewrite("SELECT CAST(CAST(format('%I.%I', s, t) AS REGCLASS) AS OID) FROM x"),
-            "SELECT CAST(brook_regclass(format('%I.%I', s, t)) AS OID) FROM x"
+            "SELECT CAST(brook_regclass(format('%I.%I', s, t)) AS OID) AS \"oid\" FROM x"
         );
-        assert!(matches!(
-            rewrite("SELECT 'orders'::regclass"),
-            Cow::Borrowed(_)
-        ));
+        let constant = rewrite("SELECT 'orders'::regclass");
+        assert!(constant.contains(REGCLASS_FOUND_NAME), "{constant}");
+        assert!(constant.contains("AS \"regclass\""), "{constant}");
     }
 
     #[test]
@@ -922,7 +949,7 @@ ORDER BY 1;";
     fn generate_subscripts_becomes_an_unnested_series() {
         assert_eq!(
             rewrite("SELECT unnest(k), generate_subscripts(k, 1) FROM t"),
-            "SELECT unnest(k), unnest(generate_series(1, array_length(k, 1))) FROM t"
+            "SELECT unnest(k) AS \"unnest\", unnest(generate_series(1, array_length(k, 1))) AS \"generate_subscripts\" FROM t"
         );
     }
 }

@@ -39,7 +39,7 @@ fn lists_the_search_path(query: &Query) -> bool {
 
 /// The schemas of `search_path` (`"$user"` is a schema of the user's name,
 /// which Brook does not create).
-fn schemas(path: Option<&str>) -> Vec<String> {
+pub(super) fn schemas(path: Option<&str>) -> Vec<String> {
     path.or_else(|| pg_functions::setting("search_path"))
         .unwrap_or("public")
         .split(',')

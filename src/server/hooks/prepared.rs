@@ -6,9 +6,11 @@
 //! `ROLLBACK` once it has prepared statements (pandas' `to_sql` with
 //! `if_exists="replace"`), and connection pools send `DISCARD ALL`.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use datafusion::common::ParamValues;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{LogicalPlan, Prepare, Statement as PlanStatement};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{DiscardObject, Statement};
 use datafusion_postgres::QueryHook;
@@ -68,7 +70,17 @@ impl PreparedStatements {
             _ => None,
         };
         if let Some(tag) = sql_level {
-            let run = async { ctx.sql(&statement.to_string()).await?.collect().await };
+            let run = async {
+                let plan = match statement {
+                    Statement::Prepare { .. } => analyzed_prepare(ctx, statement).await?,
+                    _ => {
+                        ctx.state()
+                            .create_logical_plan(&statement.to_string())
+                            .await?
+                    }
+                };
+                ctx.execute_logical_plan(plan).await?.collect().await
+            };
             return Some(
                 run.await
                     .map(|_| Response::Execution(Tag::new(tag)))
@@ -125,6 +137,39 @@ impl PreparedStatements {
         }
         Some(Ok(Response::Execution(Tag::new(tag))))
     }
+}
+
+/// The plan of a SQL-level `PREPARE`, its statement analyzed (types
+/// coerced, Brook's rules applied) before DataFusion stores it. DataFusion
+/// 55 runs only its optimizer over a PREPARE's statement, so the constant
+/// folder met uncoerced arguments (`parse_ident('x'::TEXT)` from a
+/// `'x'::regclass` cast, which pg_dump sends) and a function panicked on
+/// the unexpected string type. EXECUTE analyzes the stored plan again;
+/// analysis of an analyzed plan changes nothing.
+async fn analyzed_prepare(
+    ctx: &SessionContext,
+    statement: &Statement,
+) -> datafusion::error::Result<LogicalPlan> {
+    let state = ctx.state();
+    let plan = state.create_logical_plan(&statement.to_string()).await?;
+    let LogicalPlan::Statement(PlanStatement::Prepare(Prepare {
+        name,
+        fields,
+        input,
+    })) = plan
+    else {
+        return Ok(plan);
+    };
+    let input = state.analyzer().execute_and_check(
+        Arc::unwrap_or_clone(input),
+        state.config_options(),
+        |_, _| {},
+    )?;
+    Ok(LogicalPlan::Statement(PlanStatement::Prepare(Prepare {
+        name,
+        fields,
+        input: Arc::new(input),
+    })))
 }
 
 #[async_trait]
