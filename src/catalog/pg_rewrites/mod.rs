@@ -754,13 +754,13 @@ mod tests {
             rewrite(
                 "SELECT (SELECT o.x FROM pg_catalog.pg_sequence s WHERE s.seqrelid = o.k) FROM o"
             ),
-            "SELECT NULL FROM o"
+            "SELECT NULL AS \"x\" FROM o"
         );
         assert_eq!(
             rewrite(
                 "SELECT (SELECT $2::VARCHAR FROM pg_sequence s WHERE s.seqrelid = o.k AND s.x = $3) FROM o WHERE o.a = $1"
             ),
-            "SELECT CASE WHEN $2::VARCHAR IS NULL AND $3 IS NULL THEN NULL END FROM o WHERE o.a = $1"
+            "SELECT CASE WHEN $2::VARCHAR IS NULL AND $3 IS NULL THEN NULL END AS \"varchar\" FROM o WHERE o.a = $1"
         );
         // Other select-list subqueries are only shielded (parenthesised and
         // named), so that datafusion-pg-catalog leaves them to DataFusion.
