@@ -136,6 +136,10 @@ def pg_dump(server, oracle):
         target = ["-h", "127.0.0.1", "-p", str(oracle["port"]), "-U", "postgres"]
         db = f"restore_{server['user']}"
         run(["psql", *target, "-X", "-c", f"DROP DATABASE IF EXISTS {db}", "-c", f"CREATE DATABASE {db}"])
+        # The dump's OWNER TO names the source's role: a DBA restores the
+        # roles first (pg_dumpall --globals-only); here it is created.
+        run(["psql", *target, "-X", "-c",
+             f"DO $$ BEGIN CREATE ROLE {server['user']}; EXCEPTION WHEN duplicate_object THEN NULL; END $$"])
         load = subprocess.run(["psql", *target, "-d", db, "-X", "-v", "ON_ERROR_STOP=1"],
                               input=dump, capture_output=True, text=True)
         check = subprocess.run(["psql", *target, "-d", db, "-X", "-At", "-c",
@@ -143,6 +147,19 @@ def pg_dump(server, oracle):
         restored = load.returncode == 0 and check.stdout.strip() == "2"
         dump = load.stderr
     results.append(("pg_dump | psql into PostgreSQL", restored, "" if restored else first_error(dump)))
+    archive = pathlib.Path(tempfile.mkdtemp()) / "dump.custom"
+    ok, text = run([str(PG_BIN / "pg_dump"), *conn, "-Fc", "-f", str(archive)])
+    restored = False
+    if ok:
+        target = ["-h", "127.0.0.1", "-p", str(oracle["port"]), "-U", "postgres"]
+        db = f"restore_fc_{server['user']}"
+        run(["psql", *target, "-X", "-c", f"DROP DATABASE IF EXISTS {db}", "-c", f"CREATE DATABASE {db}"])
+        ok, text = run([str(PG_BIN / "pg_restore"), *target, "-d", db, "--exit-on-error", str(archive)])
+        check = subprocess.run(["psql", *target, "-d", db, "-X", "-At", "-c",
+                                "SELECT count(*) FROM dumped_view"], capture_output=True, text=True)
+        restored = ok and check.stdout.strip() == "2"
+    results.append(("pg_dump -Fc, pg_restore into PostgreSQL", restored,
+                     "" if restored else first_error(text) or text[:200]))
     return results
 
 

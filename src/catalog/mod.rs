@@ -15,6 +15,7 @@ pub mod pg_format;
 pub mod pg_functions;
 pub mod pg_json;
 pub mod pg_overlay;
+pub mod pg_regexp_split;
 pub mod pg_rewrites;
 pub mod pg_scalar_functions;
 pub mod pg_to_char;

@@ -194,6 +194,7 @@ pub fn register(ctx: &SessionContext) {
     }
     replace_udf(ctx, pg_get_expr());
     replace_udf(ctx, super::pg_format::udf());
+    replace_udf(ctx, super::pg_regexp_split::udf());
     for udf in super::pg_format::quoting_udfs() {
         replace_udf(ctx, udf);
     }

@@ -209,3 +209,47 @@ fn pg_dump_of_brook_restores_into_postgresql_and_pg_restore_into_brook() {
     assert!(ok, "pg_restore into Brook: {err}\nlog:\n{}", restored.log());
     assert_eq!(brook_checks(&restored), expected);
 }
+
+/// pgcli's completion as its background refresher builds it, on Brook and
+/// on PostgreSQL: every refresher succeeds (one failure and pgcli offers
+/// nothing: it was `Cannot cast string '[2276]' to value of Int32 type`)
+/// and the same table, columns and schema are offered.
+#[test]
+fn pgcli_completion_offers_what_it_offers_on_postgresql() {
+    let script = format!(
+        "{}/tests/python/pgcli_completion.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let run = |port: u16, user: &str, db: &str| {
+        let out = Command::new("python3")
+            .args([script.as_str(), "127.0.0.1", &port.to_string(), user, db])
+            .output()
+            .expect("python3 runs");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.status.success(),
+        )
+    };
+    let create = "CREATE TABLE completion_t (code int, city text)";
+    let postgres = Postgres::start();
+    let (_, err, ok) = psql_postgres(postgres.port, "postgres", &["-c", create], "");
+    assert!(ok, "{err}");
+    let (expected, err, ok) = run(postgres.port, "postgres", "postgres");
+    assert!(
+        ok,
+        "pgcli on PostgreSQL itself (is pgcli installed?):\n{expected}{err}"
+    );
+
+    let brook = Brook::start();
+    let (_, err, ok) = brook.psql(&["-c", create]);
+    assert!(ok, "{err}");
+    let (out, err, ok) = run(brook.port(), "brook", "brook");
+    assert!(
+        ok,
+        "pgcli's refresh on Brook:\n{out}{err}\nlog:\n{}",
+        brook.log()
+    );
+    assert_eq!(out, expected);
+    assert!(out.contains("columns: ['city', 'code']"), "{out}");
+}

@@ -257,7 +257,9 @@ pub fn regclass_of_name(snapshot: Arc<Snapshot>) -> ScalarUDF {
                     return Ok(None);
                 };
                 current.0.regclass(name, &path).map(Some).ok_or_else(|| {
-                    DataFusionError::Execution(format!("relation \"{name}\" does not exist"))
+                    crate::error::external(crate::error::BrookError::UndefinedTable(
+                        name.to_string(),
+                    ))
                 })
             })
             .collect::<DfResult<datafusion::arrow::array::Int32Array>>()?;
@@ -297,9 +299,9 @@ pub fn regclass_found() -> ScalarUDF {
         for i in 0..oids.len() {
             if oids.is_null(i) {
                 let name = if names.is_null(i) { "" } else { names.value(i) };
-                return Err(DataFusionError::Execution(format!(
-                    "relation \"{name}\" does not exist"
-                )));
+                return Err(crate::error::external(
+                    crate::error::BrookError::UndefinedTable(name.to_string()),
+                ));
             }
         }
         Ok(ColumnarValue::Array(Arc::new(oids.clone()) as ArrayRef))

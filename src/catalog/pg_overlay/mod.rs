@@ -467,6 +467,7 @@ const RETYPED: &[(&str, &[(&str, ArrayOf)])] = &[
         "pg_proc",
         &[
             ("proacl", ArrayOf::Acl),
+            ("proargtypes", ArrayOf::Oid),
             ("proallargtypes", ArrayOf::Oid),
             ("proargmodes", ArrayOf::Text),
             ("proargnames", ArrayOf::Text),
@@ -623,8 +624,10 @@ fn as_text_arrays(schema: &SchemaRef, batch: RecordBatch) -> DfResult<RecordBatc
                 list.append_null();
                 continue;
             }
+            // `{a,b}`, or an oidvector's `700 701`.
             let inner = text.value(i).trim_start_matches('{').trim_end_matches('}');
-            for item in inner.split(',').filter(|item| !item.is_empty()) {
+            let separator = |c: char| c == ',' || (c.is_ascii_whitespace() && !inner.contains('"'));
+            for item in inner.split(separator).filter(|item| !item.is_empty()) {
                 list.values().append_value(item.trim_matches('"'));
             }
             list.append(true);

@@ -77,6 +77,7 @@ const TRIGGERS: &[&[u8]] = &[
     b"pg_options_to_table",
     b"\"char\"",
     b"name[",
+    b"regexp_split_to_table",
 ];
 
 /// Stands for an escaped escape character while the pattern is translated.
@@ -519,6 +520,14 @@ fn rewrite_function(f: &Function) -> Option<Expr> {
             "unnest",
             vec![call("_pg_expandarray", vec![(*array).clone()])],
         )),
+        // The set-returning form of the split: one row per piece.
+        ("regexp_split_to_table", [_, _] | [_, _, _]) => Some(call(
+            "unnest",
+            vec![call(
+                "regexp_split_to_array",
+                args.iter().map(|a| (*a).clone()).collect(),
+            )],
+        )),
         _ => None,
     }
 }
@@ -567,8 +576,8 @@ fn oid_alias_text(expr: &Expr) -> Option<Expr> {
 }
 
 /// `x::"char"`, PostgreSQL's one-byte type of catalog codes (`relkind`),
-/// which Brook's catalog holds as text: a cast to text (pg_dump writes
-/// `'r'::"char"`).
+/// which Brook's catalog holds as text: the first character of `x` as
+/// text (pg_dump writes `'r'::"char"`; `'abc'::"char"` is `a`).
 fn single_char_cast(expr: &Expr) -> Option<Expr> {
     let Expr::Cast {
         kind,
@@ -586,13 +595,14 @@ fn single_char_cast(expr: &Expr) -> Option<Expr> {
     let quoted_char = part
         .as_ident()
         .is_some_and(|i| i.quote_style == Some('"') && i.value == "char");
-    (quoted_char && modifiers.is_empty()).then(|| Expr::Cast {
+    let as_text = Expr::Cast {
         kind: kind.clone(),
         expr: inner.clone(),
         data_type: DataType::Text,
         array: *array,
         format: format.clone(),
-    })
+    };
+    (quoted_char && modifiers.is_empty()).then(|| call("left", vec![as_text, number("1")]))
 }
 
 /// `unnest(generate_series(1, array_length(array, dim)))`: the subscripts

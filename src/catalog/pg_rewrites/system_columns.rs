@@ -269,19 +269,29 @@ fn has_subquery(expr: &Expr) -> bool {
     finds.0
 }
 
-/// `pg_index`'s `int2vector` and `oidvector` columns, which PostgreSQL
-/// prints space-separated (`1 3`), not as arrays (`{1,3}`): Brook holds
-/// them as arrays, which clients subscript and unnest, and a select item
-/// that is just such a column prints as PostgreSQL prints it. pg_dump
-/// parses `i.indkey` so and refused `{1}`.
+/// `pg_index`'s and `pg_proc`'s `int2vector` and `oidvector` columns,
+/// which PostgreSQL prints space-separated (`1 3`), not as arrays
+/// (`{1,3}`): Brook holds them as arrays, which clients subscript, unnest
+/// and cast (pgcli's `proargtypes::regtype[]`), and a select item that is
+/// just such a column prints as PostgreSQL prints it. pg_dump parses
+/// `i.indkey` and `p.proargtypes` so and refused `{1}`.
 pub(super) fn vectors_as_text(select: &mut Select) -> bool {
-    const VECTORS: &[&str] = &["indkey", "indclass", "indcollation", "indoption"];
-    let reads_pg_index = relations_in(select)
-        .iter()
-        .any(|(_, relation)| relation.eq_ignore_ascii_case("pg_catalog.pg_index"));
-    if !reads_pg_index {
-        return false;
-    }
+    const VECTORS: &[(&str, &str)] = &[
+        ("pg_catalog.pg_index", "indkey"),
+        ("pg_catalog.pg_index", "indclass"),
+        ("pg_catalog.pg_index", "indcollation"),
+        ("pg_catalog.pg_index", "indoption"),
+        ("pg_catalog.pg_proc", "proargtypes"),
+    ];
+    let read = relations_in(select);
+    let vector = |column: &str| {
+        VECTORS.iter().any(|(table, name)| {
+            column.eq_ignore_ascii_case(name)
+                && read
+                    .iter()
+                    .any(|(_, relation)| relation.eq_ignore_ascii_case(table))
+        })
+    };
     let mut changed = false;
     for item in &mut select.projection {
         let (expr, alias) = match item {
@@ -297,7 +307,7 @@ pub(super) fn vectors_as_text(select: &mut Select) -> bool {
             },
             _ => continue,
         };
-        if !VECTORS.contains(&column.value.to_ascii_lowercase().as_str()) {
+        if !vector(&column.value) {
             continue;
         }
         *item = SelectItem::ExprWithAlias {
