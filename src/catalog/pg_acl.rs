@@ -1,4 +1,5 @@
-//! `acldefault(kind, owner)`: the privileges an object of `kind` has before
+//! Role names in catalog functions: `pg_get_userbyid(oid)`, and
+//! `acldefault(kind, owner)`, the privileges an object of `kind` has before
 //! any GRANT, as PostgreSQL 15 spells them (`{=X/owner,owner=X/owner}` for
 //! a function). pg_dump compares each object's ACL with it to decide which
 //! GRANTs to write; every ACL in Brook's catalog is NULL (the default), so
@@ -17,9 +18,48 @@ use datafusion::prelude::SessionContext;
 
 use super::roles::Roles;
 
-/// Register `acldefault`, naming owners from `roles`.
+/// Register `acldefault` and `pg_get_userbyid`, naming owners from `roles`.
 pub fn register(ctx: &SessionContext, roles: Roles) {
-    super::pg_functions::replace_udf(ctx, acldefault(roles));
+    super::pg_functions::replace_udf(ctx, acldefault(roles.clone()));
+    super::pg_functions::replace_udf(ctx, pg_get_userbyid(roles));
+}
+
+/// `pg_get_userbyid(oid)`: the role's name (psql's `\dt` Owner column),
+/// `unknown (OID=n)` for none, as PostgreSQL answers; datafusion-pg-catalog
+/// said "postgres" for every OID.
+fn pg_get_userbyid(roles: Roles) -> ScalarUDF {
+    let function = move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(args)?;
+        let owners = datafusion::arrow::compute::cast(&arrays[0], &DataType::Int32)?;
+        let owners = as_int32_array(&owners)?;
+        let names: datafusion::arrow::array::StringArray = owners
+            .iter()
+            .map(|oid| {
+                oid.map(|oid| {
+                    let name = roles.name_of(oid);
+                    if name == oid.to_string() {
+                        format!("unknown (OID={oid})")
+                    } else {
+                        name
+                    }
+                })
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(names) as ArrayRef))
+    };
+    let signature = Signature::one_of(
+        [DataType::Int32, DataType::Int64]
+            .into_iter()
+            .map(|oid| TypeSignature::Exact(vec![oid]))
+            .collect(),
+        Volatility::Stable,
+    );
+    ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+        "pg_get_userbyid",
+        signature,
+        DataType::Utf8,
+        Arc::new(function),
+    ))
 }
 
 /// (world's rights, owner's rights) of an object kind before any GRANT;

@@ -256,7 +256,27 @@ pub fn udfs() -> Vec<ScalarUDF> {
                 .build_list_array(),
         ))))
     };
-    vec![
+    // The role the session logged in as (PostgreSQL's `session_authorization`;
+    // Brook has no SET ROLE, so every one of these names it).
+    // datafusion-pg-catalog answered "postgres" for everyone.
+    let login_role = |_: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
+        let user = value(config, "session_authorization").filter(|u| !u.is_empty());
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+            user.unwrap_or_else(|| "brook".to_string()),
+        ))))
+    };
+    let mut functions: Vec<ScalarUDF> = ["current_user", "session_user", "current_role", "user"]
+        .into_iter()
+        .map(|name| {
+            with_session(
+                name,
+                Signature::exact(vec![], Volatility::Stable),
+                DataType::Utf8,
+                Arc::new(login_role),
+            )
+        })
+        .collect();
+    functions.extend([
         with_session(
             "current_setting",
             Signature::one_of(
@@ -285,7 +305,8 @@ pub fn udfs() -> Vec<ScalarUDF> {
             ))),
             Arc::new(current_schemas),
         ),
-    ]
+    ]);
+    functions
 }
 
 #[cfg(test)]

@@ -75,7 +75,8 @@ fn read_relations(create_view: &str) -> Vec<(Option<String>, String)> {
             let parts = split_text_name(&relation.to_string());
             match parts.as_slice() {
                 [name] => self.0.push((None, name.clone())),
-                [schema, name] => self.0.push((Some(schema.clone()), name.clone())),
+                // dbt writes `database.schema.table`.
+                [.., schema, name] => self.0.push((Some(schema.clone()), name.clone())),
                 _ => {}
             }
             ControlFlow::Continue(())

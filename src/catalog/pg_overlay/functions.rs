@@ -365,6 +365,14 @@ fn view_query(create_view: &str, path: &SearchPath) -> Option<String> {
     };
     let mut query = *view.query;
     path.qualify(&mut query);
+    // `database.schema.table` (dbt writes its views so) as PostgreSQL
+    // prints it: without the database, which no name may cross.
+    let _ = datafusion::sql::sqlparser::ast::visit_relations_mut(&mut query, |name| {
+        if name.0.len() == 3 {
+            name.0.remove(0);
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
     Some(format!(" {query};"))
 }
 

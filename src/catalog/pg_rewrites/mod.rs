@@ -296,6 +296,14 @@ impl VisitorMut for Rewrites<'_> {
         if self.only_search_path {
             return ControlFlow::Continue(());
         }
+        // `current_role`, a function in PostgreSQL's grammar that sqlparser
+        // reads as a column.
+        if let Expr::Identifier(ident) = expr
+            && is_current_role(ident)
+        {
+            *expr = call("current_role", vec![]);
+            *self.changed = true;
+        }
         // Before the `::regclass` inside becomes a lookup of its OID.
         if let Some(replacement) = oid_alias_text(expr) {
             *expr = replacement;
@@ -483,6 +491,11 @@ fn distinct_from_precedence(expr: &Expr) -> Option<Expr> {
         op: op.clone(),
         right: rest.clone(),
     })
+}
+
+/// The bare keyword `current_role` (quoted, it names a column).
+pub(super) fn is_current_role(ident: &Ident) -> bool {
+    ident.quote_style.is_none() && ident.value.eq_ignore_ascii_case("current_role")
 }
 
 fn is_backend_pid(f: &Function) -> bool {

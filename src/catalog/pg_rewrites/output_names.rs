@@ -73,6 +73,8 @@ fn name_select_items(items: &mut [SelectItem]) -> bool {
 /// The name of a plain column reference, which DataFusion already gives.
 fn column_name(expr: &Expr) -> Option<String> {
     match expr {
+        // A keyword PostgreSQL reads as a function call (see `pg_rewrites`).
+        Expr::Identifier(ident) if super::is_current_role(ident) => None,
         Expr::Identifier(ident) => Some(normalized(ident)),
         Expr::CompoundIdentifier(parts) => parts.last().map(normalized),
         _ => None,
@@ -91,6 +93,7 @@ fn normalized(ident: &Ident) -> String {
 fn figure(expr: &Expr) -> (Option<String>, u8) {
     let named = |name: &str| (Some(name.to_string()), 1);
     match expr {
+        Expr::Identifier(ident) if super::is_current_role(ident) => named("current_role"),
         Expr::Identifier(_) | Expr::CompoundIdentifier(_) => (column_name(expr), 2),
         Expr::CompoundFieldAccess { root, access_chain } => match access_chain.last() {
             Some(datafusion::sql::sqlparser::ast::AccessExpr::Dot(Expr::Identifier(field))) => {
