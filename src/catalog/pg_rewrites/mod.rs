@@ -37,6 +37,7 @@ mod oid_aliases;
 mod operator_syntax;
 mod output_names;
 mod search_path;
+mod set_returning;
 mod system_columns;
 
 use std::borrow::Cow;
@@ -48,7 +49,7 @@ use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, BinaryOperator, CastKind, CharacterLength, DataType, Expr, Function, FunctionArg,
     FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, Query, SelectItem,
-    SetExpr, Statement, UnaryOperator, Value, VisitMut, VisitorMut,
+    SetExpr, Statement, TableFactor, UnaryOperator, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -257,6 +258,9 @@ impl VisitorMut for Rewrites<'_> {
         if !self.only_search_path && output_names::name_items(query) {
             *self.changed = true;
         }
+        if !self.only_search_path && set_returning::rows_in_items(query) {
+            *self.changed = true;
+        }
         ControlFlow::Continue(())
     }
 
@@ -276,6 +280,13 @@ impl VisitorMut for Rewrites<'_> {
             if system_columns::vectors_as_text(select) {
                 *self.changed = true;
             }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if !self.only_search_path && set_returning::name_column(factor) {
+            *self.changed = true;
         }
         ControlFlow::Continue(())
     }
