@@ -362,6 +362,19 @@ impl VisitorMut for Rewrites<'_> {
             }),
             Expr::Function(f) => rewrite_function(f).or_else(|| array_subquery::rewrite(expr)),
             Expr::Subquery(_) => correlated::rewrite(expr),
+            // `~x`, bitwise NOT, which DataFusion cannot plan: `x # -1`
+            // (exclusive or with every bit set), the same integer.
+            Expr::UnaryOp {
+                op: UnaryOperator::BitwiseNot,
+                expr: operand,
+            } => Some(Expr::BinaryOp {
+                left: Box::new(Expr::Nested(operand.clone())),
+                op: BinaryOperator::PGBitwiseXor,
+                right: Box::new(Expr::Nested(Box::new(Expr::UnaryOp {
+                    op: UnaryOperator::Minus,
+                    expr: Box::new(number("1")),
+                }))),
+            }),
             Expr::Cast { .. } => oid_aliases::rewrite(expr, self.search_path)
                 .or_else(|| single_char_cast(expr))
                 .or_else(|| varchar_cast(expr)),
