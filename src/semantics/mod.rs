@@ -19,6 +19,9 @@
 //!   integers are checked and fail with 22003 (`integer out of range`), and a
 //!   cast from a float to an integer rounds as PostgreSQL does.
 //!
+//! - [`TimestampText`] (after type coercion): a `timestamp` cast to text
+//!   reads `2024-01-01 12:00:00`, not Arrow's ISO `…T12:00:00`.
+//!
 //! - [`CorrelatedSubqueries`] (after DataFusion's optimizer rules): a
 //!   subquery still correlated runs once per outer row, as PostgreSQL's
 //!   SubPlan does, instead of failing to plan.
@@ -32,6 +35,7 @@ mod correlated_subqueries;
 mod error;
 mod integer_literals;
 mod set_operations;
+mod timestamp_text;
 
 use std::sync::Arc;
 
@@ -47,6 +51,7 @@ pub use correlated_subqueries::{CorrelatedSubqueries, PerRowSubqueries};
 pub use error::SemanticsError;
 pub use integer_literals::IntegerLiterals;
 pub use set_operations::SetOperationsAll;
+pub use timestamp_text::TimestampText;
 
 /// The columns a node's expressions can refer to.
 fn input_schema(plan: &LogicalPlan) -> DFSchema {
@@ -70,6 +75,7 @@ pub fn install(state: SessionState) -> SessionState {
     ];
     rules.extend(state.analyzer().rules.iter().cloned());
     rules.push(Arc::new(CheckedArithmetic));
+    rules.push(Arc::new(TimestampText));
     let runtime = state.runtime_env().clone();
     rules.push(Arc::new(PerRowSubqueries::new(runtime.clone())));
     SessionStateBuilder::new_from_existing(state)

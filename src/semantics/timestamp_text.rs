@@ -1,0 +1,130 @@
+//! A `timestamp` as text, as PostgreSQL writes it: `2024-01-01 12:00:00`,
+//! fractional seconds only when there are any (`…:00.5`). Arrow's cast
+//! writes ISO 8601 with a `T` (`2024-01-01T12:00:00`), so `CAST(ts AS
+//! text)`, `ts::text` and the casts type coercion inserts (`ts || 'x'`)
+//! gave other strings than PostgreSQL's. After type coercion, each cast of
+//! a `timestamp` (without time zone) to a string type is written by
+//! [`format`] instead.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{Array, ArrayRef, StringArray};
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result};
+use datafusion::logical_expr::expr::{Cast, ScalarFunction};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarUDF, Signature, SimpleScalarUDF,
+    Volatility, cast,
+};
+use datafusion::optimizer::AnalyzerRule;
+
+/// The analyzer rule; runs after DataFusion's `TypeCoercion`.
+#[derive(Debug, Default)]
+pub struct TimestampText;
+
+impl AnalyzerRule for TimestampText {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|plan| {
+            let names = NamePreserver::new(&plan);
+            let schema = super::input_schema(&plan);
+            plan.map_expressions(|expr| {
+                let name = names.save(&expr);
+                expr.transform_up(|e| as_postgres_text(e, &schema))
+                    .map(|t| t.update_data(|e| name.restore(e)))
+            })
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "brook_timestamp_text"
+    }
+}
+
+fn as_postgres_text(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::Cast(Cast { expr: inner, field }) = expr else {
+        return Ok(Transformed::no(expr));
+    };
+    let data_type = field.data_type().clone();
+    let to_text = matches!(
+        data_type,
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+    );
+    let from_timestamp = matches!(inner.get_type(schema), Ok(DataType::Timestamp(_, None)));
+    if !(to_text && from_timestamp) {
+        return Ok(Transformed::no(Expr::Cast(Cast { expr: inner, field })));
+    }
+    let text = Expr::ScalarFunction(ScalarFunction::new_udf(UDF.clone(), vec![*inner]));
+    Ok(Transformed::yes(match data_type {
+        DataType::Utf8 => text,
+        other => cast(text, other),
+    }))
+}
+
+static UDF: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| {
+    Arc::new(ScalarUDF::new_from_impl(
+        SimpleScalarUDF::new_with_signature(
+            "brook_timestamp_text",
+            Signature::any(1, Volatility::Immutable),
+            DataType::Utf8,
+            Arc::new(format),
+        ),
+    ))
+});
+
+/// PostgreSQL's text of each timestamp.
+fn format(args: &[ColumnarValue]) -> Result<ColumnarValue> {
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let micros = datafusion::arrow::compute::cast(
+        &arrays[0],
+        &DataType::Timestamp(TimeUnit::Microsecond, None),
+    )?;
+    let micros = micros
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::TimestampMicrosecondArray>()
+        .ok_or_else(|| {
+            datafusion::error::DataFusionError::Internal("timestamp text: not a timestamp".into())
+        })?;
+    let texts: StringArray = (0..micros.len())
+        .map(|i| micros.is_valid(i).then(|| text_of(micros.value(i))))
+        .collect();
+    let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    let array: ArrayRef = Arc::new(texts);
+    Ok(if scalar {
+        ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&array, 0)?)
+    } else {
+        ColumnarValue::Array(array)
+    })
+}
+
+/// `2024-01-01 12:00:00`, `…:00.5`, as PostgreSQL's timestamp_out.
+fn text_of(micros: i64) -> String {
+    let Some(moment) = chrono::DateTime::from_timestamp_micros(micros) else {
+        return micros.to_string();
+    };
+    let moment = moment.naive_utc();
+    let mut text = moment.format("%Y-%m-%d %H:%M:%S").to_string();
+    let fraction = micros.rem_euclid(1_000_000);
+    if fraction != 0 {
+        let digits = format!("{fraction:06}");
+        text.push('.');
+        text.push_str(digits.trim_end_matches('0'));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_read_as_postgresql_writes_them() {
+        assert_eq!(text_of(1_704_110_400_000_000), "2024-01-01 12:00:00");
+        assert_eq!(text_of(1_704_110_400_500_000), "2024-01-01 12:00:00.5");
+        assert_eq!(text_of(1_704_110_400_000_001), "2024-01-01 12:00:00.000001");
+        assert_eq!(text_of(-1), "1969-12-31 23:59:59.999999");
+    }
+}
