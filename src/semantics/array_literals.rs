@@ -8,10 +8,9 @@
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::logical_expr::expr::{BinaryExpr, Case};
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan};
 use datafusion::optimizer::AnalyzerRule;
 
@@ -21,17 +20,7 @@ pub struct ArrayLiterals;
 
 impl AnalyzerRule for ArrayLiterals {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|plan| {
-            let names = NamePreserver::new(&plan);
-            let schema = super::input_schema(&plan);
-            plan.map_expressions(|expr| {
-                let name = names.save(&expr);
-                expr.transform_up(|e| typed(e, &schema))
-                    .map(|t| t.update_data(|e| name.restore(e)))
-            })?
-            .map_data(|plan| plan.recompute_schema())
-        })
-        .map(|t| t.data)
+        super::rewrite_expressions(plan, typed)
     }
 
     fn name(&self) -> &str {

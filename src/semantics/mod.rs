@@ -39,10 +39,13 @@ mod timestamp_text;
 
 use std::sync::Arc;
 
-use datafusion::common::DFSchema;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::Expr;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::optimizer::AnalyzerRule;
 
 pub use array_literals::ArrayLiterals;
@@ -63,6 +66,26 @@ fn input_schema(plan: &LogicalPlan) -> DFSchema {
         schema.merge(&scan.projected_schema);
     }
     schema
+}
+
+/// `plan` with `rewrite` applied bottom-up to every expression of every
+/// node, subqueries included, each expression keeping its name (a column
+/// called `a + 1` stays so) and each node's schema recomputed.
+fn rewrite_expressions(
+    plan: LogicalPlan,
+    rewrite: impl Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|plan| {
+        let names = NamePreserver::new(&plan);
+        let schema = input_schema(&plan);
+        plan.map_expressions(|expr| {
+            let name = names.save(&expr);
+            expr.transform_up(|e| rewrite(e, &schema))
+                .map(|t| t.update_data(|e| name.restore(e)))
+        })?
+        .map_data(|plan| plan.recompute_schema())
+    })
+    .map(|t| t.data)
 }
 
 /// `state` with PostgreSQL's literal typing before DataFusion's type

@@ -220,19 +220,16 @@ pub fn renumber(
     column: &str,
     map: &HashMap<i32, i32>,
 ) -> DfResult<RecordBatch> {
-    let Ok(position) = batch.schema().index_of(column) else {
-        return Ok(batch);
-    };
-    let Some(oids) = batch.column(position).as_any().downcast_ref::<Int32Array>() else {
-        return Ok(batch);
-    };
-    let renumbered: Int32Array = oids
-        .iter()
-        .map(|oid| oid.map(|o| map.get(&o).copied().unwrap_or(o)))
-        .collect();
-    let mut columns = batch.columns().to_vec();
-    columns[position] = Arc::new(renumbered);
-    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+    super::replace_column(batch, column, |oids| {
+        let Some(oids) = oids.as_any().downcast_ref::<Int32Array>() else {
+            return Ok(oids.clone());
+        };
+        let renumbered: Int32Array = oids
+            .iter()
+            .map(|oid| oid.map(|o| map.get(&o).copied().unwrap_or(o)))
+            .collect();
+        Ok(Arc::new(renumbered))
+    })
 }
 
 #[cfg(test)]

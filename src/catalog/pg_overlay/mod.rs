@@ -25,7 +25,7 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, RecordBatch, new_null_array};
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, new_null_array};
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
@@ -396,18 +396,32 @@ fn class_schema(inner: &SchemaRef) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// `batch` with its column `name` replaced by what `replace` makes of it;
+/// unchanged when it has no such column. The overlay corrects single
+/// columns of datafusion-pg-catalog's rows this way.
+fn replace_column(
+    batch: RecordBatch,
+    name: &str,
+    replace: impl FnOnce(&ArrayRef) -> DfResult<ArrayRef>,
+) -> DfResult<RecordBatch> {
+    let Ok(position) = batch.schema().index_of(name) else {
+        return Ok(batch);
+    };
+    let mut columns = batch.columns().to_vec();
+    columns[position] = replace(&columns[position])?;
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+}
+
 /// Every relation's owner is the bootstrap superuser (Brook does not track
 /// owners yet); datafusion-pg-catalog says 0, an OID no role has.
 fn owned_by_bootstrap_role(class: RecordBatch) -> DfResult<RecordBatch> {
-    let Ok(position) = class.schema().index_of("relowner") else {
-        return Ok(class);
-    };
-    let owners: datafusion::arrow::array::Int32Array = (0..class.num_rows())
-        .map(|_| Some(crate::catalog::roles::role_oid(0)))
-        .collect();
-    let mut columns = class.columns().to_vec();
-    columns[position] = Arc::new(owners);
-    Ok(RecordBatch::try_new(class.schema(), columns)?)
+    let rows = class.num_rows();
+    replace_column(class, "relowner", |_| {
+        let owner = crate::catalog::roles::role_oid(0);
+        Ok(Arc::new(datafusion::arrow::array::Int32Array::from(
+            vec![owner; rows],
+        )))
+    })
 }
 
 /// `relhasindex` true for the tables with a key (whose index `pg_index`
@@ -417,37 +431,31 @@ fn with_index_flags(
     class: RecordBatch,
     indexed: &std::collections::HashSet<i32>,
 ) -> DfResult<RecordBatch> {
-    let Ok(flag) = class.schema().index_of("relhasindex") else {
-        return Ok(class);
-    };
-    let oids = relations::int32(&class, "oid")?;
-    let flags = class
-        .column(flag)
-        .as_any()
-        .downcast_ref::<datafusion::arrow::array::BooleanArray>()
-        .ok_or_else(|| DataFusionError::Internal("pg_class.relhasindex changed type".into()))?;
-    let set: datafusion::arrow::array::BooleanArray = (0..class.num_rows())
-        .map(|i| {
-            let was = flags.is_valid(i) && flags.value(i);
-            Some(was || indexed.contains(&oids.value(i)))
-        })
-        .collect();
-    let mut columns = class.columns().to_vec();
-    columns[flag] = Arc::new(set);
-    Ok(RecordBatch::try_new(class.schema(), columns)?)
+    let oids = relations::int32(&class, "oid")?.clone();
+    replace_column(class, "relhasindex", |flags| {
+        let flags = flags
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::BooleanArray>()
+            .ok_or_else(|| DataFusionError::Internal("pg_class.relhasindex changed type".into()))?;
+        let set: datafusion::arrow::array::BooleanArray = (0..flags.len())
+            .map(|i| {
+                let was = flags.is_valid(i) && flags.value(i);
+                Some(was || indexed.contains(&oids.value(i)))
+            })
+            .collect();
+        Ok(Arc::new(set))
+    })
 }
 
 /// `pg_roles` with [`crate::catalog::roles::role_oid`]'s OIDs.
 fn with_role_oids(roles: RecordBatch) -> DfResult<RecordBatch> {
-    let Ok(position) = roles.schema().index_of("oid") else {
-        return Ok(roles);
-    };
-    let oids: datafusion::arrow::array::Int32Array = (0..roles.num_rows())
-        .map(|i| Some(crate::catalog::roles::role_oid(i)))
-        .collect();
-    let mut columns = roles.columns().to_vec();
-    columns[position] = Arc::new(oids);
-    Ok(RecordBatch::try_new(roles.schema(), columns)?)
+    let rows = roles.num_rows();
+    replace_column(roles, "oid", |_| {
+        let oids: datafusion::arrow::array::Int32Array = (0..rows)
+            .map(|i| Some(crate::catalog::roles::role_oid(i)))
+            .collect();
+        Ok(Arc::new(oids))
+    })
 }
 
 /// Array columns datafusion-pg-catalog holds as text, with the element
@@ -506,54 +514,47 @@ fn public_schema_privileges(
     namespaces: RecordBatch,
     roles: &crate::catalog::roles::Roles,
 ) -> DfResult<RecordBatch> {
-    let (Ok(acl), Ok(name)) = (
-        namespaces.schema().index_of("nspacl"),
-        namespaces.schema().index_of("nspname"),
-    ) else {
+    let Some(names) = namespaces.column_by_name("nspname").cloned() else {
         return Ok(namespaces);
     };
-    if namespaces.column(acl).data_type() != &DataType::Utf8 {
-        return Ok(namespaces);
-    }
-    let names = datafusion::common::cast::as_string_array(namespaces.column(name))?;
-    let acls = datafusion::common::cast::as_string_array(namespaces.column(acl))?;
     let owner = roles.name_of(crate::catalog::roles::role_oid(0));
     let public_acl = format!("{{{owner}=UC/{owner},=U/{owner}}}");
-    let set: datafusion::arrow::array::StringArray = (0..namespaces.num_rows())
-        .map(|i| match names.is_valid(i) && names.value(i) == "public" {
-            true => Some(public_acl.clone()),
-            false => acls.is_valid(i).then(|| acls.value(i).to_string()),
-        })
-        .collect();
-    let mut columns = namespaces.columns().to_vec();
-    columns[acl] = Arc::new(set);
-    Ok(RecordBatch::try_new(namespaces.schema(), columns)?)
+    replace_column(namespaces, "nspacl", |acls| {
+        if acls.data_type() != &DataType::Utf8 {
+            return Ok(acls.clone());
+        }
+        let names = datafusion::common::cast::as_string_array(&names)?;
+        let acls = datafusion::common::cast::as_string_array(acls)?;
+        let set: datafusion::arrow::array::StringArray = (0..acls.len())
+            .map(|i| match names.is_valid(i) && names.value(i) == "public" {
+                true => Some(public_acl.clone()),
+                false => acls.is_valid(i).then(|| acls.value(i).to_string()),
+            })
+            .collect();
+        Ok(Arc::new(set))
+    })
 }
 
 /// `pg_database.datlocprovider` as PostgreSQL's one-letter code (`c` for
 /// libc, `i` for ICU); datafusion-pg-catalog wrote `libc`, and pg_dump -Fc
 /// stopped at "unrecognized locale provider: libc".
 fn locale_provider_codes(databases: RecordBatch) -> DfResult<RecordBatch> {
-    let Ok(position) = databases.schema().index_of("datlocprovider") else {
-        return Ok(databases);
-    };
-    let Ok(providers) = datafusion::common::cast::as_string_array(databases.column(position))
-    else {
-        return Ok(databases);
-    };
-    let codes: datafusion::arrow::array::StringArray = providers
-        .iter()
-        .map(|p| {
-            p.map(|p| match p {
-                "libc" => "c",
-                "icu" => "i",
-                other => other,
+    replace_column(databases, "datlocprovider", |providers| {
+        let Ok(texts) = datafusion::common::cast::as_string_array(providers) else {
+            return Ok(providers.clone());
+        };
+        let codes: datafusion::arrow::array::StringArray = texts
+            .iter()
+            .map(|p| {
+                p.map(|p| match p {
+                    "libc" => "c",
+                    "icu" => "i",
+                    other => other,
+                })
             })
-        })
-        .collect();
-    let mut columns = databases.columns().to_vec();
-    columns[position] = Arc::new(codes);
-    Ok(RecordBatch::try_new(databases.schema(), columns)?)
+            .collect();
+        Ok(Arc::new(codes))
+    })
 }
 
 /// Field metadata marking a privileges column that is always NULL.

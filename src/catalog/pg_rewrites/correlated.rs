@@ -42,6 +42,7 @@ const AGGREGATES: &[&str] = &[
     "json_agg",
     "jsonb_agg",
     "json_object_agg",
+    "jsonb_object_agg",
     "stddev",
     "variance",
     "median",
@@ -234,7 +235,7 @@ fn plain_select(query: &Query) -> Option<&Select> {
 }
 
 /// Whether `expr` calls an aggregate or window function.
-fn aggregates(expr: &Expr) -> bool {
+pub(super) fn aggregates(expr: &Expr) -> bool {
     struct Finder(bool);
     impl Visitor for Finder {
         type Break = ();

@@ -517,6 +517,15 @@ fn distinct_from_precedence(expr: &Expr) -> Option<Expr> {
     })
 }
 
+/// The column `expr` names, if it is a column reference (`c`, `t.c`).
+pub(super) fn column_of(expr: &Expr) -> Option<&Ident> {
+    match expr {
+        Expr::Identifier(ident) => Some(ident),
+        Expr::CompoundIdentifier(parts) => parts.last(),
+        _ => None,
+    }
+}
+
 /// The bare keyword `current_role` (quoted, it names a column).
 pub(super) fn is_current_role(ident: &Ident) -> bool {
     ident.quote_style.is_none() && ident.value.eq_ignore_ascii_case("current_role")

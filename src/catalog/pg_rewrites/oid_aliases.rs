@@ -139,11 +139,7 @@ fn regproc_column(expr: &Expr) -> Option<Expr> {
     else {
         return None;
     };
-    let column = match inner.as_ref() {
-        Expr::Identifier(ident) => ident,
-        Expr::CompoundIdentifier(parts) => parts.last()?,
-        _ => return None,
-    };
+    let column = super::column_of(inner)?;
     if !REGPROC_NAMES.contains(&column.value.to_ascii_lowercase().as_str()) {
         return None;
     }

@@ -75,9 +75,7 @@ fn column_name(expr: &Expr) -> Option<String> {
     match expr {
         // A keyword PostgreSQL reads as a function call (see `pg_rewrites`).
         Expr::Identifier(ident) if super::is_current_role(ident) => None,
-        Expr::Identifier(ident) => Some(normalized(ident)),
-        Expr::CompoundIdentifier(parts) => parts.last().map(normalized),
-        _ => None,
+        other => super::column_of(other).map(normalized),
     }
 }
 

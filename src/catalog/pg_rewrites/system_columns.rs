@@ -20,22 +20,18 @@ pub(super) fn rewrite_select(select: &mut Select) -> bool {
     if scope.is_empty() {
         return false;
     }
-    let mut changed = false;
     for item in &mut select.projection {
         // An unaliased `c.tableoid` keeps PostgreSQL's column name.
         if let SelectItem::UnnamedExpr(expr) = item
-            && let Some(relation) = referenced(expr, &scope)
+            && referenced(expr, &scope).is_some()
         {
             *item = SelectItem::ExprWithAlias {
-                expr: super::call(
-                    crate::catalog::pg_overlay::REGCLASS_OF_NAME,
-                    vec![Expr::value(Value::SingleQuotedString(relation))],
-                ),
+                expr: expr.clone(),
                 alias: Ident::new(TABLEOID),
             };
-            changed = true;
         }
     }
+    let mut changed = false;
     let mut replace = Replace {
         scope: &scope,
         changed: &mut changed,
@@ -134,11 +130,7 @@ pub(super) fn name_subscript(expr: &Expr) -> Option<Expr> {
     let Expr::CompoundFieldAccess { root, access_chain } = expr else {
         return None;
     };
-    let column = match root.as_ref() {
-        Expr::Identifier(ident) => ident,
-        Expr::CompoundIdentifier(parts) => parts.last()?,
-        _ => return None,
-    };
+    let column = super::column_of(root)?;
     let lower = column.value.to_ascii_lowercase();
     if !(lower.ends_with("name")
         && lower.len() > 4
@@ -216,41 +208,14 @@ pub(super) fn skip_subqueries_over_empty(select: &mut Select) -> bool {
     changed
 }
 
-/// Whether a select item without a subquery calls a common aggregate
+/// Whether a select item without a subquery calls an aggregate or window
 /// function (one with a subquery is judged by the subquery's own).
 fn aggregates(select: &Select) -> bool {
-    const AGGREGATES: &[&str] = &[
-        "count",
-        "sum",
-        "min",
-        "max",
-        "avg",
-        "array_agg",
-        "string_agg",
-        "bool_and",
-        "bool_or",
-        "every",
-        "json_agg",
-        "jsonb_agg",
-        "json_object_agg",
-        "jsonb_object_agg",
-    ];
-    select.projection.iter().any(|item| {
-        let expr = match item {
-            SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr,
-            _ => return false,
-        };
-        if has_subquery(expr) {
-            return false;
+    select.projection.iter().any(|item| match item {
+        SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => {
+            !has_subquery(expr) && super::correlated::aggregates(expr)
         }
-        let text = item.to_string().to_ascii_lowercase();
-        AGGREGATES.iter().any(|name| {
-            text.match_indices(name).any(|(at, _)| {
-                let before = text[..at].chars().last();
-                let after = text[at + name.len()..].trim_start().starts_with('(');
-                after && !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-            })
-        })
+        _ => false,
     })
 }
 
@@ -299,13 +264,8 @@ pub(super) fn vectors_as_text(select: &mut Select) -> bool {
             SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), Some(alias.clone())),
             _ => continue,
         };
-        let column = match &expr {
-            Expr::Identifier(ident) => ident.clone(),
-            Expr::CompoundIdentifier(parts) => match parts.last() {
-                Some(last) => last.clone(),
-                None => continue,
-            },
-            _ => continue,
+        let Some(column) = super::column_of(&expr).cloned() else {
+            continue;
         };
         if !vector(&column.value) {
             continue;
