@@ -32,9 +32,9 @@ fi
 # Python clients and peers: psycopg (a real Postgres driver), SQLAlchemy and
 # pandas (the client tests), Alembic and pgcli (tests/it/tools.rs), PyYAML (checks docker/compose.yml) and
 # scikit-learn (the independent check of EVALUATE's metrics).
-if ! python3 -c 'import psycopg, sklearn, numpy, yaml, sqlalchemy, pandas, alembic, pgcli' >/dev/null 2>&1; then
-  echo "installing: psycopg, SQLAlchemy, Alembic, pgcli, pandas, scikit-learn, numpy, PyYAML (Python)"
-  pkgs=('psycopg[binary]>=3.1' 'sqlalchemy>=2.0' 'alembic>=1.13' 'pandas>=2.0' 'scikit-learn>=1.3' 'numpy' 'pyyaml' 'pgcli>=4')
+if ! python3 -c 'import psycopg, psycopg2, sklearn, numpy, yaml, sqlalchemy, pandas, alembic, pgcli' >/dev/null 2>&1; then
+  echo "installing: psycopg, psycopg2, SQLAlchemy, Alembic, pgcli, pandas, scikit-learn, numpy, PyYAML (Python)"
+  pkgs=('psycopg[binary]>=3.1' 'psycopg2-binary>=2.9' 'sqlalchemy>=2.0' 'alembic>=1.13' 'pandas>=2.0' 'scikit-learn>=1.3' 'numpy' 'pyyaml' 'pgcli>=4')
   python3 -m pip install --quiet --disable-pip-version-check "${pkgs[@]}" \
     || python3 -m pip install --quiet --break-system-packages "${pkgs[@]}"
 fi

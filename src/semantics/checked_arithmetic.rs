@@ -60,6 +60,22 @@ fn is_signed_integer(t: &DataType) -> bool {
     )
 }
 
+/// The value of `expr` if it is a constant: a literal, maybe cast or
+/// negated (`CAST(79 AS INT4)`, `-CAST(79 AS INT4)`: how
+/// `catalog::pg_rewrites` types an integer constant).
+fn constant(expr: &Expr) -> Option<ScalarValue> {
+    match expr {
+        Expr::Literal(v, _) if !v.is_null() => Some(v.clone()),
+        // A cast that does not fit (NULL from a safe cast) is left to run.
+        Expr::Cast(Cast { expr, field }) => constant(expr)?
+            .cast_to(field.data_type())
+            .ok()
+            .filter(|v| !v.is_null()),
+        Expr::Negative(inner) => constant(inner)?.arithmetic_negate().ok(),
+        _ => None,
+    }
+}
+
 fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     match expr {
         Expr::BinaryExpr(BinaryExpr { left, op, right })
@@ -82,10 +98,7 @@ fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             // Constants are computed now, as PostgreSQL folds them while
             // planning: an overflow is an error even in a CASE branch that
             // no row takes.
-            if let (Expr::Literal(l, _), Expr::Literal(r, _)) = (left.as_ref(), right.as_ref())
-                && !l.is_null()
-                && !r.is_null()
-            {
+            if let (Some(l), Some(r)) = (constant(&left), constant(&right)) {
                 let result = checked_apply(&op, &l.to_array()?, &r.to_array()?)?;
                 return Ok(Transformed::yes(Expr::Literal(
                     ScalarValue::try_from_array(&result, 0)?,

@@ -20,6 +20,9 @@ pub enum SemanticsError {
     /// A string constant compared with an array that is no array constant.
     #[error("malformed array literal: \"{0}\"")]
     MalformedArray(String),
+    /// Text that is no value of the type it is read as.
+    #[error("{0}")]
+    InvalidInput(String),
 }
 
 /// The SQLSTATE PostgreSQL reports for the same failure.
@@ -29,7 +32,9 @@ impl ErrorCode for SemanticsError {
             SemanticsError::OutOfRange(_) => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
             SemanticsError::TooManyRows => SqlState::CARDINALITY_VIOLATION,
             SemanticsError::AmbiguousOperator(_) => SqlState::AMBIGUOUS_FUNCTION,
-            SemanticsError::MalformedArray(_) => SqlState::INVALID_TEXT_REPRESENTATION,
+            SemanticsError::MalformedArray(_) | SemanticsError::InvalidInput(_) => {
+                SqlState::INVALID_TEXT_REPRESENTATION
+            }
         }
     }
 }

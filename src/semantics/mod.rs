@@ -19,6 +19,12 @@
 //!   integers are checked and fail with 22003 (`integer out of range`), and a
 //!   cast from a float to an integer rounds as PostgreSQL does.
 //!
+//! - [`FloatWidening`] (while the SQL is planned): `real` arithmetic with
+//!   another kind of number is `double precision`.
+//!
+//! - [`ByteaText`] (after type coercion): text read as `bytea` decodes
+//!   PostgreSQL's hex and escape formats.
+//!
 //! - [`TimestampText`] (after type coercion): a `timestamp` cast to text
 //!   reads `2024-01-01 12:00:00`, not Arrow's ISO `…T12:00:00`.
 //!
@@ -30,9 +36,11 @@
 //! a column called `a + 1` keeps its name and the plan's schema its shape.
 
 mod array_literals;
+mod bytea_text;
 mod checked_arithmetic;
 mod correlated_subqueries;
 mod error;
+mod float_widening;
 mod integer_literals;
 mod set_operations;
 mod timestamp_text;
@@ -46,12 +54,15 @@ use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::Expr;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::planner::ExprPlanner;
 use datafusion::optimizer::AnalyzerRule;
 
 pub use array_literals::ArrayLiterals;
+pub use bytea_text::ByteaText;
 pub use checked_arithmetic::CheckedArithmetic;
 pub use correlated_subqueries::{CorrelatedSubqueries, PerRowSubqueries};
 pub use error::SemanticsError;
+pub use float_widening::FloatWidening;
 pub use integer_literals::IntegerLiterals;
 pub use set_operations::SetOperationsAll;
 pub use timestamp_text::TimestampText;
@@ -99,10 +110,14 @@ pub fn install(state: SessionState) -> SessionState {
     rules.extend(state.analyzer().rules.iter().cloned());
     rules.push(Arc::new(CheckedArithmetic));
     rules.push(Arc::new(TimestampText));
+    rules.push(Arc::new(ByteaText));
     let runtime = state.runtime_env().clone();
     rules.push(Arc::new(PerRowSubqueries::new(runtime.clone())));
+    let mut planners: Vec<Arc<dyn ExprPlanner>> = vec![Arc::new(FloatWidening)];
+    planners.extend(state.expr_planners().iter().cloned());
     SessionStateBuilder::new_from_existing(state)
         .with_analyzer_rules(rules)
+        .with_expr_planners(planners)
         .with_optimizer_rule(Arc::new(CorrelatedSubqueries::new(runtime)))
         .build()
 }

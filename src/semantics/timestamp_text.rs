@@ -2,12 +2,16 @@
 //! fractional seconds only when there are any (`…:00.5`). Arrow's cast
 //! writes ISO 8601 with a `T` (`2024-01-01T12:00:00`), so `CAST(ts AS
 //! text)`, `ts::text` and the casts type coercion inserts (`ts || 'x'`)
-//! gave other strings than PostgreSQL's. After type coercion, each cast of
-//! a `timestamp` (without time zone) to a string type is written by
-//! [`format`] instead.
+//! gave other strings than PostgreSQL's. A `timestamptz` reads
+//! `2024-01-01 07:00:00-05`: the time in the session's zone (the value's
+//! Arrow zone), then the offset in hours, with minutes only when there are
+//! any (Arrow: `2024-01-01T07:00:00-05:00`). After type coercion, each
+//! cast of a timestamp to a string type is written by [`format`] instead.
 
 use std::sync::{Arc, LazyLock};
 
+use chrono::Offset;
+use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{Array, ArrayRef, StringArray};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::config::ConfigOptions;
@@ -43,7 +47,7 @@ fn as_postgres_text(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> 
         data_type,
         DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
     );
-    let from_timestamp = matches!(inner.get_type(schema), Ok(DataType::Timestamp(_, None)));
+    let from_timestamp = matches!(inner.get_type(schema), Ok(DataType::Timestamp(_, _)));
     if !(to_text && from_timestamp) {
         return Ok(Transformed::no(Expr::Cast(Cast { expr: inner, field })));
     }
@@ -68,6 +72,10 @@ static UDF: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| {
 /// PostgreSQL's text of each timestamp.
 fn format(args: &[ColumnarValue]) -> Result<ColumnarValue> {
     let arrays = ColumnarValue::values_to_arrays(args)?;
+    let zone = match arrays[0].data_type() {
+        DataType::Timestamp(_, Some(zone)) => Some(zone.parse::<Tz>()?),
+        _ => None,
+    };
     let micros = datafusion::arrow::compute::cast(
         &arrays[0],
         &DataType::Timestamp(TimeUnit::Microsecond, None),
@@ -79,7 +87,12 @@ fn format(args: &[ColumnarValue]) -> Result<ColumnarValue> {
             datafusion::error::DataFusionError::Internal("timestamp text: not a timestamp".into())
         })?;
     let texts: StringArray = (0..micros.len())
-        .map(|i| micros.is_valid(i).then(|| text_of(micros.value(i))))
+        .map(|i| {
+            micros.is_valid(i).then(|| match &zone {
+                Some(zone) => zoned_text_of(micros.value(i), zone),
+                None => text_of(micros.value(i)),
+            })
+        })
         .collect();
     let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
     let array: ArrayRef = Arc::new(texts);
@@ -106,6 +119,28 @@ fn text_of(micros: i64) -> String {
     text
 }
 
+/// `2024-01-01 07:00:00-05`, `…+05:30`, as PostgreSQL's timestamptz_out
+/// writes the moment in `zone`.
+fn zoned_text_of(micros: i64, zone: &Tz) -> String {
+    let Some(moment) = chrono::DateTime::from_timestamp_micros(micros) else {
+        return micros.to_string();
+    };
+    let local = moment.with_timezone(zone);
+    let offset = local.offset().fix().local_minus_utc();
+    let wall = micros + i64::from(offset) * 1_000_000;
+    let mut text = text_of(wall);
+    text.push(if offset < 0 { '-' } else { '+' });
+    let offset = offset.unsigned_abs();
+    text.push_str(&format!("{:02}", offset / 3600));
+    if offset % 3600 != 0 {
+        text.push_str(&format!(":{:02}", offset % 3600 / 60));
+    }
+    if offset % 60 != 0 {
+        text.push_str(&format!(":{:02}", offset % 60));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +151,27 @@ mod tests {
         assert_eq!(text_of(1_704_110_400_500_000), "2024-01-01 12:00:00.5");
         assert_eq!(text_of(1_704_110_400_000_001), "2024-01-01 12:00:00.000001");
         assert_eq!(text_of(-1), "1969-12-31 23:59:59.999999");
+    }
+
+    #[test]
+    fn zoned_timestamps_read_as_postgresql_writes_them() {
+        let noon = 1_704_110_400_000_000;
+        let zone = |z: &str| z.parse::<Tz>().expect("a zone");
+        assert_eq!(
+            zoned_text_of(noon, &zone("America/New_York")),
+            "2024-01-01 07:00:00-05"
+        );
+        assert_eq!(
+            zoned_text_of(noon, &zone("+00:00")),
+            "2024-01-01 12:00:00+00"
+        );
+        assert_eq!(
+            zoned_text_of(noon, &zone("Asia/Kolkata")),
+            "2024-01-01 17:30:00+05:30"
+        );
+        assert_eq!(
+            zoned_text_of(noon + 500_000, &zone("UTC")),
+            "2024-01-01 12:00:00.5+00"
+        );
     }
 }

@@ -286,6 +286,7 @@ fn watch(
     };
     let schema = query.row_schema();
     let tag = query.command_tag().to_string();
+    let floats = super::float_text::FloatColumns::of(&schema);
     // State: the response still streaming, what may stop it, and its clock.
     let rows = futures::stream::unfold(
         (Some(query), stop, timer),
@@ -309,6 +310,10 @@ fn watch(
             Some((row, (Some(query), stop, timer)))
         },
     );
+    let rows = rows.map(move |row| match (&floats, row) {
+        (Some(floats), Ok(row)) => Ok(floats.rewrite(row)),
+        (_, row) => row,
+    });
     let mut wrapped = QueryResponse::new(schema, rows.boxed());
     wrapped.set_command_tag(&tag);
     Response::Query(wrapped)
@@ -480,6 +485,8 @@ impl ExtendedQueryHandler for Cancellable {
             .session_extensions()
             .insert(ResultFormat(portal.result_column_format.clone()));
         let timer = QueryTimer::start_in("extended", client, &portal.statement.statement.0);
+        let plain = super::numeric_params::plain(portal);
+        let portal = plain.as_ref().unwrap_or(portal);
         let response = match within(
             deadline,
             ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows),

@@ -22,8 +22,8 @@ use super::cancel::{CancelRequests, Cancellable};
 use super::copy::CopyIn;
 use super::errors::SqlStateErrors;
 use super::hooks::{
-    BrookStatements, Cursors, DmlTags, IdentityColumns, PreparedStatements, Settings, Show,
-    TempTableStatements, Upserts,
+    BrookStatements, Cursors, DmlTags, IdentityColumns, PreparedStatements, Queries, Settings,
+    Show, TempTableStatements, Upserts,
 };
 use super::transactions::Transactions;
 use crate::engine::Engine;
@@ -56,6 +56,8 @@ impl BrookHandlers {
             Arc::new(SetShowHook),
             Arc::new(PreparedStatements),
             Arc::new(TransactionStatementHook),
+            // Last: the queries no other hook answered.
+            Arc::new(Queries),
         ];
         let connections = access.connections.clone();
         Self {

@@ -23,12 +23,14 @@ use pgwire::messages::PgWireBackendMessage;
 
 mod cursors;
 mod prepared;
+mod queries;
 mod set;
 mod show;
 mod temp_tables;
 
 pub use cursors::Cursors;
 pub use prepared::PreparedStatements;
+pub use queries::Queries;
 
 use super::errors::brook_to_pgwire;
 use super::statements::answer;
@@ -127,12 +129,7 @@ impl Upserts {
                 .unwrap_or_default(),
             None => Format::UnifiedText,
         };
-        let mut response = datafusion_postgres::arrow_pg::datatypes::df::encode_dataframe(
-            rows,
-            &format,
-            Some(options),
-        )
-        .await?;
+        let mut response = super::results::encode(rows, &format, Some(options)).await?;
         // pgwire appends the row count: `INSERT 0 n`.
         response.set_command_tag("INSERT 0");
         Ok(Response::Query(response))

@@ -19,7 +19,6 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use datafusion_postgres::Parser;
 use datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields;
-use datafusion_postgres::arrow_pg::datatypes::df::encode_dataframe;
 use datafusion_postgres::hooks::HookClient;
 use pgwire::api::ClientInfo;
 use pgwire::api::Type;
@@ -91,7 +90,7 @@ pub async fn answer(
         Outcome::Rows(df) => {
             let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
             Ok(Response::Query(
-                encode_dataframe(df, format, Some(options)).await?,
+                super::results::encode(df, format, Some(options)).await?,
             ))
         }
         Outcome::CopyIn(spec) => Ok(super::copy::begin(engine, spec, &*client)),
@@ -241,7 +240,17 @@ impl QueryParser for BrookParser {
                 None => Ok(vec![]),
             };
         }
-        self.inner.get_result_schema(stmt, column_format)
+        match stmt {
+            (_, Some((_, plan))) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) => {
+                let schema = super::results::described_schema(&self.ctx.state(), plan);
+                arrow_schema_to_pg_fields(
+                    schema.as_arrow(),
+                    column_format.unwrap_or(&Format::UnifiedText),
+                    None,
+                )
+            }
+            _ => self.inner.get_result_schema(stmt, column_format),
+        }
     }
 }
 

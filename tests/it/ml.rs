@@ -234,7 +234,7 @@ async fn training_leaves_other_sessions_answering() {
     // While it trains, another session is served (and sees no model yet).
     tokio::time::sleep(Duration::from_millis(300)).await;
     let other = brook.client().await;
-    let one: i64 = other.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    let one: i32 = other.query_one("SELECT 1", &[]).await.unwrap().get(0);
     assert_eq!(one, 1);
     assert!(
         !training.is_finished(),

@@ -274,7 +274,7 @@ async fn sessions_are_listed_and_pg_cancel_backend_cancels_one() {
     let error = outcome.expect_err("the statement was cancelled");
     assert_eq!(sqlstate(&error), "57014", "{}", message(&error));
     // The worker's session goes on, now idle with its last statement shown.
-    let one: i64 = worker
+    let one: i32 = worker
         .query_one("SELECT 1", &[])
         .await
         .expect("usable")

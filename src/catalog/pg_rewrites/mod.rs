@@ -36,6 +36,7 @@ mod correlated;
 mod oid_aliases;
 mod operator_syntax;
 mod output_names;
+mod result_types;
 mod search_path;
 mod set_returning;
 mod system_columns;
@@ -166,6 +167,7 @@ fn apply(
             only_search_path,
             backend_pid,
             search_path,
+            queries: 0,
         });
     }
     changed
@@ -247,6 +249,9 @@ struct Rewrites<'a> {
     backend_pid: Option<i32>,
     /// The session's `search_path` setting, if it set one.
     search_path: Option<&'a str>,
+    /// How many queries the visitor is inside: constants are typed only
+    /// in queries ([`result_types`]), not in a column's DEFAULT.
+    queries: usize,
 }
 
 impl VisitorMut for Rewrites<'_> {
@@ -261,10 +266,18 @@ impl VisitorMut for Rewrites<'_> {
         if !self.only_search_path && set_returning::rows_in_items(query) {
             *self.changed = true;
         }
+        if !self.only_search_path {
+            result_types::enter_query(query);
+            self.queries += 1;
+        }
         ControlFlow::Continue(())
     }
 
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if !self.only_search_path {
+            result_types::leave_query(query);
+            self.queries -= 1;
+        }
         if !self.only_search_path
             && let SetExpr::Select(select) = query.body.as_mut()
         {
@@ -287,6 +300,13 @@ impl VisitorMut for Rewrites<'_> {
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
         if !self.only_search_path && set_returning::name_column(factor) {
             *self.changed = true;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if !self.only_search_path {
+            result_types::leave_table_factor(factor);
         }
         ControlFlow::Continue(())
     }
@@ -349,6 +369,15 @@ impl VisitorMut for Rewrites<'_> {
             *self.changed = true;
         }
         if self.only_search_path {
+            return ControlFlow::Continue(());
+        }
+        if self.queries > 0 && result_types::type_constant(expr) {
+            *self.changed = true;
+            return ControlFlow::Continue(());
+        }
+        result_types::leave_interval(expr);
+        if result_types::type_rank(expr) {
+            *self.changed = true;
             return ControlFlow::Continue(());
         }
         let replacement = match expr {
@@ -776,7 +805,7 @@ mod tests {
         );
         let untouched = "SELECT 'to_regtype' AS name";
         assert!(matches!(rewrite(untouched), Cow::Borrowed(_)));
-        assert!(matches!(rewrite("SELECT 1 AS one"), Cow::Borrowed(_)));
+        assert!(matches!(rewrite("SELECT 'a' AS one"), Cow::Borrowed(_)));
     }
 
     #[test]
@@ -784,7 +813,7 @@ mod tests {
         let out = rewrite("SELECT 1 WHERE 'a' NOT LIKE 'pg/_' || '%' ESCAPE '/'");
         assert!(!out.contains("ESCAPE"), "{out}");
         assert!(out.contains("replace("), "{out}");
-        let backslash = "SELECT 1 AS one WHERE 'a' LIKE 'a\\_' ESCAPE '\\'";
+        let backslash = "SELECT 'b' AS one WHERE 'a' LIKE 'a\\_' ESCAPE '\\'";
         assert!(matches!(rewrite(backslash), Cow::Borrowed(_)));
     }
 
@@ -882,7 +911,7 @@ ORDER BY 1;";
             rewrite(
                 "SELECT (information_schema._pg_expandarray(i.indkey)).n AS k, information_schema._pg_expandarray(i.indkey) AS keys FROM pg_index i"
             ),
-            "SELECT unnest(generate_series(1, array_length(i.indkey, 1))) AS k, unnest(_pg_expandarray(i.indkey)) AS keys FROM pg_index i"
+            "SELECT unnest(generate_series(CAST(1 AS INT4), array_length(i.indkey, CAST(1 AS INT4)))) AS k, unnest(_pg_expandarray(i.indkey)) AS keys FROM pg_index i"
         );
     }
 
@@ -890,7 +919,7 @@ ORDER BY 1;";
     fn composite_field_access_becomes_get_field() {
         assert_eq!(
             rewrite("SELECT (r.keys).x FROM r WHERE (r.keys).n = 1"),
-            "SELECT get_field(r.keys, 'x') AS \"x\" FROM r WHERE get_field(r.keys, 'n') = 1"
+            "SELECT get_field(r.keys, 'x') AS \"x\" FROM r WHERE get_field(r.keys, 'n') = CAST(1 AS INT4)"
         );
     }
 
@@ -930,14 +959,20 @@ ORDER BY 1;";
 
     #[test]
     fn chains_of_signs_read_back_as_written() {
-        assert_eq!(rewrite("SELECT - + 11"), "SELECT -(+11) AS \"?column?\"");
+        assert_eq!(
+            rewrite("SELECT - + 11"),
+            "SELECT -(+CAST(11 AS INT4)) AS \"?column?\""
+        );
         assert_eq!(
             rewrite("SELECT - - 1, 2"),
-            "SELECT -(-1) AS \"?column?\", 2 AS \"?column?_1\""
+            "SELECT -(-CAST(1 AS INT4)) AS \"?column?\", CAST(2 AS INT4) AS \"?column?_1\""
         );
-        assert_eq!(rewrite("SELECT 1 - + 11 AS n"), "SELECT 1 - (+11) AS n");
+        assert_eq!(
+            rewrite("SELECT 1.5 - + 11.5 AS n"),
+            "SELECT 1.5 - (+11.5) AS n"
+        );
         assert!(matches!(
-            rewrite("SELECT 1 - 2 AS a, -3 AS b"),
+            rewrite("SELECT 1.5 - 2.5 AS a, -3.5 AS b"),
             Cow::Borrowed(_)
         ));
     }
@@ -950,7 +985,7 @@ ORDER BY 1;";
         );
         assert_eq!(
             rewrite("SELECT a FROM t WHERE p IS NOT DISTINCT FROM 1 OR q"),
-            "SELECT a FROM t WHERE (p IS NOT DISTINCT FROM 1) OR q"
+            "SELECT a FROM t WHERE (p IS NOT DISTINCT FROM CAST(1 AS INT4)) OR q"
         );
         assert!(matches!(
             rewrite("SELECT a FROM t WHERE p IS DISTINCT FROM (false AND q)"),
@@ -962,7 +997,7 @@ ORDER BY 1;";
     fn array_subqueries_become_aggregates() {
         assert_eq!(
             rewrite("SELECT array(SELECT x FROM t WHERE x > 1)"),
-            "SELECT ((SELECT array_agg(x) FROM t WHERE x > 1)) AS \"array\""
+            "SELECT ((SELECT array_agg(x) FROM t WHERE x > CAST(1 AS INT4))) AS \"array\""
         );
         let psql = "SELECT pg_catalog.array_to_string(c.reloptions || array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x), ', ') FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_class tc ON (c.reltoastrelid = tc.oid)";
         assert!(
@@ -1005,7 +1040,7 @@ ORDER BY 1;";
     fn generate_subscripts_becomes_an_unnested_series() {
         assert_eq!(
             rewrite("SELECT unnest(k), generate_subscripts(k, 1) FROM t"),
-            "SELECT unnest(k) AS \"unnest\", unnest(generate_series(1, array_length(k, 1))) AS \"generate_subscripts\" FROM t"
+            "SELECT unnest(k) AS \"unnest\", unnest(generate_series(1, array_length(k, CAST(1 AS INT4)))) AS \"generate_subscripts\" FROM t"
         );
     }
 }

@@ -78,7 +78,7 @@ mod tests {
     fn generate_series_gives_rows_and_takes_its_aliases_name() {
         assert_eq!(
             rewrite("SELECT generate_series(1, 3)"),
-            "SELECT unnest(generate_series(1, 3)) AS \"generate_series\""
+            "SELECT unnest(generate_series(CAST(1 AS INT4), CAST(3 AS INT4))) AS \"generate_series\""
         );
         let aliased = rewrite("SELECT * FROM generate_series(1, 3) AS g");
         assert!(aliased.contains("AS g (g)"), "{aliased}");

@@ -13,7 +13,6 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{Declare, DeclareType, Statement};
 use datafusion_postgres::QueryHook;
-use datafusion_postgres::arrow_pg::datatypes::df::encode_dataframe;
 use datafusion_postgres::hooks::HookClient;
 use pgwire::api::ClientInfo;
 use pgwire::api::portal::{Format, Portal};
@@ -53,7 +52,7 @@ async fn declare(
             .execute_logical_plan(plan.clone())
             .await
             .map_err(|e| brook_to_pgwire(e.into()))?;
-        let rows = encode_dataframe(frame, &Format::UnifiedText, None).await?;
+        let rows = crate::server::results::encode(frame, &Format::UnifiedText, None).await?;
         let statement = Arc::new(StoredStatement::new(
             name.value.clone(),
             (sql, Some((Statement::Query(query.clone()), plan))),

@@ -39,7 +39,8 @@ pub struct Report {
     counts: BTreeMap<String, Counts>,
     /// Brook's errors by SQLSTATE and the message's first words.
     causes: BTreeMap<String, (usize, String)>,
-    types: BTreeMap<String, usize>,
+    /// Type pair → (count, first query showing it).
+    types: BTreeMap<String, (usize, String)>,
     wrong: Vec<(String, String, String, String)>,
     setup: Vec<(String, String, String)>,
 }
@@ -80,10 +81,10 @@ impl Report {
             Outcome::Equal => counts.equal += 1,
             Outcome::OtherTypes { postgres, brook } => {
                 counts.other_types += 1;
-                *self
-                    .types
+                self.types
                     .entry(format!("{postgres:?} vs {brook:?}"))
-                    .or_default() += 1;
+                    .or_insert((0, sql.to_string()))
+                    .0 += 1;
             }
             Outcome::BrookError { code, message } => {
                 counts.brook_error += 1;
@@ -180,9 +181,14 @@ impl Report {
             "\nSame values, other column types (PostgreSQL vs Brook OIDs):"
         );
         let mut types: Vec<_> = self.types.iter().collect();
-        types.sort_by(|a, b| b.1.cmp(a.1));
-        for (pair, n) in types.iter().take(15) {
-            let _ = writeln!(out, "- {n} × {pair}");
+        types.sort_by_key(|t| std::cmp::Reverse(t.1.0));
+        for (pair, (n, example)) in types.iter().take(30) {
+            let example: String = example.chars().take(160).collect();
+            let _ = writeln!(
+                out,
+                "- {n} × {pair} — e.g. `{}`",
+                example.replace('\n', " ")
+            );
         }
         if !self.setup.is_empty() {
             let _ = writeln!(out, "\nStatements only PostgreSQL ran:");

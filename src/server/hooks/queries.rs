@@ -1,0 +1,66 @@
+//! Queries on the simple protocol, answered with the types their rows have
+//! (see `server::results`). The last hook: every other one has had its
+//! chance at the statement first.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_postgres::QueryHook;
+use datafusion_postgres::hooks::HookClient;
+use pgwire::api::ClientInfo;
+use pgwire::api::portal::Format;
+use pgwire::api::results::Response;
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::types::format::FormatOptions;
+
+use crate::server::results;
+
+pub struct Queries;
+
+#[async_trait]
+impl QueryHook for Queries {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        let Statement::Query(_) = statement else {
+            return None;
+        };
+        let run = async {
+            // Planned from its text, as datafusion-postgres would have.
+            let frame = ctx
+                .sql(&statement.to_string())
+                .await
+                .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+            let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+            results::encode(frame, &Format::UnifiedText, Some(options)).await
+        };
+        Some(run.await.map(Response::Query))
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        _statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        None
+    }
+
+    async fn handle_extended_query(
+        &self,
+        _statement: &Statement,
+        _plan: &LogicalPlan,
+        _params: &ParamValues,
+        _ctx: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        None
+    }
+}
