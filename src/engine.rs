@@ -85,7 +85,11 @@ impl Engine {
             )
             // Statements that reach DataFusion's own parser (DataFrame SQL,
             // view bodies) read as PostgreSQL does: `^` is power, `#` xor.
-            .set_str("datafusion.sql_parser.dialect", "postgresql");
+            .set_str("datafusion.sql_parser.dialect", "postgresql")
+            // `0.1` is numeric in PostgreSQL, exact: `0.1 + 0.2 = 0.3` is
+            // true. Read as double precision it was false (and `1.1 * 3`
+            // answered 3.3000000000000003).
+            .set_bool("datafusion.sql_parser.parse_float_as_decimal", true);
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime(memory_limit)?)

@@ -4,9 +4,16 @@
 //! the numeric category's preferred type. DataFusion answers `real`, which
 //! both rounds the value to 24 bits and tells the client the other type.
 //!
+//! Division of `numeric` values: PostgreSQL keeps at least 16 significant
+//! digits (`1 / 3.0` is `0.33333333333333333333`); DataFusion gives the
+//! dividend's scale plus 4 (`0.3333`: a wrong value past the fourth
+//! place). The dividend is widened to scale 16 (or its own, if larger),
+//! which makes DataFusion's quotient carry 20 places, what PostgreSQL
+//! gives a quotient below 1.
+//!
 //! The operands are widened while the SQL is planned (an [`ExprPlanner`]),
-//! not by an analyzer rule, because a statement's result types are
-//! described to the client from the plan before analysis.
+//! not by an analyzer rule, so that the plan's types are the ones its rows
+//! will have.
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DFSchema, Result};
@@ -39,6 +46,15 @@ impl ExprPlanner for FloatWidening {
         else {
             return Ok(PlannerResult::Original(expr));
         };
+        if matches!(expr.op, BinaryOperator::Divide)
+            && let Some(scale) = dividend_scale(&left, &right)
+        {
+            return Ok(PlannerResult::Original(RawBinaryExpr {
+                op: expr.op,
+                left: cast(expr.left, DataType::Decimal128(38, scale)),
+                right: expr.right,
+            }));
+        }
         if !widens(&left, &right) && !widens(&right, &left) {
             return Ok(PlannerResult::Original(expr));
         }
@@ -47,6 +63,23 @@ impl ExprPlanner for FloatWidening {
             left: cast(expr.left, DataType::Float64),
             right: cast(expr.right, DataType::Float64),
         }))
+    }
+}
+
+/// The scale a `numeric` division's dividend is widened to, if the
+/// division is one of numerics (a decimal beside a decimal or an integer).
+fn dividend_scale(left: &DataType, right: &DataType) -> Option<i8> {
+    let exact = |t: &DataType| t.is_integer() || matches!(t, DataType::Decimal128(..));
+    if !(exact(left) && exact(right)) {
+        return None;
+    }
+    let scale = |t: &DataType| match t {
+        DataType::Decimal128(_, s) => Some(*s),
+        _ => None,
+    };
+    match (scale(left), scale(right)) {
+        (None, None) => None,
+        (l, r) => Some(l.unwrap_or(0).max(r.unwrap_or(0)).max(16)),
     }
 }
 
@@ -68,5 +101,14 @@ mod tests {
         assert!(!widens(&DataType::Float32, &DataType::Float32));
         assert!(!widens(&DataType::Int32, &DataType::Float32));
         assert!(!widens(&DataType::Float32, &DataType::Utf8));
+    }
+
+    #[test]
+    fn numeric_quotients_keep_sixteen_places_or_more() {
+        let d = |p, s| DataType::Decimal128(p, s);
+        assert_eq!(dividend_scale(&DataType::Int32, &d(2, 1)), Some(16));
+        assert_eq!(dividend_scale(&d(30, 20), &DataType::Int64), Some(20));
+        assert_eq!(dividend_scale(&DataType::Int32, &DataType::Int32), None);
+        assert_eq!(dividend_scale(&DataType::Float64, &d(2, 1)), None);
     }
 }

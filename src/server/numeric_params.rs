@@ -17,6 +17,7 @@ use pgwire::api::Type;
 use pgwire::api::portal::{Format, Portal};
 
 use super::statements::StoredStatement;
+use crate::catalog::pg_rewrites::plain_number;
 
 /// A portal like `portal` with its numeric parameters in plain notation,
 /// if any was written with an exponent.
@@ -47,7 +48,7 @@ pub fn plain(portal: &Portal<StoredStatement>) -> Option<Portal<StoredStatement>
                 pgwire::api::results::FieldFormat::Text
             );
             let plain = (text && numeric(i))
-                .then(|| std::str::from_utf8(bytes).ok().and_then(expand))
+                .then(|| std::str::from_utf8(bytes).ok().and_then(plain_number))
                 .flatten();
             match plain {
                 Some(plain) => {
@@ -90,75 +91,4 @@ fn inferred_decimal(statement: &StoredStatement, i: usize) -> bool {
             Some(Some(DataType::Decimal128(..) | DataType::Decimal256(..)))
         )
     })
-}
-
-/// `text` in plain notation if it is a number with an exponent
-/// (`-1.5E-3` → `-0.0015`, `2E+2` → `200`); `None` otherwise.
-pub fn expand(text: &str) -> Option<String> {
-    let text = text.trim();
-    let (mantissa, exponent) = text.split_once(['e', 'E'])?;
-    let exponent: i64 = exponent.parse().ok()?;
-    let (sign, mantissa) = match mantissa.as_bytes().first()? {
-        b'-' => ("-", &mantissa[1..]),
-        b'+' => ("", &mantissa[1..]),
-        _ => ("", mantissa),
-    };
-    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if whole.is_empty() && fraction.is_empty()
-        || !whole
-            .bytes()
-            .chain(fraction.bytes())
-            .all(|b| b.is_ascii_digit())
-        || exponent.unsigned_abs() > 1000
-    {
-        return None;
-    }
-    let digits = format!("{whole}{fraction}");
-    // Where the point falls in `digits` once the exponent is applied.
-    let point = whole.len() as i64 + exponent;
-    let (int_part, frac_part) = if point <= 0 {
-        (
-            "0".to_string(),
-            format!("{}{digits}", "0".repeat(point.unsigned_abs() as usize)),
-        )
-    } else if point as usize >= digits.len() {
-        (
-            format!("{digits}{}", "0".repeat(point as usize - digits.len())),
-            String::new(),
-        )
-    } else {
-        (
-            digits[..point as usize].to_string(),
-            digits[point as usize..].to_string(),
-        )
-    };
-    let int_part = match int_part.trim_start_matches('0') {
-        "" => "0",
-        trimmed => trimmed,
-    };
-    Some(if frac_part.is_empty() {
-        format!("{sign}{int_part}")
-    } else {
-        format!("{sign}{int_part}.{frac_part}")
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Each as Python's `Decimal` reads it.
-    #[test]
-    fn exponents_become_plain_notation() {
-        assert_eq!(expand("-1E-10").as_deref(), Some("-0.0000000001"));
-        assert_eq!(expand("1.5E+3").as_deref(), Some("1500"));
-        assert_eq!(expand("1.2345E2").as_deref(), Some("123.45"));
-        assert_eq!(expand("0E-12").as_deref(), Some("0.000000000000"));
-        assert_eq!(expand("12.5e-1").as_deref(), Some("1.25"));
-        assert_eq!(expand("7E0").as_deref(), Some("7"));
-        assert_eq!(expand("12.34"), None);
-        assert_eq!(expand("NaN"), None);
-        assert_eq!(expand("1E5x"), None);
-        assert_eq!(expand("abcE5"), None);
-    }
 }

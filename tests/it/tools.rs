@@ -258,7 +258,6 @@ fn pgcli_completion_offers_what_it_offers_on_postgresql() {
 /// refused with an error or answered under another type (never with
 /// another value): the type work of issue #20 still to do.
 const DRIVER_TYPE_GAPS: &[&str] = &[
-    "numeric_division",
     "varchar",
     "timestamptz_param",
     "uuid_param",

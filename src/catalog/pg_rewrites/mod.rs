@@ -41,6 +41,8 @@ mod search_path;
 mod set_returning;
 mod system_columns;
 
+pub use result_types::plain_number;
+
 use std::borrow::Cow;
 use std::ops::ControlFlow;
 use std::sync::OnceLock;
@@ -369,6 +371,10 @@ impl VisitorMut for Rewrites<'_> {
             *self.changed = true;
         }
         if self.only_search_path {
+            return ControlFlow::Continue(());
+        }
+        if result_types::plain_constant(expr) {
+            *self.changed = true;
             return ControlFlow::Continue(());
         }
         if self.queries > 0 && result_types::type_constant(expr) {

@@ -233,9 +233,113 @@ pub(super) fn leave_interval(expr: &mut Expr) {
     }
 }
 
+/// A number constant with an exponent (`1e3`, `1.5E-3`) as PostgreSQL
+/// reads it, a `numeric`: in plain notation, which DataFusion reads as a
+/// decimal (it read `1e3` as a decimal of negative scale, which no client
+/// can be sent). One too long for a decimal stays `double precision`.
+pub(super) fn plain_constant(expr: &mut Expr) -> bool {
+    let Expr::Value(ValueWithSpan {
+        value: Value::Number(n, false),
+        ..
+    }) = expr
+    else {
+        return false;
+    };
+    if !n.contains(['e', 'E']) {
+        return false;
+    }
+    let replacement = match plain_number(n) {
+        Some(plain) if plain.bytes().filter(u8::is_ascii_digit).count() <= 38 => {
+            super::number(&plain)
+        }
+        _ => Expr::Cast {
+            kind: CastKind::Cast,
+            expr: Box::new(super::string(n)),
+            data_type: DataType::DoublePrecision,
+            array: false,
+            format: None,
+        },
+    };
+    *expr = replacement;
+    true
+}
+
+/// `text` in plain notation if it is a number with an exponent
+/// (`-1.5E-3` → `-0.0015`, `2E+2` → `200`); `None` otherwise.
+pub fn plain_number(text: &str) -> Option<String> {
+    let text = text.trim();
+    let (mantissa, exponent) = text.split_once(['e', 'E'])?;
+    let exponent: i64 = exponent.parse().ok()?;
+    let (sign, mantissa) = match mantissa.as_bytes().first()? {
+        b'-' => ("-", &mantissa[1..]),
+        b'+' => ("", &mantissa[1..]),
+        _ => ("", mantissa),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if whole.is_empty() && fraction.is_empty()
+        || !whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
+        || exponent.unsigned_abs() > 1000
+    {
+        return None;
+    }
+    let digits = format!("{whole}{fraction}");
+    // Where the point falls in `digits` once the exponent is applied.
+    let point = whole.len() as i64 + exponent;
+    let (int_part, frac_part) = if point <= 0 {
+        (
+            "0".to_string(),
+            format!("{}{digits}", "0".repeat(point.unsigned_abs() as usize)),
+        )
+    } else if point as usize >= digits.len() {
+        (
+            format!("{digits}{}", "0".repeat(point as usize - digits.len())),
+            String::new(),
+        )
+    } else {
+        (
+            digits[..point as usize].to_string(),
+            digits[point as usize..].to_string(),
+        )
+    };
+    let int_part = match int_part.trim_start_matches('0') {
+        "" => "0",
+        trimmed => trimmed,
+    };
+    Some(if frac_part.is_empty() {
+        format!("{sign}{int_part}")
+    } else {
+        format!("{sign}{int_part}.{frac_part}")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::rewrite;
+    use super::plain_number;
+
+    /// Each as Python's `Decimal` and PostgreSQL's `numeric_in` read it.
+    #[test]
+    fn numbers_with_exponents_become_plain_notation() {
+        assert_eq!(plain_number("-1E-10").as_deref(), Some("-0.0000000001"));
+        assert_eq!(plain_number("1.5E+3").as_deref(), Some("1500"));
+        assert_eq!(plain_number("1.2345E2").as_deref(), Some("123.45"));
+        assert_eq!(plain_number("0E-12").as_deref(), Some("0.000000000000"));
+        assert_eq!(plain_number("12.5e-1").as_deref(), Some("1.25"));
+        assert_eq!(plain_number("7E0").as_deref(), Some("7"));
+        assert_eq!(plain_number("12.34"), None);
+        assert_eq!(plain_number("NaN"), None);
+        assert_eq!(plain_number("1E5x"), None);
+        assert_eq!(plain_number("abcE5"), None);
+        assert_eq!(rewrite("SELECT 1e3 AS a, 1.5e-3 AS b"), "SELECT 1000 AS a, 0.0015 AS b");
+        assert_eq!(
+            rewrite("SELECT 1e300 AS a"),
+            "SELECT CAST('1e300' AS DOUBLE PRECISION) AS a"
+        );
+    }
+
 
     fn typed(sql: &str) -> String {
         rewrite(sql).into_owned()
