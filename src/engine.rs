@@ -89,7 +89,11 @@ impl Engine {
             // `0.1` is numeric in PostgreSQL, exact: `0.1 + 0.2 = 0.3` is
             // true. Read as double precision it was false (and `1.1 * 3`
             // answered 3.3000000000000003).
-            .set_bool("datafusion.sql_parser.parse_float_as_decimal", true);
+            .set_bool("datafusion.sql_parser.parse_float_as_decimal", true)
+            // A session's TimeZone until it sets one: `timestamptz` values
+            // carry a zone (without one they were sent as `timestamp`, and
+            // drivers handed back naive datetimes).
+            .set_str("datafusion.execution.time_zone", "UTC");
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime(memory_limit)?)

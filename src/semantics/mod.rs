@@ -65,7 +65,7 @@ pub use error::SemanticsError;
 pub use float_widening::FloatWidening;
 pub use integer_literals::IntegerLiterals;
 pub use set_operations::SetOperationsAll;
-pub use timestamp_text::TimestampText;
+pub use timestamp_text::{TimestampText, zoned_text_of};
 
 /// The columns a node's expressions can refer to.
 fn input_schema(plan: &LogicalPlan) -> DFSchema {

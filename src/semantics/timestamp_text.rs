@@ -3,8 +3,8 @@
 //! writes ISO 8601 with a `T` (`2024-01-01T12:00:00`), so `CAST(ts AS
 //! text)`, `ts::text` and the casts type coercion inserts (`ts || 'x'`)
 //! gave other strings than PostgreSQL's. A `timestamptz` reads
-//! `2024-01-01 07:00:00-05`: the time in the session's zone (the value's
-//! Arrow zone), then the offset in hours, with minutes only when there are
+//! `2024-01-01 07:00:00-05`: the time in the session's zone (whatever zone
+//! the value was stored with), then the offset in hours, with minutes only when there are
 //! any (Arrow: `2024-01-01T07:00:00-05:00`). After type coercion, each
 //! cast of a timestamp to a string type is written by [`format`] instead.
 
@@ -29,8 +29,13 @@ use datafusion::optimizer::AnalyzerRule;
 pub struct TimestampText;
 
 impl AnalyzerRule for TimestampText {
-    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        super::rewrite_expressions(plan, as_postgres_text)
+    fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
+        let zone = config
+            .execution
+            .time_zone
+            .clone()
+            .unwrap_or_else(|| "UTC".to_string());
+        super::rewrite_expressions(plan, |expr, schema| as_postgres_text(expr, schema, &zone))
     }
 
     fn name(&self) -> &str {
@@ -38,7 +43,7 @@ impl AnalyzerRule for TimestampText {
     }
 }
 
-fn as_postgres_text(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+fn as_postgres_text(expr: Expr, schema: &DFSchema, zone: &str) -> Result<Transformed<Expr>> {
     let Expr::Cast(Cast { expr: inner, field }) = expr else {
         return Ok(Transformed::no(expr));
     };
@@ -47,11 +52,23 @@ fn as_postgres_text(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> 
         data_type,
         DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
     );
-    let from_timestamp = matches!(inner.get_type(schema), Ok(DataType::Timestamp(_, _)));
+    let source = inner.get_type(schema);
+    let (from_timestamp, zoned) = match &source {
+        Ok(DataType::Timestamp(_, zone)) => (true, zone.is_some()),
+        _ => (false, false),
+    };
     if !(to_text && from_timestamp) {
         return Ok(Transformed::no(Expr::Cast(Cast { expr: inner, field })));
     }
-    let text = Expr::ScalarFunction(ScalarFunction::new_udf(UDF.clone(), vec![*inner]));
+    // A timestamptz is written in the session's zone.
+    let mut args = vec![*inner];
+    if zoned {
+        args.push(Expr::Literal(
+            datafusion::common::ScalarValue::Utf8(Some(zone.to_string())),
+            None,
+        ));
+    }
+    let text = Expr::ScalarFunction(ScalarFunction::new_udf(UDF.clone(), args));
     Ok(Transformed::yes(match data_type {
         DataType::Utf8 => text,
         other => cast(text, other),
@@ -62,7 +79,7 @@ static UDF: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| {
     Arc::new(ScalarUDF::new_from_impl(
         SimpleScalarUDF::new_with_signature(
             "brook_timestamp_text",
-            Signature::any(1, Volatility::Immutable),
+            Signature::variadic_any(Volatility::Immutable),
             DataType::Utf8,
             Arc::new(format),
         ),
@@ -72,8 +89,10 @@ static UDF: LazyLock<Arc<ScalarUDF>> = LazyLock::new(|| {
 /// PostgreSQL's text of each timestamp.
 fn format(args: &[ColumnarValue]) -> Result<ColumnarValue> {
     let arrays = ColumnarValue::values_to_arrays(args)?;
-    let zone = match arrays[0].data_type() {
-        DataType::Timestamp(_, Some(zone)) => Some(zone.parse::<Tz>()?),
+    let zone = match args.get(1) {
+        Some(ColumnarValue::Scalar(datafusion::common::ScalarValue::Utf8(Some(zone)))) => {
+            Some(zone.parse::<Tz>()?)
+        }
         _ => None,
     };
     let micros = datafusion::arrow::compute::cast(
@@ -120,8 +139,9 @@ fn text_of(micros: i64) -> String {
 }
 
 /// `2024-01-01 07:00:00-05`, `…+05:30`, as PostgreSQL's timestamptz_out
-/// writes the moment in `zone`.
-fn zoned_text_of(micros: i64, zone: &Tz) -> String {
+/// writes the moment in `zone` (also for rows the server encodes,
+/// `server::text_values`).
+pub fn zoned_text_of(micros: i64, zone: &Tz) -> String {
     let Some(moment) = chrono::DateTime::from_timestamp_micros(micros) else {
         return micros.to_string();
     };

@@ -276,6 +276,7 @@ fn watch(
     response: Response,
     stop: Option<BoxFuture<'static, PgWireError>>,
     mut timer: QueryTimer,
+    zone: Option<&str>,
 ) -> Response {
     let query = match response {
         Response::Query(query) => query,
@@ -286,7 +287,7 @@ fn watch(
     };
     let schema = query.row_schema();
     let tag = query.command_tag().to_string();
-    let floats = super::float_text::FloatColumns::of(&schema);
+    let texts = super::text_values::TextColumns::of(&schema, zone);
     // State: the response still streaming, what may stop it, and its clock.
     let rows = futures::stream::unfold(
         (Some(query), stop, timer),
@@ -310,8 +311,8 @@ fn watch(
             Some((row, (Some(query), stop, timer)))
         },
     );
-    let rows = rows.map(move |row| match (&floats, row) {
-        (Some(floats), Ok(row)) => Ok(floats.rewrite(row)),
+    let rows = rows.map(move |row| match (&texts, row) {
+        (Some(texts), Ok(row)) => Ok(texts.rewrite(row)),
         (_, row) => row,
     });
     let mut wrapped = QueryResponse::new(schema, rows.boxed());
@@ -392,6 +393,7 @@ impl SimpleQueryHandler for Cancellable {
         } else {
             None
         };
+        let zone = client.metadata().get("timezone").cloned();
         let out = pending
             .into_iter()
             .map(|(response, deadline, timer)| {
@@ -403,7 +405,7 @@ impl SimpleQueryHandler for Cancellable {
                     Response::Query(_) => stopper(signal.clone(), deadline),
                     _ => None,
                 };
-                watch(response, stop, timer)
+                watch(response, stop, timer, zone.as_deref())
             })
             .collect();
         Ok(out)
@@ -503,7 +505,8 @@ impl ExtendedQueryHandler for Cancellable {
             Response::Query(_) => stopper(fired(arm(client).await), deadline),
             _ => None,
         };
-        Ok(watch(response, stop, timer))
+        let zone = client.metadata().get("timezone").cloned();
+        Ok(watch(response, stop, timer, zone.as_deref()))
     }
 }
 

@@ -169,6 +169,7 @@ slt_files! {
     merge => "merge.slt",
     models => "models.slt",
     pipelines => "pipelines.slt",
+    result_types => "result_types.slt",
     search_path => "search_path.slt",
     sequences => "sequences.slt",
     session_settings => "session_settings.slt",

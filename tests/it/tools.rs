@@ -259,7 +259,6 @@ fn pgcli_completion_offers_what_it_offers_on_postgresql() {
 /// another value): the type work of issue #20 still to do.
 const DRIVER_TYPE_GAPS: &[&str] = &[
     "varchar",
-    "timestamptz_param",
     "uuid_param",
     "uuid_table",
     "json_param",

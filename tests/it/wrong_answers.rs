@@ -370,6 +370,26 @@ async fn arithmetic_casts_and_formats_answer_as_postgres_does() {
         ),
         (2147483646, 2, 21)
     );
+    // A CASE or UNION whose branches type coercion widens is described with
+    // the widened type: described as integer and sent as bigint, binary
+    // clients read every value as 0.
+    let row = client
+        .query_one(
+            "SELECT CASE WHEN i > 0 THEN i ELSE 3000000000 END FROM n",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 2147483647);
+    let mut got: Vec<i64> = client
+        .query("SELECT i FROM n UNION ALL SELECT 3000000000", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    got.sort();
+    assert_eq!(got, [2147483647, 3000000000]);
     let (code, message) = refused(
         &client,
         "CREATE TABLE d (x numeric(5,2)); INSERT INTO d VALUES (12345.67)",

@@ -333,13 +333,15 @@ mod tests {
         assert_eq!(plain_number("NaN"), None);
         assert_eq!(plain_number("1E5x"), None);
         assert_eq!(plain_number("abcE5"), None);
-        assert_eq!(rewrite("SELECT 1e3 AS a, 1.5e-3 AS b"), "SELECT 1000 AS a, 0.0015 AS b");
+        assert_eq!(
+            rewrite("SELECT 1e3 AS a, 1.5e-3 AS b"),
+            "SELECT 1000 AS a, 0.0015 AS b"
+        );
         assert_eq!(
             rewrite("SELECT 1e300 AS a"),
             "SELECT CAST('1e300' AS DOUBLE PRECISION) AS a"
         );
     }
-
 
     fn typed(sql: &str) -> String {
         rewrite(sql).into_owned()

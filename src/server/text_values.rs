@@ -1,4 +1,4 @@
-//! `real` and `double precision` values in text as PostgreSQL writes them.
+//! Floats and timestamps in text as PostgreSQL writes them.
 //!
 //! pgwire 0.41 writes a float with ryu's layout: `2.0` for two, `1e20`,
 //! `1e-5`, `inf`. PostgreSQL writes `2`, `1e+20`, `1e-05`, `Infinity`
@@ -11,8 +11,17 @@
 //! encoded: the value is read back (the text is exact: shortest
 //! round-trip digits, or already rounded to the digits asked for) and
 //! written again.
+//!
+//! Timestamps: pgwire writes every fraction (`12:00:00.000000`), where
+//! PostgreSQL writes none when it is zero and no trailing zeros
+//! (`12:00:00`, `12:00:00.5`); and a `timestamptz` read from a table was
+//! written in the zone it was stored with, where PostgreSQL writes every
+//! one in the session's `TimeZone` (`SET TIME ZONE` changes what is shown,
+//! never what is stored).
 
 use bytes::{BufMut, BytesMut};
+use chrono::{DateTime, FixedOffset};
+use datafusion::arrow::array::timezone::Tz;
 use pgwire::api::Type;
 use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::messages::data::DataRow;
@@ -21,27 +30,45 @@ use pgwire::messages::data::DataRow;
 const DOUBLE_DIGITS: i32 = 15;
 const REAL_DIGITS: i32 = 6;
 
-/// The text-format float columns of a result, by position.
+/// What a column holds, for writing it again.
 #[derive(Debug, Clone)]
-pub struct FloatColumns {
-    /// Position, whether `real`, the session's `extra_float_digits`.
-    columns: Vec<(usize, bool, i8)>,
+enum Kind {
+    /// `real` or `double precision`, with the session's
+    /// `extra_float_digits`.
+    Real(i8),
+    Double(i8),
+    Timestamp,
+    /// In the session's zone.
+    TimestampTz(Tz),
 }
 
-impl FloatColumns {
-    /// The float columns of `schema` sent as text, if there are any.
-    pub fn of(schema: &[FieldInfo]) -> Option<Self> {
-        let columns: Vec<(usize, bool, i8)> = schema
+/// The text-format float and timestamp columns of a result, by position.
+#[derive(Debug, Clone)]
+pub struct TextColumns {
+    columns: Vec<(usize, Kind)>,
+}
+
+impl TextColumns {
+    /// The columns of `schema` to rewrite, if there are any; `zone` is the
+    /// session's `TimeZone` (UTC if unset or unknown).
+    pub fn of(schema: &[FieldInfo], zone: Option<&str>) -> Option<Self> {
+        let zone = zone
+            .and_then(|z| z.parse::<Tz>().ok())
+            .or_else(|| "UTC".parse::<Tz>().ok())?;
+        let columns: Vec<(usize, Kind)> = schema
             .iter()
             .enumerate()
             .filter(|(_, f)| f.format() == FieldFormat::Text)
             .filter_map(|(i, f)| {
-                let real = match *f.datatype() {
-                    Type::FLOAT4 => true,
-                    Type::FLOAT8 => false,
+                let digits = f.format_options().extra_float_digits;
+                let kind = match *f.datatype() {
+                    Type::FLOAT4 => Kind::Real(digits),
+                    Type::FLOAT8 => Kind::Double(digits),
+                    Type::TIMESTAMP => Kind::Timestamp,
+                    Type::TIMESTAMPTZ => Kind::TimestampTz(zone),
                     _ => return None,
                 };
-                Some((i, real, f.format_options().extra_float_digits))
+                Some((i, kind))
             })
             .collect();
         (!columns.is_empty()).then_some(Self { columns })
@@ -59,14 +86,15 @@ impl FloatColumns {
                 data.put_i32(-1);
                 continue;
             };
-            let column = self.columns.iter().find(|(c, _, _)| *c == i);
-            let text = column.and_then(|(_, real, extra)| {
+            let column = self.columns.iter().find(|(c, _)| *c == i);
+            let text = column.and_then(|(_, kind)| {
                 let text = std::str::from_utf8(value).ok()?;
-                Some(if *real {
-                    real_text(text.parse::<f32>().ok()?, *extra)
-                } else {
-                    double_text(text.parse::<f64>().ok()?, *extra)
-                })
+                match kind {
+                    Kind::Real(extra) => Some(real_text(text.parse::<f32>().ok()?, *extra)),
+                    Kind::Double(extra) => Some(double_text(text.parse::<f64>().ok()?, *extra)),
+                    Kind::Timestamp => Some(trim_fraction(text).to_string()),
+                    Kind::TimestampTz(zone) => zoned(text, zone),
+                }
             });
             let bytes = text.as_ref().map_or(value, |t| t.as_bytes());
             data.put_i32(bytes.len() as i32);
@@ -75,6 +103,48 @@ impl FloatColumns {
         row.data = data;
         row
     }
+}
+
+/// `2024-01-01 12:00:00.500000` as `2024-01-01 12:00:00.5`, and
+/// `…:00.000000` as `…:00` (the offset after it, if any, kept).
+fn trim_fraction(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some(dot) = text.find('.') else {
+        return text.into();
+    };
+    let digits = text[dot + 1..]
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(text.len(), |n| dot + 1 + n);
+    let fraction = text[dot + 1..digits].trim_end_matches('0');
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..dot]);
+    if !fraction.is_empty() {
+        out.push('.');
+        out.push_str(fraction);
+    }
+    out.push_str(&text[digits..]);
+    out.into()
+}
+
+/// A `timestamptz`'s text (`2024-01-01 10:00:00.000000+00`) written in
+/// `zone` as PostgreSQL writes it (`2024-01-01 05:00:00-05`).
+fn zoned(text: &str, zone: &Tz) -> Option<String> {
+    // pgwire writes the offset as `+00` or `+05:30`; chrono wants minutes.
+    let split = text.rfind(['+', '-']).filter(|&i| i > 10)?;
+    let (moment, offset) = text.split_at(split);
+    let offset = if offset.len() == 3 {
+        format!("{offset}:00")
+    } else {
+        offset.to_string()
+    };
+    let parsed = DateTime::<FixedOffset>::parse_from_str(
+        &format!("{moment}{offset}"),
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+    )
+    .ok()?;
+    Some(crate::semantics::zoned_text_of(
+        parsed.timestamp_micros(),
+        zone,
+    ))
 }
 
 /// The fields of a DataRow's body (`None` for NULL), or `None` if it is
@@ -99,27 +169,43 @@ fn split(data: &[u8]) -> Option<Vec<Option<&[u8]>>> {
 
 /// A `double precision` as PostgreSQL's `float8out` writes it.
 pub fn double_text(v: f64, extra_float_digits: i8) -> String {
-    if let Some(special) = special(v.is_nan(), v.is_infinite(), v.is_sign_negative()) {
-        return special.to_string();
-    }
-    if extra_float_digits > 0 {
-        layout(&format!("{v:e}"), DOUBLE_DIGITS)
-    } else {
-        let digits = (DOUBLE_DIGITS + i32::from(extra_float_digits)).max(1);
-        printf_g(&format!("{v:.*e}", (digits - 1) as usize), digits)
-    }
+    float_text(v, DOUBLE_DIGITS, extra_float_digits)
 }
 
 /// A `real` as PostgreSQL's `float4out` writes it.
 pub fn real_text(v: f32, extra_float_digits: i8) -> String {
-    if let Some(special) = special(v.is_nan(), v.is_infinite(), v.is_sign_negative()) {
+    float_text(v, REAL_DIGITS, extra_float_digits)
+}
+
+/// What [`float_text`] asks of `f32` and `f64`.
+trait Float: Copy + std::fmt::LowerExp {
+    fn special(self) -> Option<&'static str>;
+}
+
+impl Float for f32 {
+    fn special(self) -> Option<&'static str> {
+        special(self.is_nan(), self.is_infinite(), self.is_sign_negative())
+    }
+}
+
+impl Float for f64 {
+    fn special(self) -> Option<&'static str> {
+        special(self.is_nan(), self.is_infinite(), self.is_sign_negative())
+    }
+}
+
+/// The shortest digits that read back as `v` when `extra_float_digits` is
+/// positive, else printf's `%.{digits + extra}g`.
+fn float_text<F: Float>(v: F, digits: i32, extra_float_digits: i8) -> String {
+    if let Some(special) = v.special() {
         return special.to_string();
     }
     if extra_float_digits > 0 {
-        layout(&format!("{v:e}"), REAL_DIGITS)
+        layout(&format!("{v:e}"), digits)
     } else {
-        let digits = (REAL_DIGITS + i32::from(extra_float_digits)).max(1);
-        printf_g(&format!("{v:.*e}", (digits - 1) as usize), digits)
+        let digits = (digits + i32::from(extra_float_digits)).max(1);
+        let places = (digits - 1) as usize;
+        printf_g(&format!("{v:.places$e}"), digits)
     }
 }
 
@@ -254,6 +340,33 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_read_as_postgresql_writes_them() {
+        assert_eq!(
+            trim_fraction("2024-01-01 12:00:00.000000"),
+            "2024-01-01 12:00:00"
+        );
+        assert_eq!(
+            trim_fraction("2024-01-01 12:00:00.500000"),
+            "2024-01-01 12:00:00.5"
+        );
+        assert_eq!(trim_fraction("2024-01-01 12:00:00"), "2024-01-01 12:00:00");
+        let zone = |z: &str| z.parse::<Tz>().expect("a zone");
+        let ny = zone("America/New_York");
+        assert_eq!(
+            zoned("2024-01-01 10:00:00.000000+00", &ny).as_deref(),
+            Some("2024-01-01 05:00:00-05")
+        );
+        assert_eq!(
+            zoned("2024-07-01 10:00:00.250000+02:00", &ny).as_deref(),
+            Some("2024-07-01 04:00:00.25-04")
+        );
+        assert_eq!(
+            zoned("2024-01-01 10:00:00+00", &zone("Asia/Kolkata")).as_deref(),
+            Some("2024-01-01 15:30:00+05:30")
+        );
+    }
+
+    #[test]
     fn rows_keep_their_other_fields() {
         let mut data = BytesMut::new();
         for field in [Some(&b"2.0"[..]), None, Some(&b"x"[..])] {
@@ -265,8 +378,8 @@ mod tests {
                 None => data.put_i32(-1),
             }
         }
-        let columns = FloatColumns {
-            columns: vec![(0, false, 1), (1, false, 1)],
+        let columns = TextColumns {
+            columns: vec![(0, Kind::Double(1)), (1, Kind::Double(1))],
         };
         let row = columns.rewrite(DataRow::new(data, 3));
         let fields = split(&row.data).expect("well formed");
