@@ -11,6 +11,8 @@
 //! - [`IntegerLiterals`] (before type coercion): an integer literal that fits
 //!   32 bits and is an operand of arithmetic is `integer`, so that
 //!   `2147483647::int + 1` is `integer + integer` as in PostgreSQL.
+//! - [`NullifType`] (before type coercion): `NULLIF` of two integers has
+//!   its first argument's type.
 //! - [`ArrayLiterals`] (before type coercion): a string constant in array
 //!   syntax beside an array is that array (`polroles = '{0}'`).
 //! - [`SetOperationsAll`] (before type coercion): `INTERSECT ALL` and
@@ -42,6 +44,7 @@ mod correlated_subqueries;
 mod error;
 mod float_widening;
 mod integer_literals;
+mod nullif_type;
 mod set_operations;
 mod timestamp_text;
 
@@ -64,6 +67,7 @@ pub use correlated_subqueries::{CorrelatedSubqueries, PerRowSubqueries};
 pub use error::SemanticsError;
 pub use float_widening::FloatWidening;
 pub use integer_literals::IntegerLiterals;
+pub use nullif_type::NullifType;
 pub use set_operations::SetOperationsAll;
 pub use timestamp_text::{TimestampText, zoned_text_of};
 
@@ -104,6 +108,7 @@ fn rewrite_expressions(
 pub fn install(state: SessionState) -> SessionState {
     let mut rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> = vec![
         Arc::new(IntegerLiterals),
+        Arc::new(NullifType),
         Arc::new(SetOperationsAll),
         Arc::new(ArrayLiterals),
     ];
