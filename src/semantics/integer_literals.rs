@@ -9,7 +9,10 @@
 //! Only arithmetic operands are narrowed: elsewhere (LIMIT, function
 //! arguments, a bare `SELECT 1`) the literal's width cannot change a value.
 //! Each expression's result is cast back to the type DataFusion gave it, so
-//! a column's type (what Describe told the client) never changes.
+//! this rule never changes a column's type: the constants of a query get
+//! PostgreSQL's type before planning (`catalog::pg_rewrites::result_types`);
+//! what reaches this rule untyped (an `UPDATE … SET x = x + 1`, a
+//! statement planned from text Brook did not rewrite) is only checked.
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::DFSchema;
@@ -54,9 +57,8 @@ impl AnalyzerRule for IntegerLiterals {
 
 /// `expr` cast back to the type DataFusion gave it before narrowing: the
 /// arithmetic inside is checked at PostgreSQL's width, but the result keeps
-/// the type a client was told when the statement was described (a prepared
-/// statement's columns are described from the plan before this rule runs,
-/// and rows encoded in binary must match that description).
+/// the type the plan had (a plan a hook stored unanalyzed may still be
+/// described from that type, and rows encoded in binary must match it).
 fn keep_type(expr: Expr, declared: Option<&DataType>, schema: &DFSchema) -> Expr {
     let Some(declared) = declared else {
         return expr;

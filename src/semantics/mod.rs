@@ -21,8 +21,9 @@
 //!   integers are checked and fail with 22003 (`integer out of range`), and a
 //!   cast from a float to an integer rounds as PostgreSQL does.
 //!
-//! - [`FloatWidening`] (while the SQL is planned): `real` arithmetic with
-//!   another kind of number is `double precision`.
+//! - [`ArithmeticTypes`] (while the SQL is planned): `real` arithmetic with
+//!   another kind of number is `double precision`, and a `numeric`
+//!   quotient keeps at least 20 places.
 //!
 //! - [`ByteaText`] (after type coercion): text read as `bytea` decodes
 //!   PostgreSQL's hex and escape formats.
@@ -37,12 +38,12 @@
 //! The rules keep every expression's name (DataFusion's `NamePreserver`), so
 //! a column called `a + 1` keeps its name and the plan's schema its shape.
 
+mod arithmetic_types;
 mod array_literals;
 mod bytea_text;
 mod checked_arithmetic;
 mod correlated_subqueries;
 mod error;
-mod float_widening;
 mod integer_literals;
 mod nullif_type;
 mod set_operations;
@@ -60,12 +61,12 @@ use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::planner::ExprPlanner;
 use datafusion::optimizer::AnalyzerRule;
 
+pub use arithmetic_types::ArithmeticTypes;
 pub use array_literals::ArrayLiterals;
 pub use bytea_text::ByteaText;
 pub use checked_arithmetic::CheckedArithmetic;
 pub use correlated_subqueries::{CorrelatedSubqueries, PerRowSubqueries};
 pub use error::SemanticsError;
-pub use float_widening::FloatWidening;
 pub use integer_literals::IntegerLiterals;
 pub use nullif_type::NullifType;
 pub use set_operations::SetOperationsAll;
@@ -118,7 +119,7 @@ pub fn install(state: SessionState) -> SessionState {
     rules.push(Arc::new(ByteaText));
     let runtime = state.runtime_env().clone();
     rules.push(Arc::new(PerRowSubqueries::new(runtime.clone())));
-    let mut planners: Vec<Arc<dyn ExprPlanner>> = vec![Arc::new(FloatWidening)];
+    let mut planners: Vec<Arc<dyn ExprPlanner>> = vec![Arc::new(ArithmeticTypes)];
     planners.extend(state.expr_planners().iter().cloned());
     SessionStateBuilder::new_from_existing(state)
         .with_analyzer_rules(rules)

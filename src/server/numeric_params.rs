@@ -14,7 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use datafusion::arrow::datatypes::DataType;
 use pgwire::api::Type;
-use pgwire::api::portal::{Format, Portal};
+use pgwire::api::portal::Portal;
 
 use super::statements::StoredStatement;
 use crate::catalog::pg_rewrites::plain_number;
@@ -65,17 +65,9 @@ pub fn plain(portal: &Portal<StoredStatement>) -> Option<Portal<StoredStatement>
     let mut copy = Portal::default();
     copy.name = portal.name.clone();
     copy.statement = Arc::clone(&portal.statement);
-    copy.parameter_format = match &portal.parameter_format {
-        Format::UnifiedText => Format::UnifiedText,
-        Format::UnifiedBinary => Format::UnifiedBinary,
-        Format::Individual(formats) => Format::Individual(formats.clone()),
-    };
+    copy.parameter_format = portal.parameter_format.clone();
     copy.parameters = parameters;
-    copy.result_column_format = match &portal.result_column_format {
-        Format::UnifiedText => Format::UnifiedText,
-        Format::UnifiedBinary => Format::UnifiedBinary,
-        Format::Individual(formats) => Format::Individual(formats.clone()),
-    };
+    copy.result_column_format = portal.result_column_format.clone();
     copy.state = Arc::clone(&portal.state);
     Some(copy)
 }

@@ -388,13 +388,9 @@ impl VisitorMut for Rewrites<'_> {
         }
         let replacement = match expr {
             // int4, as in PostgreSQL.
-            Expr::Function(f) if is_backend_pid(f) => self.backend_pid.map(|pid| Expr::Cast {
-                kind: CastKind::Cast,
-                expr: Box::new(number(&pid.to_string())),
-                data_type: DataType::Integer(None),
-                array: false,
-                format: None,
-            }),
+            Expr::Function(f) if is_backend_pid(f) => self
+                .backend_pid
+                .map(|pid| cast(number(&pid.to_string()), DataType::Integer(None))),
             Expr::Function(f) => rewrite_function(f).or_else(|| array_subquery::rewrite(expr)),
             Expr::Subquery(_) => correlated::rewrite(expr),
             // `~x`, bitwise NOT, which DataFusion cannot plan: `x # -1`
@@ -793,6 +789,17 @@ fn varchar_cast(expr: &Expr) -> Option<Expr> {
 
 pub(super) fn number(n: &str) -> Expr {
     Expr::value(Value::Number(n.to_string(), false))
+}
+
+/// `CAST(expr AS data_type)`.
+pub(super) fn cast(expr: Expr, data_type: DataType) -> Expr {
+    Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(expr),
+        data_type,
+        array: false,
+        format: None,
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 //! that name, as PostgreSQL prints a regproc, and `col::oid` the OID
 //! `pg_proc` lists for it (pg_dump reads both).
 
-use datafusion::sql::sqlparser::ast::{CastKind, DataType, Expr, Value};
+use datafusion::sql::sqlparser::ast::{DataType, Expr, Value};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
@@ -69,13 +69,7 @@ pub(super) fn rewrite(expr: &Expr, path: Option<&str>) -> Option<Expr> {
             Value::SingleQuotedString(text)
                 if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) =>
             {
-                Some(Expr::Cast {
-                    kind: CastKind::Cast,
-                    expr: Box::new(number(text)),
-                    data_type: DataType::Integer(None),
-                    array: false,
-                    format: None,
-                })
+                Some(super::cast(number(text), DataType::Integer(None)))
             }
             Value::SingleQuotedString(text) => {
                 let lookup = lookup(text, path)?;

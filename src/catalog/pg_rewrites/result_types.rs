@@ -55,13 +55,7 @@ pub(super) fn type_constant(expr: &mut Expr) -> bool {
         return false;
     }
     let constant = std::mem::replace(expr, Expr::value(Value::Null));
-    *expr = Expr::Cast {
-        kind: CastKind::Cast,
-        expr: Box::new(constant),
-        data_type: DataType::Int4(None),
-        array: false,
-        format: None,
-    };
+    *expr = super::cast(constant, DataType::Int4(None));
     true
 }
 
@@ -216,13 +210,7 @@ pub(super) fn type_rank(expr: &mut Expr) -> bool {
         _ => return false,
     };
     let call = std::mem::replace(expr, Expr::value(Value::Null));
-    *expr = Expr::Cast {
-        kind: CastKind::Cast,
-        expr: Box::new(call),
-        data_type,
-        array: false,
-        format: None,
-    };
+    *expr = super::cast(call, data_type);
     true
 }
 
@@ -252,13 +240,7 @@ pub(super) fn plain_constant(expr: &mut Expr) -> bool {
         Some(plain) if plain.bytes().filter(u8::is_ascii_digit).count() <= 38 => {
             super::number(&plain)
         }
-        _ => Expr::Cast {
-            kind: CastKind::Cast,
-            expr: Box::new(super::string(n)),
-            data_type: DataType::DoublePrecision,
-            array: false,
-            format: None,
-        },
+        _ => super::cast(super::string(n), DataType::DoublePrecision),
     };
     *expr = replacement;
     true

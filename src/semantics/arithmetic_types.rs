@@ -23,9 +23,9 @@ use datafusion::sql::sqlparser::ast::BinaryOperator;
 
 /// The planner; registered ahead of DataFusion's own.
 #[derive(Debug, Default)]
-pub struct FloatWidening;
+pub struct ArithmeticTypes;
 
-impl ExprPlanner for FloatWidening {
+impl ExprPlanner for ArithmeticTypes {
     fn plan_binary_op(
         &self,
         expr: RawBinaryExpr,
