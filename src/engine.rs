@@ -25,7 +25,7 @@ use crate::catalog::sequences::{Sequences, SessionSequences};
 use crate::catalog::session_catalog::SessionCatalogs;
 use crate::catalog::{
     Catalog, DATABASE, DEFAULT_SCHEMA, QualifiedName, information_schema, pg_functions, pg_json,
-    pg_overlay,
+    pg_overlay, pg_text_casts,
 };
 use crate::error::{BrookError, Result};
 use crate::ml::{ModelContext, Models, PipelineOffsets};
@@ -107,6 +107,7 @@ impl Engine {
         pg_functions::register(&ctx);
         crate::catalog::pg_acl::register(&ctx, roles.clone());
         pg_json::register(&ctx);
+        pg_text_casts::register(&ctx);
         information_schema::register(&ctx).await?;
         pg_overlay::register_views(&ctx).await?;
         // Models first: a view may call PREDICT or EVALUATE.

@@ -18,6 +18,7 @@ pub mod pg_overlay;
 pub mod pg_regexp_split;
 pub mod pg_rewrites;
 pub mod pg_scalar_functions;
+pub mod pg_text_casts;
 pub mod pg_to_char;
 pub mod roles;
 pub mod search_path;

@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions,
+};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{DFSchema, ScalarValue};
@@ -22,6 +24,7 @@ use super::definition::{Format, PipelineDef};
 use super::error::PipelineError;
 use crate::catalog::ColumnDef;
 use crate::storage::constraints;
+use crate::storage::text_types::TextType;
 use crate::storage::types::column_type;
 
 /// How a table column gets its value.
@@ -58,6 +61,9 @@ pub struct Transform {
     not_null: Vec<(usize, String)>,
     /// `varchar(n)` columns: position, name and `n`.
     lengths: Vec<(usize, String, usize)>,
+    /// `uuid`, `json` and `jsonb` columns: a message whose value is not
+    /// one of the type's is set aside with the type's input error.
+    text_types: Vec<(usize, TextType)>,
     /// The table's CHECK constraints: a failing row is set aside, as a
     /// NULL in a NOT NULL column is.
     checks: Vec<constraints::Check>,
@@ -240,6 +246,7 @@ impl Transform {
         let mut fills = Vec::with_capacity(columns.len());
         let mut not_null = Vec::new();
         let mut lengths = Vec::new();
+        let mut text_types = Vec::new();
         for (i, column) in columns.iter().enumerate() {
             let fill = match row_fields.iter().position(|f| f.name() == &column.name) {
                 Some(at) => Fill::Row(at),
@@ -261,6 +268,10 @@ impl Transform {
             if let Some(n) = constraints::max_chars(&column.pg_type) {
                 lengths.push((i, column.name.clone(), n));
             }
+            if let Some(kind) = TextType::of_pg_name(&column.pg_type).filter(|k| k.checks_values())
+            {
+                text_types.push((i, kind));
+            }
             fills.push(fill);
         }
         Ok(Self {
@@ -274,6 +285,7 @@ impl Transform {
             table_schema,
             not_null,
             lengths,
+            text_types,
             checks,
             table,
         })
@@ -486,6 +498,18 @@ impl Transform {
             {
                 if misfit && bad[row].is_none() {
                     bad[row] = Some(constraints::too_long(*n).to_string());
+                }
+            }
+        }
+        for (i, kind) in &self.text_types {
+            let Some(strings) = batch.column(*i).as_string_opt::<i32>() else {
+                continue;
+            };
+            for (row, value) in strings.iter().enumerate() {
+                if let (None, Some(value)) = (&bad[row], value)
+                    && let Err(e) = kind.canonical(value)
+                {
+                    bad[row] = Some(e.to_string());
                 }
             }
         }

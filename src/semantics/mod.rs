@@ -13,6 +13,8 @@
 //!   `2147483647::int + 1` is `integer + integer` as in PostgreSQL.
 //! - [`NullifType`] (before type coercion): `NULLIF` of two integers has
 //!   its first argument's type.
+//! - [`AggregateTypes`] (before type coercion): `avg` of integers and `sum`
+//!   of `bigint` are `numeric`.
 //! - [`ArrayLiterals`] (before type coercion): a string constant in array
 //!   syntax beside an array is that array (`polroles = '{0}'`).
 //! - [`SetOperationsAll`] (before type coercion): `INTERSECT ALL` and
@@ -38,6 +40,7 @@
 //! The rules keep every expression's name (DataFusion's `NamePreserver`), so
 //! a column called `a + 1` keeps its name and the plan's schema its shape.
 
+mod aggregate_types;
 mod arithmetic_types;
 mod array_literals;
 mod bytea_text;
@@ -61,6 +64,7 @@ use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::planner::ExprPlanner;
 use datafusion::optimizer::AnalyzerRule;
 
+pub use aggregate_types::AggregateTypes;
 pub use arithmetic_types::ArithmeticTypes;
 pub use array_literals::ArrayLiterals;
 pub use bytea_text::ByteaText;
@@ -110,6 +114,7 @@ pub fn install(state: SessionState) -> SessionState {
     let mut rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> = vec![
         Arc::new(IntegerLiterals),
         Arc::new(NullifType),
+        Arc::new(AggregateTypes),
         Arc::new(SetOperationsAll),
         Arc::new(ArrayLiterals),
     ];

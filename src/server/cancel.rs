@@ -489,6 +489,14 @@ impl ExtendedQueryHandler for Cancellable {
         let timer = QueryTimer::start_in("extended", client, &portal.statement.statement.0);
         let plain = super::numeric_params::plain(portal);
         let portal = plain.as_ref().unwrap_or(portal);
+        let texts = match super::text_params::as_text(portal) {
+            Ok(texts) => texts,
+            Err(e) => {
+                timer.failed();
+                return Err(e);
+            }
+        };
+        let portal = texts.as_ref().unwrap_or(portal);
         let response = match within(
             deadline,
             ExtendedQueryHandler::do_query(self.inner.as_ref(), client, portal, max_rows),

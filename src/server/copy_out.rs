@@ -19,6 +19,7 @@ use pgwire::error::PgWireResult;
 use pgwire::messages::copy::CopyData;
 
 use super::errors::brook_to_pgwire;
+use crate::catalog::pg_rewrites::client_name;
 use crate::engine::Engine;
 use crate::sql::CopyOutSpec;
 use crate::sql::copy::{CopyFormat, CopyOptions};
@@ -108,7 +109,7 @@ fn header_line(options: &CopyOptions, fields: &[FieldInfo]) -> Vec<u8> {
     let names: Vec<String> = fields
         .iter()
         .map(|f| {
-            let name = f.name();
+            let name = client_name(f.name());
             if name.contains([delimiter, quote, '\n', '\r']) {
                 let doubled = name.replace(quote, &format!("{quote}{quote}"));
                 format!("{quote}{doubled}{quote}")

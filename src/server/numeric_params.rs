@@ -62,14 +62,27 @@ pub fn plain(portal: &Portal<StoredStatement>) -> Option<Portal<StoredStatement>
     if !changed {
         return None;
     }
+    Some(with_parameters(
+        portal,
+        Arc::clone(&portal.statement),
+        parameters,
+    ))
+}
+
+/// `portal` bound to `statement` with `parameters` instead of its own.
+pub(super) fn with_parameters(
+    portal: &Portal<StoredStatement>,
+    statement: Arc<pgwire::api::stmt::StoredStatement<StoredStatement>>,
+    parameters: Vec<Option<Bytes>>,
+) -> Portal<StoredStatement> {
     let mut copy = Portal::default();
     copy.name = portal.name.clone();
-    copy.statement = Arc::clone(&portal.statement);
+    copy.statement = statement;
     copy.parameter_format = portal.parameter_format.clone();
     copy.parameters = parameters;
     copy.result_column_format = portal.result_column_format.clone();
     copy.state = Arc::clone(&portal.state);
-    Some(copy)
+    copy
 }
 
 /// Whether the statement's plan types parameter `i` (0-based) as a decimal.

@@ -11,18 +11,23 @@
 
 use std::sync::Arc;
 
-use datafusion::common::DFSchemaRef;
+use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::execute_stream;
 use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use futures::StreamExt;
+use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldInfo, QueryResponse};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
+
+use super::declared_types;
+use crate::catalog::pg_rewrites::client_name;
+use crate::storage::text_types::TextType;
 
 fn api(e: datafusion::error::DataFusionError) -> PgWireError {
     PgWireError::ApiError(Box::new(e))
@@ -38,9 +43,27 @@ pub async fn encode(
 ) -> PgWireResult<QueryResponse> {
     let task = Arc::new(frame.task_ctx());
     let (state, plan) = frame.into_parts();
-    let optimized = state.optimize(&plan).map_err(api)?;
-    let fields: Arc<Vec<FieldInfo>> = Arc::new(arrow_schema_to_pg_fields(
+    // The analyzed plan says where each column comes from (the optimizer
+    // folds `'a'::varchar` into a plain literal); its schema is the
+    // optimized plan's.
+    let (optimized, declared) = match &plan {
+        LogicalPlan::Explain(_) => (state.optimize(&plan).map_err(api)?, vec![]),
+        _ => {
+            let analyzed = state
+                .analyzer()
+                .execute_and_check(plan, state.config_options(), |_, _| {})
+                .map_err(api)?;
+            let declared = declared_types::text_types(&analyzed);
+            let optimized = state
+                .optimizer()
+                .optimize(analyzed, &state, |_, _| {})
+                .map_err(api)?;
+            (optimized, declared)
+        }
+    };
+    let fields: Arc<Vec<FieldInfo>> = Arc::new(pg_fields(
         optimized.schema().as_arrow(),
+        &declared,
         format,
         options,
     )?);
@@ -66,10 +89,58 @@ pub async fn encode(
 /// The columns a prepared statement's `plan` will answer with, as they will
 /// be typed when it runs: its schema after analysis. A plan that cannot be
 /// analyzed before its parameters are bound keeps the planner's types.
-pub fn described_schema(state: &SessionState, plan: &LogicalPlan) -> DFSchemaRef {
-    state
+pub fn described_fields(
+    state: &SessionState,
+    plan: &LogicalPlan,
+    format: &Format,
+) -> PgWireResult<Vec<FieldInfo>> {
+    let analyzed = state
         .analyzer()
         .execute_and_check(plan.clone(), state.config_options(), |_, _| {})
-        .map(|analyzed| analyzed.schema().clone())
-        .unwrap_or_else(|_| plan.schema().clone())
+        .unwrap_or_else(|_| plan.clone());
+    let declared = declared_types::text_types(&analyzed);
+    pg_fields(analyzed.schema().as_arrow(), &declared, format, None)
+}
+
+/// The description of columns `schema`, naming the declared type of the
+/// text columns that have one (`varchar`, `uuid`, `json`, `jsonb`).
+fn pg_fields(
+    schema: &Schema,
+    declared: &[Option<TextType>],
+    format: &Format,
+    options: Option<Arc<FormatOptions>>,
+) -> PgWireResult<Vec<FieldInfo>> {
+    let fields = arrow_schema_to_pg_fields(schema, format, options)?;
+    Ok(fields
+        .into_iter()
+        .zip(schema.fields())
+        .enumerate()
+        .map(|(i, (info, field))| {
+            let text = matches!(
+                field.data_type(),
+                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+            );
+            let datatype = match declared.get(i).copied().flatten() {
+                Some(kind) if text => match kind {
+                    TextType::Varchar => Type::VARCHAR,
+                    TextType::Uuid => Type::UUID,
+                    TextType::Json => Type::JSON,
+                    TextType::Jsonb => Type::JSONB,
+                },
+                _ => info.datatype().clone(),
+            };
+            let name = client_name(info.name());
+            if name == info.name() && &datatype == info.datatype() {
+                return info;
+            }
+            FieldInfo::new(
+                name.to_string(),
+                info.table_id(),
+                info.column_id(),
+                datatype,
+                info.format(),
+            )
+            .with_format_options(info.format_options().clone())
+        })
+        .collect())
 }

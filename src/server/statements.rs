@@ -242,11 +242,10 @@ impl QueryParser for BrookParser {
         }
         match stmt {
             (_, Some((_, plan))) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) => {
-                let schema = super::results::described_schema(&self.ctx.state(), plan);
-                arrow_schema_to_pg_fields(
-                    schema.as_arrow(),
+                super::results::described_fields(
+                    &self.ctx.state(),
+                    plan,
                     column_format.unwrap_or(&Format::UnifiedText),
-                    None,
                 )
             }
             _ => self.inner.get_result_schema(stmt, column_format),

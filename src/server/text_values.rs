@@ -18,6 +18,12 @@
 //! written in the zone it was stored with, where PostgreSQL writes every
 //! one in the session's `TimeZone` (`SET TIME ZONE` changes what is shown,
 //! never what is stored).
+//!
+//! `uuid` and `jsonb` columns in binary format: Brook holds both as text
+//! (their canonical form), which pgwire would send as the text's bytes. A
+//! client that asked for binary reads a uuid as its 16 bytes and a jsonb
+//! as a version byte (1) before the text, so those fields are rewritten
+//! too; `json` and `varchar` are text in binary format as well.
 
 use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, FixedOffset};
@@ -25,6 +31,8 @@ use datafusion::arrow::array::timezone::Tz;
 use pgwire::api::Type;
 use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::messages::data::DataRow;
+
+use crate::storage::text_types::uuid_bytes;
 
 /// `double precision`'s digits (`DBL_DIG`) and `real`'s (`FLT_DIG`).
 const DOUBLE_DIGITS: i32 = 15;
@@ -40,6 +48,11 @@ enum Kind {
     Timestamp,
     /// In the session's zone.
     TimestampTz(Tz),
+    /// Binary `uuid` and `jsonb`, which Brook keeps as text
+    /// (`server::declared_types`): pgwire sends the text, PostgreSQL a
+    /// uuid's 16 bytes and jsonb's version byte (1) before the text.
+    UuidBinary,
+    JsonbBinary,
 }
 
 /// The text-format float and timestamp columns of a result, by position.
@@ -58,14 +71,15 @@ impl TextColumns {
         let columns: Vec<(usize, Kind)> = schema
             .iter()
             .enumerate()
-            .filter(|(_, f)| f.format() == FieldFormat::Text)
             .filter_map(|(i, f)| {
                 let digits = f.format_options().extra_float_digits;
-                let kind = match *f.datatype() {
-                    Type::FLOAT4 => Kind::Real(digits),
-                    Type::FLOAT8 => Kind::Double(digits),
-                    Type::TIMESTAMP => Kind::Timestamp,
-                    Type::TIMESTAMPTZ => Kind::TimestampTz(zone),
+                let kind = match (f.format(), f.datatype().clone()) {
+                    (FieldFormat::Text, Type::FLOAT4) => Kind::Real(digits),
+                    (FieldFormat::Text, Type::FLOAT8) => Kind::Double(digits),
+                    (FieldFormat::Text, Type::TIMESTAMP) => Kind::Timestamp,
+                    (FieldFormat::Text, Type::TIMESTAMPTZ) => Kind::TimestampTz(zone),
+                    (FieldFormat::Binary, Type::UUID) => Kind::UuidBinary,
+                    (FieldFormat::Binary, Type::JSONB) => Kind::JsonbBinary,
                     _ => return None,
                 };
                 Some((i, kind))
@@ -87,16 +101,19 @@ impl TextColumns {
                 continue;
             };
             let column = self.columns.iter().find(|(c, _)| *c == i);
-            let text = column.and_then(|(_, kind)| {
+            let written: Option<Vec<u8>> = column.and_then(|(_, kind)| {
                 let text = std::str::from_utf8(value).ok()?;
-                match kind {
-                    Kind::Real(extra) => Some(real_text(text.parse::<f32>().ok()?, *extra)),
-                    Kind::Double(extra) => Some(double_text(text.parse::<f64>().ok()?, *extra)),
-                    Kind::Timestamp => Some(trim_fraction(text).to_string()),
-                    Kind::TimestampTz(zone) => zoned(text, zone),
-                }
+                let text = match kind {
+                    Kind::Real(extra) => real_text(text.parse::<f32>().ok()?, *extra),
+                    Kind::Double(extra) => double_text(text.parse::<f64>().ok()?, *extra),
+                    Kind::Timestamp => trim_fraction(text).to_string(),
+                    Kind::TimestampTz(zone) => zoned(text, zone)?,
+                    Kind::UuidBinary => return Some(uuid_bytes(text)?.to_vec()),
+                    Kind::JsonbBinary => return Some([&[1u8], value].concat()),
+                };
+                Some(text.into_bytes())
             });
-            let bytes = text.as_ref().map_or(value, |t| t.as_bytes());
+            let bytes = written.as_deref().unwrap_or(value);
             data.put_i32(bytes.len() as i32);
             data.put_slice(bytes);
         }

@@ -23,6 +23,7 @@ use datafusion::logical_expr::{
 use datafusion::physical_expr::PhysicalExpr;
 
 use crate::error::{BrookError, Result};
+use crate::storage::text_types::TextType;
 
 /// A `varchar(n)` column: its position in the schema, name and `n`.
 #[derive(Debug, Clone)]
@@ -117,6 +118,10 @@ pub struct Constraints {
     /// UNIQUE constraints in declaration order.
     pub keys: Vec<UniqueKey>,
     pub lengths: Vec<Length>,
+    /// The columns stored as text whose declared type is another
+    /// (`varchar`, `uuid`, `json`, `jsonb`), by position: writes put their
+    /// values in the type's form, and a query's description names the type.
+    pub text_types: Vec<(usize, TextType)>,
     pub checks: Vec<Check>,
     /// The `GENERATED ALWAYS AS IDENTITY` columns: an INSERT or UPDATE may
     /// not give them a value of its own (COPY may, as in PostgreSQL).
@@ -133,6 +138,16 @@ impl Constraints {
         primary_key: Vec<String>,
         unique: impl IntoIterator<Item = UniqueKey>,
     ) -> Self {
+        let pg_types: Vec<(&str, &str)> = pg_types.into_iter().collect();
+        let text_types = pg_types
+            .iter()
+            .filter_map(|(column, pg_type)| {
+                Some((
+                    schema.index_of(column).ok()?,
+                    TextType::of_pg_name(pg_type)?,
+                ))
+            })
+            .collect();
         let lengths = pg_types
             .into_iter()
             .filter_map(|(column, pg_type)| {
@@ -158,6 +173,7 @@ impl Constraints {
             primary_key,
             keys,
             lengths,
+            text_types,
             checks: vec![],
             always_identity: vec![],
         }
@@ -309,6 +325,33 @@ pub fn conform_length(column: &ArrayRef, max_chars: usize) -> Result<ArrayRef> {
     Ok(Arc::new(out.finish()))
 }
 
+/// `column` (text about to be stored in a column of type `kind`) with
+/// every value in the type's canonical form, or the input error of the
+/// first that is not one of its values.
+pub fn conform_text(column: &ArrayRef, kind: TextType) -> Result<ArrayRef> {
+    if !kind.checks_values() || column.data_type() != &DataType::Utf8 {
+        return Ok(column.clone());
+    }
+    let strings = column.as_string::<i32>();
+    let mut out = StringBuilder::with_capacity(strings.len(), strings.value_data().len());
+    let mut changed = false;
+    for v in strings.iter() {
+        match v {
+            Some(v) => {
+                let canonical = kind.canonical(v)?;
+                changed |= canonical != v;
+                out.append_value(canonical);
+            }
+            None => out.append_null(),
+        }
+    }
+    Ok(if changed {
+        Arc::new(out.finish())
+    } else {
+        column.clone()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,12 +368,17 @@ mod tests {
     }
 }
 
-/// `value` as an UPDATE's new `varchar(max_chars)`: cut or refused as an
-/// inserted value would be, while Delta's update computes the new rows.
-pub fn checked_length(value: Expr, max_chars: usize) -> Expr {
+/// `value` as an UPDATE's new value of a `varchar(max_chars)` column or
+/// of one of the [`TextType`]s: cut, put in the type's form or refused as
+/// an inserted value would be, while Delta's update computes the new rows.
+pub fn checked_text(value: Expr, max_chars: Option<usize>, text_type: Option<TextType>) -> Expr {
+    if max_chars.is_none() && !text_type.is_some_and(TextType::checks_values) {
+        return value;
+    }
     Expr::ScalarFunction(ScalarFunction::new_udf(
-        Arc::new(ScalarUDF::new_from_impl(LengthCheck {
+        Arc::new(ScalarUDF::new_from_impl(TextCheck {
             max_chars,
+            text_type,
             signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
         })),
         vec![cast(value, DataType::Utf8)],
@@ -338,14 +386,15 @@ pub fn checked_length(value: Expr, max_chars: usize) -> Expr {
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct LengthCheck {
-    max_chars: usize,
+struct TextCheck {
+    max_chars: Option<usize>,
+    text_type: Option<TextType>,
     signature: Signature,
 }
 
-impl ScalarUDFImpl for LengthCheck {
+impl ScalarUDFImpl for TextCheck {
     fn name(&self) -> &str {
-        "varchar_length_check"
+        "stored_text_check"
     }
 
     fn signature(&self) -> &Signature {
@@ -359,11 +408,16 @@ impl ScalarUDFImpl for LengthCheck {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let Some(value) = args.args.first() else {
             return Err(DataFusionError::Internal(
-                "varchar_length_check takes one argument".into(),
+                "stored_text_check takes one argument".into(),
             ));
         };
-        let array = value.to_array(args.number_rows)?;
-        let checked = conform_length(&array, self.max_chars).map_err(crate::error::external)?;
-        Ok(ColumnarValue::Array(checked))
+        let mut array = value.to_array(args.number_rows)?;
+        if let Some(max_chars) = self.max_chars {
+            array = conform_length(&array, max_chars).map_err(crate::error::external)?;
+        }
+        if let Some(kind) = self.text_type {
+            array = conform_text(&array, kind).map_err(crate::error::external)?;
+        }
+        Ok(ColumnarValue::Array(array))
     }
 }

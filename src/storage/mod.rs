@@ -16,6 +16,7 @@ pub mod scan;
 pub mod table;
 pub mod temp_constraints;
 pub mod temp_tables;
+pub mod text_types;
 pub mod transaction;
 pub mod types;
 pub mod wal;

@@ -679,6 +679,18 @@ impl DurableTable {
         &self.inner.name
     }
 
+    /// The declared type of column `index` where it is stored as text but
+    /// is another type (`varchar`, `uuid`, `json`, `jsonb`): what a
+    /// query's result column that reads it is described as.
+    pub fn text_type(&self, index: usize) -> Option<crate::storage::text_types::TextType> {
+        self.inner
+            .constraints
+            .text_types
+            .iter()
+            .find(|(at, _)| *at == index)
+            .map(|(_, t)| *t)
+    }
+
     /// The PRIMARY KEY columns, in key order (empty: none).
     pub fn primary_key(&self) -> &[String] {
         &self.inner.constraints.primary_key
@@ -1118,16 +1130,19 @@ impl DurableTable {
                     column,
                 });
             }
-            let value = match self
-                .inner
-                .constraints
+            let constraints = &self.inner.constraints;
+            let max_chars = constraints
                 .lengths
                 .iter()
                 .find(|l| l.column == column)
-            {
-                Some(length) => constraints::checked_length(value, length.max_chars),
-                None => value,
-            };
+                .map(|l| l.max_chars);
+            let text_type = self
+                .inner
+                .schema
+                .index_of(&column)
+                .ok()
+                .and_then(|i| self.text_type(i));
+            let value = constraints::checked_text(value, max_chars, text_type);
             checked.push((column, value));
         }
         Ok(checked)
@@ -1468,6 +1483,11 @@ impl DurableTable {
                 for length in &self.inner.constraints.lengths {
                     if let Some(column) = columns.get_mut(length.index) {
                         *column = constraints::conform_length(column, length.max_chars)?;
+                    }
+                }
+                for (index, kind) in &self.inner.constraints.text_types {
+                    if let Some(column) = columns.get_mut(*index) {
+                        *column = constraints::conform_text(column, *kind)?;
                     }
                 }
                 let batch = RecordBatch::try_new(schema.clone(), columns)

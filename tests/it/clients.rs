@@ -368,7 +368,7 @@ async fn update_and_delete_with_parameters_report_row_counts() {
         .unwrap();
     assert_eq!(deleted, 3);
     let row = client
-        .query_one("SELECT count(*), sum(balance) FROM acct", &[])
+        .query_one("SELECT count(*), sum(balance)::bigint FROM acct", &[])
         .await
         .unwrap();
     assert_eq!(

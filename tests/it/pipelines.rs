@@ -1178,3 +1178,55 @@ async fn a_check_constraint_sets_violating_messages_aside_or_stops_the_pipeline(
         0
     );
 }
+
+/// A uuid column holds uuids whatever a pipeline reads: a message whose
+/// value is not one is set aside with PostgreSQL's input error (it was
+/// stored as sent), and the others land in the uuid's canonical form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_whose_value_is_no_uuid_is_set_aside() {
+    let kafka = Tansu::start();
+    kafka.create_topic("devices", 1).await;
+    let messages = (0..12).map(|i: i64| {
+        let id = if i % 4 == 3 {
+            format!("not-a-uuid-{i}")
+        } else {
+            format!("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD3800{i:02}")
+        };
+        (0, json(serde_json::json!({"n": i, "id": id})))
+    });
+    kafka.produce("devices", messages).await;
+    let brook = Brook::start();
+    let client = brook.client().await;
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE devices (n int, id uuid); \
+             CREATE PIPELINE dev AS LOAD DATA KAFKA '{}/devices' BATCH_INTERVAL 50 \
+             SKIP ALL ERRORS INTO TABLE devices FORMAT JSON; \
+             START PIPELINE dev FOREGROUND",
+            kafka.brokers()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(count(&client, "SELECT count(*) FROM devices").await, 9);
+    let first: String = client
+        .query_one("SELECT id::text FROM devices WHERE n = 0", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(first, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380000");
+    let rows = client
+        .query(
+            "SELECT \"offset\", error FROM information_schema.pipelines_errors \
+             WHERE pipeline_name = 'dev' ORDER BY \"offset\"",
+            &[],
+        )
+        .await
+        .unwrap();
+    let offsets: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(offsets, vec![3, 7, 11]);
+    let reason: String = rows[0].get(1);
+    assert!(
+        reason.contains("invalid input syntax for type uuid: \"not-a-uuid-3\""),
+        "{reason}"
+    );
+}

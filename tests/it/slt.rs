@@ -175,6 +175,7 @@ slt_files! {
     session_settings => "session_settings.slt",
     simple_query_rewrites => "simple_query_rewrites.slt",
     temp_tables => "temp_tables.slt",
+    text_types => "text_types.slt",
     transactions => "transactions.slt",
     types => "types.slt",
     unique => "unique.slt",

@@ -277,13 +277,28 @@ pub fn message(err: &tokio_postgres::Error) -> String {
         .unwrap_or_else(|| err.to_string())
 }
 
-/// A single bigint answer (0 for NULL).
+/// A single whole-number answer (0 for NULL), read from its text: a
+/// `count` is `bigint`, a `sum` of `bigint` is `numeric`, as in PostgreSQL.
 pub async fn count(client: &Client, sql: &str) -> i64 {
-    let row = client
-        .query_one(sql, &[])
+    let messages = client
+        .simple_query(sql)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {}", message(&e)));
-    row.get::<_, Option<i64>>(0).unwrap_or(0)
+    let rows: Vec<_> = messages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rows.len(), 1, "{sql}: one row");
+    rows[0]
+        .get(0)
+        .map(|text| {
+            text.parse()
+                .unwrap_or_else(|_| panic!("{sql}: {text} is no whole number"))
+        })
+        .unwrap_or(0)
 }
 
 /// Poll `sql` (a single bigint) until it equals `expected`.

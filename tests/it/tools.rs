@@ -254,18 +254,6 @@ fn pgcli_completion_offers_what_it_offers_on_postgresql() {
     assert!(out.contains("columns: ['city', 'code']"), "{out}");
 }
 
-/// Checks of `tests/python/driver_types.py` Brook does not pass yet, each
-/// refused with an error or answered under another type (never with
-/// another value): the type work of issue #20 still to do.
-const DRIVER_TYPE_GAPS: &[&str] = &[
-    "varchar",
-    "uuid_param",
-    "uuid_table",
-    "json_param",
-    "jsonb_param",
-    "jsonb_table",
-];
-
 #[test]
 fn psycopg2_and_psycopg_send_and_read_every_type_as_on_postgresql() {
     let script = format!(
@@ -289,7 +277,7 @@ fn psycopg2_and_psycopg_send_and_read_every_type_as_on_postgresql() {
     let expected = run(postgres.port, "postgres");
     let checks: Vec<&str> = expected.lines().collect();
     assert!(
-        checks.len() >= 54 && checks.iter().all(|l| l.starts_with("pass ")),
+        checks.len() >= 62 && checks.iter().all(|l| l.starts_with("pass ")),
         "the checks do not all pass on PostgreSQL itself:\n{expected}"
     );
 
@@ -301,14 +289,7 @@ fn psycopg2_and_psycopg_send_and_read_every_type_as_on_postgresql() {
         "Brook answered with other values:\n{}",
         wrong.join("\n")
     );
-    let missing: Vec<&str> = got
-        .lines()
-        .filter(|l| !l.starts_with("pass "))
-        .filter(|l| {
-            let check = l.split([' ', ':']).nth(2).unwrap_or("");
-            !DRIVER_TYPE_GAPS.contains(&check)
-        })
-        .collect();
+    let missing: Vec<&str> = got.lines().filter(|l| !l.starts_with("pass ")).collect();
     assert!(
         missing.is_empty(),
         "checks that pass on PostgreSQL fail on Brook:\n{}",

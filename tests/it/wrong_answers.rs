@@ -578,3 +578,202 @@ async fn check_constraints_hold_for_every_write_and_survive_a_restart() {
         ["ab12|3", "cd34|"]
     );
 }
+
+/// A value's bytes as sent, whatever its type (binary results).
+struct Raw(Vec<u8>);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for Raw {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(raw.to_vec()))
+    }
+
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
+        true
+    }
+}
+
+/// uuid, json and jsonb columns were stored as whatever text came (`nope`
+/// in a uuid column), described as `text`, and jsonb kept its spelling;
+/// varchar was described as `text`. Now each is checked and normalised as
+/// PostgreSQL's input function does, and described and sent — in binary
+/// too — as its type, through joins, unions and casts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uuid_json_jsonb_and_varchar_are_their_types_on_the_wire() {
+    use tokio_postgres::types::Type;
+    let brook = Brook::start();
+    let client = brook.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE docs (id int, name varchar(8), u uuid, j jsonb, raw json);
+             INSERT INTO docs VALUES (1, 'ada', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11',
+               '{\"b\": 1, \"a\": [1.50, 1e2], \"b\": 2}', '{\"b\":1,  \"b\":2}')",
+        )
+        .await
+        .unwrap();
+    for (sql, code, text) in [
+        (
+            "INSERT INTO docs (u) VALUES ('nope')",
+            "22P02",
+            "invalid input syntax for type uuid: \"nope\"",
+        ),
+        (
+            "INSERT INTO docs (j) VALUES ('{nope')",
+            "22P02",
+            "invalid input syntax for type json",
+        ),
+        (
+            "UPDATE docs SET raw = '[1,' WHERE id = 1",
+            "22P02",
+            "invalid input syntax for type json",
+        ),
+        (
+            "SELECT 'a0eebc99'::uuid",
+            "22P02",
+            "invalid input syntax for type uuid",
+        ),
+    ] {
+        let e = client.batch_execute(sql).await.expect_err(sql);
+        assert_eq!(sqlstate(&e), code, "{sql}: {e}");
+        assert!(message(&e).contains(text), "{sql}: {e}");
+    }
+    assert_eq!(count(&client, "SELECT count(*) FROM docs").await, 1);
+
+    let statement = client
+        .prepare(
+            "SELECT d.name, d.u, d.j, d.raw, d.name || '', e.u FROM docs d JOIN docs e ON d.id = e.id",
+        )
+        .await
+        .unwrap();
+    let types: Vec<Type> = statement
+        .columns()
+        .iter()
+        .map(|c| c.type_().clone())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            Type::VARCHAR,
+            Type::UUID,
+            Type::JSONB,
+            Type::JSON,
+            Type::TEXT,
+            Type::UUID
+        ]
+    );
+    let row = client.query_one(&statement, &[]).await.unwrap();
+    let uuid = [
+        0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38, 0x0a,
+        0x11,
+    ];
+    assert_eq!(row.get::<_, Raw>(0).0, b"ada");
+    assert_eq!(row.get::<_, Raw>(1).0, uuid);
+    // jsonb's binary form: version 1, then the normalised text.
+    assert_eq!(
+        row.get::<_, Raw>(2).0,
+        b"\x01{\"a\": [1.50, 100], \"b\": 2}"
+    );
+    assert_eq!(row.get::<_, Raw>(3).0, b"{\"b\":1,  \"b\":2}");
+    assert_eq!(row.get::<_, Raw>(5).0, uuid);
+
+    // Casts and a UNION with an untyped literal keep the type; text shows
+    // the normalised values.
+    let statement = client
+        .prepare(
+            "SELECT 'abcdef'::varchar(3), '{\"b\":1,\"a\":2}'::jsonb::text, \
+             'A0EEBC999C0B4EF8BB6D6BB9BD380A11'::uuid::text \
+             UNION ALL SELECT name, 'x', 'y' FROM docs",
+        )
+        .await
+        .unwrap();
+    assert_eq!(statement.columns()[0].type_(), &Type::VARCHAR);
+    let mut rows: Vec<(String, String, String)> = client
+        .query(&statement, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            (
+                "abc".to_string(),
+                "{\"a\": 2, \"b\": 1}".to_string(),
+                "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11".to_string()
+            ),
+            ("ada".to_string(), "x".to_string(), "y".to_string()),
+        ]
+    );
+}
+
+/// PostgreSQL answers a select list that names two columns alike with
+/// both columns so named (`SELECT a, a`, `SELECT 41 AS c, min(a) AS c`,
+/// `SELECT count(a), count(b)`); Brook refused the first two with
+/// "Projections require unique expression names" and named the third's
+/// second column `count_1`. Both protocols, and a derived table's `*`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn columns_named_alike_come_back_named_alike() {
+    let brook = Brook::start();
+    let client = brook.client().await;
+    client
+        .batch_execute("CREATE TABLE pairs (a int, b int); INSERT INTO pairs VALUES (3, 4), (5, 6)")
+        .await
+        .unwrap();
+    for (sql, names, first_row) in [
+        (
+            "SELECT a, a FROM pairs ORDER BY a",
+            vec!["a", "a"],
+            vec!["3", "3"],
+        ),
+        (
+            "SELECT 41 AS c, min(a) AS c FROM pairs",
+            vec!["c", "c"],
+            vec!["41", "3"],
+        ),
+        (
+            "SELECT count(a), count(b), sum(a) AS count FROM pairs",
+            vec!["count", "count", "count"],
+            vec!["2", "2", "8"],
+        ),
+        (
+            "SELECT * FROM (SELECT b AS x, a AS x FROM pairs) s ORDER BY 1",
+            vec!["x", "x"],
+            vec!["4", "3"],
+        ),
+        (
+            "SELECT a, a FROM pairs WHERE a = 5 UNION ALL SELECT b, b FROM pairs WHERE b = 4 ORDER BY 1",
+            vec!["a", "a"],
+            vec!["4", "4"],
+        ),
+    ] {
+        let statement = client.prepare(sql).await.expect(sql);
+        let described: Vec<&str> = statement.columns().iter().map(|c| c.name()).collect();
+        assert_eq!(described, names, "{sql}");
+        let rows = client.query(&statement, &[]).await.expect(sql);
+        assert_eq!(rows[0].columns().len(), names.len(), "{sql}");
+        let messages = client.simple_query(sql).await.expect(sql);
+        let row = messages
+            .iter()
+            .find_map(|m| match m {
+                SimpleQueryMessage::Row(row) => Some(row),
+                _ => None,
+            })
+            .expect(sql);
+        let simple_names: Vec<&str> = row.columns().iter().map(|c| c.name()).collect();
+        assert_eq!(simple_names, names, "{sql}");
+        let values: Vec<&str> = (0..names.len())
+            .map(|i| row.get(i).unwrap_or("NULL"))
+            .collect();
+        assert_eq!(values, first_row, "{sql}");
+    }
+    // PostgreSQL: ORDER BY "c" is ambiguous. An error, never the first.
+    let e = client
+        .simple_query("SELECT 1 AS c, a AS c FROM pairs ORDER BY c")
+        .await
+        .expect_err("ambiguous ORDER BY");
+    assert!(!sqlstate(&e).is_empty(), "{e}");
+}

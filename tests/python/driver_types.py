@@ -134,6 +134,38 @@ def json_value(kind):
     return check
 
 
+def uuid_binary(d, conn):
+    """A uuid sent and read in binary (psycopg 3's %b; psycopg2 has text only)."""
+    mark = "%b" if d.name == "psycopg" else "%s"
+    cur = conn.cursor(binary=True) if d.name == "psycopg" else conn.cursor()
+    cur.execute(f"SELECT {mark}::uuid", (U,))
+    got = cur.fetchone()[0]
+    cur.close()
+    expect(got, U)
+
+
+def uuid_refused(d, conn):
+    """Text that is no uuid is refused with 22P02, as PostgreSQL does."""
+    cur = conn.cursor()
+    try:
+        cur.execute("SELECT %s::uuid", ("12345678-nope",))
+    except d.errors() as e:
+        code = getattr(e, "pgcode", None) or getattr(getattr(e, "diag", None), "sqlstate", None)
+        expect(code, "22P02")
+    else:
+        raise Wrong("no error for a text that is no uuid")
+    finally:
+        cur.close()
+
+
+def jsonb_text(d, conn):
+    """jsonb prints as PostgreSQL normalises it: keys once and ordered, numbers as numeric."""
+    got, oid = d.one(conn, "SELECT %s::jsonb::text", ('{"b":1, "a":[1.50, 1e2], "b":2}',))
+    expect(got, '{"a": [1.50, 100], "b": 2}')
+    if oid != 25:
+        raise OtherType(f"type oid {oid}")
+
+
 def timestamptz_in_session_zone(d, conn):
     cur = conn.cursor()
     cur.execute("SET TIME ZONE 'America/New_York'")
@@ -211,6 +243,9 @@ CHECKS = [
                        dt.timedelta(days=1, seconds=3600), 1186)),
     ("uuid_param", value("SELECT %s::uuid", (U,), U, 2950)),
     ("uuid_table", table("u uuid", (U,))),
+    ("uuid_binary", uuid_binary),
+    ("uuid_refused", uuid_refused),
+    ("jsonb_text", jsonb_text),
     ("json_param", json_value("json")),
     ("jsonb_param", json_value("jsonb")),
     ("jsonb_table", table("j jsonb", ({"k": [1, 2]},), wrap="jsonb")),

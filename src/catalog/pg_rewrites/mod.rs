@@ -19,8 +19,9 @@
 //! - `(composite).field` becomes `get_field(composite, 'field')`, the
 //!   struct access DataFusion plans (pgJDBC reads `(result.keys).x`).
 //! - Unnamed select items get PostgreSQL's names ([`output_names`]):
-//!   `count(*)` is `count`, `1 + 1` is `?column?`; repeated ones
-//!   (`SELECT NULL, NULL`, psqlODBC's probe) `?column?`, `?column?_1`, ….
+//!   `count(*)` is `count`, `1 + 1` is `?column?`; repeated names
+//!   (`SELECT NULL, NULL`, psqlODBC's probe; `SELECT a, a`) are kept apart
+//!   by a mark the protocol edge takes off.
 //! - `x::regclass::text`, `x::regtype::text`: the name, not the OID.
 //! - `ARRAY(SELECT …)` ([`array_subquery`]).
 //! - Grafana's search-path subquery ([`search_path`]).
@@ -41,7 +42,11 @@ mod search_path;
 mod set_returning;
 mod system_columns;
 
+pub use output_names::{REPEAT_MARK, client_name};
 pub use result_types::plain_number;
+
+use crate::catalog::pg_text_casts;
+use crate::storage::text_types::TextType;
 
 use std::borrow::Cow;
 use std::ops::ControlFlow;
@@ -62,6 +67,8 @@ use datafusion::sql::sqlparser::parser::Parser;
 const TRIGGERS: &[&[u8]] = &[
     b"distinct from",
     b"varchar",
+    b"uuid",
+    b"json",
     b"character varying",
     b"search_path",
     b"pg_backend_pid",
@@ -164,12 +171,21 @@ fn apply(
 ) -> bool {
     let mut changed = false;
     for statement in statements {
+        // Rows a client reads may repeat a column name; a view's or a
+        // created table's columns may not.
+        let repeats = match statement {
+            Statement::Query(_) | Statement::Insert(_) | Statement::Copy { .. } => {
+                output_names::Repeats::Marked
+            }
+            _ => output_names::Repeats::Suffixed,
+        };
         let _ = statement.visit(&mut Rewrites {
             changed: &mut changed,
             only_search_path,
             backend_pid,
             search_path,
             queries: 0,
+            repeats,
         });
     }
     changed
@@ -254,6 +270,8 @@ struct Rewrites<'a> {
     /// How many queries the visitor is inside: constants are typed only
     /// in queries ([`result_types`]), not in a column's DEFAULT.
     queries: usize,
+    /// How select items named alike are kept apart ([`output_names`]).
+    repeats: output_names::Repeats,
 }
 
 impl VisitorMut for Rewrites<'_> {
@@ -262,7 +280,7 @@ impl VisitorMut for Rewrites<'_> {
     /// Before the items' expressions are rewritten, which would change the
     /// names PostgreSQL gives them.
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        if !self.only_search_path && output_names::name_items(query) {
+        if !self.only_search_path && output_names::name_items(query, self.repeats) {
             *self.changed = true;
         }
         if !self.only_search_path && set_returning::rows_in_items(query) {
@@ -408,7 +426,8 @@ impl VisitorMut for Rewrites<'_> {
             }),
             Expr::Cast { .. } => oid_aliases::rewrite(expr, self.search_path)
                 .or_else(|| single_char_cast(expr))
-                .or_else(|| varchar_cast(expr)),
+                .or_else(|| text_type_cast(expr)),
+            Expr::TypedString(_) => text_type_cast(expr),
             Expr::Like {
                 pattern,
                 escape_char,
@@ -760,31 +779,51 @@ pub(super) fn string(s: &str) -> Expr {
     Expr::value(Value::SingleQuotedString(s.to_string()))
 }
 
-/// `CAST(x AS varchar(n))` cuts to `n` characters in PostgreSQL (an
-/// explicit cast never fails on length); DataFusion has no lengths and kept
-/// the whole text: `left(CAST(x AS varchar), n)`.
-fn varchar_cast(expr: &Expr) -> Option<Expr> {
-    let Expr::Cast {
-        kind,
-        expr: inner,
-        data_type: DataType::Varchar(Some(length)) | DataType::CharacterVarying(Some(length)),
-        array,
-        format,
-    } = expr
-    else {
-        return None;
+/// A cast to a type Brook keeps as text ([`TextType`]): the function of
+/// [`crate::catalog::pg_text_casts`] over the text, which checks and
+/// normalises the value and names the type. `CAST(x AS varchar(n))` cuts
+/// to `n` characters, as PostgreSQL's explicit casts do (never failing on
+/// length). A typed literal (`uuid '…'`, `jsonb '…'`) is the same cast.
+fn text_type_cast(expr: &Expr) -> Option<Expr> {
+    let (inner, data_type, kind) = match expr {
+        Expr::Cast {
+            kind,
+            expr,
+            data_type,
+            array: false,
+            format: None,
+        } => (expr.as_ref().clone(), data_type, kind.clone()),
+        Expr::TypedString(typed) => (
+            Expr::Value(typed.value.clone()),
+            &typed.data_type,
+            CastKind::Cast,
+        ),
+        _ => return None,
     };
-    let CharacterLength::IntegerLength { length, .. } = length else {
-        return None;
+    let (text_type, length) = match data_type {
+        DataType::Varchar(length) | DataType::CharacterVarying(length) => {
+            let length = match length {
+                Some(CharacterLength::IntegerLength { length, .. }) => Some(*length),
+                Some(CharacterLength::Max) => return None,
+                None => None,
+            };
+            (TextType::Varchar, length)
+        }
+        DataType::Uuid => (TextType::Uuid, None),
+        DataType::JSON => (TextType::Json, None),
+        DataType::JSONB => (TextType::Jsonb, None),
+        _ => return None,
     };
     let text = Expr::Cast {
-        kind: kind.clone(),
-        expr: inner.clone(),
-        data_type: DataType::Varchar(None),
-        array: *array,
-        format: format.clone(),
+        kind,
+        expr: Box::new(inner),
+        data_type: DataType::Text,
+        array: false,
+        format: None,
     };
-    Some(call("left", vec![text, number(&length.to_string())]))
+    let mut args = vec![text];
+    args.extend(length.map(|n| number(&n.to_string())));
+    Some(call(pg_text_casts::function_name(text_type), args))
 }
 
 pub(super) fn number(n: &str) -> Expr {
@@ -858,7 +897,9 @@ mod tests {
             rewrite(
                 "SELECT (SELECT $2::VARCHAR FROM pg_sequence s WHERE s.seqrelid = o.k AND s.x = $3) FROM o WHERE o.a = $1"
             ),
-            "SELECT CASE WHEN $2::VARCHAR IS NULL AND $3 IS NULL THEN NULL END AS \"varchar\" FROM o WHERE o.a = $1"
+            // The parameter's `varchar` cast was already made a text one (the
+            // subquery's expressions are rewritten first).
+            "SELECT CASE WHEN $2::TEXT IS NULL AND $3 IS NULL THEN NULL END AS \"varchar\" FROM o WHERE o.a = $1"
         );
         // Other select-list subqueries are only shielded (parenthesised and
         // named), so that datafusion-pg-catalog leaves them to DataFusion.
@@ -966,7 +1007,7 @@ ORDER BY 1;";
     fn casts_to_varchar_n_cut_the_text() {
         assert_eq!(
             rewrite("SELECT CAST(s AS VARCHAR(2)), s::varchar(3) FROM t"),
-            "SELECT left(CAST(s AS VARCHAR), 2) AS \"s\", left(s::VARCHAR, 3) AS \"s_1\" FROM t"
+            "SELECT brook_varchar(CAST(s AS TEXT), 2) AS \"s\", brook_varchar(s::TEXT, 3) AS \"s\u{E000}1\" FROM t"
         );
     }
 
@@ -978,7 +1019,7 @@ ORDER BY 1;";
         );
         assert_eq!(
             rewrite("SELECT - - 1, 2"),
-            "SELECT -(-CAST(1 AS INT4)) AS \"?column?\", CAST(2 AS INT4) AS \"?column?_1\""
+            "SELECT -(-CAST(1 AS INT4)) AS \"?column?\", CAST(2 AS INT4) AS \"?column?\u{E000}1\""
         );
         assert_eq!(
             rewrite("SELECT 1.5 - + 11.5 AS n"),
@@ -1043,9 +1084,15 @@ ORDER BY 1;";
 
     #[test]
     fn repeated_unnamed_items_get_names() {
+        // Marked in a query (the client reads `?column?` three times)…
         assert_eq!(
             rewrite("select NULL, NULL, NULL"),
-            "SELECT NULL AS \"?column?\", NULL AS \"?column?_1\", NULL AS \"?column?_2\""
+            "SELECT NULL AS \"?column?\", NULL AS \"?column?\u{E000}1\", NULL AS \"?column?\u{E000}2\""
+        );
+        // …suffixed in a view, whose columns need names of their own.
+        assert_eq!(
+            rewrite("CREATE VIEW v AS SELECT NULL, NULL"),
+            "CREATE VIEW v AS SELECT NULL AS \"?column?\", NULL AS \"?column?_1\""
         );
     }
 

@@ -7,35 +7,145 @@
 //! is not a plain column gets PostgreSQL's name as an alias, before the
 //! other rewrites change the expression (a `::regclass` becomes a lookup).
 //!
-//! Two items PostgreSQL would name alike (`SELECT count(a), count(b)`, or
-//! `SELECT b, b::int`) cannot both carry the name in one DataFusion
-//! schema: the second and later get `name_1`, `name_2`, ….
+//! Two items PostgreSQL would name alike (`SELECT count(a), count(b)`,
+//! `SELECT a, a`, `SELECT 41 AS c, min(c) AS c`) cannot both carry the
+//! name in one DataFusion schema ("Projections require unique expression
+//! names"), where PostgreSQL answers with both columns so named. In what a
+//! client reads ([`Repeats::Marked`]: a query, the query of an INSERT or a
+//! COPY) the second and later get the name, [`REPEAT_MARK`] and a number,
+//! which the protocol edge takes off again ([`client_name`]). In what
+//! becomes a schema (a view, CREATE TABLE AS) they get `name_1`, `name_2`,
+//! …: a table's columns need names of their own.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use datafusion::sql::sqlparser::ast::{
-    DataType, Expr, Ident, Query, SelectItem, SetExpr, TrimWhereField,
+    DataType, Expr, Ident, OrderByKind, Query, SelectItem, SetExpr, TrimWhereField,
 };
 
 /// PostgreSQL's name for an item nothing names.
 const NO_NAME: &str = "?column?";
 
-/// Name the unnamed items of `query`'s select lists; whether any was.
-pub(super) fn name_items(query: &mut Query) -> bool {
-    name_in(query.body.as_mut())
+/// Separates a repeated result column's name from the number that keeps
+/// it apart in DataFusion's schema: a private-use character, which no
+/// client's column name holds.
+pub const REPEAT_MARK: char = '\u{E000}';
+
+/// The name a client is shown for result column `name`: a repeated name
+/// without its [`REPEAT_MARK`] and number.
+pub fn client_name(name: &str) -> &str {
+    name.split(REPEAT_MARK).next().unwrap_or(name)
 }
 
-fn name_in(body: &mut SetExpr) -> bool {
+/// How items named alike are kept apart.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Repeats {
+    /// `name_1`, `name_2`: the names become a table's or view's columns.
+    Suffixed,
+    /// `name` + [`REPEAT_MARK`] + number, shown to the client as `name`.
+    Marked,
+}
+
+/// Name the unnamed items of `query`'s select lists, keeping repeated
+/// names apart as `repeats` says; whether any item changed.
+pub(super) fn name_items(query: &mut Query, repeats: Repeats) -> bool {
+    // `ORDER BY c` where two items are named `c` is PostgreSQL's error
+    // ("ORDER BY "c" is ambiguous"); marked, `c` would quietly be the first.
+    let repeats = if repeats == Repeats::Marked && orders_by_a_repeat(query) {
+        Repeats::Suffixed
+    } else {
+        repeats
+    };
+    name_in(query.body.as_mut(), repeats)
+}
+
+fn name_in(body: &mut SetExpr, repeats: Repeats) -> bool {
     match body {
-        SetExpr::Select(select) => name_select_items(&mut select.projection),
-        // The first branch names the columns of a set operation.
-        SetExpr::SetOperation { left, .. } => name_in(left),
-        SetExpr::Query(query) => name_items(query),
+        SetExpr::Select(select) => name_select_items(&mut select.projection, repeats),
+        // The first branch names the columns of a set operation; the
+        // others only need names DataFusion can hold.
+        SetExpr::SetOperation { left, right, .. } => {
+            let named = name_in(left, repeats);
+            let kept_apart = repeats == Repeats::Marked && mark_repeats_in(right);
+            named || kept_apart
+        }
+        SetExpr::Query(query) => name_items(query, repeats),
         _ => false,
     }
 }
 
-fn name_select_items(items: &mut [SelectItem]) -> bool {
+/// Mark the repeated names of a set operation's later branch.
+fn mark_repeats_in(body: &mut SetExpr) -> bool {
+    match body {
+        SetExpr::Select(select) => mark_repeats(&mut select.projection, false),
+        SetExpr::SetOperation { left, right, .. } => {
+            let left = mark_repeats_in(left);
+            mark_repeats_in(right) || left
+        }
+        _ => false,
+    }
+}
+
+fn name_select_items(items: &mut [SelectItem], repeats: Repeats) -> bool {
+    match repeats {
+        Repeats::Suffixed => suffix_repeats(items),
+        Repeats::Marked => mark_repeats(items, true),
+    }
+}
+
+/// The name PostgreSQL gives `item` (none for a wildcard).
+fn item_name(item: &SelectItem) -> Option<String> {
+    match item {
+        SelectItem::ExprWithAlias { alias, .. } => Some(normalized(alias)),
+        SelectItem::UnnamedExpr(expr) => {
+            Some(column_name(expr).unwrap_or_else(|| figured_name(expr)))
+        }
+        _ => None,
+    }
+}
+
+fn figured_name(expr: &Expr) -> String {
+    figure(expr).0.unwrap_or_else(|| NO_NAME.to_string())
+}
+
+/// Name every unnamed item (when `name_unnamed`) and mark each repeat.
+fn mark_repeats(items: &mut [SelectItem], name_unnamed: bool) -> bool {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut changed = false;
+    for item in items.iter_mut() {
+        let Some(name) = item_name(item) else {
+            continue;
+        };
+        let count = seen.entry(name.clone()).or_insert(0);
+        let alias = if *count > 0 {
+            Some(format!("{name}{REPEAT_MARK}{count}"))
+        } else {
+            match item {
+                SelectItem::UnnamedExpr(expr) if name_unnamed && column_name(expr).is_none() => {
+                    Some(name)
+                }
+                _ => None,
+            }
+        };
+        *count += 1;
+        let Some(alias) = alias else {
+            continue;
+        };
+        let expr = match item {
+            SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr.clone(),
+            _ => continue,
+        };
+        *item = SelectItem::ExprWithAlias {
+            expr,
+            alias: Ident::with_quote('"', alias),
+        };
+        changed = true;
+    }
+    changed
+}
+
+/// Name every unnamed item, a repeat as `name_1`, `name_2`, ….
+fn suffix_repeats(items: &mut [SelectItem]) -> bool {
     let mut taken: HashSet<String> = items
         .iter()
         .filter_map(|item| match item {
@@ -52,8 +162,7 @@ fn name_select_items(items: &mut [SelectItem]) -> bool {
         if column_name(expr).is_some() {
             continue;
         }
-        let (name, _) = figure(expr);
-        let name = name.unwrap_or_else(|| NO_NAME.to_string());
+        let name = figured_name(expr);
         let mut unique = name.clone();
         let mut n = 0;
         while taken.contains(&unique) {
@@ -68,6 +177,36 @@ fn name_select_items(items: &mut [SelectItem]) -> bool {
         changed = true;
     }
     changed
+}
+
+/// Whether `query` orders by a bare name that two different items carry
+/// (`SELECT a, a … ORDER BY a` is not ambiguous: both are `a`).
+fn orders_by_a_repeat(query: &Query) -> bool {
+    let Some(order_by) = &query.order_by else {
+        return false;
+    };
+    let OrderByKind::Expressions(keys) = &order_by.kind else {
+        return false;
+    };
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return false;
+    };
+    let mut meanings: HashMap<String, HashSet<String>> = HashMap::new();
+    for item in &select.projection {
+        let expr = match item {
+            SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr,
+            _ => continue,
+        };
+        if let Some(name) = item_name(item) {
+            meanings.entry(name).or_default().insert(expr.to_string());
+        }
+    }
+    keys.iter().any(|key| match &key.expr {
+        Expr::Identifier(ident) => meanings
+            .get(&normalized(ident))
+            .is_some_and(|exprs| exprs.len() > 1),
+        _ => false,
+    })
 }
 
 /// The name of a plain column reference, which DataFusion already gives.
@@ -193,8 +332,36 @@ mod tests {
         let datafusion::sql::sqlparser::ast::Statement::Query(query) = &mut statements[0] else {
             panic!("not a query");
         };
-        name_items(query);
+        name_items(query, Repeats::Suffixed);
         query.to_string()
+    }
+
+    fn marked(sql: &str) -> String {
+        let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
+        let datafusion::sql::sqlparser::ast::Statement::Query(query) = &mut statements[0] else {
+            panic!("not a query");
+        };
+        name_items(query, Repeats::Marked);
+        query.to_string().replace(REPEAT_MARK, "#")
+    }
+
+    #[test]
+    fn repeats_shown_to_a_client_keep_their_name() {
+        assert_eq!(
+            marked("SELECT a, a, count(*), count(b), 41 AS c, min(c) AS C FROM t"),
+            r#"SELECT a, a AS "a#1", count(*) AS "count", count(b) AS "count#1", 41 AS c, min(c) AS "c#1" FROM t"#
+        );
+        assert_eq!(
+            marked("SELECT 1 AS x, 2 AS x UNION SELECT b, b FROM t"),
+            r#"SELECT 1 AS x, 2 AS "x#1" UNION SELECT b, b AS "b#1" FROM t"#
+        );
+        // PostgreSQL: ORDER BY "c" is ambiguous; DataFusion refuses it too.
+        assert_eq!(
+            marked("SELECT 1 AS c, 2 AS c FROM t ORDER BY c"),
+            "SELECT 1 AS c, 2 AS c FROM t ORDER BY c"
+        );
+        assert_eq!(client_name("count\u{E000}1"), "count");
+        assert_eq!(client_name("count"), "count");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::common::ParamValues;
+use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::Statement;
@@ -53,14 +54,35 @@ impl QueryHook for Queries {
         None
     }
 
+    /// A bound query, answered as on the simple protocol in the formats its
+    /// portal asked for: described (at Describe) and encoded (here) from the
+    /// same analysis, so a `uuid` column the client was told of is sent
+    /// as a uuid's bytes in binary.
     async fn handle_extended_query(
         &self,
-        _statement: &Statement,
-        _plan: &LogicalPlan,
-        _params: &ParamValues,
-        _ctx: &SessionContext,
-        _client: &mut dyn HookClient,
+        statement: &Statement,
+        plan: &LogicalPlan,
+        params: &ParamValues,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        None
+        let Statement::Query(_) = statement else {
+            return None;
+        };
+        let format = client
+            .session_extensions()
+            .get::<crate::server::cancel::ResultFormat>()
+            .map(|f| f.0.clone())
+            .unwrap_or_default();
+        let run = async {
+            let bound = plan
+                .clone()
+                .replace_params_with_values(params)
+                .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+            let frame = DataFrame::new(ctx.state(), bound);
+            let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+            results::encode(frame, &format, Some(options)).await
+        };
+        Some(run.await.map(Response::Query))
     }
 }
