@@ -50,6 +50,13 @@ impl PgTypeof {
 
 /// PostgreSQL's name of an Arrow type as `pg_typeof` prints it (no typmod).
 fn type_name(data_type: &DataType) -> String {
+    match data_type {
+        DataType::Interval(_) => return "interval".to_string(),
+        DataType::Time32(_) | DataType::Time64(_) => {
+            return "time without time zone".to_string();
+        }
+        _ => {}
+    }
     let name = column_type_for_arrow(data_type)
         .map(|t| t.pg_name)
         .unwrap_or_else(|_| "unknown".to_string());

@@ -11,6 +11,11 @@
 //! which makes DataFusion's quotient carry 20 places, what PostgreSQL
 //! gives a quotient below 1.
 //!
+//! Dates and intervals: `date ± interval` is a `timestamp` in PostgreSQL
+//! (DataFusion kept a date, dropping the hours: a wrong answer), and
+//! `interval * number`, `interval / number` are planned by
+//! [`interval_arithmetic`] (DataFusion cannot).
+//!
 //! The operands are widened while the SQL is planned (an [`ExprPlanner`]),
 //! not by an analyzer rule, so that the plan's types are the ones its rows
 //! will have.
@@ -20,6 +25,12 @@ use datafusion::common::{DFSchema, Result};
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
 use datafusion::logical_expr::{ExprSchemable, cast};
 use datafusion::sql::sqlparser::ast::BinaryOperator;
+
+use super::interval_arithmetic;
+
+/// `timestamp` (without time zone), what a date becomes beside an interval.
+const NAIVE_TIMESTAMP: DataType =
+    DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, None);
 
 /// The planner; registered ahead of DataFusion's own.
 #[derive(Debug, Default)]
@@ -46,6 +57,47 @@ impl ExprPlanner for ArithmeticTypes {
         else {
             return Ok(PlannerResult::Original(expr));
         };
+        let is_interval = |t: &DataType| matches!(t, DataType::Interval(_));
+        let is_number = |t: &DataType| t.is_integer() || t.is_floating() || t.is_decimal();
+        match (&expr.op, &left, &right) {
+            // date ± interval is a timestamp: `date '2024-01-05' - interval
+            // '1 hour'` is `2024-01-04 23:00:00`, not a date.
+            (BinaryOperator::Plus | BinaryOperator::Minus, DataType::Date32, r)
+                if is_interval(r) =>
+            {
+                return Ok(PlannerResult::Original(RawBinaryExpr {
+                    op: expr.op,
+                    left: cast(expr.left, NAIVE_TIMESTAMP),
+                    right: expr.right,
+                }));
+            }
+            (BinaryOperator::Plus, l, DataType::Date32) if is_interval(l) => {
+                return Ok(PlannerResult::Original(RawBinaryExpr {
+                    op: expr.op,
+                    left: expr.left,
+                    right: cast(expr.right, NAIVE_TIMESTAMP),
+                }));
+            }
+            (BinaryOperator::Multiply, l, r) if is_interval(l) && is_number(r) => {
+                return Ok(PlannerResult::Planned(interval_arithmetic::times(
+                    expr.left,
+                    cast(expr.right, DataType::Float64),
+                )));
+            }
+            (BinaryOperator::Multiply, l, r) if is_number(l) && is_interval(r) => {
+                return Ok(PlannerResult::Planned(interval_arithmetic::times(
+                    expr.right,
+                    cast(expr.left, DataType::Float64),
+                )));
+            }
+            (BinaryOperator::Divide, l, r) if is_interval(l) && is_number(r) => {
+                return Ok(PlannerResult::Planned(interval_arithmetic::divided(
+                    expr.left,
+                    cast(expr.right, DataType::Float64),
+                )));
+            }
+            _ => {}
+        }
         if matches!(expr.op, BinaryOperator::Divide)
             && let Some(scale) = dividend_scale(&left, &right)
         {

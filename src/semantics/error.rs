@@ -23,6 +23,9 @@ pub enum SemanticsError {
     /// Text that is no value of the type it is read as.
     #[error("{0}")]
     InvalidInput(String),
+    /// A division (of an interval) by zero.
+    #[error("division by zero")]
+    DivisionByZero,
 }
 
 /// The SQLSTATE PostgreSQL reports for the same failure.
@@ -32,6 +35,7 @@ impl ErrorCode for SemanticsError {
             SemanticsError::OutOfRange(_) => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
             SemanticsError::TooManyRows => SqlState::CARDINALITY_VIOLATION,
             SemanticsError::AmbiguousOperator(_) => SqlState::AMBIGUOUS_FUNCTION,
+            SemanticsError::DivisionByZero => SqlState::DIVISION_BY_ZERO,
             SemanticsError::MalformedArray(_) | SemanticsError::InvalidInput(_) => {
                 SqlState::INVALID_TEXT_REPRESENTATION
             }

@@ -33,6 +33,9 @@
 //! - [`TimestampText`] (after type coercion): a `timestamp` cast to text
 //!   reads `2024-01-01 12:00:00`, not Arrow's ISO `…T12:00:00`.
 //!
+//! - [`TimestampInput`] (after type coercion): text read as a timestamp
+//!   or date may omit the seconds (`'2024-01-01 12:00'`).
+//!
 //! - [`CorrelatedSubqueries`] (after DataFusion's optimizer rules): a
 //!   subquery still correlated runs once per outer row, as PostgreSQL's
 //!   SubPlan does, instead of failing to plan.
@@ -48,8 +51,10 @@ mod checked_arithmetic;
 mod correlated_subqueries;
 mod error;
 mod integer_literals;
+mod interval_arithmetic;
 mod nullif_type;
 mod set_operations;
+mod timestamp_input;
 mod timestamp_text;
 
 use std::sync::Arc;
@@ -74,6 +79,7 @@ pub use error::SemanticsError;
 pub use integer_literals::IntegerLiterals;
 pub use nullif_type::NullifType;
 pub use set_operations::SetOperationsAll;
+pub use timestamp_input::TimestampInput;
 pub use timestamp_text::{TimestampText, zoned_text_of};
 
 /// The columns a node's expressions can refer to.
@@ -121,6 +127,7 @@ pub fn install(state: SessionState) -> SessionState {
     rules.extend(state.analyzer().rules.iter().cloned());
     rules.push(Arc::new(CheckedArithmetic));
     rules.push(Arc::new(TimestampText));
+    rules.push(Arc::new(TimestampInput));
     rules.push(Arc::new(ByteaText));
     let runtime = state.runtime_env().clone();
     rules.push(Arc::new(PerRowSubqueries::new(runtime.clone())));

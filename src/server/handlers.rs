@@ -22,8 +22,8 @@ use super::cancel::{CancelRequests, Cancellable};
 use super::copy::CopyIn;
 use super::errors::SqlStateErrors;
 use super::hooks::{
-    BrookStatements, Cursors, DmlTags, IdentityColumns, PreparedStatements, Queries, Settings,
-    Show, TempTableStatements, Upserts,
+    BrookStatements, Cursors, DmlReturning, DmlTags, IdentityColumns, PreparedStatements, Queries,
+    Settings, Show, TempTableStatements, Upserts,
 };
 use super::transactions::Transactions;
 use crate::engine::Engine;
@@ -49,6 +49,7 @@ impl BrookHandlers {
             Arc::new(Show),
             Arc::new(IdentityColumns::new(engine.clone())),
             Arc::new(Upserts::new(engine.clone())),
+            Arc::new(DmlReturning::new(engine.clone())),
             Arc::new(DmlTags::new(access.notice_interval)),
             Arc::new(Cursors),
             Arc::new(CursorStatementHook),

@@ -117,22 +117,103 @@ impl Upserts {
         let Some(rows) = inserted.returning else {
             return Ok(Response::Execution(dml_tag("INSERT", inserted.rows)));
         };
-        let options = Arc::new(pgwire::types::format::FormatOptions::from_client_metadata(
-            client.metadata(),
-        ));
-        // Text on the simple protocol; the portal's formats on the extended.
-        let format = match params {
-            Some(_) => client
-                .session_extensions()
-                .get::<super::cancel::ResultFormat>()
-                .map(|f| f.0.clone())
-                .unwrap_or_default(),
-            None => Format::UnifiedText,
-        };
-        let mut response = super::results::encode(rows, &format, Some(options)).await?;
         // pgwire appends the row count: `INSERT 0 n`.
-        response.set_command_tag("INSERT 0");
-        Ok(Response::Query(response))
+        returned_rows(rows, "INSERT 0", client, params.is_some()).await
+    }
+}
+
+/// RETURNING's rows as the answer to a data-changing statement, tagged
+/// `tag` and the row count: text on the simple protocol, the portal's
+/// formats on the extended.
+async fn returned_rows(
+    rows: datafusion::dataframe::DataFrame,
+    tag: &str,
+    client: &mut dyn HookClient,
+    extended: bool,
+) -> PgWireResult<Response> {
+    let options = Arc::new(pgwire::types::format::FormatOptions::from_client_metadata(
+        client.metadata(),
+    ));
+    let format = if extended {
+        client
+            .session_extensions()
+            .get::<super::cancel::ResultFormat>()
+            .map(|f| f.0.clone())
+            .unwrap_or_default()
+    } else {
+        Format::UnifiedText
+    };
+    let mut response = super::results::encode(rows, &format, Some(options)).await?;
+    response.set_command_tag(tag);
+    Ok(Response::Query(response))
+}
+
+/// `UPDATE … RETURNING` and `DELETE … RETURNING` ([`sql::dml_returning`]).
+pub struct DmlReturning {
+    engine: Arc<Engine>,
+}
+
+impl DmlReturning {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self { engine }
+    }
+
+    async fn run(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+        params: Option<&ParamValues>,
+    ) -> PgWireResult<Response> {
+        let changed = sql::dml_returning::execute(&self.engine, ctx, statement, params)
+            .await
+            .map_err(brook_to_pgwire)?;
+        returned_rows(changed.returning, changed.command, client, params.is_some()).await
+    }
+}
+
+#[async_trait]
+impl QueryHook for DmlReturning {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        if !sql::dml_returning::handles(statement) {
+            return None;
+        }
+        Some(self.run(statement, ctx, client, None).await)
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        if !sql::dml_returning::handles(statement) {
+            return None;
+        }
+        Some(
+            sql::dml_returning::returning_plan(ctx, statement)
+                .await
+                .map_err(brook_to_pgwire),
+        )
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _plan: &LogicalPlan,
+        params: &ParamValues,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        if !sql::dml_returning::handles(statement) {
+            return None;
+        }
+        Some(self.run(statement, ctx, client, Some(params)).await)
     }
 }
 

@@ -127,6 +127,9 @@ fn pg_fields(
                     TextType::Json => Type::JSON,
                     TextType::Jsonb => Type::JSONB,
                 },
+                // PostgreSQL resolves an untyped NULL in a select list to
+                // `text` (`SELECT a, NULL`), never `unknown` (705).
+                _ if field.data_type() == &DataType::Null => Type::TEXT,
                 _ => info.datatype().clone(),
             };
             let name = client_name(info.name());

@@ -16,6 +16,7 @@ pub mod create_schema;
 pub mod create_sequence;
 pub mod create_table;
 pub mod create_view;
+pub mod dml_returning;
 pub mod dml_subqueries;
 pub mod drop;
 pub mod identity;

@@ -117,31 +117,9 @@ pub async fn execute(
     };
     let proposed = concat(&schema, &proposed)?;
     let name = alias(insert, &dml.table_name);
-    let slot = SessionTransaction::of(ctx.state_ref().read().config());
-    // One transaction for the delete and the inserts: the session's, or
-    // one of this statement's own.
-    let own = match &slot {
-        Some(slot) if slot.state() == BlockState::Idle => {
-            slot.begin();
-            let catalog = engine.catalog.clone();
-            slot.start_statement(|| catalog.all_tables());
-            true
-        }
-        _ => false,
-    };
-    let work = write(engine, ctx, insert, &dml, proposed).await;
-    let written = match (work, &slot) {
-        (Ok(written), Some(slot)) if own => {
-            slot.commit().await?;
-            written
-        }
-        (Ok(written), _) => written,
-        (Err(e), Some(slot)) if own => {
-            slot.abort();
-            return Err(e);
-        }
-        (Err(e), _) => return Err(e),
-    };
+    // One transaction for the delete and the inserts.
+    let written =
+        in_one_transaction(engine, ctx, write(engine, ctx, insert, &dml, proposed)).await?;
     let rows = written.num_rows();
     let returning = match insert.returning.as_deref() {
         Some(items) => {
@@ -152,6 +130,40 @@ pub async fn execute(
         None => None,
     };
     Ok(Inserted { rows, returning })
+}
+
+/// Run `work` in one transaction: the session's, or, outside a block, one
+/// of the statement's own (committed when `work` succeeds, rolled back
+/// when it fails), so that a statement that deletes and inserts is atomic
+/// and a concurrent writer of the same rows makes it fail (40001, 23505)
+/// rather than lose or double a row. `work` must not have started.
+pub(crate) async fn in_one_transaction<T>(
+    engine: &Engine,
+    ctx: &SessionContext,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let slot = SessionTransaction::of(ctx.state_ref().read().config());
+    let own = match &slot {
+        Some(slot) if slot.state() == BlockState::Idle => {
+            slot.begin();
+            let catalog = engine.catalog.clone();
+            slot.start_statement(|| catalog.all_tables());
+            true
+        }
+        _ => false,
+    };
+    let outcome = work.await;
+    match (outcome, &slot) {
+        (Ok(done), Some(slot)) if own => {
+            slot.commit().await?;
+            Ok(done)
+        }
+        (Err(e), Some(slot)) if own => {
+            slot.abort();
+            Err(e)
+        }
+        (outcome, _) => outcome,
+    }
 }
 
 /// Write `proposed` as the statement's ON CONFLICT clause says; the rows
@@ -527,7 +539,7 @@ fn concat(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch> {
 }
 
 /// The RETURNING list over `rows` (the table's columns, called `table`).
-fn returning(rows: DataFrame, table: &str, items: &[SelectItem]) -> Result<DataFrame> {
+pub(crate) fn returning(rows: DataFrame, table: &str, items: &[SelectItem]) -> Result<DataFrame> {
     let rows = rows.alias(table)?;
     let mut exprs = Vec::new();
     for item in items {

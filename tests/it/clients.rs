@@ -340,6 +340,74 @@ async fn sixteen_sessions_write_and_read_at_once() {
     assert_eq!(row.get::<_, i64>(1), 16);
 }
 
+/// `UPDATE … RETURNING` with parameters on the extended protocol, as an
+/// ORM sends it: the parameters typed from the columns, the returned
+/// columns described before the statement runs, and what comes back is
+/// what was stored (a `now()` set once, not evaluated again).
+#[tokio::test]
+async fn update_and_delete_returning_with_parameters_return_what_was_stored() {
+    let brook = Brook::start();
+    let client = brook.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE items (id int PRIMARY KEY, name text, qty bigint, touched timestamptz);
+             INSERT INTO items VALUES (1, 'pen', 5, NULL), (2, 'cup', 7, NULL)",
+        )
+        .await
+        .unwrap();
+    let update = client
+        .prepare("UPDATE items SET qty = qty + $1, touched = now() WHERE id = $2 RETURNING id, qty, touched")
+        .await
+        .unwrap();
+    assert_eq!(update.params(), &[Type::INT8, Type::INT4]);
+    let described: Vec<(&str, Type)> = update
+        .columns()
+        .iter()
+        .map(|c| (c.name(), c.type_().clone()))
+        .collect();
+    assert_eq!(
+        described,
+        vec![
+            ("id", Type::INT4),
+            ("qty", Type::INT8),
+            ("touched", Type::TIMESTAMPTZ)
+        ]
+    );
+    let rows = client.query(&update, &[&3i64, &2i32]).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].get::<_, i32>(0), rows[0].get::<_, i64>(1)),
+        (2, 10)
+    );
+    let returned: std::time::SystemTime = rows[0].get(2);
+    let stored: std::time::SystemTime = client
+        .query_one("SELECT touched FROM items WHERE id = 2", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(returned, stored);
+    let untouched = client
+        .query_one("SELECT qty, touched IS NULL FROM items WHERE id = 1", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        (untouched.get::<_, i64>(0), untouched.get::<_, bool>(1)),
+        (5, true)
+    );
+
+    let deleted = client
+        .query("DELETE FROM items WHERE qty > $1 RETURNING name", &[&6i64])
+        .await
+        .unwrap();
+    let names: Vec<String> = deleted.iter().map(|r| r.get(0)).collect();
+    assert_eq!(names, vec!["cup".to_string()]);
+    let left = client
+        .query_one("SELECT count(*) FROM items", &[])
+        .await
+        .unwrap();
+    assert_eq!(left.get::<_, i64>(0), 1);
+}
+
 #[tokio::test]
 async fn update_and_delete_with_parameters_report_row_counts() {
     let brook = Brook::start();

@@ -56,8 +56,8 @@ use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser
 
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, BinaryOperator, CastKind, CharacterLength, DataType, Expr, Function, FunctionArg,
-    FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, Query, SelectItem,
-    SetExpr, Statement, TableFactor, UnaryOperator, Value, VisitMut, VisitorMut,
+    FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, LimitClause, ObjectName,
+    Query, SelectItem, SetExpr, Statement, TableFactor, UnaryOperator, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -260,6 +260,38 @@ fn parenthesize_signs(expr: &mut Expr) -> bool {
     true
 }
 
+/// `FETCH FIRST n ROWS ONLY` (SQL's spelling, which PostgreSQL takes and
+/// DataFusion 55 refuses) as `LIMIT n`; `FETCH FIRST ROW ONLY` is one row.
+/// `WITH TIES` and `PERCENT` are left for DataFusion to refuse.
+fn fetch_as_limit(query: &mut Query) -> bool {
+    let Some(fetch) = &query.fetch else {
+        return false;
+    };
+    let limited = matches!(
+        query.limit_clause,
+        Some(
+            LimitClause::LimitOffset { limit: Some(_), .. } | LimitClause::OffsetCommaLimit { .. }
+        )
+    );
+    if fetch.with_ties || fetch.percent || limited {
+        return false;
+    }
+    let quantity = fetch.quantity.clone().unwrap_or_else(|| number("1"));
+    query.fetch = None;
+    match &mut query.limit_clause {
+        Some(LimitClause::LimitOffset { limit, .. }) => *limit = Some(quantity),
+        Some(LimitClause::OffsetCommaLimit { .. }) => {}
+        None => {
+            query.limit_clause = Some(LimitClause::LimitOffset {
+                limit: Some(quantity),
+                offset: None,
+                limit_by: Vec::new(),
+            });
+        }
+    }
+    true
+}
+
 struct Rewrites<'a> {
     changed: &'a mut bool,
     /// Only the search-path rewrite (the query is otherwise canned).
@@ -284,6 +316,9 @@ impl VisitorMut for Rewrites<'_> {
             *self.changed = true;
         }
         if !self.only_search_path && set_returning::rows_in_items(query) {
+            *self.changed = true;
+        }
+        if !self.only_search_path && fetch_as_limit(query) {
             *self.changed = true;
         }
         if !self.only_search_path {
@@ -1080,6 +1115,18 @@ ORDER BY 1;";
         let constant = rewrite("SELECT 'orders'::regclass");
         assert!(constant.contains(REGCLASS_FOUND_NAME), "{constant}");
         assert!(constant.contains("AS \"regclass\""), "{constant}");
+    }
+
+    #[test]
+    fn fetch_first_is_a_limit() {
+        assert_eq!(
+            rewrite("SELECT a FROM t ORDER BY a FETCH FIRST 3 ROWS ONLY"),
+            "SELECT a FROM t ORDER BY a LIMIT 3"
+        );
+        assert_eq!(
+            rewrite("SELECT a FROM t OFFSET 2 ROWS FETCH NEXT ROW ONLY"),
+            "SELECT a FROM t LIMIT 1 OFFSET 2 ROWS"
+        );
     }
 
     #[test]
