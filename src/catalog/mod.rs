@@ -6,6 +6,7 @@
 //! every DDL statement. The same objects are mirrored into DataFusion's in-memory
 //! catalog, which is what queries and `pg_catalog`/`information_schema` read.
 
+pub mod declared_types;
 mod in_transaction;
 pub mod information_schema;
 pub mod names;

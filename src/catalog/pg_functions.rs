@@ -211,6 +211,8 @@ pub fn register(ctx: &SessionContext) {
     replace_udf(ctx, no_text_for_oid("pg_get_function_result"));
     replace_udf(ctx, no_text_for_oid("pg_get_function_arguments"));
     replace_udf(ctx, no_text_for_oid("pg_get_function_identity_arguments"));
+    // psql's `\df+` asks for a function's SQL body: Brook's are built in.
+    replace_udf(ctx, no_text_for_oid("pg_get_function_sqlbody"));
     // Every function and collation Brook has is on the search path.
     replace_udf(ctx, always_visible("pg_function_is_visible"));
     replace_udf(ctx, always_visible("pg_collation_is_visible"));

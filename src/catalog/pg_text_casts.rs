@@ -8,7 +8,7 @@
 //! over the text: each checks and normalises the value as the type's input
 //! function does (`'nope'::uuid` is 22P02, `'{"b":1,"a":2}'::jsonb` prints
 //! `{"a": 2, "b": 1}`), and its name tells the result's description which
-//! type the column is (`server::declared_types`).
+//! type the column is (`catalog::declared_types`).
 
 use std::sync::Arc;
 

@@ -9,7 +9,7 @@
 //! dividend's scale plus 4 (`0.3333`: a wrong value past the fourth
 //! place). The dividend is widened to scale 16 (or its own, if larger),
 //! which makes DataFusion's quotient carry 20 places, what PostgreSQL
-//! gives a quotient below 1.
+//! gives a quotient below 1; the last one rounded as PostgreSQL rounds it.
 //!
 //! Dates and intervals: `date ± interval` is a `timestamp` in PostgreSQL
 //! (DataFusion kept a date, dropping the hours: a wrong answer), and
@@ -23,10 +23,13 @@
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DFSchema, Result};
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
-use datafusion::logical_expr::{ExprSchemable, cast};
+use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, Operator, cast};
 use datafusion::sql::sqlparser::ast::BinaryOperator;
 
 use super::interval_arithmetic;
+
+/// The places DataFusion's decimal quotient adds to the dividend's scale.
+const QUOTIENT_PLACES: i8 = 4;
 
 /// `timestamp` (without time zone), what a date becomes beside an interval.
 const NAIVE_TIMESTAMP: DataType =
@@ -101,11 +104,19 @@ impl ExprPlanner for ArithmeticTypes {
         if matches!(expr.op, BinaryOperator::Divide)
             && let Some(scale) = dividend_scale(&left, &right)
         {
-            return Ok(PlannerResult::Original(RawBinaryExpr {
-                op: expr.op,
-                left: cast(expr.left, DataType::Decimal128(38, scale)),
-                right: expr.right,
-            }));
+            // One place more than kept, then rounded to it (half away from
+            // zero, as PostgreSQL rounds numeric): DataFusion's quotient
+            // truncates, so `2 / 3.0` ended in …666 where PostgreSQL's
+            // ends in …667.
+            let quotient = Expr::BinaryExpr(BinaryExpr::new(
+                Box::new(cast(expr.left, DataType::Decimal128(38, scale + 1))),
+                Operator::Divide,
+                Box::new(expr.right),
+            ));
+            return Ok(PlannerResult::Planned(cast(
+                quotient,
+                DataType::Decimal128(38, scale + QUOTIENT_PLACES),
+            )));
         }
         if !widens(&left, &right) && !widens(&right, &left) {
             return Ok(PlannerResult::Original(expr));

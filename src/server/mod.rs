@@ -6,7 +6,6 @@ pub mod block_status;
 pub mod cancel;
 pub mod copy;
 pub mod copy_out;
-pub mod declared_types;
 pub mod errors;
 pub mod handlers;
 pub mod hooks;

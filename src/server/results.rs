@@ -25,7 +25,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
 
-use super::declared_types;
+use crate::catalog::declared_types;
 use crate::catalog::pg_rewrites::client_name;
 use crate::storage::text_types::TextType;
 

@@ -49,7 +49,7 @@ enum Kind {
     /// In the session's zone.
     TimestampTz(Tz),
     /// Binary `uuid` and `jsonb`, which Brook keeps as text
-    /// (`server::declared_types`): pgwire sends the text, PostgreSQL a
+    /// (`catalog::declared_types`): pgwire sends the text, PostgreSQL a
     /// uuid's 16 bytes and jsonb's version byte (1) before the text.
     UuidBinary,
     JsonbBinary,

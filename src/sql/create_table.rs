@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{self, ColumnOption, GeneratedAs, Query, TableConstraint};
 
 use super::create_sequence;
 use super::outcome::Outcome;
 use crate::catalog::QualifiedName;
+use crate::catalog::declared_types;
 use crate::catalog::names::{normalize, qualify};
 use crate::catalog::pg_format::quote_ident;
 use crate::catalog::sequences::{SequenceOptions, Sequences};
@@ -125,14 +127,30 @@ async fn create_as(
     }
     // In the session: its transaction's rows and tables, its temporary tables.
     let df = ctx.sql(&query.to_string()).await?;
+    // A column read from a `uuid`, `json`, `jsonb` or `varchar` column (or
+    // cast to one) keeps that type, as in PostgreSQL; Arrow says text.
+    let state = ctx.state();
+    let declared = state
+        .analyzer()
+        .execute_and_check(df.logical_plan().clone(), state.config_options(), |_, _| {})
+        .map(|analyzed| declared_types::text_types(&analyzed))
+        .unwrap_or_default();
     let columns = df
         .schema()
         .fields()
         .iter()
-        .map(|f| {
+        .enumerate()
+        .map(|(i, f)| {
+            let arrow_type = column_type_for_arrow(f.data_type())?;
+            let pg_type = match declared.get(i).copied().flatten() {
+                Some(text_type) if arrow_type.arrow == DataType::Utf8 => {
+                    text_type.pg_name().to_string()
+                }
+                _ => arrow_type.pg_name,
+            };
             Ok(ColumnDef {
                 name: f.name().clone(),
-                pg_type: column_type_for_arrow(f.data_type())?.pg_name,
+                pg_type,
                 nullable: true,
                 default: None,
                 always_identity: false,

@@ -39,6 +39,17 @@ impl TextType {
         }
     }
 
+    /// The type's name as a column declares it (`CREATE TABLE … AS` keeps
+    /// it; a `varchar`'s length is not known from a query's lineage).
+    pub fn pg_name(self) -> &'static str {
+        match self {
+            Self::Varchar => "character varying",
+            Self::Uuid => "uuid",
+            Self::Json => "json",
+            Self::Jsonb => "jsonb",
+        }
+    }
+
     /// `text` in this type's canonical form, or PostgreSQL's input error.
     /// Varchar's length is checked elsewhere (it depends on the column).
     pub fn canonical(self, text: &str) -> Result<Cow<'_, str>> {

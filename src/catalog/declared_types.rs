@@ -14,7 +14,7 @@ use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::{Distinct, Expr, JoinType, LogicalPlan};
 
-use crate::catalog::pg_text_casts;
+use super::pg_text_casts;
 use crate::storage::table::DurableTable;
 use crate::storage::text_types::TextType;
 
