@@ -23,6 +23,7 @@
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DFSchema, Result};
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
+use datafusion::logical_expr::type_coercion::other::get_coerce_type_for_case_expression;
 use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, Operator, cast};
 use datafusion::sql::sqlparser::ast::BinaryOperator;
 
@@ -56,8 +57,10 @@ impl ExprPlanner for ArithmeticTypes {
         }
         // An operand whose type cannot be told yet (a parameter) is left
         // to DataFusion's inference.
-        let (Ok(left), Ok(right)) = (expr.left.get_type(schema), expr.right.get_type(schema))
-        else {
+        let (Some(left), Some(right)) = (
+            coerced_type(&expr.left, schema),
+            coerced_type(&expr.right, schema),
+        ) else {
             return Ok(PlannerResult::Original(expr));
         };
         let is_interval = |t: &DataType| matches!(t, DataType::Interval(_));
@@ -127,6 +130,27 @@ impl ExprPlanner for ArithmeticTypes {
             right: cast(expr.right, DataType::Float64),
         }))
     }
+}
+
+/// The type `expr` will have once types are coerced. A CASE's is the
+/// common type of its branches (DataFusion's `get_type` answers the first
+/// branch's while planning: `CASE … THEN 53 ELSE CAST(NULL AS REAL) END`
+/// looked like an integer, and its product with one stayed `real`).
+fn coerced_type(expr: &Expr, schema: &DFSchema) -> Option<DataType> {
+    if let Expr::Case(case) = expr {
+        let branches = case
+            .when_then_expr
+            .iter()
+            .map(|(_, then)| then.get_type(schema))
+            .collect::<Result<Vec<_>>>()
+            .ok()?;
+        let otherwise = match &case.else_expr {
+            Some(e) => Some(e.get_type(schema).ok()?),
+            None => None,
+        };
+        return get_coerce_type_for_case_expression(&branches, otherwise.as_ref());
+    }
+    expr.get_type(schema).ok()
 }
 
 /// The scale a `numeric` division's dividend is widened to, if the

@@ -119,8 +119,9 @@ fn rewrite_expressions(
 pub fn install(state: SessionState) -> SessionState {
     let mut rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> = vec![
         Arc::new(IntegerLiterals),
-        Arc::new(NullifType),
+        // Before NullifType, which reads its arguments' types.
         Arc::new(AggregateTypes),
+        Arc::new(NullifType),
         Arc::new(SetOperationsAll),
         Arc::new(ArrayLiterals),
     ];
