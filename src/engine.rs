@@ -108,6 +108,7 @@ impl Engine {
         crate::catalog::pg_acl::register(&ctx, roles.clone());
         pg_json::register(&ctx);
         pg_text_casts::register(&ctx);
+        ctx.add_analyzer_rule(Arc::new(crate::catalog::declared_types::TypeofDeclared));
         information_schema::register(&ctx).await?;
         pg_overlay::register_views(&ctx).await?;
         // Models first: a view may call PREDICT or EVALUATE.

@@ -9,10 +9,18 @@
 //! for a `CASE`/`COALESCE` whose branches all have it; any other expression
 //! over it (`v || ''`, `max(v)`) is `text`. This follows each result column
 //! of the analyzed plan back to where it comes from, with those rules.
+//!
+//! The same lineage answers `pg_typeof(x)` for such a column
+//! ([`TypeofDeclared`]): the function itself sees only the Arrow type and
+//! said `text` where PostgreSQL says `uuid`.
 
-use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result as DfResult, ScalarValue};
 use datafusion::datasource::source_as_provider;
-use datafusion::logical_expr::{Distinct, Expr, JoinType, LogicalPlan};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{Distinct, Expr, JoinType, LogicalPlan, lit};
+use datafusion::optimizer::AnalyzerRule;
 
 use super::pg_text_casts;
 use crate::storage::table::DurableTable;
@@ -38,6 +46,51 @@ pub fn text_types(plan: &LogicalPlan) -> Vec<Option<TextType>> {
             _ => None,
         })
         .collect()
+}
+
+/// `pg_typeof(x)` where `x` is a column declared (or cast to) `uuid`,
+/// `json`, `jsonb` or `varchar`: that type's name, as PostgreSQL answers.
+/// An analyzer rule, after the others (the argument is then as it runs).
+#[derive(Debug, Default)]
+pub struct TypeofDeclared;
+
+impl AnalyzerRule for TypeofDeclared {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DfResult<LogicalPlan> {
+        plan.transform_up_with_subqueries(|node| {
+            let (origins, schema) = match node.inputs().as_slice() {
+                [input] => (origins(input), input.schema().clone()),
+                _ => return Ok(Transformed::no(node)),
+            };
+            let names = NamePreserver::new(&node);
+            node.map_expressions(|expr| {
+                let name = names.save(&expr);
+                expr.transform_up(|e| Ok(declared_typeof(e, &schema, &origins)))
+                    .map(|t| t.update_data(|e| name.restore(e)))
+            })?
+            .map_data(|node| node.recompute_schema())
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "brook_typeof_declared"
+    }
+}
+
+fn declared_typeof(expr: Expr, schema: &DFSchema, input: &[Origin]) -> Transformed<Expr> {
+    let Expr::ScalarFunction(call) = &expr else {
+        return Transformed::no(expr);
+    };
+    if call.func.name() != "pg_typeof" {
+        return Transformed::no(expr);
+    }
+    match call.args.as_slice() {
+        [argument] => match of_expr(argument, schema, input) {
+            Origin::Declared(kind) => Transformed::yes(lit(kind.pg_name())),
+            _ => Transformed::no(expr),
+        },
+        _ => Transformed::no(expr),
+    }
 }
 
 fn others(plan: &LogicalPlan) -> Vec<Origin> {

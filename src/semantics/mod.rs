@@ -79,7 +79,7 @@ pub use error::SemanticsError;
 pub use integer_literals::IntegerLiterals;
 pub use nullif_type::NullifType;
 pub use set_operations::SetOperationsAll;
-pub use timestamp_input::TimestampInput;
+pub use timestamp_input::{TimestampInput, normalize as normalize_timestamp_text};
 pub use timestamp_text::{TimestampText, zoned_text_of};
 
 /// The columns a node's expressions can refer to.

@@ -197,6 +197,8 @@ impl Decoder {
         let mut failed = vec![false; rows.len()];
         let mut columns = Vec::with_capacity(text.len());
         for (target, text) in self.targets.iter().zip(&text) {
+            let moments = timestamp_text(text, &target.data_type);
+            let text = moments.as_ref().unwrap_or(text);
             let typed = match cast_with_options(text, &target.data_type, &safe) {
                 Ok(typed) => typed,
                 Err(e) => {
@@ -333,10 +335,32 @@ fn parse_csv(
         .collect())
 }
 
+/// Text bound for a date or timestamp column, spelled as Arrow parses
+/// what PostgreSQL reads (`2024-01-01 12:00` gets its seconds), as SQL
+/// reads it ([`crate::semantics::normalize_timestamp_text`]); none for
+/// other columns.
+fn timestamp_text(text: &ArrayRef, data_type: &DataType) -> Option<ArrayRef> {
+    if !matches!(
+        data_type,
+        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+    ) {
+        return None;
+    }
+    let strings = text
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::StringArray>()?;
+    let normalized: datafusion::arrow::array::StringArray = strings
+        .iter()
+        .map(|t| t.map(crate::semantics::normalize_timestamp_text))
+        .collect();
+    Some(Arc::new(normalized))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pipeline::source::Entry;
+    use datafusion::arrow::datatypes::TimeUnit;
 
     fn batch(payloads: &[&[u8]]) -> MessageBatch {
         let mut b = MessageBatch::default();
@@ -418,6 +442,35 @@ mod tests {
             .unwrap();
         assert_eq!(city.value(0), "Oslo");
         assert_eq!(city.value(1), "nowhere");
+    }
+
+    #[test]
+    fn times_without_seconds_load_as_in_sql() {
+        let d = json_decoder(
+            vec![vec!["at".into()]],
+            vec![target(
+                "at",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                "timestamp",
+            )],
+        );
+        let out = d.decode(
+            &batch(&[
+                br#"{"at": "2024-01-01 12:00"}"#,
+                br#"{"at": "2024-01-01 12:00:30"}"#,
+                br#"{"at": "noon"}"#,
+            ]),
+            &[None],
+        );
+        assert_eq!(out.rows, vec![0, 1]);
+        let at = out
+            .batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::TimestampMicrosecondArray>()
+            .unwrap();
+        assert_eq!(at.value(1) - at.value(0), 30_000_000);
+        assert_eq!(out.errors.len(), 1);
     }
 
     #[test]
