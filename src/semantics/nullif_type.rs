@@ -54,6 +54,17 @@ fn first_argument_type(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr
     let (Ok(a), Ok(b)) = (first.get_type(schema), second.get_type(schema)) else {
         return Ok(Transformed::no(expr));
     };
+    // An integer beside a float is compared as `double precision` in
+    // PostgreSQL, and that is NULLIF's type; DataFusion's common type of
+    // `integer` and `real` is `real`, which would also round the integer.
+    if a.is_integer() && b.is_floating() {
+        let mut call = call.clone();
+        call.args = vec![
+            cast(first.clone(), DataType::Float64),
+            cast(second.clone(), DataType::Float64),
+        ];
+        return Ok(Transformed::yes(Expr::ScalarFunction(call)));
+    }
     if a == b || !keeps_first_type(&a, &b) {
         return Ok(Transformed::no(expr));
     }
