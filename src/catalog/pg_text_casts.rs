@@ -35,23 +35,13 @@ pub fn function_name(kind: TextType) -> &'static str {
 
 /// The type a call of function `name` casts to, if it is one of these.
 pub fn cast_type(name: &str) -> Option<TextType> {
-    [
-        TextType::Varchar,
-        TextType::Uuid,
-        TextType::Json,
-        TextType::Jsonb,
-    ]
-    .into_iter()
-    .find(|kind| function_name(*kind) == name)
+    TextType::ALL
+        .into_iter()
+        .find(|kind| function_name(*kind) == name)
 }
 
 pub fn register(ctx: &SessionContext) {
-    for kind in [
-        TextType::Varchar,
-        TextType::Uuid,
-        TextType::Json,
-        TextType::Jsonb,
-    ] {
+    for kind in TextType::ALL {
         super::pg_functions::replace_udf(ctx, ScalarUDF::new_from_impl(TextCast::new(kind)));
     }
 }

@@ -18,6 +18,7 @@ use pgwire::api::results::FieldFormat;
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 
 use super::statements::StoredStatement;
+use crate::storage::text_types::uuid_text;
 
 /// A portal like `portal` whose uuid/json/jsonb parameters are text, if it
 /// has any; an error for a binary value that is not one of the type's.
@@ -66,36 +67,10 @@ pub fn as_text(portal: &Portal<StoredStatement>) -> PgWireResult<Option<Portal<S
     )))
 }
 
-fn uuid_text(bytes: &[u8; 16]) -> String {
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
-
 fn invalid(message: String) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new(
         "ERROR".to_string(),
         "22P03".to_string(),
         message,
     )))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_binary_uuid_reads_as_its_text() {
-        let bytes = [
-            0x12, 0x34, 0x56, 0x78, 0x12, 0x34, 0x56, 0x78, 0x12, 0x34, 0x56, 0x78, 0x12, 0x34,
-            0x56, 0x78,
-        ];
-        assert_eq!(uuid_text(&bytes), "12345678-1234-5678-1234-567812345678");
-    }
 }

@@ -34,14 +34,17 @@ use crate::error::{BrookError, Result};
 
 /// Whether `statement` is an UPDATE or DELETE with RETURNING.
 pub fn handles(statement: &ast::Statement) -> bool {
-    parts(statement).is_some()
+    match statement {
+        ast::Statement::Update(update) => update.returning.is_some(),
+        ast::Statement::Delete(delete) => delete.returning.is_some(),
+        _ => false,
+    }
 }
 
-/// What an UPDATE or DELETE did: its command word, how many rows it
-/// changed, and its RETURNING rows.
+/// What an UPDATE or DELETE did: its command word and its RETURNING rows
+/// (whose count is the statement's).
 pub struct Changed {
     pub command: &'static str,
-    pub rows: usize,
     pub returning: DataFrame,
 }
 
@@ -150,11 +153,10 @@ pub async fn execute(
     let parts =
         parts(statement).ok_or_else(|| BrookError::Internal("no RETURNING to run".into()))?;
     let (rows, schema, name) = in_one_transaction(engine, ctx, change(ctx, &parts, params)).await?;
-    let table = MemTable::try_new(schema, vec![vec![rows.clone()]])?;
+    let table = MemTable::try_new(schema, vec![vec![rows]])?;
     let df = ctx.read_table(Arc::new(table))?;
     Ok(Changed {
         command: parts.command,
-        rows: rows.num_rows(),
         returning: returning(df, &name, &parts.items)?,
     })
 }

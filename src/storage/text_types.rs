@@ -27,6 +27,9 @@ pub enum TextType {
 }
 
 impl TextType {
+    /// Every type Brook keeps as text.
+    pub const ALL: [TextType; 4] = [Self::Varchar, Self::Uuid, Self::Json, Self::Jsonb];
+
     /// The type of a column declared as `pg_name` ([`super::types::ColumnType::pg_name`]).
     pub fn of_pg_name(pg_name: &str) -> Option<Self> {
         let base = pg_name.split('(').next().unwrap_or("").trim();
@@ -112,14 +115,30 @@ fn uuid(text: &str) -> Result<String> {
     if digits.len() != 32 || after_hyphen {
         return Err(invalid("uuid", text));
     }
+    Ok(hyphenated(digits))
+}
+
+/// 32 hex digits (each below 16) as `uuid_out` writes them: lower case,
+/// 8-4-4-4-12.
+fn hyphenated(digits: impl IntoIterator<Item = u32>) -> String {
     let mut out = String::with_capacity(36);
-    for (i, d) in digits.iter().enumerate() {
+    for (i, d) in digits.into_iter().enumerate() {
         if matches!(i, 8 | 12 | 16 | 20) {
             out.push('-');
         }
-        out.push(char::from_digit(*d, 16).unwrap_or('0'));
+        out.push(char::from_digit(d, 16).unwrap_or('0'));
     }
-    Ok(out)
+    out
+}
+
+/// The canonical text of a uuid sent as its 16 bytes (the binary wire
+/// format).
+pub fn uuid_text(bytes: &[u8; 16]) -> String {
+    hyphenated(
+        bytes
+            .iter()
+            .flat_map(|b| [u32::from(b >> 4), u32::from(b & 0x0f)]),
+    )
 }
 
 /// The 16 bytes of a canonical uuid (the binary wire format).
@@ -258,6 +277,16 @@ fn numeric_text(number: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
+
+    #[test]
+    fn a_binary_uuid_reads_as_its_text() {
+        let bytes = [
+            0x12, 0x34, 0x56, 0x78, 0x12, 0x34, 0x56, 0x78, 0x12, 0x34, 0x56, 0x78, 0x12, 0x34,
+            0x56, 0x78,
+        ];
+        assert_eq!(uuid_text(&bytes), "12345678-1234-5678-1234-567812345678");
+        assert_eq!(uuid_bytes(&uuid_text(&bytes)), Some(bytes));
+    }
 
     #[test]
     fn uuids_are_read_as_postgresql_reads_them() {
