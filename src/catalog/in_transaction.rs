@@ -22,6 +22,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
+use super::comments::CommentTarget;
 use super::{
     Catalog, CatalogFile, DeclaredTable, QualifiedName, TABLES_DIR, TableEntry, ViewEntry,
 };
@@ -54,6 +55,11 @@ enum Change {
     },
     CreateSchema {
         schema: String,
+    },
+    /// `COMMENT ON …`; `text` None removes the comment.
+    Comment {
+        target: CommentTarget,
+        text: Option<String>,
     },
 }
 
@@ -122,7 +128,7 @@ impl Catalog {
                     (schema, name)
                 }
                 Change::CreateView { view, .. } => (&view.schema, &view.name),
-                Change::CreateSchema { .. } => continue,
+                Change::CreateSchema { .. } | Change::Comment { .. } => continue,
             };
             tables.retain(|t| &t.name.schema != schema || &t.name.name != name);
             if let Change::CreateTable { entry, .. } = change {
@@ -158,6 +164,7 @@ impl Catalog {
                     unique: entry.unique.clone(),
                     checks: entry.checks.clone(),
                     indexes: entry.indexes.clone(),
+                    comment: entry.comment.clone(),
                 },
             )
         };
@@ -438,6 +445,7 @@ impl Catalog {
                 unique: rules.unique,
                 checks: rules.checks,
                 indexes: rules.indexes,
+                comment: rules.comment,
             }
         };
         let table = self.create_files(&entry).await?;
@@ -524,11 +532,89 @@ impl Catalog {
                     schema: name.schema.clone(),
                     name: name.name.clone(),
                     sql,
+                    comments: Default::default(),
                 },
                 replace,
             })?,
             undo: None,
         })
+    }
+
+    /// `ALTER VIEW … RENAME TO` in `session`'s open transaction: view
+    /// `from` dropped and made again as `to` from `sql`, its comments kept.
+    pub async fn stage_rename_view(
+        &self,
+        session: &SessionTransaction,
+        from: &QualifiedName,
+        to: &QualifiedName,
+        sql: String,
+        view: Arc<dyn datafusion::catalog::TableProvider>,
+    ) -> Result<()> {
+        let comments = self
+            .file_as_seen_by(Some(session))
+            .await
+            .views
+            .into_iter()
+            .find(|v| v.schema == from.schema && v.name == from.name)
+            .map(|v| v.comments)
+            .unwrap_or_default();
+        self.stage_drop_view(session, from)?;
+        session.stage(Staged {
+            schema: to.schema.clone(),
+            name: to.name.clone(),
+            relation: Some(view),
+            created: None,
+            change: encode(&Change::CreateView {
+                view: ViewEntry {
+                    schema: to.schema.clone(),
+                    name: to.name.clone(),
+                    sql,
+                    comments,
+                },
+                replace: false,
+            })?,
+            undo: None,
+        })
+    }
+
+    /// `COMMENT ON …` in `session`'s open transaction (checked against the
+    /// catalog as the session sees it now, and again at COMMIT).
+    pub async fn stage_comment(
+        &self,
+        session: &SessionTransaction,
+        target: CommentTarget,
+        text: Option<String>,
+    ) -> Result<()> {
+        let mut seen = self.file_as_seen_by(Some(session)).await;
+        super::comments::apply(&mut seen, &target, text.as_ref())?;
+        // Named by no relation: the session's relations stay as they are.
+        session.stage(Staged {
+            schema: String::new(),
+            name: String::new(),
+            relation: None,
+            created: None,
+            change: encode(&Change::Comment { target, text })?,
+            undo: None,
+        })
+    }
+
+    /// The catalog file with `session`'s open transaction's schema changes
+    /// applied, each as far as it applies.
+    pub(super) async fn file_as_seen_by(
+        &self,
+        session: Option<&SessionTransaction>,
+    ) -> CatalogFile {
+        let mut file = self.file.lock().await.clone();
+        if let Some(session) = open(session) {
+            for change in session
+                .staged_changes()
+                .iter()
+                .filter_map(|c| decode(c).ok())
+            {
+                let _ = Self::plan(&mut file, std::slice::from_ref(&change));
+            }
+        }
+        file
     }
 
     /// `DROP VIEW` in `session`'s open transaction.
@@ -688,8 +774,15 @@ impl Catalog {
                     if !file.schemas.contains(&view.schema) {
                         return Err(BrookError::UndefinedSchema(view.schema.clone()));
                     }
+                    let mut view = view.clone();
+                    // `CREATE OR REPLACE VIEW` keeps the comments, as in PostgreSQL.
+                    if let Some(old) = file.views.iter().find(|v| same(v))
+                        && view.comments.is_empty()
+                    {
+                        view.comments = old.comments.clone();
+                    }
                     file.views.retain(|v| !same(v));
-                    file.views.push(view.clone());
+                    file.views.push(view);
                 }
                 Change::DropView { schema, name } => file
                     .views
@@ -698,6 +791,9 @@ impl Catalog {
                     if !file.schemas.contains(schema) {
                         file.schemas.push(schema.clone());
                     }
+                }
+                Change::Comment { target, text } => {
+                    super::comments::apply(file, target, text.as_ref())?
                 }
             }
         }
@@ -749,6 +845,7 @@ impl Catalog {
                 Ok(())
             }
             Change::CreateSchema { schema } => self.register_schema(schema),
+            Change::Comment { .. } => Ok(()),
         }
     }
 
@@ -815,6 +912,7 @@ impl Catalog {
                     }
                 }
                 Change::CreateSchema { schema } => self.register_schema(schema)?,
+                Change::Comment { .. } => {}
             }
         }
         self.save(&next)?;

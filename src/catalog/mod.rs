@@ -6,6 +6,7 @@
 //! every DDL statement. The same objects are mirrored into DataFusion's in-memory
 //! catalog, which is what queries and `pg_catalog`/`information_schema` read.
 
+pub mod comments;
 pub mod declared_types;
 mod in_transaction;
 pub mod information_schema;
@@ -66,6 +67,10 @@ pub struct ColumnDef {
     /// identity columns are plain defaults and say false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub always_identity: bool,
+    /// `COMMENT ON COLUMN`: kept with the column, so that it follows a
+    /// rename and goes with a drop, as in PostgreSQL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 /// A CHECK constraint as declared: its name and its condition as SQL text.
@@ -112,6 +117,9 @@ pub struct TableRules {
     pub unique: Vec<UniqueDef>,
     pub checks: Vec<CheckDef>,
     pub indexes: Vec<IndexDef>,
+    /// `COMMENT ON TABLE`: carried with the rules so that an `ALTER
+    /// TABLE`, which makes the table anew, keeps it.
+    pub comment: Option<String>,
 }
 
 /// A table's declaration: columns in order and its keys.
@@ -153,6 +161,9 @@ struct TableEntry {
     /// Indexes recorded, not built (see [`IndexDef`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     indexes: Vec<IndexDef>,
+    /// `COMMENT ON TABLE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    comment: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -161,6 +172,9 @@ struct ViewEntry {
     name: String,
     /// The full `CREATE VIEW` statement, replayed at start-up.
     sql: String,
+    /// `COMMENT ON VIEW` and `COMMENT ON COLUMN` of its columns.
+    #[serde(default, skip_serializing_if = "comments::ViewComments::is_empty")]
+    comments: comments::ViewComments,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -175,6 +189,9 @@ struct CatalogFile {
     schemas: Vec<String>,
     tables: Vec<TableEntry>,
     views: Vec<ViewEntry>,
+    /// `COMMENT ON SCHEMA`, by schema.
+    #[serde(default = "comments::initial_schema_comments")]
+    schema_comments: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for CatalogFile {
@@ -186,6 +203,7 @@ impl Default for CatalogFile {
             schemas: vec![DEFAULT_SCHEMA.to_string()],
             tables: vec![],
             views: vec![],
+            schema_comments: comments::initial_schema_comments(),
         }
     }
 }
@@ -413,6 +431,7 @@ impl Catalog {
             unique: rules.unique,
             checks: rules.checks,
             indexes: rules.indexes,
+            comment: rules.comment,
         };
         let table = self.create_files(&entry).await?;
         next.tables.push(entry);
@@ -491,12 +510,20 @@ impl Catalog {
     pub async fn record_view(&self, name: &QualifiedName, sql: String) -> Result<()> {
         let mut file = self.file.lock().await;
         let mut next = file.clone();
+        // `CREATE OR REPLACE VIEW` keeps the comments, as in PostgreSQL.
+        let comments = next
+            .views
+            .iter()
+            .find(|v| v.schema == name.schema && v.name == name.name)
+            .map(|v| v.comments.clone())
+            .unwrap_or_default();
         next.views
             .retain(|v| !(v.schema == name.schema && v.name == name.name));
         next.views.push(ViewEntry {
             schema: name.schema.clone(),
             name: name.name.clone(),
             sql,
+            comments,
         });
         self.save(&next)?;
         *file = next;
@@ -607,6 +634,7 @@ impl Catalog {
         let mut file = self.file.lock().await;
         let mut next = file.clone();
         next.schemas.retain(|s| s != schema);
+        next.schema_comments.remove(schema);
         self.save(&next)?;
         *file = next;
         let _ = self.df_catalog()?.deregister_schema(schema, true);

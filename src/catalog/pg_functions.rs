@@ -116,9 +116,8 @@ fn pg_get_expr() -> datafusion::logical_expr::ScalarUDF {
     ))
 }
 
-/// `col_description`, `obj_description`, `shobj_description`: NULL, the
-/// answer for an object without a comment (Brook stores none). The
-/// arguments' types are not checked, only their number.
+/// `shobj_description`: NULL, the answer for an object without a comment.
+/// The arguments' types are not checked, only their number.
 fn no_description(name: &str, arities: &[usize]) -> datafusion::logical_expr::ScalarUDF {
     use datafusion::logical_expr::{Signature, TypeSignature};
     let forms = arities.iter().map(|n| TypeSignature::Any(*n)).collect();
@@ -203,9 +202,8 @@ pub fn register(ctx: &SessionContext) {
         replace_udf(ctx, udf);
     }
     replace_udf(ctx, octet_length());
-    // Brook keeps no comments on objects.
-    replace_udf(ctx, no_description("col_description", &[2]));
-    replace_udf(ctx, no_description("obj_description", &[1, 2]));
+    // Roles and databases carry no comments in Brook (the other objects'
+    // come from catalog::pg_overlay).
     replace_udf(ctx, no_description("shobj_description", &[2]));
     replace_udf(ctx, super::pg_expandarray::udf());
     replace_udf(ctx, no_text_for_oid("pg_get_function_result"));

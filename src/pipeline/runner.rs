@@ -614,6 +614,7 @@ mod tests {
             nullable,
             default: None,
             always_identity: false,
+            comment: None,
         }
     }
 

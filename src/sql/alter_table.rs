@@ -781,10 +781,10 @@ async fn rename_view(
         }
         let sql = statement.to_string();
         let provider = plan_view(ctx, &sql).await?;
-        engine.catalog.stage_drop_view(&slot, name)?;
         engine
             .catalog
-            .stage_create_view(&slot, &to, sql, provider, false)?;
+            .stage_rename_view(&slot, name, &to, sql, provider)
+            .await?;
         let change = Dependents {
             table: name,
             notices,

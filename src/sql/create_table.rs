@@ -154,6 +154,7 @@ async fn create_as(
                 nullable: true,
                 default: None,
                 always_identity: false,
+                comment: None,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -540,6 +541,7 @@ fn declared_columns(create: &ast::CreateTable, name: &QualifiedName) -> Result<D
             nullable,
             default,
             always_identity,
+            comment: None,
         });
     }
     if let Some(missing) = primary_key
@@ -583,6 +585,7 @@ fn declared_columns(create: &ast::CreateTable, name: &QualifiedName) -> Result<D
             unique,
             checks,
             indexes: vec![],
+            comment: None,
         },
         sequences,
     })

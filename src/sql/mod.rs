@@ -10,6 +10,7 @@
 pub mod alter_schema;
 pub mod alter_sequence;
 pub mod alter_table;
+pub mod comment;
 pub mod copy;
 pub mod copy_out;
 pub mod create_schema;
@@ -43,6 +44,7 @@ use crate::storage::transaction::SessionTransaction;
 pub use alter_schema::AlterSchema;
 pub use alter_sequence::AlterSequence;
 pub use alter_table::{AlterTable, AlterView};
+pub use comment::Comment;
 pub use copy::{CopyFrom, CopySpec};
 pub use copy_out::{CopyOutSpec, CopyTo};
 pub use create_schema::CreateSchema;
@@ -77,6 +79,7 @@ pub enum Statement {
     AlterView(AlterView),
     CreateIndex(CreateIndex),
     LockTable(LockTable),
+    Comment(Comment),
     Merge(Merge),
     CopyFrom(CopyFrom),
     CopyTo(CopyTo),
@@ -118,6 +121,16 @@ impl Statement {
             ast::Statement::Truncate(truncate) => Statement::Truncate(Truncate(truncate.clone())),
             ast::Statement::Merge(merge) => Statement::Merge(Merge(Box::new(merge.clone()))),
             ast::Statement::Lock(lock) => Statement::LockTable(LockTable(lock.clone())),
+            ast::Statement::Comment {
+                object_type,
+                object_name,
+                comment,
+                ..
+            } => Statement::Comment(Comment {
+                object_type: *object_type,
+                object_name: object_name.clone(),
+                comment: comment.clone(),
+            }),
             ast::Statement::AlterSchema(alter) => {
                 Statement::AlterSchema(AlterSchema(alter.clone()))
             }
@@ -240,6 +253,12 @@ impl Statement {
                     path.qualify_name(&mut target.name);
                 }
             }
+            Statement::Comment(s) => {
+                if let Some(mut relation) = s.relation_name() {
+                    path.qualify_name(&mut relation);
+                    s.set_relation_name(relation);
+                }
+            }
             Statement::DropObjects(s) if s.object_type != ast::ObjectType::Schema => {
                 for name in &mut s.names {
                     path.qualify_name(name);
@@ -299,6 +318,7 @@ impl Statement {
             | Statement::AlterView(_)
             | Statement::CreateIndex(_)
             | Statement::LockTable(_)
+            | Statement::Comment(_)
             | Statement::AlterSchema(_)
             | Statement::Merge(_) => return None,
             Statement::DropObjects(d) => match d.object_type {
@@ -354,6 +374,7 @@ impl Statement {
             Statement::CreateIndex(s) => s.execute(engine, ctx, session, &notices).await,
             Statement::Merge(s) => s.execute(engine, ctx, session).await,
             Statement::LockTable(s) => s.execute(engine, ctx, session).await,
+            Statement::Comment(s) => s.execute(engine, ctx, session).await,
             Statement::AlterSchema(s) => s.execute(engine, session).await,
             Statement::CopyFrom(s) => s.execute(engine, ctx, session).await,
             Statement::CopyTo(s) => s.execute(),

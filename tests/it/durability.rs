@@ -617,7 +617,8 @@ async fn schema_changes_in_transactions_are_all_or_nothing_across_kill_9() {
 /// The moment between a transaction's log record and the catalog file
 /// taking its schema changes in, made to last: the catalog file is put
 /// back as it was before the COMMIT, and the server killed. At start-up the
-/// log's record brings the table and the view back, the table with its rows.
+/// log's record brings the table and the view back, the table with its rows,
+/// and the comments made.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schema_changes_the_catalog_file_missed_are_applied_from_the_log() {
     let brook = Brook::start();
@@ -632,6 +633,8 @@ async fn schema_changes_the_catalog_file_missed_are_applied_from_the_log() {
         .batch_execute(
             "BEGIN; CREATE TABLE born (id serial, v text); \
              INSERT INTO born (v) VALUES ('x'), ('y'); CREATE VIEW born_v AS SELECT v FROM born; \
+             COMMENT ON TABLE born IS 'made in the transaction'; \
+             COMMENT ON COLUMN old.id IS 'commented in it'; \
              INSERT INTO old VALUES (2); COMMIT",
         )
         .await
@@ -657,6 +660,21 @@ async fn schema_changes_the_catalog_file_missed_are_applied_from_the_log() {
     assert_eq!(
         crate::support::count(&client, "SELECT count(*) FROM old").await,
         2
+    );
+    let comments = client
+        .query_one(
+            "SELECT obj_description('born'::regclass, 'pg_class'), \
+             col_description('old'::regclass, 1)",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (comments.get::<_, String>(0), comments.get::<_, String>(1)),
+        (
+            "made in the transaction".to_string(),
+            "commented in it".to_string()
+        )
     );
     // The serial column goes on above what it handed out (a crash skips
     // the values its sequence had allowed ahead, as in PostgreSQL).

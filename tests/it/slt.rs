@@ -162,6 +162,7 @@ slt_files! {
     client_metabase => "client_metabase.slt",
     client_powerbi_npgsql => "client_powerbi_npgsql.slt",
     client_tableau_odbc => "client_tableau_odbc.slt",
+    comments => "comments.slt",
     ddl => "ddl.slt",
     dml => "dml.slt",
     dml_returning => "dml_returning.slt",

@@ -102,6 +102,10 @@ line');
     CREATE TABLE other.counts (k text, n bigint);
     INSERT INTO other.counts VALUES ('a', 1), (NULL, 9223372036854775807);
     CREATE VIEW cheap AS SELECT id, name FROM items WHERE price < 1 OR price IS NULL;
+    COMMENT ON TABLE items IS 'what we sell';
+    COMMENT ON COLUMN items.note IS 'free text, shown to staff';
+    COMMENT ON VIEW cheap IS 'under a pound';
+    COMMENT ON SCHEMA other IS 'everything else';
 ";
 
 const DUMPED_CHECKS: &[&str] = &[
@@ -111,6 +115,11 @@ const DUMPED_CHECKS: &[&str] = &[
     "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'public.items'::regclass",
     "SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale, column_default, is_nullable \
      FROM information_schema.columns WHERE table_name = 'items' ORDER BY ordinal_position",
+    "SELECT c.relname, d.objsubid, d.description FROM pg_description d \
+     JOIN pg_class c ON c.oid = d.objoid AND d.classoid = 'pg_class'::regclass \
+     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('public', 'other') ORDER BY 1, 2",
+    "SELECT nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace \
+     WHERE nspname IN ('public', 'other') ORDER BY 1",
 ];
 
 fn brook_checks(brook: &Brook) -> Vec<String> {
@@ -142,6 +151,11 @@ fn pg_dump_of_brook_restores_into_postgresql_and_pg_restore_into_brook() {
     ];
     let expected = brook_checks(&brook);
     assert!(expected[0].contains("it's hot"), "{expected:?}");
+    assert!(expected[5].contains("items|4|free text"), "{expected:?}");
+    assert!(
+        expected[6].contains("other|everything else"),
+        "{expected:?}"
+    );
 
     // Each form a user asks for succeeds and names what it should.
     for (extra, wants) in [

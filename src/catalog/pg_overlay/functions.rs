@@ -36,18 +36,21 @@ impl std::fmt::Debug for Snapshot {
     }
 }
 
-/// Relation OIDs, the declared tables and the committed views (name and
-/// `CREATE VIEW` text), seen together.
-pub type Snapshotted = (Relations, Vec<DeclaredTable>, Vec<(QualifiedName, String)>);
+/// What the catalog functions answer from, seen together.
+#[derive(Default)]
+pub struct Snapshotted {
+    /// Relation and namespace OIDs.
+    pub relations: Relations,
+    pub declared: Vec<DeclaredTable>,
+    /// The committed views: name and `CREATE VIEW` text.
+    pub views: Vec<(QualifiedName, String)>,
+    /// Brook's rows of `pg_description`.
+    pub descriptions: Vec<super::descriptions::Description>,
+}
 
 impl Snapshot {
-    pub(super) fn update(
-        &self,
-        relations: Relations,
-        declared: Vec<DeclaredTable>,
-        views: Vec<(QualifiedName, String)>,
-    ) -> Arc<Snapshotted> {
-        let seen = Arc::new((relations, declared, views));
+    pub(super) fn update(&self, seen: Snapshotted) -> Arc<Snapshotted> {
+        let seen = Arc::new(seen);
         if let Ok(mut current) = self.0.write() {
             *current = seen.clone();
         }
@@ -66,7 +69,10 @@ impl Snapshot {
 /// and its search path for relations: `pg_temp` first when it has
 /// temporary tables, as PostgreSQL searches it before `pg_catalog`.
 /// `shared` serves contexts that are not a session's.
-fn seen(shared: &Snapshot, config: &ConfigOptions) -> DfResult<(Arc<Snapshotted>, Vec<String>)> {
+pub(super) fn seen(
+    shared: &Snapshot,
+    config: &ConfigOptions,
+) -> DfResult<(Arc<Snapshotted>, Vec<String>)> {
     let mut path = lookup_path(config);
     match config.extensions.get::<SessionRelations>() {
         Some(session) => {
@@ -81,7 +87,7 @@ fn seen(shared: &Snapshot, config: &ConfigOptions) -> DfResult<(Arc<Snapshotted>
 
 /// The arguments as arrays (DataFusion has checked their number against the
 /// signature) and the row count.
-fn arrays(args: &[ColumnarValue]) -> DfResult<(Vec<ArrayRef>, usize)> {
+pub(super) fn arrays(args: &[ColumnarValue]) -> DfResult<(Vec<ArrayRef>, usize)> {
     let arrays = ColumnarValue::values_to_arrays(args)?;
     let rows = arrays.first().map_or(0, |a| a.len());
     Ok((arrays, rows))
@@ -98,7 +104,7 @@ pub fn pg_table_is_visible(snapshot: Arc<Snapshot>) -> ScalarUDF {
             .iter()
             .map(|oid| {
                 oid.and_then(|oid| i32::try_from(oid).ok())
-                    .and_then(|oid| current.0.is_visible(oid, &path))
+                    .and_then(|oid| current.relations.is_visible(oid, &path))
             })
             .collect();
         Ok(ColumnarValue::Array(Arc::new(answers) as ArrayRef))
@@ -120,7 +126,7 @@ pub fn pg_get_indexdef(snapshot: Arc<Snapshot>) -> ScalarUDF {
         let columns = arrays.get(1).map(oids).transpose()?;
         let oids = oids(&arrays[0])?;
         let (current, _) = seen(&snapshot, config)?;
-        let keys = keys::keys(&current.0, &current.1);
+        let keys = keys::keys(&current.relations, &current.declared);
         let defs: StringArray = (0..rows)
             .map(|row| {
                 if oids.is_null(row) {
@@ -165,12 +171,12 @@ pub fn pg_get_indexdef(snapshot: Arc<Snapshot>) -> ScalarUDF {
 }
 
 /// An OID argument as i32 (Int32 or Int64 on the wire).
-fn oids(array: &ArrayRef) -> DfResult<datafusion::arrow::array::Int64Array> {
+pub(super) fn oids(array: &ArrayRef) -> DfResult<datafusion::arrow::array::Int64Array> {
     let wide = datafusion::arrow::compute::cast(array, &DataType::Int64)?;
     Ok(as_int64_array(&wide)?.clone())
 }
 
-fn oid_signature(extra: &[DataType]) -> Signature {
+pub(super) fn oid_signature(extra: &[DataType]) -> Signature {
     let forms = [DataType::Int32, DataType::Int64]
         .into_iter()
         .flat_map(|oid| {
@@ -189,7 +195,7 @@ pub fn pg_get_constraintdef(snapshot: Arc<Snapshot>) -> ScalarUDF {
         let (arrays, _) = arrays(args)?;
         let oids = oids(&arrays[0])?;
         let (current, _) = seen(&snapshot, config)?;
-        let keys = keys::keys(&current.0, &current.1);
+        let keys = keys::keys(&current.relations, &current.declared);
         let defs: StringArray = oids
             .iter()
             .map(|oid| {
@@ -223,7 +229,7 @@ pub fn regclass_text(snapshot: Arc<Snapshot>) -> ScalarUDF {
                 Some(
                     i32::try_from(oid)
                         .ok()
-                        .and_then(|o| current.0.regclass_text(o, &path))
+                        .and_then(|o| current.relations.regclass_text(o, &path))
                         .unwrap_or_else(|| oid.to_string()),
                 )
             })
@@ -256,11 +262,15 @@ pub fn regclass_of_name(snapshot: Arc<Snapshot>) -> ScalarUDF {
                 let Some(name) = name else {
                     return Ok(None);
                 };
-                current.0.regclass(name, &path).map(Some).ok_or_else(|| {
-                    crate::error::external(crate::error::BrookError::UndefinedTable(
-                        name.to_string(),
-                    ))
-                })
+                current
+                    .relations
+                    .regclass(name, &path)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        crate::error::external(crate::error::BrookError::UndefinedTable(
+                            name.to_string(),
+                        ))
+                    })
             })
             .collect::<DfResult<datafusion::arrow::array::Int32Array>>()?;
         Ok(ColumnarValue::Array(Arc::new(oids) as ArrayRef))
@@ -333,9 +343,9 @@ pub fn pg_get_viewdef(
             .iter()
             .map(|oid| {
                 let oid = i32::try_from(oid?).ok()?;
-                let (schema, name) = current.0.name_of(oid)?;
+                let (schema, name) = current.relations.name_of(oid)?;
                 let (_, sql) = current
-                    .2
+                    .views
                     .iter()
                     .find(|(view, _)| view.schema == schema && view.name == name)?;
                 view_query(sql, &path)

@@ -13,12 +13,14 @@
 mod catalog_oids;
 mod defaults;
 mod depends;
+mod descriptions;
 mod empty_tables;
 mod functions;
 mod keys;
 mod relations;
 mod rows;
 mod session_rows;
+mod sizes;
 mod types;
 
 use std::fmt;
@@ -57,6 +59,10 @@ pub fn install(ctx: &SessionContext, roles: crate::catalog::roles::Roles) -> Res
     let database = ctx.catalog(DATABASE).ok_or_else(missing)?;
     let inner = database.schema(PG_CATALOG).ok_or_else(missing)?;
     let snapshot = Arc::new(Snapshot::default());
+    let catalog = Arc::new(OnceLock::new());
+    for udf in sizes::functions(snapshot.clone(), catalog.clone()) {
+        crate::catalog::pg_functions::replace_udf(ctx, udf);
+    }
     for udf in [
         functions::pg_table_is_visible(snapshot.clone()),
         functions::pg_get_indexdef(snapshot.clone()),
@@ -66,6 +72,8 @@ pub fn install(ctx: &SessionContext, roles: crate::catalog::roles::Roles) -> Res
         functions::regclass_found(),
         functions::pg_get_viewdef(snapshot.clone(), database.clone()),
         functions::pg_get_triggerdef(),
+        descriptions::obj_description(snapshot.clone()),
+        descriptions::col_description(snapshot.clone()),
     ] {
         crate::catalog::pg_functions::replace_udf(ctx, udf);
     }
@@ -75,7 +83,7 @@ pub fn install(ctx: &SessionContext, roles: crate::catalog::roles::Roles) -> Res
     let shared = Arc::new(Shared {
         views: Default::default(),
         inner,
-        catalog: OnceLock::new(),
+        catalog,
         snapshot,
         static_tables,
         renumbering: OnceLock::new(),
@@ -135,7 +143,7 @@ struct Shared {
     /// of the inner tables of their names.
     views: std::sync::RwLock<std::collections::HashMap<String, Arc<dyn TableProvider>>>,
     inner: Arc<dyn SchemaProvider>,
-    catalog: OnceLock<Arc<Catalog>>,
+    catalog: Arc<OnceLock<Arc<Catalog>>>,
     /// Answers the catalog functions of contexts that are not a session's.
     snapshot: Arc<Snapshot>,
     /// datafusion-pg-catalog's fixed tables, for the providers of the
@@ -235,12 +243,25 @@ impl Shared {
             Some(catalog) => catalog.views().await,
             None => Vec::new(),
         };
+        let comments = match (self.catalog.get(), &session) {
+            (Some(catalog), Some(session)) => {
+                catalog.comments_in(Some(session.transaction())).await
+            }
+            (Some(catalog), None) => catalog.comments_in(None).await,
+            (None, _) => Vec::new(),
+        };
+        let descriptions = descriptions::numbered(&relations, comments);
         let snapshot = match &session {
             Some(session) => session.snapshot(),
             None => self.snapshot.clone(),
         };
         Ok(Seen {
-            snapshot: snapshot.update(relations, declared, views),
+            snapshot: snapshot.update(Snapshotted {
+                relations,
+                declared,
+                views,
+                descriptions,
+            }),
             view,
             session,
         })
@@ -284,6 +305,7 @@ enum RelationTable {
     Attrdef,
     Namespace,
     Depend,
+    Description,
 }
 
 impl Derived {
@@ -297,6 +319,7 @@ impl Derived {
             "pg_attrdef" => Self::Relations(Attrdef),
             "pg_namespace" => Self::Relations(Namespace),
             "pg_depend" => Self::Relations(Depend),
+            "pg_description" => Self::Relations(Description),
             "pg_type" => Self::Type,
             "pg_roles" => Self::Roles,
             other => {
@@ -339,6 +362,9 @@ impl SchemaProvider for Overlay {
             Derived::Relations(RelationTable::Class) => class_schema(&inner.schema()),
             Derived::Relations(RelationTable::Attribute) => {
                 retyped_schema("pg_attribute", &inner.schema())
+            }
+            Derived::Relations(RelationTable::Namespace) => {
+                retyped_schema("pg_namespace", &inner.schema())
             }
             Derived::Type => types::schema(&inner.schema()),
             Derived::Roles => inner.schema(),
@@ -483,6 +509,9 @@ const RETYPED: &[(&str, &[(&str, ArrayOf)])] = &[
         ],
     ),
     ("pg_language", &[("lanacl", ArrayOf::Acl)]),
+    // `public`'s privileges are set ([`public_schema_privileges`]); `\dn+`
+    // joins them with `array_to_string`.
+    ("pg_namespace", &[("nspacl", ArrayOf::Text)]),
     (
         "pg_database",
         &[
@@ -692,7 +721,7 @@ impl DerivedTable {
             view,
             session,
         } = self.shared.read(state).await?;
-        let (relations, declared) = (&snapshot.0, &snapshot.1);
+        let (relations, declared) = (&snapshot.relations, &snapshot.declared);
         let class = &view.class;
         match table {
             RelationTable::Attribute => {
@@ -706,11 +735,21 @@ impl DerivedTable {
                 as_text_arrays(&self.schema, marked)
             }
             RelationTable::Namespace => {
-                public_schema_privileges(view.namespaces.clone(), &self.shared.roles)
+                let namespaces =
+                    public_schema_privileges(view.namespaces.clone(), &self.shared.roles)?;
+                as_text_arrays(&self.schema, namespaces)
             }
             RelationTable::Depend => {
                 let inner = self.shared.scan_inner("pg_depend", state).await?;
-                depends::with_view_dependencies(inner, relations, &snapshot.2)
+                depends::with_view_dependencies(inner, relations, &snapshot.views)
+            }
+            RelationTable::Description => {
+                let inner = self.shared.scan_inner("pg_description", state).await?;
+                descriptions::with_comments(
+                    inner,
+                    &snapshot.descriptions,
+                    relations.namespace(crate::catalog::DEFAULT_SCHEMA),
+                )
             }
             RelationTable::Attrdef => defaults::attrdef(&self.schema, relations, declared),
             RelationTable::Constraint => keys::constraints(&self.schema, relations, declared),
