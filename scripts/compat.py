@@ -95,6 +95,11 @@ def dbt_rows(server):
     for model in DBT_MODELS:
         ok, text = run(["psql", *conn, "-X", "-At", "-c", f"SELECT * FROM {model} ORDER BY 1"])
         out.append(f"{model}: {text.strip() if ok else 'error: ' + text.strip()}")
+    # persist_docs wrote schema.yml's descriptions as comments.
+    ok, text = run(["psql", *conn, "-X", "-At", "-c",
+                    "SELECT obj_description('adults'::regclass, 'pg_class'), "
+                    "col_description('adults'::regclass, 1)"])
+    out.append(f"adults comments: {text.strip() if ok else 'error: ' + text.strip()}")
     return "\n".join(out)
 
 

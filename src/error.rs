@@ -193,6 +193,9 @@ pub enum BrookError {
     UniqueIndexFailed { constraint: String, detail: String },
     #[error("column \"{column}\" of relation \"{table}\" already exists")]
     DuplicateColumn { table: String, column: String },
+    /// A view or CREATE TABLE AS whose query names two columns alike.
+    #[error("column \"{0}\" specified more than once")]
+    RepeatedColumn(String),
     /// `ALTER TABLE … SET NOT NULL` (or `ADD COLUMN … NOT NULL`) over rows
     /// that hold NULL there.
     #[error("column \"{column}\" of relation \"{table}\" contains null values")]
@@ -281,7 +284,9 @@ impl ErrorCode for BrookError {
             BrookError::SerializationFailure | BrookError::TableReplaced(_) => {
                 SqlState::SERIALIZATION_FAILURE
             }
-            BrookError::DuplicateColumn { .. } => SqlState::DUPLICATE_COLUMN,
+            BrookError::DuplicateColumn { .. } | BrookError::RepeatedColumn(_) => {
+                SqlState::DUPLICATE_COLUMN
+            }
             BrookError::UndefinedColumnName(_) => SqlState::UNDEFINED_COLUMN,
             BrookError::UniqueIndexFailed { .. } => SqlState::UNIQUE_VIOLATION,
             BrookError::DuplicateObject(_) => SqlState::DUPLICATE_OBJECT,

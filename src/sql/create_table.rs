@@ -13,6 +13,7 @@ use crate::catalog::QualifiedName;
 use crate::catalog::declared_types;
 use crate::catalog::names::{normalize, qualify};
 use crate::catalog::pg_format::quote_ident;
+use crate::catalog::pg_rewrites::repeated_column;
 use crate::catalog::sequences::{SequenceOptions, Sequences};
 use crate::catalog::{CheckDef, ColumnDef, TableRules, UniqueDef};
 use crate::engine::Engine;
@@ -127,6 +128,9 @@ async fn create_as(
     }
     // In the session: its transaction's rows and tables, its temporary tables.
     let df = ctx.sql(&query.to_string()).await?;
+    if let Some(column) = repeated_column(df.schema().as_arrow()) {
+        return Err(BrookError::RepeatedColumn(column));
+    }
     // A column read from a `uuid`, `json`, `jsonb` or `varchar` column (or
     // cast to one) keeps that type, as in PostgreSQL; Arrow says text.
     let state = ctx.state();
@@ -447,9 +451,7 @@ fn declared_columns(create: &ast::CreateTable, name: &QualifiedName) -> Result<D
     for col in &create.columns {
         let col_name = normalize(&col.name);
         if columns.iter().any(|c: &ColumnDef| c.name == col_name) {
-            return Err(BrookError::Syntax(format!(
-                "column \"{col_name}\" specified more than once"
-            )));
+            return Err(BrookError::RepeatedColumn(col_name));
         }
         let spelled = col.data_type.to_string().to_ascii_lowercase();
         // serial: an integer column whose DEFAULT takes the next value of a

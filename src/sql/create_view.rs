@@ -10,6 +10,7 @@ use datafusion::sql::sqlparser::ast;
 
 use super::outcome::Outcome;
 use crate::catalog::names::qualify;
+use crate::catalog::pg_rewrites::repeated_column;
 use crate::engine::Engine;
 use crate::error::{BrookError, Result};
 use crate::storage::transaction::SessionTransaction;
@@ -43,20 +44,26 @@ impl CreateView {
         if view.if_not_exists && is_view {
             return Ok(Outcome::done("CREATE VIEW"));
         }
+        if session.is_some() && is_view && !view.or_replace {
+            return Err(BrookError::DuplicateTable(name.name));
+        }
+        // DataFusion plans the view in the session (it sees the
+        // transaction's tables).
+        let LogicalPlan::Ddl(DdlStatement::CreateView(planned)) =
+            ctx.state().create_logical_plan(&self.sql).await?
+        else {
+            return Err(BrookError::Internal(format!(
+                "{} did not plan as a view",
+                self.sql
+            )));
+        };
+        if view.columns.is_empty()
+            && let Some(column) = repeated_column(planned.input.schema().as_arrow())
+        {
+            return Err(BrookError::RepeatedColumn(column));
+        }
         if let Some(session) = session {
-            if is_view && !view.or_replace {
-                return Err(BrookError::DuplicateTable(name.name));
-            }
-            // DataFusion plans the view in the session (it sees the
-            // transaction's tables); the catalog registers it at COMMIT.
-            let LogicalPlan::Ddl(DdlStatement::CreateView(planned)) =
-                ctx.state().create_logical_plan(&self.sql).await?
-            else {
-                return Err(BrookError::Internal(format!(
-                    "{} did not plan as a view",
-                    self.sql
-                )));
-            };
+            // The catalog registers it at COMMIT.
             let provider = Arc::new(ViewTable::new(
                 planned.input.as_ref().clone(),
                 planned.definition.clone(),

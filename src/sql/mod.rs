@@ -108,6 +108,12 @@ impl Statement {
             BrookObject::Model => model::parse(parser),
             BrookObject::Sequence => alter_sequence::parse(parser).map(Statement::AlterSequence),
             BrookObject::View => alter_table::parse_alter_view(parser).map(Statement::AlterView),
+            BrookObject::Comment => {
+                let statement = parser.parse_statement()?;
+                Statement::from_sql(&statement).ok_or_else(|| {
+                    ParserError::ParserError(format!("not a COMMENT statement: {statement}"))
+                })
+            }
         })
     }
 

@@ -22,6 +22,9 @@ pub enum BrookObject {
     Sequence,
     /// `ALTER VIEW … RENAME TO`, which sqlparser does not parse.
     View,
+    /// `COMMENT ON … IS $tag$…$tag$`: sqlparser takes only a quoted
+    /// string there, and dbt's `persist_docs` dollar-quotes.
+    Comment,
 }
 
 /// The words that open a Brook statement (after optional `CREATE [OR REPLACE]`).
@@ -83,6 +86,9 @@ fn opens_extension(tokens: &[TokenWithSpan]) -> bool {
         {
             object_at(1)
         }
+        Some(t) if word_is(t, "COMMENT") => tokens
+            .iter()
+            .any(|t| matches!(t.token, Token::DollarQuotedString(_))),
         Some(t) if word_is(t, "SHOW") => words
             .get(1)
             .is_some_and(|t| word_is(t, "PIPELINES") || word_is(t, "MODELS")),
@@ -147,7 +153,9 @@ pub fn parse_brook_grammar<T>(
         return Ok(None);
     }
     let words = leading_words(&tokens);
-    let object = if words.get(1).is_some_and(|t| word_is(t, "SEQUENCE")) {
+    let object = if words.first().is_some_and(|t| word_is(t, "COMMENT")) {
+        BrookObject::Comment
+    } else if words.get(1).is_some_and(|t| word_is(t, "SEQUENCE")) {
         BrookObject::Sequence
     } else if words.first().is_some_and(|t| word_is(t, "ALTER"))
         && words.get(1).is_some_and(|t| word_is(t, "VIEW"))
@@ -158,7 +166,14 @@ pub fn parse_brook_grammar<T>(
     } else {
         BrookObject::Pipeline
     };
-    let tokens = variables_as_identifiers(tokens);
+    let mut tokens = variables_as_identifiers(tokens);
+    if object == BrookObject::Comment {
+        for t in &mut tokens {
+            if let Token::DollarQuotedString(quoted) = &t.token {
+                t.token = Token::SingleQuotedString(quoted.value.clone());
+            }
+        }
+    }
     let dialect = PostgreSqlDialect {};
     let mut df: DFParser = DFParserBuilder::new(tokens)
         .with_dialect(&dialect)

@@ -42,7 +42,7 @@ mod search_path;
 mod set_returning;
 mod system_columns;
 
-pub use output_names::{REPEAT_MARK, client_name};
+pub use output_names::{REPEAT_MARK, client_name, repeated_column};
 pub use result_types::plain_number;
 
 use crate::catalog::pg_text_casts;
@@ -171,12 +171,16 @@ fn apply(
 ) -> bool {
     let mut changed = false;
     for statement in statements {
-        // Rows a client reads may repeat a column name; a view's or a
-        // created table's columns may not.
+        // Rows a client reads may repeat a column name. A view's or a
+        // created table's columns may not: marked too, so that CREATE VIEW
+        // and CREATE TABLE AS find a repeat and refuse it, as PostgreSQL
+        // does (`output_names::repeated_column`).
         let repeats = match statement {
-            Statement::Query(_) | Statement::Insert(_) | Statement::Copy { .. } => {
-                output_names::Repeats::Marked
-            }
+            Statement::Query(_)
+            | Statement::Insert(_)
+            | Statement::Copy { .. }
+            | Statement::CreateView(_)
+            | Statement::CreateTable(_) => output_names::Repeats::Marked,
             _ => output_names::Repeats::Suffixed,
         };
         let _ = statement.visit(&mut Rewrites {
@@ -1136,10 +1140,11 @@ ORDER BY 1;";
             rewrite("select NULL, NULL, NULL"),
             "SELECT NULL AS \"?column?\", NULL AS \"?column?\u{E000}1\", NULL AS \"?column?\u{E000}2\""
         );
-        // …suffixed in a view, whose columns need names of their own.
+        // …and in a view, which CREATE VIEW then refuses (42701), as
+        // PostgreSQL does: a view's columns need names of their own.
         assert_eq!(
             rewrite("CREATE VIEW v AS SELECT NULL, NULL"),
-            "CREATE VIEW v AS SELECT NULL AS \"?column?\", NULL AS \"?column?_1\""
+            "CREATE VIEW v AS SELECT NULL AS \"?column?\", NULL AS \"?column?\u{E000}1\""
         );
     }
 

@@ -13,9 +13,10 @@
 //! names"), where PostgreSQL answers with both columns so named. In what a
 //! client reads ([`Repeats::Marked`]: a query, the query of an INSERT or a
 //! COPY) the second and later get the name, [`REPEAT_MARK`] and a number,
-//! which the protocol edge takes off again ([`client_name`]). In what
-//! becomes a schema (a view, CREATE TABLE AS) they get `name_1`, `name_2`,
-//! …: a table's columns need names of their own.
+//! which the protocol edge takes off again ([`client_name`]); a view or a
+//! CREATE TABLE AS with such a column is refused (42701), as in
+//! PostgreSQL. Elsewhere (a subquery of an UPDATE) they get `name_1`,
+//! `name_2`, …
 
 use std::collections::{HashMap, HashSet};
 
@@ -35,6 +36,16 @@ pub const REPEAT_MARK: char = '\u{E000}';
 /// without its [`REPEAT_MARK`] and number.
 pub fn client_name(name: &str) -> &str {
     name.split(REPEAT_MARK).next().unwrap_or(name)
+}
+
+/// The first column of `schema` whose name another column has too (as
+/// [`REPEAT_MARK`] shows): CREATE VIEW and CREATE TABLE AS refuse it.
+pub fn repeated_column(schema: &datafusion::arrow::datatypes::Schema) -> Option<String> {
+    schema
+        .fields()
+        .iter()
+        .find(|f| f.name().contains(REPEAT_MARK))
+        .map(|f| client_name(f.name()).to_string())
 }
 
 /// How items named alike are kept apart.
