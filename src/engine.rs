@@ -101,6 +101,7 @@ impl Engine {
             .build();
         let ctx = Arc::new(SessionContext::new_with_state(semantics::install(state)));
         let roles = Roles::default();
+        roles.open(data_dir)?;
         setup_pg_catalog(&ctx, DATABASE, roles.clone())
             .map_err(|e| BrookError::CatalogCorrupt(format!("pg_catalog: {e}")))?;
         let overlay = pg_overlay::install(&ctx, roles.clone())?;

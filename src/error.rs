@@ -57,6 +57,7 @@ impl SqlState {
     pub const AMBIGUOUS_COLUMN: Self = Self("42702");
     pub const UNDEFINED_COLUMN: Self = Self("42703");
     pub const UNDEFINED_OBJECT: Self = Self("42704");
+    pub const RESERVED_NAME: Self = Self("42939");
     pub const DUPLICATE_OBJECT: Self = Self("42710");
     pub const AMBIGUOUS_FUNCTION: Self = Self("42725");
     pub const DATATYPE_MISMATCH: Self = Self("42804");
@@ -193,6 +194,11 @@ pub enum BrookError {
     UniqueIndexFailed { constraint: String, detail: String },
     #[error("column \"{column}\" of relation \"{table}\" already exists")]
     DuplicateColumn { table: String, column: String },
+    #[error("role \"{0}\" does not exist")]
+    UndefinedRole(String),
+    /// A name PostgreSQL keeps for its own roles (`pg_…`, `public`).
+    #[error("{0}")]
+    ReservedName(String),
     /// A view or CREATE TABLE AS whose query names two columns alike.
     #[error("column \"{0}\" specified more than once")]
     RepeatedColumn(String),
@@ -284,6 +290,8 @@ impl ErrorCode for BrookError {
             BrookError::SerializationFailure | BrookError::TableReplaced(_) => {
                 SqlState::SERIALIZATION_FAILURE
             }
+            BrookError::UndefinedRole(_) => SqlState::UNDEFINED_OBJECT,
+            BrookError::ReservedName(_) => SqlState::RESERVED_NAME,
             BrookError::DuplicateColumn { .. } | BrookError::RepeatedColumn(_) => {
                 SqlState::DUPLICATE_COLUMN
             }

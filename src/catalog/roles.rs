@@ -1,6 +1,10 @@
-//! The roles `pg_roles` lists (psql's `\du`, pgcli's completion): the users
-//! of the server's configuration, each a superuser that may log in (Brook has
-//! no other kind yet), or `brook` when the server trusts every name.
+//! The roles: the users of the server's configuration, each a bootstrap
+//! superuser that may log in (or `brook` when the server trusts every
+//! name), and the roles `CREATE ROLE` made, kept in `roles.json` in the
+//! data directory with their attributes and, for a password, only its
+//! SCRAM-SHA-256 verifier (PostgreSQL's format). `pg_roles` (psql's `\du`,
+//! pgcli's completion) lists them all; logins check the created roles'
+//! verifiers as they do the configured users'.
 //!
 //! Why a provider of Brook's own: datafusion-pg-catalog 0.19 implements its
 //! provider trait for `Arc<T>` by calling itself (`self.roles()` on the
@@ -9,21 +13,22 @@
 //! `SELECT … FROM pg_roles` killed the server for everyone
 //! (docs/compatibility.md). This type is passed by value, never in an `Arc`.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::{
     PgCatalogContextProvider, Role,
 };
+use serde::{Deserialize, Serialize};
 
-/// The role names, shared with the server that knows its users.
-#[derive(Debug, Clone)]
-pub struct Roles(Arc<RwLock<Vec<String>>>);
+use crate::error::{BrookError, Result};
 
-/// The OID `pg_roles` lists the `index`-th role (in name order) with: the
-/// first is the bootstrap superuser, 10 as in PostgreSQL, which every
-/// object's owner column names (Brook does not track owners yet); the
-/// others follow from 16384, the first OID PostgreSQL gives user objects.
+/// The file the created roles live in.
+const ROLES_FILE: &str = "roles.json";
+
+/// The OID of the first bootstrap superuser: 10, as in PostgreSQL, which
+/// every object's owner column names (Brook does not track owners yet).
 /// datafusion-pg-catalog lists every role with OID 0, and pg_dump stopped
 /// at "role with OID 10 does not exist".
 pub fn role_oid(index: usize) -> i32 {
@@ -33,17 +38,116 @@ pub fn role_oid(index: usize) -> i32 {
     }
 }
 
+/// The OIDs `CREATE ROLE` hands out start here, above any bootstrap user's.
+const FIRST_CREATED_OID: i32 = 17000;
+
 /// The name listed when the server has no configured users.
 const DEFAULT_ROLE: &str = "brook";
 
-impl Default for Roles {
-    fn default() -> Self {
-        Self(Arc::new(RwLock::new(vec![DEFAULT_ROLE.to_string()])))
+/// A role `CREATE ROLE` made, as `roles.json` keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleEntry {
+    pub name: String,
+    pub oid: i32,
+    #[serde(default)]
+    pub superuser: bool,
+    #[serde(default)]
+    pub login: bool,
+    #[serde(default)]
+    pub createdb: bool,
+    #[serde(default)]
+    pub createrole: bool,
+    #[serde(default = "yes")]
+    pub inherit: bool,
+    /// The SCRAM-SHA-256 verifier of its password, never the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// `VALID UNTIL`: after it the password no longer logs in (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<String>,
+    /// `CONNECTION LIMIT`; -1: none.
+    #[serde(default = "no_limit")]
+    pub connection_limit: i32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn no_limit() -> i32 {
+    -1
+}
+
+impl RoleEntry {
+    /// A role with PostgreSQL's defaults (`CREATE ROLE name`: no login,
+    /// inherits, no password); `CREATE USER` adds LOGIN.
+    pub fn new(name: String) -> Self {
+        Self {
+            name,
+            oid: 0,
+            superuser: false,
+            login: false,
+            createdb: false,
+            createrole: false,
+            inherit: true,
+            password: None,
+            valid_until: None,
+            connection_limit: -1,
+        }
+    }
+
+    /// The verifier a login checks, if the role may log in with a
+    /// password now.
+    fn login_verifier(&self, now: chrono::DateTime<chrono::Utc>) -> Option<crate::scram::Verifier> {
+        if !self.login {
+            return None;
+        }
+        if let Some(until) = &self.valid_until {
+            let until = chrono::DateTime::parse_from_rfc3339(until).ok()?;
+            if until < now {
+                return None;
+            }
+        }
+        self.password.as_ref()?.parse().ok()
     }
 }
 
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct RolesFile {
+    #[serde(default)]
+    roles: Vec<RoleEntry>,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    /// The configured users, sorted (the default role when none).
+    bootstrap: Vec<String>,
+    created: Vec<RoleEntry>,
+    /// Where `created` is kept, once the data directory is open.
+    file: Option<PathBuf>,
+}
+
+/// Every role, shared by the server (logins), the statements that change
+/// them and `pg_roles`.
+#[derive(Debug, Clone)]
+pub struct Roles(Arc<RwLock<Held>>);
+
+impl Default for Roles {
+    fn default() -> Self {
+        Self(Arc::new(RwLock::new(Held {
+            bootstrap: vec![DEFAULT_ROLE.to_string()],
+            ..Held::default()
+        })))
+    }
+}
+
+fn poisoned() -> BrookError {
+    BrookError::Internal("the roles' lock is poisoned".into())
+}
+
 impl Roles {
-    /// Replace the listed roles (empty: the default role).
+    /// Replace the bootstrap roles, the configured users (empty: the
+    /// default role).
     pub fn set(&self, names: impl IntoIterator<Item = String>) {
         let mut names: Vec<String> = names.into_iter().collect();
         if names.is_empty() {
@@ -52,23 +156,127 @@ impl Roles {
         names.sort();
         names.dedup();
         if let Ok(mut held) = self.0.write() {
-            *held = names;
+            held.bootstrap = names;
         }
     }
 
-    /// The name of the role `pg_roles` lists with `oid`, or the digits, as
-    /// PostgreSQL prints a role that does not exist.
+    /// Load the created roles from `data_dir` (none in a new one); later
+    /// changes are written there.
+    pub fn open(&self, data_dir: &Path) -> Result<()> {
+        let path = data_dir.join(ROLES_FILE);
+        let file: RolesFile = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| BrookError::CatalogCorrupt(format!("{}: {e}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => RolesFile::default(),
+            Err(e) => return Err(e.into()),
+        };
+        let mut held = self.0.write().map_err(|_| poisoned())?;
+        held.created = file.roles;
+        held.file = Some(path);
+        Ok(())
+    }
+
+    /// Whether `name` is a bootstrap role (a configured user).
+    pub fn is_bootstrap(&self, name: &str) -> bool {
+        self.0
+            .read()
+            .is_ok_and(|held| held.bootstrap.iter().any(|b| b == name))
+    }
+
+    /// Whether role `name` exists.
+    pub fn exists(&self, name: &str) -> bool {
+        self.names().iter().any(|n| n == name)
+    }
+
+    /// Whether `name` is a superuser: a bootstrap role, or one made so.
+    pub fn is_superuser(&self, name: &str) -> bool {
+        self.is_bootstrap(name) || self.created(name).is_some_and(|r| r.superuser)
+    }
+
+    /// The created role `name`.
+    pub fn created(&self, name: &str) -> Option<RoleEntry> {
+        let held = self.0.read().ok()?;
+        held.created.iter().find(|r| r.name == name).cloned()
+    }
+
+    /// The verifier a password login as `name` checks: a created role's
+    /// that may log in now (LOGIN, a password, within VALID UNTIL).
+    pub fn login_verifier(&self, name: &str) -> Option<crate::scram::Verifier> {
+        self.created(name)?.login_verifier(chrono::Utc::now())
+    }
+
+    /// Change the created roles with `change` and write them down; nothing
+    /// changes when `change` or the write fails.
+    pub fn change<T>(
+        &self,
+        change: impl FnOnce(&mut Vec<RoleEntry>, &[String]) -> Result<T>,
+    ) -> Result<T> {
+        let mut held = self.0.write().map_err(|_| poisoned())?;
+        let mut next = held.created.clone();
+        let answer = change(&mut next, &held.bootstrap)?;
+        if let Some(path) = &held.file {
+            crate::durable_file::write_json_atomically(
+                path,
+                &RolesFile {
+                    roles: next.clone(),
+                },
+            )?;
+        }
+        held.created = next;
+        Ok(answer)
+    }
+
+    /// An OID no created role has.
+    pub fn next_oid(created: &[RoleEntry]) -> i32 {
+        created
+            .iter()
+            .map(|r| r.oid + 1)
+            .max()
+            .unwrap_or(FIRST_CREATED_OID)
+            .max(FIRST_CREATED_OID)
+    }
+
+    /// The OID of role `name`.
+    pub fn oid_of(&self, name: &str) -> Option<i32> {
+        let held = self.0.read().ok()?;
+        if let Some(i) = held.bootstrap.iter().position(|b| b == name) {
+            return Some(role_oid(i));
+        }
+        held.created.iter().find(|r| r.name == name).map(|r| r.oid)
+    }
+
+    /// The name of the role with `oid`, or the digits, as PostgreSQL
+    /// prints a role that does not exist.
     pub fn name_of(&self, oid: i32) -> String {
-        self.names()
-            .into_iter()
+        let Ok(held) = self.0.read() else {
+            return oid.to_string();
+        };
+        held.bootstrap
+            .iter()
             .enumerate()
             .find(|(i, _)| role_oid(*i) == oid)
-            .map(|(_, name)| name)
+            .map(|(_, name)| name.clone())
+            .or_else(|| {
+                held.created
+                    .iter()
+                    .find(|r| r.oid == oid)
+                    .map(|r| r.name.clone())
+            })
             .unwrap_or_else(|| oid.to_string())
     }
 
+    /// Every role's name: the bootstrap ones first, then the created ones.
     fn names(&self) -> Vec<String> {
-        self.0.read().map(|n| n.clone()).unwrap_or_default()
+        self.0
+            .read()
+            .map(|held| {
+                held.bootstrap
+                    .iter()
+                    .cloned()
+                    .chain(held.created.iter().map(|r| r.name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -79,13 +287,27 @@ impl PgCatalogContextProvider for Roles {
     }
 
     async fn role(&self, name: &str) -> Option<Role> {
-        self.names().iter().any(|n| n == name).then(|| Role {
-            name: name.to_string(),
-            is_superuser: true,
-            can_login: true,
-            can_create_db: true,
-            can_create_role: true,
-            can_create_user: true,
+        if self.is_bootstrap(name) {
+            return Some(Role {
+                name: name.to_string(),
+                is_superuser: true,
+                can_login: true,
+                can_create_db: true,
+                can_create_role: true,
+                can_create_user: true,
+                can_replication: false,
+                grants: vec![],
+                inherited_roles: vec![],
+            });
+        }
+        let role = self.created(name)?;
+        Some(Role {
+            name: role.name,
+            is_superuser: role.superuser,
+            can_login: role.login,
+            can_create_db: role.createdb,
+            can_create_role: role.createrole,
+            can_create_user: role.createrole,
             can_replication: false,
             grants: vec![],
             inherited_roles: vec![],

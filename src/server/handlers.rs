@@ -91,7 +91,7 @@ impl BrookHandlers {
             service: Arc::new(Cancellable::new(
                 Arc::new(service),
                 self.engine.clone(),
-                ctx,
+                ctx.clone(),
                 transaction,
             )),
             startup: Arc::new(BrookStartup::new(
@@ -102,6 +102,7 @@ impl BrookHandlers {
                     active,
                     max,
                 },
+                ctx.clone(),
             )),
             shared: self.clone(),
         }

@@ -100,6 +100,7 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
     engine
         .roles
         .set(settings.users.iter().map(|u| u.name.clone()));
+    admission.access.attach_roles(engine.roles.clone());
     let listener = TcpListener::bind(settings.listen).await?;
     let exporter = match settings.metrics {
         Some(addr) => Some(crate::observability::http::bind(addr).await?),

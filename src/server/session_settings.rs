@@ -218,14 +218,11 @@ fn is_setting(key: &str) -> bool {
     !matches!(key, "user" | "database" | "options" | "replication")
 }
 
-/// Carry the session's settings to what acts on them, and report to the
-/// client those PostgreSQL reports that differ from `before`.
-pub async fn publish(
-    ctx: &SessionContext,
-    client: &mut dyn HookClient,
-    before: &Values,
-) -> PgWireResult<()> {
-    let metadata = client.metadata().clone();
+/// Install the session's settings, as its client's `metadata` holds them,
+/// where queries and statements read them (`catalog::settings`): at login
+/// (so that `current_user` names the role from the first statement on)
+/// and after every change.
+pub fn install(ctx: &SessionContext, metadata: &HashMap<String, String>) {
     let mut settings = SessionSettings::default();
     for (k, _) in metadata.iter().filter(|(k, _)| is_setting(k)) {
         let name = match k.as_str() {
@@ -233,7 +230,7 @@ pub async fn publish(
             IDLE_IN_TRANSACTION_KEY => "idle_in_transaction_session_timeout",
             other => other,
         };
-        if let Some(v) = value(&metadata, name) {
+        if let Some(v) = value(metadata, name) {
             settings.values.insert(name.to_lowercase(), v);
         }
     }
@@ -247,7 +244,7 @@ pub async fn publish(
         .unwrap_or_else(|| "UTC".to_string());
     let path = ctx
         .catalog(DATABASE)
-        .map(|catalog| search_path(catalog, &metadata));
+        .map(|catalog| search_path(catalog, metadata));
     if let Some(path) = &path {
         settings.current_schema = path.current().map(str::to_string);
         settings.path = path.schemas(false);
@@ -256,13 +253,24 @@ pub async fn publish(
         let state = ctx.state_ref();
         let mut state = state.write();
         let options = state.config_mut().options_mut();
-        settings.replaced_options = apply_datafusion_options(options, &metadata);
+        settings.replaced_options = apply_datafusion_options(options, metadata);
         options.execution.time_zone = Some(zone);
         if let Some(path) = &path {
             options.catalog.default_schema = path.default_schema();
         }
         options.extensions.insert(settings);
     }
+}
+
+/// Carry the session's settings to what acts on them, and report to the
+/// client those PostgreSQL reports that differ from `before`.
+pub async fn publish(
+    ctx: &SessionContext,
+    client: &mut dyn HookClient,
+    before: &Values,
+) -> PgWireResult<()> {
+    let metadata = client.metadata().clone();
+    install(ctx, &metadata);
     for (name, reported) in REPORTED {
         let now = value(&metadata, name);
         if now != value(before, name) {

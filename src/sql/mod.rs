@@ -29,6 +29,7 @@ pub mod model;
 pub mod outcome;
 pub mod parser;
 pub mod pipeline;
+pub mod role;
 pub mod truncate;
 pub mod upsert;
 
@@ -62,6 +63,7 @@ pub use pipeline::{
     CreatePipeline, DropPipeline, RetryPipelineErrors, SetPipelineOffsets, ShowPipelines,
     StartPipeline, StopPipeline, TestPipeline,
 };
+pub use role::{AlterRole, CreateRole, DropRole};
 pub use truncate::Truncate;
 
 /// Every statement Brook executes itself rather than DataFusion.
@@ -80,6 +82,9 @@ pub enum Statement {
     CreateIndex(CreateIndex),
     LockTable(LockTable),
     Comment(Comment),
+    CreateRole(CreateRole),
+    AlterRole(AlterRole),
+    DropRole(DropRole),
     Merge(Merge),
     CopyFrom(CopyFrom),
     CopyTo(CopyTo),
@@ -108,6 +113,15 @@ impl Statement {
             BrookObject::Model => model::parse(parser),
             BrookObject::Sequence => alter_sequence::parse(parser).map(Statement::AlterSequence),
             BrookObject::View => alter_table::parse_alter_view(parser).map(Statement::AlterView),
+            BrookObject::User => match parser.parse_statement()? {
+                ast::Statement::CreateRole(mut create) => {
+                    create.login = create.login.or(Some(true));
+                    Ok(Statement::CreateRole(CreateRole(Box::new(create))))
+                }
+                other => Err(ParserError::ParserError(format!(
+                    "not a CREATE USER statement: {other}"
+                ))),
+            },
             BrookObject::Comment => {
                 let statement = parser.parse_statement()?;
                 Statement::from_sql(&statement).ok_or_else(|| {
@@ -127,6 +141,22 @@ impl Statement {
             ast::Statement::Truncate(truncate) => Statement::Truncate(Truncate(truncate.clone())),
             ast::Statement::Merge(merge) => Statement::Merge(Merge(Box::new(merge.clone()))),
             ast::Statement::Lock(lock) => Statement::LockTable(LockTable(lock.clone())),
+            ast::Statement::CreateRole(create) => {
+                Statement::CreateRole(CreateRole(Box::new(create.clone())))
+            }
+            ast::Statement::AlterRole { name, operation } => Statement::AlterRole(AlterRole {
+                name: name.clone(),
+                operation: operation.clone(),
+            }),
+            ast::Statement::Drop {
+                object_type: ast::ObjectType::Role,
+                if_exists,
+                names,
+                ..
+            } => Statement::DropRole(DropRole {
+                names: names.clone(),
+                if_exists: *if_exists,
+            }),
             ast::Statement::Comment {
                 object_type,
                 object_name,
@@ -334,6 +364,10 @@ impl Statement {
                 ast::ObjectType::Schema => "DROP SCHEMA",
                 _ => "DROP SEQUENCE",
             },
+            // Roles are kept apart from the tables' log (catalog::roles).
+            Statement::CreateRole(_) => "CREATE ROLE",
+            Statement::AlterRole(_) => "ALTER ROLE",
+            Statement::DropRole(_) => "DROP ROLE",
             // Sequences are not transactional in Brook (see CREATE SEQUENCE).
             Statement::AlterSequence(_) => "ALTER SEQUENCE",
             Statement::CreatePipeline(_) => "CREATE PIPELINE",
@@ -381,6 +415,9 @@ impl Statement {
             Statement::Merge(s) => s.execute(engine, ctx, session).await,
             Statement::LockTable(s) => s.execute(engine, ctx, session).await,
             Statement::Comment(s) => s.execute(engine, ctx, session).await,
+            Statement::CreateRole(s) => s.execute(engine, ctx),
+            Statement::AlterRole(s) => s.execute(engine, ctx),
+            Statement::DropRole(s) => s.execute(engine, ctx),
             Statement::AlterSchema(s) => s.execute(engine, session).await,
             Statement::CopyFrom(s) => s.execute(engine, ctx, session).await,
             Statement::CopyTo(s) => s.execute(),

@@ -25,6 +25,9 @@ pub enum BrookObject {
     /// `COMMENT ON … IS $tag$…$tag$`: sqlparser takes only a quoted
     /// string there, and dbt's `persist_docs` dollar-quotes.
     Comment,
+    /// PostgreSQL's `CREATE USER` (`CREATE ROLE … LOGIN`): sqlparser reads
+    /// Snowflake's.
+    User,
 }
 
 /// The words that open a Brook statement (after optional `CREATE [OR REPLACE]`).
@@ -65,6 +68,9 @@ fn opens_extension(tokens: &[TokenWithSpan]) -> bool {
     };
     match words.first() {
         Some(t) if word_is(t, "CREATE") => {
+            if words.get(1).is_some_and(|t| word_is(t, "USER")) {
+                return true;
+            }
             if words.get(1).is_some_and(|t| word_is(t, "OR")) {
                 object_at(3)
             } else {
@@ -155,6 +161,10 @@ pub fn parse_brook_grammar<T>(
     let words = leading_words(&tokens);
     let object = if words.first().is_some_and(|t| word_is(t, "COMMENT")) {
         BrookObject::Comment
+    } else if words.first().is_some_and(|t| word_is(t, "CREATE"))
+        && words.get(1).is_some_and(|t| word_is(t, "USER"))
+    {
+        BrookObject::User
     } else if words.get(1).is_some_and(|t| word_is(t, "SEQUENCE")) {
         BrookObject::Sequence
     } else if words.first().is_some_and(|t| word_is(t, "ALTER"))
@@ -167,6 +177,13 @@ pub fn parse_brook_grammar<T>(
         BrookObject::Pipeline
     };
     let mut tokens = variables_as_identifiers(tokens);
+    if object == BrookObject::User
+        && let Some(user) = tokens
+            .iter_mut()
+            .find(|t| matches!(&t.token, Token::Word(w) if w.value.eq_ignore_ascii_case("USER")))
+    {
+        user.token = Token::make_keyword("ROLE");
+    }
     if object == BrookObject::Comment {
         for t in &mut tokens {
             if let Token::DollarQuotedString(quoted) = &t.token {

@@ -473,12 +473,20 @@ fn with_index_flags(
     })
 }
 
-/// `pg_roles` with [`crate::catalog::roles::role_oid`]'s OIDs.
-fn with_role_oids(roles: RecordBatch) -> DfResult<RecordBatch> {
-    let rows = roles.num_rows();
-    replace_column(roles, "oid", |_| {
-        let oids: datafusion::arrow::array::Int32Array = (0..rows)
-            .map(|i| Some(crate::catalog::roles::role_oid(i)))
+/// `pg_roles` with each role's OID ([`crate::catalog::roles::Roles::oid_of`]).
+fn with_role_oids(
+    rows: RecordBatch,
+    roles: &crate::catalog::roles::Roles,
+) -> DfResult<RecordBatch> {
+    let Some(names) = rows.column_by_name("rolname").cloned() else {
+        return Ok(rows);
+    };
+    replace_column(rows, "oid", |_| {
+        let names = datafusion::arrow::compute::cast(&names, &DataType::Utf8)?;
+        let names = datafusion::common::cast::as_string_array(&names)?;
+        let oids: datafusion::arrow::array::Int32Array = names
+            .iter()
+            .map(|name| name.and_then(|n| roles.oid_of(n)))
             .collect();
         Ok(Arc::new(oids))
     })
@@ -698,7 +706,7 @@ impl DerivedTable {
             }
             Derived::Roles => {
                 let roles = self.shared.scan_inner("pg_roles", state).await?;
-                with_role_oids(roles)
+                with_role_oids(roles, &self.shared.roles)
             }
             Derived::Type => {
                 // Types do not depend on relations: no pg_class scan.

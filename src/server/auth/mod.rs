@@ -28,6 +28,8 @@ pub enum Method {
 /// The server-wide rules every connection's startup follows.
 pub struct Access {
     users: HashMap<String, scram::Verifier>,
+    /// The roles `CREATE ROLE` made, once the data directory is open.
+    roles: std::sync::OnceLock<crate::catalog::roles::Roles>,
     trust_loopback: bool,
     tls_required: bool,
     statement_timeout: Option<Duration>,
@@ -59,6 +61,7 @@ impl Access {
                 .iter()
                 .map(|u| (u.name.clone(), u.verifier.clone()))
                 .collect(),
+            roles: std::sync::OnceLock::new(),
             trust_loopback: settings.trust_loopback,
             tls_required: settings.tls.as_ref().is_some_and(|t| t.require),
             statement_timeout: settings.statement_timeout,
@@ -103,11 +106,18 @@ impl Access {
         }
     }
 
-    /// The user's verifier, or a stand-in that fails the same way.
+    /// From now on a role `CREATE ROLE … LOGIN PASSWORD` made logs in too.
+    pub fn attach_roles(&self, roles: crate::catalog::roles::Roles) {
+        let _ = self.roles.set(roles);
+    }
+
+    /// The user's verifier (a configured user's, else a created role's that
+    /// may log in now), or a stand-in that fails the same way.
     fn verifier(&self, user: &str) -> scram::Verifier {
         self.users
             .get(user)
             .cloned()
+            .or_else(|| self.roles.get()?.login_verifier(user))
             .unwrap_or_else(|| scram::Verifier::stand_in(user, &self.stand_in_key))
     }
 }

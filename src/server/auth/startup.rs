@@ -51,6 +51,9 @@ pub struct BrookStartup {
     /// The connection's places in the counts of connections.
     admission: Mutex<Option<Admission>>,
     step: Mutex<Step>,
+    /// The session's context, which takes its settings (its role first)
+    /// once it is in.
+    ctx: Arc<datafusion::prelude::SessionContext>,
 }
 
 /// A connection's place among those logging in, to be exchanged for a place
@@ -62,12 +65,18 @@ pub struct Admission {
 }
 
 impl BrookStartup {
-    pub fn new(access: Arc<Access>, sessions: Arc<Sessions>, admission: Admission) -> Self {
+    pub fn new(
+        access: Arc<Access>,
+        sessions: Arc<Sessions>,
+        admission: Admission,
+        ctx: Arc<datafusion::prelude::SessionContext>,
+    ) -> Self {
         Self {
             access,
             sessions,
             admission: Mutex::new(Some(admission)),
             step: Mutex::new(Step::Over),
+            ctx,
         }
     }
 
@@ -214,6 +223,7 @@ impl BrookStartup {
         client.set_pid_and_secret_key(pid, secret_key.clone());
         let (handle, guard) = self.access.connections.register(pid, secret_key);
         let metadata = client.metadata();
+        crate::server::session_settings::install(&self.ctx, metadata);
         let user = metadata.get("user").cloned().unwrap_or_default();
         let application = metadata
             .get("application_name")
