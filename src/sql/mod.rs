@@ -146,7 +146,7 @@ impl Statement {
             }
             ast::Statement::AlterRole { name, operation } => Statement::AlterRole(AlterRole {
                 name: name.clone(),
-                operation: operation.clone(),
+                operation: Box::new(operation.clone()),
             }),
             ast::Statement::Drop {
                 object_type: ast::ObjectType::Role,

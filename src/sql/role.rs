@@ -24,7 +24,7 @@ pub struct CreateRole(pub Box<ast::CreateRole>);
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterRole {
     pub name: Ident,
-    pub operation: AlterRoleOperation,
+    pub operation: Box<AlterRoleOperation>,
 }
 
 /// `DROP ROLE [IF EXISTS] name, …`.
@@ -226,7 +226,7 @@ impl AlterRole {
         let me = session_role(ctx);
         // A role may change its own password, as in PostgreSQL.
         let own_password = name == me
-            && matches!(&self.operation, AlterRoleOperation::WithOptions { options }
+            && matches!(self.operation.as_ref(), AlterRoleOperation::WithOptions { options }
                 if options.iter().all(|o| matches!(o, RoleOption::Password(_))));
         if !own_password {
             superuser_only(&engine.roles, ctx, "alter role")?;
@@ -236,7 +236,7 @@ impl AlterRole {
                 "role \"{name}\" is a user of the server's configuration: change it there"
             )));
         }
-        match self.operation {
+        match *self.operation {
             AlterRoleOperation::WithOptions { options } => {
                 engine.roles.change(|created, _| {
                     let role = created
