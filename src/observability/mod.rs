@@ -5,6 +5,7 @@
 //! exported by `metrics-exporter-prometheus` and served by [`http`].
 
 pub mod http;
+pub mod redact;
 pub mod sessions;
 
 use std::time::Duration;

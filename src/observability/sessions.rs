@@ -44,12 +44,12 @@ pub struct Session {
 }
 
 impl Session {
-    /// The session starts running `query`.
+    /// The session starts running `query` (shown with its passwords hidden).
     pub fn started(&self, query: &str) {
         self.cancel_requested.store(false, Ordering::SeqCst);
         if let Ok(mut a) = self.activity.lock() {
             a.state = "active";
-            a.query = query.to_string();
+            a.query = super::redact::secrets_hidden(query);
             a.query_start = Some(SystemTime::now());
         }
     }
@@ -119,6 +119,14 @@ impl Sessions {
             sessions: self.clone(),
             session,
         }
+    }
+
+    /// How many sessions `user` has open (`CONNECTION LIMIT`).
+    pub fn count_of(&self, user: &str) -> usize {
+        self.by_pid
+            .read()
+            .map(|m| m.values().filter(|s| s.user == user).count())
+            .unwrap_or(0)
     }
 
     fn all(&self) -> Vec<Arc<Session>> {

@@ -58,7 +58,7 @@ async fn roles_made_in_sql_log_in_with_their_passwords_and_only_superusers_manag
         ("group_only", "no login"),
         ("expired", "old"),
     ] {
-        let e = login(&brook, user, password).await.err().expect(user);
+        let e = login(&brook, user, password).await.expect_err(user);
         assert_eq!(sqlstate(&e), "28P01", "{user}: {}", message(&e));
     }
 
@@ -90,7 +90,7 @@ async fn roles_made_in_sql_log_in_with_their_passwords_and_only_superusers_manag
         "ALTER ROLE app SUPERUSER",
         "DROP ROLE group_only",
     ] {
-        let e = app.batch_execute(sql).await.err().expect(sql);
+        let e = app.batch_execute(sql).await.expect_err(sql);
         assert_eq!(sqlstate(&e), "42501", "{sql}: {}", message(&e));
     }
     app.batch_execute("ALTER ROLE app PASSWORD 'new secret'")
@@ -98,6 +98,51 @@ async fn roles_made_in_sql_log_in_with_their_passwords_and_only_superusers_manag
         .unwrap();
     assert!(login(&brook, "app", "app secret").await.is_err());
     assert!(login(&brook, "app", "new secret").await.is_ok());
+
+    // Others see the statement a session ran, never the password in it.
+    let shown: String = admin
+        .query_one(
+            "SELECT query FROM information_schema.sessions WHERE usename = 'app' AND query LIKE 'ALTER ROLE%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(shown, "ALTER ROLE app PASSWORD '********'");
+
+    // A role's CONNECTION LIMIT holds its sessions to that many (once the
+    // sessions of the logins above have closed, `app` has one).
+    for _ in 0..100 {
+        let open: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM information_schema.sessions WHERE usename = 'app'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if open == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    admin
+        .batch_execute("ALTER ROLE app CONNECTION LIMIT 2")
+        .await
+        .unwrap();
+    let second = login(&brook, "app", "new secret")
+        .await
+        .expect("the second session");
+    let e = login(&brook, "app", "new secret")
+        .await
+        .expect_err("a third session");
+    assert_eq!(sqlstate(&e), "53300", "{}", message(&e));
+    assert!(
+        message(&e).contains("too many connections for role \"app\""),
+        "{}",
+        message(&e)
+    );
+    drop(second);
 
     // PostgreSQL's answers for the rest.
     for (sql, code) in [
@@ -107,7 +152,7 @@ async fn roles_made_in_sql_log_in_with_their_passwords_and_only_superusers_manag
         ("DROP ROLE analyst", "55006"),
         ("BEGIN; CREATE ROLE in_block", "25001"),
     ] {
-        let e = admin.batch_execute(sql).await.err().expect(sql);
+        let e = admin.batch_execute(sql).await.expect_err(sql);
         assert_eq!(sqlstate(&e), code, "{sql}: {}", message(&e));
         let _ = admin.batch_execute("ROLLBACK").await;
     }
@@ -135,6 +180,6 @@ async fn roles_made_in_sql_log_in_with_their_passwords_and_only_superusers_manag
     assert!(login(&brook, "service", "new secret").await.is_ok());
     assert!(login(&brook, "app", "new secret").await.is_err());
     admin.batch_execute("DROP ROLE service").await.unwrap();
-    let e = login(&brook, "service", "new secret").await.err().unwrap();
+    let e = login(&brook, "service", "new secret").await.unwrap_err();
     assert_eq!(sqlstate(&e), "28P01");
 }

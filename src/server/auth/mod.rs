@@ -111,6 +111,16 @@ impl Access {
         let _ = self.roles.set(roles);
     }
 
+    /// The `CONNECTION LIMIT` of a created role that is no superuser
+    /// (superusers are not held to it, as in PostgreSQL).
+    pub(crate) fn connection_limit(&self, user: &str) -> Option<usize> {
+        let role = self.roles.get()?.created(user)?;
+        if role.superuser {
+            return None;
+        }
+        usize::try_from(role.connection_limit).ok()
+    }
+
     /// The user's verifier (a configured user's, else a created role's that
     /// may log in now), or a stand-in that fails the same way.
     fn verifier(&self, user: &str) -> scram::Verifier {

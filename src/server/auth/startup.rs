@@ -223,8 +223,18 @@ impl BrookStartup {
         client.set_pid_and_secret_key(pid, secret_key.clone());
         let (handle, guard) = self.access.connections.register(pid, secret_key);
         let metadata = client.metadata();
-        crate::server::session_settings::install(&self.ctx, metadata);
         let user = metadata.get("user").cloned().unwrap_or_default();
+        // Counted before this session is listed; two logins at the same
+        // instant may both pass the last place.
+        if let Some(limit) = self.access.connection_limit(&user)
+            && self.sessions.count_of(&user) >= limit
+        {
+            return Err(fatal(
+                SqlState::TOO_MANY_CONNECTIONS,
+                format!("too many connections for role \"{user}\""),
+            ));
+        }
+        crate::server::session_settings::install(&self.ctx, metadata);
         let application = metadata
             .get("application_name")
             .cloned()
