@@ -125,9 +125,23 @@ impl PipelineDef {
         }
     }
 
-    /// The CONFIG JSON users may see (never the credentials).
+    /// The CONFIG JSON users may see: never the credentials, and the
+    /// values of secret settings put in CONFIG hidden.
     pub fn config_json(&self) -> String {
-        serde_json::to_string(&self.config).unwrap_or_else(|_| "{}".to_string())
+        use crate::observability::redact::{HIDDEN, is_secret_setting};
+        let shown: BTreeMap<&str, &str> = self
+            .config
+            .iter()
+            .map(|(k, v)| {
+                let v = if is_secret_setting(k) {
+                    HIDDEN
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), v)
+            })
+            .collect();
+        serde_json::to_string(&shown).unwrap_or_else(|_| "{}".to_string())
     }
 
     /// A variable (`@name`) rather than a column?

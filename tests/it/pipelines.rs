@@ -788,6 +788,30 @@ async fn credentials_work_are_never_shown_or_logged_and_wrong_ones_fail_clearly(
         "{listed}"
     );
 
+    // A password put in CONFIG rather than CREDENTIALS works, and is shown
+    // hidden; the statement texts others see hide both.
+    client
+        .batch_execute(&format!(
+            "CREATE PIPELINE in_config AS LOAD DATA KAFKA '{}/present' \
+             CONFIG '{{\"security.protocol\": \"SASL_PLAINTEXT\", \"sasl.mechanisms\": \"SCRAM-SHA-512\", \
+             \"sasl.username\": \"brook\", \"sasl.password\": \"{secret}\"}}' \
+             INTO TABLE t FORMAT JSON",
+            kafka.brokers()
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{}", message(&e)));
+    let observer = brook.client().await;
+    let seen = observer
+        .simple_query(
+            "SELECT config FROM information_schema.pipelines WHERE pipeline_name = 'in_config'; \
+             SELECT query FROM information_schema.sessions",
+        )
+        .await
+        .unwrap();
+    let seen = format!("{seen:?}");
+    assert!(seen.contains("********") && seen.contains("SCRAM-SHA-512"), "{seen}");
+    assert!(!seen.contains(secret), "{seen}");
+
     // A wrong password: a clear error that does not echo it.
     let wrong = "not-the-password-either";
     let err = client
