@@ -167,7 +167,7 @@ impl Engine {
             offsets: Arc::new(LoadedOffsets(pipelines.listing())),
         };
         let sessions = Arc::new(Sessions::default());
-        register_system_tables(&ctx, &pipelines, &sessions)?;
+        register_system_tables(&ctx, &pipelines, &sessions, roles.clone())?;
         Ok(Arc::new(Self {
             ctx,
             catalog,
@@ -277,6 +277,7 @@ fn register_system_tables(
     ctx: &SessionContext,
     pipelines: &Pipelines,
     sessions: &Arc<Sessions>,
+    roles: Roles,
 ) -> Result<()> {
     let listing = pipelines.listing();
     let tables: Vec<(&str, Arc<dyn TableProvider>)> = vec![
@@ -301,7 +302,7 @@ fn register_system_tables(
     for (name, table) in tables {
         information_schema::add_table(ctx, name, table)?;
     }
-    ctx.register_udf(sessions::pg_cancel_backend(sessions.clone()));
+    ctx.register_udf(sessions::pg_cancel_backend(sessions.clone(), roles));
     Ok(())
 }
 

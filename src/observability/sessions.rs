@@ -14,11 +14,12 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::cast::as_int64_array;
-use datafusion::logical_expr::expr_fn::SimpleScalarUDF;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Signature, TypeSignature, Volatility};
 use pgwire::api::ConnectionHandle;
 
+use crate::catalog::roles::Roles;
 use crate::catalog::system_table::{RowSource, SystemTable, micros, timestamp_type};
+use datafusion::common::config::ConfigOptions;
 
 /// What one session is doing now.
 #[derive(Debug, Clone)]
@@ -119,6 +120,12 @@ impl Sessions {
             sessions: self.clone(),
             session,
         }
+    }
+
+    /// The role session `pid` logged in as.
+    pub fn user_of(&self, pid: i32) -> Option<String> {
+        let map = self.by_pid.read().ok()?;
+        map.get(&pid).map(|s| s.user.clone())
     }
 
     /// How many sessions `user` has open (`CONNECTION LIMIT`).
@@ -222,8 +229,11 @@ pub fn table(sessions: Arc<Sessions>) -> SystemTable {
 
 /// `pg_cancel_backend(pid)`: true when the session exists (its running
 /// statement, if any, ends with 57014), false otherwise, as in PostgreSQL.
-pub fn pg_cancel_backend(sessions: Arc<Sessions>) -> ScalarUDF {
-    let function = move |args: &[ColumnarValue]| {
+/// Another role's session may be cancelled by a superuser only (42501 for
+/// others, PostgreSQL's rule without `pg_signal_backend`, which Brook has
+/// no membership for yet).
+pub fn pg_cancel_backend(sessions: Arc<Sessions>, roles: Roles) -> ScalarUDF {
+    let function = move |args: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
         let arrays = ColumnarValue::values_to_arrays(args)?;
         let Some(pids) = arrays.first() else {
             return Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(Vec::<
@@ -231,15 +241,35 @@ pub fn pg_cancel_backend(sessions: Arc<Sessions>) -> ScalarUDF {
             >::new(
             )))));
         };
+        let me = crate::catalog::settings::value(config, "session_authorization")
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "brook".to_string());
+        let superuser = roles.is_superuser(&me);
         let pids = datafusion::arrow::compute::cast(pids, &DataType::Int64)?;
-        let answers: BooleanArray = as_int64_array(&pids)?
+        let pids: Vec<Option<i32>> = as_int64_array(&pids)?
             .iter()
-            .map(|pid| pid.map(|pid| i32::try_from(pid).is_ok_and(|pid| sessions.cancel(pid))))
+            .map(|pid| pid.map(|pid| i32::try_from(pid).unwrap_or(-1)))
+            .collect();
+        for pid in pids.iter().flatten() {
+            if let Some(owner) = sessions.user_of(*pid)
+                && owner != me
+                && !superuser
+            {
+                return Err(crate::error::external(
+                    crate::error::BrookError::NotAllowed(
+                        "permission denied to cancel query".into(),
+                    ),
+                ));
+            }
+        }
+        let answers: BooleanArray = pids
+            .iter()
+            .map(|pid| pid.map(|pid| sessions.cancel(pid)))
             .collect();
         Ok(ColumnarValue::Array(Arc::new(answers) as ArrayRef))
     };
     // A pid typed as a literal is an Int64 to DataFusion.
-    ScalarUDF::new_from_impl(SimpleScalarUDF::new_with_signature(
+    crate::catalog::settings::with_session(
         "pg_cancel_backend",
         Signature::one_of(
             vec![
@@ -250,5 +280,5 @@ pub fn pg_cancel_backend(sessions: Arc<Sessions>) -> ScalarUDF {
         ),
         DataType::Boolean,
         Arc::new(function),
-    ))
+    )
 }

@@ -809,7 +809,10 @@ async fn credentials_work_are_never_shown_or_logged_and_wrong_ones_fail_clearly(
         .await
         .unwrap();
     let seen = format!("{seen:?}");
-    assert!(seen.contains("********") && seen.contains("SCRAM-SHA-512"), "{seen}");
+    assert!(
+        seen.contains("********") && seen.contains("SCRAM-SHA-512"),
+        "{seen}"
+    );
     assert!(!seen.contains(secret), "{seen}");
 
     // A wrong password: a clear error that does not echo it.

@@ -144,6 +144,30 @@ async fn roles_made_in_sql_log_in_with_their_passwords_and_only_superusers_manag
     );
     drop(second);
 
+    // Another role's statements are a superuser's to cancel, not app's.
+    let admin_pid: i32 = admin
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let app_pid: i32 = app
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let e = app
+        .query_one(&format!("SELECT pg_cancel_backend({admin_pid})"), &[])
+        .await
+        .expect_err("app cancels the superuser's session");
+    assert_eq!(sqlstate(&e), "42501", "{}", message(&e));
+    let cancelled: bool = admin
+        .query_one(&format!("SELECT pg_cancel_backend({app_pid})"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(cancelled, "a superuser cancels any session's statement");
+    app.batch_execute("SELECT 1").await.expect("app goes on");
+
     // PostgreSQL's answers for the rest.
     for (sql, code) in [
         ("CREATE ROLE app", "42710"),
