@@ -297,7 +297,10 @@ fn register_system_tables(
             "pipelines_errors",
             Arc::new(pipelines.error_log().table().clone()),
         ),
-        ("sessions", Arc::new(sessions::table(sessions.clone()))),
+        (
+            "sessions",
+            Arc::new(sessions::table(sessions.clone(), roles.clone())),
+        ),
     ];
     for (name, table) in tables {
         information_schema::add_table(ctx, name, table)?;

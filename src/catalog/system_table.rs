@@ -31,14 +31,27 @@ pub fn micros(t: SystemTime) -> i64 {
 /// Produces the table's rows at scan time.
 pub type RowSource = Arc<dyn Fn() -> DfResult<RecordBatch> + Send + Sync>;
 
+/// Rows that depend on who reads them: the role the reading session
+/// logged in as is passed in.
+pub type ViewerRowSource = Arc<dyn Fn(&str) -> DfResult<RecordBatch> + Send + Sync>;
+
 /// A table backed by a function of the server's state.
 pub struct SystemTable {
     schema: SchemaRef,
-    rows: RowSource,
+    rows: ViewerRowSource,
 }
 
 impl SystemTable {
     pub fn new(schema: SchemaRef, rows: RowSource) -> Self {
+        Self {
+            schema,
+            rows: Arc::new(move |_viewer: &str| rows()),
+        }
+    }
+
+    /// A table whose rows depend on the reading role (what it may see of
+    /// other roles' work).
+    pub fn for_viewer(schema: SchemaRef, rows: ViewerRowSource) -> Self {
         Self { schema, rows }
     }
 }
@@ -63,12 +76,15 @@ impl TableProvider for SystemTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let batch = (self.rows)()?;
+        let viewer = super::settings::value(state.config_options(), "session_authorization")
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "brook".to_string());
+        let batch = (self.rows)(&viewer)?;
         Ok(MemorySourceConfig::try_new_exec(
             &[vec![batch]],
             self.schema.clone(),

@@ -18,7 +18,7 @@ use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Signature, TypeSignatur
 use pgwire::api::ConnectionHandle;
 
 use crate::catalog::roles::Roles;
-use crate::catalog::system_table::{RowSource, SystemTable, micros, timestamp_type};
+use crate::catalog::system_table::{SystemTable, ViewerRowSource, micros, timestamp_type};
 use datafusion::common::config::ConfigOptions;
 
 /// What one session is doing now.
@@ -163,7 +163,9 @@ impl Sessions {
 
 /// `information_schema.sessions (pid, usename, application_name,
 /// client_addr, client_port, backend_start, query_start, state, query)`.
-pub fn table(sessions: Arc<Sessions>) -> SystemTable {
+/// The statement text of another role's session is shown to superusers
+/// only (`<insufficient privilege>` to others), as `pg_stat_activity` does.
+pub fn table(sessions: Arc<Sessions>, roles: Roles) -> SystemTable {
     let time = timestamp_type;
     let schema = Arc::new(Schema::new(vec![
         Field::new("pid", DataType::Int32, false),
@@ -178,7 +180,8 @@ pub fn table(sessions: Arc<Sessions>) -> SystemTable {
         Field::new("query", DataType::Utf8, false),
     ]));
     let s = schema.clone();
-    let rows: RowSource = Arc::new(move || {
+    let rows: ViewerRowSource = Arc::new(move |viewer: &str| {
+        let sees_all = roles.is_superuser(viewer);
         let mut pid = Int32Builder::new();
         let mut datname = StringBuilder::new();
         let mut user = StringBuilder::new();
@@ -208,7 +211,11 @@ pub fn table(sessions: Arc<Sessions>) -> SystemTable {
             start.append_value(micros(session.backend_start));
             query_start.append_option(activity.query_start.map(micros));
             state.append_value(activity.state);
-            query.append_value(&activity.query);
+            if sees_all || session.user == viewer {
+                query.append_value(&activity.query);
+            } else {
+                query.append_value("<insufficient privilege>");
+            }
         }
         let columns: Vec<ArrayRef> = vec![
             Arc::new(pid.finish()),
@@ -224,7 +231,7 @@ pub fn table(sessions: Arc<Sessions>) -> SystemTable {
         ];
         Ok(RecordBatch::try_new(s.clone(), columns)?)
     });
-    SystemTable::new(schema, rows)
+    SystemTable::for_viewer(schema, rows)
 }
 
 /// `pg_cancel_backend(pid)`: true when the session exists (its running

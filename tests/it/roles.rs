@@ -144,6 +144,25 @@ async fn roles_made_in_sql_log_in_with_their_passwords_and_only_superusers_manag
     );
     drop(second);
 
+    // app sees its own statements in information_schema.sessions, not
+    // another role's.
+    let seen: Vec<(String, String)> = app
+        .query(
+            "SELECT usename, query FROM information_schema.sessions WHERE usename IN ('app', 'analyst')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(
+        seen.iter()
+            .all(|(user, query)| (user == "app") != (query == "<insufficient privilege>")),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|(user, _)| user == "analyst"), "{seen:?}");
+
     // Another role's statements are a superuser's to cancel, not app's.
     let admin_pid: i32 = admin
         .query_one("SELECT pg_backend_pid()", &[])
