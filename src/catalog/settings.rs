@@ -87,6 +87,15 @@ impl ConfigExtension for SessionSettings {
     const PREFIX: &'static str = "brook_session";
 }
 
+/// The role the session running with `config` logged in as (`brook`, the
+/// default role, for a context that is no session's): whose rights and
+/// whose view of others' work apply.
+pub fn session_role(config: &ConfigOptions) -> String {
+    value(config, "session_authorization")
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "brook".to_string())
+}
+
 /// A setting's value for the query running with `config`: the session's,
 /// else the server's. `None` for a name PostgreSQL would not recognise.
 pub fn value(config: &ConfigOptions, name: &str) -> Option<String> {
@@ -260,9 +269,8 @@ pub fn udfs() -> Vec<ScalarUDF> {
     // Brook has no SET ROLE, so every one of these names it).
     // datafusion-pg-catalog answered "postgres" for everyone.
     let login_role = |_: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
-        let user = value(config, "session_authorization").filter(|u| !u.is_empty());
         Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
-            user.unwrap_or_else(|| "brook".to_string()),
+            session_role(config),
         ))))
     };
     let mut functions: Vec<ScalarUDF> = ["current_user", "session_user", "current_role", "user"]

@@ -81,9 +81,7 @@ impl TableProvider for SystemTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let viewer = super::settings::value(state.config_options(), "session_authorization")
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| "brook".to_string());
+        let viewer = super::settings::session_role(state.config_options());
         let batch = (self.rows)(&viewer)?;
         Ok(MemorySourceConfig::try_new_exec(
             &[vec![batch]],

@@ -248,9 +248,7 @@ pub fn pg_cancel_backend(sessions: Arc<Sessions>, roles: Roles) -> ScalarUDF {
             >::new(
             )))));
         };
-        let me = crate::catalog::settings::value(config, "session_authorization")
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| "brook".to_string());
+        let me = crate::catalog::settings::session_role(config);
         let superuser = roles.is_superuser(&me);
         let pids = datafusion::arrow::compute::cast(pids, &DataType::Int64)?;
         let pids: Vec<Option<i32>> = as_int64_array(&pids)?

@@ -36,10 +36,7 @@ pub struct DropRole {
 
 /// The role the session logged in as.
 fn session_role(ctx: &SessionContext) -> String {
-    let state = ctx.state();
-    crate::catalog::settings::value(state.config().options(), "session_authorization")
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "brook".to_string())
+    crate::catalog::settings::session_role(ctx.state_ref().read().config().options())
 }
 
 /// Refuse unless the session's role is a superuser.
