@@ -20,6 +20,8 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 
+use crate::catalog::privileges::Privileges;
+use crate::catalog::privileges::plan_check::PrivilegeCheck;
 use crate::catalog::roles::Roles;
 use crate::catalog::sequences::{Sequences, SessionSequences};
 use crate::catalog::session_catalog::SessionCatalogs;
@@ -99,14 +101,25 @@ impl Engine {
             .with_runtime_env(runtime(memory_limit)?)
             .with_default_features()
             .build();
-        let ctx = Arc::new(SessionContext::new_with_state(semantics::install(state)));
         let roles = Roles::default();
         roles.open(data_dir)?;
+        let privileges = Privileges::new(roles.clone());
+        let state = semantics::install(state);
+        // The privilege check first: it reads and removes the views'
+        // boundaries before any other rule sees the plan.
+        let mut rules: Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> =
+            vec![Arc::new(PrivilegeCheck::new(privileges.clone()))];
+        rules.extend(state.analyzer().rules.iter().cloned());
+        let state = SessionStateBuilder::new_from_existing(state)
+            .with_analyzer_rules(rules)
+            .build();
+        let ctx = Arc::new(SessionContext::new_with_state(state));
         setup_pg_catalog(&ctx, DATABASE, roles.clone())
             .map_err(|e| BrookError::CatalogCorrupt(format!("pg_catalog: {e}")))?;
         let overlay = pg_overlay::install(&ctx, roles.clone())?;
         pg_functions::register(&ctx);
         crate::catalog::pg_acl::register(&ctx, roles.clone());
+        crate::catalog::privileges::functions::register(&ctx, privileges.clone());
         pg_json::register(&ctx);
         pg_text_casts::register(&ctx);
         ctx.add_analyzer_rule(Arc::new(crate::catalog::declared_types::TypeofDeclared));
@@ -126,8 +139,18 @@ impl Engine {
         for udf in crate::catalog::sequences::udfs(sequences.clone()) {
             ctx.register_udf(udf);
         }
-        let catalog = Arc::new(Catalog::open(data_dir, ctx.clone()).await?);
+        information_schema::add_table(
+            &ctx,
+            "table_privileges",
+            Arc::new(crate::catalog::privileges::table_privileges::table(
+                privileges.clone(),
+            )),
+        )?;
+        let catalog = Arc::new(Catalog::open(data_dir, ctx.clone(), privileges.clone()).await?);
         overlay.attach(catalog.clone());
+        models
+            .registry
+            .attach_privileges(catalog.privileges().clone());
         let pipelines = Arc::new(
             Pipelines::open(
                 data_dir,
@@ -167,7 +190,13 @@ impl Engine {
             offsets: Arc::new(LoadedOffsets(pipelines.listing())),
         };
         let sessions = Arc::new(Sessions::default());
-        register_system_tables(&ctx, &pipelines, &sessions, roles.clone())?;
+        register_system_tables(
+            &ctx,
+            &pipelines,
+            &sessions,
+            roles.clone(),
+            catalog.privileges().clone(),
+        )?;
         Ok(Arc::new(Self {
             ctx,
             catalog,
@@ -181,6 +210,21 @@ impl Engine {
             flush,
             sequences,
         }))
+    }
+
+    /// What role `oid` owns outside the catalog's tables, views and schemas
+    /// (its pipelines), as DROP ROLE's DETAIL names them.
+    pub fn owned_beyond_catalog(&self, oid: i32) -> Vec<String> {
+        let listing = self.pipelines.listing();
+        let listing = match listing.read() {
+            Ok(map) => map.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        listing
+            .values()
+            .filter(|(def, _)| def.owner == oid)
+            .map(|(def, _)| format!("owner of pipeline {}", def.name))
+            .collect()
     }
 
     /// COMMIT `slot`'s open transaction, schema changes and rows together,
@@ -234,6 +278,10 @@ impl Engine {
         // writes are planned (storage::transaction).
         state.config_mut().set_extension(transaction.clone());
         state.config_mut().set_extension(temp.clone());
+        // SET ROLE checks memberships where the session's hooks reach it.
+        state
+            .config_mut()
+            .set_extension(Arc::new(self.catalog.privileges().clone()));
         // What currval and lastval remember for this session.
         state
             .config_mut()
@@ -278,20 +326,24 @@ fn register_system_tables(
     pipelines: &Pipelines,
     sessions: &Arc<Sessions>,
     roles: Roles,
+    privileges: Privileges,
 ) -> Result<()> {
     let listing = pipelines.listing();
     let tables: Vec<(&str, Arc<dyn TableProvider>)> = vec![
         (
             "pipelines",
-            Arc::new(system_tables::pipelines(listing.clone())),
+            Arc::new(system_tables::pipelines(
+                listing.clone(),
+                privileges.clone(),
+            )),
         ),
         (
             "pipelines_cursors",
-            Arc::new(system_tables::cursors(listing.clone())),
+            Arc::new(system_tables::cursors(listing.clone(), privileges.clone())),
         ),
         (
             "pipelines_batches_summary",
-            Arc::new(system_tables::batches(listing)),
+            Arc::new(system_tables::batches(listing, privileges)),
         ),
         (
             "pipelines_errors",

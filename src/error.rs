@@ -46,6 +46,7 @@ impl SqlState {
     pub const INVALID_AUTHORIZATION_SPECIFICATION: Self = Self("28000");
     pub const INVALID_PASSWORD: Self = Self("28P01");
     pub const DEPENDENT_OBJECTS_STILL_EXIST: Self = Self("2BP01");
+    pub const INVALID_GRANT_OPERATION: Self = Self("0LP01");
     pub const INVALID_SAVEPOINT_SPECIFICATION: Self = Self("3B001");
     pub const INVALID_SCHEMA_NAME: Self = Self("3F000");
     pub const SERIALIZATION_FAILURE: Self = Self("40001");
@@ -241,6 +242,15 @@ pub enum BrookError {
     NotAllowed(String),
     #[error("cannot drop schema \"{0}\" because other objects depend on it")]
     DependentObjects(String),
+    /// A GRANT or REVOKE that cannot be made (0LP01).
+    #[error("{0}")]
+    InvalidGrant(String),
+    /// A REVOKE of what the grantee granted on, without CASCADE.
+    #[error("dependent privileges exist")]
+    DependentPrivileges,
+    /// DROP ROLE of a role that still owns objects or holds privileges.
+    #[error("role \"{role}\" cannot be dropped because some objects depend on it")]
+    RoleInUse { role: String, detail: String },
     #[error(
         "cannot drop table {table} because pipeline {pipeline} loads into it; DROP PIPELINE {pipeline} first"
     )]
@@ -303,6 +313,10 @@ impl ErrorCode for BrookError {
             BrookError::InvalidTableDefinition(_) => SqlState::INVALID_TABLE_DEFINITION,
             BrookError::WrongObjectType(_) => SqlState::WRONG_OBJECT_TYPE,
             BrookError::ViewDepends { .. } => SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+            BrookError::InvalidGrant(_) => SqlState::INVALID_GRANT_OPERATION,
+            BrookError::DependentPrivileges | BrookError::RoleInUse { .. } => {
+                SqlState::DEPENDENT_OBJECTS_STILL_EXIST
+            }
             BrookError::UndefinedSavepoint(_) => SqlState::INVALID_SAVEPOINT_SPECIFICATION,
             BrookError::InTransactionBlock(_) => SqlState::ACTIVE_SQL_TRANSACTION,
             BrookError::NoTransactionBlock(_) => SqlState::NO_ACTIVE_SQL_TRANSACTION,
@@ -325,6 +339,7 @@ impl ErrorCode for BrookError {
             | BrookError::CheckViolation { detail, .. }
             | BrookError::GeneratedAlways { detail, .. }
             | BrookError::ViewDepends { detail, .. }
+            | BrookError::RoleInUse { detail, .. }
             | BrookError::UniqueIndexFailed { detail, .. } => Some(detail.clone()),
             BrookError::Module(e) => e.detail(),
             _ => None,

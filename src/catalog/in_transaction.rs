@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use super::comments::CommentTarget;
+use super::grants::AclTarget;
+use super::privileges::Acl;
 use super::{
     Catalog, CatalogFile, DeclaredTable, QualifiedName, TABLES_DIR, TableEntry, ViewEntry,
 };
@@ -55,6 +57,15 @@ enum Change {
     },
     CreateSchema {
         schema: String,
+        /// Its owner (the bootstrap superuser in records older than owners).
+        #[serde(default)]
+        acl: Acl,
+    },
+    /// `GRANT`, `REVOKE`, `ALTER … OWNER TO`: the object's owner and grants
+    /// as they are from then on.
+    SetAcl {
+        target: AclTarget,
+        acl: Acl,
     },
     /// `COMMENT ON …`; `text` None removes the comment.
     Comment {
@@ -128,7 +139,9 @@ impl Catalog {
                     (schema, name)
                 }
                 Change::CreateView { view, .. } => (&view.schema, &view.name),
-                Change::CreateSchema { .. } | Change::Comment { .. } => continue,
+                Change::CreateSchema { .. } | Change::Comment { .. } | Change::SetAcl { .. } => {
+                    continue;
+                }
             };
             tables.retain(|t| &t.name.schema != schema || &t.name.name != name);
             if let Change::CreateTable { entry, .. } = change {
@@ -165,6 +178,7 @@ impl Catalog {
                     checks: entry.checks.clone(),
                     indexes: entry.indexes.clone(),
                     comment: entry.comment.clone(),
+                    acl: entry.acl.clone(),
                 },
             )
         };
@@ -257,7 +271,7 @@ fn staged_schema(session: &SessionTransaction, schema: &str) -> bool {
         .staged_changes()
         .iter()
         .filter_map(|c| decode(c).ok())
-        .any(|c| matches!(c, Change::CreateSchema { schema: s } if s == schema))
+        .any(|c| matches!(c, Change::CreateSchema { schema: s, .. } if s == schema))
 }
 
 impl Catalog {
@@ -280,6 +294,7 @@ impl Catalog {
         session: &SessionTransaction,
         schema: &str,
         if_not_exists: bool,
+        acl: Acl,
     ) -> Result<()> {
         if self.schema_exists_for(Some(session), schema).await {
             return if if_not_exists {
@@ -306,6 +321,7 @@ impl Catalog {
             created: None,
             change: encode(&Change::CreateSchema {
                 schema: schema.to_string(),
+                acl,
             })?,
             undo: Some(undo),
         })
@@ -446,6 +462,7 @@ impl Catalog {
                 checks: rules.checks,
                 indexes: rules.indexes,
                 comment: rules.comment,
+                acl: rules.acl,
             }
         };
         let table = self.create_files(&entry).await?;
@@ -521,6 +538,7 @@ impl Catalog {
         sql: String,
         view: Arc<dyn datafusion::catalog::TableProvider>,
         replace: bool,
+        acl: Acl,
     ) -> Result<()> {
         session.stage(Staged {
             schema: name.schema.clone(),
@@ -533,6 +551,7 @@ impl Catalog {
                     name: name.name.clone(),
                     sql,
                     comments: Default::default(),
+                    acl,
                 },
                 replace,
             })?,
@@ -550,13 +569,13 @@ impl Catalog {
         sql: String,
         view: Arc<dyn datafusion::catalog::TableProvider>,
     ) -> Result<()> {
-        let comments = self
+        let (comments, acl) = self
             .file_as_seen_by(Some(session))
             .await
             .views
             .into_iter()
             .find(|v| v.schema == from.schema && v.name == from.name)
-            .map(|v| v.comments)
+            .map(|v| (v.comments, v.acl))
             .unwrap_or_default();
         self.stage_drop_view(session, from)?;
         session.stage(Staged {
@@ -570,6 +589,7 @@ impl Catalog {
                     name: to.name.clone(),
                     sql,
                     comments,
+                    acl,
                 },
                 replace: false,
             })?,
@@ -594,6 +614,37 @@ impl Catalog {
             relation: None,
             created: None,
             change: encode(&Change::Comment { target, text })?,
+            undo: None,
+        })
+    }
+
+    /// The owner and grants of `target` as `session` sees them (its open
+    /// transaction's changes included).
+    pub async fn acl_for(
+        &self,
+        session: Option<&SessionTransaction>,
+        target: &AclTarget,
+    ) -> Result<Acl> {
+        super::grants::get(&self.file_as_seen_by(session).await, target)
+    }
+
+    /// `GRANT`, `REVOKE` or `ALTER … OWNER TO` in `session`'s open
+    /// transaction: `target`'s owner and grants become `acl` (checked
+    /// against the catalog as the session sees it now, and again at COMMIT).
+    pub async fn stage_acl(
+        &self,
+        session: &SessionTransaction,
+        target: AclTarget,
+        acl: Acl,
+    ) -> Result<()> {
+        let mut seen = self.file_as_seen_by(Some(session)).await;
+        super::grants::set(&mut seen, &target, acl.clone())?;
+        session.stage(Staged {
+            schema: String::new(),
+            name: String::new(),
+            relation: None,
+            created: None,
+            change: encode(&Change::SetAcl { target, acl })?,
             undo: None,
         })
     }
@@ -775,11 +826,13 @@ impl Catalog {
                         return Err(BrookError::UndefinedSchema(view.schema.clone()));
                     }
                     let mut view = view.clone();
-                    // `CREATE OR REPLACE VIEW` keeps the comments, as in PostgreSQL.
-                    if let Some(old) = file.views.iter().find(|v| same(v))
-                        && view.comments.is_empty()
-                    {
-                        view.comments = old.comments.clone();
+                    // `CREATE OR REPLACE VIEW` keeps the comments, the owner
+                    // and the grants, as in PostgreSQL.
+                    if let Some(old) = file.views.iter().find(|v| same(v)) {
+                        if view.comments.is_empty() {
+                            view.comments = old.comments.clone();
+                        }
+                        view.acl = old.acl.clone();
                     }
                     file.views.retain(|v| !same(v));
                     file.views.push(view);
@@ -787,11 +840,13 @@ impl Catalog {
                 Change::DropView { schema, name } => file
                     .views
                     .retain(|v| !(&v.schema == schema && &v.name == name)),
-                Change::CreateSchema { schema } => {
+                Change::CreateSchema { schema, acl } => {
                     if !file.schemas.contains(schema) {
                         file.schemas.push(schema.clone());
+                        file.schema_acls.insert(schema.clone(), acl.clone());
                     }
                 }
+                Change::SetAcl { target, acl } => super::grants::set(file, target, acl.clone())?,
                 Change::Comment { target, text } => {
                     super::comments::apply(file, target, text.as_ref())?
                 }
@@ -844,8 +899,8 @@ impl Catalog {
                 }
                 Ok(())
             }
-            Change::CreateSchema { schema } => self.register_schema(schema),
-            Change::Comment { .. } => Ok(()),
+            Change::CreateSchema { schema, .. } => self.register_schema(schema),
+            Change::Comment { .. } | Change::SetAcl { .. } => Ok(()),
         }
     }
 
@@ -911,8 +966,8 @@ impl Catalog {
                         let _ = schema.deregister_table(name);
                     }
                 }
-                Change::CreateSchema { schema } => self.register_schema(schema)?,
-                Change::Comment { .. } => {}
+                Change::CreateSchema { schema, .. } => self.register_schema(schema)?,
+                Change::Comment { .. } | Change::SetAcl { .. } => {}
             }
         }
         self.save(&next)?;

@@ -8,6 +8,7 @@
 
 pub mod comments;
 pub mod declared_types;
+pub mod grants;
 mod in_transaction;
 pub mod information_schema;
 pub mod names;
@@ -22,6 +23,7 @@ pub mod pg_rewrites;
 pub mod pg_scalar_functions;
 pub mod pg_text_casts;
 pub mod pg_to_char;
+pub mod privileges;
 pub mod roles;
 pub mod search_path;
 pub mod sequences;
@@ -49,6 +51,7 @@ use crate::storage::constraints::{Check, Constraints, UniqueKey};
 use crate::storage::types::column_type;
 pub use in_transaction::{Committed, Moved, Replacement};
 pub use names::{DATABASE, DEFAULT_SCHEMA, QualifiedName};
+pub use privileges::Acl;
 
 const CATALOG_FILE: &str = "catalog.json";
 const TABLES_DIR: &str = "tables";
@@ -120,6 +123,8 @@ pub struct TableRules {
     /// `COMMENT ON TABLE`: carried with the rules so that an `ALTER
     /// TABLE`, which makes the table anew, keeps it.
     pub comment: Option<String>,
+    /// Its owner and grants, kept the same way.
+    pub acl: Acl,
 }
 
 /// A table's declaration: columns in order and its keys.
@@ -164,6 +169,9 @@ struct TableEntry {
     /// `COMMENT ON TABLE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     comment: Option<String>,
+    /// Its owner and grants (catalog::privileges).
+    #[serde(default)]
+    acl: Acl,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -175,6 +183,8 @@ struct ViewEntry {
     /// `COMMENT ON VIEW` and `COMMENT ON COLUMN` of its columns.
     #[serde(default, skip_serializing_if = "comments::ViewComments::is_empty")]
     comments: comments::ViewComments,
+    #[serde(default)]
+    acl: Acl,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -192,6 +202,62 @@ struct CatalogFile {
     /// `COMMENT ON SCHEMA`, by schema.
     #[serde(default = "comments::initial_schema_comments")]
     schema_comments: std::collections::BTreeMap<String, String>,
+    /// Each schema's owner and grants (one missing: the bootstrap
+    /// superuser's, nothing granted).
+    #[serde(default = "initial_schema_acls")]
+    schema_acls: std::collections::BTreeMap<String, Acl>,
+    /// Who may create schemas (CREATE on the database).
+    #[serde(default)]
+    database_acl: Acl,
+}
+
+/// `public` as a new PostgreSQL 15 database has it: everyone may use it,
+/// only its owner may create in it.
+fn initial_schema_acls() -> std::collections::BTreeMap<String, Acl> {
+    std::collections::BTreeMap::from([(
+        DEFAULT_SCHEMA.to_string(),
+        privileges::acl::public_schema_acl(privileges::acl::BOOTSTRAP_OWNER),
+    )])
+}
+
+impl CatalogFile {
+    /// The owners and grants the checks read.
+    fn privileges(&self) -> privileges::Snapshot {
+        use privileges::RelationKind;
+        let name = |schema: &str, name: &str| QualifiedName {
+            schema: schema.to_string(),
+            name: name.to_string(),
+        };
+        privileges::Snapshot {
+            relations: self
+                .tables
+                .iter()
+                .map(|t| {
+                    (
+                        name(&t.schema, &t.name),
+                        (RelationKind::Table, t.acl.clone()),
+                    )
+                })
+                .chain(self.views.iter().map(|v| {
+                    (
+                        name(&v.schema, &v.name),
+                        (RelationKind::View, v.acl.clone()),
+                    )
+                }))
+                .collect(),
+            schemas: self
+                .schemas
+                .iter()
+                .map(|s| {
+                    (
+                        s.clone(),
+                        self.schema_acls.get(s).cloned().unwrap_or_default(),
+                    )
+                })
+                .collect(),
+            database: self.database_acl.clone(),
+        }
+    }
 }
 
 impl Default for CatalogFile {
@@ -204,6 +270,8 @@ impl Default for CatalogFile {
             tables: vec![],
             views: vec![],
             schema_comments: comments::initial_schema_comments(),
+            schema_acls: initial_schema_acls(),
+            database_acl: Acl::default(),
         }
     }
 }
@@ -218,12 +286,18 @@ pub struct Catalog {
     /// The write-ahead log, once start-up has replayed it: tables created
     /// from then on commit through it.
     commit_log: std::sync::OnceLock<CommitLog>,
+    /// Where the owners and grants are published after every write.
+    privileges: privileges::Privileges,
 }
 
 impl Catalog {
     /// Load the catalog from `data_dir` (creating a fresh one) and register
     /// every schema, table and view with `ctx`.
-    pub async fn open(data_dir: &Path, ctx: Arc<SessionContext>) -> Result<Self> {
+    pub async fn open(
+        data_dir: &Path,
+        ctx: Arc<SessionContext>,
+        privileges: privileges::Privileges,
+    ) -> Result<Self> {
         std::fs::create_dir_all(data_dir.join(TABLES_DIR))?;
         let path = data_dir.join(CATALOG_FILE);
         let file = match std::fs::read(&path) {
@@ -242,7 +316,9 @@ impl Catalog {
             file: tokio::sync::Mutex::new(file.clone()),
             tables: std::sync::RwLock::new(HashMap::new()),
             commit_log: std::sync::OnceLock::new(),
+            privileges,
         };
+        catalog.privileges.publish(file.privileges());
         for schema in &file.schemas {
             catalog.register_schema(schema)?;
         }
@@ -386,7 +462,14 @@ impl Catalog {
     }
 
     fn save(&self, file: &CatalogFile) -> Result<()> {
-        write_atomically(&self.data_dir.join(CATALOG_FILE), file)
+        write_atomically(&self.data_dir.join(CATALOG_FILE), file)?;
+        self.privileges.publish(file.privileges());
+        Ok(())
+    }
+
+    /// The owners and grants every check reads.
+    pub fn privileges(&self) -> &privileges::Privileges {
+        &self.privileges
     }
 
     fn exists(file: &CatalogFile, name: &QualifiedName) -> bool {
@@ -432,6 +515,7 @@ impl Catalog {
             checks: rules.checks,
             indexes: rules.indexes,
             comment: rules.comment,
+            acl: rules.acl,
         };
         let table = self.create_files(&entry).await?;
         next.tables.push(entry);
@@ -507,16 +591,17 @@ impl Catalog {
     }
 
     /// Record a view that DataFusion has just created from `sql`.
-    pub async fn record_view(&self, name: &QualifiedName, sql: String) -> Result<()> {
+    pub async fn record_view(&self, name: &QualifiedName, sql: String, acl: Acl) -> Result<()> {
         let mut file = self.file.lock().await;
         let mut next = file.clone();
-        // `CREATE OR REPLACE VIEW` keeps the comments, as in PostgreSQL.
-        let comments = next
+        // `CREATE OR REPLACE VIEW` keeps the comments, the owner and the
+        // grants, as in PostgreSQL.
+        let (comments, acl) = next
             .views
             .iter()
             .find(|v| v.schema == name.schema && v.name == name.name)
-            .map(|v| v.comments.clone())
-            .unwrap_or_default();
+            .map(|v| (v.comments.clone(), v.acl.clone()))
+            .unwrap_or((Default::default(), acl));
         next.views
             .retain(|v| !(v.schema == name.schema && v.name == name.name));
         next.views.push(ViewEntry {
@@ -524,6 +609,7 @@ impl Catalog {
             name: name.name.clone(),
             sql,
             comments,
+            acl,
         });
         self.save(&next)?;
         *file = next;
@@ -569,7 +655,7 @@ impl Catalog {
     }
 
     /// Create a schema (a namespace for tables and views).
-    pub async fn create_schema(&self, schema: &str, if_not_exists: bool) -> Result<()> {
+    pub async fn create_schema(&self, schema: &str, if_not_exists: bool, acl: Acl) -> Result<()> {
         let mut file = self.file.lock().await;
         if file.schemas.iter().any(|s| s == schema) {
             return if if_not_exists {
@@ -580,6 +666,7 @@ impl Catalog {
         }
         let mut next = file.clone();
         next.schemas.push(schema.to_string());
+        next.schema_acls.insert(schema.to_string(), acl);
         self.save(&next)?;
         *file = next;
         self.register_schema(schema)
@@ -635,6 +722,7 @@ impl Catalog {
         let mut next = file.clone();
         next.schemas.retain(|s| s != schema);
         next.schema_comments.remove(schema);
+        next.schema_acls.remove(schema);
         self.save(&next)?;
         *file = next;
         let _ = self.df_catalog()?.deregister_schema(schema, true);

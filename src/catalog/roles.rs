@@ -68,6 +68,9 @@ pub struct RoleEntry {
     /// `CONNECTION LIMIT`; -1: none.
     #[serde(default = "no_limit")]
     pub connection_limit: i32,
+    /// The roles `GRANT role TO this` made it a member of, by OID.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub member_of: Vec<i32>,
 }
 
 fn yes() -> bool {
@@ -93,6 +96,7 @@ impl RoleEntry {
             password: None,
             valid_until: None,
             connection_limit: -1,
+            member_of: vec![],
         }
     }
 
@@ -122,6 +126,9 @@ struct RolesFile {
 struct Held {
     /// The configured users, sorted (the default role when none).
     bootstrap: Vec<String>,
+    /// No users are configured: the server trusts every name, and a name
+    /// that is no created role acts as the bootstrap superuser.
+    open: bool,
     created: Vec<RoleEntry>,
     /// Where `created` is kept, once the data directory is open.
     file: Option<PathBuf>,
@@ -136,6 +143,7 @@ impl Default for Roles {
     fn default() -> Self {
         Self(Arc::new(RwLock::new(Held {
             bootstrap: vec![DEFAULT_ROLE.to_string()],
+            open: true,
             ..Held::default()
         })))
     }
@@ -150,13 +158,15 @@ impl Roles {
     /// default role).
     pub fn set(&self, names: impl IntoIterator<Item = String>) {
         let mut names: Vec<String> = names.into_iter().collect();
-        if names.is_empty() {
+        let open = names.is_empty();
+        if open {
             names.push(DEFAULT_ROLE.to_string());
         }
         names.sort();
         names.dedup();
         if let Ok(mut held) = self.0.write() {
             held.bootstrap = names;
+            held.open = open;
         }
     }
 
@@ -188,9 +198,73 @@ impl Roles {
         self.names().iter().any(|n| n == name)
     }
 
-    /// Whether `name` is a superuser: a bootstrap role, or one made so.
+    /// Whether `name` is a superuser: a bootstrap role, one made so, or,
+    /// on a server with no configured users, any name no role has.
     pub fn is_superuser(&self, name: &str) -> bool {
-        self.is_bootstrap(name) || self.created(name).is_some_and(|r| r.superuser)
+        if self.is_bootstrap(name) {
+            return true;
+        }
+        match self.created(name) {
+            Some(role) => role.superuser,
+            None => self.is_open(),
+        }
+    }
+
+    /// Whether the server has no configured users (it trusts every name).
+    pub fn is_open(&self) -> bool {
+        self.0.read().is_ok_and(|held| held.open)
+    }
+
+    /// The OIDs of `name` and every role it is a member of, directly or
+    /// not, whatever their INHERIT (what SET ROLE may become).
+    pub fn member_oids(&self, name: &str) -> Vec<i32> {
+        let mut oids: Vec<i32> = self.oid_of(name).into_iter().collect();
+        if let Ok(held) = self.0.read() {
+            let mut next = 0;
+            while next < oids.len() {
+                let oid = oids[next];
+                next += 1;
+                if let Some(role) = held.created.iter().find(|r| r.oid == oid) {
+                    for parent in &role.member_of {
+                        if !oids.contains(parent) {
+                            oids.push(*parent);
+                        }
+                    }
+                }
+            }
+        }
+        oids
+    }
+
+    /// The OIDs whose privileges `name` holds: its own, those of the roles
+    /// it is a member of and inherits from (transitively), and PUBLIC (0).
+    /// A name no role has holds PUBLIC's only.
+    pub fn effective_oids(&self, name: &str) -> Vec<i32> {
+        let mut oids = vec![];
+        if let Some(own) = self.oid_of(name) {
+            oids.push(own);
+        }
+        if let Ok(held) = self.0.read() {
+            let mut next = 0;
+            while next < oids.len() {
+                let oid = oids[next];
+                next += 1;
+                let Some(role) = held.created.iter().find(|r| r.oid == oid) else {
+                    continue;
+                };
+                // A role without INHERIT uses its memberships through SET ROLE only.
+                if !role.inherit {
+                    continue;
+                }
+                for parent in &role.member_of {
+                    if !oids.contains(parent) {
+                        oids.push(*parent);
+                    }
+                }
+            }
+        }
+        oids.push(0);
+        oids
     }
 
     /// The created role `name`.

@@ -84,9 +84,8 @@ impl CatalogProvider for SessionCatalog {
             return Some(self.temp.clone());
         }
         let shared = self.shared.schema(name)?;
-        if self.transaction.staged_names(name).is_empty() {
-            return Some(shared);
-        }
+        // Always through the session's schema: it also marks the views
+        // for the privilege check (catalog::privileges::view_boundary).
         Some(Arc::new(TransactionSchema {
             name: name.to_string(),
             shared,
@@ -139,10 +138,17 @@ impl SchemaProvider for TransactionSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        match self.transaction.staged_relation(&self.name, name) {
-            Some(relation) => Ok(relation),
-            None => self.shared.table(name).await,
-        }
+        let found = match self.transaction.staged_relation(&self.name, name) {
+            Some(relation) => relation,
+            None => self.shared.table(name).await?,
+        };
+        // A view's plan carries its name to the privilege check.
+        let view = super::names::QualifiedName {
+            schema: self.name.clone(),
+            name: name.to_string(),
+        };
+        Ok(found
+            .map(|provider| super::privileges::view_boundary::CheckedView::wrap(view, provider)))
     }
 
     fn table_exist(&self, name: &str) -> bool {

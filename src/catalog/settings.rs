@@ -91,6 +91,18 @@ impl ConfigExtension for SessionSettings {
 /// default role, for a context that is no session's): whose rights and
 /// whose view of others' work apply.
 pub fn session_role(config: &ConfigOptions) -> String {
+    if let Some(role) = of(config)
+        .and_then(|s| s.values.get("role"))
+        .filter(|r| !r.is_empty() && !r.eq_ignore_ascii_case("none"))
+    {
+        return role.clone();
+    }
+    login_role(config)
+}
+
+/// The role the session logged in as (`session_user`), whatever SET ROLE
+/// made its current role.
+pub fn login_role(config: &ConfigOptions) -> String {
     value(config, "session_authorization")
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "brook".to_string())
@@ -265,25 +277,36 @@ pub fn udfs() -> Vec<ScalarUDF> {
                 .build_list_array(),
         ))))
     };
-    // The role the session logged in as (PostgreSQL's `session_authorization`;
-    // Brook has no SET ROLE, so every one of these names it).
+    // The current role (SET ROLE's, else the login's) and the role the
+    // session logged in as (PostgreSQL's `session_authorization`).
     // datafusion-pg-catalog answered "postgres" for everyone.
-    let login_role = |_: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
+    let current = |_: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
         Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
             session_role(config),
         ))))
     };
-    let mut functions: Vec<ScalarUDF> = ["current_user", "session_user", "current_role", "user"]
+    let login = |_: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(login_role(
+            config,
+        )))))
+    };
+    let mut functions: Vec<ScalarUDF> = ["current_user", "current_role", "user"]
         .into_iter()
         .map(|name| {
             with_session(
                 name,
                 Signature::exact(vec![], Volatility::Stable),
                 DataType::Utf8,
-                Arc::new(login_role),
+                Arc::new(current),
             )
         })
         .collect();
+    functions.push(with_session(
+        "session_user",
+        Signature::exact(vec![], Volatility::Stable),
+        DataType::Utf8,
+        Arc::new(login),
+    ));
     functions.extend([
         with_session(
             "current_setting",

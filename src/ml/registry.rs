@@ -9,12 +9,20 @@ use std::sync::{Arc, RwLock};
 
 use super::error::{MlError, Result};
 use super::model::ModelVersion;
+use crate::catalog::privileges::{Acl, Privileges};
 
-/// A model's versions, oldest first.
+/// A model's versions, oldest first, and who may use it.
 #[derive(Debug, Default, Clone)]
 pub struct ModelEntry {
     pub versions: BTreeMap<u64, Arc<ModelVersion>>,
+    /// Its owner and `GRANT USAGE ON MODEL` grants (`acl.json` beside the
+    /// versions; none: the bootstrap superuser's, as models made before
+    /// owners were recorded are).
+    pub acl: Acl,
 }
+
+/// The file of a model's owner and grants, beside its versions.
+const ACL_FILE: &str = "acl.json";
 
 impl ModelEntry {
     pub fn current(&self) -> Option<&Arc<ModelVersion>> {
@@ -30,6 +38,8 @@ pub struct Registry {
     /// Held while a version is numbered and written, so two trainings of
     /// one model never take the same number.
     publishing: std::sync::Mutex<()>,
+    /// Where the owners and grants are published (catalog::privileges).
+    privileges: std::sync::OnceLock<Privileges>,
 }
 
 /// `name` or `name@version`, as PREDICT and EVALUATE take it.
@@ -92,6 +102,12 @@ impl Registry {
             let mut entry = ModelEntry::default();
             for file in std::fs::read_dir(model_dir.path()).map_err(storage)? {
                 let path = file.map_err(storage)?.path();
+                if path.file_name().and_then(|n| n.to_str()) == Some(ACL_FILE) {
+                    let bytes = std::fs::read(&path).map_err(storage)?;
+                    entry.acl = serde_json::from_slice(&bytes)
+                        .map_err(|e| MlError::Corrupt(format!("{}: {e}", path.display())))?;
+                    continue;
+                }
                 if path.extension().and_then(|e| e.to_str()) != Some("model") {
                     // Leftover temporary files of an interrupted write.
                     let _ = std::fs::remove_file(&path);
@@ -113,7 +129,75 @@ impl Registry {
             dir,
             models: RwLock::new(models),
             publishing: std::sync::Mutex::new(()),
+            privileges: std::sync::OnceLock::new(),
         })
+    }
+
+    /// From now on the models' owners and grants are published to
+    /// `privileges`, where the checks of PREDICT and of model statements
+    /// read them.
+    pub fn attach_privileges(&self, privileges: Privileges) {
+        let _ = self.privileges.set(privileges);
+        self.publish_acls();
+    }
+
+    fn publish_acls(&self) {
+        if let Some(privileges) = self.privileges.get() {
+            let acls = self
+                .read()
+                .iter()
+                .map(|(name, entry)| (name.clone(), entry.acl.clone()))
+                .collect();
+            privileges.publish_models(acls);
+        }
+    }
+
+    /// Whether role `viewer` may see model `name` in the system tables: it
+    /// owns it or may use it (everyone, before privileges are attached).
+    pub fn visible_to(&self, viewer: &str, name: &str) -> bool {
+        let Some(privileges) = self.privileges.get() else {
+            return true;
+        };
+        let who = privileges.identity(viewer);
+        privileges.check_model(&who, name).is_ok()
+    }
+
+    /// Check that the session running with `config` may use model `name`
+    /// (USAGE); contexts that are no session's may.
+    pub fn check_usage(
+        &self,
+        config: &datafusion::config::ConfigOptions,
+        name: &str,
+    ) -> crate::error::Result<()> {
+        let (Some(privileges), Some(_)) =
+            (self.privileges.get(), crate::catalog::settings::of(config))
+        else {
+            return Ok(());
+        };
+        let who = privileges.identity(&crate::catalog::settings::session_role(config));
+        privileges.check_model(&who, name)
+    }
+
+    /// The owner and grants of model `name`.
+    pub fn acl_of(&self, name: &str) -> Option<Acl> {
+        self.read().get(&normalize(name)).map(|e| e.acl.clone())
+    }
+
+    /// Set the owner and grants of model `name`, durably.
+    pub fn set_acl(&self, name: &str, acl: Acl) -> Result<()> {
+        let name = normalize(name);
+        let _publishing = self.publishing.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.read().contains_key(&name) {
+            return Err(MlError::UndefinedModel(name));
+        }
+        let bytes = serde_json::to_vec(&acl).map_err(storage)?;
+        crate::durable_file::write_atomically(&self.dir.join(&name).join(ACL_FILE), &bytes)
+            .map_err(storage)?;
+        if let Some(entry) = self.write().get_mut(&name) {
+            entry.acl = acl;
+        }
+        self.publish_acls();
+        Ok(())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, ModelEntry>> {
@@ -171,6 +255,7 @@ impl Registry {
             .versions
             .insert(version.version, version.clone());
         tracing::info!(model = %version.name, version = version.version, "model version published");
+        self.publish_acls();
         Ok(version)
     }
 
@@ -185,6 +270,7 @@ impl Registry {
                 Err(MlError::UndefinedModel(name))
             };
         }
+        self.publish_acls();
         let dir = self.dir.join(&name);
         // Rename first so a crash mid-delete never leaves a half model behind.
         let doomed = self

@@ -37,13 +37,15 @@ fn schema() -> SchemaRef {
 pub fn models(registry: Arc<Registry>) -> SystemTable {
     let schema = schema();
     let out = schema.clone();
-    SystemTable::new(
+    SystemTable::for_viewer(
         schema,
-        Arc::new(move || {
+        Arc::new(move |viewer: &str| {
+            // The models the reader owns or may use; a superuser sees all.
             let all: Vec<_> = registry
                 .snapshot()
-                .into_values()
-                .flat_map(|e| e.versions.into_values())
+                .into_iter()
+                .filter(|(name, _)| registry.visible_to(viewer, name))
+                .flat_map(|(_, e)| e.versions.into_values())
                 .collect();
             let text = |f: &dyn Fn(&super::model::ModelVersion) -> String| -> ArrayRef {
                 Arc::new(StringArray::from_iter_values(all.iter().map(|m| f(m))))

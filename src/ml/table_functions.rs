@@ -253,11 +253,17 @@ impl<F: ModelFunction> fmt::Debug for ModelTable<F> {
 impl<F: ModelFunction> TableFunctionImpl for ModelTable<F> {
     fn call_with_args(&self, args: TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
         let (min, max) = F::ARITY;
-        let args = text_args(F::NAME, args.exprs(), min, max)?;
+        let call = args;
+        let config = call.session().config_options();
+        let args = text_args(F::NAME, call.exprs(), min, max)?;
         let model = self
             .registry
             .resolve(&args[0])
             .map_err(DataFusionError::from)?;
+        // The session's role needs USAGE on the model, as PREDICT does.
+        self.registry
+            .check_usage(config, &model.name)
+            .map_err(crate::error::external)?;
         let schema = F::schema(&model, &args)?;
         let registry = self.registry.clone();
         let planned = schema.clone();

@@ -34,6 +34,14 @@ pub struct PipelineDef {
     pub set: Vec<Assignment>,
     /// `WHERE expr` as SQL text.
     pub filter: Option<String>,
+    /// The role that owns it (its creator): who may start, stop, alter and
+    /// drop it, and whose rights it writes its table with.
+    #[serde(default = "bootstrap_owner")]
+    pub owner: i32,
+}
+
+fn bootstrap_owner() -> i32 {
+    crate::catalog::privileges::acl::BOOTSTRAP_OWNER
 }
 
 /// The default time a batch collects messages before it is committed.

@@ -162,6 +162,14 @@ impl Pipelines {
     }
 
     /// What the system tables read.
+    /// The owner of pipeline `name`, and the table it loads (`None`: no
+    /// such pipeline).
+    pub async fn owner_of(&self, name: &str) -> Option<(i32, String, String)> {
+        let registry = self.registry.lock().await;
+        let def = &registry.records.get(name)?.def;
+        Some((def.owner, def.table_schema.clone(), def.table_name.clone()))
+    }
+
     pub fn listing(&self) -> Listing {
         self.listing.clone()
     }
@@ -211,7 +219,7 @@ impl Pipelines {
     /// before it is stored, so mistakes surface here rather than later.
     pub async fn create(
         self: &Arc<Self>,
-        def: PipelineDef,
+        mut def: PipelineDef,
         or_replace: bool,
         if_not_exists: bool,
     ) -> Result<()> {
@@ -226,6 +234,10 @@ impl Pipelines {
                 return Ok(());
             }
             return Err(PipelineError::Duplicate(def.name.clone()).into());
+        }
+        // A replaced pipeline keeps its owner, as a replaced view does.
+        if let Some(old) = &existing {
+            def.owner = old.def.owner;
         }
         let keeps_offsets = existing.as_ref().is_some_and(|old| {
             old.def.topic == def.topic

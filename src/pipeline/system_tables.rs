@@ -13,16 +13,27 @@ use datafusion::common::Result as DfResult;
 
 use super::definition::PipelineDef;
 use super::status::Status;
-use crate::catalog::system_table::{RowSource, SystemTable, micros, timestamp_type};
+use crate::catalog::privileges::Privileges;
+use crate::catalog::system_table::{SystemTable, ViewerRowSource, micros, timestamp_type};
 
 /// What the system tables read: each pipeline's definition and status.
 pub type Listing = Arc<RwLock<BTreeMap<String, (Arc<PipelineDef>, Arc<Status>)>>>;
 
-fn entries(listing: &Listing) -> Vec<(Arc<PipelineDef>, Arc<Status>)> {
-    match listing.read() {
+/// The pipelines `viewer` may see: those its role owns (or is a member
+/// of the owner of); a superuser sees all.
+fn entries(
+    listing: &Listing,
+    privileges: &Privileges,
+    viewer: &str,
+) -> Vec<(Arc<PipelineDef>, Arc<Status>)> {
+    let who = privileges.identity(viewer);
+    let all: Vec<_> = match listing.read() {
         Ok(map) => map.values().cloned().collect(),
         Err(poisoned) => poisoned.into_inner().values().cloned().collect(),
-    }
+    };
+    all.into_iter()
+        .filter(|(def, _)| who.superuser || who.oids.contains(&def.owner))
+        .collect()
 }
 
 fn batch(schema: &SchemaRef, columns: Vec<ArrayRef>) -> DfResult<RecordBatch> {
@@ -30,7 +41,7 @@ fn batch(schema: &SchemaRef, columns: Vec<ArrayRef>) -> DfResult<RecordBatch> {
 }
 
 /// `pipelines (pipeline_name, state, source, table_name, batch_interval_ms, config, last_error)`.
-pub fn pipelines(listing: Listing) -> SystemTable {
+pub fn pipelines(listing: Listing, privileges: Privileges) -> SystemTable {
     let schema = Arc::new(Schema::new(vec![
         Field::new("pipeline_name", DataType::Utf8, false),
         Field::new("state", DataType::Utf8, false),
@@ -41,7 +52,7 @@ pub fn pipelines(listing: Listing) -> SystemTable {
         Field::new("last_error", DataType::Utf8, true),
     ]));
     let s = schema.clone();
-    let rows: RowSource = Arc::new(move || {
+    let rows: ViewerRowSource = Arc::new(move |viewer: &str| {
         let mut name = StringBuilder::new();
         let mut state = StringBuilder::new();
         let mut source = StringBuilder::new();
@@ -49,7 +60,7 @@ pub fn pipelines(listing: Listing) -> SystemTable {
         let mut interval = Int64Builder::new();
         let mut config = StringBuilder::new();
         let mut error = StringBuilder::new();
-        for (def, status) in entries(&listing) {
+        for (def, status) in entries(&listing, &privileges, viewer) {
             let snap = status.snapshot();
             name.append_value(&def.name);
             state.append_value(snap.state.as_str());
@@ -72,12 +83,12 @@ pub fn pipelines(listing: Listing) -> SystemTable {
             ],
         )
     });
-    SystemTable::new(schema, rows)
+    SystemTable::for_viewer(schema, rows)
 }
 
 /// `pipelines_cursors (pipeline_name, topic, partition, committed_offset,
 /// high_watermark, lag, last_batch_at)`.
-pub fn cursors(listing: Listing) -> SystemTable {
+pub fn cursors(listing: Listing, privileges: Privileges) -> SystemTable {
     let schema = Arc::new(Schema::new(vec![
         Field::new("pipeline_name", DataType::Utf8, false),
         Field::new("topic", DataType::Utf8, false),
@@ -88,7 +99,7 @@ pub fn cursors(listing: Listing) -> SystemTable {
         Field::new("last_batch_at", timestamp_type(), true),
     ]));
     let s = schema.clone();
-    let rows: RowSource = Arc::new(move || {
+    let rows: ViewerRowSource = Arc::new(move |viewer: &str| {
         let mut name = StringBuilder::new();
         let mut topic = StringBuilder::new();
         let mut partition = Int32Builder::new();
@@ -96,7 +107,7 @@ pub fn cursors(listing: Listing) -> SystemTable {
         let mut high = Int64Builder::new();
         let mut lag = Int64Builder::new();
         let mut last = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-        for (def, status) in entries(&listing) {
+        for (def, status) in entries(&listing, &privileges, viewer) {
             for (p, c) in status.snapshot().cursors {
                 name.append_value(&def.name);
                 topic.append_value(&def.topic);
@@ -120,12 +131,12 @@ pub fn cursors(listing: Listing) -> SystemTable {
             ],
         )
     });
-    SystemTable::new(schema, rows)
+    SystemTable::for_viewer(schema, rows)
 }
 
 /// `pipelines_batches_summary (pipeline_name, batch_id, rows, filtered,
 /// errors, bytes, started_at, duration_ms, status)`: the recent batches.
-pub fn batches(listing: Listing) -> SystemTable {
+pub fn batches(listing: Listing, privileges: Privileges) -> SystemTable {
     let schema = Arc::new(Schema::new(vec![
         Field::new("pipeline_name", DataType::Utf8, false),
         Field::new("batch_id", DataType::Int64, false),
@@ -138,7 +149,7 @@ pub fn batches(listing: Listing) -> SystemTable {
         Field::new("status", DataType::Utf8, false),
     ]));
     let s = schema.clone();
-    let rows: RowSource = Arc::new(move || {
+    let rows: ViewerRowSource = Arc::new(move |viewer: &str| {
         let mut name = StringBuilder::new();
         let mut id = Int64Builder::new();
         let mut rows = Int64Builder::new();
@@ -148,7 +159,7 @@ pub fn batches(listing: Listing) -> SystemTable {
         let mut started = TimestampMicrosecondBuilder::new().with_timezone("UTC");
         let mut duration = Int64Builder::new();
         let mut status_col = StringBuilder::new();
-        for (def, status) in entries(&listing) {
+        for (def, status) in entries(&listing, &privileges, viewer) {
             for b in status.snapshot().batches {
                 name.append_value(&def.name);
                 id.append_value(b.batch_id as i64);
@@ -176,5 +187,5 @@ pub fn batches(listing: Listing) -> SystemTable {
             ],
         )
     });
-    SystemTable::new(schema, rows)
+    SystemTable::for_viewer(schema, rows)
 }

@@ -21,6 +21,7 @@ impl AlterSchema {
     pub async fn execute(
         self,
         engine: &Engine,
+        ctx: &datafusion::prelude::SessionContext,
         session: Option<&SessionTransaction>,
     ) -> Result<Outcome> {
         let name = match self.0.name.0.as_slice() {
@@ -35,6 +36,14 @@ impl AlterSchema {
         }
         for operation in &self.0.operations {
             match operation {
+                AlterSchemaOperation::OwnerTo { owner } if exists => {
+                    let who = super::authorize::identity(engine, ctx);
+                    let owner = super::grant::owner_name(owner, &who);
+                    let target = crate::catalog::grants::AclTarget::Schema {
+                        schema: name.clone(),
+                    };
+                    super::grant::change_owner(engine, ctx, session, target, &owner).await?;
+                }
                 AlterSchemaOperation::OwnerTo { .. } => {}
                 other => {
                     return Err(BrookError::Unsupported(format!("ALTER SCHEMA … {other}")));

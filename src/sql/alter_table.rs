@@ -35,6 +35,7 @@ use std::ops::ControlFlow;
 
 use super::create_table;
 use super::outcome::{Notices, Outcome};
+use crate::catalog::grants::AclTarget;
 use crate::catalog::names::{normalize, qualify};
 use crate::catalog::pg_format::quote_ident;
 use crate::catalog::{ColumnDef, IndexDef, QualifiedName, Replacement, TableRules, UniqueDef};
@@ -53,8 +54,9 @@ pub struct AlterTable(pub Box<ast::AlterTable>);
 pub struct AlterView {
     pub name: ast::ObjectName,
     pub if_exists: bool,
-    /// `None`: `OWNER TO`, accepted and kept as it is (one owner until roles).
     pub rename_to: Option<String>,
+    /// `OWNER TO role`.
+    pub owner_to: Option<String>,
 }
 
 /// Parse `ALTER VIEW …` from its first word.
@@ -70,14 +72,16 @@ pub fn parse_alter_view(parser: &mut Parser) -> std::result::Result<AlterView, P
             name,
             if_exists,
             rename_to: Some(new),
+            owner_to: None,
         });
     }
     if super::parser::parse_words(parser, &["OWNER", "TO"]) {
-        parser.parse_identifier()?;
+        let owner = parser.parse_identifier()?;
         return Ok(AlterView {
             name,
             if_exists,
             rename_to: None,
+            owner_to: Some(normalize(&owner)),
         });
     }
     parser.expected("RENAME TO or OWNER TO", parser.peek_token())
@@ -509,15 +513,46 @@ impl AlterTable {
             return Err(BrookError::Unsupported(format!("{alter}")));
         }
         let name = qualify(&alter.name)?;
-        if engine.catalog.is_view_for(session, &name).await {
-            return alter_view_as_table(engine, ctx, session, &name, &alter.operations).await;
-        }
-        let steps = alter
+        let who = super::authorize::identity(engine, ctx);
+        let owners: Vec<String> = alter
             .operations
-            .into_iter()
-            .map(|op| Step::Alter(Box::new(op)))
+            .iter()
+            .filter_map(|op| match op {
+                Op::OwnerTo { new_owner } => Some(super::grant::owner_name(new_owner, &who)),
+                _ => None,
+            })
             .collect();
-        change_table(engine, ctx, session, notices, &name, alter.if_exists, steps).await?;
+        if engine.catalog.is_view_for(session, &name).await {
+            alter_view_as_table(engine, ctx, session, &name, &alter.operations).await?;
+        } else {
+            let steps = alter
+                .operations
+                .into_iter()
+                .map(|op| Step::Alter(Box::new(op)))
+                .collect();
+            change_table(engine, ctx, session, notices, &name, alter.if_exists, steps).await?;
+        }
+        // After a RENAME in the same statement, the object has its new name.
+        let now = engine
+            .catalog
+            .acl_for(
+                session,
+                &AclTarget::Relation {
+                    relation: name.clone(),
+                },
+            )
+            .await
+            .map(|_| name.clone());
+        if let (Some(owner), Ok(relation)) = (owners.last(), now) {
+            super::grant::change_owner(
+                engine,
+                ctx,
+                session,
+                AclTarget::Relation { relation },
+                owner,
+            )
+            .await?;
+        }
         Ok(Outcome::done("ALTER TABLE"))
     }
 }
@@ -752,6 +787,10 @@ impl AlterView {
         if let Some(new) = self.rename_to {
             rename_view(engine, ctx, session, &name, new, notices).await?;
         }
+        if let Some(owner) = &self.owner_to {
+            let target = AclTarget::Relation { relation: name };
+            super::grant::change_owner(engine, ctx, session, target, owner).await?;
+        }
         Ok(Outcome::done("ALTER VIEW"))
     }
 }
@@ -843,9 +882,14 @@ impl Dependents<'_> {
             let sql = statement.to_string();
             match plan_view(ctx, &sql).await {
                 Ok(provider) => {
-                    engine
-                        .catalog
-                        .stage_create_view(slot, &view, sql, provider, true)?;
+                    engine.catalog.stage_create_view(
+                        slot,
+                        &view,
+                        sql,
+                        provider,
+                        true,
+                        Default::default(),
+                    )?;
                 }
                 Err(_) if self.cascade => {
                     self.notices

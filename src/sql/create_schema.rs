@@ -1,5 +1,6 @@
 //! `CREATE SCHEMA [IF NOT EXISTS] name`: a namespace in Brook's catalog.
 
+use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::SchemaName;
 
 use super::outcome::Outcome;
@@ -20,8 +21,28 @@ impl CreateSchema {
     pub async fn execute(
         self,
         engine: &Engine,
+        ctx: &SessionContext,
         session: Option<&SessionTransaction>,
     ) -> Result<Outcome> {
+        let who = super::authorize::identity(engine, ctx);
+        // `AUTHORIZATION role` names the owner: the creator must be the
+        // role or a member of it (or a superuser), as in PostgreSQL.
+        let owner = match &self.name {
+            SchemaName::NamedAuthorization(_, role) | SchemaName::UnnamedAuthorization(role) => {
+                let role = normalize(role);
+                let oid = engine.roles.oid_of(&role).ok_or_else(|| {
+                    BrookError::UndefinedObject(format!("role \"{role}\" does not exist"))
+                })?;
+                if !who.superuser && !who.oids.contains(&oid) {
+                    return Err(BrookError::NotAllowed(format!(
+                        "must be able to SET ROLE \"{role}\""
+                    )));
+                }
+                oid
+            }
+            SchemaName::Simple(_) => who.oid(),
+        };
+        let acl = crate::catalog::Acl::owned_by(owner);
         let name = match &self.name {
             SchemaName::Simple(name) | SchemaName::NamedAuthorization(name, _) => {
                 let parts: Vec<String> = name
@@ -41,13 +62,13 @@ impl CreateSchema {
             Some(session) => {
                 engine
                     .catalog
-                    .stage_create_schema(session, &name, self.if_not_exists)
+                    .stage_create_schema(session, &name, self.if_not_exists, acl)
                     .await?
             }
             None => {
                 engine
                     .catalog
-                    .create_schema(&name, self.if_not_exists)
+                    .create_schema(&name, self.if_not_exists, acl)
                     .await?
             }
         }

@@ -82,13 +82,18 @@ impl CreateTable {
                 });
                 engine
                     .catalog
-                    .stage_create_table(session, &name, columns, rules, undo)
+                    .stage_create_table(session, &name, columns, owned(rules, engine, ctx), undo)
                     .await
                     .map(|_| ())
             }
             None => engine
                 .catalog
-                .create_table(&name, columns, rules, create.if_not_exists)
+                .create_table(
+                    &name,
+                    columns,
+                    owned(rules, engine, ctx),
+                    create.if_not_exists,
+                )
                 .await
                 .map(|_| ()),
         };
@@ -101,6 +106,15 @@ impl CreateTable {
 }
 
 /// Remove the sequences made for a table that was then not created.
+/// `rules` with the session's role as the table's owner.
+fn owned(rules: TableRules, engine: &Engine, ctx: &SessionContext) -> TableRules {
+    let owner = super::authorize::identity(engine, ctx).oid();
+    TableRules {
+        acl: crate::catalog::Acl::owned_by(owner),
+        ..rules
+    }
+}
+
 fn forget(all: &Sequences, sequences: &[QualifiedName]) {
     for s in sequences {
         if let Err(e) = all.remove(s) {
@@ -166,13 +180,24 @@ async fn create_as(
         Some(session) => {
             engine
                 .catalog
-                .stage_create_table(session, name, columns, TableRules::default(), None)
+                .stage_create_table(
+                    session,
+                    name,
+                    columns,
+                    owned(TableRules::default(), engine, ctx),
+                    None,
+                )
                 .await?
         }
         None => {
             engine
                 .catalog
-                .create_table(name, columns, TableRules::default(), false)
+                .create_table(
+                    name,
+                    columns,
+                    owned(TableRules::default(), engine, ctx),
+                    false,
+                )
                 .await?;
             engine
                 .catalog
@@ -588,6 +613,7 @@ fn declared_columns(create: &ast::CreateTable, name: &QualifiedName) -> Result<D
             checks,
             indexes: vec![],
             comment: None,
+            acl: Default::default(),
         },
         sequences,
     })

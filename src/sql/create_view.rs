@@ -62,6 +62,7 @@ impl CreateView {
         {
             return Err(BrookError::RepeatedColumn(column));
         }
+        let owner = crate::catalog::Acl::owned_by(super::authorize::identity(engine, ctx).oid());
         if let Some(session) = session {
             // The catalog registers it at COMMIT.
             let provider = Arc::new(ViewTable::new(
@@ -74,11 +75,12 @@ impl CreateView {
                 self.sql,
                 provider,
                 view.or_replace,
+                owner,
             )?;
             return Ok(Outcome::done("CREATE VIEW"));
         }
         engine.ctx.sql(&self.sql).await?.collect().await?;
-        engine.catalog.record_view(&name, self.sql).await?;
+        engine.catalog.record_view(&name, self.sql, owner).await?;
         Ok(Outcome::done("CREATE VIEW"))
     }
 }

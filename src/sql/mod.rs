@@ -10,6 +10,7 @@
 pub mod alter_schema;
 pub mod alter_sequence;
 pub mod alter_table;
+pub mod authorize;
 pub mod comment;
 pub mod copy;
 pub mod copy_out;
@@ -20,6 +21,7 @@ pub mod create_view;
 pub mod dml_returning;
 pub mod dml_subqueries;
 pub mod drop;
+pub mod grant;
 pub mod identity;
 pub mod index;
 pub mod insert_defaults;
@@ -53,6 +55,7 @@ pub use create_sequence::CreateSequence;
 pub use create_table::CreateTable;
 pub use create_view::CreateView;
 pub use drop::DropObjects;
+pub use grant::{Grant, GrantRole, Revoke};
 pub use index::CreateIndex;
 pub use lock_table::LockTable;
 pub use merge::Merge;
@@ -85,6 +88,10 @@ pub enum Statement {
     CreateRole(CreateRole),
     AlterRole(AlterRole),
     DropRole(DropRole),
+    Grant(Grant),
+    Revoke(Revoke),
+    GrantRole(GrantRole),
+    GrantOnModel(grant::GrantOnModel),
     Merge(Merge),
     CopyFrom(CopyFrom),
     CopyTo(CopyTo),
@@ -122,6 +129,7 @@ impl Statement {
                     "not a CREATE USER statement: {other}"
                 ))),
             },
+            BrookObject::Privileges => grant::parse(parser),
             BrookObject::Comment => {
                 let statement = parser.parse_statement()?;
                 Statement::from_sql(&statement).ok_or_else(|| {
@@ -303,6 +311,24 @@ impl Statement {
             Statement::Truncate(s) => {
                 path.qualify(&mut s.0);
             }
+            Statement::Grant(Grant(g)) => {
+                if let Some(ast::GrantObjects::Tables(names) | ast::GrantObjects::Views(names)) =
+                    &mut g.objects
+                {
+                    for name in names {
+                        path.qualify_name(name);
+                    }
+                }
+            }
+            Statement::Revoke(Revoke { revoke, .. }) => {
+                if let Some(ast::GrantObjects::Tables(names) | ast::GrantObjects::Views(names)) =
+                    &mut revoke.objects
+                {
+                    for name in names {
+                        path.qualify_name(name);
+                    }
+                }
+            }
             Statement::CreateView(s) => {
                 // The stored text is the statement's: rewritten if a name was.
                 let changed = path.qualify(s.view.as_mut()) | path.qualify_name(&mut s.view.name);
@@ -356,6 +382,8 @@ impl Statement {
             | Statement::LockTable(_)
             | Statement::Comment(_)
             | Statement::AlterSchema(_)
+            | Statement::Grant(_)
+            | Statement::Revoke(_)
             | Statement::Merge(_) => return None,
             Statement::DropObjects(d) => match d.object_type {
                 ast::ObjectType::Table | ast::ObjectType::View | ast::ObjectType::Index => {
@@ -368,6 +396,9 @@ impl Statement {
             Statement::CreateRole(_) => "CREATE ROLE",
             Statement::AlterRole(_) => "ALTER ROLE",
             Statement::DropRole(_) => "DROP ROLE",
+            Statement::GrantOnModel(_) => "GRANT … ON MODEL",
+            Statement::GrantRole(g) if g.revoke => "REVOKE",
+            Statement::GrantRole(_) => "GRANT",
             // Sequences are not transactional in Brook (see CREATE SEQUENCE).
             Statement::AlterSequence(_) => "ALTER SEQUENCE",
             Statement::CreatePipeline(_) => "CREATE PIPELINE",
@@ -398,6 +429,7 @@ impl Statement {
         {
             return Err(BrookError::InTransactionBlock(command.to_string()));
         }
+        self.authorize(engine, ctx).await?;
         match self {
             Statement::CreateTable(s) => s.execute(engine, ctx, session).await,
             Statement::DropObjects(s) if s.object_type == ast::ObjectType::Index => {
@@ -406,7 +438,7 @@ impl Statement {
             Statement::DropObjects(s) => s.execute(engine, session).await,
             Statement::Truncate(s) => s.execute(engine, session).await,
             Statement::CreateView(s) => s.execute(engine, ctx, session).await,
-            Statement::CreateSchema(s) => s.execute(engine, session).await,
+            Statement::CreateSchema(s) => s.execute(engine, ctx, session).await,
             Statement::CreateSequence(s) => s.execute(engine, session.is_some()).await,
             Statement::AlterSequence(s) => s.execute(engine).await,
             Statement::AlterTable(s) => s.execute(engine, ctx, session, &notices).await,
@@ -418,21 +450,25 @@ impl Statement {
             Statement::CreateRole(s) => s.execute(engine, ctx),
             Statement::AlterRole(s) => s.execute(engine, ctx),
             Statement::DropRole(s) => s.execute(engine, ctx),
-            Statement::AlterSchema(s) => s.execute(engine, session).await,
+            Statement::Grant(s) => s.execute(engine, ctx, session, &notices).await,
+            Statement::Revoke(s) => s.execute(engine, ctx, session, &notices).await,
+            Statement::GrantRole(s) => s.execute(engine, ctx),
+            Statement::GrantOnModel(s) => s.execute(engine, ctx, &notices).await,
+            Statement::AlterSchema(s) => s.execute(engine, ctx, session).await,
             Statement::CopyFrom(s) => s.execute(engine, ctx, session).await,
             Statement::CopyTo(s) => s.execute(),
-            Statement::CreatePipeline(s) => s.execute(engine).await,
+            Statement::CreatePipeline(s) => s.execute(engine, ctx).await,
             Statement::StartPipeline(s) => s.execute(engine).await,
             Statement::StopPipeline(s) => s.execute(engine).await,
             Statement::SetPipelineOffsets(s) => s.execute(engine).await,
             Statement::RetryPipelineErrors(s) => s.execute(engine).await,
             Statement::DropPipeline(s) => s.execute(engine).await,
-            Statement::ShowPipelines(s) => s.execute(engine).await,
+            Statement::ShowPipelines(s) => s.execute(ctx).await,
             Statement::TestPipeline(s) => s.execute(engine).await,
-            Statement::CreateModel(s) => s.execute(engine, notices).await,
+            Statement::CreateModel(s) => s.execute(engine, ctx, notices).await,
             Statement::RefreshModel(s) => s.execute(engine, notices).await,
             Statement::DropModel(s) => s.execute(engine).await,
-            Statement::ShowModels(s) => s.execute(engine).await,
+            Statement::ShowModels(s) => s.execute(ctx).await,
         }
     }
 }

@@ -28,6 +28,9 @@ pub enum BrookObject {
     /// PostgreSQL's `CREATE USER` (`CREATE ROLE … LOGIN`): sqlparser reads
     /// Snowflake's.
     User,
+    /// `GRANT` and `REVOKE`: sqlparser reads neither role membership
+    /// (`GRANT reader TO alice`) nor `REVOKE GRANT OPTION FOR`.
+    Privileges,
 }
 
 /// The words that open a Brook statement (after optional `CREATE [OR REPLACE]`).
@@ -92,6 +95,7 @@ fn opens_extension(tokens: &[TokenWithSpan]) -> bool {
         {
             object_at(1)
         }
+        Some(t) if word_is(t, "GRANT") || word_is(t, "REVOKE") => true,
         Some(t) if word_is(t, "COMMENT") => tokens
             .iter()
             .any(|t| matches!(t.token, Token::DollarQuotedString(_))),
@@ -161,6 +165,11 @@ pub fn parse_brook_grammar<T>(
     let words = leading_words(&tokens);
     let object = if words.first().is_some_and(|t| word_is(t, "COMMENT")) {
         BrookObject::Comment
+    } else if words
+        .first()
+        .is_some_and(|t| word_is(t, "GRANT") || word_is(t, "REVOKE"))
+    {
+        BrookObject::Privileges
     } else if words.first().is_some_and(|t| word_is(t, "CREATE"))
         && words.get(1).is_some_and(|t| word_is(t, "USER"))
     {

@@ -284,6 +284,22 @@ impl DropRole {
             .iter()
             .map(role_name)
             .collect::<Result<Vec<_>>>()?;
+        // A role that owns objects or holds privileges stays (2BP01), as in
+        // PostgreSQL: its objects would have no owner, its grants no grantee.
+        for name in &names {
+            let Some(oid) = engine.roles.created(name).map(|r| r.oid) else {
+                continue;
+            };
+            let mut depends = engine.catalog.privileges().owned_by(oid);
+            depends.extend(engine.owned_beyond_catalog(oid));
+            depends.extend(engine.catalog.privileges().granted_to(oid));
+            if !depends.is_empty() {
+                return Err(BrookError::RoleInUse {
+                    role: name.clone(),
+                    detail: depends.join("\n"),
+                });
+            }
+        }
         engine.roles.change(|created, bootstrap| {
             for name in &names {
                 if name == &me {
@@ -297,9 +313,18 @@ impl DropRole {
                     )));
                 }
                 let before = created.len();
+                let dropped: Vec<i32> = created
+                    .iter()
+                    .filter(|r| &r.name == name)
+                    .map(|r| r.oid)
+                    .collect();
                 created.retain(|r| &r.name != name);
                 if created.len() == before && !self.if_exists {
                     return Err(BrookError::UndefinedRole(name.clone()));
+                }
+                // Its members are members of it no more.
+                for role in created.iter_mut() {
+                    role.member_of.retain(|m| !dropped.contains(m));
                 }
             }
             Ok(())

@@ -18,6 +18,7 @@ mod ml;
 mod observability;
 mod pipelines;
 mod postgres;
+mod privileges;
 mod roles;
 mod security;
 mod sessions;

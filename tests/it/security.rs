@@ -174,12 +174,18 @@ async fn trust_is_for_loopback_only() {
         "0.0.0.0",
         &["--config".into(), config.display().to_string()],
     );
-    let local = format!(
-        "host=127.0.0.1 port={} user=whoever dbname=brook",
-        brook.port
-    );
-    let (out, err, ok) = psql(&local, None, "SELECT 1");
-    assert!(ok && out.trim() == "1", "{err}");
+    let local = |user: &str| {
+        format!(
+            "host=127.0.0.1 port={} user={user} dbname=brook",
+            brook.port
+        )
+    };
+    let (out, err, ok) = psql(&local("analyst"), None, "SELECT current_user");
+    assert!(ok && out.trim() == "analyst", "{err}");
+    // Trust spares the password, not the role: a name no role has is refused.
+    let (_, err, ok) = psql(&local("whoever"), None, "SELECT 1");
+    assert!(!ok);
+    assert!(err.contains("role \"whoever\" does not exist"), "{err}");
 
     let ip = non_loopback_ip();
     let remote = |user: &str| format!("host={ip} port={} user={user} dbname=brook", brook.port);

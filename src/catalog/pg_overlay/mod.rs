@@ -10,6 +10,7 @@
 //! the search path shows ([`functions`]). Everything else is the inner
 //! provider's, unchanged.
 
+mod acls;
 mod catalog_oids;
 mod defaults;
 mod depends;
@@ -117,13 +118,15 @@ impl PgOverlay {
 /// DROP VIEW.
 const VIEWS: &[&str] = &[
     "CREATE OR REPLACE VIEW pg_catalog.pg_tables AS
-     SELECT n.nspname AS schemaname, c.relname AS tablename, 'brook' AS tableowner,
+     SELECT n.nspname AS schemaname, c.relname AS tablename,
+            pg_get_userbyid(c.relowner) AS tableowner,
             CAST(NULL AS text) AS tablespace, c.relhasindex AS hasindexes,
             false AS hasrules, false AS hastriggers, false AS rowsecurity
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'p')",
     "CREATE OR REPLACE VIEW pg_catalog.pg_views AS
-     SELECT n.nspname AS schemaname, c.relname AS viewname, 'brook' AS viewowner,
+     SELECT n.nspname AS schemaname, c.relname AS viewname,
+            pg_get_userbyid(c.relowner) AS viewowner,
             CAST(NULL AS text) AS definition
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind = 'v'",
@@ -151,8 +154,18 @@ struct Shared {
     static_tables: Arc<PgCatalogStaticTables>,
     /// [`Shared::catalog_renumbering`], once read.
     renumbering: OnceLock<Arc<Renumbering>>,
-    /// Who owns what (the bootstrap role owns everything for now).
+    /// The names of the roles that own and are granted things.
     roles: crate::catalog::roles::Roles,
+}
+
+impl Shared {
+    /// The owners and grants (none before the catalog is attached).
+    fn privileges(&self) -> Arc<crate::catalog::privileges::Snapshot> {
+        self.catalog
+            .get()
+            .map(|c| c.privileges().snapshot())
+            .unwrap_or_default()
+    }
 }
 
 /// (relations, schemas): OID as datafusion-pg-catalog numbered it → fixed.
@@ -438,18 +451,6 @@ fn replace_column(
     Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
 
-/// Every relation's owner is the bootstrap superuser (Brook does not track
-/// owners yet); datafusion-pg-catalog says 0, an OID no role has.
-fn owned_by_bootstrap_role(class: RecordBatch) -> DfResult<RecordBatch> {
-    let rows = class.num_rows();
-    replace_column(class, "relowner", |_| {
-        let owner = crate::catalog::roles::role_oid(0);
-        Ok(Arc::new(datafusion::arrow::array::Int32Array::from(
-            vec![owner; rows],
-        )))
-    })
-}
-
 /// `relhasindex` true for the tables with a key (whose index `pg_index`
 /// lists): pg_dump reads a table's indexes, and so its PRIMARY KEY, only
 /// when it is set, and `pg_tables.hasindexes` reads it.
@@ -541,35 +542,6 @@ enum ArrayOf {
     /// Not an array: a text column datafusion-pg-catalog lacks, NULL
     /// (pg_dump -Fc reads `pg_database.datcollversion`).
     MissingText,
-}
-
-/// `public`'s privileges as initdb sets them in PostgreSQL 15 (its owner
-/// may use and create in it, everyone may use it), which is what pg_dump
-/// compares with: a NULL made it write `REVOKE USAGE ON SCHEMA public FROM
-/// PUBLIC` into every dump, which a restore would then carry out.
-fn public_schema_privileges(
-    namespaces: RecordBatch,
-    roles: &crate::catalog::roles::Roles,
-) -> DfResult<RecordBatch> {
-    let Some(names) = namespaces.column_by_name("nspname").cloned() else {
-        return Ok(namespaces);
-    };
-    let owner = roles.name_of(crate::catalog::roles::role_oid(0));
-    let public_acl = format!("{{{owner}=UC/{owner},=U/{owner}}}");
-    replace_column(namespaces, "nspacl", |acls| {
-        if acls.data_type() != &DataType::Utf8 {
-            return Ok(acls.clone());
-        }
-        let names = datafusion::common::cast::as_string_array(&names)?;
-        let acls = datafusion::common::cast::as_string_array(acls)?;
-        let set: datafusion::arrow::array::StringArray = (0..acls.len())
-            .map(|i| match names.is_valid(i) && names.value(i) == "public" {
-                true => Some(public_acl.clone()),
-                false => acls.is_valid(i).then(|| acls.value(i).to_string()),
-            })
-            .collect();
-        Ok(Arc::new(set))
-    })
 }
 
 /// `pg_database.datlocprovider` as PostgreSQL's one-letter code (`c` for
@@ -743,8 +715,11 @@ impl DerivedTable {
                 as_text_arrays(&self.schema, marked)
             }
             RelationTable::Namespace => {
-                let namespaces =
-                    public_schema_privileges(view.namespaces.clone(), &self.shared.roles)?;
+                let namespaces = acls::namespaces(
+                    view.namespaces.clone(),
+                    &self.shared.privileges(),
+                    &self.shared.roles,
+                )?;
                 as_text_arrays(&self.schema, namespaces)
             }
             RelationTable::Depend => {
@@ -774,7 +749,13 @@ impl DerivedTable {
                     .iter()
                     .map(|k| k.table_oid)
                     .collect();
-                with_index_flags(owned_by_bootstrap_role(all)?, &indexed)
+                let owned = acls::relations(
+                    all,
+                    &view.namespaces,
+                    &self.shared.privileges(),
+                    &self.shared.roles,
+                )?;
+                with_index_flags(owned, &indexed)
             }
         }
     }

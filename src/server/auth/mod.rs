@@ -106,6 +106,18 @@ impl Access {
         }
     }
 
+    /// Whether `user` may log in by trust: any name on a server without
+    /// users; otherwise a configured user or a role made with LOGIN.
+    pub(crate) fn role_exists(&self, user: &str) -> bool {
+        self.users.is_empty()
+            || self.users.contains_key(user)
+            || self
+                .roles
+                .get()
+                .and_then(|roles| roles.created(user))
+                .is_some_and(|role| role.login)
+    }
+
     /// From now on a role `CREATE ROLE … LOGIN PASSWORD` made logs in too.
     pub fn attach_roles(&self, roles: crate::catalog::roles::Roles) {
         let _ = self.roles.set(roles);

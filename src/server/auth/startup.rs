@@ -139,7 +139,18 @@ impl BrookStartup {
                     ));
                 }
                 match self.access.method(&client.socket_addr()) {
-                    Method::Trust => self.finish(client).await,
+                    Method::Trust => {
+                        // Trust spares the password, not the role: with
+                        // users configured, a name no role has is refused.
+                        let user = user_name(client);
+                        if !self.access.role_exists(&user) {
+                            return Err(fatal(
+                                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                                format!("role \"{user}\" does not exist"),
+                            ));
+                        }
+                        self.finish(client).await
+                    }
                     Method::Password => {
                         client.set_state(PgWireConnectionState::AuthenticationInProgress);
                         self.set_step(Step::Initial);

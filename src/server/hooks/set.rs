@@ -141,6 +141,16 @@ pub async fn respond(
         Statement::Set(Set::SetTimeZone { value, local }) => {
             ("timezone".to_string(), value_text(value), *local)
         }
+        Statement::Set(Set::SetRole {
+            context_modifier,
+            role_name,
+        }) => (
+            "role".to_string(),
+            role_name
+                .as_ref()
+                .map_or("none".to_string(), crate::catalog::names::normalize),
+            matches!(context_modifier, Some(ContextModifier::Local)),
+        ),
         Statement::Reset(reset) => return Some(respond_reset(&reset.reset, ctx, client).await),
         _ => return None,
     };
@@ -296,6 +306,34 @@ async fn store(
     Ok(())
 }
 
+/// `SET ROLE role`: the role must exist, and the role the session logged
+/// in as must be a member of it (or a superuser), as in PostgreSQL.
+fn check_set_role(ctx: &SessionContext, client: &dyn HookClient, role: &str) -> PgWireResult<()> {
+    let privileges = ctx
+        .state()
+        .config()
+        .get_extension::<crate::catalog::privileges::Privileges>();
+    let Some(privileges) = privileges else {
+        return Ok(());
+    };
+    let roles = privileges.roles();
+    let Some(oid) = roles.oid_of(role) else {
+        return Err(error(
+            SqlState::INVALID_PARAMETER_VALUE,
+            format!("role \"{role}\" does not exist"),
+        ));
+    };
+    let login = client.metadata().get("user").cloned().unwrap_or_default();
+    let who = privileges.identity(&login);
+    if who.superuser || roles.member_oids(&login).contains(&oid) {
+        return Ok(());
+    }
+    Err(error(
+        SqlState::INSUFFICIENT_PRIVILEGE,
+        format!("permission denied to set role \"{role}\""),
+    ))
+}
+
 async fn assign(
     name: &str,
     value: &str,
@@ -337,6 +375,14 @@ async fn assign(
         return done;
     }
     match name {
+        "role" => {
+            let none = is_default || value.eq_ignore_ascii_case("none");
+            if !none {
+                check_set_role(ctx, client, value)?;
+            }
+            store(client, "role", (!none).then(|| value.to_string()), local).await?;
+            done
+        }
         "statement_timeout" | "idle_in_transaction_session_timeout" => {
             let ms = if is_default {
                 Some(0)

@@ -48,9 +48,19 @@ impl CreateModel {
         })
     }
 
-    pub async fn execute(self, engine: &Engine, notices: Notices) -> Result<Outcome> {
+    pub async fn execute(
+        self,
+        engine: &Engine,
+        ctx: &datafusion::prelude::SessionContext,
+        notices: Notices,
+    ) -> Result<Outcome> {
         let models = &engine.models;
         let name = self.name;
+        // A replaced model keeps its owner and grants; a new one is its
+        // creator's.
+        let acl = models.registry.acl_of(&name).unwrap_or_else(|| {
+            crate::catalog::Acl::owned_by(crate::sql::authorize::identity(engine, ctx).oid())
+        });
         check_name(&name)?;
         if models.registry.exists(&name) && !self.or_replace {
             if self.if_not_exists {
@@ -74,6 +84,7 @@ impl CreateModel {
             models.registry.drop_model(&name, true)?;
         }
         let published = models.registry.publish(trained)?;
+        models.registry.set_acl(&name, acl)?;
         tracing::info!(summary = %crate::ml::summary(&published), "model created");
         notices.send(crate::ml::report(&published));
         if incremental {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 
-use crate::engine::Engine;
 use crate::error::Result;
 use crate::sql::outcome::Outcome;
 use crate::sql::parser::expect_word;
@@ -39,7 +38,9 @@ impl ShowModels {
         ]))
     }
 
-    pub async fn execute(self, engine: &Engine) -> Result<Outcome> {
-        Ok(Outcome::Rows(engine.ctx.sql(SHOW_MODELS).await?))
+    /// The models the session's role may see, read in the session so that
+    /// the system table knows who asks.
+    pub async fn execute(self, ctx: &datafusion::prelude::SessionContext) -> Result<Outcome> {
+        Ok(Outcome::Rows(ctx.sql(SHOW_MODELS).await?))
     }
 }

@@ -44,10 +44,16 @@ impl CreatePipeline {
         })
     }
 
-    pub async fn execute(self, engine: &Engine) -> Result<Outcome> {
+    pub async fn execute(
+        self,
+        engine: &Engine,
+        ctx: &datafusion::prelude::SessionContext,
+    ) -> Result<Outcome> {
+        let mut def = *self.def;
+        def.owner = crate::sql::authorize::identity(engine, ctx).oid();
         engine
             .pipelines
-            .create(*self.def, self.or_replace, self.if_not_exists)
+            .create(def, self.or_replace, self.if_not_exists)
             .await?;
         Ok(Outcome::done("CREATE PIPELINE"))
     }
@@ -129,6 +135,7 @@ fn parse_definition(parser: &mut Parser, name: String) -> Result<(PipelineDef, b
         format: Format::Json { fields: None },
         set: vec![],
         filter: None,
+        owner: crate::catalog::privileges::acl::BOOTSTRAP_OWNER,
     };
     // The options before INTO TABLE, in any order.
     loop {

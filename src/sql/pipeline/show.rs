@@ -5,7 +5,6 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 
-use crate::engine::Engine;
 use crate::error::Result;
 use crate::sql::outcome::Outcome;
 use crate::sql::parser::expect_word;
@@ -32,11 +31,13 @@ impl ShowPipelines {
         ))
     }
 
-    pub async fn execute(self, engine: &Engine) -> Result<Outcome> {
+    /// The pipelines the session's role may see (its own), read in the
+    /// session so that the system table knows who asks.
+    pub async fn execute(self, ctx: &datafusion::prelude::SessionContext) -> Result<Outcome> {
         let sql = format!(
             "SELECT {} FROM information_schema.pipelines ORDER BY pipeline_name",
             COLUMNS.join(", ")
         );
-        Ok(Outcome::Rows(engine.ctx.sql(&sql).await?))
+        Ok(Outcome::Rows(ctx.sql(&sql).await?))
     }
 }

@@ -1,0 +1,144 @@
+//! Owners and access privileges in `pg_class` (`relowner`, `relacl`) and
+//! `pg_namespace` (`nspowner`, `nspacl`), from the grants the checks
+//! enforce (catalog::privileges): psql's `\dp`, `\dn+` and `\dt`'s Owner,
+//! pg_dump's GRANT statements and pgAdmin's privilege tabs read these.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, Int32Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::Result as DfResult;
+use datafusion::common::cast::as_string_array;
+
+use super::replace_column;
+use crate::catalog::names::QualifiedName;
+use crate::catalog::privileges::{Acl, Snapshot};
+use crate::catalog::roles::Roles;
+
+fn texts(batch: &RecordBatch, name: &str) -> DfResult<Option<StringArray>> {
+    let Some(column) = batch.column_by_name(name) else {
+        return Ok(None);
+    };
+    let column = cast(column, &DataType::Utf8)?;
+    Ok(Some(as_string_array(&column)?.clone()))
+}
+
+fn oids(batch: &RecordBatch, name: &str) -> DfResult<Option<Int32Array>> {
+    let Some(column) = batch.column_by_name(name) else {
+        return Ok(None);
+    };
+    let column = cast(column, &DataType::Int32)?;
+    Ok(column.as_any().downcast_ref::<Int32Array>().cloned())
+}
+
+/// An ACL column of `data_type` (a text array, or its `{…}` text) holding
+/// `acls`, NULL where the object has the default.
+fn acl_column(data_type: &DataType, acls: &[Option<Vec<String>>]) -> DfResult<ArrayRef> {
+    if matches!(data_type, DataType::List(_)) {
+        let mut builder = ListBuilder::new(StringBuilder::new());
+        for acl in acls {
+            match acl {
+                Some(items) => {
+                    for item in items {
+                        builder.values().append_value(item);
+                    }
+                    builder.append(true);
+                }
+                None => builder.append(false),
+            }
+        }
+        return Ok(Arc::new(builder.finish()));
+    }
+    let text: StringArray = acls
+        .iter()
+        .map(|acl| acl.as_ref().map(|items| format!("{{{}}}", items.join(","))))
+        .collect();
+    Ok(Arc::new(text))
+}
+
+fn printed(acl: Option<&Acl>, roles: &Roles) -> Option<Vec<String>> {
+    acl?.to_text(&|oid| roles.name_of(oid))
+}
+
+/// `pg_class` with each relation's owner and ACL; `namespaces` (pg_namespace's
+/// rows) names the schemas of `relnamespace`.
+pub fn relations(
+    class: RecordBatch,
+    namespaces: &RecordBatch,
+    snapshot: &Snapshot,
+    roles: &Roles,
+) -> DfResult<RecordBatch> {
+    let (Some(names), Some(spaces)) = (texts(&class, "relname")?, oids(&class, "relnamespace")?)
+    else {
+        return Ok(class);
+    };
+    let schema_names: HashMap<i32, String> =
+        match (oids(namespaces, "oid")?, texts(namespaces, "nspname")?) {
+            (Some(o), Some(n)) => o
+                .iter()
+                .zip(n.iter())
+                .filter_map(|(o, n)| Some((o?, n?.to_string())))
+                .collect(),
+            _ => HashMap::new(),
+        };
+    let acls: Vec<Option<&Acl>> = (0..class.num_rows())
+        .map(|i| {
+            let schema = schema_names.get(&spaces.value(i))?;
+            let name = QualifiedName {
+                schema: schema.clone(),
+                name: names.value(i).to_string(),
+            };
+            snapshot.relations.get(&name).map(|(_, acl)| acl)
+        })
+        .collect();
+    let owners: Int32Array = acls
+        .iter()
+        .map(|acl| {
+            Some(
+                acl.map_or(crate::catalog::privileges::acl::BOOTSTRAP_OWNER, |a| {
+                    a.owner
+                }),
+            )
+        })
+        .collect();
+    let class = replace_column(class, "relowner", |_| Ok(Arc::new(owners)))?;
+    let printed: Vec<Option<Vec<String>>> = acls.iter().map(|a| printed(*a, roles)).collect();
+    replace_column(class, "relacl", |column| {
+        acl_column(column.data_type(), &printed)
+    })
+}
+
+/// `pg_namespace` with each schema's owner and ACL.
+pub fn namespaces(
+    namespaces: RecordBatch,
+    snapshot: &Snapshot,
+    roles: &Roles,
+) -> DfResult<RecordBatch> {
+    let Some(names) = texts(&namespaces, "nspname")? else {
+        return Ok(namespaces);
+    };
+    let acls: Vec<Option<&Acl>> = (0..namespaces.num_rows())
+        .map(|i| snapshot.schemas.get(names.value(i)))
+        .collect();
+    let owners: Int32Array = acls
+        .iter()
+        .map(|acl| {
+            Some(
+                acl.map_or(crate::catalog::privileges::acl::BOOTSTRAP_OWNER, |a| {
+                    a.owner
+                }),
+            )
+        })
+        .collect();
+    let namespaces = replace_column(namespaces, "nspowner", |column| {
+        Ok(cast(&(Arc::new(owners) as ArrayRef), column.data_type())?)
+    })?;
+    let printed: Vec<Option<Vec<String>>> = acls.iter().map(|a| printed(*a, roles)).collect();
+    replace_column(namespaces, "nspacl", |column| {
+        acl_column(column.data_type(), &printed)
+    })
+}

@@ -1,0 +1,524 @@
+//! Least privilege (issue #21), as users meet it over the wire.
+//!
+//! The privilege matrix: for every kind of object and every operation on
+//! it, four roles try it — the object's owner, a role granted exactly what
+//! the operation needs (or everything, for what only an owner may do), a
+//! role granted nothing, and a superuser. Each either succeeds or gets
+//! 42501 with PostgreSQL's message, `has_table_privilege` agrees, and a
+//! refused statement changes nothing.
+
+use tokio_postgres::Client;
+
+use crate::security::{PASSWORD, config_with_user};
+use crate::support::{Brook, message, sqlstate};
+
+async fn login(brook: &Brook, user: &str, password: &str) -> Client {
+    let url = format!(
+        "host=127.0.0.1 port={} user={user} password='{password}' dbname=brook",
+        brook.port()
+    );
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("{user} logs in: {e}"));
+    tokio::spawn(connection);
+    client
+}
+
+/// Who tries an operation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Subject {
+    Owner,
+    Granted,
+    Stranger,
+    Superuser,
+}
+
+const SUBJECTS: [Subject; 4] = [
+    Subject::Owner,
+    Subject::Granted,
+    Subject::Stranger,
+    Subject::Superuser,
+];
+
+/// One operation on one kind of object.
+struct Case {
+    /// What the statement does, for the failure message.
+    what: &'static str,
+    /// The statement; `{t}` is the case's table, `{v}` its view, `{s}` its
+    /// schema, `{m}` its model.
+    sql: &'static str,
+    /// What the owner grants the granted role; `None`: only an owner may
+    /// do it, and the granted role holds every privilege yet is refused.
+    grant: Option<&'static str>,
+    /// The 42501 message, with the same placeholders.
+    denied: &'static str,
+    /// `has_table_privilege(role, {t}, …)` must answer what the statement
+    /// does.
+    table_privilege: Option<&'static str>,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        what: "read a table",
+        sql: "SELECT count(*) FROM {t}",
+        grant: Some("GRANT SELECT ON {t} TO granted"),
+        denied: "permission denied for table {tn}",
+        table_privilege: Some("SELECT"),
+    },
+    Case {
+        what: "insert",
+        sql: "INSERT INTO {t} VALUES (9, 'nine')",
+        grant: Some("GRANT INSERT ON {t} TO granted"),
+        denied: "permission denied for table {tn}",
+        table_privilege: Some("INSERT"),
+    },
+    Case {
+        what: "update every row (reads nothing)",
+        sql: "UPDATE {t} SET v = 'changed'",
+        grant: Some("GRANT UPDATE ON {t} TO granted"),
+        denied: "permission denied for table {tn}",
+        table_privilege: Some("UPDATE"),
+    },
+    Case {
+        what: "update with a WHERE (reads the table)",
+        sql: "UPDATE {t} SET v = 'changed' WHERE id = 1",
+        grant: Some("GRANT UPDATE, SELECT ON {t} TO granted"),
+        denied: "permission denied for table {tn}",
+        table_privilege: None,
+    },
+    Case {
+        what: "delete",
+        sql: "DELETE FROM {t}",
+        grant: Some("GRANT DELETE ON {t} TO granted"),
+        denied: "permission denied for table {tn}",
+        table_privilege: Some("DELETE"),
+    },
+    Case {
+        what: "truncate",
+        sql: "TRUNCATE {t}",
+        grant: Some("GRANT TRUNCATE ON {t} TO granted"),
+        denied: "permission denied for table {tn}",
+        table_privilege: Some("TRUNCATE"),
+    },
+    Case {
+        what: "copy a query's rows out",
+        sql: "CREATE TABLE {s}.copied AS SELECT * FROM {t}",
+        grant: Some("GRANT SELECT ON {t} TO granted; GRANT CREATE ON SCHEMA {s} TO granted"),
+        // Making the table is refused first (the query's read is refused
+        // on its own below, in `grants_are_listed_…`).
+        denied: "permission denied for schema {s}",
+        table_privilege: None,
+    },
+    Case {
+        what: "drop a table",
+        sql: "DROP TABLE {t}",
+        grant: None,
+        denied: "must be owner of table {tn}",
+        table_privilege: None,
+    },
+    Case {
+        what: "alter a table",
+        sql: "ALTER TABLE {t} ADD COLUMN extra int",
+        grant: None,
+        denied: "must be owner of table {tn}",
+        table_privilege: None,
+    },
+    Case {
+        what: "comment on a table",
+        sql: "COMMENT ON TABLE {t} IS 'mine now'",
+        grant: None,
+        denied: "must be owner of table {tn}",
+        table_privilege: None,
+    },
+    Case {
+        what: "index a table",
+        sql: "CREATE INDEX ON {t} (id)",
+        grant: None,
+        denied: "must be owner of table {tn}",
+        table_privilege: None,
+    },
+    Case {
+        what: "read a view (its table read with the view owner's rights)",
+        sql: "SELECT count(*) FROM {v}",
+        grant: Some("GRANT SELECT ON {v} TO granted"),
+        denied: "permission denied for view {vn}",
+        table_privilege: None,
+    },
+    Case {
+        what: "drop a view",
+        sql: "DROP VIEW {v}",
+        grant: None,
+        denied: "must be owner of view {vn}",
+        table_privilege: None,
+    },
+    Case {
+        what: "create a table in a schema",
+        sql: "CREATE TABLE {s}.made (a int)",
+        grant: Some("GRANT CREATE ON SCHEMA {s} TO granted"),
+        denied: "permission denied for schema {s}",
+        table_privilege: None,
+    },
+    Case {
+        what: "drop a schema with everything in it",
+        sql: "DROP SCHEMA {s} CASCADE",
+        grant: None,
+        denied: "must be owner of schema {s}",
+        table_privilege: None,
+    },
+    Case {
+        what: "predict with a model",
+        sql: "SELECT PREDICT('{m}', 2.0)",
+        grant: Some("GRANT USAGE ON MODEL {m} TO granted"),
+        denied: "permission denied for model {m}",
+        table_privilege: None,
+    },
+    Case {
+        what: "drop a model",
+        sql: "DROP MODEL {m}",
+        grant: None,
+        denied: "must be owner of model {m}",
+        table_privilege: None,
+    },
+];
+
+/// The names one (case, subject) works on, made fresh for it.
+struct Names {
+    schema: String,
+    table: String,
+    view: String,
+    model: String,
+}
+
+impl Names {
+    fn new(case: usize, subject: Subject) -> Self {
+        let tag = format!("c{case}_{}", format!("{subject:?}").to_lowercase());
+        Self {
+            schema: format!("s_{tag}"),
+            table: format!("t_{tag}"),
+            view: format!("v_{tag}"),
+            model: format!("m_{tag}"),
+        }
+    }
+
+    fn fill(&self, text: &str) -> String {
+        text.replace("{t}", &format!("{}.{}", self.schema, self.table))
+            .replace("{tn}", &self.table)
+            .replace("{v}", &format!("{}.{}", self.schema, self.view))
+            .replace("{vn}", &self.view)
+            .replace("{s}", &self.schema)
+            .replace("{m}", &self.model)
+    }
+}
+
+/// What a refused statement must leave as it was: the schema's relations,
+/// the table's rows, the models.
+async fn fingerprint(admin: &Client, names: &Names) -> Vec<String> {
+    let mut seen = vec![];
+    let relations = admin
+        .query(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 ORDER BY 1",
+            &[&names.schema],
+        )
+        .await
+        .unwrap();
+    seen.extend(relations.iter().map(|r| r.get::<_, String>(0)));
+    if let Ok(rows) = admin
+        .query(
+            &names.fill("SELECT id::text || '=' || v FROM {t} ORDER BY id"),
+            &[],
+        )
+        .await
+    {
+        seen.extend(rows.iter().map(|r| r.get::<_, String>(0)));
+    }
+    let models = admin
+        .query(
+            "SELECT model_name FROM information_schema.models ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    seen.extend(
+        models
+            .iter()
+            .map(|r| format!("model {}", r.get::<_, String>(0))),
+    );
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_succeeds_for_owner_grantee_and_superuser_and_is_refused_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_user(dir.path(), "");
+    let brook = Brook::start_with(
+        "127.0.0.1",
+        &["--config".into(), config.display().to_string()],
+    );
+    let admin = login(&brook, "analyst", PASSWORD).await;
+    admin
+        .batch_execute(
+            "CREATE USER owner PASSWORD 'owner pw'; \
+             CREATE USER granted PASSWORD 'granted pw'; \
+             CREATE USER stranger PASSWORD 'stranger pw'; \
+             GRANT CREATE ON DATABASE brook TO owner",
+        )
+        .await
+        .unwrap();
+    let owner = login(&brook, "owner", "owner pw").await;
+    let granted = login(&brook, "granted", "granted pw").await;
+    let stranger = login(&brook, "stranger", "stranger pw").await;
+
+    let mut checked = 0;
+    for (i, case) in CASES.iter().enumerate() {
+        for subject in SUBJECTS {
+            let names = Names::new(i, subject);
+            // The owner makes everything, lets both others into the schema
+            // (so that a refusal is about the object itself), and grants.
+            let setup = names.fill(
+                "CREATE SCHEMA {s}; \
+                 CREATE TABLE {t} (id int, v text); \
+                 INSERT INTO {t} VALUES (1, 'one'), (2, 'two'); \
+                 CREATE VIEW {v} AS SELECT id FROM {t}; \
+                 CREATE TABLE {s}.points (x double precision, y double precision); \
+                 INSERT INTO {s}.points VALUES (1, 2), (2, 4), (3, 6); \
+                 GRANT USAGE ON SCHEMA {s} TO granted, stranger",
+            );
+            owner.batch_execute(&setup).await.unwrap();
+            if case.sql.contains("{m}") {
+                owner
+                    .batch_execute(&names.fill(
+                        "CREATE MODEL {m} OPTIONS (model_type = 'linear_reg', \
+                         input_label_cols = ['y'], data_split_method = 'no_split') \
+                         AS SELECT x, y FROM {s}.points",
+                    ))
+                    .await
+                    .unwrap();
+            }
+            let grants = match case.grant {
+                Some(grant) => names.fill(grant),
+                // Everything there is to grant, and it is still not enough.
+                None => names.fill(
+                    "GRANT ALL ON {t} TO granted; GRANT ALL ON {v} TO granted; \
+                     GRANT ALL ON SCHEMA {s} TO granted",
+                ),
+            };
+            owner.batch_execute(&grants).await.unwrap();
+            if case.grant.is_none() && case.sql.contains("{m}") {
+                owner
+                    .batch_execute(&names.fill("GRANT ALL ON MODEL {m} TO granted"))
+                    .await
+                    .unwrap();
+            }
+
+            let client = match subject {
+                Subject::Owner => &owner,
+                Subject::Granted => &granted,
+                Subject::Stranger => &stranger,
+                Subject::Superuser => &admin,
+            };
+            let allowed = match subject {
+                Subject::Owner | Subject::Superuser => true,
+                Subject::Granted => case.grant.is_some(),
+                Subject::Stranger => false,
+            };
+            if let Some(privilege) = case.table_privilege {
+                let role = match subject {
+                    Subject::Owner => "owner",
+                    Subject::Granted => "granted",
+                    Subject::Stranger => "stranger",
+                    Subject::Superuser => "analyst",
+                };
+                let answer: bool = admin
+                    .query_one(
+                        "SELECT has_table_privilege($1, $2, $3)",
+                        &[&role, &names.fill("{t}"), &privilege],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                assert_eq!(
+                    answer, allowed,
+                    "has_table_privilege for {subject:?}: {}",
+                    case.what
+                );
+            }
+            let before = fingerprint(&admin, &names).await;
+            let sql = names.fill(case.sql);
+            let result = client.batch_execute(&sql).await;
+            match (allowed, result) {
+                (true, Ok(())) => {}
+                (true, Err(e)) => panic!("{subject:?} may {}: {sql}: {}", case.what, message(&e)),
+                (false, Ok(())) => panic!("{subject:?} may not {}, yet did: {sql}", case.what),
+                (false, Err(e)) => {
+                    assert_eq!(sqlstate(&e), "42501", "{subject:?}, {sql}: {}", message(&e));
+                    assert_eq!(message(&e), names.fill(case.denied), "{subject:?}, {sql}");
+                    assert_eq!(
+                        fingerprint(&admin, &names).await,
+                        before,
+                        "a refused statement changed something: {sql}"
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, CASES.len() * SUBJECTS.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_are_listed_revoked_and_outlived_by_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_user(dir.path(), "");
+    let brook = Brook::start_with(
+        "127.0.0.1",
+        &["--config".into(), config.display().to_string()],
+    );
+    let admin = login(&brook, "analyst", PASSWORD).await;
+    admin
+        .batch_execute(
+            "CREATE USER alice PASSWORD 'a'; CREATE USER bob PASSWORD 'b'; \
+             CREATE ROLE readers; GRANT readers TO bob; \
+             GRANT CREATE ON SCHEMA public TO alice",
+        )
+        .await
+        .unwrap();
+    let alice = login(&brook, "alice", "a").await;
+    let bob = login(&brook, "bob", "b").await;
+    alice
+        .batch_execute(
+            "CREATE TABLE facts (id int); INSERT INTO facts VALUES (1); \
+             GRANT SELECT ON facts TO readers",
+        )
+        .await
+        .unwrap();
+
+    // A member of a granted role holds what the role holds.
+    let n: i64 = bob
+        .query_one("SELECT count(*) FROM facts", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+
+    // psql's \dp reads relacl; information_schema lists each privilege.
+    let acl: String = admin
+        .query_one(
+            "SELECT array_to_string(relacl, ',') FROM pg_class WHERE relname = 'facts'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(acl, "alice=arwdDxt/alice,readers=r/alice");
+    let listed: Vec<(String, String, String)> = admin
+        .query(
+            "SELECT grantee, privilege_type, is_grantable FROM information_schema.table_privileges \
+             WHERE table_name = 'facts' AND grantee = 'readers'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![("readers".into(), "SELECT".into(), "NO".into())]
+    );
+    let owner: String = admin
+        .query_one(
+            "SELECT tableowner FROM pg_tables WHERE tablename = 'facts'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(owner, "alice");
+
+    // A grant rolled back was never made.
+    alice
+        .batch_execute("BEGIN; GRANT INSERT ON facts TO bob; ROLLBACK")
+        .await
+        .unwrap();
+    let e = bob
+        .batch_execute("INSERT INTO facts VALUES (2)")
+        .await
+        .unwrap_err();
+    assert_eq!(message(&e), "permission denied for table facts");
+
+    // Bob cannot pass on what he was not given the right to pass on.
+    let e = bob.batch_execute("GRANT SELECT ON facts TO alice").await;
+    assert!(
+        e.is_ok(),
+        "a grant without grant option warns, as in PostgreSQL"
+    );
+
+    // A table made from a query needs the query's rights too.
+    admin
+        .batch_execute("GRANT CREATE ON SCHEMA public TO bob")
+        .await
+        .unwrap();
+    alice
+        .batch_execute("CREATE TABLE private (secret text)")
+        .await
+        .unwrap();
+    let e = bob
+        .batch_execute("CREATE TABLE stolen AS SELECT * FROM private")
+        .await
+        .unwrap_err();
+    assert_eq!(message(&e), "permission denied for table private");
+    let e = bob
+        .batch_execute("COPY (SELECT * FROM private) TO STDOUT")
+        .await
+        .unwrap_err();
+    assert_eq!(message(&e), "permission denied for table private");
+    alice.batch_execute("DROP TABLE private").await.unwrap();
+
+    // Revoked, it is gone.
+    alice
+        .batch_execute("REVOKE SELECT ON facts FROM readers")
+        .await
+        .unwrap();
+    let e = bob
+        .query_one("SELECT count(*) FROM facts", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42501");
+
+    // A role that owns something cannot be dropped; its objects say why.
+    let e = admin.batch_execute("DROP ROLE alice").await.unwrap_err();
+    assert_eq!(sqlstate(&e), "2BP01");
+    assert_eq!(
+        message(&e),
+        "role \"alice\" cannot be dropped because some objects depend on it"
+    );
+    let detail = e
+        .as_db_error()
+        .and_then(|d| d.detail())
+        .unwrap_or_default()
+        .to_string();
+    assert!(detail.contains("owner of table facts"), "{detail}");
+
+    // Ownership passes with ALTER … OWNER TO, and then the role can go.
+    admin
+        .batch_execute("ALTER TABLE facts OWNER TO bob; REVOKE CREATE ON SCHEMA public FROM alice")
+        .await
+        .unwrap();
+    let e = alice.batch_execute("DROP TABLE facts").await.unwrap_err();
+    assert_eq!(message(&e), "must be owner of table facts");
+    bob.batch_execute("INSERT INTO facts VALUES (3)")
+        .await
+        .unwrap();
+    drop(alice);
+    admin.batch_execute("DROP ROLE alice").await.unwrap();
+    let acl: String = admin
+        .query_one(
+            "SELECT array_to_string(relacl, ',') FROM pg_class WHERE relname = 'facts'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(acl, "bob=arwdDxt/bob");
+}
