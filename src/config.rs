@@ -84,6 +84,11 @@ struct FileSettings {
     /// Loopback connections skip the password even when users are configured.
     trust_loopback: Option<bool>,
     tls: Option<FileTls>,
+    /// The key pipeline credentials are sealed with (crate::secrets).
+    secrets_key_file: Option<PathBuf>,
+    /// Older keys, while rotating: what they sealed is sealed again.
+    #[serde(default)]
+    previous_secrets_key_files: Vec<PathBuf>,
     #[serde(default)]
     users: Vec<FileUser>,
 }
@@ -147,6 +152,10 @@ pub struct Settings {
     pub notice_interval: Option<Duration>,
     /// When memtables are written to Delta.
     pub flush: FlushPolicy,
+    /// The key secrets at rest are sealed with, outside the data directory.
+    pub secrets_key_file: PathBuf,
+    /// Older keys that still open what they sealed (key rotation).
+    pub previous_secrets_key_files: Vec<PathBuf>,
 }
 
 impl Settings {
@@ -233,13 +242,18 @@ impl Settings {
         if max_connections == 0 {
             return Err(invalid("max_connections must be at least 1".to_string()));
         }
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./brook-data"));
         Ok(Self {
             listen,
-            data_dir: args
-                .data_dir
-                .clone()
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("./brook-data")),
+            secrets_key_file: file
+                .secrets_key_file
+                .unwrap_or_else(|| crate::secrets::default_key_file(&data_dir)),
+            previous_secrets_key_files: file.previous_secrets_key_files,
+            data_dir,
             kafka: args.kafka.clone().or(file.kafka),
             max_connections,
             statement_timeout,

@@ -72,6 +72,7 @@ impl Engine {
         kafka: Option<String>,
         memory_limit: Option<usize>,
         flush: FlushPolicy,
+        secrets: Arc<crate::secrets::SecretsKey>,
     ) -> Result<Arc<Self>> {
         let config = SessionConfig::new()
             // Brook defines information_schema itself (catalog::information_schema).
@@ -158,6 +159,7 @@ impl Engine {
                     ctx: ctx.clone(),
                     catalog: catalog.clone(),
                     default_brokers: kafka,
+                    secrets,
                 },
             )
             .await?,

@@ -17,6 +17,7 @@ pub mod observability;
 pub mod pipeline;
 pub mod query_text;
 pub mod scram;
+pub mod secrets;
 pub mod semantics;
 pub mod server;
 pub mod sql;

@@ -48,6 +48,7 @@ pub fn setting(name: &str) -> Option<&'static str> {
         "default_transaction_read_only" | "transaction_read_only" => "off",
         "lc_collate" | "lc_ctype" => "en_US.UTF-8",
         "application_name" => "",
+        "role" => "none",
         _ => return None,
     })
 }

@@ -157,11 +157,18 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> Result<(
     };
     let (listener, settings) = bind(args.listen.as_deref()).await?;
     let port = listener.local_addr().map_err(BrookError::from)?.port();
+    // A throw-away data directory keeps its key inside, to go with it.
+    let key_file = match &_temp {
+        Some(temp) => temp.path().join("secrets.key"),
+        None => crate::secrets::default_key_file(&data_dir),
+    };
+    let secrets = crate::secrets::SecretsKey::load_or_create(&key_file, &[])?;
     let engine = Engine::open(
         &data_dir,
         Some(broker.bootstrap_servers()),
         settings.memory_limit,
         settings.flush,
+        std::sync::Arc::new(secrets),
     )
     .await?;
     let admission = Admission::from_settings(&settings)?;

@@ -34,6 +34,7 @@ use datafusion::prelude::SessionContext;
 use crate::catalog::Catalog;
 use crate::durable_file::write_json_atomically;
 use crate::error::{BrookError, Result};
+use crate::observability::redact::is_secret_setting;
 use commit::ErrorLog;
 pub use definition::{PipelineDef, StartOffsets};
 pub use error::PipelineError;
@@ -64,6 +65,20 @@ struct Record {
     incarnation: String,
     start: StartOffsets,
     desired: Desired,
+    /// `def.credentials`, sealed (crate::secrets): the file never holds
+    /// them in the clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed_credentials: Option<String>,
+}
+
+/// What a pipeline's sealed value holds: its CREDENTIALS, and the secret
+/// settings of its CONFIG (`sasl.password`, …).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SealedSettings {
+    #[serde(default)]
+    credentials: BTreeMap<String, String>,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -100,6 +115,8 @@ pub struct PipelineContext {
     pub catalog: Arc<Catalog>,
     /// The brokers of pipelines that name none.
     pub default_brokers: Option<String>,
+    /// What seals the pipelines' CREDENTIALS in `pipelines.json`.
+    pub secrets: Arc<crate::secrets::SecretsKey>,
 }
 
 /// All pipelines of a server.
@@ -140,7 +157,21 @@ impl Pipelines {
         let errors = ErrorLog::open(&data_dir.join(ERRORS_DIR)).await?;
         let mut registry = Registry::default();
         let mut listing = BTreeMap::new();
-        for record in stored.pipelines {
+        // Credentials kept in the clear by an older Brook, or sealed by a
+        // previous key, are sealed (again) with the current key below.
+        let mut reseal = false;
+        for mut record in stored.pipelines {
+            if let Some(sealed) = record.sealed_credentials.take() {
+                let (plain, old_key) = context.secrets.open(&sealed)?;
+                let secrets: SealedSettings = serde_json::from_slice(&plain)
+                    .map_err(|e| BrookError::CatalogCorrupt(format!("sealed credentials: {e}")))?;
+                record.def.credentials = secrets.credentials;
+                record.def.config.extend(secrets.config);
+                reseal |= old_key;
+            } else {
+                reseal |= !record.def.credentials.is_empty()
+                    || record.def.config.keys().any(|k| is_secret_setting(k));
+            }
             let status = match &record.desired {
                 Desired::Failed(message) => Status::new(State::Error, Some(message.clone())),
                 _ => Status::new(State::Stopped, None),
@@ -151,17 +182,20 @@ impl Pipelines {
             );
             registry.records.insert(record.def.name.clone(), record);
         }
-        Ok(Self {
+        let pipelines = Self {
             file,
             system_dir: data_dir.join(SYSTEM_DIR),
             context,
             registry: tokio::sync::Mutex::new(registry),
             listing: Arc::new(RwLock::new(listing)),
             errors,
-        })
+        };
+        if reseal {
+            pipelines.save(&*pipelines.registry.lock().await)?;
+        }
+        Ok(pipelines)
     }
 
-    /// What the system tables read.
     /// The owner of pipeline `name`, and the table it loads (`None`: no
     /// such pipeline).
     pub async fn owner_of(&self, name: &str) -> Option<(i32, String, String)> {
@@ -170,6 +204,7 @@ impl Pipelines {
         Some((def.owner, def.table_schema.clone(), def.table_name.clone()))
     }
 
+    /// What the system tables read.
     pub fn listing(&self) -> Listing {
         self.listing.clone()
     }
@@ -195,11 +230,32 @@ impl Pipelines {
         }
     }
 
+    /// Write the definitions down, each one's credentials sealed.
     fn save(&self, registry: &Registry) -> Result<()> {
-        let file = PipelinesFile {
-            pipelines: registry.records.values().cloned().collect(),
-        };
-        write_json_atomically(&self.file, &file)
+        let pipelines = registry
+            .records
+            .values()
+            .map(|record| {
+                let mut stored = record.clone();
+                // CREDENTIALS, and a password put in CONFIG, go sealed.
+                let (config_secrets, config): (BTreeMap<_, _>, BTreeMap<_, _>) =
+                    std::mem::take(&mut stored.def.config)
+                        .into_iter()
+                        .partition(|(k, _)| is_secret_setting(k));
+                stored.def.config = config;
+                let secrets = SealedSettings {
+                    credentials: std::mem::take(&mut stored.def.credentials),
+                    config: config_secrets,
+                };
+                if !secrets.credentials.is_empty() || !secrets.config.is_empty() {
+                    let plain = serde_json::to_vec(&secrets)
+                        .map_err(|e| BrookError::Internal(e.to_string()))?;
+                    stored.sealed_credentials = Some(self.context.secrets.seal(&plain)?);
+                }
+                Ok(stored)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        write_json_atomically(&self.file, &PipelinesFile { pipelines })
     }
 
     async fn job(&self, record: &Record, status: Arc<Status>) -> Result<Job> {
@@ -254,6 +310,7 @@ impl Pipelines {
                 _ => StartOffsets::Earliest,
             },
             desired: Desired::Stopped,
+            sealed_credentials: None,
             def,
         };
         let probe = Arc::new(Status::new(State::Stopped, None));

@@ -90,11 +90,16 @@ const COMPACTION_EVERY: Duration = Duration::from_secs(10);
 /// Open the data directory, bind, and serve until `shutdown` resolves.
 pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<()> {
     let admission = Admission::from_settings(&settings)?;
+    let secrets = crate::secrets::SecretsKey::load_or_create(
+        &settings.secrets_key_file,
+        &settings.previous_secrets_key_files,
+    )?;
     let engine = Engine::open(
         &settings.data_dir,
         settings.kafka.clone(),
         settings.memory_limit,
         settings.flush,
+        std::sync::Arc::new(secrets),
     )
     .await?;
     engine

@@ -237,7 +237,25 @@ pub fn install(ctx: &SessionContext, metadata: &HashMap<String, String>) {
     let user = metadata.get("user").cloned().unwrap_or_default();
     settings
         .values
-        .insert("session_authorization".to_string(), user);
+        .insert("session_authorization".to_string(), user.clone());
+    // `is_superuser` as PostgreSQL reports it: of the current role.
+    let privileges = ctx
+        .state()
+        .config()
+        .get_extension::<crate::catalog::privileges::Privileges>();
+    if let Some(privileges) = privileges {
+        let current = settings
+            .values
+            .get("role")
+            .filter(|r| !r.eq_ignore_ascii_case("none"))
+            .cloned()
+            .unwrap_or(user);
+        let superuser = privileges.identity(&current).superuser;
+        settings.values.insert(
+            "is_superuser".to_string(),
+            if superuser { "on" } else { "off" }.to_string(),
+        );
+    }
     let zone = metadata
         .get("timezone")
         .cloned()

@@ -829,6 +829,62 @@ async fn credentials_work_are_never_shown_or_logged_and_wrong_ones_fail_clearly(
     assert!(!log.contains(secret), "the secret is in the log");
     assert!(!log.contains(wrong), "the wrong password is in the log");
     assert!(log.contains("DEBUG"), "the log should hold debug lines");
+
+    // At rest, the data directory holds the password nowhere: CREDENTIALS
+    // and CONFIG's secret settings are sealed under a key kept beside it,
+    // readable by the server's user only.
+    let data_dir = brook.data_dir().to_path_buf();
+    let stored = std::fs::read_to_string(data_dir.join("pipelines.json")).unwrap();
+    assert!(stored.contains("sealed:v1:"), "{stored}");
+    assert!(
+        !stored.contains(secret) && !stored.contains("sasl.password"),
+        "{stored}"
+    );
+    for entry in walk(&data_dir) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{} holds the password",
+            entry.display()
+        );
+    }
+    let key = data_dir.with_file_name(format!(
+        "{}.secrets.key",
+        data_dir.file_name().unwrap().to_string_lossy()
+    ));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", key.display());
+    }
+
+    // After a restart the sealed credentials still log in.
+    let brook = brook.restart();
+    let client = brook.client().await;
+    client
+        .batch_execute("ALTER PIPELINE creds SET OFFSETS EARLIEST")
+        .await
+        .unwrap();
+    let loaded = client
+        .execute("START PIPELINE creds FOREGROUND", &[])
+        .await
+        .unwrap_or_else(|e| panic!("{}; log: {}", message(&e), brook.log()));
+    assert_eq!(loaded, 10);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = vec![];
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 /// Fault injection with librdkafka's mock cluster (in addition to the real

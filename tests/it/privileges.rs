@@ -522,3 +522,188 @@ async fn grants_are_listed_revoked_and_outlived_by_nothing() {
         .get(0);
     assert_eq!(acl, "bob=arwdDxt/bob");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelines_belong_to_their_owner_and_write_with_its_rights() {
+    let kafka = crate::kafka::Tansu::start();
+    kafka.create_topic("events", 1).await;
+    kafka
+        .produce(
+            "events",
+            (0..5).map(|i| (0, crate::pipelines::json(serde_json::json!({ "id": i })))),
+        )
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_user(dir.path(), "");
+    let brook = Brook::start_with(
+        "127.0.0.1",
+        &["--config".into(), config.display().to_string()],
+    );
+    let admin = login(&brook, "analyst", PASSWORD).await;
+    admin
+        .batch_execute(
+            "CREATE USER owner PASSWORD 'o'; CREATE USER stranger PASSWORD 's'; \
+             CREATE USER helper PASSWORD 'h'; GRANT owner TO helper; \
+             GRANT CREATE ON SCHEMA public TO owner, stranger; \
+             CREATE TABLE admins_table (id bigint); GRANT INSERT ON admins_table TO owner",
+        )
+        .await
+        .unwrap();
+    let owner = login(&brook, "owner", "o").await;
+    let stranger = login(&brook, "stranger", "s").await;
+    let helper = login(&brook, "helper", "h").await;
+    let create = |name: &str, table: &str| {
+        format!(
+            "CREATE PIPELINE {name} AS LOAD DATA KAFKA '{}/events' INTO TABLE {table} FORMAT JSON",
+            kafka.brokers()
+        )
+    };
+    owner
+        .batch_execute("CREATE TABLE ev (id bigint)")
+        .await
+        .unwrap();
+    owner.batch_execute(&create("p", "ev")).await.unwrap();
+    owner
+        .batch_execute(&create("r", "admins_table"))
+        .await
+        .unwrap();
+
+    // Another role can neither run, change nor see the owner's pipeline.
+    for sql in [
+        "START PIPELINE p",
+        "STOP PIPELINE p",
+        "ALTER PIPELINE p SET OFFSETS EARLIEST",
+        "TEST PIPELINE p LIMIT 1",
+        "DROP PIPELINE p",
+    ] {
+        let e = stranger.batch_execute(sql).await.unwrap_err();
+        assert_eq!(sqlstate(&e), "42501", "{sql}");
+        assert_eq!(message(&e), "must be owner of pipeline p", "{sql}");
+    }
+    let seen = stranger
+        .query(
+            "SELECT pipeline_name FROM information_schema.pipelines",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(seen.is_empty(), "a stranger sees another role's pipelines");
+    let shown = stranger.simple_query("SHOW PIPELINES").await.unwrap();
+    assert!(
+        !shown
+            .iter()
+            .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_))),
+        "SHOW PIPELINES lists another role's pipelines"
+    );
+    // Nor point a pipeline of its own at a table it may not write.
+    let e = stranger
+        .batch_execute(&create("q", "ev"))
+        .await
+        .unwrap_err();
+    assert_eq!(message(&e), "permission denied for table ev");
+
+    // The owner, and a member of the owning role, may.
+    let loaded = owner
+        .execute("START PIPELINE p FOREGROUND", &[])
+        .await
+        .unwrap_or_else(|e| panic!("{}", message(&e)));
+    assert_eq!(loaded, 5);
+    helper.batch_execute("STOP PIPELINE p").await.unwrap();
+    let listed: i64 = owner
+        .query_one("SELECT count(*) FROM information_schema.pipelines", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(listed, 2);
+
+    // A pipeline writes with its owner's rights, checked again at START.
+    admin
+        .batch_execute("REVOKE INSERT ON admins_table FROM owner")
+        .await
+        .unwrap();
+    let e = owner.batch_execute("START PIPELINE r").await.unwrap_err();
+    assert_eq!(message(&e), "permission denied for table admins_table");
+
+    // Its owner cannot be dropped while it stands.
+    let e = admin.batch_execute("DROP ROLE owner").await.unwrap_err();
+    assert_eq!(sqlstate(&e), "2BP01");
+    let detail = e
+        .as_db_error()
+        .and_then(|d| d.detail())
+        .unwrap_or_default()
+        .to_string();
+    assert!(detail.contains("owner of pipeline p"), "{detail}");
+    assert!(detail.contains("owner of table ev"), "{detail}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_role_takes_on_a_role_the_login_is_a_member_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_user(dir.path(), "");
+    let brook = Brook::start_with(
+        "127.0.0.1",
+        &["--config".into(), config.display().to_string()],
+    );
+    let admin = login(&brook, "analyst", PASSWORD).await;
+    admin
+        .batch_execute(
+            "CREATE ROLE writers NOINHERIT; CREATE USER ana PASSWORD 'a' NOINHERIT; \
+             GRANT writers TO ana; CREATE USER other PASSWORD 'x'; \
+             CREATE TABLE log (line text); GRANT INSERT ON log TO writers",
+        )
+        .await
+        .unwrap();
+    let ana = login(&brook, "ana", "a").await;
+    // NOINHERIT: the membership's privileges come with SET ROLE only.
+    let e = ana
+        .batch_execute("INSERT INTO log VALUES ('a')")
+        .await
+        .unwrap_err();
+    assert_eq!(message(&e), "permission denied for table log");
+    ana.batch_execute("SET ROLE writers").await.unwrap();
+    let who: (String, String) = ana
+        .query_one("SELECT current_user, session_user", &[])
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(who, ("writers".to_string(), "ana".to_string()));
+    ana.batch_execute("INSERT INTO log VALUES ('as writers')")
+        .await
+        .unwrap();
+    ana.batch_execute("RESET ROLE").await.unwrap();
+    let e = ana
+        .batch_execute("INSERT INTO log VALUES ('b')")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42501");
+    let setting: (String, String) = ana
+        .query_one(
+            "SELECT current_setting('role'), current_setting('is_superuser')",
+            &[],
+        )
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(setting, ("none".to_string(), "off".to_string()));
+
+    // A role the login is not a member of, or none at all.
+    let e = ana.batch_execute("SET ROLE other").await.unwrap_err();
+    assert_eq!(sqlstate(&e), "42501");
+    assert_eq!(message(&e), "permission denied to set role \"other\"");
+    let e = ana.batch_execute("SET ROLE nobody").await.unwrap_err();
+    assert_eq!(message(&e), "role \"nobody\" does not exist");
+    // A SET ROLE rolled back is undone.
+    ana.batch_execute("BEGIN; SET ROLE writers; ROLLBACK")
+        .await
+        .unwrap();
+    let me: String = ana
+        .query_one("SELECT current_user", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(me, "ana");
+    // A superuser that sets a plain role gives up its powers.
+    admin.batch_execute("SET ROLE other").await.unwrap();
+    let e = admin.batch_execute("SELECT * FROM log").await.unwrap_err();
+    assert_eq!(message(&e), "permission denied for table log");
+}

@@ -394,6 +394,13 @@ impl VisitorMut for Rewrites<'_> {
             *expr = call("current_role", vec![]);
             *self.changed = true;
         }
+        // `current_user` and `user` name the current role (SET ROLE's);
+        // the rewrite after Brook's would make them `session_user`, the
+        // login's.
+        if is_current_user_keyword(expr) {
+            *expr = call("current_role", vec![]);
+            *self.changed = true;
+        }
         // Before the `::regclass` inside becomes a lookup of its OID.
         if let Some(replacement) = oid_alias_text(expr) {
             *expr = replacement;
@@ -613,6 +620,21 @@ pub(super) fn column_of(expr: &Expr) -> Option<&Ident> {
         Expr::CompoundIdentifier(parts) => parts.last(),
         _ => None,
     }
+}
+
+/// The keywords `current_user` and `user` as sqlparser reads them: a call
+/// without parentheses.
+fn is_current_user_keyword(expr: &Expr) -> bool {
+    let Expr::Function(f) = expr else {
+        return false;
+    };
+    matches!(
+        f.args,
+        datafusion::sql::sqlparser::ast::FunctionArguments::None
+    ) && matches!(f.name.0.as_slice(), [part] if part.as_ident().is_some_and(|i| {
+        i.quote_style.is_none()
+            && (i.value.eq_ignore_ascii_case("current_user") || i.value.eq_ignore_ascii_case("user"))
+    }))
 }
 
 /// The bare keyword `current_role` (quoted, it names a column).

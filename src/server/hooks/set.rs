@@ -46,6 +46,7 @@ const KNOWN: &[&str] = &[
     "lc_monetary",
     "lc_numeric",
     "lc_time",
+    "role",
     "row_security",
     "search_path",
     "session_replication_role",
