@@ -67,7 +67,7 @@ fn key_from(bytes: &[u8], path: &Path) -> Result<LessSafeKey> {
 }
 
 fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -223,7 +223,7 @@ mod tests {
         // does, and says the value is to be sealed again.
         let other = SecretsKey::load_or_create(&new, &[]).unwrap();
         assert!(other.open(&sealed).is_err());
-        let rotating = SecretsKey::load_or_create(&new, &[old.clone()]).unwrap();
+        let rotating = SecretsKey::load_or_create(&new, std::slice::from_ref(&old)).unwrap();
         assert_eq!(rotating.open(&sealed).unwrap(), (b"hunter2".to_vec(), true));
 
         // The key file is the owner's alone, and a tampered value is refused.

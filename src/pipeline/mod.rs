@@ -193,6 +193,7 @@ impl Pipelines {
         if reseal {
             pipelines.save(&*pipelines.registry.lock().await)?;
         }
+        pipelines.publish_owners();
         Ok(pipelines)
     }
 
@@ -222,12 +223,27 @@ impl Pipelines {
         if let Ok(mut listing) = self.listing.write() {
             listing.insert(def.name.clone(), (Arc::new(def.clone()), status));
         }
+        self.publish_owners();
     }
 
     fn unpublish(&self, name: &str) {
         if let Ok(mut listing) = self.listing.write() {
             listing.remove(name);
         }
+        self.publish_owners();
+    }
+
+    /// Tell the privilege checks who owns which pipeline (whose set-aside
+    /// messages a role may read).
+    fn publish_owners(&self) {
+        let owners = match self.listing.read() {
+            Ok(listing) => listing
+                .iter()
+                .map(|(name, (def, _))| (name.clone(), def.owner))
+                .collect(),
+            Err(_) => return,
+        };
+        self.context.catalog.privileges().publish_pipelines(owners);
     }
 
     /// Write the definitions down, each one's credentials sealed.

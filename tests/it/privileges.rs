@@ -530,7 +530,9 @@ async fn pipelines_belong_to_their_owner_and_write_with_its_rights() {
     kafka
         .produce(
             "events",
-            (0..5).map(|i| (0, crate::pipelines::json(serde_json::json!({ "id": i })))),
+            (0..5)
+                .map(|i| (0, crate::pipelines::json(serde_json::json!({ "id": i }))))
+                .chain([(0, b"not json: a customer's secret".to_vec())]),
         )
         .await;
     let dir = tempfile::tempdir().unwrap();
@@ -554,7 +556,8 @@ async fn pipelines_belong_to_their_owner_and_write_with_its_rights() {
     let helper = login(&brook, "helper", "h").await;
     let create = |name: &str, table: &str| {
         format!(
-            "CREATE PIPELINE {name} AS LOAD DATA KAFKA '{}/events' INTO TABLE {table} FORMAT JSON",
+            "CREATE PIPELINE {name} AS LOAD DATA KAFKA '{}/events' SKIP PARSER ERRORS \
+             INTO TABLE {table} FORMAT JSON",
             kafka.brokers()
         )
     };
@@ -609,6 +612,13 @@ async fn pipelines_belong_to_their_owner_and_write_with_its_rights() {
         .unwrap_or_else(|e| panic!("{}", message(&e)));
     assert_eq!(loaded, 5);
     helper.batch_execute("STOP PIPELINE p").await.unwrap();
+
+    // The message it set aside is the owner's to read, not a stranger's.
+    let set_aside = "SELECT count(*) FROM information_schema.pipelines_errors";
+    for (client, expected) in [(&owner, 1), (&helper, 1), (&stranger, 0), (&admin, 1)] {
+        let seen: i64 = client.query_one(set_aside, &[]).await.unwrap().get(0);
+        assert_eq!(seen, expected);
+    }
     let listed: i64 = owner
         .query_one("SELECT count(*) FROM information_schema.pipelines", &[])
         .await

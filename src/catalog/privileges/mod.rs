@@ -50,6 +50,8 @@ pub type ModelAcls = HashMap<String, Acl>;
 pub struct Privileges {
     snapshot: Arc<RwLock<Arc<Snapshot>>>,
     models: Arc<RwLock<Arc<ModelAcls>>>,
+    /// Each pipeline's owner (the pipelines publish them).
+    pipelines: Arc<RwLock<Arc<HashMap<String, i32>>>>,
     roles: Roles,
 }
 
@@ -58,6 +60,7 @@ impl Privileges {
         Self {
             snapshot: Arc::default(),
             models: Arc::default(),
+            pipelines: Arc::default(),
             roles,
         }
     }
@@ -78,6 +81,26 @@ impl Privileges {
         if let Ok(mut held) = self.models.write() {
             *held = Arc::new(models);
         }
+    }
+
+    /// Replace the pipelines' owners (the pipelines, after each change).
+    pub fn publish_pipelines(&self, owners: HashMap<String, i32>) {
+        if let Ok(mut held) = self.pipelines.write() {
+            *held = Arc::new(owners);
+        }
+    }
+
+    /// The pipelines `who` may see (and whose set-aside messages it may
+    /// read): those it owns or is a member of the owner of.
+    pub fn visible_pipelines(&self, who: &Identity) -> Vec<String> {
+        let owners = self.pipelines.read().map(|p| p.clone()).unwrap_or_default();
+        let mut names: Vec<String> = owners
+            .iter()
+            .filter(|(_, owner)| who.superuser || who.oids.contains(owner))
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        names
     }
 
     pub fn models(&self) -> Arc<ModelAcls> {

@@ -41,6 +41,7 @@ impl AnalyzerRule for PrivilegeCheck {
     }
 
     fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
+        let mut plan = plan;
         if settings::of(config).is_some() {
             let who = self.privileges.identity(&settings::session_role(config));
             if !who.superuser {
@@ -50,6 +51,7 @@ impl AnalyzerRule for PrivilegeCheck {
                     default_schema: &default_schema,
                 }
                 .check(&plan, &who)?;
+                plan = own_set_aside_messages_only(plan, &self.privileges.visible_pipelines(&who))?;
             }
         }
         strip_boundaries(plan)
@@ -241,6 +243,45 @@ fn strip_alias(expr: &Expr) -> &Expr {
         other => other,
     }
 }
+
+/// `plan` reading only the rows of `information_schema.pipelines_errors`
+/// that belong to `pipelines`: a role sees the raw messages its own
+/// pipelines set aside, not another team's.
+fn own_set_aside_messages_only(plan: LogicalPlan, pipelines: &[String]) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| {
+        let LogicalPlan::TableScan(scan) = &node else {
+            return Ok(Transformed::no(node));
+        };
+        let is_errors = scan.table_name.table() == ERRORS_TABLE
+            && scan.table_name.schema() == Some(crate::catalog::information_schema::SCHEMA);
+        if !is_errors {
+            return Ok(Transformed::no(node));
+        }
+        let column = Expr::Column(datafusion::common::Column::new(
+            Some(scan.table_name.clone()),
+            "pipeline_name",
+        ));
+        let visible = if pipelines.is_empty() {
+            datafusion::logical_expr::lit(false)
+        } else {
+            column.in_list(
+                pipelines
+                    .iter()
+                    .map(|p| datafusion::logical_expr::lit(p.clone()))
+                    .collect(),
+                false,
+            )
+        };
+        let filtered = datafusion::logical_expr::LogicalPlanBuilder::from(node)
+            .filter(visible)?
+            .build()?;
+        Ok(Transformed::yes(filtered))
+    })
+    .data()
+}
+
+/// The durable table of the messages pipelines set aside.
+const ERRORS_TABLE: &str = "pipelines_errors";
 
 /// `plan` without its view boundaries (each replaced by the view's plan).
 fn strip_boundaries(plan: LogicalPlan) -> Result<LogicalPlan> {
