@@ -98,6 +98,26 @@ impl Statement {
                     .names
                     .iter()
                     .try_for_each(|name| privileges.check_schema_owner(&who, &schema_name(name)?)),
+                // An index is its table owner's to drop.
+                ast::ObjectType::Index => {
+                    let session = crate::storage::transaction::SessionTransaction::open_in(ctx);
+                    for name in &s.names {
+                        let index = qualify(name)?;
+                        let table = super::index::owner_of(
+                            engine,
+                            session.as_deref(),
+                            &index.schema,
+                            &index.name,
+                        )
+                        .await;
+                        if let Some((table, _)) = table
+                            && privileges.check_relation_owner(&who, &table).is_err()
+                        {
+                            return Err(not_owner("index", &index.name));
+                        }
+                    }
+                    Ok(())
+                }
                 _ => Ok(()),
             },
             Statement::Truncate(s) => {

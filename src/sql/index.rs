@@ -28,7 +28,7 @@ pub struct CreateIndex(pub Box<ast::CreateIndex>);
 
 /// The table `schema.index` is an index of (its UNIQUE constraints and the
 /// indexes recorded with it), as `session` sees the tables.
-async fn owner_of(
+pub(super) async fn owner_of(
     engine: &Engine,
     session: Option<&SessionTransaction>,
     schema: &str,

@@ -138,6 +138,13 @@ const CASES: &[Case] = &[
         table_privilege: None,
     },
     Case {
+        what: "drop an index",
+        sql: "DROP INDEX {s}.{tn}_by_id",
+        grant: None,
+        denied: "must be owner of index {tn}_by_id",
+        table_privilege: None,
+    },
+    Case {
         what: "read a view (its table read with the view owner's rights)",
         sql: "SELECT count(*) FROM {v}",
         grant: Some("GRANT SELECT ON {v} TO granted"),
@@ -279,6 +286,7 @@ async fn every_operation_succeeds_for_owner_grantee_and_superuser_and_is_refused
                 "CREATE SCHEMA {s}; \
                  CREATE TABLE {t} (id int, v text); \
                  INSERT INTO {t} VALUES (1, 'one'), (2, 'two'); \
+                 CREATE INDEX {tn}_by_id ON {t} (v); \
                  CREATE VIEW {v} AS SELECT id FROM {t}; \
                  CREATE TABLE {s}.points (x double precision, y double precision); \
                  INSERT INTO {s}.points VALUES (1, 2), (2, 4), (3, 6); \
