@@ -56,6 +56,14 @@ pub struct Sequence {
     /// files written before it was kept, then read from `max`.
     #[serde(default)]
     pub type_max: Option<i64>,
+    /// The role that made it: who may ALTER and DROP it (a column's
+    /// sequence is its table owner's).
+    #[serde(default = "bootstrap_owner")]
+    pub owner: i32,
+}
+
+fn bootstrap_owner() -> i32 {
+    super::privileges::acl::BOOTSTRAP_OWNER
 }
 
 /// The options of `CREATE SEQUENCE` (and of an identity column).
@@ -119,6 +127,7 @@ impl Sequence {
             owned_by: None,
             cycle: options.cycle,
             type_max: Some(max_of_type),
+            owner: bootstrap_owner(),
         })
     }
 
@@ -326,6 +335,7 @@ impl Sequences {
         options: &SequenceOptions,
         max_of_type: i64,
         owned_by: Option<(QualifiedName, String)>,
+        owner: i32,
         if_not_exists: bool,
     ) -> Result<bool> {
         let mut all = lock(&self.all);
@@ -337,6 +347,7 @@ impl Sequences {
         }
         let mut sequence = Sequence::new(options, max_of_type)?;
         sequence.owned_by = owned_by;
+        sequence.owner = owner;
         all.insert(name.clone(), sequence);
         if let Err(e) = self.save(&all) {
             all.remove(name);
@@ -413,6 +424,17 @@ impl Sequences {
     }
 
     /// Whether sequence `name` exists.
+    /// Who owns sequence `name`: the role that made it, and the table whose
+    /// column owns it, if one does.
+    pub fn owner_of(&self, name: &QualifiedName) -> Option<(i32, Option<QualifiedName>)> {
+        let all = lock(&self.all);
+        let sequence = all.get(name)?;
+        Some((
+            sequence.owner,
+            sequence.owned_by.as_ref().map(|(t, _)| t.clone()),
+        ))
+    }
+
     pub fn exists(&self, name: &QualifiedName) -> bool {
         lock(&self.all).contains_key(name)
     }
@@ -775,6 +797,7 @@ mod tests {
                 &SequenceOptions::default(),
                 i64::MAX,
                 None,
+                10,
                 false,
             )
             .unwrap();
@@ -807,7 +830,7 @@ mod tests {
             cycle: false,
         };
         sequences
-            .create(&name("down"), &options, i64::MAX, None, false)
+            .create(&name("down"), &options, i64::MAX, None, 10, false)
             .unwrap();
         let got: Vec<i64> = (0..3)
             .map(|_| sequences.next(&name("down")).unwrap())
@@ -817,7 +840,7 @@ mod tests {
         assert!(err.to_string().contains("reached minimum value"), "{err}");
         assert!(
             sequences
-                .create(&name("down"), &options, i64::MAX, None, false)
+                .create(&name("down"), &options, i64::MAX, None, 10, false)
                 .is_err()
         );
     }
@@ -832,7 +855,7 @@ mod tests {
             ..SequenceOptions::default()
         };
         sequences
-            .create(&name("c"), &options, i64::MAX, None, false)
+            .create(&name("c"), &options, i64::MAX, None, 10, false)
             .unwrap();
         let got: Vec<i64> = (0..5)
             .map(|_| sequences.next(&name("c")).unwrap())
@@ -844,7 +867,7 @@ mod tests {
             ..SequenceOptions::default()
         };
         sequences
-            .create(&name("long"), &long, i64::MAX, None, false)
+            .create(&name("long"), &long, i64::MAX, None, 10, false)
             .unwrap();
         for _ in 0..2002 {
             sequences.next(&name("long")).unwrap();
@@ -867,6 +890,7 @@ mod tests {
                 &SequenceOptions::default(),
                 i32::MAX.into(),
                 None,
+                10,
                 false,
             )
             .unwrap();

@@ -98,6 +98,10 @@ impl Statement {
                     .names
                     .iter()
                     .try_for_each(|name| privileges.check_schema_owner(&who, &schema_name(name)?)),
+                ast::ObjectType::Sequence => s
+                    .names
+                    .iter()
+                    .try_for_each(|name| sequence_owner(engine, privileges, &who, name)),
                 // An index is its table owner's to drop.
                 ast::ObjectType::Index => {
                     let session = crate::storage::transaction::SessionTransaction::open_in(ctx);
@@ -230,10 +234,32 @@ impl Statement {
             Statement::RetryPipelineErrors(s) => pipeline_owner(engine, &who, &s.name).await,
             Statement::DropPipeline(s) => pipeline_owner(engine, &who, &s.name).await,
             Statement::TestPipeline(s) => pipeline_owner(engine, &who, &s.name).await,
-            Statement::AlterSequence(_)
-            | Statement::ShowPipelines(_)
-            | Statement::ShowModels(_) => Ok(()),
+            Statement::AlterSequence(s) => sequence_owner(engine, privileges, &who, &s.name),
+            Statement::ShowPipelines(_) | Statement::ShowModels(_) => Ok(()),
         }
+    }
+}
+
+/// Check that `who` owns sequence `name`: made it, or owns the table whose
+/// column owns it.
+fn sequence_owner(
+    engine: &Engine,
+    privileges: &Privileges,
+    who: &Identity,
+    name: &ast::ObjectName,
+) -> Result<()> {
+    let name = qualify(name)?;
+    let Some((owner, table)) = engine.sequences.owner_of(&name) else {
+        return Ok(());
+    };
+    // Its maker, or the owner of the table whose column owns it (which an
+    // ALTER TABLE … OWNER TO may have changed).
+    let owns = who.oids.contains(&owner)
+        || table.is_some_and(|table| privileges.owns_relation(who, &table));
+    if owns {
+        Ok(())
+    } else {
+        Err(not_owner("sequence", &name.name))
     }
 }
 

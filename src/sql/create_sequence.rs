@@ -1,6 +1,7 @@
 //! `CREATE SEQUENCE name [AS type] [INCREMENT BY n] [MINVALUE n] [MAXVALUE n]
 //! [START WITH n] [CACHE n] [NO CYCLE]` (catalog::sequences).
 
+use datafusion::prelude::SessionContext as Ctx;
 use datafusion::sql::sqlparser::ast::{self, SequenceOptions as Option_};
 
 use super::outcome::Outcome;
@@ -63,7 +64,7 @@ impl CreateSequence {
     /// `in_block`: inside a transaction, where only a sequence that exists
     /// already (IF NOT EXISTS) is accepted: sequences do not take part in
     /// transactions.
-    pub async fn execute(self, engine: &Engine, in_block: bool) -> Result<Outcome> {
+    pub async fn execute(self, engine: &Engine, ctx: &Ctx, in_block: bool) -> Result<Outcome> {
         if self.temporary {
             return Err(BrookError::Unsupported("temporary sequences".into()));
         }
@@ -84,9 +85,14 @@ impl CreateSequence {
         }
         let options = options(&self.options)?;
         let max = max_of(self.data_type.as_ref().map(ToString::to_string).as_deref())?;
-        engine
-            .sequences
-            .create(&name, &options, max, None, self.if_not_exists)?;
+        engine.sequences.create(
+            &name,
+            &options,
+            max,
+            None,
+            super::authorize::identity(engine, ctx).oid(),
+            self.if_not_exists,
+        )?;
         Ok(Outcome::done("CREATE SEQUENCE"))
     }
 }

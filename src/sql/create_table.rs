@@ -60,11 +60,12 @@ impl CreateTable {
         }
         // The sequences first: the columns' defaults name them.
         let mut created = Vec::new();
+        let creator = super::authorize::identity(engine, ctx).oid();
         for s in &sequences {
             let owner = Some((name.clone(), s.column.clone()));
             match engine
                 .sequences
-                .create(&s.name, &s.options, s.max, owner, false)
+                .create(&s.name, &s.options, s.max, owner, creator, false)
             {
                 Ok(_) => created.push(s.name.clone()),
                 Err(e) => {

@@ -439,7 +439,7 @@ impl Statement {
             Statement::Truncate(s) => s.execute(engine, session).await,
             Statement::CreateView(s) => s.execute(engine, ctx, session).await,
             Statement::CreateSchema(s) => s.execute(engine, ctx, session).await,
-            Statement::CreateSequence(s) => s.execute(engine, session.is_some()).await,
+            Statement::CreateSequence(s) => s.execute(engine, ctx, session.is_some()).await,
             Statement::AlterSequence(s) => s.execute(engine).await,
             Statement::AlterTable(s) => s.execute(engine, ctx, session, &notices).await,
             Statement::AlterView(s) => s.execute(engine, ctx, session, &notices).await,

@@ -145,6 +145,20 @@ const CASES: &[Case] = &[
         table_privilege: None,
     },
     Case {
+        what: "drop a sequence",
+        sql: "DROP SEQUENCE {s}.{tn}_seq",
+        grant: None,
+        denied: "must be owner of sequence {tn}_seq",
+        table_privilege: None,
+    },
+    Case {
+        what: "alter a serial column's sequence (its table owner's)",
+        sql: "ALTER SEQUENCE {s}.{tn}_n_n_seq RESTART WITH 100",
+        grant: None,
+        denied: "must be owner of sequence {tn}_n_n_seq",
+        table_privilege: None,
+    },
+    Case {
         what: "read a view (its table read with the view owner's rights)",
         sql: "SELECT count(*) FROM {v}",
         grant: Some("GRANT SELECT ON {v} TO granted"),
@@ -287,6 +301,8 @@ async fn every_operation_succeeds_for_owner_grantee_and_superuser_and_is_refused
                  CREATE TABLE {t} (id int, v text); \
                  INSERT INTO {t} VALUES (1, 'one'), (2, 'two'); \
                  CREATE INDEX {tn}_by_id ON {t} (v); \
+                 CREATE TABLE {s}.{tn}_n (n serial, note text); \
+                 CREATE SEQUENCE {s}.{tn}_seq; \
                  CREATE VIEW {v} AS SELECT id FROM {t}; \
                  CREATE TABLE {s}.points (x double precision, y double precision); \
                  INSERT INTO {s}.points VALUES (1, 2), (2, 4), (3, 6); \

@@ -219,6 +219,17 @@ impl Privileges {
         }
     }
 
+    /// Whether `who` owns relation `name` (false for one the snapshot does
+    /// not know).
+    pub fn owns_relation(&self, who: &Identity, name: &QualifiedName) -> bool {
+        who.superuser
+            || self
+                .snapshot()
+                .relations
+                .get(name)
+                .is_some_and(|(_, acl)| who.oids.contains(&acl.owner))
+    }
+
     /// Check that `who` holds `privilege` on schema `schema`.
     pub fn check_schema(&self, who: &Identity, schema: &str, privilege: Privilege) -> Result<()> {
         if who.superuser {
