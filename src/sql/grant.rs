@@ -184,10 +184,7 @@ impl GrantOnModel {
             revoke: self.revoke,
             cascade: self.cascade,
         };
-        for warning in change.apply(engine, ctx, None).await? {
-            notices.send(warning);
-        }
-        Ok(Outcome::done(if self.revoke { "REVOKE" } else { "GRANT" }))
+        change.run(engine, ctx, None, notices).await
     }
 }
 
@@ -336,10 +333,7 @@ impl Grant {
             revoke: false,
             cascade: false,
         };
-        for warning in change.apply(engine, ctx, session).await? {
-            notices.send(warning);
-        }
-        Ok(Outcome::done("GRANT"))
+        change.run(engine, ctx, session, notices).await
     }
 }
 
@@ -363,10 +357,7 @@ impl Revoke {
             revoke: true,
             cascade: matches!(r.cascade, Some(ast::CascadeOption::Cascade)),
         };
-        for warning in change.apply(engine, ctx, session).await? {
-            notices.send(warning);
-        }
-        Ok(Outcome::done("REVOKE"))
+        change.run(engine, ctx, session, notices).await
     }
 }
 
@@ -380,6 +371,20 @@ struct Target {
 }
 
 impl Change<'_> {
+    /// Applies the change and tells the client what was not granted.
+    async fn run(
+        &self,
+        engine: &Engine,
+        ctx: &SessionContext,
+        session: Option<&SessionTransaction>,
+        notices: &Notices,
+    ) -> Result<Outcome> {
+        for warning in self.apply(engine, ctx, session).await? {
+            notices.send(warning);
+        }
+        Ok(Outcome::done(if self.revoke { "REVOKE" } else { "GRANT" }))
+    }
+
     async fn apply(
         &self,
         engine: &Engine,

@@ -16,6 +16,7 @@ use datafusion::common::cast::as_string_array;
 
 use super::replace_column;
 use crate::catalog::names::QualifiedName;
+use crate::catalog::privileges::acl::BOOTSTRAP_OWNER;
 use crate::catalog::privileges::{Acl, Snapshot};
 use crate::catalog::roles::Roles;
 
@@ -95,21 +96,7 @@ pub fn relations(
             snapshot.relations.get(&name).map(|(_, acl)| acl)
         })
         .collect();
-    let owners: Int32Array = acls
-        .iter()
-        .map(|acl| {
-            Some(
-                acl.map_or(crate::catalog::privileges::acl::BOOTSTRAP_OWNER, |a| {
-                    a.owner
-                }),
-            )
-        })
-        .collect();
-    let class = replace_column(class, "relowner", |_| Ok(Arc::new(owners)))?;
-    let printed: Vec<Option<Vec<String>>> = acls.iter().map(|a| printed(*a, roles)).collect();
-    replace_column(class, "relacl", |column| {
-        acl_column(column.data_type(), &printed)
-    })
+    with_owner_and_acl(class, "relowner", "relacl", &acls, roles)
 }
 
 /// `pg_namespace` with each schema's owner and ACL.
@@ -124,21 +111,28 @@ pub fn namespaces(
     let acls: Vec<Option<&Acl>> = (0..namespaces.num_rows())
         .map(|i| snapshot.schemas.get(names.value(i)))
         .collect();
+    with_owner_and_acl(namespaces, "nspowner", "nspacl", &acls, roles)
+}
+
+/// `batch` with its owner column (`owner_col`) and ACL column (`acl_col`)
+/// filled from `acls`, one per row; a row with no ACL belongs to the
+/// bootstrap superuser and has the default privileges.
+fn with_owner_and_acl(
+    batch: RecordBatch,
+    owner_col: &str,
+    acl_col: &str,
+    acls: &[Option<&Acl>],
+    roles: &Roles,
+) -> DfResult<RecordBatch> {
     let owners: Int32Array = acls
         .iter()
-        .map(|acl| {
-            Some(
-                acl.map_or(crate::catalog::privileges::acl::BOOTSTRAP_OWNER, |a| {
-                    a.owner
-                }),
-            )
-        })
+        .map(|acl| Some(acl.map_or(BOOTSTRAP_OWNER, |a| a.owner)))
         .collect();
-    let namespaces = replace_column(namespaces, "nspowner", |column| {
+    let batch = replace_column(batch, owner_col, |column| {
         Ok(cast(&(Arc::new(owners) as ArrayRef), column.data_type())?)
     })?;
     let printed: Vec<Option<Vec<String>>> = acls.iter().map(|a| printed(*a, roles)).collect();
-    replace_column(namespaces, "nspacl", |column| {
+    replace_column(batch, acl_col, |column| {
         acl_column(column.data_type(), &printed)
     })
 }

@@ -326,17 +326,6 @@ impl Acl {
         }
     }
 
-    /// Every grant that names `role`, as grantee or grantor, removed (a
-    /// role's privileges go with it: `DROP OWNED`).
-    pub fn forget(&mut self, kind: ObjectKind, role: i32) {
-        if self.items.is_none() {
-            return;
-        }
-        let mut items = self.items(kind);
-        items.retain(|i| i.grantee != role && i.grantor != role);
-        self.items = Some(items);
-    }
-
     /// Whether any grant names `role`.
     pub fn mentions(&self, role: i32) -> bool {
         self.items
