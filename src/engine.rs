@@ -147,6 +147,12 @@ impl Engine {
                 privileges.clone(),
             )),
         )?;
+        ctx.register_table(
+            "pg_catalog.pg_policies",
+            Arc::new(crate::catalog::privileges::policies_table::table(
+                privileges.clone(),
+            )),
+        )?;
         let catalog = Arc::new(Catalog::open(data_dir, ctx.clone(), privileges.clone()).await?);
         overlay.attach(catalog.clone());
         models

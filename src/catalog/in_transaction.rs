@@ -25,6 +25,7 @@ use tracing::warn;
 use super::comments::CommentTarget;
 use super::grants::AclTarget;
 use super::privileges::Acl;
+use super::privileges::row_security::RowSecurity;
 use super::{
     Catalog, CatalogFile, DeclaredTable, QualifiedName, TABLES_DIR, TableEntry, ViewEntry,
 };
@@ -66,6 +67,12 @@ enum Change {
     SetAcl {
         target: AclTarget,
         acl: Acl,
+    },
+    /// `ALTER TABLE … ROW LEVEL SECURITY`, `CREATE/ALTER/DROP POLICY`:
+    /// the table's row-level security as it is from then on.
+    SetRowSecurity {
+        relation: QualifiedName,
+        security: RowSecurity,
     },
     /// `COMMENT ON …`; `text` None removes the comment.
     Comment {
@@ -139,7 +146,10 @@ impl Catalog {
                     (schema, name)
                 }
                 Change::CreateView { view, .. } => (&view.schema, &view.name),
-                Change::CreateSchema { .. } | Change::Comment { .. } | Change::SetAcl { .. } => {
+                Change::CreateSchema { .. }
+                | Change::Comment { .. }
+                | Change::SetAcl { .. }
+                | Change::SetRowSecurity { .. } => {
                     continue;
                 }
             };
@@ -179,6 +189,7 @@ impl Catalog {
                     indexes: entry.indexes.clone(),
                     comment: entry.comment.clone(),
                     acl: entry.acl.clone(),
+                    row_security: entry.row_security.clone(),
                 },
             )
         };
@@ -463,6 +474,7 @@ impl Catalog {
                 indexes: rules.indexes,
                 comment: rules.comment,
                 acl: rules.acl,
+                row_security: rules.row_security,
             }
         };
         let table = self.create_files(&entry).await?;
@@ -645,6 +657,36 @@ impl Catalog {
             relation: None,
             created: None,
             change: encode(&Change::SetAcl { target, acl })?,
+            undo: None,
+        })
+    }
+
+    /// Table `relation`'s row-level security as `session` sees it.
+    pub async fn row_security_for(
+        &self,
+        session: Option<&SessionTransaction>,
+        relation: &QualifiedName,
+    ) -> Result<RowSecurity> {
+        super::policies::get(&self.file_as_seen_by(session).await, relation)
+    }
+
+    /// A row-level security change in `session`'s open transaction
+    /// (checked against the catalog as the session sees it now, and again
+    /// at COMMIT).
+    pub async fn stage_row_security(
+        &self,
+        session: &SessionTransaction,
+        relation: QualifiedName,
+        security: RowSecurity,
+    ) -> Result<()> {
+        let mut seen = self.file_as_seen_by(Some(session)).await;
+        super::policies::set(&mut seen, &relation, security.clone())?;
+        session.stage(Staged {
+            schema: String::new(),
+            name: String::new(),
+            relation: None,
+            created: None,
+            change: encode(&Change::SetRowSecurity { relation, security })?,
             undo: None,
         })
     }
@@ -847,6 +889,9 @@ impl Catalog {
                     }
                 }
                 Change::SetAcl { target, acl } => super::grants::set(file, target, acl.clone())?,
+                Change::SetRowSecurity { relation, security } => {
+                    super::policies::set(file, relation, security.clone())?
+                }
                 Change::Comment { target, text } => {
                     super::comments::apply(file, target, text.as_ref())?
                 }
@@ -900,7 +945,9 @@ impl Catalog {
                 Ok(())
             }
             Change::CreateSchema { schema, .. } => self.register_schema(schema),
-            Change::Comment { .. } | Change::SetAcl { .. } => Ok(()),
+            Change::Comment { .. } | Change::SetAcl { .. } | Change::SetRowSecurity { .. } => {
+                Ok(())
+            }
         }
     }
 
@@ -967,7 +1014,7 @@ impl Catalog {
                     }
                 }
                 Change::CreateSchema { schema, .. } => self.register_schema(schema)?,
-                Change::Comment { .. } | Change::SetAcl { .. } => {}
+                Change::Comment { .. } | Change::SetAcl { .. } | Change::SetRowSecurity { .. } => {}
             }
         }
         self.save(&next)?;

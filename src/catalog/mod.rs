@@ -23,6 +23,7 @@ pub mod pg_rewrites;
 pub mod pg_scalar_functions;
 pub mod pg_text_casts;
 pub mod pg_to_char;
+pub mod policies;
 pub mod privileges;
 pub mod roles;
 pub mod search_path;
@@ -52,6 +53,7 @@ use crate::storage::types::column_type;
 pub use in_transaction::{Committed, Moved, Replacement};
 pub use names::{DATABASE, DEFAULT_SCHEMA, QualifiedName};
 pub use privileges::Acl;
+use privileges::row_security::RowSecurity;
 
 const CATALOG_FILE: &str = "catalog.json";
 const TABLES_DIR: &str = "tables";
@@ -125,6 +127,8 @@ pub struct TableRules {
     pub comment: Option<String>,
     /// Its owner and grants, kept the same way.
     pub acl: Acl,
+    /// Its row-level security and policies, kept the same way.
+    pub row_security: RowSecurity,
 }
 
 /// A table's declaration: columns in order and its keys.
@@ -172,6 +176,9 @@ struct TableEntry {
     /// Its owner and grants (catalog::privileges).
     #[serde(default)]
     acl: Acl,
+    /// `ENABLE ROW LEVEL SECURITY` and `CREATE POLICY`.
+    #[serde(default, skip_serializing_if = "RowSecurity::is_default")]
+    row_security: RowSecurity,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -256,6 +263,7 @@ impl CatalogFile {
                 })
                 .collect(),
             database: self.database_acl.clone(),
+            row_security: HashMap::new(),
         }
     }
 }
@@ -318,7 +326,7 @@ impl Catalog {
             commit_log: std::sync::OnceLock::new(),
             privileges,
         };
-        catalog.privileges.publish(file.privileges());
+        catalog.publish_privileges(&file);
         for schema in &file.schemas {
             catalog.register_schema(schema)?;
         }
@@ -463,8 +471,41 @@ impl Catalog {
 
     fn save(&self, file: &CatalogFile) -> Result<()> {
         write_atomically(&self.data_dir.join(CATALOG_FILE), file)?;
-        self.privileges.publish(file.privileges());
+        self.publish_privileges(file);
         Ok(())
+    }
+
+    /// Publish `file`'s owners, grants and row-level security (its
+    /// policies compiled against their tables' columns) to the checks.
+    fn publish_privileges(&self, file: &CatalogFile) {
+        let mut snapshot = file.privileges();
+        let policed: Vec<&TableEntry> = file
+            .tables
+            .iter()
+            .filter(|t| !t.row_security.is_default())
+            .collect();
+        if !policed.is_empty() {
+            let state = self.ctx.state();
+            for table in policed {
+                // Columns that make no schema: no policy compiles, no row passes.
+                let columns = Self::arrow_schema(&table.columns)
+                    .ok()
+                    .and_then(|s| DFSchema::try_from(s.as_ref().clone()).ok())
+                    .unwrap_or_else(DFSchema::empty);
+                let policies = privileges::row_security::TablePolicies::compile(
+                    &state,
+                    &columns,
+                    &table.name,
+                    &table.row_security,
+                );
+                let name = QualifiedName {
+                    schema: table.schema.clone(),
+                    name: table.name.clone(),
+                };
+                snapshot.row_security.insert(name, Arc::new(policies));
+            }
+        }
+        self.privileges.publish(snapshot);
     }
 
     /// The owners and grants every check reads.
@@ -516,6 +557,7 @@ impl Catalog {
             indexes: rules.indexes,
             comment: rules.comment,
             acl: rules.acl,
+            row_security: rules.row_security,
         };
         let table = self.create_files(&entry).await?;
         next.tables.push(entry);

@@ -49,7 +49,7 @@ impl PgTypeof {
 }
 
 /// PostgreSQL's name of an Arrow type as `pg_typeof` prints it (no typmod).
-fn type_name(data_type: &DataType) -> String {
+pub fn type_name(data_type: &DataType) -> String {
     match data_type {
         DataType::Interval(_) => return "interval".to_string(),
         DataType::Time32(_) | DataType::Time64(_) => {

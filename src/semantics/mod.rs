@@ -40,6 +40,10 @@
 //!   subquery still correlated runs once per outer row, as PostgreSQL's
 //!   SubPlan does, instead of failing to plan.
 //!
+//! - [`dml_filters::NotInDml`] (in place of DataFusion's common
+//!   subexpression elimination): an UPDATE or DELETE whose WHERE repeats
+//!   an expression still hands its table plain predicates.
+//!
 //! The rules keep every expression's name (DataFusion's `NamePreserver`), so
 //! a column called `a + 1` keeps its name and the plan's schema its shape.
 
@@ -49,6 +53,7 @@ mod array_literals;
 mod bytea_text;
 mod checked_arithmetic;
 mod correlated_subqueries;
+mod dml_filters;
 mod error;
 mod integer_literals;
 mod interval_arithmetic;
@@ -67,7 +72,7 @@ use datafusion::logical_expr::Expr;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::planner::ExprPlanner;
-use datafusion::optimizer::AnalyzerRule;
+use datafusion::optimizer::{AnalyzerRule, OptimizerRule};
 
 pub use aggregate_types::AggregateTypes;
 pub use arithmetic_types::ArithmeticTypes;
@@ -134,9 +139,21 @@ pub fn install(state: SessionState) -> SessionState {
     rules.push(Arc::new(PerRowSubqueries::new(runtime.clone())));
     let mut planners: Vec<Arc<dyn ExprPlanner>> = vec![Arc::new(ArithmeticTypes)];
     planners.extend(state.expr_planners().iter().cloned());
+    let optimizers = state
+        .optimizers()
+        .iter()
+        .map(|rule| -> Arc<dyn OptimizerRule + Send + Sync> {
+            if rule.name() == dml_filters::COMMON_SUBEXPRESSIONS {
+                Arc::new(dml_filters::NotInDml(rule.clone()))
+            } else {
+                rule.clone()
+            }
+        })
+        .collect();
     SessionStateBuilder::new_from_existing(state)
         .with_analyzer_rules(rules)
         .with_expr_planners(planners)
+        .with_optimizer_rules(optimizers)
         .with_optimizer_rule(Arc::new(CorrelatedSubqueries::new(runtime)))
         .build()
 }

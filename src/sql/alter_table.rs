@@ -132,7 +132,9 @@ impl Altered {
     fn apply(&mut self, op: &Op, notices: &Notices) -> Result<()> {
         let table = self.name.name.clone();
         match op {
+            // Made after the table's own changes (super::policy).
             Op::OwnerTo { .. } => return Ok(()),
+            op if super::policy::is_row_security(op) => return Ok(()),
             Op::RenameTable { table_name } => {
                 let (RenameTableNameKind::To(new) | RenameTableNameKind::As(new)) = table_name;
                 let [part] = new.0.as_slice() else {
@@ -219,6 +221,7 @@ impl Altered {
                             column: name,
                         });
                     };
+                    drop_policies_on(&mut self.rules, &table, &name, self.cascade, notices)?;
                     self.columns.remove(at);
                     // PostgreSQL drops the keys and checks over the column with it.
                     if self.rules.primary_key.contains(&name) {
@@ -412,6 +415,65 @@ fn rename_in(rules: &mut TableRules, old: &str, new: &str) {
             check.expr = renamed;
         }
     }
+    // Policies follow the column, as PostgreSQL's (kept parsed) do.
+    for policy in &mut rules.row_security.policies {
+        for expr in policy.using.iter_mut().chain(policy.with_check.iter_mut()) {
+            if let Some(renamed) = rename_column_in_expr(expr, old, new) {
+                *expr = renamed;
+            }
+        }
+    }
+}
+
+/// The policies of `rules` that read column `column`: with CASCADE they
+/// go with it, else the drop is refused as PostgreSQL refuses it.
+fn drop_policies_on(
+    rules: &mut TableRules,
+    table: &str,
+    column: &str,
+    cascade: bool,
+    notices: &Notices,
+) -> Result<()> {
+    let reads = |p: &crate::catalog::privileges::row_security::Policy| {
+        p.using
+            .iter()
+            .chain(p.with_check.iter())
+            .any(|e| expr_columns(e).iter().any(|c| c == column))
+    };
+    let dependents: Vec<String> = rules
+        .row_security
+        .policies
+        .iter()
+        .filter(|p| reads(p))
+        .map(|p| p.name.clone())
+        .collect();
+    if dependents.is_empty() {
+        return Ok(());
+    }
+    if !cascade {
+        return Err(BrookError::ViewDepends {
+            message: format!(
+                "cannot drop column {column} of table {table} because other objects depend on it"
+            ),
+            detail: dependents
+                .iter()
+                .map(|p| {
+                    format!(
+                        "policy {p} on table {table} depends on column {column} of table {table}"
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        });
+    }
+    for p in &dependents {
+        notices.send(format!("drop cascades to policy {p} on table {table}"));
+    }
+    rules
+        .row_security
+        .policies
+        .retain(|p| !dependents.contains(&p.name));
+    Ok(())
 }
 
 fn parse_expr(sql: &str) -> Option<ast::Expr> {
@@ -522,6 +584,12 @@ impl AlterTable {
                 _ => None,
             })
             .collect();
+        let row_security: Vec<Op> = alter
+            .operations
+            .iter()
+            .filter(|op| super::policy::is_row_security(op))
+            .cloned()
+            .collect();
         if engine.catalog.is_view_for(session, &name).await {
             alter_view_as_table(engine, ctx, session, &name, &alter.operations).await?;
         } else {
@@ -543,6 +611,10 @@ impl AlterTable {
             )
             .await
             .map(|_| name.clone());
+        if let (false, Ok(relation)) = (row_security.is_empty(), &now) {
+            super::policy::set_row_security(engine, ctx, session, relation.clone(), &row_security)
+                .await?;
+        }
         if let (Some(owner), Ok(relation)) = (owners.last(), now) {
             super::grant::change_owner(
                 engine,

@@ -38,6 +38,24 @@ pub fn identity(engine: &Engine, ctx: &SessionContext) -> Identity {
         .identity(&settings::session_role(config))
 }
 
+/// 0A000 for a statement that cannot yet apply row-level security row by
+/// row, on a table whose policies hold `who`: an error, never a write
+/// past the policies. PostgreSQL refuses `COPY FROM` so too.
+pub fn refuse_row_security(
+    privileges: &Privileges,
+    who: &Identity,
+    table: &QualifiedName,
+    statement: &str,
+) -> Result<()> {
+    if privileges.row_policies(who, table).is_some() {
+        return Err(BrookError::Unsupported(format!(
+            "{statement} into table {} with row-level security",
+            table.name
+        )));
+    }
+    Ok(())
+}
+
 /// The schema a name is created in (its own, else `public`: the session's
 /// path has qualified it already when it is not the default).
 fn schema_of(name: &ast::ObjectName) -> Result<String> {
@@ -130,6 +148,7 @@ impl Statement {
                     .try_for_each(|t| relation(&t.name, Privilege::Truncate))
             }
             Statement::AlterTable(s) => owner(&s.0.name),
+            Statement::Policy(s) => owner(s.table_name()),
             Statement::AlterView(s) => owner(&s.name),
             Statement::CreateIndex(s) => owner(&s.0.table_name),
             Statement::AlterSchema(s) => {
@@ -159,6 +178,7 @@ impl Statement {
             }),
             Statement::Merge(s) => {
                 if let Some(target) = table_factor_name(&s.0.table) {
+                    refuse_row_security(privileges, &who, &qualify(target)?, "MERGE")?;
                     relation(target, Privilege::Select)?;
                     for clause in &s.0.clauses {
                         let needed = match clause.action {
@@ -176,6 +196,7 @@ impl Statement {
             }
             Statement::CopyFrom(s) => match &s.source {
                 ast::CopySource::Table { table_name, .. } => {
+                    refuse_row_security(privileges, &who, &qualify(table_name)?, "COPY FROM")?;
                     relation(table_name, Privilege::Insert)
                 }
                 ast::CopySource::Query(_) => Ok(()),

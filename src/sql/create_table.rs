@@ -615,6 +615,7 @@ fn declared_columns(create: &ast::CreateTable, name: &QualifiedName) -> Result<D
             indexes: vec![],
             comment: None,
             acl: Default::default(),
+            row_security: Default::default(),
         },
         sequences,
     })

@@ -31,6 +31,7 @@ pub mod model;
 pub mod outcome;
 pub mod parser;
 pub mod pipeline;
+pub mod policy;
 pub mod role;
 pub mod truncate;
 pub mod upsert;
@@ -85,6 +86,7 @@ pub enum Statement {
     CreateIndex(CreateIndex),
     LockTable(LockTable),
     Comment(Comment),
+    Policy(Box<policy::PolicyStatement>),
     CreateRole(CreateRole),
     AlterRole(AlterRole),
     DropRole(DropRole),
@@ -177,6 +179,15 @@ impl Statement {
             }),
             ast::Statement::AlterSchema(alter) => {
                 Statement::AlterSchema(AlterSchema(alter.clone()))
+            }
+            ast::Statement::CreatePolicy(create) => {
+                Statement::Policy(Box::new(policy::PolicyStatement::Create(create.clone())))
+            }
+            ast::Statement::AlterPolicy(alter) => {
+                Statement::Policy(Box::new(policy::PolicyStatement::Alter(alter.clone())))
+            }
+            ast::Statement::DropPolicy(drop) => {
+                Statement::Policy(Box::new(policy::PolicyStatement::Drop(drop.clone())))
             }
             ast::Statement::CreateIndex(create) => {
                 Statement::CreateIndex(CreateIndex(Box::new(create.clone())))
@@ -303,6 +314,9 @@ impl Statement {
                     s.set_relation_name(relation);
                 }
             }
+            Statement::Policy(s) => {
+                path.qualify_name(s.table_name_mut());
+            }
             Statement::DropObjects(s) if s.object_type != ast::ObjectType::Schema => {
                 for name in &mut s.names {
                     path.qualify_name(name);
@@ -381,6 +395,7 @@ impl Statement {
             | Statement::CreateIndex(_)
             | Statement::LockTable(_)
             | Statement::Comment(_)
+            | Statement::Policy(_)
             | Statement::AlterSchema(_)
             | Statement::Grant(_)
             | Statement::Revoke(_)
@@ -447,6 +462,7 @@ impl Statement {
             Statement::Merge(s) => s.execute(engine, ctx, session).await,
             Statement::LockTable(s) => s.execute(engine, ctx, session).await,
             Statement::Comment(s) => s.execute(engine, ctx, session).await,
+            Statement::Policy(s) => (*s).execute(engine, ctx, session, &notices).await,
             Statement::CreateRole(s) => s.execute(engine, ctx),
             Statement::AlterRole(s) => s.execute(engine, ctx),
             Statement::DropRole(s) => s.execute(engine, ctx),

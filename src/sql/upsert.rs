@@ -99,6 +99,24 @@ pub async fn execute(
     params: Option<&ParamValues>,
 ) -> Result<Inserted> {
     let mut dml = plain_plan(ctx, insert).await?;
+    let who = super::authorize::identity(engine, ctx);
+    let default_schema = ctx
+        .state()
+        .config()
+        .options()
+        .catalog
+        .default_schema
+        .clone();
+    if let Some(table) =
+        crate::catalog::privileges::plan_check::qualified(&dml.table_name, &default_schema)
+    {
+        super::authorize::refuse_row_security(
+            engine.catalog.privileges(),
+            &who,
+            &table,
+            "INSERT … ON CONFLICT",
+        )?;
+    }
     if let Some(params) = params {
         let plan = LogicalPlan::Dml(dml).replace_params_with_values(params)?;
         let LogicalPlan::Dml(bound) = plan else {

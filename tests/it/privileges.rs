@@ -741,3 +741,161 @@ async fn set_role_takes_on_a_role_the_login_is_a_member_of() {
     let e = admin.batch_execute("SELECT * FROM log").await.unwrap_err();
     assert_eq!(message(&e), "permission denied for table log");
 }
+
+/// The rows `client` reads of `sql`'s first two columns (id, tenant).
+async fn tenants(client: &Client, sql: &str) -> Vec<(i32, String)> {
+    client
+        .query(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_level_security_gives_each_tenant_only_its_rows_of_one_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_user(dir.path(), "");
+    let brook = Brook::start_with(
+        "127.0.0.1",
+        &["--config".into(), config.display().to_string()],
+    );
+    let admin = login(&brook, "analyst", PASSWORD).await;
+    admin
+        .batch_execute(
+            "CREATE USER ana PASSWORD 'a'; CREATE USER bob PASSWORD 'b'; \
+             CREATE USER keeper PASSWORD 'k'; GRANT CREATE ON SCHEMA public TO keeper",
+        )
+        .await
+        .unwrap();
+    // One results table for every tenant, as one pipeline would fill it.
+    let keeper = login(&brook, "keeper", "k").await;
+    keeper
+        .batch_execute(
+            "CREATE TABLE results (id int, tenant text, score double precision); \
+             INSERT INTO results VALUES (1, 'ana', 0.9), (2, 'bob', 0.8), (3, 'ana', 0.1), (4, 'bob', 0.2); \
+             GRANT SELECT, INSERT, UPDATE, DELETE ON results TO ana, bob; \
+             ALTER TABLE results ENABLE ROW LEVEL SECURITY; \
+             CREATE POLICY tenant_rows ON results USING (tenant = current_user); \
+             CREATE VIEW likely AS SELECT id, tenant FROM results WHERE score > 0.5; \
+             GRANT SELECT ON likely TO ana, bob",
+        )
+        .await
+        .unwrap();
+    let ana = login(&brook, "ana", "a").await;
+    let bob = login(&brook, "bob", "b").await;
+    let all = "SELECT id, tenant FROM results ORDER BY id";
+    assert_eq!(
+        tenants(&ana, all).await,
+        vec![(1, "ana".into()), (3, "ana".into())]
+    );
+    assert_eq!(
+        tenants(&bob, all).await,
+        vec![(2, "bob".into()), (4, "bob".into())]
+    );
+    // The owner is not held to its policies (no FORCE); a superuser never.
+    assert_eq!(tenants(&keeper, all).await.len(), 4);
+    assert_eq!(tenants(&admin, all).await.len(), 4);
+
+    // Writes: a tenant changes and removes only its own rows, and cannot
+    // write a row in another tenant's name (USING serves as WITH CHECK).
+    let e = ana
+        .batch_execute("INSERT INTO results VALUES (5, 'bob', 1.0)")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42501");
+    assert_eq!(
+        message(&e),
+        "new row violates row-level security policy for table \"results\""
+    );
+    let changed = ana
+        .execute("UPDATE results SET score = 0.5", &[])
+        .await
+        .unwrap();
+    assert_eq!(changed, 2);
+    let e = ana
+        .batch_execute("UPDATE results SET tenant = 'bob' WHERE id = 1")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42501");
+    let removed = bob.execute("DELETE FROM results", &[]).await.unwrap();
+    assert_eq!(removed, 2);
+    let rows: Vec<(i32, String, f64)> = admin
+        .query("SELECT id, tenant, score FROM results ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![(1, "ana".into(), 0.5), (3, "ana".into(), 0.5)],
+        "bob removed its own rows only, ana changed its own only"
+    );
+    admin
+        .batch_execute("INSERT INTO results VALUES (2, 'bob', 0.8), (4, 'bob', 0.2)")
+        .await
+        .unwrap();
+
+    // A view reads its tables with its owner's rights, as in PostgreSQL:
+    // the owner is not held, so the view shows every tenant's rows.
+    assert_eq!(
+        tenants(&ana, "SELECT * FROM likely ORDER BY id")
+            .await
+            .len(),
+        1
+    );
+    keeper
+        .batch_execute("ALTER TABLE results FORCE ROW LEVEL SECURITY")
+        .await
+        .unwrap();
+    // Forced, the owner is held too; current_user is still the reader.
+    assert_eq!(
+        tenants(&bob, "SELECT * FROM likely ORDER BY id").await,
+        vec![(2, "bob".into())]
+    );
+    assert!(tenants(&keeper, all).await.is_empty());
+
+    // What cannot yet apply the policies row by row is refused.
+    let e = ana
+        .batch_execute("INSERT INTO results VALUES (9, 'ana', 1) ON CONFLICT DO NOTHING")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "0A000");
+    let e = ana
+        .batch_execute("COPY results FROM STDIN")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "0A000");
+
+    // Only the owner changes the policies.
+    let e = ana
+        .batch_execute("DROP POLICY tenant_rows ON results")
+        .await
+        .unwrap_err();
+    assert_eq!(message(&e), "must be owner of table results");
+    let e = ana
+        .batch_execute("ALTER TABLE results DISABLE ROW LEVEL SECURITY")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42501");
+
+    // The policies outlive a restart.
+    drop((ana, bob, keeper, admin));
+    let brook = brook.restart();
+    let ana = login(&brook, "ana", "a").await;
+    assert_eq!(
+        tenants(&ana, all).await,
+        vec![(1, "ana".into()), (3, "ana".into())]
+    );
+    let policies: Vec<(String, String)> = ana
+        .query("SELECT policyname, qual FROM pg_policies", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(policies.len(), 1);
+    assert_eq!(policies[0].0, "tenant_rows");
+}

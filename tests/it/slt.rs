@@ -172,6 +172,7 @@ slt_files! {
     models => "models.slt",
     pipelines => "pipelines.slt",
     result_types => "result_types.slt",
+    row_security => "row_security.slt",
     search_path => "search_path.slt",
     sequences => "sequences.slt",
     session_settings => "session_settings.slt",

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, Int32Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
+    Array, ArrayRef, BooleanArray, Int32Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
@@ -86,17 +86,34 @@ pub fn relations(
                 .collect(),
             _ => HashMap::new(),
         };
-    let acls: Vec<Option<&Acl>> = (0..class.num_rows())
+    let qualified: Vec<Option<QualifiedName>> = (0..class.num_rows())
         .map(|i| {
             let schema = schema_names.get(&spaces.value(i))?;
-            let name = QualifiedName {
+            Some(QualifiedName {
                 schema: schema.clone(),
                 name: names.value(i).to_string(),
-            };
-            snapshot.relations.get(&name).map(|(_, acl)| acl)
+            })
         })
         .collect();
-    with_owner_and_acl(class, "relowner", "relacl", &acls, roles)
+    let acls: Vec<Option<&Acl>> = qualified
+        .iter()
+        .map(|name| snapshot.relations.get(name.as_ref()?).map(|(_, acl)| acl))
+        .collect();
+    let class = with_owner_and_acl(class, "relowner", "relacl", &acls, roles)?;
+    // Row-level security: `ENABLE` and `FORCE`.
+    let security = |forced: bool| -> BooleanArray {
+        qualified
+            .iter()
+            .map(|name| {
+                let policies = name.as_ref().and_then(|n| snapshot.row_security.get(n));
+                Some(policies.is_some_and(|p| if forced { p.forced } else { p.enabled }))
+            })
+            .collect()
+    };
+    let class = replace_column(class, "relrowsecurity", |_| Ok(Arc::new(security(false))))?;
+    replace_column(class, "relforcerowsecurity", |_| {
+        Ok(Arc::new(security(true)))
+    })
 }
 
 /// `pg_namespace` with each schema's owner and ACL.

@@ -121,7 +121,7 @@ const VIEWS: &[&str] = &[
      SELECT n.nspname AS schemaname, c.relname AS tablename,
             pg_get_userbyid(c.relowner) AS tableowner,
             CAST(NULL AS text) AS tablespace, c.relhasindex AS hasindexes,
-            false AS hasrules, false AS hastriggers, false AS rowsecurity
+            false AS hasrules, false AS hastriggers, c.relrowsecurity AS rowsecurity
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'p')",
     "CREATE OR REPLACE VIEW pg_catalog.pg_views AS

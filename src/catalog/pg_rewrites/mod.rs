@@ -88,8 +88,16 @@ const TRIGGERS: &[&[u8]] = &[
     b"pg_options_to_table",
     b"\"char\"",
     b"name[",
+    // `current_user` in a statement without a query (CREATE POLICY … FOR
+    // INSERT) names the current role too.
+    b"current_user",
+    b"pg_policies",
+    b"policy",
     b"regexp_split_to_table",
 ];
+
+/// `pg_catalog` views Brook adds, found by their bare names too.
+const BROOK_SYSTEM_VIEWS: &[&str] = &["pg_policies"];
 
 /// Stands for an escaped escape character while the pattern is translated.
 const HOLE: &str = "\u{1}";
@@ -358,6 +366,23 @@ impl VisitorMut for Rewrites<'_> {
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
         if !self.only_search_path && set_returning::name_column(factor) {
+            *self.changed = true;
+        }
+        // Brook's own `pg_catalog` views, which datafusion-pg-catalog does
+        // not know to look up there.
+        if let TableFactor::Table { name, .. } = factor
+            && let [part] = name.0.as_slice()
+            && let Some(ident) = part.as_ident()
+            && ident.quote_style.is_none()
+            && BROOK_SYSTEM_VIEWS.contains(&ident.value.to_ascii_lowercase().as_str())
+        {
+            let ident = ident.clone();
+            name.0 = vec![
+                datafusion::sql::sqlparser::ast::ObjectNamePart::Identifier(Ident::new(
+                    "pg_catalog",
+                )),
+                datafusion::sql::sqlparser::ast::ObjectNamePart::Identifier(ident),
+            ];
             *self.changed = true;
         }
         ControlFlow::Continue(())

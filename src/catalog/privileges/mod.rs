@@ -7,12 +7,18 @@
 //! statements (`sql::authorize`), `has_table_privilege` and the system
 //! tables that list grants.
 //!
+//! Tables may also have row-level security ([`row_security`]): policies
+//! that the same analyzer rule puts into the plan as filters and checks.
+//!
 //! A denied statement answers 42501 `permission denied for table t` and
 //! does nothing, as in PostgreSQL.
 
 pub mod acl;
 pub mod functions;
 pub mod plan_check;
+pub mod policies_table;
+mod row_filter;
+pub mod row_security;
 pub mod table_privileges;
 pub mod view_boundary;
 
@@ -39,6 +45,8 @@ pub struct Snapshot {
     pub relations: HashMap<QualifiedName, (RelationKind, Acl)>,
     pub schemas: HashMap<String, Acl>,
     pub database: Acl,
+    /// The tables with row-level security or policies, compiled.
+    pub row_security: HashMap<QualifiedName, Arc<row_security::TablePolicies>>,
 }
 
 /// The models' owners and grants, by model name (the ML registry
@@ -164,6 +172,32 @@ impl Privileges {
     pub fn owner_identity(&self, name: &QualifiedName) -> Option<Identity> {
         let owner = self.snapshot().relations.get(name)?.1.owner;
         Some(self.identity(&self.roles.name_of(owner)))
+    }
+
+    /// The policies `who` is held to on table `name`: `None` when its row
+    /// level security is off, or `who` is a superuser or (unless FORCE)
+    /// its owner.
+    pub fn row_policies(
+        &self,
+        who: &Identity,
+        name: &QualifiedName,
+    ) -> Option<Arc<row_security::TablePolicies>> {
+        if who.superuser {
+            return None;
+        }
+        let snapshot = self.snapshot();
+        let policies = snapshot.row_security.get(name)?;
+        if !policies.enabled {
+            return None;
+        }
+        let owner = snapshot
+            .relations
+            .get(name)
+            .is_some_and(|(_, acl)| who.oids.contains(&acl.owner));
+        if owner && !policies.forced {
+            return None;
+        }
+        Some(policies.clone())
     }
 
     /// Check that `who` holds `privilege` on relation `name`. A relation

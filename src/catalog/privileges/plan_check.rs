@@ -42,19 +42,23 @@ impl AnalyzerRule for PrivilegeCheck {
 
     fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
         let mut plan = plan;
+        let mut who = None;
         if settings::of(config).is_some() {
-            let who = self.privileges.identity(&settings::session_role(config));
-            if !who.superuser {
+            let role = self.privileges.identity(&settings::session_role(config));
+            if !role.superuser {
                 let default_schema = config.catalog.default_schema.clone();
                 Checker {
                     privileges: &self.privileges,
                     default_schema: &default_schema,
                 }
-                .check(&plan, &who)?;
-                plan = own_set_aside_messages_only(plan, &self.privileges.visible_pipelines(&who))?;
+                .check(&plan, &role)?;
+                plan =
+                    own_set_aside_messages_only(plan, &self.privileges.visible_pipelines(&role))?;
             }
+            who = Some(role);
         }
-        strip_boundaries(plan)
+        // Row-level security, which also takes the views' boundaries out.
+        super::row_filter::secure(&self.privileges, config, plan, who.as_ref())
     }
 }
 
@@ -84,24 +88,7 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn name(&self, reference: &TableReference) -> Option<QualifiedName> {
-        match reference {
-            TableReference::Bare { table } => Some(QualifiedName {
-                schema: self.default_schema.to_string(),
-                name: table.to_string(),
-            }),
-            TableReference::Partial { schema, table } => Some(QualifiedName {
-                schema: schema.to_string(),
-                name: table.to_string(),
-            }),
-            TableReference::Full {
-                catalog,
-                schema,
-                table,
-            } => (catalog.as_ref() == crate::catalog::DATABASE).then(|| QualifiedName {
-                schema: schema.to_string(),
-                name: table.to_string(),
-            }),
-        }
+        qualified(reference, self.default_schema)
     }
 
     fn require(
@@ -204,13 +191,36 @@ impl Checker<'_> {
     }
 }
 
+/// The catalog's name of the relation `reference` names (bare names in
+/// `default_schema`); `None` for another database's.
+pub fn qualified(reference: &TableReference, default_schema: &str) -> Option<QualifiedName> {
+    match reference {
+        TableReference::Bare { table } => Some(QualifiedName {
+            schema: default_schema.to_string(),
+            name: table.to_string(),
+        }),
+        TableReference::Partial { schema, table } => Some(QualifiedName {
+            schema: schema.to_string(),
+            name: table.to_string(),
+        }),
+        TableReference::Full {
+            catalog,
+            schema,
+            table,
+        } => (catalog.as_ref() == crate::catalog::DATABASE).then(|| QualifiedName {
+            schema: schema.to_string(),
+            name: table.to_string(),
+        }),
+    }
+}
+
 /// The functions that run a model named by their first argument.
 const MODEL_FUNCTIONS: &[&str] = &["predict", "predict_proba", "model_version"];
 
 /// Whether an UPDATE's or DELETE's input reads the target's values: a
 /// WHERE (a filter), or, for an UPDATE, a SET expression that is neither a
 /// constant nor the column's own value passed on.
-fn reads_columns(input: &LogicalPlan, update: bool) -> bool {
+pub(super) fn reads_columns(input: &LogicalPlan, update: bool) -> bool {
     let mut reads = false;
     let _ = input.apply(|node| {
         match node {
@@ -282,12 +292,3 @@ fn own_set_aside_messages_only(plan: LogicalPlan, pipelines: &[String]) -> Resul
 
 /// The durable table of the messages pipelines set aside.
 const ERRORS_TABLE: &str = "pipelines_errors";
-
-/// `plan` without its view boundaries (each replaced by the view's plan).
-fn strip_boundaries(plan: LogicalPlan) -> Result<LogicalPlan> {
-    plan.transform_up_with_subqueries(|node| match as_boundary(&node) {
-        Some(boundary) => Ok(Transformed::yes(boundary.input.clone())),
-        None => Ok(Transformed::no(node)),
-    })
-    .data()
-}
