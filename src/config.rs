@@ -89,6 +89,10 @@ struct FileSettings {
     /// Older keys, while rotating: what they sealed is sealed again.
     #[serde(default)]
     previous_secrets_key_files: Vec<PathBuf>,
+    /// The directories `COPY … FROM/TO 'file'` may reach (for superusers
+    /// and members of pg_read/write_server_files).
+    #[serde(default)]
+    server_file_dirs: Vec<PathBuf>,
     #[serde(default)]
     users: Vec<FileUser>,
 }
@@ -156,6 +160,9 @@ pub struct Settings {
     pub secrets_key_file: PathBuf,
     /// Older keys that still open what they sealed (key rotation).
     pub previous_secrets_key_files: Vec<PathBuf>,
+    /// The directories SQL may read and write server files in
+    /// (default: `<data_dir>/import`).
+    pub server_file_dirs: Vec<PathBuf>,
 }
 
 impl Settings {
@@ -253,6 +260,11 @@ impl Settings {
                 .secrets_key_file
                 .unwrap_or_else(|| crate::secrets::default_key_file(&data_dir)),
             previous_secrets_key_files: file.previous_secrets_key_files,
+            server_file_dirs: if file.server_file_dirs.is_empty() {
+                vec![data_dir.join(crate::engine::IMPORT_DIR)]
+            } else {
+                file.server_file_dirs
+            },
             data_dir,
             kafka: args.kafka.clone().or(file.kafka),
             max_connections,

@@ -61,7 +61,14 @@ pub struct Engine {
     pub flush: FlushPolicy,
     /// `CREATE SEQUENCE`, `serial` and identity columns.
     pub sequences: Arc<Sequences>,
+    /// The directories SQL may reach server files in (the server sets
+    /// them from its configuration; unset: `<data_dir>/import`).
+    pub server_file_dirs: std::sync::OnceLock<Vec<PathBuf>>,
 }
+
+/// The directory under the data directory that server-file access opens
+/// to SQL when the configuration names none.
+pub const IMPORT_DIR: &str = "import";
 
 impl Engine {
     /// Open (or initialise) the data directory and restore every table and view.
@@ -217,7 +224,16 @@ impl Engine {
             commit_log,
             flush,
             sequences,
+            server_file_dirs: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// The directories SQL may reach server files in.
+    pub fn server_file_dirs(&self) -> Vec<PathBuf> {
+        match self.server_file_dirs.get() {
+            Some(dirs) => dirs.clone(),
+            None => vec![self.data_dir.join(IMPORT_DIR)],
+        }
     }
 
     /// What role `oid` owns outside the catalog's tables, views and schemas

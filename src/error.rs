@@ -72,6 +72,7 @@ impl SqlState {
     pub const INVALID_COLUMN_REFERENCE: Self = Self("42P10");
     pub const INVALID_OBJECT_DEFINITION: Self = Self("42P17");
     pub const DISK_FULL: Self = Self("53100");
+    pub const UNDEFINED_FILE: Self = Self("58P01");
     pub const OUT_OF_MEMORY: Self = Self("53200");
     pub const TOO_MANY_CONNECTIONS: Self = Self("53300");
     pub const PROGRAM_LIMIT_EXCEEDED: Self = Self("54000");
@@ -354,6 +355,7 @@ pub fn io_failure(e: &std::io::Error) -> SqlState {
     use std::io::ErrorKind;
     match e.kind() {
         ErrorKind::StorageFull | ErrorKind::ReadOnlyFilesystem => SqlState::DISK_FULL,
+        ErrorKind::NotFound => SqlState::UNDEFINED_FILE,
         _ => storage_failure(&e.to_string()),
     }
 }

@@ -41,6 +41,25 @@ pub fn role_oid(index: usize) -> i32 {
 /// The OIDs `CREATE ROLE` hands out start here, above any bootstrap user's.
 const FIRST_CREATED_OID: i32 = 17000;
 
+/// PostgreSQL's predefined roles that Brook gives meaning to, with their
+/// PostgreSQL 15 OIDs: membership lets a role cancel other roles' queries
+/// (`pg_signal_backend`) and read or write the server's files in the
+/// directories the configuration opens to SQL (`pg_read_server_files`,
+/// `pg_write_server_files`).
+pub const PREDEFINED: &[(&str, i32)] = &[
+    (SIGNAL_BACKEND, 4200),
+    (READ_SERVER_FILES, 4569),
+    (WRITE_SERVER_FILES, 4570),
+];
+pub const SIGNAL_BACKEND: &str = "pg_signal_backend";
+pub const READ_SERVER_FILES: &str = "pg_read_server_files";
+pub const WRITE_SERVER_FILES: &str = "pg_write_server_files";
+
+/// Whether `name` is one of [`PREDEFINED`].
+pub fn is_predefined(name: &str) -> bool {
+    PREDEFINED.iter().any(|(n, _)| *n == name)
+}
+
 /// The name listed when the server has no configured users.
 const DEFAULT_ROLE: &str = "brook";
 
@@ -182,6 +201,15 @@ impl Roles {
         };
         let mut held = self.0.write().map_err(|_| poisoned())?;
         held.created = file.roles;
+        // The predefined roles are always there (written down with the
+        // others once any role changes; never twice).
+        for (name, oid) in PREDEFINED {
+            if !held.created.iter().any(|r| r.oid == *oid) {
+                let mut role = RoleEntry::new(name.to_string());
+                role.oid = *oid;
+                held.created.push(role);
+            }
+        }
         held.file = Some(path);
         Ok(())
     }
@@ -196,6 +224,18 @@ impl Roles {
     /// Whether role `name` exists.
     pub fn exists(&self, name: &str) -> bool {
         self.names().iter().any(|n| n == name)
+    }
+
+    /// Whether `name` holds the privileges of role `of` (is it, or a member
+    /// that inherits from it), or is a superuser.
+    pub fn has_privileges_of(&self, name: &str, of: &str) -> bool {
+        if self.is_superuser(name) {
+            return true;
+        }
+        match self.oid_of(of) {
+            Some(oid) => self.effective_oids(name).contains(&oid),
+            None => false,
+        }
     }
 
     /// Whether `name` is a superuser: a bootstrap role, one made so, or,

@@ -236,9 +236,9 @@ pub fn table(sessions: Arc<Sessions>, roles: Roles) -> SystemTable {
 
 /// `pg_cancel_backend(pid)`: true when the session exists (its running
 /// statement, if any, ends with 57014), false otherwise, as in PostgreSQL.
-/// Another role's session may be cancelled by a superuser only (42501 for
-/// others, PostgreSQL's rule without `pg_signal_backend`, which Brook has
-/// no membership for yet).
+/// Another role's session may be cancelled by a role with its privileges
+/// or with `pg_signal_backend`'s, a superuser's by a superuser only (42501
+/// otherwise), as in PostgreSQL.
 pub fn pg_cancel_backend(sessions: Arc<Sessions>, roles: Roles) -> ScalarUDF {
     let function = move |args: &[ColumnarValue], config: &ConfigOptions, _rows: usize| {
         let arrays = ColumnarValue::values_to_arrays(args)?;
@@ -250,21 +250,27 @@ pub fn pg_cancel_backend(sessions: Arc<Sessions>, roles: Roles) -> ScalarUDF {
         };
         let me = crate::catalog::settings::session_role(config);
         let superuser = roles.is_superuser(&me);
+        let signaller = roles.has_privileges_of(&me, crate::catalog::roles::SIGNAL_BACKEND);
         let pids = datafusion::arrow::compute::cast(pids, &DataType::Int64)?;
         let pids: Vec<Option<i32>> = as_int64_array(&pids)?
             .iter()
             .map(|pid| pid.map(|pid| i32::try_from(pid).unwrap_or(-1)))
             .collect();
         for pid in pids.iter().flatten() {
-            if let Some(owner) = sessions.user_of(*pid)
-                && owner != me
-                && !superuser
-            {
-                return Err(crate::error::external(
-                    crate::error::BrookError::NotAllowed(
-                        "permission denied to cancel query".into(),
-                    ),
-                ));
+            // PostgreSQL's rule: a role cancels the queries of roles whose
+            // privileges it has; pg_signal_backend, any but a superuser's;
+            // a superuser's, only a superuser.
+            if let Some(owner) = sessions.user_of(*pid) {
+                let allowed = superuser
+                    || (!roles.is_superuser(&owner)
+                        && (signaller || roles.has_privileges_of(&me, &owner)));
+                if !allowed {
+                    return Err(crate::error::external(
+                        crate::error::BrookError::NotAllowed(
+                            "permission denied to cancel query".into(),
+                        ),
+                    ));
+                }
             }
         }
         let answers: BooleanArray = pids

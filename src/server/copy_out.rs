@@ -20,17 +20,18 @@ use pgwire::messages::copy::CopyData;
 
 use super::errors::brook_to_pgwire;
 use crate::catalog::pg_rewrites::client_name;
-use crate::engine::Engine;
 use crate::sql::CopyOutSpec;
 use crate::sql::copy::{CopyFormat, CopyOptions};
+use datafusion::prelude::SessionContext;
 
-/// Run the spec's query and answer with its rows as a COPY OUT stream.
-pub async fn respond(engine: &Engine, spec: CopyOutSpec) -> PgWireResult<Response> {
-    let plan = crate::query_text::plan_query(&engine.ctx.state(), &spec.query, "COPY's query")
+/// Run the spec's query in the session (its privileges and row-level
+/// security hold, its temporary tables are seen) and answer with its rows
+/// as a COPY OUT stream.
+pub async fn respond(ctx: &SessionContext, spec: CopyOutSpec) -> PgWireResult<Response> {
+    let plan = crate::query_text::plan_query(&ctx.state(), &spec.query, "COPY's query")
         .await
         .map_err(|e| brook_to_pgwire(e.into()))?;
-    let frame = engine
-        .ctx
+    let frame = ctx
         .execute_logical_plan(plan)
         .await
         .map_err(|e| brook_to_pgwire(e.into()))?;
@@ -53,10 +54,13 @@ pub async fn respond(engine: &Engine, spec: CopyOutSpec) -> PgWireResult<Respons
             .then(|| header_line(&options, &fields)),
     ));
     let leftover = header.clone();
+    let written = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = written.clone();
     let rows = batches
         .flat_map(move |batch| {
             let encoded = match batch {
                 Ok(batch) if batch.num_rows() > 0 => {
+                    counted.fetch_add(batch.num_rows(), std::sync::atomic::Ordering::Relaxed);
                     let first = header.lock().ok().and_then(|mut h| h.take());
                     encode(&mut encoder, &batch, &schema, &fields, first)
                 }
@@ -69,12 +73,42 @@ pub async fn respond(engine: &Engine, spec: CopyOutSpec) -> PgWireResult<Respons
             stream::once(async move { leftover.lock().ok().and_then(|mut h| h.take()) })
                 .filter_map(|header| async move { header.map(|h| Ok(CopyData::new(h.into()))) }),
         );
+    if let Some(file) = spec.file {
+        write_file(&file, rows).await?;
+        let count = written.load(std::sync::atomic::Ordering::Relaxed);
+        return Ok(Response::Execution(
+            pgwire::api::results::Tag::new("COPY").with_rows(count),
+        ));
+    }
     let format = if options.format == CopyFormat::Binary {
         1
     } else {
         0
     };
     Ok(Response::CopyOut(CopyResponse::new(format, columns, rows)))
+}
+
+/// `COPY … TO 'file'`: the encoded rows written to the server file `path`
+/// (created or truncated) and synced.
+async fn write_file(
+    path: &std::path::Path,
+    rows: impl futures::Stream<Item = PgWireResult<CopyData>>,
+) -> PgWireResult<()> {
+    use tokio::io::AsyncWriteExt;
+    let failed = |e: std::io::Error| {
+        brook_to_pgwire(crate::error::BrookError::Io(std::io::Error::new(
+            e.kind(),
+            format!("could not write to file \"{}\": {e}", path.display()),
+        )))
+    };
+    let mut out = tokio::fs::File::create(path).await.map_err(failed)?;
+    futures::pin_mut!(rows);
+    while let Some(row) = rows.next().await {
+        out.write_all(&row?.data).await.map_err(failed)?;
+    }
+    out.flush().await.map_err(failed)?;
+    out.sync_all().await.map_err(failed)?;
+    Ok(())
 }
 
 fn new_encoder(options: &CopyOptions, fields: Arc<Vec<FieldInfo>>) -> CopyEncoder {

@@ -105,6 +105,9 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
     engine
         .roles
         .set(settings.users.iter().map(|u| u.name.clone()));
+    let _ = engine
+        .server_file_dirs
+        .set(settings.server_file_dirs.clone());
     admission.access.attach_roles(engine.roles.clone());
     let listener = TcpListener::bind(settings.listen).await?;
     let exporter = match settings.metrics {

@@ -94,7 +94,7 @@ pub async fn answer(
             ))
         }
         Outcome::CopyIn(spec) => Ok(super::copy::begin(engine, spec, &*client)),
-        Outcome::CopyOut(spec) => super::copy_out::respond(engine, spec).await,
+        Outcome::CopyOut(spec) => super::copy_out::respond(ctx, spec).await,
     }
 }
 

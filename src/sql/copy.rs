@@ -174,13 +174,23 @@ impl CopyFrom {
         ctx: &SessionContext,
         session: Option<&SessionTransaction>,
     ) -> Result<Outcome> {
-        if !matches!(self.target, CopyTarget::Stdin) {
-            return Err(BrookError::NotAllowed(
-                "COPY FROM a file or a program reads the server's files; \
-                 use COPY … FROM STDIN (psql: \\copy)"
-                    .into(),
-            ));
-        }
+        let file = match &self.target {
+            CopyTarget::Stdin => None,
+            CopyTarget::File { filename } => Some(super::server_files::resolve(
+                engine,
+                ctx,
+                filename,
+                super::server_files::Access::Read,
+                "COPY from a file",
+            )?),
+            _ => {
+                return Err(BrookError::NotAllowed(
+                    "COPY FROM PROGRAM runs a command as the server; \
+                     use COPY … FROM STDIN (psql: \\copy)"
+                        .into(),
+                ));
+            }
+        };
         let CopySource::Table {
             table_name,
             columns,
@@ -227,7 +237,7 @@ impl CopyFrom {
                 "COPY HEADER in text format (use FORMAT csv)".into(),
             ));
         }
-        Ok(Outcome::CopyIn(CopySpec {
+        let spec = CopySpec {
             table,
             temp,
             columns,
@@ -237,7 +247,19 @@ impl CopyFrom {
             null: options.null,
             quote: options.quote,
             escape: options.escape,
-        }))
+        };
+        match file {
+            None => Ok(Outcome::CopyIn(spec)),
+            // A server file: loaded here, as the client's data would be.
+            Some(file) => {
+                let data = tokio::fs::read(&file).await?;
+                let rows = load(engine, session, &spec, &data).await?;
+                Ok(Outcome::Done {
+                    tag: "COPY",
+                    rows: Some(usize::try_from(rows).unwrap_or(usize::MAX)),
+                })
+            }
+        }
     }
 }
 

@@ -2,7 +2,9 @@
 //! DELIMITER, NULL, QUOTE, ESCAPE)]`: the rows of a query, streamed to the
 //! client in COPY format (psql's `\copy … TO`, psycopg's `cursor.copy()`).
 //! The encoding is the protocol layer's (`server::copy_out`). `COPY … TO
-//! 'file'` is refused: a client may not write the server's files.
+//! 'file'` writes a server file only for a superuser or a member of
+//! `pg_write_server_files`, inside the directories open to SQL
+//! ([`super::server_files`]).
 
 use datafusion::sql::sqlparser::ast::{CopyLegacyOption, CopyOption, CopySource, CopyTarget};
 
@@ -15,11 +17,14 @@ use crate::error::{BrookError, Result};
 pub struct CopyOutSpec {
     pub query: String,
     pub options: CopyOptions,
+    /// `TO 'file'`: the server file (resolved and allowed) to write
+    /// instead of the client.
+    pub file: Option<std::path::PathBuf>,
 }
 
 /// A `COPY … TO` as sqlparser parsed it. Every one is Brook's: to STDOUT
-/// Brook streams it, to a file it refuses (DataFusion would write the
-/// server's files).
+/// Brook streams it, to a file it writes it where allowed (DataFusion's
+/// own COPY would write any server file).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CopyTo {
     pub source: CopySource,
@@ -31,15 +36,34 @@ pub struct CopyTo {
 impl CopyTo {
     /// Check the target and options, and tell the protocol layer which
     /// query's rows to stream.
-    pub fn execute(self) -> Result<Outcome> {
-        if !matches!(self.target, CopyTarget::Stdout) {
-            return Err(BrookError::NotAllowed(
-            "COPY to a file or program is not allowed: the server's files are not the client's; \
-             use COPY … TO STDOUT (psql: \\copy … TO 'file')"
-                .to_string(),
-        ));
-        }
+    pub fn execute(
+        self,
+        engine: &crate::engine::Engine,
+        ctx: &datafusion::prelude::SessionContext,
+    ) -> Result<Outcome> {
+        let file = match &self.target {
+            CopyTarget::Stdout => None,
+            CopyTarget::File { filename } => Some(super::server_files::resolve(
+                engine,
+                ctx,
+                filename,
+                super::server_files::Access::Write,
+                "COPY to a file",
+            )?),
+            _ => {
+                return Err(BrookError::NotAllowed(
+                    "COPY TO PROGRAM runs a command as the server; \
+                     use COPY … TO STDOUT (psql: \\copy … TO 'file')"
+                        .to_string(),
+                ));
+            }
+        };
         let options = CopyOptions::parse(&self.options, &self.legacy_options)?;
+        if file.is_some() && options.format == CopyFormat::Binary {
+            return Err(BrookError::Unsupported(
+                "COPY TO a file in binary format (use FORMAT text or csv)".into(),
+            ));
+        }
         if options.header && options.format != CopyFormat::Csv {
             return Err(BrookError::Unsupported(
                 "COPY HEADER outside CSV format (use FORMAT csv)".into(),
@@ -63,6 +87,10 @@ impl CopyTo {
                 format!("SELECT {columns} FROM {table_name}")
             }
         };
-        Ok(Outcome::CopyOut(CopyOutSpec { query, options }))
+        Ok(Outcome::CopyOut(CopyOutSpec {
+            query,
+            options,
+            file,
+        }))
     }
 }

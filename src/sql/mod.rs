@@ -33,6 +33,7 @@ pub mod parser;
 pub mod pipeline;
 pub mod policy;
 pub mod role;
+pub mod server_files;
 pub mod truncate;
 pub mod upsert;
 
@@ -472,7 +473,7 @@ impl Statement {
             Statement::GrantOnModel(s) => s.execute(engine, ctx, &notices).await,
             Statement::AlterSchema(s) => s.execute(engine, ctx, session).await,
             Statement::CopyFrom(s) => s.execute(engine, ctx, session).await,
-            Statement::CopyTo(s) => s.execute(),
+            Statement::CopyTo(s) => s.execute(engine, ctx),
             Statement::CreatePipeline(s) => s.execute(engine, ctx).await,
             Statement::StartPipeline(s) => s.execute(engine).await,
             Statement::StopPipeline(s) => s.execute(engine).await,

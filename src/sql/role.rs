@@ -233,6 +233,11 @@ impl AlterRole {
                 "role \"{name}\" is a user of the server's configuration: change it there"
             )));
         }
+        if crate::catalog::roles::is_predefined(&name) {
+            return Err(BrookError::ReservedName(format!(
+                "role name \"{name}\" is reserved"
+            )));
+        }
         match *self.operation {
             AlterRoleOperation::WithOptions { options } => {
                 engine.roles.change(|created, _| {
@@ -310,6 +315,11 @@ impl DropRole {
                 if bootstrap.contains(name) {
                     return Err(BrookError::NotAllowed(format!(
                         "role \"{name}\" is a user of the server's configuration: remove it there"
+                    )));
+                }
+                if crate::catalog::roles::is_predefined(name) {
+                    return Err(BrookError::ObjectInUse(format!(
+                        "cannot drop role {name} because it is required by the database system"
                     )));
                 }
                 let before = created.len();

@@ -10,7 +10,7 @@
 use tokio_postgres::Client;
 
 use crate::security::{PASSWORD, config_with_user};
-use crate::support::{Brook, message, sqlstate};
+use crate::support::{Brook, count, message, sqlstate};
 
 async fn login(brook: &Brook, user: &str, password: &str) -> Client {
     let url = format!(
@@ -794,6 +794,17 @@ async fn row_level_security_gives_each_tenant_only_its_rows_of_one_table() {
         tenants(&bob, all).await,
         vec![(2, "bob".into()), (4, "bob".into())]
     );
+    // COPY … TO STDOUT reads through the same policies.
+    let copied: Vec<u8> = {
+        use futures::TryStreamExt;
+        let stream = ana
+            .copy_out("COPY (SELECT id, tenant FROM results ORDER BY id) TO STDOUT")
+            .await
+            .unwrap();
+        let chunks: Vec<bytes::Bytes> = stream.try_collect().await.unwrap();
+        chunks.concat()
+    };
+    assert_eq!(String::from_utf8(copied).unwrap(), "1\tana\n3\tana\n");
     // The owner is not held to its policies (no FORCE); a superuser never.
     assert_eq!(tenants(&keeper, all).await.len(), 4);
     assert_eq!(tenants(&admin, all).await.len(), 4);
@@ -898,4 +909,178 @@ async fn row_level_security_gives_each_tenant_only_its_rows_of_one_table() {
         .collect();
     assert_eq!(policies.len(), 1);
     assert_eq!(policies[0].0, "tenant_rows");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_files_are_a_privilege_and_stay_inside_the_open_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = dir.path().join("exchange");
+    std::fs::create_dir_all(&open).unwrap();
+    let outside = dir.path().join("secret.csv");
+    std::fs::write(&outside, "1,stolen\n").unwrap();
+    std::os::unix::fs::symlink(&outside, open.join("link.csv")).unwrap();
+    let config = config_with_user(
+        dir.path(),
+        &format!("server_file_dirs = [\"{}\"]", open.display()),
+    );
+    let brook = Brook::start_with(
+        "127.0.0.1",
+        &["--config".into(), config.display().to_string()],
+    );
+    let admin = login(&brook, "analyst", PASSWORD).await;
+    admin
+        .batch_execute(
+            "CREATE TABLE t (id int, name text); INSERT INTO t VALUES (1, 'a'), (2, 'b,c'); \
+             CREATE USER reader PASSWORD 'r'; CREATE USER writer PASSWORD 'w'; \
+             CREATE USER plain PASSWORD 'p'; \
+             GRANT SELECT, INSERT ON t TO reader, writer, plain; \
+             GRANT pg_read_server_files TO reader; GRANT pg_write_server_files TO writer",
+        )
+        .await
+        .unwrap();
+    // A superuser writes and reads files there, by relative or full path.
+    let written = admin
+        .execute("COPY t TO 'rows.csv' WITH (FORMAT csv, HEADER)", &[])
+        .await
+        .unwrap();
+    assert_eq!(written, 2);
+    assert_eq!(
+        std::fs::read_to_string(open.join("rows.csv")).unwrap(),
+        "id,name\n1,a\n2,\"b,c\"\n"
+    );
+    let full = open.join("rows.csv").display().to_string();
+    let loaded = admin
+        .execute(
+            &format!("COPY t FROM '{full}' WITH (FORMAT csv, HEADER)"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(loaded, 2);
+    assert_eq!(count(&admin, "SELECT count(*) FROM t").await, 4);
+
+    // Out of the directory: by path, by `..`, by a symbolic link; and the
+    // commands the server would run.
+    let refused = [
+        format!("COPY t FROM '{}'", outside.display()),
+        format!("COPY t FROM '{}/../secret.csv'", open.display()),
+        "COPY t FROM 'link.csv'".to_string(),
+        "COPY t TO '../escaped.csv'".to_string(),
+        "COPY t FROM PROGRAM 'id'".to_string(),
+        "COPY t TO PROGRAM 'id'".to_string(),
+    ];
+    for sql in &refused {
+        let e = admin.batch_execute(sql).await.unwrap_err();
+        assert_eq!(sqlstate(&e), "42501", "{sql}: {}", message(&e));
+    }
+    assert!(!dir.path().join("escaped.csv").exists());
+    assert_eq!(count(&admin, "SELECT count(*) FROM t").await, 4);
+    let e = admin
+        .batch_execute("COPY t FROM 'missing.csv'")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "58P01", "{}", message(&e));
+
+    // The predefined roles: reading for one, writing for the other.
+    let reader = login(&brook, "reader", "r").await;
+    reader
+        .batch_execute("COPY t FROM 'rows.csv' WITH (FORMAT csv, HEADER)")
+        .await
+        .unwrap();
+    let e = reader
+        .batch_execute("COPY t TO 'mine.csv'")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        message(&e),
+        "must be superuser or have privileges of the pg_write_server_files role to COPY to a file"
+    );
+    let writer = login(&brook, "writer", "w").await;
+    writer.batch_execute("COPY t TO 'mine.csv'").await.unwrap();
+    assert!(open.join("mine.csv").exists());
+    let plain = login(&brook, "plain", "p").await;
+    let e = plain
+        .batch_execute("COPY t FROM 'rows.csv' WITH (FORMAT csv, HEADER)")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        message(&e),
+        "must be superuser or have privileges of the pg_read_server_files role to COPY from a file"
+    );
+    assert_eq!(count(&admin, "SELECT count(*) FROM t").await, 6);
+    // The predefined roles are PostgreSQL's, and stay.
+    let oids: Vec<(String, i32)> = admin
+        .query(
+            "SELECT rolname, oid::int FROM pg_roles WHERE rolname LIKE 'pg\\_%' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        oids,
+        vec![
+            ("pg_read_server_files".to_string(), 4569),
+            ("pg_signal_backend".to_string(), 4200),
+            ("pg_write_server_files".to_string(), 4570),
+        ]
+    );
+    let e = admin
+        .batch_execute("DROP ROLE pg_signal_backend")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        message(&e),
+        "cannot drop role pg_signal_backend because it is required by the database system"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_signal_backend_cancels_other_roles_queries_but_a_superusers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_user(dir.path(), "");
+    let brook = Brook::start_with(
+        "127.0.0.1",
+        &["--config".into(), config.display().to_string()],
+    );
+    let admin = login(&brook, "analyst", PASSWORD).await;
+    admin
+        .batch_execute(
+            "CREATE USER ana PASSWORD 'a'; CREATE USER bob PASSWORD 'b'; \
+             CREATE USER ops PASSWORD 'o'; GRANT pg_signal_backend TO ops",
+        )
+        .await
+        .unwrap();
+    let ana = login(&brook, "ana", "a").await;
+    let bob = login(&brook, "bob", "b").await;
+    let ops = login(&brook, "ops", "o").await;
+    let pid = |client: Client| async move {
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        (client, pid)
+    };
+    let (bob, bob_pid) = pid(bob).await;
+    let (admin, admin_pid) = pid(admin).await;
+    let cancel = |pid: i32| format!("SELECT pg_cancel_backend({pid})");
+    // Another role's session: refused to a plain role.
+    let e = ana.query_one(&cancel(bob_pid), &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&e), "42501");
+    assert_eq!(message(&e), "permission denied to cancel query");
+    // pg_signal_backend may; it reaches no superuser's session.
+    let done: bool = ops.query_one(&cancel(bob_pid), &[]).await.unwrap().get(0);
+    assert!(done);
+    let e = ops.query_one(&cancel(admin_pid), &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&e), "42501");
+    // A role cancels its own sessions; a superuser any.
+    let bob2 = login(&brook, "bob", "b").await;
+    let done: bool = bob2.query_one(&cancel(bob_pid), &[]).await.unwrap().get(0);
+    assert!(done);
+    let done: bool = admin.query_one(&cancel(bob_pid), &[]).await.unwrap().get(0);
+    assert!(done);
+    drop(bob);
 }
