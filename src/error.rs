@@ -24,6 +24,8 @@ pub struct SqlState(&'static str);
 
 impl SqlState {
     pub const SUCCESSFUL_COMPLETION: Self = Self("00000");
+    pub const PRIVILEGE_NOT_REVOKED: Self = Self("01006");
+    pub const PRIVILEGE_NOT_GRANTED: Self = Self("01007");
     pub const FEATURE_NOT_SUPPORTED: Self = Self("0A000");
     pub const SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION: Self = Self("08001");
     pub const PROTOCOL_VIOLATION: Self = Self("08P01");

@@ -90,6 +90,11 @@ pub struct RoleEntry {
     /// The roles `GRANT role TO this` made it a member of, by OID.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub member_of: Vec<i32>,
+    /// `ALTER ROLE … SET name = value`: the role's sessions start with
+    /// these (unless the client's startup sets them), in milliseconds for
+    /// the timeouts.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub settings: std::collections::BTreeMap<String, String>,
 }
 
 fn yes() -> bool {
@@ -116,6 +121,7 @@ impl RoleEntry {
             valid_until: None,
             connection_limit: -1,
             member_of: vec![],
+            settings: std::collections::BTreeMap::new(),
         }
     }
 

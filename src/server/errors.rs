@@ -322,6 +322,11 @@ pub fn notice_info(code: SqlState, text: impl Into<String>) -> ErrorInfo {
     ErrorInfo::new("NOTICE".to_string(), code.code().to_string(), text.into())
 }
 
+/// A WARNING with SQLSTATE `code`.
+pub fn warning_info(code: SqlState, text: impl Into<String>) -> ErrorInfo {
+    ErrorInfo::new("WARNING".to_string(), code.code().to_string(), text.into())
+}
+
 /// Whatever error pgwire holds, as the ErrorInfo the client gets: classified
 /// when it is an API error, as is when already a user error.
 pub fn info_of(e: PgWireError) -> ErrorInfo {

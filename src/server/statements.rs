@@ -73,11 +73,11 @@ pub async fn answer(
     let outcome = loop {
         tokio::select! {
             outcome = &mut running => break outcome,
-            Some(text) = progress.recv() => notice(client, text).await?,
+            Some(message) = progress.recv() => notice(client, message).await?,
         }
     };
-    while let Ok(text) = progress.try_recv() {
-        notice(client, text).await?;
+    while let Ok(message) = progress.try_recv() {
+        notice(client, message).await?;
     }
     match outcome.map_err(brook_to_pgwire)? {
         Outcome::Done { tag, rows } => {
@@ -110,8 +110,14 @@ pub async fn notice_with(
         .await
 }
 
-async fn notice(client: &mut dyn HookClient, text: String) -> PgWireResult<()> {
-    notice_with(client, SqlState::SUCCESSFUL_COMPLETION, text).await
+async fn notice(client: &mut dyn HookClient, message: crate::sql::Notice) -> PgWireResult<()> {
+    if !message.warning {
+        return notice_with(client, message.code, message.text).await;
+    }
+    let info = super::errors::warning_info(message.code, message.text);
+    client
+        .send_message(PgWireBackendMessage::NoticeResponse(info.into()))
+        .await
 }
 
 /// The error a statement of a multi-statement query ends the query with.

@@ -19,7 +19,7 @@ use crate::catalog::grants::AclTarget;
 use crate::catalog::names::{QualifiedName, normalize, qualify};
 use crate::catalog::privileges::{Acl, Identity, ObjectKind, PUBLIC, Privilege, PrivilegeSet};
 use crate::engine::Engine;
-use crate::error::{BrookError, Result};
+use crate::error::{BrookError, Result, SqlState};
 use crate::storage::transaction::SessionTransaction;
 
 /// `GRANT privileges ON objects TO roles [WITH GRANT OPTION]`.
@@ -379,8 +379,13 @@ impl Change<'_> {
         session: Option<&SessionTransaction>,
         notices: &Notices,
     ) -> Result<Outcome> {
+        let code = if self.revoke {
+            SqlState::PRIVILEGE_NOT_REVOKED
+        } else {
+            SqlState::PRIVILEGE_NOT_GRANTED
+        };
         for warning in self.apply(engine, ctx, session).await? {
-            notices.send(warning);
+            notices.warn(code, warning);
         }
         Ok(Outcome::done(if self.revoke { "REVOKE" } else { "GRANT" }))
     }

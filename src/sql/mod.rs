@@ -62,7 +62,7 @@ pub use index::CreateIndex;
 pub use lock_table::LockTable;
 pub use merge::Merge;
 pub use model::{CreateModel, DropModel, RefreshModel, ShowModels};
-pub use outcome::{Notices, Outcome};
+pub use outcome::{Notice, Notices, Outcome};
 pub use parser::BrookObject;
 pub use pipeline::{
     CreatePipeline, DropPipeline, RetryPipelineErrors, SetPipelineOffsets, ShowPipelines,

@@ -3,6 +3,8 @@
 
 use datafusion::prelude::DataFrame;
 
+use crate::error::SqlState;
+
 use super::copy::CopySpec;
 use super::copy_out::CopyOutSpec;
 
@@ -30,20 +32,44 @@ impl Outcome {
     }
 }
 
+/// One message a statement sends the client while it runs: a NOTICE (its
+/// progress, what it skipped) or a WARNING (a GRANT that granted less than
+/// asked), with its SQLSTATE.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub warning: bool,
+    pub code: SqlState,
+    pub text: String,
+}
+
 /// Where a long statement reports progress: the client's NOTICE messages.
 #[derive(Clone, Default)]
-pub struct Notices(Option<tokio::sync::mpsc::UnboundedSender<String>>);
+pub struct Notices(Option<tokio::sync::mpsc::UnboundedSender<Notice>>);
 
 impl Notices {
     /// A sender for the statement and the receiver the protocol layer drains.
-    pub fn channel() -> (Self, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    pub fn channel() -> (Self, tokio::sync::mpsc::UnboundedReceiver<Notice>) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         (Self(Some(tx)), rx)
     }
 
+    /// A NOTICE (SQLSTATE 00000).
     pub fn send(&self, text: impl Into<String>) {
+        self.post(false, SqlState::SUCCESSFUL_COMPLETION, text.into());
+    }
+
+    /// A WARNING with SQLSTATE `code`.
+    pub fn warn(&self, code: SqlState, text: impl Into<String>) {
+        self.post(true, code, text.into());
+    }
+
+    fn post(&self, warning: bool, code: SqlState, text: String) {
         if let Some(tx) = &self.0 {
-            let _ = tx.send(text.into());
+            let _ = tx.send(Notice {
+                warning,
+                code,
+                text,
+            });
         }
     }
 }

@@ -7,7 +7,8 @@
 
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    self, AlterRoleOperation, Expr, Ident, ObjectName, Password, RoleOption, Value,
+    self, AlterRoleOperation, Expr, Ident, ObjectName, Password, ResetConfig, RoleOption,
+    SetConfigValue, Value,
 };
 
 use super::outcome::Outcome;
@@ -272,12 +273,95 @@ impl AlterRole {
                     Ok(())
                 })?;
             }
+            AlterRoleOperation::Set {
+                config_name,
+                config_value,
+                in_database: None,
+            } => {
+                let setting = role_setting(&config_name.to_string())?;
+                let value = match config_value {
+                    SetConfigValue::Value(value) => Some(timeout_ms(setting, &value)?),
+                    SetConfigValue::Default => None,
+                    SetConfigValue::FromCurrent => {
+                        return Err(BrookError::Unsupported(
+                            "ALTER ROLE … SET … FROM CURRENT".into(),
+                        ));
+                    }
+                };
+                engine.roles.change(|created, _| {
+                    let role = created
+                        .iter_mut()
+                        .find(|r| r.name == name)
+                        .ok_or_else(|| BrookError::UndefinedRole(name.clone()))?;
+                    match value {
+                        Some(ms) => role.settings.insert(setting.to_string(), ms),
+                        None => role.settings.remove(setting),
+                    };
+                    Ok(())
+                })?;
+            }
+            AlterRoleOperation::Reset {
+                config_name,
+                in_database: None,
+            } => {
+                let only = match config_name {
+                    ResetConfig::ALL => None,
+                    ResetConfig::ConfigName(n) => Some(role_setting(&n.to_string())?),
+                };
+                engine.roles.change(|created, _| {
+                    let role = created
+                        .iter_mut()
+                        .find(|r| r.name == name)
+                        .ok_or_else(|| BrookError::UndefinedRole(name.clone()))?;
+                    match only {
+                        Some(setting) => {
+                            role.settings.remove(setting);
+                        }
+                        None => role.settings.clear(),
+                    }
+                    Ok(())
+                })?;
+            }
             other => {
                 return Err(BrookError::Unsupported(format!("ALTER ROLE … {other}")));
             }
         }
         Ok(Outcome::done("ALTER ROLE"))
     }
+}
+
+/// The settings a role may carry (`ALTER ROLE … SET`): the timeouts, which
+/// an operator sets per role (an analyst's 30 s, a loader's none).
+const ROLE_SETTINGS: [&str; 2] = ["statement_timeout", "idle_in_transaction_session_timeout"];
+
+fn role_setting(name: &str) -> Result<&'static str> {
+    let name = name.trim_matches('"').to_ascii_lowercase();
+    ROLE_SETTINGS
+        .into_iter()
+        .find(|s| *s == name)
+        .ok_or_else(|| {
+            BrookError::Unsupported(format!(
+                "ALTER ROLE … SET {name} (a role may carry {})",
+                ROLE_SETTINGS.join(" and ")
+            ))
+        })
+}
+
+/// A timeout's value (`'30s'`, `5000`) in milliseconds, as text.
+fn timeout_ms(setting: &str, value: &Expr) -> Result<String> {
+    let text = match value {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => s.clone(),
+            other => other.to_string(),
+        },
+        other => other.to_string(),
+    };
+    let duration = crate::config::parse_duration(&text).map_err(|why| {
+        BrookError::InvalidParameter(format!(
+            "invalid value for parameter \"{setting}\": \"{text}\" ({why})"
+        ))
+    })?;
+    Ok(duration.map_or(0, |d| d.as_millis()).to_string())
 }
 
 impl DropRole {

@@ -477,6 +477,28 @@ async fn grants_are_listed_revoked_and_outlived_by_nothing() {
         e.is_ok(),
         "a grant without grant option warns, as in PostgreSQL"
     );
+    let port = brook.port().to_string();
+    let out = std::process::Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "bob",
+            "-d",
+            "brook",
+            "-X",
+        ])
+        .args(["-c", "GRANT SELECT ON facts TO alice"])
+        .env("PGPASSWORD", "b")
+        .output()
+        .expect("psql runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("WARNING:  no privileges were granted for \"facts\""),
+        "{stderr}"
+    );
 
     // A table made from a query needs the query's rights too.
     admin
@@ -1083,4 +1105,61 @@ async fn pg_signal_backend_cancels_other_roles_queries_but_a_superusers() {
     let done: bool = admin.query_one(&cancel(bob_pid), &[]).await.unwrap().get(0);
     assert!(done);
     drop(bob);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_carries_its_own_statement_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_user(dir.path(), "");
+    let brook = Brook::start_with(
+        "127.0.0.1",
+        &["--config".into(), config.display().to_string()],
+    );
+    let admin = login(&brook, "analyst", PASSWORD).await;
+    admin
+        .batch_execute(
+            "CREATE USER ana PASSWORD 'a'; ALTER ROLE ana SET statement_timeout = '150ms'",
+        )
+        .await
+        .unwrap();
+    let show = |client: Client| async move {
+        let rows = client.simple_query("SHOW statement_timeout").await.unwrap();
+        let value = rows
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .unwrap();
+        (client, value)
+    };
+    let (ana, shown) = show(login(&brook, "ana", "a").await).await;
+    assert_eq!(shown, "150ms");
+    let long = "SELECT count(*) FROM generate_series(1, 20000000000) AS a(v) WHERE v % 7 = 3";
+    let e = ana.simple_query(long).await.unwrap_err();
+    assert_eq!(sqlstate(&e), "57014", "{}", message(&e));
+    // The session may still change it; the role's value is its default.
+    ana.batch_execute("SET statement_timeout = 0")
+        .await
+        .unwrap();
+    ana.batch_execute("RESET statement_timeout").await.unwrap();
+    let (ana, shown) = show(ana).await;
+    assert_eq!(shown, "150ms");
+    // Only a superuser sets it, and only the timeouts.
+    let e = ana
+        .batch_execute("ALTER ROLE ana SET statement_timeout = 0")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42501");
+    let e = admin
+        .batch_execute("ALTER ROLE ana SET work_mem = '1GB'")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "0A000");
+    admin
+        .batch_execute("ALTER ROLE ana RESET statement_timeout")
+        .await
+        .unwrap();
+    let (_, shown) = show(login(&brook, "ana", "a").await).await;
+    assert_eq!(shown, "0");
 }

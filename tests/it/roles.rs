@@ -65,7 +65,8 @@ async fn roles_made_in_sql_log_in_with_their_passwords_and_only_superusers_manag
     // pg_roles lists them with their attributes; the bootstrap user is a superuser.
     let rows = admin
         .query(
-            "SELECT rolname, rolsuper, rolcanlogin FROM pg_roles ORDER BY rolname",
+            "SELECT rolname, rolsuper, rolcanlogin FROM pg_roles \
+             WHERE rolname NOT LIKE 'pg\\_%' ORDER BY rolname",
             &[],
         )
         .await

@@ -123,6 +123,15 @@ impl Access {
         let _ = self.roles.set(roles);
     }
 
+    /// `ALTER ROLE … SET`'s settings of `user` (setting name, value).
+    pub(crate) fn role_settings(&self, user: &str) -> Vec<(String, String)> {
+        self.roles
+            .get()
+            .and_then(|roles| roles.created(user))
+            .map(|role| role.settings.into_iter().collect())
+            .unwrap_or_default()
+    }
+
     /// The `CONNECTION LIMIT` of a created role that is no superuser
     /// (superusers are not held to it, as in PostgreSQL).
     pub(crate) fn connection_limit(&self, user: &str) -> Option<usize> {

@@ -262,6 +262,14 @@ impl BrookStartup {
             .insert::<Arc<ConnectionHandle>>(handle);
         client.session_extensions().insert(guard);
         client.session_extensions().insert(listed);
+        // The role's own settings (ALTER ROLE … SET) come after what the
+        // client's startup set and before the server's defaults.
+        for (name, value) in self.access.role_settings(&user) {
+            client
+                .metadata_mut()
+                .entry(crate::server::session_settings::key(&name).to_string())
+                .or_insert(value);
+        }
         if let Some(timeout) = self.access.statement_timeout {
             client
                 .metadata_mut()
