@@ -125,6 +125,19 @@ fn encode(change: &Change) -> Result<serde_json::Value> {
     serde_json::to_value(change).map_err(|e| BrookError::Internal(e.to_string()))
 }
 
+/// Stage `change`, which names no relation (a comment, a grant, a
+/// policy): the session's relations stay as they are.
+fn stage_unnamed(session: &SessionTransaction, change: &Change) -> Result<()> {
+    session.stage(Staged {
+        schema: String::new(),
+        name: String::new(),
+        relation: None,
+        created: None,
+        change: encode(change)?,
+        undo: None,
+    })
+}
+
 fn decode(value: &serde_json::Value) -> Result<Change> {
     serde_json::from_value(value.clone()).map_err(|e| BrookError::Internal(e.to_string()))
 }
@@ -619,15 +632,7 @@ impl Catalog {
     ) -> Result<()> {
         let mut seen = self.file_as_seen_by(Some(session)).await;
         super::comments::apply(&mut seen, &target, text.as_ref())?;
-        // Named by no relation: the session's relations stay as they are.
-        session.stage(Staged {
-            schema: String::new(),
-            name: String::new(),
-            relation: None,
-            created: None,
-            change: encode(&Change::Comment { target, text })?,
-            undo: None,
-        })
+        stage_unnamed(session, &Change::Comment { target, text })
     }
 
     /// The owner and grants of `target` as `session` sees them (its open
@@ -651,14 +656,7 @@ impl Catalog {
     ) -> Result<()> {
         let mut seen = self.file_as_seen_by(Some(session)).await;
         super::grants::set(&mut seen, &target, acl.clone())?;
-        session.stage(Staged {
-            schema: String::new(),
-            name: String::new(),
-            relation: None,
-            created: None,
-            change: encode(&Change::SetAcl { target, acl })?,
-            undo: None,
-        })
+        stage_unnamed(session, &Change::SetAcl { target, acl })
     }
 
     /// Table `relation`'s row-level security as `session` sees it.
@@ -681,14 +679,7 @@ impl Catalog {
     ) -> Result<()> {
         let mut seen = self.file_as_seen_by(Some(session)).await;
         super::policies::set(&mut seen, &relation, security.clone())?;
-        session.stage(Staged {
-            schema: String::new(),
-            name: String::new(),
-            relation: None,
-            created: None,
-            change: encode(&Change::SetRowSecurity { relation, security })?,
-            undo: None,
-        })
+        stage_unnamed(session, &Change::SetRowSecurity { relation, security })
     }
 
     /// The catalog file with `session`'s open transaction's schema changes

@@ -174,23 +174,12 @@ impl CopyFrom {
         ctx: &SessionContext,
         session: Option<&SessionTransaction>,
     ) -> Result<Outcome> {
-        let file = match &self.target {
-            CopyTarget::Stdin => None,
-            CopyTarget::File { filename } => Some(super::server_files::resolve(
-                engine,
-                ctx,
-                filename,
-                super::server_files::Access::Read,
-                "COPY from a file",
-            )?),
-            _ => {
-                return Err(BrookError::NotAllowed(
-                    "COPY FROM PROGRAM runs a command as the server; \
-                     use COPY … FROM STDIN (psql: \\copy)"
-                        .into(),
-                ));
-            }
-        };
+        let file = super::server_files::copy_file(
+            engine,
+            ctx,
+            &self.target,
+            super::server_files::Access::Read,
+        )?;
         let CopySource::Table {
             table_name,
             columns,

@@ -41,23 +41,12 @@ impl CopyTo {
         engine: &crate::engine::Engine,
         ctx: &datafusion::prelude::SessionContext,
     ) -> Result<Outcome> {
-        let file = match &self.target {
-            CopyTarget::Stdout => None,
-            CopyTarget::File { filename } => Some(super::server_files::resolve(
-                engine,
-                ctx,
-                filename,
-                super::server_files::Access::Write,
-                "COPY to a file",
-            )?),
-            _ => {
-                return Err(BrookError::NotAllowed(
-                    "COPY TO PROGRAM runs a command as the server; \
-                     use COPY … TO STDOUT (psql: \\copy … TO 'file')"
-                        .to_string(),
-                ));
-            }
-        };
+        let file = super::server_files::copy_file(
+            engine,
+            ctx,
+            &self.target,
+            super::server_files::Access::Write,
+        )?;
         let options = CopyOptions::parse(&self.options, &self.legacy_options)?;
         if file.is_some() && options.format == CopyFormat::Binary {
             return Err(BrookError::Unsupported(

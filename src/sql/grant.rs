@@ -562,21 +562,7 @@ impl Change<'_> {
                 let ident = part
                     .as_ident()
                     .ok_or_else(|| BrookError::Syntax(format!("invalid role name {name}")))?;
-                let role = normalize(ident);
-                if ident.quote_style.is_none() && role == "public" {
-                    return Ok(PUBLIC);
-                }
-                let role = match role.as_str() {
-                    "current_user" | "current_role" | "session_user"
-                        if ident.quote_style.is_none() =>
-                    {
-                        who.name.clone()
-                    }
-                    _ => role,
-                };
-                engine.roles.oid_of(&role).ok_or_else(|| {
-                    BrookError::UndefinedObject(format!("role \"{role}\" does not exist"))
-                })
+                role_oid(engine, who, ident)
             })
             .collect()
     }
@@ -685,6 +671,25 @@ impl Change<'_> {
 }
 
 /// Take back what `grantee` granted on from the privileges it loses.
+/// The OID of the role `ident` names where a statement lists roles
+/// (GRANT's grantees, a policy's TO): PUBLIC (0) for `public`, `who` for
+/// `current_user`/`current_role`/`session_user` unquoted; 42704 for a
+/// role that does not exist.
+pub(super) fn role_oid(engine: &Engine, who: &Identity, ident: &ast::Ident) -> Result<i32> {
+    let role = normalize(ident);
+    let role = match role.as_str() {
+        "public" if ident.quote_style.is_none() => return Ok(PUBLIC),
+        "current_user" | "current_role" | "session_user" if ident.quote_style.is_none() => {
+            who.name.clone()
+        }
+        _ => role,
+    };
+    engine
+        .roles
+        .oid_of(&role)
+        .ok_or_else(|| BrookError::UndefinedObject(format!("role \"{role}\" does not exist")))
+}
+
 fn revoke_onward(acl: &mut Acl, kind: ObjectKind, grantee: i32, lost: PrivilegeSet) {
     let onward: Vec<i32> = acl
         .items(kind)

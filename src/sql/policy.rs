@@ -18,7 +18,7 @@ use crate::catalog::privileges::row_security::{
 };
 use crate::catalog::privileges::{Identity, PUBLIC};
 use crate::engine::Engine;
-use crate::error::{BrookError, Result};
+use crate::error::Result;
 use crate::storage::transaction::SessionTransaction;
 
 /// A policy statement as sqlparser parsed it.
@@ -183,22 +183,11 @@ fn clauses_fit(command: Command, using: &Option<String>, check: &Option<String>)
 /// The OIDs of the roles a policy's `TO` names.
 fn role_oids(engine: &Engine, who: &Identity, to: &[ast::Owner]) -> Result<Vec<i32>> {
     to.iter()
-        .map(|owner| {
-            let role = match owner {
-                ast::Owner::Ident(ident) => {
-                    let role = normalize(ident);
-                    if ident.quote_style.is_none() && role == "public" {
-                        return Ok(PUBLIC);
-                    }
-                    role
-                }
-                ast::Owner::CurrentRole | ast::Owner::CurrentUser | ast::Owner::SessionUser => {
-                    who.name.clone()
-                }
-            };
-            engine.roles.oid_of(&role).ok_or_else(|| {
-                BrookError::UndefinedObject(format!("role \"{role}\" does not exist"))
-            })
+        .map(|owner| match owner {
+            ast::Owner::Ident(ident) => super::grant::role_oid(engine, who, ident),
+            ast::Owner::CurrentRole | ast::Owner::CurrentUser | ast::Owner::SessionUser => {
+                super::grant::role_oid(engine, who, &ast::Ident::new("current_user"))
+            }
         })
         .collect()
 }

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::CopyTarget;
 
 use crate::catalog::roles::{READ_SERVER_FILES, WRITE_SERVER_FILES};
 use crate::engine::Engine;
@@ -67,6 +68,35 @@ pub fn resolve(
         )));
     }
     Ok(resolved)
+}
+
+/// The server file a COPY reads (`FROM 'file'`) or writes (`TO 'file'`),
+/// resolved and allowed; `None` for the client's STDIN or STDOUT. A
+/// PROGRAM, which would run a command as the server, is refused to all.
+pub fn copy_file(
+    engine: &Engine,
+    ctx: &SessionContext,
+    target: &CopyTarget,
+    access: Access,
+) -> Result<Option<PathBuf>> {
+    let statement = match access {
+        Access::Read => "COPY from a file",
+        Access::Write => "COPY to a file",
+    };
+    match target {
+        CopyTarget::Stdin | CopyTarget::Stdout => Ok(None),
+        CopyTarget::File { filename } => {
+            resolve(engine, ctx, filename, access, statement).map(Some)
+        }
+        CopyTarget::Program { .. } => Err(BrookError::NotAllowed(match access {
+            Access::Read => "COPY FROM PROGRAM runs a command as the server; \
+                             use COPY … FROM STDIN (psql: \\copy)"
+                .into(),
+            Access::Write => "COPY TO PROGRAM runs a command as the server; \
+                              use COPY … TO STDOUT (psql: \\copy … TO 'file')"
+                .into(),
+        })),
+    }
 }
 
 /// `path` with `..` and every symbolic link resolved: the file itself when

@@ -247,7 +247,7 @@ pub(super) fn reads_columns(input: &LogicalPlan, update: bool) -> bool {
     reads
 }
 
-fn strip_alias(expr: &Expr) -> &Expr {
+pub(super) fn strip_alias(expr: &Expr) -> &Expr {
     match expr {
         Expr::Alias(alias) => strip_alias(&alias.expr),
         other => other,

@@ -24,6 +24,7 @@ use datafusion::logical_expr::{
     WriteOp, create_udf, lit,
 };
 
+use super::plan_check::strip_alias;
 use super::row_security::{Command, RowSecurityError, TablePolicies};
 use super::view_boundary::as_boundary;
 use super::{Identity, Privileges};
@@ -90,18 +91,20 @@ impl RowFilter<'_> {
             };
             match &node {
                 LogicalPlan::TableScan(scan) => {
+                    // The target's rows were folded with the session's values in dml().
                     let admitted = match target {
                         Some(t) if scan.table_name.resolved_eq(&t.reference) => {
                             Some(t.admitted.clone())
                         }
-                        _ => self
-                            .policies(who, &scan.table_name)
-                            .map(|p| p.using(who, Command::Select)),
+                        _ => match self.policies(who, &scan.table_name) {
+                            Some(p) => Some(self.session_values(p.using(who, Command::Select))?),
+                            None => None,
+                        },
                     };
                     let Some(admitted) = admitted else {
                         return Ok(Transformed::no(node));
                     };
-                    let admitted = qualified(self.session_values(admitted)?, &scan.table_name)?;
+                    let admitted = qualified(admitted, &scan.table_name)?;
                     let filtered = LogicalPlanBuilder::from(node)
                         .filter(admitted.is_true())?
                         .build()?;
@@ -279,13 +282,6 @@ fn checked_update(
         vec![selected, new_row, lit(table.to_string())],
     ));
     Ok((input, condition))
-}
-
-fn strip_alias(expr: &Expr) -> &Expr {
-    match expr {
-        Expr::Alias(alias) => strip_alias(&alias.expr),
-        other => other,
-    }
 }
 
 /// `true` where `admitted` is true; the statement fails with 42501 on a
