@@ -493,10 +493,9 @@ impl Catalog {
                     .and_then(|s| DFSchema::try_from(s.as_ref().clone()).ok())
                     .unwrap_or_else(DFSchema::empty);
                 let policies = privileges::row_security::TablePolicies::compile(
-                    &state,
-                    &columns,
                     &table.name,
                     &table.row_security,
+                    |sql| policies::compile(&state, &columns, sql),
                 );
                 let name = QualifiedName {
                     schema: table.schema.clone(),

@@ -13,9 +13,7 @@ use super::alter_table::in_transaction;
 use super::authorize::identity;
 use super::outcome::{Notices, Outcome};
 use crate::catalog::names::{QualifiedName, normalize, qualify};
-use crate::catalog::privileges::row_security::{
-    Command, Policy, RowSecurity, RowSecurityError, compile,
-};
+use crate::catalog::privileges::row_security::{Command, Policy, RowSecurity, RowSecurityError};
 use crate::catalog::privileges::{Identity, PUBLIC};
 use crate::engine::Engine;
 use crate::error::Result;
@@ -210,7 +208,7 @@ async fn check_compiles(
     let state = ctx.state();
     for policy in &security.policies {
         for sql in policy.using.iter().chain(policy.with_check.iter()) {
-            compile(&state, &columns, sql)?;
+            crate::catalog::policies::compile(&state, &columns, sql)?;
         }
     }
     Ok(())

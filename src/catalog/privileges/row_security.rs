@@ -15,19 +15,13 @@
 //! `ALTER TABLE`, but a catalog written by hand could) hides every row
 //! rather than none.
 
-use datafusion::common::DFSchema;
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::execution::SessionState;
-use datafusion::logical_expr::{Expr, ExprSchemable, lit};
-use datafusion::sql::sqlparser::ast::{self, SelectItem, SetExpr};
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::logical_expr::{Expr, lit};
+use datafusion::sql::sqlparser::ast;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tracing::warn;
 
 use super::Identity;
-use crate::catalog::pg_rewrites;
 use crate::error::{BrookError, ErrorCode, SqlState};
 
 /// A table's row-level security, as its catalog entry keeps it.
@@ -162,57 +156,6 @@ impl From<RowSecurityError> for BrookError {
     }
 }
 
-/// A policy expression as the plan takes it: columns unqualified (the
-/// rule qualifies them with the scan they filter), PostgreSQL's spellings
-/// (`current_user`) rewritten as for any query, no subquery (a policy's
-/// filter must reach a table's UPDATE and DELETE, which take plain
-/// predicates only).
-pub fn compile(state: &SessionState, columns: &DFSchema, sql: &str) -> crate::error::Result<Expr> {
-    let rewritten = pg_rewrites::rewrite(&format!("SELECT {sql}")).into_owned();
-    let text = select_item(&rewritten).unwrap_or_else(|| sql.to_string());
-    let expr = state.create_logical_expr(&text, columns)?;
-    let mut subquery = false;
-    expr.apply(|e| {
-        subquery |= matches!(
-            e,
-            Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_)
-        );
-        Ok(TreeNodeRecursion::Continue)
-    })?;
-    if subquery {
-        return Err(
-            RowSecurityError::Unsupported("a subquery in a policy expression".into()).into(),
-        );
-    }
-    let data_type = expr.get_type(columns)?;
-    if !matches!(
-        data_type,
-        datafusion::arrow::datatypes::DataType::Boolean
-            | datafusion::arrow::datatypes::DataType::Null
-    ) {
-        let name = crate::catalog::pg_scalar_functions::type_name(&data_type);
-        return Err(RowSecurityError::NotBoolean(name).into());
-    }
-    Ok(expr)
-}
-
-/// The text of the one item of `SELECT <expr>`.
-fn select_item(sql: &str) -> Option<String> {
-    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
-    let [ast::Statement::Query(query)] = statements.as_slice() else {
-        return None;
-    };
-    let SetExpr::Select(select) = query.body.as_ref() else {
-        return None;
-    };
-    match select.projection.as_slice() {
-        [SelectItem::UnnamedExpr(e)] | [SelectItem::ExprWithAlias { expr: e, .. }] => {
-            Some(e.to_string())
-        }
-        _ => None,
-    }
-}
-
 /// A table's policies compiled, as the checks apply them.
 #[derive(Debug, Clone, Default)]
 pub struct TablePolicies {
@@ -234,17 +177,17 @@ struct Compiled {
 }
 
 impl TablePolicies {
-    /// `security` compiled against the table's `columns`; `table` names
-    /// it in the warning a broken policy logs.
+    /// `security` with each expression compiled by `compile` (the
+    /// catalog's, which knows the table's columns and PostgreSQL's
+    /// spellings); `table` names it in the warning a broken policy logs.
     pub fn compile(
-        state: &SessionState,
-        columns: &DFSchema,
         table: &str,
         security: &RowSecurity,
+        compile: impl Fn(&str) -> crate::error::Result<Expr>,
     ) -> Self {
         let one = |policy: &str, sql: &Option<String>| {
             sql.as_ref().map(|sql| {
-                compile(state, columns, sql).map_err(|e| {
+                compile(sql).map_err(|e| {
                     warn!(table, policy, error = %e, "policy does not compile: it admits no row");
                 })
             })
