@@ -66,6 +66,9 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics at http://ADDRESS/metrics (for example 127.0.0.1:9187) [default: off]
     #[arg(long, env = "BROOK_METRICS")]
     pub metrics: Option<String>,
+    /// File the audit log (logins, DDL, GRANT/REVOKE, pipeline and model operations) is appended to as JSON lines; "off" for none [default: <data-dir>/audit.log]
+    #[arg(long, env = "BROOK_AUDIT_LOG")]
+    pub audit_log: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +84,8 @@ struct FileSettings {
     flush_interval: Option<String>,
     flush_size: Option<String>,
     metrics: Option<String>,
+    /// The audit log's file ("off": none).
+    audit_log: Option<String>,
     /// Loopback connections skip the password even when users are configured.
     trust_loopback: Option<bool>,
     tls: Option<FileTls>,
@@ -163,6 +168,8 @@ pub struct Settings {
     /// The directories SQL may read and write server files in
     /// (default: `<data_dir>/import`).
     pub server_file_dirs: Vec<PathBuf>,
+    /// Where the audit log is appended (`None`: it is off).
+    pub audit_log: Option<PathBuf>,
 }
 
 impl Settings {
@@ -264,6 +271,11 @@ impl Settings {
                 vec![data_dir.join(crate::engine::IMPORT_DIR)]
             } else {
                 file.server_file_dirs
+            },
+            audit_log: match args.audit_log.clone().or(file.audit_log) {
+                None => Some(data_dir.join(crate::observability::audit::DEFAULT_FILE)),
+                Some(off) if off.is_empty() || off.eq_ignore_ascii_case("off") => None,
+                Some(path) => Some(PathBuf::from(path)),
             },
             data_dir,
             kafka: args.kafka.clone().or(file.kafka),

@@ -31,6 +31,7 @@ use crate::catalog::{
 };
 use crate::error::{BrookError, Result};
 use crate::ml::{ModelContext, Models, PipelineOffsets};
+use crate::observability::audit::AuditLog;
 use crate::observability::sessions::{self, Sessions};
 use crate::pipeline::status::State;
 use crate::pipeline::system_tables::{self, Listing};
@@ -64,6 +65,9 @@ pub struct Engine {
     /// The directories SQL may reach server files in (the server sets
     /// them from its configuration; unset: `<data_dir>/import`).
     pub server_file_dirs: std::sync::OnceLock<Vec<PathBuf>>,
+    /// Logins and the statements that change what the server is
+    /// (`information_schema.audit_log`); the server opens its file.
+    pub audit: AuditLog,
 }
 
 /// The directory under the data directory that server-file access opens
@@ -205,10 +209,12 @@ impl Engine {
             offsets: Arc::new(LoadedOffsets(pipelines.listing())),
         };
         let sessions = Arc::new(Sessions::default());
+        let audit = AuditLog::default();
         register_system_tables(
             &ctx,
             &pipelines,
             &sessions,
+            &audit,
             roles.clone(),
             catalog.privileges().clone(),
         )?;
@@ -225,6 +231,7 @@ impl Engine {
             flush,
             sequences,
             server_file_dirs: std::sync::OnceLock::new(),
+            audit,
         }))
     }
 
@@ -349,6 +356,7 @@ fn register_system_tables(
     ctx: &SessionContext,
     pipelines: &Pipelines,
     sessions: &Arc<Sessions>,
+    audit: &AuditLog,
     roles: Roles,
     privileges: Privileges,
 ) -> Result<()> {
@@ -376,6 +384,13 @@ fn register_system_tables(
         (
             "sessions",
             Arc::new(sessions::table(sessions.clone(), roles.clone())),
+        ),
+        (
+            "audit_log",
+            Arc::new(crate::observability::audit::table(
+                audit.clone(),
+                roles.clone(),
+            )),
         ),
     ];
     for (name, table) in tables {

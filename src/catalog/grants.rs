@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::CatalogFile;
 use super::names::QualifiedName;
 use super::privileges::Acl;
+use super::privileges::default_acl::DefaultAcl;
 use crate::error::{BrookError, Result};
 
 /// What an ACL guards.
@@ -23,6 +24,13 @@ pub enum AclTarget {
         schema: String,
     },
     Database,
+    /// `ALTER DEFAULT PRIVILEGES [FOR ROLE role] [IN SCHEMA schema]`: the
+    /// grants of what `role` creates (the ACL's owner is the role).
+    Defaults {
+        role: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        schema: Option<String>,
+    },
 }
 
 /// The owner and grants of `target` in `file`.
@@ -47,6 +55,20 @@ pub(super) fn get(file: &CatalogFile, target: &AclTarget) -> Result<Acl> {
             Ok(file.schema_acls.get(schema).cloned().unwrap_or_default())
         }
         AclTarget::Database => Ok(file.database_acl.clone()),
+        AclTarget::Defaults { role, schema } => {
+            if let Some(schema) = schema.as_ref().filter(|s| !file.schemas.contains(s)) {
+                return Err(BrookError::UndefinedSchema(schema.clone()));
+            }
+            Ok(file
+                .default_acls
+                .iter()
+                .find(|d| d.role == *role && d.schema == *schema)
+                .map(DefaultAcl::as_acl)
+                .unwrap_or(Acl {
+                    owner: *role,
+                    items: Some(vec![]),
+                }))
+        }
     }
 }
 
@@ -71,11 +93,38 @@ pub(super) fn set(file: &mut CatalogFile, target: &AclTarget, acl: Acl) -> Resul
             file.schema_acls.insert(schema.clone(), acl);
         }
         AclTarget::Database => file.database_acl = acl,
+        AclTarget::Defaults { role, schema } => {
+            if let Some(schema) = schema.as_ref().filter(|s| !file.schemas.contains(s)) {
+                return Err(BrookError::UndefinedSchema(schema.clone()));
+            }
+            file.default_acls
+                .retain(|d| !(d.role == *role && d.schema == *schema));
+            let items = acl.items.unwrap_or_default();
+            if !items.is_empty() {
+                file.default_acls.push(DefaultAcl {
+                    role: *role,
+                    schema: schema.clone(),
+                    items,
+                });
+            }
+        }
     }
     Ok(())
 }
 
 impl super::Catalog {
+    /// The owner and grants a table or view `owner` creates in `schema`
+    /// starts with, as `session` sees the default privileges.
+    pub async fn new_relation_acl(
+        &self,
+        session: Option<&crate::storage::transaction::SessionTransaction>,
+        owner: i32,
+        schema: &str,
+    ) -> Acl {
+        let file = self.file_as_seen_by(session).await;
+        super::privileges::default_acl::new_relation_acl(&file.default_acls, owner, schema)
+    }
+
     /// The tables and views of `schema` as `session` sees them, each with
     /// whether it is a view (what `GRANT … ON ALL TABLES IN SCHEMA` names).
     pub async fn relations_in(

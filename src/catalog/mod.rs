@@ -216,6 +216,9 @@ struct CatalogFile {
     /// Who may create schemas (CREATE on the database).
     #[serde(default)]
     database_acl: Acl,
+    /// `ALTER DEFAULT PRIVILEGES`: what new tables and views are granted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    default_acls: Vec<privileges::default_acl::DefaultAcl>,
 }
 
 /// `public` as a new PostgreSQL 15 database has it: everyone may use it,
@@ -263,6 +266,7 @@ impl CatalogFile {
                 })
                 .collect(),
             database: self.database_acl.clone(),
+            default_acls: self.default_acls.clone(),
             row_security: HashMap::new(),
         }
     }
@@ -280,6 +284,7 @@ impl Default for CatalogFile {
             schema_comments: comments::initial_schema_comments(),
             schema_acls: initial_schema_acls(),
             database_acl: Acl::default(),
+            default_acls: vec![],
         }
     }
 }
@@ -764,6 +769,8 @@ impl Catalog {
         next.schemas.retain(|s| s != schema);
         next.schema_comments.remove(schema);
         next.schema_acls.remove(schema);
+        next.default_acls
+            .retain(|d| d.schema.as_deref() != Some(schema));
         self.save(&next)?;
         *file = next;
         let _ = self.df_catalog()?.deregister_schema(schema, true);

@@ -4,6 +4,7 @@
 //! is installed, so `brook demo` and tests without `--metrics` pay nothing),
 //! exported by `metrics-exporter-prometheus` and served by [`http`].
 
+pub mod audit;
 pub mod http;
 pub mod redact;
 pub mod sessions;

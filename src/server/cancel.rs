@@ -112,6 +112,7 @@ impl Cancellable {
                 &self.engine,
                 &self.ctx,
                 statement,
+                sql,
                 client,
                 &Format::UnifiedText,
             )
@@ -475,6 +476,7 @@ impl ExtendedQueryHandler for Cancellable {
                 &self.engine,
                 &self.ctx,
                 Statement::clone(&statement),
+                &portal.statement.statement.0,
                 client,
                 &portal.result_column_format,
             )

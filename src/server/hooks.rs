@@ -66,8 +66,19 @@ impl QueryHook for BrookStatements {
         ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
+        let text = statement.to_string();
         let statement = sql::Statement::from_sql(statement)?;
-        Some(answer(&self.engine, ctx, statement, client, &Format::UnifiedText).await)
+        Some(
+            answer(
+                &self.engine,
+                ctx,
+                statement,
+                &text,
+                client,
+                &Format::UnifiedText,
+            )
+            .await,
+        )
     }
 
     async fn handle_extended_parse_query(
@@ -89,8 +100,19 @@ impl QueryHook for BrookStatements {
         ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
+        let text = statement.to_string();
         let statement = sql::Statement::from_sql(statement)?;
-        Some(answer(&self.engine, ctx, statement, client, &Format::UnifiedText).await)
+        Some(
+            answer(
+                &self.engine,
+                ctx,
+                statement,
+                &text,
+                client,
+                &Format::UnifiedText,
+            )
+            .await,
+        )
     }
 }
 

@@ -108,7 +108,11 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
     let _ = engine
         .server_file_dirs
         .set(settings.server_file_dirs.clone());
+    if let Some(path) = &settings.audit_log {
+        engine.audit.open(path)?;
+    }
     admission.access.attach_roles(engine.roles.clone());
+    admission.access.attach_audit(engine.audit.clone());
     let listener = TcpListener::bind(settings.listen).await?;
     let exporter = match settings.metrics {
         Some(addr) => Some(crate::observability::http::bind(addr).await?),

@@ -49,17 +49,20 @@ pub fn parse(sql: &str) -> PgWireResult<Option<Statement>> {
     Statement::parse(sql).map_err(parse_error)
 }
 
-/// Run a Brook statement and encode its answer. Progress the statement
-/// reports (a model training) reaches the client as NOTICE messages while
-/// it runs.
+/// Run a Brook statement (sent as `text`) and encode its answer. Progress
+/// the statement reports (a model training) reaches the client as NOTICE
+/// messages while it runs; a statement of an audited class is recorded in
+/// the audit log with its outcome before the answer leaves.
 pub async fn answer(
     engine: &Engine,
     ctx: &SessionContext,
     statement: Statement,
+    text: &str,
     client: &mut dyn HookClient,
     format: &Format,
 ) -> PgWireResult<Response> {
     let mut statement = statement;
+    let audit_class = statement.audit_class();
     // The session's catalog: its temporary tables come first in the path.
     if let Some(path) = super::session_settings::nondefault_search_path(
         ctx.catalog(crate::catalog::DATABASE),
@@ -79,6 +82,9 @@ pub async fn answer(
     while let Ok(message) = progress.try_recv() {
         notice(client, message).await?;
     }
+    if let Some(class) = audit_class {
+        audit(engine, ctx, &*client, class, text, &outcome).await;
+    }
     match outcome.map_err(brook_to_pgwire)? {
         Outcome::Done { tag, rows } => {
             let mut t = Tag::new(tag);
@@ -96,6 +102,47 @@ pub async fn answer(
         Outcome::CopyIn(spec) => Ok(super::copy::begin(engine, spec, &*client)),
         Outcome::CopyOut(spec) => super::copy_out::respond(ctx, spec).await,
     }
+}
+
+/// Record `text`, a statement of audit `class`, and how it ended.
+async fn audit(
+    engine: &Engine,
+    ctx: &SessionContext,
+    client: &dyn HookClient,
+    class: &str,
+    text: &str,
+    outcome: &crate::error::Result<Outcome>,
+) {
+    use crate::observability::audit;
+    if engine.audit.path().is_none() {
+        return;
+    }
+    let state = ctx.state();
+    let config = state.config_options();
+    let actor = audit::Actor {
+        role: crate::catalog::settings::session_role(config),
+        login_role: crate::catalog::settings::login_role(config),
+        client: client.socket_addr(),
+        pid: Some(client.pid_and_secret_key().0),
+    };
+    let (command, result) = match outcome {
+        Ok(Outcome::Done { tag, .. }) => (tag.to_string(), audit::Outcome::Success),
+        Ok(_) => (audit::command_words(text), audit::Outcome::Success),
+        Err(e) => {
+            let c = super::errors::classify_brook(e);
+            (
+                audit::command_words(text),
+                audit::Outcome::Failure {
+                    sqlstate: c.code.code().to_string(),
+                    message: c.message,
+                },
+            )
+        }
+    };
+    engine
+        .audit
+        .statement(&actor, class, &command, text, result)
+        .await;
 }
 
 /// A NOTICE with SQLSTATE `code`.

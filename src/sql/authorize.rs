@@ -210,8 +210,15 @@ impl Statement {
                 }
             },
             Statement::CreateModel(s) => {
-                if s.or_replace {
-                    privileges.check_model_owner(&who, &crate::ml::registry::normalize(&s.name))?;
+                let name = crate::ml::registry::normalize(&s.name);
+                if engine.models.registry.exists(&name) {
+                    // Replacing one needs its ownership; IF NOT EXISTS
+                    // leaves it be.
+                    if s.or_replace {
+                        privileges.check_model_owner(&who, &name)?;
+                    }
+                } else {
+                    privileges.check_create_model(&who)?;
                 }
                 check_query(privileges, &who, ctx, &s.query).await
             }
@@ -227,6 +234,7 @@ impl Statement {
             | Statement::DropRole(_)
             | Statement::GrantRole(_)
             | Statement::GrantOnModel(_)
+            | Statement::AlterDefaultPrivileges(_)
             | Statement::Grant(_)
             | Statement::Revoke(_) => Ok(()),
             Statement::CreatePipeline(s) => {

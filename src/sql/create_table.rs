@@ -83,7 +83,13 @@ impl CreateTable {
                 });
                 engine
                     .catalog
-                    .stage_create_table(session, &name, columns, owned(rules, engine, ctx), undo)
+                    .stage_create_table(
+                        session,
+                        &name,
+                        columns,
+                        owned(rules, engine, ctx, Some(session), &name).await,
+                        undo,
+                    )
                     .await
                     .map(|_| ())
             }
@@ -92,7 +98,7 @@ impl CreateTable {
                 .create_table(
                     &name,
                     columns,
-                    owned(rules, engine, ctx),
+                    owned(rules, engine, ctx, None, &name).await,
                     create.if_not_exists,
                 )
                 .await
@@ -107,11 +113,21 @@ impl CreateTable {
 }
 
 /// Remove the sequences made for a table that was then not created.
-/// `rules` with the session's role as the table's owner.
-fn owned(rules: TableRules, engine: &Engine, ctx: &SessionContext) -> TableRules {
+/// `rules` with the session's role as the table's owner, and the grants
+/// its default privileges give a new table in `name`'s schema.
+async fn owned(
+    rules: TableRules,
+    engine: &Engine,
+    ctx: &SessionContext,
+    session: Option<&SessionTransaction>,
+    name: &QualifiedName,
+) -> TableRules {
     let owner = super::authorize::identity(engine, ctx).oid();
     TableRules {
-        acl: crate::catalog::Acl::owned_by(owner),
+        acl: engine
+            .catalog
+            .new_relation_acl(session, owner, &name.schema)
+            .await,
         ..rules
     }
 }
@@ -185,7 +201,7 @@ async fn create_as(
                     session,
                     name,
                     columns,
-                    owned(TableRules::default(), engine, ctx),
+                    owned(TableRules::default(), engine, ctx, Some(session), name).await,
                     None,
                 )
                 .await?
@@ -196,7 +212,7 @@ async fn create_as(
                 .create_table(
                     name,
                     columns,
-                    owned(TableRules::default(), engine, ctx),
+                    owned(TableRules::default(), engine, ctx, None, name).await,
                     false,
                 )
                 .await?;

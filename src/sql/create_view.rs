@@ -62,7 +62,14 @@ impl CreateView {
         {
             return Err(BrookError::RepeatedColumn(column));
         }
-        let owner = crate::catalog::Acl::owned_by(super::authorize::identity(engine, ctx).oid());
+        let owner = engine
+            .catalog
+            .new_relation_acl(
+                session,
+                super::authorize::identity(engine, ctx).oid(),
+                &name.schema,
+            )
+            .await;
         if let Some(session) = session {
             // The catalog registers it at COMMIT.
             let provider = Arc::new(ViewTable::new(

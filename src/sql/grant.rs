@@ -54,6 +54,10 @@ pub fn parse(parser: &mut Parser) -> std::result::Result<super::Statement, Parse
     };
     let grant_option =
         revoke && parser.parse_keywords(&[Keyword::GRANT, Keyword::OPTION, Keyword::FOR]);
+    if creates_models(parser) {
+        return parse_create_model_grant(parser, revoke, grant_option)
+            .map(super::Statement::GrantOnModel);
+    }
     if !names_an_object(parser) {
         return parse_role_grant(parser, revoke).map(super::Statement::GrantRole);
     }
@@ -91,6 +95,16 @@ fn names_an_object(parser: &Parser) -> bool {
     }
 }
 
+/// Whether the privilege is `CREATE MODEL` (on the database, which may
+/// go unnamed), which sqlparser cannot read.
+fn creates_models(parser: &Parser) -> bool {
+    matches!(parser.peek_nth_token(0).token, Token::Word(ref w) if w.keyword == Keyword::CREATE)
+        && matches!(
+            parser.peek_nth_token(1).token,
+            Token::Word(ref m) if m.value.eq_ignore_ascii_case("MODEL") && m.quote_style.is_none()
+        )
+}
+
 /// Whether the object is a model (`ON MODEL m`), which sqlparser cannot read.
 fn on_a_model(parser: &Parser) -> bool {
     let mut i = 0;
@@ -109,11 +123,15 @@ fn on_a_model(parser: &Parser) -> bool {
 }
 
 /// `GRANT USAGE | ALL [PRIVILEGES] ON MODEL m [, …] TO role [, …] [WITH
-/// GRANT OPTION]` and its REVOKE.
+/// GRANT OPTION]` and its REVOKE; and `GRANT CREATE MODEL [ON DATABASE
+/// d] TO roles`, the right to make models (a privilege of the database,
+/// as CREATE is for schemas).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GrantOnModel {
     privileges: ast::Privileges,
+    /// Empty for CREATE MODEL.
     models: Vec<String>,
+    create: bool,
     grantees: Vec<ast::Grantee>,
     grant_option: bool,
     revoke: bool,
@@ -138,6 +156,53 @@ fn parse_model_grant(
         p.parse_identifier()
             .map(|i| crate::ml::registry::normalize(&normalize(&i)))
     })?;
+    let (grantees, grant_option, cascade) = parse_grantees(parser, revoke, grant_option)?;
+    Ok(GrantOnModel {
+        privileges,
+        models,
+        create: false,
+        grantees,
+        grant_option,
+        revoke,
+        cascade,
+    })
+}
+
+/// `CREATE MODEL [ON DATABASE d] TO|FROM roles …`, GRANT or REVOKE read.
+fn parse_create_model_grant(
+    parser: &mut Parser,
+    revoke: bool,
+    grant_option: bool,
+) -> std::result::Result<GrantOnModel, ParserError> {
+    parser.expect_keyword(Keyword::CREATE)?;
+    super::parser::expect_word(parser, "MODEL")?;
+    if parser.parse_keywords(&[Keyword::ON, Keyword::DATABASE]) {
+        let database = normalize(&parser.parse_identifier()?);
+        if database != crate::catalog::DATABASE {
+            return Err(ParserError::ParserError(format!(
+                "database \"{database}\" does not exist"
+            )));
+        }
+    }
+    let (grantees, grant_option, cascade) = parse_grantees(parser, revoke, grant_option)?;
+    Ok(GrantOnModel {
+        privileges: ast::Privileges::Actions(vec![]),
+        models: vec![],
+        create: true,
+        grantees,
+        grant_option,
+        revoke,
+        cascade,
+    })
+}
+
+/// `TO|FROM roles [WITH GRANT OPTION] [CASCADE|RESTRICT]`: the grantees,
+/// whether the grant option is meant, and CASCADE.
+pub(super) fn parse_grantees(
+    parser: &mut Parser,
+    revoke: bool,
+    grant_option: bool,
+) -> std::result::Result<(Vec<ast::Grantee>, bool, bool), ParserError> {
     parser.expect_keyword(if revoke { Keyword::FROM } else { Keyword::TO })?;
     let grantees = parser.parse_comma_separated(|p| {
         if p.parse_keyword(Keyword::PUBLIC) {
@@ -159,14 +224,7 @@ fn parse_model_grant(
         !revoke && parser.parse_keywords(&[Keyword::WITH, Keyword::GRANT, Keyword::OPTION]);
     let cascade = revoke && parser.parse_keyword(Keyword::CASCADE);
     let _ = parser.parse_keyword(Keyword::RESTRICT);
-    Ok(GrantOnModel {
-        privileges,
-        models,
-        grantees,
-        grant_option: grant_option || with_grant_option,
-        revoke,
-        cascade,
-    })
+    Ok((grantees, grant_option || with_grant_option, cascade))
 }
 
 impl GrantOnModel {
@@ -178,7 +236,11 @@ impl GrantOnModel {
     ) -> Result<Outcome> {
         let change = Change {
             privileges: &self.privileges,
-            objects: Objects::Models(&self.models),
+            objects: if self.create {
+                Objects::ModelCreation
+            } else {
+                Objects::Models(&self.models)
+            },
             grantees: &self.grantees,
             grant_option: self.grant_option,
             revoke: self.revoke,
@@ -300,6 +362,8 @@ fn reaches(created: &[crate::catalog::roles::RoleEntry], from: i32, to: i32) -> 
 enum Objects<'a> {
     Sql(Option<&'a ast::GrantObjects>),
     Models(&'a [String]),
+    /// The database, for its CREATE MODEL.
+    ModelCreation,
 }
 
 /// What one GRANT or REVOKE does to each of its objects.
@@ -493,80 +557,21 @@ impl Change<'_> {
 
     /// The privileges named, checked to fit `target`'s kind.
     fn privileges_for(&self, target: &Target) -> Result<PrivilegeSet> {
-        let all = target.kind.privileges();
-        let actions = match self.privileges {
-            ast::Privileges::All { .. } => return Ok(PrivilegeSet::of(all)),
-            ast::Privileges::Actions(actions) => actions,
-        };
-        let mut set = PrivilegeSet::default();
-        for action in actions {
-            let privilege = match action {
-                ast::Action::Select { columns }
-                | ast::Action::Insert { columns }
-                | ast::Action::Update { columns }
-                | ast::Action::References { columns }
-                    if columns.is_some() =>
-                {
-                    return Err(BrookError::Unsupported("column privileges".into()));
-                }
-                ast::Action::Select { .. } => Privilege::Select,
-                ast::Action::Insert { .. } => Privilege::Insert,
-                ast::Action::Update { .. } => Privilege::Update,
-                ast::Action::Delete => Privilege::Delete,
-                ast::Action::Truncate => Privilege::Truncate,
-                ast::Action::References { .. } => Privilege::References,
-                ast::Action::Trigger => Privilege::Trigger,
-                ast::Action::Usage => Privilege::Usage,
-                ast::Action::Create { obj_type: None } => Privilege::Create,
-                // Everyone may connect and make temporary tables: granting
-                // either changes nothing; revoking it would be a promise
-                // Brook does not keep.
-                ast::Action::Connect | ast::Action::Temporary
-                    if target.kind == ObjectKind::Database && !self.revoke =>
-                {
-                    continue;
-                }
-                other => {
-                    return Err(BrookError::InvalidGrant(format!(
-                        "invalid privilege type {other} for {}",
-                        target.kind.noun()
-                    )));
-                }
-            };
-            if !all.contains(&privilege) {
-                return Err(BrookError::InvalidGrant(format!(
-                    "invalid privilege type {} for {}",
-                    privilege.keyword(),
-                    target.kind.noun()
-                )));
-            }
-            set.insert(privilege);
+        if matches!(self.objects, Objects::ModelCreation) {
+            return Ok(PrivilegeSet::of(&[Privilege::CreateModel]));
         }
-        Ok(set)
+        privileges_of(
+            self.privileges,
+            target.kind,
+            target.kind.noun(),
+            self.revoke,
+        )
     }
 
     /// The grantees' OIDs (PUBLIC: 0); 42704 for a role that does not exist.
     fn grantee_oids(&self, engine: &Engine, who: &Identity) -> Result<Vec<i32>> {
-        self.grantees
-            .iter()
-            .map(|grantee| {
-                if grantee.grantee_type == ast::GranteesType::Public {
-                    return Ok(PUBLIC);
-                }
-                let Some(ast::GranteeName::ObjectName(name)) = &grantee.name else {
-                    return Err(BrookError::Syntax(format!("invalid grantee {grantee}")));
-                };
-                let [part] = name.0.as_slice() else {
-                    return Err(BrookError::Syntax(format!("invalid role name {name}")));
-                };
-                let ident = part
-                    .as_ident()
-                    .ok_or_else(|| BrookError::Syntax(format!("invalid role name {name}")))?;
-                role_oid(engine, who, ident)
-            })
-            .collect()
+        grantee_oids(engine, who, self.grantees)
     }
-
     /// The objects named, checked to exist.
     async fn targets(
         &self,
@@ -604,6 +609,15 @@ impl Change<'_> {
                         name: model.clone(),
                     });
                 }
+                return Ok(targets);
+            }
+            Objects::ModelCreation => {
+                targets.push(Target {
+                    acl: AclTarget::Database,
+                    kind: ObjectKind::Database,
+                    noun: "database",
+                    name: crate::catalog::DATABASE.to_string(),
+                });
                 return Ok(targets);
             }
         };
@@ -670,7 +684,90 @@ impl Change<'_> {
     }
 }
 
-/// Take back what `grantee` granted on from the privileges it loses.
+/// The privileges `privileges` names, checked to fit objects of `kind`
+/// (called `noun` in the error).
+pub(super) fn privileges_of(
+    privileges: &ast::Privileges,
+    kind: ObjectKind,
+    noun: &str,
+    revoke: bool,
+) -> Result<PrivilegeSet> {
+    let all = kind.privileges();
+    let actions = match privileges {
+        ast::Privileges::All { .. } => return Ok(PrivilegeSet::of(all)),
+        ast::Privileges::Actions(actions) => actions,
+    };
+    let mut set = PrivilegeSet::default();
+    for action in actions {
+        let privilege = match action {
+            ast::Action::Select { columns }
+            | ast::Action::Insert { columns }
+            | ast::Action::Update { columns }
+            | ast::Action::References { columns }
+                if columns.is_some() =>
+            {
+                return Err(BrookError::Unsupported("column privileges".into()));
+            }
+            ast::Action::Select { .. } => Privilege::Select,
+            ast::Action::Insert { .. } => Privilege::Insert,
+            ast::Action::Update { .. } => Privilege::Update,
+            ast::Action::Delete => Privilege::Delete,
+            ast::Action::Truncate => Privilege::Truncate,
+            ast::Action::References { .. } => Privilege::References,
+            ast::Action::Trigger => Privilege::Trigger,
+            ast::Action::Usage => Privilege::Usage,
+            ast::Action::Create { obj_type: None } => Privilege::Create,
+            // Everyone may connect and make temporary tables: granting
+            // either changes nothing; revoking it would be a promise
+            // Brook does not keep.
+            ast::Action::Connect | ast::Action::Temporary
+                if kind == ObjectKind::Database && !revoke =>
+            {
+                continue;
+            }
+            other => {
+                return Err(BrookError::InvalidGrant(format!(
+                    "invalid privilege type {other} for {noun}"
+                )));
+            }
+        };
+        if !all.contains(&privilege) {
+            return Err(BrookError::InvalidGrant(format!(
+                "invalid privilege type {} for {noun}",
+                privilege.keyword()
+            )));
+        }
+        set.insert(privilege);
+    }
+    Ok(set)
+}
+
+/// The grantees' OIDs (PUBLIC: 0); 42704 for a role that does not exist.
+pub(super) fn grantee_oids(
+    engine: &Engine,
+    who: &Identity,
+    grantees: &[ast::Grantee],
+) -> Result<Vec<i32>> {
+    grantees
+        .iter()
+        .map(|grantee| {
+            if grantee.grantee_type == ast::GranteesType::Public {
+                return Ok(PUBLIC);
+            }
+            let Some(ast::GranteeName::ObjectName(name)) = &grantee.name else {
+                return Err(BrookError::Syntax(format!("invalid grantee {grantee}")));
+            };
+            let [part] = name.0.as_slice() else {
+                return Err(BrookError::Syntax(format!("invalid role name {name}")));
+            };
+            let ident = part
+                .as_ident()
+                .ok_or_else(|| BrookError::Syntax(format!("invalid role name {name}")))?;
+            role_oid(engine, who, ident)
+        })
+        .collect()
+}
+
 /// The OID of the role `ident` names where a statement lists roles
 /// (GRANT's grantees, a policy's TO): PUBLIC (0) for `public`, `who` for
 /// `current_user`/`current_role`/`session_user` unquoted; 42704 for a
@@ -690,6 +787,7 @@ pub(super) fn role_oid(engine: &Engine, who: &Identity, ident: &ast::Ident) -> R
         .ok_or_else(|| BrookError::UndefinedObject(format!("role \"{role}\" does not exist")))
 }
 
+/// Take back what `grantee` granted on from the privileges it loses.
 fn revoke_onward(acl: &mut Acl, kind: ObjectKind, grantee: i32, lost: PrivilegeSet) {
     let onward: Vec<i32> = acl
         .items(kind)

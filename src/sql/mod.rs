@@ -18,6 +18,7 @@ pub mod create_schema;
 pub mod create_sequence;
 pub mod create_table;
 pub mod create_view;
+pub mod default_privileges;
 pub mod dml_returning;
 pub mod dml_subqueries;
 pub mod drop;
@@ -95,6 +96,7 @@ pub enum Statement {
     Revoke(Revoke),
     GrantRole(GrantRole),
     GrantOnModel(grant::GrantOnModel),
+    AlterDefaultPrivileges(Box<default_privileges::AlterDefaultPrivileges>),
     Merge(Merge),
     CopyFrom(CopyFrom),
     CopyTo(CopyTo),
@@ -113,6 +115,60 @@ pub enum Statement {
 }
 
 impl Statement {
+    /// The audit log's class of this statement (`observability::audit`):
+    /// what changes the server's objects, roles and privileges, its
+    /// pipelines and models, or reaches a server file. `None`: not
+    /// audited (reads and data changes, which the audit log leaves to the
+    /// statement log).
+    pub fn audit_class(&self) -> Option<&'static str> {
+        use ast::CopyTarget;
+        Some(match self {
+            Statement::CreateTable(_)
+            | Statement::DropObjects(_)
+            | Statement::CreateView(_)
+            | Statement::CreateSchema(_)
+            | Statement::CreateSequence(_)
+            | Statement::AlterSequence(_)
+            | Statement::AlterSchema(_)
+            | Statement::AlterTable(_)
+            | Statement::AlterView(_)
+            | Statement::CreateIndex(_)
+            | Statement::Comment(_)
+            | Statement::Policy(_) => "ddl",
+            Statement::CreateRole(_)
+            | Statement::AlterRole(_)
+            | Statement::DropRole(_)
+            | Statement::GrantRole(_) => "role",
+            Statement::Grant(_)
+            | Statement::Revoke(_)
+            | Statement::GrantOnModel(_)
+            | Statement::AlterDefaultPrivileges(_) => "privilege",
+            Statement::CreatePipeline(_)
+            | Statement::StartPipeline(_)
+            | Statement::StopPipeline(_)
+            | Statement::SetPipelineOffsets(_)
+            | Statement::RetryPipelineErrors(_)
+            | Statement::DropPipeline(_) => "pipeline",
+            Statement::CreateModel(_) | Statement::RefreshModel(_) | Statement::DropModel(_) => {
+                "model"
+            }
+            Statement::CopyFrom(CopyFrom { target, .. })
+            | Statement::CopyTo(CopyTo { target, .. })
+                if matches!(target, CopyTarget::File { .. } | CopyTarget::Program { .. }) =>
+            {
+                "server_file"
+            }
+            Statement::Truncate(_)
+            | Statement::LockTable(_)
+            | Statement::Merge(_)
+            | Statement::CopyFrom(_)
+            | Statement::CopyTo(_)
+            | Statement::ShowPipelines(_)
+            | Statement::TestPipeline(_)
+            | Statement::ShowModels(_) => return None,
+        })
+    }
+
     /// Parse `sql` (one statement) if it is of Brook's own grammar
     /// (`CREATE PIPELINE`, `SHOW MODELS`, …); `Ok(None)` for any other
     /// statement, which sqlparser then parses (and [`Statement::from_sql`]
@@ -133,6 +189,7 @@ impl Statement {
                 ))),
             },
             BrookObject::Privileges => grant::parse(parser),
+            BrookObject::DefaultPrivileges => default_privileges::parse(parser),
             BrookObject::Comment => {
                 let statement = parser.parse_statement()?;
                 Statement::from_sql(&statement).ok_or_else(|| {
@@ -400,6 +457,7 @@ impl Statement {
             | Statement::AlterSchema(_)
             | Statement::Grant(_)
             | Statement::Revoke(_)
+            | Statement::AlterDefaultPrivileges(_)
             | Statement::Merge(_) => return None,
             Statement::DropObjects(d) => match d.object_type {
                 ast::ObjectType::Table | ast::ObjectType::View | ast::ObjectType::Index => {
@@ -471,6 +529,9 @@ impl Statement {
             Statement::Revoke(s) => s.execute(engine, ctx, session, &notices).await,
             Statement::GrantRole(s) => s.execute(engine, ctx),
             Statement::GrantOnModel(s) => s.execute(engine, ctx, &notices).await,
+            Statement::AlterDefaultPrivileges(s) => {
+                (*s).execute(engine, ctx, session, &notices).await
+            }
             Statement::AlterSchema(s) => s.execute(engine, ctx, session).await,
             Statement::CopyFrom(s) => s.execute(engine, ctx, session).await,
             Statement::CopyTo(s) => s.execute(engine, ctx),

@@ -31,6 +31,8 @@ pub enum BrookObject {
     /// `GRANT` and `REVOKE`: sqlparser reads neither role membership
     /// (`GRANT reader TO alice`) nor `REVOKE GRANT OPTION FOR`.
     Privileges,
+    /// `ALTER DEFAULT PRIVILEGES`, which sqlparser does not parse.
+    DefaultPrivileges,
 }
 
 /// The words that open a Brook statement (after optional `CREATE [OR REPLACE]`).
@@ -82,9 +84,9 @@ fn opens_extension(tokens: &[TokenWithSpan]) -> bool {
         }
         Some(t)
             if word_is(t, "ALTER")
-                && words
-                    .get(1)
-                    .is_some_and(|t| word_is(t, "SEQUENCE") || word_is(t, "VIEW")) =>
+                && words.get(1).is_some_and(|t| {
+                    word_is(t, "SEQUENCE") || word_is(t, "VIEW") || word_is(t, "DEFAULT")
+                }) =>
         {
             true
         }
@@ -174,6 +176,10 @@ pub fn parse_brook_grammar<T>(
         && words.get(1).is_some_and(|t| word_is(t, "USER"))
     {
         BrookObject::User
+    } else if words.first().is_some_and(|t| word_is(t, "ALTER"))
+        && words.get(1).is_some_and(|t| word_is(t, "DEFAULT"))
+    {
+        BrookObject::DefaultPrivileges
     } else if words.get(1).is_some_and(|t| word_is(t, "SEQUENCE")) {
         BrookObject::Sequence
     } else if words.first().is_some_and(|t| word_is(t, "ALTER"))

@@ -848,6 +848,37 @@ async fn credentials_work_are_never_shown_or_logged_and_wrong_ones_fail_clearly(
             entry.display()
         );
     }
+    // The audit log records who created and started which pipeline, and
+    // the refused one with its SQLSTATE, without either password.
+    let audit = std::fs::read_to_string(data_dir.join("audit.log")).unwrap();
+    assert!(!audit.contains(wrong), "{audit}");
+    let pipeline_operations: Vec<(String, bool, Option<String>)> = audit
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|r| r["class"] == "pipeline")
+        .map(|r| {
+            (
+                r["command"].as_str().unwrap().to_string(),
+                r["success"].as_bool().unwrap(),
+                r["sqlstate"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    let ok = |command: &str| (command.to_string(), true, None);
+    assert_eq!(
+        pipeline_operations,
+        [
+            ok("CREATE PIPELINE"),
+            ok("START PIPELINE"),
+            ok("CREATE PIPELINE"),
+            (
+                "CREATE PIPELINE".to_string(),
+                false,
+                Some("28000".to_string())
+            ),
+        ]
+    );
+    assert!(audit.contains("CREDENTIALS '********'"), "{audit}");
     let key = data_dir.with_file_name(format!(
         "{}.secrets.key",
         data_dir.file_name().unwrap().to_string_lossy()

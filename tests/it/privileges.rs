@@ -194,6 +194,15 @@ const CASES: &[Case] = &[
         table_privilege: None,
     },
     Case {
+        what: "make a model",
+        sql: "CREATE MODEL {m}_more OPTIONS (model_type = 'linear_reg', \
+              input_label_cols = ['y'], data_split_method = 'no_split') \
+              AS SELECT x, y FROM {s}.points",
+        grant: Some("GRANT CREATE MODEL TO granted; GRANT SELECT ON {s}.points TO granted"),
+        denied: "permission denied to create model",
+        table_privilege: None,
+    },
+    Case {
         what: "drop a model",
         sql: "DROP MODEL {m}",
         grant: None,
@@ -282,7 +291,8 @@ async fn every_operation_succeeds_for_owner_grantee_and_superuser_and_is_refused
             "CREATE USER owner PASSWORD 'owner pw'; \
              CREATE USER granted PASSWORD 'granted pw'; \
              CREATE USER stranger PASSWORD 'stranger pw'; \
-             GRANT CREATE ON DATABASE brook TO owner",
+             GRANT CREATE ON DATABASE brook TO owner; \
+             GRANT CREATE MODEL TO owner WITH GRANT OPTION",
         )
         .await
         .unwrap();
@@ -1162,4 +1172,155 @@ async fn a_role_carries_its_own_statement_timeout() {
         .unwrap();
     let (_, shown) = show(login(&brook, "ana", "a").await).await;
     assert_eq!(shown, "0");
+}
+
+/// One audit record as `information_schema.audit_log` shows it: event,
+/// role, session user, class, command, statement, success, SQLSTATE.
+type Audited = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    bool,
+    Option<String>,
+);
+
+async fn audited(client: &Client) -> Vec<Audited> {
+    client
+        .query(
+            "SELECT event, role, login_role, class, command, statement, success, sqlstate, \
+             client_addr FROM information_schema.audit_log",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let client: String = r.get(8);
+            assert!(client.starts_with("127.0.0.1:"), "{client}");
+            (
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                r.get(3),
+                r.get(4),
+                r.get(5),
+                r.get(6),
+                r.get(7),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_records_logins_and_changes_with_who_and_whence() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs").join("audit.jsonl");
+    let config = config_with_user(dir.path(), &format!("audit_log = \"{}\"", path.display()));
+    let brook = Brook::start_with(
+        "127.0.0.1",
+        &["--config".into(), config.display().to_string()],
+    );
+    let wrong = format!(
+        "host=127.0.0.1 port={} user=analyst password='not-it' dbname=brook",
+        brook.port()
+    );
+    let refused = tokio_postgres::connect(&wrong, tokio_postgres::NoTls).await;
+    assert!(refused.is_err());
+    let admin = login(&brook, "analyst", PASSWORD).await;
+    admin
+        .batch_execute(
+            "CREATE TABLE t (id int); INSERT INTO t VALUES (1); SELECT * FROM t; \
+             CREATE USER bob PASSWORD 'bobs-own-secret'; GRANT SELECT ON t TO bob",
+        )
+        .await
+        .unwrap();
+    let bob = login(&brook, "bob", "bobs-own-secret").await;
+    let e = bob.batch_execute("DROP TABLE t").await.unwrap_err();
+    assert_eq!(sqlstate(&e), "42501");
+    // Only superusers read it, as only they read pg_authid.
+    let e = bob
+        .simple_query("SELECT count(*) FROM information_schema.audit_log")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42501");
+    assert_eq!(message(&e), "permission denied for table audit_log");
+
+    let s = |v: &str| v.to_string();
+    let login_of = |role: &str, ok: bool| {
+        (
+            s("authentication"),
+            s(role),
+            s(role),
+            s("password"),
+            s("LOGIN"),
+            None,
+            ok,
+            (!ok).then(|| s("28P01")),
+        )
+    };
+    let change = |role: &str, class: &str, command: &str, sql: &str, state: Option<&str>| {
+        (
+            s("statement"),
+            s(role),
+            s(role),
+            s(class),
+            s(command),
+            Some(s(sql)),
+            state.is_none(),
+            state.map(s),
+        )
+    };
+    // The INSERT and the SELECT are data, not changes to the server: not
+    // recorded. The password is hidden.
+    let expected = vec![
+        login_of("analyst", false),
+        login_of("analyst", true),
+        change(
+            "analyst",
+            "ddl",
+            "CREATE TABLE",
+            "CREATE TABLE t (id INT)",
+            None,
+        ),
+        change(
+            "analyst",
+            "role",
+            "CREATE ROLE",
+            "CREATE USER bob PASSWORD '********'",
+            None,
+        ),
+        change(
+            "analyst",
+            "privilege",
+            "GRANT",
+            "GRANT SELECT ON t TO bob",
+            None,
+        ),
+        login_of("bob", true),
+        change("bob", "ddl", "DROP TABLE", "DROP TABLE t", Some("42501")),
+    ];
+    assert_eq!(audited(&admin).await, expected);
+
+    // The file is JSON lines, readable by the server's user only, with no
+    // secret in it; it outlives a restart.
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("bobs-own-secret") && !text.contains("not-it"));
+    for line in text.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(record["time"].as_str().is_some_and(|t| t.ends_with('Z')));
+    }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    drop((admin, bob));
+    let brook = brook.restart();
+    let admin = login(&brook, "analyst", PASSWORD).await;
+    let after = audited(&admin).await;
+    assert_eq!(after[..expected.len()], expected[..]);
+    assert_eq!(after[expected.len()], login_of("analyst", true));
 }

@@ -164,6 +164,7 @@ slt_files! {
     client_tableau_odbc => "client_tableau_odbc.slt",
     comments => "comments.slt",
     ddl => "ddl.slt",
+    default_privileges => "default_privileges.slt",
     dml => "dml.slt",
     dml_returning => "dml_returning.slt",
     dump_and_restore => "dump_and_restore.slt",

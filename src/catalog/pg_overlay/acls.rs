@@ -153,3 +153,79 @@ fn with_owner_and_acl(
         acl_column(column.data_type(), &printed)
     })
 }
+
+/// `pg_default_acl`'s rows (of `schema`): one per role and schema (OID 0:
+/// every schema) whose `ALTER DEFAULT PRIVILEGES` grant something, the
+/// ACL shown as PostgreSQL shows it (for every schema, the owner's own
+/// privileges first).
+pub fn default_acls(
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+    namespaces: &RecordBatch,
+    snapshot: &Snapshot,
+    roles: &Roles,
+) -> DfResult<RecordBatch> {
+    use crate::catalog::privileges::ObjectKind;
+    let schema_oids: HashMap<String, i32> =
+        match (oids(namespaces, "oid")?, texts(namespaces, "nspname")?) {
+            (Some(o), Some(n)) => o
+                .iter()
+                .zip(n.iter())
+                .filter_map(|(o, n)| Some((n?.to_string(), o?)))
+                .collect(),
+            _ => HashMap::new(),
+        };
+    // Numbered after the catalog's own OIDs, stable for one snapshot.
+    const FIRST_OID: i32 = 900_000;
+    let mut oid = vec![];
+    let mut role = vec![];
+    let mut namespace = vec![];
+    let mut acls = vec![];
+    for (i, default) in snapshot.default_acls.iter().enumerate() {
+        let mut acl = match default.schema {
+            Some(_) => default.as_acl(),
+            None => Acl::owned_by(default.role),
+        };
+        if default.schema.is_none() {
+            for item in &default.items {
+                acl.grant(
+                    ObjectKind::Relation,
+                    item.grantee,
+                    item.grantor,
+                    item.privileges,
+                    false,
+                );
+                acl.grant(
+                    ObjectKind::Relation,
+                    item.grantee,
+                    item.grantor,
+                    item.grantable,
+                    true,
+                );
+            }
+        }
+        oid.push(FIRST_OID + i as i32);
+        role.push(default.role);
+        namespace.push(
+            default
+                .schema
+                .as_ref()
+                .map(|s| schema_oids.get(s).copied().unwrap_or(0))
+                .unwrap_or(0),
+        );
+        acls.push(printed(Some(&acl), roles).or(Some(vec![])));
+    }
+    let rows = oid.len();
+    let mut columns: Vec<ArrayRef> = vec![];
+    for field in schema.fields() {
+        let column: ArrayRef = match field.name().as_str() {
+            "oid" => Arc::new(Int32Array::from(oid.clone())),
+            "defaclrole" => Arc::new(Int32Array::from(role.clone())),
+            "defaclnamespace" => Arc::new(Int32Array::from(namespace.clone())),
+            "defaclobjtype" => Arc::new(StringArray::from(vec!["r"; rows])),
+            "defaclacl" => acl_column(field.data_type(), &acls)?,
+            _ => datafusion::arrow::array::new_null_array(field.data_type(), rows),
+        };
+        columns.push(column);
+    }
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}

@@ -1,7 +1,7 @@
 //! Catalog tables Brook never has a row in — it has no triggers, rules,
 //! policies, publications, subscriptions, partitioned tables,
-//! foreign servers, transforms, security labels, large objects or default
-//! privileges — served empty with PostgreSQL 15's columns and types.
+//! foreign servers, transforms, security labels or large objects —
+//! served empty with PostgreSQL 15's columns and types.
 //! datafusion-pg-catalog lacks some of them (`pg_transform`,
 //! `pg_seclabels`) and types the array columns of others as text, so
 //! pg_dump's `= ANY(partclass)`, `unnest(evttags)` and `prattrs::int2[]`
@@ -20,6 +20,8 @@ const TABLES: &[(&str, &str)] = &[
         "pg_db_role_setting",
         "setdatabase:oid setrole:oid setconfig:text[]",
     ),
+    // Not empty: the overlay fills it (`acls::default_acls`); its columns
+    // are kept here.
     (
         "pg_default_acl",
         "oid:oid defaclrole:oid defaclnamespace:oid defaclobjtype:char defaclacl:aclitem[]",

@@ -319,6 +319,8 @@ enum RelationTable {
     Namespace,
     Depend,
     Description,
+    /// `pg_default_acl`, from `ALTER DEFAULT PRIVILEGES`.
+    DefaultAcl,
 }
 
 impl Derived {
@@ -358,6 +360,16 @@ impl SchemaProvider for Overlay {
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         if let Some(view) = self.0.views.read().ok().and_then(|v| v.get(name).cloned()) {
             return Ok(Some(view));
+        }
+        if name.eq_ignore_ascii_case("pg_default_acl")
+            && let Some(shape) = empty_tables::table("pg_default_acl")
+        {
+            return Ok(Some(Arc::new(DerivedTable {
+                kind: Derived::Relations(RelationTable::DefaultAcl),
+                schema: shape.schema(),
+                table_type: shape.table_type(),
+                shared: self.0.clone(),
+            })));
         }
         if let Some(empty) = empty_tables::table(&name.to_ascii_lowercase()) {
             return Ok(Some(empty));
@@ -722,6 +734,12 @@ impl DerivedTable {
                 )?;
                 as_text_arrays(&self.schema, namespaces)
             }
+            RelationTable::DefaultAcl => acls::default_acls(
+                &self.schema,
+                &view.namespaces,
+                &self.shared.privileges(),
+                &self.shared.roles,
+            ),
             RelationTable::Depend => {
                 let inner = self.shared.scan_inner("pg_depend", state).await?;
                 depends::with_view_dependencies(inner, relations, &snapshot.views)

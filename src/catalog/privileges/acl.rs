@@ -26,10 +26,13 @@ pub enum Privilege {
     Trigger,
     Usage,
     Create,
+    /// Brook's own: the right to make models (`GRANT CREATE MODEL`), a
+    /// privilege of the database.
+    CreateModel,
 }
 
 impl Privilege {
-    pub const ALL: [Privilege; 9] = [
+    pub const ALL: [Privilege; 10] = [
         Privilege::Insert,
         Privilege::Select,
         Privilege::Update,
@@ -39,6 +42,7 @@ impl Privilege {
         Privilege::Trigger,
         Privilege::Usage,
         Privilege::Create,
+        Privilege::CreateModel,
     ];
 
     pub fn letter(self) -> char {
@@ -52,6 +56,7 @@ impl Privilege {
             Privilege::Trigger => 't',
             Privilege::Usage => 'U',
             Privilege::Create => 'C',
+            Privilege::CreateModel => 'M',
         }
     }
 
@@ -71,6 +76,7 @@ impl Privilege {
             Privilege::Trigger => "TRIGGER",
             Privilege::Usage => "USAGE",
             Privilege::Create => "CREATE",
+            Privilege::CreateModel => "CREATE MODEL",
         }
     }
 
@@ -104,7 +110,7 @@ impl ObjectKind {
                 Insert, Select, Update, Delete, Truncate, References, Trigger,
             ],
             ObjectKind::Schema => &[Usage, Create],
-            ObjectKind::Database => &[Create],
+            ObjectKind::Database => &[Create, CreateModel],
             ObjectKind::Sequence => &[Select, Update, Usage],
             ObjectKind::Model => &[Usage],
         }

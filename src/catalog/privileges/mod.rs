@@ -14,6 +14,7 @@
 //! does nothing, as in PostgreSQL.
 
 pub mod acl;
+pub mod default_acl;
 pub mod functions;
 pub mod plan_check;
 pub mod policies_table;
@@ -45,6 +46,8 @@ pub struct Snapshot {
     pub relations: HashMap<QualifiedName, (RelationKind, Acl)>,
     pub schemas: HashMap<String, Acl>,
     pub database: Acl,
+    /// `ALTER DEFAULT PRIVILEGES`.
+    pub default_acls: Vec<default_acl::DefaultAcl>,
     /// The tables with row-level security or policies, compiled.
     pub row_security: HashMap<QualifiedName, Arc<row_security::TablePolicies>>,
 }
@@ -297,6 +300,24 @@ impl Privileges {
         }
     }
 
+    /// Check that `who` may make models (CREATE MODEL on the database):
+    /// superusers, and roles granted it.
+    pub fn check_create_model(&self, who: &Identity) -> Result<()> {
+        if who.superuser
+            || self
+                .snapshot()
+                .database
+                .held(ObjectKind::Database, &who.oids)
+                .0
+                .contains(Privilege::CreateModel)
+        {
+            return Ok(());
+        }
+        Err(BrookError::NotAllowed(
+            "permission denied to create model".to_string(),
+        ))
+    }
+
     /// Check that `who` may create schemas (CREATE on the database).
     pub fn check_database_create(&self, who: &Identity) -> Result<()> {
         if who.superuser
@@ -368,9 +389,27 @@ impl Privileges {
                     .filter(|(_, acl)| acl.owner == oid)
                     .map(|(schema, _)| format!("owner of schema {schema}")),
             )
+            .chain(
+                snapshot
+                    .default_acls
+                    .iter()
+                    .filter(|d| d.role == oid)
+                    .map(|d| format!("owner of {}", self.defaults_noun(d))),
+            )
             .collect();
         owned.sort();
         owned
+    }
+
+    /// Default privileges as PostgreSQL's DETAIL names them.
+    fn defaults_noun(&self, default: &default_acl::DefaultAcl) -> String {
+        let role = self.roles.name_of(default.role);
+        match &default.schema {
+            Some(schema) => format!(
+                "default privileges on new relations belonging to role {role} in schema {schema}"
+            ),
+            None => format!("default privileges on new relations belonging to role {role}"),
+        }
     }
 
     /// The objects whose grants name role `oid` ("privileges for table t").
@@ -396,6 +435,11 @@ impl Privileges {
                 granted.push(format!("owner of model {model}"));
             } else if acl.mentions(oid) {
                 granted.push(format!("privileges for model {model}"));
+            }
+        }
+        for default in &snapshot.default_acls {
+            if default.items.iter().any(|i| i.grantee == oid) {
+                granted.push(format!("privileges for {}", self.defaults_noun(default)));
             }
         }
         if snapshot.database.mentions(oid) {

@@ -30,6 +30,8 @@ pub struct Access {
     users: HashMap<String, scram::Verifier>,
     /// The roles `CREATE ROLE` made, once the data directory is open.
     roles: std::sync::OnceLock<crate::catalog::roles::Roles>,
+    /// Where logins are recorded, once the data directory is open.
+    audit: std::sync::OnceLock<crate::observability::audit::AuditLog>,
     trust_loopback: bool,
     tls_required: bool,
     statement_timeout: Option<Duration>,
@@ -62,6 +64,7 @@ impl Access {
                 .map(|u| (u.name.clone(), u.verifier.clone()))
                 .collect(),
             roles: std::sync::OnceLock::new(),
+            audit: std::sync::OnceLock::new(),
             trust_loopback: settings.trust_loopback,
             tls_required: settings.tls.as_ref().is_some_and(|t| t.require),
             statement_timeout: settings.statement_timeout,
@@ -121,6 +124,32 @@ impl Access {
     /// From now on a role `CREATE ROLE … LOGIN PASSWORD` made logs in too.
     pub fn attach_roles(&self, roles: crate::catalog::roles::Roles) {
         let _ = self.roles.set(roles);
+    }
+
+    /// From now on logins are recorded in `audit` too.
+    pub fn attach_audit(&self, audit: crate::observability::audit::AuditLog) {
+        let _ = self.audit.set(audit);
+    }
+
+    /// Record a login attempt from `client` as `user`, checked by `method`.
+    pub(crate) async fn audit_login(
+        &self,
+        user: &str,
+        client: std::net::SocketAddr,
+        pid: Option<i32>,
+        method: &str,
+        outcome: crate::observability::audit::Outcome,
+    ) {
+        let Some(audit) = self.audit.get() else {
+            return;
+        };
+        let actor = crate::observability::audit::Actor {
+            role: user.to_string(),
+            login_role: user.to_string(),
+            client,
+            pid,
+        };
+        audit.authentication(&actor, method, outcome).await;
     }
 
     /// `ALTER ROLE … SET`'s settings of `user` (setting name, value).

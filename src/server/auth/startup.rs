@@ -23,6 +23,7 @@ use tracing::{info, warn};
 
 use super::{Access, Method};
 use crate::error::SqlState;
+use crate::observability::audit::Outcome;
 use crate::observability::sessions::Sessions;
 use crate::scram::{Exchange, MECHANISM};
 use crate::server::Slot;
@@ -280,7 +281,17 @@ impl BrookStartup {
         // newer than itself), so the version Brook answers for is sent.
         let mut parameters = DefaultServerParameterProvider::default();
         parameters.server_version = crate::catalog::pg_functions::SERVER_VERSION.to_string();
-        finish_authentication(client, &parameters).await
+        finish_authentication(client, &parameters).await?;
+        self.access
+            .audit_login(
+                &user,
+                client.socket_addr(),
+                Some(pid),
+                method_name(self.access.method(&client.socket_addr())),
+                Outcome::Success,
+            )
+            .await;
+        Ok(())
     }
 }
 
@@ -302,11 +313,31 @@ impl StartupHandler for BrookStartup {
         };
         self.set_step(Step::Over);
         let info = ErrorInfo::from(e);
+        self.access
+            .audit_login(
+                &user_name(client),
+                client.socket_addr(),
+                None,
+                method_name(self.access.method(&client.socket_addr())),
+                Outcome::Failure {
+                    sqlstate: info.code.clone(),
+                    message: info.message.clone(),
+                },
+            )
+            .await;
         if info.code == SqlState::INVALID_PASSWORD.code() {
             let wait = self.access.failed_login(client.socket_addr().ip());
             tokio::time::sleep(wait).await;
         }
         Err(crate::server::errors::as_fatal(info))
+    }
+}
+
+/// How a login was checked, as the audit log names it.
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Trust => "trust",
+        Method::Password => "password",
     }
 }
 
