@@ -51,6 +51,7 @@ impl SqlState {
     pub const INVALID_GRANT_OPERATION: Self = Self("0LP01");
     pub const INVALID_SAVEPOINT_SPECIFICATION: Self = Self("3B001");
     pub const INVALID_SCHEMA_NAME: Self = Self("3F000");
+    pub const INVALID_CATALOG_NAME: Self = Self("3D000");
     pub const SERIALIZATION_FAILURE: Self = Self("40001");
     pub const SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: Self = Self("42000");
     pub const INSUFFICIENT_PRIVILEGE: Self = Self("42501");
@@ -132,6 +133,8 @@ pub enum BrookError {
     DuplicateTable(String),
     #[error("schema \"{0}\" does not exist")]
     UndefinedSchema(String),
+    #[error("database \"{0}\" does not exist")]
+    UndefinedDatabase(String),
     #[error("schema \"{0}\" already exists")]
     DuplicateSchema(String),
     #[error("column \"{column}\" of relation \"{table}\" does not exist")]
@@ -280,6 +283,7 @@ impl ErrorCode for BrookError {
             BrookError::UndefinedTable(_) => SqlState::UNDEFINED_TABLE,
             BrookError::DuplicateTable(_) => SqlState::DUPLICATE_TABLE,
             BrookError::UndefinedSchema(_) => SqlState::INVALID_SCHEMA_NAME,
+            BrookError::UndefinedDatabase(_) => SqlState::INVALID_CATALOG_NAME,
             BrookError::DuplicateSchema(_) => SqlState::DUPLICATE_SCHEMA,
             BrookError::UndefinedColumn { .. } => SqlState::UNDEFINED_COLUMN,
             BrookError::NotNullViolation { .. } => SqlState::NOT_NULL_VIOLATION,

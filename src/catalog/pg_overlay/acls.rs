@@ -131,6 +131,22 @@ pub fn namespaces(
     with_owner_and_acl(namespaces, "nspowner", "nspacl", &acls, roles)
 }
 
+/// `pg_database` with Brook's database's owner and ACL (`GRANT CREATE |
+/// CREATE MODEL ON DATABASE`), what psql's `\l` shows.
+pub fn databases(
+    databases: RecordBatch,
+    snapshot: &Snapshot,
+    roles: &Roles,
+) -> DfResult<RecordBatch> {
+    let Some(names) = texts(&databases, "datname")? else {
+        return Ok(databases);
+    };
+    let acls: Vec<Option<&Acl>> = (0..databases.num_rows())
+        .map(|i| (names.value(i) == crate::catalog::DATABASE).then_some(&snapshot.database))
+        .collect();
+    with_owner_and_acl(databases, "datdba", "datacl", &acls, roles)
+}
+
 /// `batch` with its owner column (`owner_col`) and ACL column (`acl_col`)
 /// filled from `acls`, one per row; a row with no ACL belongs to the
 /// bootstrap superuser and has the default privileges.

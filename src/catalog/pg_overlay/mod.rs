@@ -684,7 +684,11 @@ impl DerivedTable {
                 let rows = self.shared.scan_inner(table, state).await?;
                 let rows = as_text_arrays(&self.schema, rows)?;
                 match table {
-                    "pg_database" => locale_provider_codes(rows),
+                    "pg_database" => acls::databases(
+                        locale_provider_codes(rows)?,
+                        &self.shared.privileges(),
+                        &self.shared.roles,
+                    ),
                     _ => Ok(rows),
                 }
             }

@@ -1,4 +1,5 @@
-//! `has_table_privilege` and `has_schema_privilege`: what applications ask
+//! `has_table_privilege`, `has_schema_privilege` and
+//! `has_database_privilege`: what applications ask
 //! before they show a table or a button (pgAdmin, DBeaver, Metabase's
 //! sync), answered from the same grants the checks enforce.
 
@@ -21,7 +22,8 @@ use crate::error::{BrookError, external};
 pub fn register(ctx: &SessionContext, privileges: Privileges) {
     for udf in [
         function("has_table_privilege", privileges.clone(), Object::Table),
-        function("has_schema_privilege", privileges, Object::Schema),
+        function("has_schema_privilege", privileges.clone(), Object::Schema),
+        function("has_database_privilege", privileges, Object::Database),
     ] {
         crate::catalog::pg_functions::replace_udf(ctx, udf);
     }
@@ -31,6 +33,7 @@ pub fn register(ctx: &SessionContext, privileges: Privileges) {
 enum Object {
     Table,
     Schema,
+    Database,
 }
 
 fn function(name: &'static str, privileges: Privileges, object: Object) -> ScalarUDF {
@@ -98,6 +101,15 @@ fn answer(
             ))));
         }
         let who = privileges.identity(&user);
+        if let Object::Database = object {
+            out.append_value(database_privilege(
+                privileges,
+                &who,
+                objects.value(i),
+                wanted.value(i),
+            )?);
+            continue;
+        }
         let asked = parse_privileges(wanted.value(i), object)?;
         let held = match object {
             Object::Table => {
@@ -122,6 +134,7 @@ fn answer(
                         .unwrap_or(matches!(p, Privilege::Usage) || who.superuser)
                 })
             }
+            Object::Database => unreachable!("answered above"),
         };
         out.append_value(held);
     }
@@ -139,6 +152,7 @@ fn parse_privileges(text: &str, object: Object) -> Result<Vec<Privilege>> {
     let kind = match object {
         Object::Table => super::ObjectKind::Relation,
         Object::Schema => super::ObjectKind::Schema,
+        Object::Database => super::ObjectKind::Database,
     };
     text.split(',')
         .map(|word| {
@@ -157,6 +171,41 @@ fn parse_privileges(text: &str, object: Object) -> Result<Vec<Privilege>> {
                 })
         })
         .collect()
+}
+
+/// `has_database_privilege(who, database, 'CREATE, CONNECT, …')`: CONNECT
+/// and TEMPORARY every role holds (Brook refuses neither); CREATE and
+/// CREATE MODEL as granted; 3D000 for another database's name.
+fn database_privilege(
+    privileges: &Privileges,
+    who: &super::Identity,
+    database: &str,
+    wanted: &str,
+) -> Result<bool> {
+    if database != crate::catalog::DATABASE {
+        return Err(external(BrookError::UndefinedDatabase(
+            database.to_string(),
+        )));
+    }
+    let acl = privileges.snapshot().database.clone();
+    let (held, _) = acl.held(super::ObjectKind::Database, &who.oids);
+    let mut any = false;
+    for word in wanted.split(',') {
+        let bare = word.trim().to_ascii_uppercase();
+        let bare = bare.trim_end_matches("WITH GRANT OPTION").trim();
+        any |= match bare {
+            "CONNECT" | "TEMP" | "TEMPORARY" => true,
+            "CREATE" => who.superuser || held.contains(Privilege::Create),
+            "CREATE MODEL" => who.superuser || held.contains(Privilege::CreateModel),
+            _ => {
+                return Err(external(BrookError::InvalidParameter(format!(
+                    "unrecognized privilege type: \"{}\"",
+                    word.trim()
+                ))));
+            }
+        };
+    }
+    Ok(any)
 }
 
 /// A relation named in text (`'t'`, `'s.t'`, `'"Odd"'`), looked up along
