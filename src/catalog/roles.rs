@@ -263,6 +263,23 @@ impl Roles {
 
     /// The OIDs of `name` and every role it is a member of, directly or
     /// not, whatever their INHERIT (what SET ROLE may become).
+    /// Every direct membership `GRANT role TO member` made, as
+    /// `pg_auth_members` lists it: (role, member, whether the member
+    /// inherits its privileges).
+    pub fn memberships(&self) -> Vec<(i32, i32, bool)> {
+        let Ok(held) = self.0.read() else {
+            return vec![];
+        };
+        held.created
+            .iter()
+            .flat_map(|r| {
+                r.member_of
+                    .iter()
+                    .map(move |role| (*role, r.oid, r.inherit))
+            })
+            .collect()
+    }
+
     pub fn member_oids(&self, name: &str) -> Vec<i32> {
         let mut oids: Vec<i32> = self.oid_of(name).into_iter().collect();
         if let Ok(held) = self.0.read() {

@@ -173,6 +173,7 @@ slt_files! {
     models => "models.slt",
     pipelines => "pipelines.slt",
     result_types => "result_types.slt",
+    roles => "roles.slt",
     row_security => "row_security.slt",
     search_path => "search_path.slt",
     sequences => "sequences.slt",

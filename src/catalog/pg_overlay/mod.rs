@@ -304,6 +304,8 @@ enum Derived {
     Type,
     /// `pg_roles` with OIDs that other tables' owner columns can name.
     Roles,
+    /// `pg_auth_members`: the memberships `GRANT role TO role` made.
+    AuthMembers,
     /// A table whose array columns datafusion-pg-catalog holds as text
     /// ([`RETYPED`]).
     Retyped(&'static str),
@@ -337,6 +339,7 @@ impl Derived {
             "pg_description" => Self::Relations(Description),
             "pg_type" => Self::Type,
             "pg_roles" => Self::Roles,
+            "pg_auth_members" => Self::AuthMembers,
             other => {
                 let (table, _) = RETYPED.iter().find(|(table, _)| *table == other)?;
                 Self::Retyped(table)
@@ -392,7 +395,7 @@ impl SchemaProvider for Overlay {
                 retyped_schema("pg_namespace", &inner.schema())
             }
             Derived::Type => types::schema(&inner.schema()),
-            Derived::Roles => inner.schema(),
+            Derived::Roles | Derived::AuthMembers => inner.schema(),
             Derived::Retyped(table) => retyped_schema(table, &inner.schema()),
             Derived::Relations(_) => inner.schema(),
         };
@@ -503,6 +506,57 @@ fn with_role_oids(
             .collect();
         Ok(Arc::new(oids))
     })
+}
+
+/// `pg_auth_members`'s rows (of `schema`, PostgreSQL 16's columns, which
+/// hold 15's) from the roles' memberships; datafusion-pg-catalog answered
+/// canned rows, and psql's `\du` showed no role a member of any.
+fn auth_members(
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+    roles: &crate::catalog::roles::Roles,
+) -> DfResult<RecordBatch> {
+    use datafusion::arrow::array::{BooleanArray, Int32Array};
+    // Numbered after the catalog's own OIDs.
+    const FIRST_OID: i32 = 910_000;
+    let memberships = roles.memberships();
+    let rows = memberships.len();
+    let oids = |f: &dyn Fn(usize, &(i32, i32, bool)) -> i32| -> ArrayRef {
+        Arc::new(
+            memberships
+                .iter()
+                .enumerate()
+                .map(|(i, m)| f(i, m))
+                .collect::<Int32Array>(),
+        )
+    };
+    let flags = |f: &dyn Fn(&(i32, i32, bool)) -> bool| -> ArrayRef {
+        Arc::new(
+            memberships
+                .iter()
+                .map(|m| Some(f(m)))
+                .collect::<BooleanArray>(),
+        )
+    };
+    let mut columns = vec![];
+    for field in schema.fields() {
+        let column = match field.name().as_str() {
+            "oid" => oids(&|i, _| FIRST_OID + i as i32),
+            "roleid" => oids(&|_, m| m.0),
+            "member" => oids(&|_, m| m.1),
+            // Only superusers grant roles; the bootstrap superuser stands
+            // for them.
+            "grantor" => oids(&|_, _| crate::catalog::privileges::acl::BOOTSTRAP_OWNER),
+            "admin_option" => flags(&|_| false),
+            "inherit_option" => flags(&|m| m.2),
+            "set_option" => flags(&|_| true),
+            _ => datafusion::arrow::array::new_null_array(field.data_type(), rows),
+        };
+        columns.push(datafusion::arrow::compute::cast(
+            &column,
+            field.data_type(),
+        )?);
+    }
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// Array columns datafusion-pg-catalog holds as text, with the element
@@ -696,6 +750,7 @@ impl DerivedTable {
                 let roles = self.shared.scan_inner("pg_roles", state).await?;
                 with_role_oids(roles, &self.shared.roles)
             }
+            Derived::AuthMembers => auth_members(&self.schema, &self.shared.roles),
             Derived::Type => {
                 // Types do not depend on relations: no pg_class scan.
                 let types = self.shared.scan_inner("pg_type", state).await?;
