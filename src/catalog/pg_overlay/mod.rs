@@ -516,11 +516,13 @@ fn auth_members(
     roles: &crate::catalog::roles::Roles,
 ) -> DfResult<RecordBatch> {
     use datafusion::arrow::array::{BooleanArray, Int32Array};
+    /// Role, member, whether the member inherits.
+    type Membership = (i32, i32, bool);
     // Numbered after the catalog's own OIDs.
     const FIRST_OID: i32 = 910_000;
     let memberships = roles.memberships();
     let rows = memberships.len();
-    let oids = |f: &dyn Fn(usize, &(i32, i32, bool)) -> i32| -> ArrayRef {
+    let oids = |f: &dyn Fn(usize, &Membership) -> i32| -> ArrayRef {
         Arc::new(
             memberships
                 .iter()
@@ -529,7 +531,7 @@ fn auth_members(
                 .collect::<Int32Array>(),
         )
     };
-    let flags = |f: &dyn Fn(&(i32, i32, bool)) -> bool| -> ArrayRef {
+    let flags = |f: &dyn Fn(&Membership) -> bool| -> ArrayRef {
         Arc::new(
             memberships
                 .iter()
