@@ -101,7 +101,9 @@ async fn write_file(
             format!("could not write to file \"{}\": {e}", path.display()),
         )))
     };
-    let mut out = tokio::fs::File::create(path).await.map_err(failed)?;
+    let mut out = crate::sql::server_files::create_file(path)
+        .await
+        .map_err(failed)?;
     futures::pin_mut!(rows);
     while let Some(row) = rows.next().await {
         out.write_all(&row?.data).await.map_err(failed)?;

@@ -241,7 +241,7 @@ impl CopyFrom {
             None => Ok(Outcome::CopyIn(spec)),
             // A server file: loaded here, as the client's data would be.
             Some(file) => {
-                let data = tokio::fs::read(&file).await?;
+                let data = super::server_files::read_file(&file).await?;
                 let rows = load(engine, session, &spec, &data).await?;
                 Ok(Outcome::Done {
                     tag: "COPY",

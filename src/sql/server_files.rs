@@ -99,6 +99,40 @@ pub fn copy_file(
     }
 }
 
+/// The flag that makes an open fail on a symbolic link at the path's last
+/// step: the path was resolved with every link followed
+/// ([`resolved`]), so a link found there now was put in between; it is
+/// not followed out of the open directories.
+fn no_follow() -> i32 {
+    rustix::fs::OFlags::NOFOLLOW.bits() as i32
+}
+
+/// The bytes of server file `path` (resolved by [`copy_file`]), read
+/// without following a link swapped in since.
+pub async fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut file = tokio::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(no_follow())
+        .open(path)
+        .await?;
+    let mut data = vec![];
+    file.read_to_end(&mut data).await?;
+    Ok(data)
+}
+
+/// Server file `path` (resolved by [`copy_file`]) created or truncated
+/// for writing, without following a link swapped in since.
+pub async fn create_file(path: &Path) -> std::io::Result<tokio::fs::File> {
+    tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(no_follow())
+        .open(path)
+        .await
+}
+
 /// `path` with `..` and every symbolic link resolved: the file itself when
 /// it exists (a link is followed to where it leads), else, for a file to
 /// be written, its directory's resolved path and the new name.
@@ -123,5 +157,25 @@ fn resolved(path: &Path, access: Access, shown: &str) -> Result<PathBuf> {
             Ok(parent.join(name))
         }
         Err(e) => Err(missing(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_link_put_in_after_resolving_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("secret");
+        std::fs::write(&outside, "s").unwrap();
+        let link = dir.path().join("rows.csv");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        assert!(read_file(&link).await.is_err());
+        assert!(create_file(&link).await.is_err());
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "s");
+        let plain = dir.path().join("plain.csv");
+        std::fs::write(&plain, "1,a\n").unwrap();
+        assert_eq!(read_file(&plain).await.unwrap(), b"1,a\n");
     }
 }
