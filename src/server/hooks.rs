@@ -56,6 +56,29 @@ impl BrookStatements {
     pub fn new(engine: Arc<Engine>) -> Self {
         Self { engine }
     }
+
+    /// Answer `statement` if Brook executes it. Its text (for the audit
+    /// log) is printed only then: every other query passes by untouched.
+    async fn answer(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        let brook = sql::Statement::from_sql(statement)?;
+        let text = statement.to_string();
+        Some(
+            answer(
+                &self.engine,
+                ctx,
+                brook,
+                &text,
+                client,
+                &Format::UnifiedText,
+            )
+            .await,
+        )
+    }
 }
 
 #[async_trait]
@@ -66,19 +89,7 @@ impl QueryHook for BrookStatements {
         ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        let text = statement.to_string();
-        let statement = sql::Statement::from_sql(statement)?;
-        Some(
-            answer(
-                &self.engine,
-                ctx,
-                statement,
-                &text,
-                client,
-                &Format::UnifiedText,
-            )
-            .await,
-        )
+        self.answer(statement, ctx, client).await
     }
 
     async fn handle_extended_parse_query(
@@ -100,19 +111,7 @@ impl QueryHook for BrookStatements {
         ctx: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        let text = statement.to_string();
-        let statement = sql::Statement::from_sql(statement)?;
-        Some(
-            answer(
-                &self.engine,
-                ctx,
-                statement,
-                &text,
-                client,
-                &Format::UnifiedText,
-            )
-            .await,
-        )
+        self.answer(statement, ctx, client).await
     }
 }
 

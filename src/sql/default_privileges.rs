@@ -12,7 +12,7 @@ use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 
 use super::alter_table::in_transaction;
 use super::authorize::identity;
-use super::grant::{grantee_oids, parse_grantees, privileges_of};
+use super::grant::{grantee_oids, parse_grantees, parse_privileges, parse_verb, privileges_of};
 use super::{Notices, Outcome};
 use crate::catalog::grants::AclTarget;
 use crate::catalog::names::normalize;
@@ -56,21 +56,8 @@ pub fn parse(parser: &mut Parser) -> std::result::Result<super::Statement, Parse
             break;
         }
     }
-    let revoke = if parser.parse_keyword(Keyword::GRANT) {
-        false
-    } else {
-        parser.expect_keyword(Keyword::REVOKE)?;
-        true
-    };
-    let grant_option =
-        revoke && parser.parse_keywords(&[Keyword::GRANT, Keyword::OPTION, Keyword::FOR]);
-    let privileges = if parser.parse_keyword(Keyword::ALL) {
-        ast::Privileges::All {
-            with_privileges_keyword: parser.parse_keyword(Keyword::PRIVILEGES),
-        }
-    } else {
-        ast::Privileges::Actions(parser.parse_actions_list()?)
-    };
+    let (revoke, grant_option) = parse_verb(parser)?;
+    let privileges = parse_privileges(parser)?;
     parser.expect_keyword(Keyword::ON)?;
     let objects = parser.parse_identifier()?.value.to_ascii_uppercase();
     if ![

@@ -44,8 +44,9 @@ pub struct GrantRole {
     pub revoke: bool,
 }
 
-/// Parse a statement opening with GRANT or REVOKE (the word not consumed).
-pub fn parse(parser: &mut Parser) -> std::result::Result<super::Statement, ParserError> {
+/// `GRANT` or `REVOKE [GRANT OPTION FOR]`: whether it revokes, and
+/// whether only the grant option is revoked.
+pub(super) fn parse_verb(parser: &mut Parser) -> std::result::Result<(bool, bool), ParserError> {
     let revoke = if parser.parse_keyword(Keyword::GRANT) {
         false
     } else {
@@ -54,6 +55,25 @@ pub fn parse(parser: &mut Parser) -> std::result::Result<super::Statement, Parse
     };
     let grant_option =
         revoke && parser.parse_keywords(&[Keyword::GRANT, Keyword::OPTION, Keyword::FOR]);
+    Ok((revoke, grant_option))
+}
+
+/// `ALL [PRIVILEGES]` or a list of privileges.
+pub(super) fn parse_privileges(
+    parser: &mut Parser,
+) -> std::result::Result<ast::Privileges, ParserError> {
+    Ok(if parser.parse_keyword(Keyword::ALL) {
+        ast::Privileges::All {
+            with_privileges_keyword: parser.parse_keyword(Keyword::PRIVILEGES),
+        }
+    } else {
+        ast::Privileges::Actions(parser.parse_actions_list()?)
+    })
+}
+
+/// Parse a statement opening with GRANT or REVOKE (the word not consumed).
+pub fn parse(parser: &mut Parser) -> std::result::Result<super::Statement, ParserError> {
+    let (revoke, grant_option) = parse_verb(parser)?;
     if creates_models(parser) {
         return parse_create_model_grant(parser, revoke, grant_option)
             .map(super::Statement::GrantOnModel);
@@ -143,13 +163,7 @@ fn parse_model_grant(
     revoke: bool,
     grant_option: bool,
 ) -> std::result::Result<GrantOnModel, ParserError> {
-    let privileges = if parser.parse_keyword(Keyword::ALL) {
-        ast::Privileges::All {
-            with_privileges_keyword: parser.parse_keyword(Keyword::PRIVILEGES),
-        }
-    } else {
-        ast::Privileges::Actions(parser.parse_actions_list()?)
-    };
+    let privileges = parse_privileges(parser)?;
     parser.expect_keyword(Keyword::ON)?;
     super::parser::expect_word(parser, "MODEL")?;
     let models = parser.parse_comma_separated(|p| {

@@ -180,7 +180,6 @@ pub fn default_acls(
     snapshot: &Snapshot,
     roles: &Roles,
 ) -> DfResult<RecordBatch> {
-    use crate::catalog::privileges::ObjectKind;
     let schema_oids: HashMap<String, i32> =
         match (oids(namespaces, "oid")?, texts(namespaces, "nspname")?) {
             (Some(o), Some(n)) => o
@@ -197,28 +196,6 @@ pub fn default_acls(
     let mut namespace = vec![];
     let mut acls = vec![];
     for (i, default) in snapshot.default_acls.iter().enumerate() {
-        let mut acl = match default.schema {
-            Some(_) => default.as_acl(),
-            None => Acl::owned_by(default.role),
-        };
-        if default.schema.is_none() {
-            for item in &default.items {
-                acl.grant(
-                    ObjectKind::Relation,
-                    item.grantee,
-                    item.grantor,
-                    item.privileges,
-                    false,
-                );
-                acl.grant(
-                    ObjectKind::Relation,
-                    item.grantee,
-                    item.grantor,
-                    item.grantable,
-                    true,
-                );
-            }
-        }
         oid.push(FIRST_OID + i as i32);
         role.push(default.role);
         namespace.push(
@@ -228,7 +205,7 @@ pub fn default_acls(
                 .map(|s| schema_oids.get(s).copied().unwrap_or(0))
                 .unwrap_or(0),
         );
-        acls.push(printed(Some(&acl), roles).or(Some(vec![])));
+        acls.push(printed(Some(&default.shown()), roles).or(Some(vec![])));
     }
     let rows = oid.len();
     let mut columns: Vec<ArrayRef> = vec![];

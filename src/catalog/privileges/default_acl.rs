@@ -29,6 +29,16 @@ impl DefaultAcl {
         }
     }
 
+    /// The ACL `pg_default_acl` shows: for every schema, the one a new
+    /// relation starts with (the owner's own privileges first); for one
+    /// schema, the grants alone (they are added to the former).
+    pub fn shown(&self) -> Acl {
+        match self.schema {
+            Some(_) => self.as_acl(),
+            None => new_relation_acl(std::slice::from_ref(self), self.role, ""),
+        }
+    }
+
     /// Whether role `oid` is the creator or a grantee.
     pub fn mentions(&self, oid: i32) -> bool {
         self.role == oid || self.items.iter().any(|i| i.grantee == oid)

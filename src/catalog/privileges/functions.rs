@@ -157,12 +157,7 @@ fn parse_privileges(text: &str, object: Object) -> Result<Vec<Privilege>> {
     text.split(',')
         .map(|word| {
             let word = word.trim();
-            let bare = word
-                .to_ascii_uppercase()
-                .trim_end_matches("WITH GRANT OPTION")
-                .trim()
-                .to_string();
-            Privilege::from_keyword(&bare)
+            Privilege::from_keyword(&bare_privilege(word))
                 .filter(|p| kind.privileges().contains(p))
                 .ok_or_else(|| {
                     external(BrookError::InvalidParameter(format!(
@@ -171,6 +166,16 @@ fn parse_privileges(text: &str, object: Object) -> Result<Vec<Privilege>> {
                 })
         })
         .collect()
+}
+
+/// A privilege word as asked (`select with grant option`), upper case,
+/// without the grant option (holding the privilege answers, as it did).
+fn bare_privilege(word: &str) -> String {
+    word.trim()
+        .to_ascii_uppercase()
+        .trim_end_matches("WITH GRANT OPTION")
+        .trim()
+        .to_string()
 }
 
 /// `has_database_privilege(who, database, 'CREATE, CONNECT, …')`: CONNECT
@@ -191,9 +196,7 @@ fn database_privilege(
     let (held, _) = acl.held(super::ObjectKind::Database, &who.oids);
     let mut any = false;
     for word in wanted.split(',') {
-        let bare = word.trim().to_ascii_uppercase();
-        let bare = bare.trim_end_matches("WITH GRANT OPTION").trim();
-        any |= match bare {
+        any |= match bare_privilege(word).as_str() {
             "CONNECT" | "TEMP" | "TEMPORARY" => true,
             "CREATE" => who.superuser || held.contains(Privilege::Create),
             "CREATE MODEL" => who.superuser || held.contains(Privilege::CreateModel),
